@@ -1,0 +1,185 @@
+#include "commandline.h"
+
+#include "endpoint.h"
+
+#include <QCommandLineOption>
+#include <QCommandLineParser>
+#include <QRegularExpression>
+
+bool CommandLine::parseDuration(const QString &text, int *milliseconds)
+{
+    static const QRegularExpression pattern(QStringLiteral("^\\s*(\\d+)\\s*(ms|s|m|h)?\\s*$"));
+    const QRegularExpressionMatch match = pattern.match(text);
+    if (!match.hasMatch())
+        return false;
+    bool ok = false;
+    const qint64 value = match.captured(1).toLongLong(&ok);
+    const QString unit = match.captured(2);
+    qint64 factor = 1000;
+    if (unit == u"ms")
+        factor = 1;
+    else if (unit == u"m")
+        factor = 60'000;
+    else if (unit == u"h")
+        factor = 3'600'000;
+    const qint64 result = value * factor;
+    if (!ok || result <= 0 || result > std::numeric_limits<int>::max())
+        return false;
+    *milliseconds = int(result);
+    return true;
+}
+
+bool CommandLine::parseSize(const QString &text, int *bytes)
+{
+    static const QRegularExpression pattern(QStringLiteral("^\\s*(\\d+)\\s*([kKmM]i?[bB]?)?\\s*$"));
+    const QRegularExpressionMatch match = pattern.match(text);
+    if (!match.hasMatch())
+        return false;
+    bool ok = false;
+    qint64 value = match.captured(1).toLongLong(&ok);
+    const QString unit = match.captured(2).toLower();
+    if (unit.startsWith(u'k'))
+        value *= 1024;
+    else if (unit.startsWith(u'm'))
+        value *= 1024 * 1024;
+    if (!ok || value <= 0 || value > (1 << 30))
+        return false;
+    *bytes = int(value);
+    return true;
+}
+
+CommandLine CommandLine::parse(const QStringList &arguments)
+{
+    CommandLine result;
+    const ProxyConfig defaults;
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "proxymon: a TCP proxy that shows every connection passing through it.\n"
+        "Point a client at the listen address; proxymon forwards to the target."));
+    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("Show this help and exit."));
+    const QCommandLineOption version(QStringLiteral("version"), QStringLiteral("Show the version and exit."));
+    const QCommandLineOption headless(QStringLiteral("headless"),
+        QStringLiteral("Run without a window, reporting on the terminal."));
+    const QCommandLineOption listen(QStringLiteral("listen"),
+        QStringLiteral("Address to listen on (default 127.0.0.1:8080). Port 0 picks a free port."),
+        QStringLiteral("ADDR:PORT"), QStringLiteral("127.0.0.1:8080"));
+    const QCommandLineOption target(QStringLiteral("target"),
+        QStringLiteral("Where to forward connections."), QStringLiteral("HOST:PORT"));
+    const QCommandLineOption jsonl(QStringLiteral("jsonl"),
+        QStringLiteral("Write one JSON object per event to FILE, or to standard output with -."),
+        QStringLiteral("FILE|-"));
+    const QCommandLineOption allowRemote(QStringLiteral("allow-remote"),
+        QStringLiteral("Allow a listen address other than loopback (other machines can then use the proxy)."));
+    const QCommandLineOption buffer(QStringLiteral("buffer"),
+        QStringLiteral("Most bytes held per direction of a connection (default 256K)."), QStringLiteral("SIZE"));
+    const QCommandLineOption connectTimeout(QStringLiteral("connect-timeout"),
+        QStringLiteral("Give up reaching the target after this long (default 10s)."), QStringLiteral("DURATION"));
+    const QCommandLineOption idleTimeout(QStringLiteral("idle-timeout"),
+        QStringLiteral("Close a connection with no traffic for this long (default 1h)."), QStringLiteral("DURATION"));
+    const QCommandLineOption halfCloseTimeout(QStringLiteral("half-close-timeout"),
+        QStringLiteral("Close a half-closed connection with no traffic for this long (default 60s)."),
+        QStringLiteral("DURATION"));
+    const QCommandLineOption stopGrace(QStringLiteral("stop-grace"),
+        QStringLiteral("On stop, let live connections finish for this long (default 1s)."), QStringLiteral("DURATION"));
+    const QCommandLineOption maxConnections(QStringLiteral("max-connections"),
+        QStringLiteral("Concurrent connections before accepting pauses (default: (descriptor limit - 64) / 2)."),
+        QStringLiteral("N"));
+    const QCommandLineOption workers(QStringLiteral("workers"),
+        QStringLiteral("Relay threads (default: one per core)."), QStringLiteral("N"));
+    const QCommandLineOption backlog(QStringLiteral("backlog"),
+        QStringLiteral("Listen backlog (default 4096)."), QStringLiteral("N"));
+    parser.addOptions({help, version, headless, listen, target, jsonl, allowRemote, buffer, connectTimeout,
+                       idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog});
+    result.helpText = parser.helpText() + QStringLiteral(
+        "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
+        "Sizes take K or M: 64K, 1M.\n"
+        "SIGINT or SIGTERM stops the proxy: live connections get the stop grace, then output is flushed.\n");
+
+    if (!parser.parse(arguments)) {
+        result.error = parser.errorText();
+        return result;
+    }
+    if (!parser.positionalArguments().isEmpty()) {
+        result.error = QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first());
+        return result;
+    }
+    result.helpRequested = parser.isSet(help);
+    result.versionRequested = parser.isSet(version);
+    result.headless = parser.isSet(headless);
+    if (result.helpRequested || result.versionRequested)
+        return result;
+
+    ProxyConfig &config = result.config;
+    QString error;
+    Endpoint endpoint;
+    if (!Endpoint::parse(parser.value(listen), &endpoint, &error, true)) {
+        result.error = QStringLiteral("--listen: %1").arg(error);
+        return result;
+    }
+    config.listenAddress = endpoint.host.isEmpty() ? QHostAddress(QHostAddress::LocalHost) : QHostAddress(endpoint.host);
+    if (endpoint.host == u"localhost")
+        config.listenAddress = QHostAddress(QHostAddress::LocalHost);
+    if (config.listenAddress.isNull()) {
+        result.error = QStringLiteral("--listen: '%1' is not an IP address").arg(endpoint.host);
+        return result;
+    }
+    config.listenPort = endpoint.port;
+    config.allowNonLoopback = parser.isSet(allowRemote);
+
+    if (parser.isSet(target)) {
+        if (!Endpoint::parse(parser.value(target), &endpoint, &error)) {
+            result.error = QStringLiteral("--target: %1").arg(error);
+            return result;
+        }
+        if (endpoint.port == 0) {
+            result.error = QStringLiteral("--target: the port must be between 1 and 65535");
+            return result;
+        }
+        config.targetHost = endpoint.host;
+        config.targetPort = endpoint.port;
+    } else if (result.headless) {
+        result.error = QStringLiteral("--target HOST:PORT is required");
+        return result;
+    }
+
+    struct DurationOption { const QCommandLineOption *option; int *value; };
+    for (const DurationOption &d : {DurationOption{&connectTimeout, &config.connectTimeoutMs},
+                                    DurationOption{&idleTimeout, &config.idleTimeoutMs},
+                                    DurationOption{&halfCloseTimeout, &config.halfCloseTimeoutMs},
+                                    DurationOption{&stopGrace, &config.stopGraceMs}}) {
+        if (parser.isSet(*d.option) && !parseDuration(parser.value(*d.option), d.value)) {
+            result.error = QStringLiteral("--%1: '%2' is not a duration such as 500ms, 10s, 2m or 1h")
+                               .arg(d.option->names().first(), parser.value(*d.option));
+            return result;
+        }
+    }
+    if (parser.isSet(buffer) && !parseSize(parser.value(buffer), &config.bufferBytes)) {
+        result.error = QStringLiteral("--buffer: '%1' is not a size such as 64K or 1M").arg(parser.value(buffer));
+        return result;
+    }
+    struct CountOption { const QCommandLineOption *option; int *value; int minimum; };
+    for (const CountOption &c : {CountOption{&maxConnections, &config.maxConnections, 1},
+                                 CountOption{&workers, &config.workers, 1},
+                                 CountOption{&backlog, &config.listenBacklog, 1}}) {
+        if (!parser.isSet(*c.option))
+            continue;
+        bool ok = false;
+        const int value = parser.value(*c.option).toInt(&ok);
+        if (!ok || value < c.minimum) {
+            result.error = QStringLiteral("--%1: '%2' is not a whole number of at least %3")
+                               .arg(c.option->names().first(), parser.value(*c.option))
+                               .arg(c.minimum);
+            return result;
+        }
+        *c.value = value;
+    }
+    result.jsonlPath = parser.value(jsonl);
+    const QString invalid = config.validate();
+    if (!invalid.isEmpty() && (result.headless || !config.targetHost.isEmpty())) {
+        result.error = invalid;
+        if (!config.listensOnLoopbackOnly() && !config.allowNonLoopback)
+            result.error += QStringLiteral(" (--allow-remote)");
+    }
+    return result;
+}

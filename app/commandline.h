@@ -1,0 +1,26 @@
+#pragma once
+
+#include "proxyconfig.h"
+
+#include <QString>
+#include <QStringList>
+
+// What the user asked for on the command line.
+struct CommandLine
+{
+    bool headless = false;
+    bool helpRequested = false;
+    bool versionRequested = false;
+    ProxyConfig config;
+    QString jsonlPath; // empty: none; "-": standard output
+    QString helpText;
+    QString error;     // set when the arguments cannot be used
+
+    // Parses arguments (argv[0] first). Never exits the process.
+    static CommandLine parse(const QStringList &arguments);
+
+    // "250ms", "10s", "2m", "1h"; a bare number means seconds.
+    static bool parseDuration(const QString &text, int *milliseconds);
+    // "65536", "64K", "1M".
+    static bool parseSize(const QString &text, int *bytes);
+};

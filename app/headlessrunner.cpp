@@ -1,0 +1,98 @@
+#include "headlessrunner.h"
+
+#include "jsonlwriter.h"
+#include "proxyserver.h"
+#include "signalwatcher.h"
+
+#include <cstdio>
+
+namespace {
+
+void say(const QString &text)
+{
+    std::fprintf(stderr, "proxymon: %s\n", qPrintable(text));
+    std::fflush(stderr);
+}
+
+} // namespace
+
+HeadlessRunner::HeadlessRunner(const CommandLine &commandLine, QObject *parent)
+    : QObject(parent)
+    , m_commandLine(commandLine)
+{
+}
+
+HeadlessRunner::~HeadlessRunner() = default;
+
+bool HeadlessRunner::start()
+{
+    const QString path = m_commandLine.jsonlPath;
+    if (path == u"-") {
+        if (!m_jsonlFile.open(stdout, QIODevice::WriteOnly | QIODevice::Unbuffered)) {
+            say(QStringLiteral("cannot write JSONL to standard output"));
+            return false;
+        }
+    } else if (!path.isEmpty()) {
+        m_jsonlFile.setFileName(path);
+        if (!m_jsonlFile.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+            say(QStringLiteral("cannot write JSONL to %1: %2").arg(path, m_jsonlFile.errorString()));
+            return false;
+        }
+    }
+    if (m_jsonlFile.isOpen())
+        m_jsonl = std::make_unique<JsonlWriter>(&m_jsonlFile);
+
+    m_server = new ProxyServer(this);
+    m_signals = new SignalWatcher(this);
+    connect(m_signals, &SignalWatcher::received, this, &HeadlessRunner::onSignal);
+    connect(m_server, &ProxyServer::connectionsUpdated, this, [this](const QList<ConnectionRecord> &records) {
+        if (m_jsonl)
+            m_jsonl->writeRecords(records);
+    });
+    connect(m_server, &ProxyServer::notice, this, [this](const QString &message) {
+        say(message);
+        if (m_jsonl)
+            m_jsonl->writeNotice(message);
+    });
+    connect(m_server, &ProxyServer::stopped, this, [this] {
+        if (m_jsonl)
+            m_jsonl->writeStopped();
+        m_jsonlFile.close();
+        say(QStringLiteral("stopped after %1 connections").arg(m_server->acceptedConnections()));
+        emit finished(0);
+    });
+
+    if (!m_server->start(m_commandLine.config)) {
+        say(m_server->errorString());
+        return false;
+    }
+    const ProxyConfig config = m_server->config();
+    if (!config.listensOnLoopbackOnly()) {
+        say(QStringLiteral("WARNING: listening on %1, which other machines can reach; "
+                           "anyone who can connect can use this proxy")
+                .arg(config.listenText()));
+    }
+    say(QStringLiteral("listening on %1, forwarding to %2").arg(config.listenText(), config.targetText()));
+    if (m_jsonl)
+        m_jsonl->writeListening(config.listenText(), config.targetText());
+    return true;
+}
+
+void HeadlessRunner::onSignal(int signalNumber)
+{
+    if (++m_signalsSeen == 1) {
+        say(QStringLiteral("signal %1: stopping (live connections get %2 ms)")
+                .arg(signalNumber)
+                .arg(m_commandLine.config.stopGraceMs));
+        m_server->stop();
+        return;
+    }
+    // A second signal: do not wait out the grace.
+    say(QStringLiteral("signal %1 again: closing all connections now").arg(signalNumber));
+    delete m_server;
+    m_server = nullptr;
+    if (m_jsonl)
+        m_jsonl->writeStopped();
+    m_jsonlFile.close();
+    emit finished(1);
+}

@@ -1,0 +1,39 @@
+#pragma once
+
+#include "commandline.h"
+
+#include <QFile>
+#include <QObject>
+
+#include <memory>
+
+class JsonlWriter;
+class ProxyServer;
+class SignalWatcher;
+
+// Runs the engine without a window: a status line on stderr, events as JSON
+// Lines, and an orderly stop on SIGINT or SIGTERM.
+class HeadlessRunner : public QObject
+{
+    Q_OBJECT
+public:
+    explicit HeadlessRunner(const CommandLine &commandLine, QObject *parent = nullptr);
+    ~HeadlessRunner() override;
+
+    // Starts the proxy; on failure prints why and returns false.
+    bool start();
+
+signals:
+    // The proxy has stopped and all output is flushed.
+    void finished(int exitCode);
+
+private:
+    void onSignal(int signalNumber);
+
+    CommandLine m_commandLine;
+    QFile m_jsonlFile;
+    std::unique_ptr<JsonlWriter> m_jsonl;
+    ProxyServer *m_server = nullptr;
+    SignalWatcher *m_signals = nullptr;
+    int m_signalsSeen = 0;
+};

@@ -1,0 +1,29 @@
+#include "connectionrecord.h"
+
+QString ConnectionRecord::closeReasonName(CloseReason reason)
+{
+    switch (reason) {
+    case CloseReason::None: return QStringLiteral("none");
+    case CloseReason::ClientFin: return QStringLiteral("client_fin");
+    case CloseReason::UpstreamFin: return QStringLiteral("upstream_fin");
+    case CloseReason::ClientReset: return QStringLiteral("client_reset");
+    case CloseReason::UpstreamReset: return QStringLiteral("upstream_reset");
+    case CloseReason::Error: return QStringLiteral("error");
+    case CloseReason::Timeout: return QStringLiteral("timeout");
+    case CloseReason::Stopped: return QStringLiteral("stopped");
+    }
+    return QString();
+}
+
+QString ConnectionRecord::stateName(State state)
+{
+    switch (state) {
+    case State::Resolving: return QStringLiteral("resolving");
+    case State::Connecting: return QStringLiteral("connecting");
+    case State::Open: return QStringLiteral("open");
+    case State::ClientHalfClosed: return QStringLiteral("client_half_closed");
+    case State::UpstreamHalfClosed: return QStringLiteral("upstream_half_closed");
+    case State::Closed: return QStringLiteral("closed");
+    }
+    return QString();
+}

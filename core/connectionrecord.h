@@ -1,0 +1,52 @@
+#pragma once
+
+#include <QList>
+#include <QMetaType>
+#include <QString>
+
+// One proxied connection as observers see it. A plain value: workers build
+// snapshots of it and the core hands lists of them across threads.
+struct ConnectionRecord
+{
+    enum class State : quint8 {
+        Resolving,          // looking up the target's host name
+        Connecting,         // connecting to the upstream
+        Open,               // both directions relay
+        ClientHalfClosed,   // the client sent FIN; upstream->client still relays
+        UpstreamHalfClosed, // the upstream sent FIN; client->upstream still relays
+        Closed,
+    };
+
+    // How a connection ended. The first side to end it decides.
+    enum class CloseReason : quint8 {
+        None,          // still open
+        ClientFin,
+        UpstreamFin,
+        ClientReset,
+        UpstreamReset,
+        Error,         // see error; includes refused, unreachable, unknown host
+        Timeout,       // connect, idle or half-closed timeout; see error
+        Stopped,       // the proxy was stopped while it was open
+    };
+
+    quint64 id = 0;
+    QString client;          // "IP:PORT" of the client
+    QString upstream;        // the target as configured, "HOST:PORT"
+    QString upstreamAddress; // the address actually connected to, once known
+    qint64 openedMs = 0;     // milliseconds since the epoch, UTC
+    qint64 closedMs = 0;     // 0 while open
+    quint64 bytesUp = 0;     // client -> upstream, bytes delivered
+    quint64 bytesDown = 0;   // upstream -> client, bytes delivered
+    State state = State::Resolving;
+    CloseReason closeReason = CloseReason::None;
+    QString error;           // words for Error and Timeout
+
+    bool isClosed() const { return state == State::Closed; }
+
+    // Stable lower-case names, used by the JSONL stream and the README.
+    static QString closeReasonName(CloseReason reason);
+    static QString stateName(State state);
+};
+
+Q_DECLARE_METATYPE(ConnectionRecord)
+Q_DECLARE_METATYPE(QList<ConnectionRecord>)

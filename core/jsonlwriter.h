@@ -1,0 +1,33 @@
+#pragma once
+
+#include "connectionrecord.h"
+
+#include <QSet>
+#include <QString>
+
+class QIODevice;
+
+// Turns the engine's record batches into the headless JSON Lines stream: one
+// object per line per event, flushed after each batch so that a reader
+// following the file (or a pipe) sees events as they happen.
+class JsonlWriter
+{
+public:
+    explicit JsonlWriter(QIODevice *device);
+
+    void writeListening(const QString &listen, const QString &target);
+    void writeRecords(const QList<ConnectionRecord> &records);
+    void writeNotice(const QString &message);
+    void writeStopped();
+
+    // Lines for one record; pure, so it can be tested without a device.
+    static QByteArray openedLine(const ConnectionRecord &record);
+    static QByteArray closedLine(const ConnectionRecord &record);
+    static QString isoTime(qint64 msSinceEpoch);
+
+private:
+    void write(const QByteArray &line);
+
+    QIODevice *m_device;
+    QSet<quint64> m_open; // ids whose connection_opened was written
+};

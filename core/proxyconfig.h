@@ -1,0 +1,31 @@
+#pragma once
+
+#include <QHostAddress>
+#include <QString>
+
+// Everything the engine needs to run. A value, copied into each worker.
+struct ProxyConfig
+{
+    QHostAddress listenAddress = QHostAddress(QHostAddress::LocalHost);
+    quint16 listenPort = 0;               // 0 picks a free port
+    bool allowNonLoopback = false;        // listening beyond loopback is opt-in
+
+    QString targetHost;                   // name or address literal
+    quint16 targetPort = 0;
+
+    int bufferBytes = 256 * 1024;         // held at most per direction
+    int connectTimeoutMs = 10'000;
+    int idleTimeoutMs = 3'600'000;
+    int halfCloseTimeoutMs = 60'000;      // inactivity once one side sent FIN
+    int stopGraceMs = 1'000;              // live connections get this long after stop
+    int maxConnections = 0;               // 0: (RLIMIT_NOFILE - 64) / 2
+    int workers = 0;                      // 0: one per core
+    int listenBacklog = 4096;
+
+    // Returns an empty string when the configuration can run, otherwise why not.
+    QString validate() const;
+
+    QString targetText() const;
+    QString listenText() const;
+    bool listensOnLoopbackOnly() const;
+};

@@ -1,0 +1,341 @@
+#include "proxyserver.h"
+
+#include "descriptorlimit.h"
+#include "endpoint.h"
+#include "listener.h"
+#include "resolver.h"
+#include "worker.h"
+#include "workerinbox.h"
+
+#include <QDir>
+#include <QHash>
+#include <QThread>
+#include <QThreadPool>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace {
+
+constexpr int PublishIntervalMs = 50;
+constexpr int FirstBackoffMs = 100;
+constexpr int LongestBackoffMs = 1600;
+
+QString errnoName(int error)
+{
+    switch (error) {
+    case EADDRINUSE: return QStringLiteral("EADDRINUSE");
+    case EADDRNOTAVAIL: return QStringLiteral("EADDRNOTAVAIL");
+    case EACCES: return QStringLiteral("EACCES");
+    case EAFNOSUPPORT: return QStringLiteral("EAFNOSUPPORT");
+    case EMFILE: return QStringLiteral("EMFILE");
+    case ENFILE: return QStringLiteral("ENFILE");
+    default: return QStringLiteral("errno %1").arg(error);
+    }
+}
+
+// Binds and listens with POSIX calls so that a failure carries the OS's own
+// error; QTcpServer then takes over the descriptor and accepts on it.
+int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, QString *error)
+{
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (address.protocol() == QAbstractSocket::IPv4Protocol) {
+        auto *in = reinterpret_cast<sockaddr_in *>(&storage);
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        in->sin_addr.s_addr = htonl(address.toIPv4Address());
+        length = sizeof *in;
+    } else {
+        auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        const Q_IPV6ADDR bytes = address.toIPv6Address();
+        std::memcpy(&in6->sin6_addr, &bytes, sizeof bytes);
+        in6->sin6_scope_id = address.scopeId().toUInt();
+        length = sizeof *in6;
+    }
+    const QString where = Endpoint::format(address.toString(), port);
+    const int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        const int e = errno;
+        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, QString::fromLocal8Bit(std::strerror(e)), errnoName(e));
+        return -1;
+    }
+    // Restarting on the same port must not wait for old connections in
+    // TIME_WAIT to expire.
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (bind(fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 || listen(fd, backlog) != 0) {
+        const int e = errno;
+        ::close(fd);
+        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, QString::fromLocal8Bit(std::strerror(e)), errnoName(e));
+        return -1;
+    }
+    return fd;
+}
+
+int openDescriptors()
+{
+    return int(QDir(QStringLiteral("/proc/self/fd")).entryList(QDir::Files | QDir::System | QDir::NoDotAndDotDot).size());
+}
+
+} // namespace
+
+// Shared with the workers, which decrement the count from their threads.
+struct ProxyServer::Gate
+{
+    std::atomic<int> live{0};
+    std::atomic<bool> paused{false};
+    int limit = 1;
+};
+
+// One start's set of workers. A stopped generation drains on its own while a
+// new start may already be running the next one.
+struct ProxyServer::Generation
+{
+    QThreadPool pool;
+    std::vector<std::unique_ptr<Worker>> workers;
+    int running = 0;
+
+    ~Generation()
+    {
+        for (const auto &worker : workers)
+            worker->inbox()->postStop(0);
+        pool.waitForDone();
+    }
+};
+
+ProxyServer::ProxyServer(QObject *parent)
+    : QObject(parent)
+    , m_resolver(std::make_unique<Resolver>())
+{
+    qRegisterMetaType<ConnectionRecord>();
+    qRegisterMetaType<QList<ConnectionRecord>>();
+    m_publishTimer.setInterval(PublishIntervalMs);
+    connect(&m_publishTimer, &QTimer::timeout, this, &ProxyServer::publish);
+    m_resumeTimer.setSingleShot(true);
+    connect(&m_resumeTimer, &QTimer::timeout, this, [this] {
+        if (m_listener && !m_pausedAtLimit)
+            m_listener->resume();
+    });
+}
+
+ProxyServer::~ProxyServer()
+{
+    delete m_listener;
+    m_listener = nullptr;
+    m_generations.clear();
+    m_resolver.reset();
+}
+
+bool ProxyServer::isListening() const
+{
+    return m_listener && m_listener->isListening();
+}
+
+QHostAddress ProxyServer::listenAddress() const
+{
+    return m_listener ? m_listener->serverAddress() : QHostAddress();
+}
+
+quint16 ProxyServer::listenPort() const
+{
+    return m_listener ? m_listener->serverPort() : 0;
+}
+
+int ProxyServer::liveConnections() const
+{
+    int live = 0;
+    for (const auto &generation : m_generations) {
+        for (const auto &worker : generation->workers)
+            live += worker->load();
+    }
+    return live;
+}
+
+bool ProxyServer::start(const ProxyConfig &requested)
+{
+    if (isListening()) {
+        m_errorString = QStringLiteral("already listening on %1").arg(m_config.listenText());
+        return false;
+    }
+    const QString invalid = requested.validate();
+    if (!invalid.isEmpty()) {
+        m_errorString = invalid;
+        return false;
+    }
+
+    ProxyConfig config = requested;
+    const int byDescriptors = DescriptorLimit::defaultMaxConnections();
+    if (config.maxConnections == 0)
+        config.maxConnections = byDescriptors;
+    if (config.workers == 0)
+        config.workers = qMax(1, QThread::idealThreadCount());
+
+    const int fd = openListeningSocket(config.listenAddress, config.listenPort, config.listenBacklog, &m_errorString);
+    if (fd < 0)
+        return false;
+    auto *listener = new Listener(this);
+    if (!listener->adoptListeningSocket(fd)) {
+        m_errorString = QStringLiteral("cannot listen on %1: %2").arg(config.listenText(), listener->errorString());
+        delete listener;
+        ::close(fd);
+        return false;
+    }
+    m_listener = listener;
+    config.listenPort = listener->serverPort();
+    m_config = config;
+    m_errorString.clear();
+    m_pausedAtLimit = false;
+    m_backoffMs = FirstBackoffMs;
+
+    m_gate = std::make_shared<Gate>();
+    m_gate->limit = config.maxConnections;
+
+    auto generation = std::make_unique<Generation>();
+    Generation *raw = generation.get();
+    generation->pool.setObjectName(QStringLiteral("proxymon-workers"));
+    generation->pool.setMaxThreadCount(config.workers);
+    // Threads of a drained generation should go away, not idle.
+    generation->pool.setExpiryTimeout(0);
+    for (int i = 0; i < config.workers; ++i) {
+        Worker::Hooks hooks;
+        hooks.connectionEnded = [this, gate = m_gate] {
+            const int now = gate->live.fetch_sub(1) - 1;
+            if (gate->paused.load() && now < gate->limit)
+                QMetaObject::invokeMethod(this, &ProxyServer::resumeAccepting, Qt::QueuedConnection);
+        };
+        hooks.finished = [this, raw] {
+            QMetaObject::invokeMethod(this, [this, raw] { workerFinished(raw); }, Qt::QueuedConnection);
+        };
+        generation->workers.push_back(std::make_unique<Worker>(i, config, m_resolver.get(), std::move(hooks)));
+    }
+    for (const auto &worker : generation->workers)
+        generation->pool.start(worker.get());
+    generation->running = config.workers;
+    m_generations.push_back(std::move(generation));
+    m_current = raw;
+
+    connect(listener, &Listener::descriptorAccepted, this, &ProxyServer::onDescriptorAccepted);
+    connect(listener, &QTcpServer::acceptError, this, &ProxyServer::onAcceptError);
+    connect(listener, &Listener::acceptStalled, this, &ProxyServer::onAcceptError);
+    m_publishTimer.start();
+    emit listeningChanged(true);
+    return true;
+}
+
+void ProxyServer::stop()
+{
+    m_resumeTimer.stop();
+    const bool wasListening = m_listener != nullptr;
+    delete m_listener;
+    m_listener = nullptr;
+    if (m_current) {
+        for (const auto &worker : m_current->workers)
+            worker->inbox()->postStop(m_config.stopGraceMs);
+        m_current = nullptr;
+    }
+    if (wasListening)
+        emit listeningChanged(false);
+    if (m_generations.empty() && wasListening)
+        emit stopped();
+}
+
+void ProxyServer::onDescriptorAccepted(qintptr descriptor)
+{
+    m_backoffMs = FirstBackoffMs;
+    if (!m_current || m_gate->live.load() >= m_gate->limit) {
+        // Accepted in the same burst as the one that reached the limit: refuse
+        // it plainly rather than hold it without service.
+        ::close(int(descriptor));
+        return;
+    }
+    Worker *target = m_current->workers.front().get();
+    for (const auto &worker : m_current->workers) {
+        if (worker->load() < target->load())
+            target = worker.get();
+    }
+    const int live = m_gate->live.fetch_add(1) + 1;
+    target->inbox()->postAccepted(int(descriptor), m_nextId++);
+    if (live >= m_gate->limit && !m_pausedAtLimit) {
+        m_pausedAtLimit = true;
+        m_gate->paused.store(true);
+        m_listener->pauseAccepting();
+        emit notice(QStringLiteral("connection limit of %1 reached: not accepting until a connection ends")
+                        .arg(m_gate->limit));
+        // A connection may have ended between the count and the flag.
+        resumeAccepting();
+    }
+}
+
+void ProxyServer::resumeAccepting()
+{
+    if (!m_pausedAtLimit || !m_listener || !m_gate || m_gate->live.load() >= m_gate->limit)
+        return;
+    m_pausedAtLimit = false;
+    m_gate->paused.store(false);
+    if (!m_resumeTimer.isActive())
+        m_listener->resume();
+    emit notice(QStringLiteral("below the connection limit again: accepting"));
+}
+
+void ProxyServer::onAcceptError()
+{
+    if (!m_listener)
+        return;
+    // Out of descriptors or memory: the pending connection stays in the
+    // backlog, so retrying at once would spin. Back off instead.
+    m_listener->pauseAccepting();
+    emit notice(QStringLiteral("accepting failed (%1 descriptors open, limit %2); retrying in %3 ms")
+                    .arg(openDescriptors()).arg(DescriptorLimit::raiseToHard()).arg(m_backoffMs));
+    m_resumeTimer.start(m_backoffMs);
+    m_backoffMs = qMin(m_backoffMs * 2, LongestBackoffMs);
+}
+
+void ProxyServer::publish()
+{
+    QList<ConnectionRecord> batch;
+    QHash<quint64, qsizetype> index;
+    for (const auto &generation : m_generations) {
+        for (const auto &worker : generation->workers) {
+            const QList<ConnectionRecord> reports = worker->takeReports();
+            for (const ConnectionRecord &record : reports) {
+                // A worker may have published twice since the last batch; the
+                // later snapshot of a connection replaces the earlier one.
+                const auto found = index.constFind(record.id);
+                if (found != index.constEnd()) {
+                    batch[*found] = record;
+                } else {
+                    index.insert(record.id, batch.size());
+                    batch.append(record);
+                }
+            }
+        }
+    }
+    if (!batch.isEmpty())
+        emit connectionsUpdated(batch);
+}
+
+void ProxyServer::workerFinished(Generation *generation)
+{
+    if (--generation->running > 0)
+        return;
+    publish();
+    for (auto it = m_generations.begin(); it != m_generations.end(); ++it) {
+        if (it->get() == generation) {
+            m_generations.erase(it);
+            break;
+        }
+    }
+    if (m_generations.empty()) {
+        m_publishTimer.stop();
+        if (!m_listener)
+            emit stopped();
+    }
+}

@@ -1,0 +1,82 @@
+#pragma once
+
+#include "connectionrecord.h"
+#include "proxyconfig.h"
+
+#include <QHostAddress>
+#include <QList>
+#include <QObject>
+#include <QTimer>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+class Listener;
+class QThreadPool;
+class Resolver;
+class Worker;
+
+// The forwarding engine. Accepts on a QTcpServer in its own thread (the GUI
+// thread in the app) and relays on a few long-lived workers from a dedicated
+// pool. Observers get ConnectionRecord batches on a 50 ms clock.
+class ProxyServer : public QObject
+{
+    Q_OBJECT
+public:
+    explicit ProxyServer(QObject *parent = nullptr);
+    ~ProxyServer() override; // ends everything at once and waits for the workers
+
+    // Starts listening. Returns false and sets errorString() when the
+    // configuration is invalid or the address cannot be bound; nothing is
+    // left listening then.
+    bool start(const ProxyConfig &config);
+
+    // Closes the listener at once; live connections get the configured grace
+    // and are then closed as "stopped". stopped() follows when all have ended.
+    void stop();
+
+    bool isListening() const;
+    bool isDraining() const { return !m_generations.empty(); }
+    QString errorString() const { return m_errorString; }
+    QHostAddress listenAddress() const;
+    quint16 listenPort() const;
+    ProxyConfig config() const { return m_config; }
+    int liveConnections() const;
+    quint64 acceptedConnections() const { return m_nextId - 1; }
+
+signals:
+    // All signals are emitted on the server's thread.
+    // Records that changed since the last batch, one per connection, each a
+    // full snapshot. A connection's last record has state Closed.
+    void connectionsUpdated(const QList<ConnectionRecord> &records);
+    void listeningChanged(bool listening);
+    // The listener is closed and every connection has ended.
+    void stopped();
+    // Something the user should know that is not an error of one
+    // connection: accepting paused at the limit or for lack of descriptors.
+    void notice(const QString &message);
+
+private:
+    struct Generation;
+    struct Gate;
+
+    void onDescriptorAccepted(qintptr descriptor);
+    void onAcceptError();
+    void resumeAccepting();
+    void publish();
+    void workerFinished(Generation *generation);
+
+    ProxyConfig m_config;
+    QString m_errorString;
+    Listener *m_listener = nullptr;
+    std::unique_ptr<Resolver> m_resolver;
+    std::shared_ptr<Gate> m_gate;
+    std::vector<std::unique_ptr<Generation>> m_generations; // the current one last
+    Generation *m_current = nullptr;
+    QTimer m_publishTimer;
+    QTimer m_resumeTimer;
+    int m_backoffMs = 100;
+    bool m_pausedAtLimit = false;
+    quint64 m_nextId = 1;
+};

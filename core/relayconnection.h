@@ -1,0 +1,106 @@
+#pragma once
+
+#include "connectionrecord.h"
+#include "resolver.h"
+
+#include <cstdint>
+#include <vector>
+
+class Worker;
+
+// One client connection and its upstream leg, relayed with non-blocking POSIX
+// sockets on a worker's epoll set. Lives entirely on the worker's thread.
+//
+// What it keeps exact, and QTcpSocket does not: a FIN from one side is passed
+// on as a shutdown of writing toward the other side while the other
+// direction keeps flowing; a reset from one side is passed on as a reset
+// (SO_LINGER 0) and recorded as one; at most one buffer of data is held per
+// direction, and reading from a side stops while its data waits.
+class RelayConnection
+{
+public:
+    enum Side : std::uintptr_t { Client = 0, Upstream = 1 };
+
+    RelayConnection(Worker &worker, quint64 id, int clientFd);
+    ~RelayConnection();
+
+    RelayConnection(const RelayConnection &) = delete;
+    RelayConnection &operator=(const RelayConnection &) = delete;
+
+    // Starts with the target's addresses (or the reason there are none).
+    void begin();
+    void resolved(const ResolveResult &result);
+    void handleEvent(Side side, std::uint32_t events);
+    // Enforces the connect, idle and half-close timeouts.
+    void checkTimeouts(qint64 nowMs);
+    // Ends the connection now, closing both sides without a reset.
+    void terminate(ConnectionRecord::CloseReason reason, const QString &why);
+
+    bool isFinished() const { return m_finished; }
+    quint64 id() const { return m_record.id; }
+    ConnectionRecord snapshot() const;
+
+    // Bookkeeping for the worker.
+    size_t slot = 0;
+    bool dirty = false;
+
+private:
+    struct Flow
+    {
+        Side from;
+        Side to;
+        char *buffer = nullptr; // allocated only while data waits for the destination
+        int head = 0;
+        int tail = 0;
+        bool eof = false;       // the source sent FIN
+        bool shutDown = false;  // FIN passed on to the destination
+        quint64 delivered = 0;
+
+        bool pending() const { return tail > head; }
+    };
+
+    enum class Phase { Resolving, Connecting, Relaying, Finished };
+
+    int &fd(Side side) { return side == Client ? m_clientFd : m_upstreamFd; }
+    Flow &flowFrom(Side side) { return side == Client ? m_up : m_down; }
+    Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
+
+    void connectNext();
+    void connectReady();
+    void connected();
+    void failConnect(ConnectionRecord::CloseReason reason, const QString &why);
+
+    void pump(Flow &flow);
+    bool flush(Flow &flow);      // false when the connection ended
+    bool sendOrFail(Flow &flow, const char *data, int length, int *sent);
+    void sourceEnded(Flow &flow);
+    void passOnFin(Flow &flow);
+    void sideFailed(Side side, int error);
+    void abort(Side culprit, ConnectionRecord::CloseReason reason, const QString &why);
+    void finish(ConnectionRecord::CloseReason reason, const QString &why);
+    void closeSide(Side side, bool reset);
+    void updateInterest();
+    void setInterest(Side side, std::uint32_t mask);
+    void freeBuffer(Flow &flow);
+    void touched();
+
+    Worker &m_worker;
+    int m_clientFd = -1;
+    int m_upstreamFd = -1;
+    Phase m_phase = Phase::Resolving;
+    bool m_finished = false;
+    std::uint32_t m_interest[2] = {0, 0};
+    bool m_registered[2] = {false, false};
+    Flow m_up{Client, Upstream};
+    Flow m_down{Upstream, Client};
+    Side m_firstFin = Client;
+    bool m_anyFin = false;
+
+    std::vector<SocketAddress> m_addresses;
+    size_t m_nextAddress = 0;
+    QString m_connectErrors;
+    qint64 m_startedMs = 0;     // monotonic
+    qint64 m_lastActivityMs = 0;
+
+    ConnectionRecord m_record;
+};

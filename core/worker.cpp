@@ -1,0 +1,215 @@
+#include "worker.h"
+
+#include "relayconnection.h"
+#include "resolver.h"
+#include "workerinbox.h"
+
+#include <QMutexLocker>
+#include <QThread>
+
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <ctime>
+
+namespace {
+
+// Observers see changes at most this late; it is also the resolution of the
+// timeouts.
+constexpr qint64 TickMs = 50;
+constexpr int MaxEvents = 256;
+constexpr std::uintptr_t InboxTag = 0;
+
+qint64 monotonicMs()
+{
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return qint64(now.tv_sec) * 1000 + now.tv_nsec / 1'000'000;
+}
+
+} // namespace
+
+Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Hooks hooks)
+    : m_index(index)
+    , m_config(config)
+    , m_resolver(resolver)
+    , m_hooks(std::move(hooks))
+    , m_inbox(std::make_shared<WorkerInbox>())
+{
+    setAutoDelete(false);
+}
+
+Worker::~Worker() = default;
+
+QList<ConnectionRecord> Worker::takeReports()
+{
+    QMutexLocker lock(&m_outboxMutex);
+    QList<ConnectionRecord> reports;
+    reports.swap(m_outbox);
+    return reports;
+}
+
+void Worker::markDirty(RelayConnection *connection)
+{
+    if (!connection->dirty) {
+        connection->dirty = true;
+        m_dirty.push_back(connection);
+    }
+}
+
+void Worker::lookUp(RelayConnection *connection)
+{
+    m_resolving.emplace(connection->id(), connection);
+    std::weak_ptr<WorkerInbox> inbox = m_inbox;
+    const quint64 id = connection->id();
+    m_resolver->lookup(m_config.targetHost, m_config.targetPort, [inbox, id](ResolveResult result) {
+        if (auto target = inbox.lock())
+            target->postResolved(id, std::move(result));
+    });
+}
+
+void Worker::connectionFinished(RelayConnection *connection)
+{
+    // Called from inside the connection's own event handling, so the object
+    // is freed only after the current batch of events.
+    m_resolving.erase(connection->id());
+    RelayConnection *last = m_connections.back();
+    m_connections[connection->slot] = last;
+    last->slot = connection->slot;
+    m_connections.pop_back();
+    m_closedRecords.append(connection->snapshot());
+    m_finished.push_back(connection);
+    m_load.fetch_sub(1, std::memory_order_relaxed);
+    if (m_hooks.connectionEnded)
+        m_hooks.connectionEnded();
+}
+
+void Worker::adopt(int descriptor, quint64 id)
+{
+    auto *connection = new RelayConnection(*this, id, descriptor);
+    connection->slot = m_connections.size();
+    m_connections.push_back(connection);
+    m_load.fetch_add(1, std::memory_order_relaxed);
+    markDirty(connection);
+    if (m_stopping) {
+        connection->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("the proxy was stopping"));
+        return;
+    }
+    connection->begin();
+}
+
+void Worker::drainInbox()
+{
+    WorkerInbox::Batch batch = m_inbox->take();
+    if (batch.stop && !m_stopping) {
+        m_stopping = true;
+        m_stopDeadlineMs = m_nowMs + batch.stopGraceMs;
+    }
+    for (const WorkerInbox::Accepted &accepted : batch.accepted)
+        adopt(accepted.descriptor, accepted.id);
+    for (const WorkerInbox::Resolved &resolved : batch.resolved) {
+        const auto found = m_resolving.find(resolved.id);
+        if (found == m_resolving.end())
+            continue; // timed out or stopped meanwhile
+        RelayConnection *connection = found->second;
+        m_resolving.erase(found);
+        connection->resolved(resolved.result);
+    }
+}
+
+void Worker::updateNow()
+{
+    m_nowMs = monotonicMs();
+}
+
+void Worker::run()
+{
+    const QString name = QStringLiteral("proxymon-worker-%1").arg(m_index);
+    QThread::currentThread()->setObjectName(name);
+    prctl(PR_SET_NAME, name.toLatin1().left(15).constData(), 0, 0, 0);
+
+    m_scratch.resize(size_t(m_config.bufferBytes));
+    m_epollFd = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event inboxEvent{};
+    inboxEvent.events = EPOLLIN;
+    inboxEvent.data.u64 = InboxTag;
+    epoll_ctl(m_epollFd, EPOLL_CTL_ADD, m_inbox->eventDescriptor(), &inboxEvent);
+
+    updateNow();
+    qint64 nextTick = m_nowMs + TickMs;
+    epoll_event events[MaxEvents];
+    for (;;) {
+        // With nothing to watch or report, sleep until the inbox speaks.
+        const bool idle = m_connections.empty() && m_dirty.empty() && m_finished.empty() && !m_stopping;
+        const int timeout = idle ? -1 : int(qMax<qint64>(0, nextTick - m_nowMs));
+        const int ready = epoll_wait(m_epollFd, events, MaxEvents, timeout);
+        updateNow();
+        for (int i = 0; i < ready; ++i) {
+            const std::uintptr_t tag = events[i].data.u64;
+            if (tag == InboxTag) {
+                drainInbox();
+                continue;
+            }
+            auto *connection = reinterpret_cast<RelayConnection *>(tag & ~std::uintptr_t(1));
+            connection->handleEvent(RelayConnection::Side(tag & 1), events[i].events);
+        }
+        if (m_nowMs >= nextTick || idle) {
+            tick();
+            nextTick = m_nowMs + TickMs;
+        }
+        if (m_stopping && m_connections.empty())
+            break;
+    }
+
+    // Descriptors posted after the stop still belong to us.
+    drainInbox();
+    closeAll(ConnectionRecord::CloseReason::Stopped, QStringLiteral("the proxy was stopped"));
+    publish();
+    ::close(m_epollFd);
+    m_epollFd = -1;
+    m_scratch = std::vector<char>();
+    if (m_hooks.finished)
+        m_hooks.finished();
+}
+
+void Worker::tick()
+{
+    for (size_t i = m_connections.size(); i-- > 0;) {
+        if (i < m_connections.size())
+            m_connections[i]->checkTimeouts(m_nowMs);
+    }
+    if (m_stopping && m_nowMs >= m_stopDeadlineMs)
+        closeAll(ConnectionRecord::CloseReason::Stopped, QStringLiteral("the proxy was stopped"));
+    publish();
+}
+
+void Worker::closeAll(ConnectionRecord::CloseReason reason, const QString &why)
+{
+    while (!m_connections.empty())
+        m_connections.back()->terminate(reason, why);
+}
+
+void Worker::publish()
+{
+    if (m_dirty.empty() && m_closedRecords.isEmpty() && m_finished.empty())
+        return;
+    QList<ConnectionRecord> records;
+    records.reserve(qsizetype(m_dirty.size()) + m_closedRecords.size());
+    for (RelayConnection *connection : m_dirty) {
+        connection->dirty = false;
+        // A finished connection's final record is in m_closedRecords.
+        if (!connection->isFinished())
+            records.append(connection->snapshot());
+    }
+    m_dirty.clear();
+    records.append(m_closedRecords);
+    m_closedRecords.clear();
+    // Finished connections live until here so that m_dirty never points at
+    // freed memory.
+    for (RelayConnection *finished : m_finished)
+        delete finished;
+    m_finished.clear();
+    QMutexLocker lock(&m_outboxMutex);
+    m_outbox.append(records);
+}

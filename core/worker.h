@@ -1,0 +1,85 @@
+#pragma once
+
+#include "connectionrecord.h"
+#include "proxyconfig.h"
+
+#include <QList>
+#include <QMutex>
+#include <QRunnable>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+class RelayConnection;
+class Resolver;
+class WorkerInbox;
+
+// A long-lived job on the server's dedicated pool. It runs an epoll loop that
+// relays many connections; everything about a connection it adopts stays on
+// this worker's thread until the connection ends. Other threads reach it only
+// through its inbox (descriptors, lookup answers, stop) and takeReports().
+//
+// epoll rather than Qt's event dispatcher: Qt waits with poll() over every
+// registered notifier, so its cost per wake-up grows with the number of
+// connections; epoll's grows with the number of ready ones.
+class Worker : public QRunnable
+{
+public:
+    struct Hooks
+    {
+        std::function<void()> connectionEnded; // worker thread, once per adopted descriptor
+        std::function<void()> finished;        // worker thread, last thing run() does
+    };
+
+    Worker(int index, const ProxyConfig &config, Resolver *resolver, Hooks hooks);
+    ~Worker() override;
+
+    void run() override;
+
+    std::shared_ptr<WorkerInbox> inbox() const { return m_inbox; }
+    int load() const { return m_load.load(std::memory_order_relaxed); }
+
+    // Any thread: the records that changed since the last call.
+    QList<ConnectionRecord> takeReports();
+
+    // Used by RelayConnection, on the worker thread.
+    const ProxyConfig &config() const { return m_config; }
+    int epollDescriptor() const { return m_epollFd; }
+    char *scratch() { return m_scratch.data(); }
+    qint64 nowMs() const { return m_nowMs; }
+    void markDirty(RelayConnection *connection);
+    void lookUp(RelayConnection *connection);
+    void connectionFinished(RelayConnection *connection);
+
+private:
+    void adopt(int descriptor, quint64 id);
+    void drainInbox();
+    void tick();
+    void publish();
+    void closeAll(ConnectionRecord::CloseReason reason, const QString &why);
+    void updateNow();
+
+    const int m_index;
+    const ProxyConfig m_config;
+    Resolver *const m_resolver;
+    const Hooks m_hooks;
+    const std::shared_ptr<WorkerInbox> m_inbox;
+
+    int m_epollFd = -1;
+    qint64 m_nowMs = 0;
+    std::vector<char> m_scratch;
+    std::vector<RelayConnection *> m_connections; // indexed by RelayConnection::slot()
+    std::vector<RelayConnection *> m_dirty;
+    std::vector<RelayConnection *> m_finished;    // freed after the current batch of events
+    std::unordered_map<quint64, RelayConnection *> m_resolving;
+    QList<ConnectionRecord> m_closedRecords;
+    bool m_stopping = false;
+    qint64 m_stopDeadlineMs = 0;
+    std::atomic<int> m_load{0};
+
+    QMutex m_outboxMutex;
+    QList<ConnectionRecord> m_outbox;
+};

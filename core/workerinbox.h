@@ -1,0 +1,58 @@
+#pragma once
+
+#include "resolver.h"
+
+#include <QMutex>
+
+#include <utility>
+#include <vector>
+
+// What other threads hand to a worker: accepted descriptors from the
+// listener, lookup answers from the resolver, and the request to stop. Shared
+// through a shared_ptr so a late lookup answer never outlives its target.
+// Posting wakes the worker through an eventfd that its epoll set watches.
+class WorkerInbox
+{
+public:
+    struct Accepted
+    {
+        int descriptor = -1;
+        quint64 id = 0;
+    };
+    struct Resolved
+    {
+        quint64 id = 0;
+        ResolveResult result;
+    };
+    struct Batch
+    {
+        std::vector<Accepted> accepted;
+        std::vector<Resolved> resolved;
+        bool stop = false;
+        int stopGraceMs = 0;
+    };
+
+    WorkerInbox();
+    ~WorkerInbox(); // closes descriptors that were never taken
+
+    WorkerInbox(const WorkerInbox &) = delete;
+    WorkerInbox &operator=(const WorkerInbox &) = delete;
+
+    int eventDescriptor() const { return m_eventFd; }
+
+    // Any thread.
+    void postAccepted(int descriptor, quint64 id);
+    void postResolved(quint64 id, ResolveResult result);
+    void postStop(int graceMs);
+
+    // Worker thread: everything posted so far; also clears the wake-up.
+    Batch take();
+
+private:
+    void wakeLocked();
+
+    int m_eventFd = -1;
+    QMutex m_mutex;
+    Batch m_pending;
+    bool m_woken = false;
+};

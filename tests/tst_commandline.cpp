@@ -1,0 +1,121 @@
+#include "commandline.h"
+
+#include <QTest>
+
+class tst_CommandLine : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void durations_data();
+    void durations();
+    void sizes();
+    void headlessDefaults();
+    void everyOption();
+    void errors_data();
+    void errors();
+};
+
+void tst_CommandLine::durations_data()
+{
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<int>("ms");
+    QTest::newRow("ms") << "250ms" << 250;
+    QTest::newRow("seconds") << "10s" << 10'000;
+    QTest::newRow("bare is seconds") << "3" << 3'000;
+    QTest::newRow("minutes") << "2m" << 120'000;
+    QTest::newRow("hours") << "1h" << 3'600'000;
+    QTest::newRow("zero") << "0s" << -1;
+    QTest::newRow("word") << "soon" << -1;
+    QTest::newRow("negative") << "-5s" << -1;
+    QTest::newRow("overflow") << "999999h" << -1;
+}
+
+void tst_CommandLine::durations()
+{
+    QFETCH(QString, text);
+    QFETCH(int, ms);
+    int value = -1;
+    QCOMPARE(CommandLine::parseDuration(text, &value), ms >= 0);
+    if (ms >= 0)
+        QCOMPARE(value, ms);
+}
+
+void tst_CommandLine::sizes()
+{
+    int value = 0;
+    QVERIFY(CommandLine::parseSize(QStringLiteral("64K"), &value));
+    QCOMPARE(value, 65536);
+    QVERIFY(CommandLine::parseSize(QStringLiteral("1M"), &value));
+    QCOMPARE(value, 1 << 20);
+    QVERIFY(CommandLine::parseSize(QStringLiteral("4096"), &value));
+    QCOMPARE(value, 4096);
+    QVERIFY(!CommandLine::parseSize(QStringLiteral("lots"), &value));
+}
+
+void tst_CommandLine::headlessDefaults()
+{
+    const CommandLine line = CommandLine::parse({"proxymon", "--headless", "--target", "example.org:80"});
+    QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
+    QVERIFY(line.headless);
+    QCOMPARE(line.config.listenAddress, QHostAddress(QHostAddress::LocalHost));
+    QCOMPARE(line.config.listenPort, quint16(8080));
+    QCOMPARE(line.config.targetHost, QStringLiteral("example.org"));
+    QCOMPARE(line.config.targetPort, quint16(80));
+    QCOMPARE(line.config.connectTimeoutMs, 10'000);
+    QCOMPARE(line.config.idleTimeoutMs, 3'600'000);
+    QCOMPARE(line.config.halfCloseTimeoutMs, 60'000);
+    QCOMPARE(line.config.bufferBytes, 256 * 1024);
+    QVERIFY(line.jsonlPath.isEmpty());
+}
+
+void tst_CommandLine::everyOption()
+{
+    const CommandLine line = CommandLine::parse(
+        {"proxymon", "--headless", "--listen", "[::1]:0", "--target", "[::1]:9", "--jsonl", "-",
+         "--buffer", "64K", "--connect-timeout", "500ms", "--idle-timeout", "2m", "--half-close-timeout", "5s",
+         "--stop-grace", "100ms", "--max-connections", "10", "--workers", "3", "--backlog", "128"});
+    QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
+    QCOMPARE(line.config.listenAddress, QHostAddress(QStringLiteral("::1")));
+    QCOMPARE(line.config.listenPort, quint16(0));
+    QCOMPARE(line.config.targetHost, QStringLiteral("::1"));
+    QCOMPARE(line.jsonlPath, QStringLiteral("-"));
+    QCOMPARE(line.config.bufferBytes, 65536);
+    QCOMPARE(line.config.connectTimeoutMs, 500);
+    QCOMPARE(line.config.idleTimeoutMs, 120'000);
+    QCOMPARE(line.config.halfCloseTimeoutMs, 5'000);
+    QCOMPARE(line.config.stopGraceMs, 100);
+    QCOMPARE(line.config.maxConnections, 10);
+    QCOMPARE(line.config.workers, 3);
+    QCOMPARE(line.config.listenBacklog, 128);
+}
+
+void tst_CommandLine::errors_data()
+{
+    QTest::addColumn<QStringList>("arguments");
+    QTest::addColumn<QString>("errorPart");
+    QTest::newRow("no target") << QStringList{"--headless"} << "--target";
+    QTest::newRow("bad target") << QStringList{"--headless", "--target", "nowhere"} << "--target";
+    QTest::newRow("target port 0") << QStringList{"--headless", "--target", "a:0"} << "--target";
+    QTest::newRow("listen name") << QStringList{"--headless", "--listen", "example.org:80", "--target", "a:1"}
+                                 << "not an IP address";
+    QTest::newRow("remote without opt-in") << QStringList{"--headless", "--listen", "0.0.0.0:80", "--target", "a:1"}
+                                           << "--allow-remote";
+    QTest::newRow("bad duration") << QStringList{"--headless", "--target", "a:1", "--idle-timeout", "forever"}
+                                  << "--idle-timeout";
+    QTest::newRow("bad count") << QStringList{"--headless", "--target", "a:1", "--workers", "0"} << "--workers";
+    QTest::newRow("unknown option") << QStringList{"--headless", "--frobnicate"} << "frobnicate";
+    QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "extra"} << "extra";
+}
+
+void tst_CommandLine::errors()
+{
+    QFETCH(QStringList, arguments);
+    QFETCH(QString, errorPart);
+    arguments.prepend(QStringLiteral("proxymon"));
+    const CommandLine line = CommandLine::parse(arguments);
+    QVERIFY2(line.error.contains(errorPart), qPrintable(line.error));
+}
+
+QTEST_APPLESS_MAIN(tst_CommandLine)
+#include "tst_commandline.moc"

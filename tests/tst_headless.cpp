@@ -1,0 +1,269 @@
+// The proxymon executable in headless mode, driven as a user or a script
+// would: arguments, stderr, the JSONL stream, signals and exit codes.
+
+#include "loopback.h"
+
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <csignal>
+
+using namespace Loopback;
+
+class tst_Headless : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void helpListsEveryOption();
+    void badArgumentsExitNonZero();
+    void jsonlToFileAndCleanStop();
+    void jsonlToStandardOutput();
+    void listenFailureNamesTheCause();
+    void nonLoopbackWarns();
+    void outOfDescriptorsBacksOff();
+
+private:
+    // Starts proxymon and waits for its "listening on" line; returns the port.
+    static quint16 startProxy(QProcess &process, const QStringList &arguments, QByteArray *stderrSeen = nullptr);
+    static QList<QJsonObject> jsonLines(const QByteArray &bytes);
+    static double cpuSeconds(qint64 pid);
+};
+
+quint16 tst_Headless::startProxy(QProcess &process, const QStringList &arguments, QByteArray *stderrSeen)
+{
+    process.setProgram(QStringLiteral(PROXYMON_BINARY));
+    process.setArguments(arguments);
+    process.start();
+    if (!process.waitForStarted(10'000))
+        return 0;
+    static const QRegularExpression listening(QStringLiteral("listening on (\\S+):(\\d+), forwarding to"));
+    QByteArray seen;
+    QElapsedTimer clock;
+    clock.start();
+    while (clock.elapsed() < 10'000) {
+        process.waitForReadyRead(100);
+        seen += process.readAllStandardError();
+        const QRegularExpressionMatch match = listening.match(QString::fromUtf8(seen));
+        if (match.hasMatch()) {
+            if (stderrSeen)
+                *stderrSeen = seen;
+            return quint16(match.captured(2).toUInt());
+        }
+        if (process.state() == QProcess::NotRunning)
+            break;
+    }
+    if (stderrSeen)
+        *stderrSeen = seen;
+    return 0;
+}
+
+QList<QJsonObject> tst_Headless::jsonLines(const QByteArray &bytes)
+{
+    QList<QJsonObject> result;
+    for (const QByteArray &line : bytes.split('\n')) {
+        if (!line.isEmpty())
+            result.append(QJsonDocument::fromJson(line).object());
+    }
+    return result;
+}
+
+double tst_Headless::cpuSeconds(qint64 pid)
+{
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray text = stat.readAll();
+    // Fields after the command name, which is in parentheses.
+    const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+    const double ticks = fields.value(11).toDouble() + fields.value(12).toDouble();
+    return ticks / double(sysconf(_SC_CLK_TCK));
+}
+
+void tst_Headless::helpListsEveryOption()
+{
+    QProcess process;
+    process.start(QStringLiteral(PROXYMON_BINARY), {QStringLiteral("--help")});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 0);
+    const QString help = QString::fromUtf8(process.readAllStandardOutput());
+    for (const char *option : {"--headless", "--listen", "--target", "--jsonl", "--allow-remote", "--buffer",
+                               "--connect-timeout", "--idle-timeout", "--half-close-timeout", "--stop-grace",
+                               "--max-connections", "--workers", "--backlog"}) {
+        QVERIFY2(help.contains(QLatin1String(option)), option);
+    }
+}
+
+void tst_Headless::badArgumentsExitNonZero()
+{
+    QProcess process;
+    process.start(QStringLiteral(PROXYMON_BINARY),
+                  {QStringLiteral("--headless"), QStringLiteral("--target"), QStringLiteral("no-port-here")});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 2);
+    const QString error = QString::fromUtf8(process.readAllStandardError());
+    QVERIFY2(error.contains(QStringLiteral("--target")), qPrintable(error));
+}
+
+void tst_Headless::jsonlToFileAndCleanStop()
+{
+    EchoServer echo;
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("events.jsonl"));
+    QProcess process;
+    QByteArray banner;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(echo.port()), "--jsonl", path},
+                                    &banner);
+    QVERIFY2(port != 0, banner.constData());
+    QVERIFY(banner.contains(QStringLiteral("forwarding to 127.0.0.1:%1").arg(echo.port()).toUtf8()));
+
+    // The lab's client flow, twice.
+    for (int i = 0; i < 2; ++i) {
+        Socket client = connectTo("127.0.0.1", port);
+        QVERIFY(client.isValid());
+        QVERIFY(sendAll(client.fd(), "GET / HTTP/1.1\r\n\r\n"));
+        client.shutdownWrite();
+        QCOMPARE(readUntilEof(client.fd()), QByteArray("GET / HTTP/1.1\r\n\r\n"));
+    }
+    // The closed events reach the file within a batch or two.
+    QVERIFY(QTest::qWaitFor([&] {
+        QFile file(path);
+        return file.open(QIODevice::ReadOnly) && file.readAll().count("connection_closed") == 2;
+    }, 5'000));
+
+    ::kill(pid_t(process.processId()), SIGTERM);
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(process.exitCode(), 0);
+
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QList<QJsonObject> events = jsonLines(file.readAll());
+    QCOMPARE(events.size(), 6);
+    QCOMPARE(events[0].value("event").toString(), QStringLiteral("listening"));
+    QCOMPARE(events[0].value("address").toString(), QStringLiteral("127.0.0.1:%1").arg(port));
+    QCOMPARE(events[1].value("event").toString(), QStringLiteral("connection_opened"));
+    QCOMPARE(events[1].value("id").toInt(), 1);
+    QVERIFY(events[1].value("client").toString().startsWith(QStringLiteral("127.0.0.1:")));
+    QCOMPARE(events[1].value("upstream").toString(), QStringLiteral("127.0.0.1:%1").arg(echo.port()));
+    QVERIFY(QDateTime::fromString(events[1].value("time").toString(), Qt::ISODateWithMs).isValid());
+    QCOMPARE(events[2].value("event").toString(), QStringLiteral("connection_closed"));
+    QCOMPARE(events[2].value("bytes_up").toInt(), 18);
+    QCOMPARE(events[2].value("bytes_down").toInt(), 18);
+    QCOMPARE(events[2].value("close").toString(), QStringLiteral("client_fin"));
+    QVERIFY(events[2].contains("duration_ms"));
+    QCOMPARE(events[4].value("id").toInt(), 2);
+    QCOMPARE(events[5].value("event").toString(), QStringLiteral("stopped"));
+}
+
+void tst_Headless::jsonlToStandardOutput()
+{
+    QProcess process;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(unusedPort()), "--jsonl", "-"});
+    QVERIFY(port != 0);
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        QCOMPARE(readUntilEof(client.fd()), QByteArray());
+    }
+    QByteArray out;
+    QVERIFY(QTest::qWaitFor([&] {
+        process.waitForReadyRead(50);
+        out += process.readAllStandardOutput();
+        return out.contains("connection_closed");
+    }, 5'000));
+    ::kill(pid_t(process.processId()), SIGINT);
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 0);
+    out += process.readAllStandardOutput();
+    const QList<QJsonObject> events = jsonLines(out);
+    QCOMPARE(events.size(), 4);
+    QCOMPARE(events[2].value("close").toString(), QStringLiteral("error"));
+    QVERIFY(events[2].value("error").toString().contains(QStringLiteral("refused")));
+    QCOMPARE(events[3].value("event").toString(), QStringLiteral("stopped"));
+}
+
+void tst_Headless::listenFailureNamesTheCause()
+{
+    quint16 port = 0;
+    Socket occupant = listenOn("127.0.0.1", 1, &port);
+    QProcess process;
+    process.start(QStringLiteral(PROXYMON_BINARY),
+                  {"--headless", "--listen", QStringLiteral("127.0.0.1:%1").arg(port), "--target", "127.0.0.1:9"});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 1);
+    const QString error = QString::fromUtf8(process.readAllStandardError());
+    QVERIFY2(error.contains(QStringLiteral("127.0.0.1:%1").arg(port)), qPrintable(error));
+    QVERIFY2(error.contains(QStringLiteral("Address already in use")), qPrintable(error));
+}
+
+void tst_Headless::nonLoopbackWarns()
+{
+    // Only binds the wildcard address; all traffic stays on loopback.
+    QProcess process;
+    QByteArray banner;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "0.0.0.0:0", "--allow-remote", "--target",
+                                              "127.0.0.1:9"},
+                                    &banner);
+    QVERIFY2(port != 0, banner.constData());
+    QVERIFY2(banner.contains("WARNING"), banner.constData());
+    process.terminate();
+    QVERIFY(process.waitForFinished(10'000));
+}
+
+void tst_Headless::outOfDescriptorsBacksOff()
+{
+    if (QStandardPaths::findExecutable(QStringLiteral("prlimit")).isEmpty())
+        QSKIP("prlimit (util-linux) is not installed");
+    EchoServer echo;
+    QProcess process;
+    process.setProgram(QStringLiteral("prlimit"));
+    // 40 descriptors: Qt and the workers take some, leaving room for a few
+    // connections; the explicit limit keeps the connection gate out of the way.
+    process.setArguments({"--nofile=40:40", PROXYMON_BINARY, "--headless", "--listen", "127.0.0.1:0", "--target",
+                          QStringLiteral("127.0.0.1:%1").arg(echo.port()), "--max-connections", "1000"});
+    process.start();
+    QVERIFY(process.waitForStarted(10'000));
+    static const QRegularExpression listening(QStringLiteral("listening on 127.0.0.1:(\\d+)"));
+    QByteArray seen;
+    QVERIFY(QTest::qWaitFor([&] {
+        process.waitForReadyRead(50);
+        seen += process.readAllStandardError();
+        return listening.match(QString::fromUtf8(seen)).hasMatch();
+    }, 10'000));
+    const quint16 port = quint16(listening.match(QString::fromUtf8(seen)).captured(1).toUInt());
+
+    std::vector<Socket> clients;
+    for (int i = 0; i < 40; ++i)
+        clients.push_back(connectTo("127.0.0.1", port));
+    QVERIFY(QTest::qWaitFor([&] {
+        process.waitForReadyRead(50);
+        seen += process.readAllStandardError();
+        return seen.contains("accepting failed");
+    }, 5'000));
+    // Out of descriptors with connections waiting: it must wait, not spin.
+    const double before = cpuSeconds(process.processId());
+    QTest::qWait(1'000);
+    const double used = cpuSeconds(process.processId()) - before;
+    QVERIFY2(used < 0.3, qPrintable(QStringLiteral("%1 s of CPU in one second").arg(used)));
+
+    // Once descriptors free up, waiting connections are served.
+    clients.clear();
+    QTest::qWait(2'000);
+    Socket late = connectTo("127.0.0.1", port);
+    QVERIFY(sendAll(late.fd(), "still alive"));
+    late.shutdownWrite();
+    QCOMPARE(readUntilEof(late.fd()), QByteArray("still alive"));
+    process.terminate();
+    QVERIFY(process.waitForFinished(10'000));
+}
+
+QTEST_GUILESS_MAIN(tst_Headless)
+#include "tst_headless.moc"

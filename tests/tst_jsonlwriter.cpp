@@ -1,0 +1,107 @@
+#include "jsonlwriter.h"
+
+#include <QBuffer>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTest>
+
+class tst_JsonlWriter : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void openedAndClosedInOneBatch();
+    void openedThenClosedLater();
+    void errorTextIsEscaped();
+
+private:
+    static QList<QJsonObject> lines(const QByteArray &bytes);
+    static ConnectionRecord record(quint64 id, bool closed);
+};
+
+QList<QJsonObject> tst_JsonlWriter::lines(const QByteArray &bytes)
+{
+    QList<QJsonObject> result;
+    for (const QByteArray &line : bytes.split('\n')) {
+        if (line.isEmpty())
+            continue;
+        QJsonParseError error{};
+        const QJsonDocument document = QJsonDocument::fromJson(line, &error);
+        if (error.error != QJsonParseError::NoError)
+            qWarning() << "not JSON:" << line << error.errorString();
+        result.append(document.object());
+    }
+    return result;
+}
+
+ConnectionRecord tst_JsonlWriter::record(quint64 id, bool closed)
+{
+    ConnectionRecord r;
+    r.id = id;
+    r.client = QStringLiteral("127.0.0.1:5000");
+    r.upstream = QStringLiteral("example.org:80");
+    r.openedMs = 1'700'000'000'000;
+    r.state = closed ? ConnectionRecord::State::Closed : ConnectionRecord::State::Open;
+    if (closed) {
+        r.closedMs = r.openedMs + 1234;
+        r.bytesUp = 10;
+        r.bytesDown = 20;
+        r.closeReason = ConnectionRecord::CloseReason::UpstreamFin;
+        r.upstreamAddress = QStringLiteral("93.184.216.34:80");
+    }
+    return r;
+}
+
+void tst_JsonlWriter::openedAndClosedInOneBatch()
+{
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    JsonlWriter writer(&buffer);
+    writer.writeRecords({record(7, true)});
+    QVERIFY(buffer.data().startsWith("{\"event\":\"connection_opened\",\"id\":7,"));
+    const QList<QJsonObject> events = lines(buffer.data());
+    QCOMPARE(events.size(), 2);
+    QCOMPARE(events[0].value("event").toString(), QStringLiteral("connection_opened"));
+    QCOMPARE(events[0].value("client").toString(), QStringLiteral("127.0.0.1:5000"));
+    QCOMPARE(events[0].value("upstream").toString(), QStringLiteral("example.org:80"));
+    QCOMPARE(events[0].value("time").toString(), QStringLiteral("2023-11-14T22:13:20.000Z"));
+    QCOMPARE(events[1].value("event").toString(), QStringLiteral("connection_closed"));
+    QCOMPARE(events[1].value("id").toInt(), 7);
+    QCOMPARE(events[1].value("bytes_up").toInt(), 10);
+    QCOMPARE(events[1].value("bytes_down").toInt(), 20);
+    QCOMPARE(events[1].value("close").toString(), QStringLiteral("upstream_fin"));
+    QCOMPARE(events[1].value("duration_ms").toInt(), 1234);
+    QVERIFY(!events[1].contains("error"));
+}
+
+void tst_JsonlWriter::openedThenClosedLater()
+{
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    JsonlWriter writer(&buffer);
+    writer.writeRecords({record(1, false)});
+    writer.writeRecords({record(1, false)}); // a byte-count update: no event
+    QCOMPARE(lines(buffer.data()).size(), 1);
+    writer.writeRecords({record(1, true)});
+    const QList<QJsonObject> events = lines(buffer.data());
+    QCOMPARE(events.size(), 2);
+    QCOMPARE(events[1].value("event").toString(), QStringLiteral("connection_closed"));
+}
+
+void tst_JsonlWriter::errorTextIsEscaped()
+{
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    JsonlWriter writer(&buffer);
+    ConnectionRecord r = record(3, true);
+    r.closeReason = ConnectionRecord::CloseReason::Error;
+    r.error = QStringLiteral("a \"quoted\"\nline\\ with \x01 control");
+    writer.writeRecords({r});
+    const QList<QJsonObject> events = lines(buffer.data());
+    QCOMPARE(events.size(), 2);
+    QCOMPARE(events[1].value("close").toString(), QStringLiteral("error"));
+    QCOMPARE(events[1].value("error").toString(), r.error);
+}
+
+QTEST_APPLESS_MAIN(tst_JsonlWriter)
+#include "tst_jsonlwriter.moc"
