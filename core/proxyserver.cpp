@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 namespace {
@@ -115,6 +116,10 @@ ProxyServer::ProxyServer(QObject *parent)
     : QObject(parent)
     , m_resolver(std::make_unique<Resolver>())
 {
+    // splice() to a socket whose peer has gone raises SIGPIPE, and unlike
+    // send() it has no flag to prevent that; the error return is all the
+    // workers need.
+    std::signal(SIGPIPE, SIG_IGN);
     qRegisterMetaType<ConnectionRecord>();
     qRegisterMetaType<QList<ConnectionRecord>>();
     m_publishTimer.setInterval(PublishIntervalMs);

@@ -4,6 +4,8 @@
 
 #include <QDateTime>
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -63,6 +65,10 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     m_record.client = peerAddress(clientFd);
     m_record.upstream = worker.config().targetText();
     m_record.state = State::Resolving;
+    // QTcpServer accepts without SOCK_NONBLOCK; one blocking recv() would
+    // stall every connection on this worker.
+    int nonBlocking = 1;
+    ioctl(clientFd, FIONBIO, &nonBlocking);
     setNoDelay(clientFd);
 }
 
@@ -87,12 +93,9 @@ ConnectionRecord RelayConnection::snapshot() const
 void RelayConnection::begin()
 {
     // The client is watched from the start so that a reset while the upstream
-    // is still being reached ends the attempt; its data waits in the kernel.
-    epoll_event event{};
-    event.events = 0;
-    event.data.u64 = reinterpret_cast<std::uintptr_t>(this) | Client;
-    if (epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_ADD, m_clientFd, &event) == 0)
-        m_registered[Client] = true;
+    // is still being reached ends the attempt; its data waits in the kernel
+    // until the upstream is connected.
+    watch(Client);
 
     ResolveResult result;
     const ProxyConfig &config = m_worker.config();
@@ -133,12 +136,13 @@ void RelayConnection::connectNext()
         setNoDelay(fd);
         m_upstreamFd = fd;
         if (::connect(fd, address.data(), address.length) == 0) {
-            connected();
+            watch(Upstream);
+            connected(0);
             return;
         }
         const int error = errno;
         if (error == EINPROGRESS) {
-            setInterest(Upstream, EPOLLOUT);
+            watch(Upstream);
             return;
         }
         closeSide(Upstream, false);
@@ -149,14 +153,22 @@ void RelayConnection::connectNext()
     failConnect(Reason::Error, QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connectErrors));
 }
 
-void RelayConnection::connectReady()
+void RelayConnection::connectReady(std::uint32_t events)
 {
+    // Writable without an error means connected; only a failure needs the
+    // extra call to learn why.
     int error = 0;
-    socklen_t length = sizeof error;
-    if (getsockopt(m_upstreamFd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
-        error = errno;
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        socklen_t length = sizeof error;
+        if (getsockopt(m_upstreamFd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
+            error = errno;
+        if (error == 0)
+            error = ECONNREFUSED;
+    } else if (!(events & EPOLLOUT)) {
+        return;
+    }
     if (error == 0) {
-        connected();
+        connected(events);
         return;
     }
     closeSide(Upstream, false);
@@ -166,7 +178,7 @@ void RelayConnection::connectReady()
     connectNext();
 }
 
-void RelayConnection::connected()
+void RelayConnection::connected(std::uint32_t events)
 {
     m_phase = Phase::Relaying;
     m_record.state = State::Open;
@@ -175,7 +187,11 @@ void RelayConnection::connected()
     m_addresses.shrink_to_fit();
     touched();
     m_worker.markDirty(this);
-    updateInterest();
+    // Edge-triggered: what the client sent while we were connecting raised
+    // its edge long ago, so read it now rather than wait for more.
+    pump(m_up);
+    if (!m_finished && (events & EPOLLIN))
+        pump(m_down);
 }
 
 void RelayConnection::failConnect(Reason reason, const QString &why)
@@ -189,10 +205,14 @@ void RelayConnection::handleEvent(Side side, std::uint32_t events)
 {
     if (m_finished)
         return;
+    // Edge-triggered: a FIN that came with the last data raises no edge of
+    // its own, so remember it and read on until recv() says EOF.
+    if (events & (EPOLLRDHUP | EPOLLHUP))
+        m_finPending[side] = true;
     if (m_phase != Phase::Relaying) {
         if (side == Upstream && m_phase == Phase::Connecting) {
-            connectReady();
-        } else if (side == Client && (events & (EPOLLERR | EPOLLHUP))) {
+            connectReady(events);
+        } else if (side == Client && (events & EPOLLERR)) {
             int error = 0;
             socklen_t length = sizeof error;
             getsockopt(m_clientFd, SOL_SOCKET, SO_ERROR, &error, &length);
@@ -202,6 +222,15 @@ void RelayConnection::handleEvent(Side side, std::uint32_t events)
     }
 
     if (events & EPOLLERR) {
+        // Deliver what the side sent before its reset, as a direct
+        // connection would; pump() meets the error itself after the data.
+        Flow &flow = flowFrom(side);
+        if (!flow.eof && !flow.pending()) {
+            m_finPending[side] = true;
+            pump(flow);
+            if (m_finished)
+                return;
+        }
         int error = 0;
         socklen_t length = sizeof error;
         getsockopt(fd(side), SOL_SOCKET, SO_ERROR, &error, &length);
@@ -210,17 +239,15 @@ void RelayConnection::handleEvent(Side side, std::uint32_t events)
             return;
         }
     }
-    if (events & EPOLLOUT) {
+    if ((events & EPOLLOUT) && flowTo(side).pending()) {
         if (!flush(flowTo(side)))
             return;
     }
-    if (events & (EPOLLIN | EPOLLHUP)) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
         Flow &flow = flowFrom(side);
         if (!flow.eof && !flow.pending())
             pump(flow);
     }
-    if (!m_finished)
-        updateInterest();
 }
 
 void RelayConnection::pump(Flow &flow)
@@ -228,8 +255,30 @@ void RelayConnection::pump(Flow &flow)
     const int capacity = m_worker.config().bufferBytes;
     char *scratch = m_worker.scratch();
     // A few reads per wake-up keep a fast stream moving without starving the
-    // worker's other connections.
-    for (int round = 0; round < 8; ++round) {
+    // worker's other connections; if the source still has data after that,
+    // the worker comes back to it after the other ready connections.
+    for (int round = 0;; ++round) {
+        if (round == 8) {
+            m_worker.pumpLater(this, flow.from);
+            return;
+        }
+        if (flow.bulk) {
+            const int moved = spliceOnce(flow, capacity);
+            if (moved > 0) {
+                if (flow.pending() || m_finished)
+                    return;
+                if (moved < capacity && !m_finPending[flow.from])
+                    return;
+                continue;
+            }
+            if (moved == 0) {
+                sourceEnded(flow);
+                return;
+            }
+            if (moved == -1)
+                return;
+            flow.bulk = false; // no pipe: copy instead
+        }
         const ssize_t received = ::recv(fd(flow.from), scratch, size_t(capacity), 0);
         if (received > 0) {
             touched();
@@ -246,7 +295,13 @@ void RelayConnection::pump(Flow &flow)
                 std::memcpy(flow.buffer, scratch + sent, size_t(flow.tail));
                 return;
             }
-            if (received < capacity)
+            // A full buffer means a bulk transfer: from here on the kernel
+            // moves the bytes itself (splice), which halves the copying.
+            if (received == capacity)
+                flow.bulk = true;
+            // A short read emptied the socket, unless a FIN is waiting behind
+            // the data.
+            if (received < capacity && !m_finPending[flow.from])
                 return;
             continue;
         }
@@ -261,6 +316,52 @@ void RelayConnection::pump(Flow &flow)
             sideFailed(flow.from, error);
         return;
     }
+}
+
+int RelayConnection::spliceOnce(Flow &flow, int capacity)
+{
+    if (!flow.pipe.isValid() && !m_worker.pipes().take(&flow.pipe))
+        return -2;
+    const ssize_t received = ::splice(fd(flow.from), nullptr, flow.pipe.write, nullptr, size_t(capacity),
+                                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (received > 0) {
+        touched();
+        flow.piped = int(received);
+        if (!drainPipe(flow))
+            return -1;
+        if (flow.piped == 0)
+            m_worker.pipes().give(&flow.pipe);
+        return int(received);
+    }
+    m_worker.pipes().give(&flow.pipe);
+    if (received == 0)
+        return 0;
+    const int error = errno;
+    if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR)
+        sideFailed(flow.from, error);
+    return -1;
+}
+
+bool RelayConnection::drainPipe(Flow &flow)
+{
+    while (flow.piped > 0) {
+        const ssize_t n = ::splice(flow.pipe.read, nullptr, fd(flow.to), nullptr, size_t(flow.piped),
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            flow.piped -= int(n);
+            flow.delivered += quint64(n);
+            m_worker.markDirty(this);
+            continue;
+        }
+        const int error = errno;
+        if (n < 0 && error == EINTR)
+            continue;
+        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK))
+            return true;
+        sideFailed(flow.to, n < 0 ? error : EPIPE);
+        return false;
+    }
+    return true;
 }
 
 bool RelayConnection::sendOrFail(Flow &flow, const char *data, int length, int *sent)
@@ -289,6 +390,14 @@ bool RelayConnection::sendOrFail(Flow &flow, const char *data, int length, int *
 
 bool RelayConnection::flush(Flow &flow)
 {
+    if (flow.piped > 0) {
+        if (!drainPipe(flow))
+            return false;
+        touched();
+        if (flow.piped > 0)
+            return true;
+        m_worker.pipes().give(&flow.pipe);
+    }
     if (flow.pending()) {
         int sent = 0;
         if (!sendOrFail(flow, flow.buffer + flow.head, flow.tail - flow.head, &sent))
@@ -330,8 +439,12 @@ void RelayConnection::passOnFin(Flow &flow)
     if (flow.shutDown)
         return;
     flow.shutDown = true;
-    ::shutdown(fd(flow.to), SHUT_WR);
-    if (m_up.shutDown && m_down.shutDown) {
+    // The last FIN of the two goes out with close() in finish(); a separate
+    // shutdown() would only cost a system call per connection.
+    const bool last = m_up.shutDown && m_down.shutDown;
+    if (!last)
+        ::shutdown(fd(flow.to), SHUT_WR);
+    if (last) {
         // Both sides said FIN and everything they sent has been handed to
         // the kernel: closing now loses nothing.
         finish(m_firstFin == Client ? Reason::ClientFin : Reason::UpstreamFin, QString());
@@ -391,8 +504,6 @@ void RelayConnection::closeSide(Side side, bool reset)
     // close() also drops the descriptor from the epoll set.
     ::close(descriptor);
     descriptor = -1;
-    m_registered[side] = false;
-    m_interest[side] = 0;
 }
 
 void RelayConnection::checkTimeouts(qint64 nowMs)
@@ -418,53 +529,34 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
     }
 }
 
-void RelayConnection::updateInterest()
+void RelayConnection::watch(Side side)
 {
-    std::uint32_t client = 0;
-    std::uint32_t upstream = 0;
-    if (!m_up.eof && !m_up.pending())
-        client |= EPOLLIN;
-    if (m_down.pending())
-        client |= EPOLLOUT;
-    if (!m_down.eof && !m_down.pending())
-        upstream |= EPOLLIN;
-    if (m_up.pending())
-        upstream |= EPOLLOUT;
-    setInterest(Client, client);
-    setInterest(Upstream, upstream);
+    // Edge-triggered and registered once for everything: no epoll_ctl per
+    // change of direction. The price is reading until the kernel has no
+    // more, which pump() does.
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.data.u64 = reinterpret_cast<std::uintptr_t>(this) | side;
+    epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_ADD, fd(side), &event);
 }
 
-void RelayConnection::setInterest(Side side, std::uint32_t mask)
+void RelayConnection::pumpAgain(Side side)
 {
-    const int descriptor = fd(side);
-    if (descriptor < 0)
+    if (m_finished)
         return;
-    // A side that has sent its FIN and received ours has nothing more to say;
-    // left in the set it would report EPOLLHUP on every wait.
-    const Flow &from = flowFrom(side);
-    const Flow &to = flowTo(side);
-    const bool done = m_phase == Phase::Relaying && from.eof && to.shutDown;
-    if (done) {
-        if (m_registered[side]) {
-            epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_DEL, descriptor, nullptr);
-            m_registered[side] = false;
-        }
-        return;
-    }
-    if (m_registered[side] && m_interest[side] == mask)
-        return;
-    epoll_event event{};
-    event.events = mask;
-    event.data.u64 = reinterpret_cast<std::uintptr_t>(this) | side;
-    const int op = m_registered[side] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(m_worker.epollDescriptor(), op, descriptor, &event) == 0) {
-        m_registered[side] = true;
-        m_interest[side] = mask;
-    }
+    Flow &flow = flowFrom(side);
+    if (!flow.eof && !flow.pending())
+        pump(flow);
 }
 
 void RelayConnection::freeBuffer(Flow &flow)
 {
+    // A pipe that still holds bytes cannot serve another flow.
+    if (flow.piped > 0)
+        PipePool::discard(&flow.pipe);
+    else if (flow.pipe.isValid())
+        m_worker.pipes().give(&flow.pipe);
+    flow.piped = 0;
     std::free(flow.buffer);
     flow.buffer = nullptr;
     flow.head = flow.tail = 0;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "pipepool.h"
 #include "resolver.h"
 
 #include <cstdint>
@@ -31,6 +32,8 @@ public:
     void begin();
     void resolved(const ResolveResult &result);
     void handleEvent(Side side, std::uint32_t events);
+    // Continues reading a source that had more than one wake-up's worth.
+    void pumpAgain(Side side);
     // Enforces the connect, idle and half-close timeouts.
     void checkTimeouts(qint64 nowMs);
     // Ends the connection now, closing both sides without a reset.
@@ -47,16 +50,21 @@ public:
 private:
     struct Flow
     {
+        Flow(Side source, Side destination) : from(source), to(destination) {}
+
         Side from;
         Side to;
         char *buffer = nullptr; // allocated only while data waits for the destination
         int head = 0;
         int tail = 0;
+        PipePool::Pipe pipe;    // borrowed while spliced bytes wait in it
+        int piped = 0;          // bytes in pipe
+        bool bulk = false;      // a read filled the buffer: splice from now on
         bool eof = false;       // the source sent FIN
         bool shutDown = false;  // FIN passed on to the destination
         quint64 delivered = 0;
 
-        bool pending() const { return tail > head; }
+        bool pending() const { return tail > head || piped > 0; }
     };
 
     enum class Phase { Resolving, Connecting, Relaying, Finished };
@@ -66,11 +74,15 @@ private:
     Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
 
     void connectNext();
-    void connectReady();
-    void connected();
+    void connectReady(std::uint32_t events);
+    void connected(std::uint32_t events);
     void failConnect(ConnectionRecord::CloseReason reason, const QString &why);
 
     void pump(Flow &flow);
+    // One splice() round for a bulk flow: >0 moved, 0 EOF, -1 would block or
+    // failed (then the connection may have finished), -2 no pipe to be had.
+    int spliceOnce(Flow &flow, int capacity);
+    bool drainPipe(Flow &flow); // false when the connection ended
     bool flush(Flow &flow);      // false when the connection ended
     bool sendOrFail(Flow &flow, const char *data, int length, int *sent);
     void sourceEnded(Flow &flow);
@@ -79,8 +91,7 @@ private:
     void abort(Side culprit, ConnectionRecord::CloseReason reason, const QString &why);
     void finish(ConnectionRecord::CloseReason reason, const QString &why);
     void closeSide(Side side, bool reset);
-    void updateInterest();
-    void setInterest(Side side, std::uint32_t mask);
+    void watch(Side side);
     void freeBuffer(Flow &flow);
     void touched();
 
@@ -89,10 +100,9 @@ private:
     int m_upstreamFd = -1;
     Phase m_phase = Phase::Resolving;
     bool m_finished = false;
-    std::uint32_t m_interest[2] = {0, 0};
-    bool m_registered[2] = {false, false};
     Flow m_up{Client, Upstream};
     Flow m_down{Upstream, Client};
+    bool m_finPending[2] = {false, false}; // an event reported RDHUP or HUP
     Side m_firstFin = Client;
     bool m_anyFin = false;
 

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 namespace {
@@ -36,6 +37,7 @@ Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Hooks h
     , m_resolver(resolver)
     , m_hooks(std::move(hooks))
     , m_inbox(std::make_shared<WorkerInbox>())
+    , m_pipes(config.bufferBytes)
 {
     setAutoDelete(false);
 }
@@ -83,6 +85,11 @@ void Worker::connectionFinished(RelayConnection *connection)
     m_load.fetch_sub(1, std::memory_order_relaxed);
     if (m_hooks.connectionEnded)
         m_hooks.connectionEnded();
+}
+
+void Worker::pumpLater(RelayConnection *connection, int side)
+{
+    m_again.emplace_back(connection, side);
 }
 
 void Worker::adopt(int descriptor, quint64 id)
@@ -142,7 +149,7 @@ void Worker::run()
     for (;;) {
         // With nothing to watch or report, sleep until the inbox speaks.
         const bool idle = m_connections.empty() && m_dirty.empty() && m_finished.empty() && !m_stopping;
-        const int timeout = idle ? -1 : int(qMax<qint64>(0, nextTick - m_nowMs));
+        const int timeout = !m_again.empty() ? 0 : idle ? -1 : int(qMax<qint64>(0, nextTick - m_nowMs));
         const int ready = epoll_wait(m_epollFd, events, MaxEvents, timeout);
         updateNow();
         for (int i = 0; i < ready; ++i) {
@@ -153,6 +160,14 @@ void Worker::run()
             }
             auto *connection = reinterpret_cast<RelayConnection *>(tag & ~std::uintptr_t(1));
             connection->handleEvent(RelayConnection::Side(tag & 1), events[i].events);
+        }
+        if (!m_again.empty()) {
+            // Finished connections are freed only in publish(), so these
+            // pointers are still valid; pumpAgain() skips finished ones.
+            std::vector<std::pair<RelayConnection *, int>> again;
+            again.swap(m_again);
+            for (const auto &[connection, side] : again)
+                connection->pumpAgain(RelayConnection::Side(side));
         }
         if (m_nowMs >= nextTick || idle) {
             tick();
@@ -169,6 +184,7 @@ void Worker::run()
     ::close(m_epollFd);
     m_epollFd = -1;
     m_scratch = std::vector<char>();
+    m_pipes.clear();
     if (m_hooks.finished)
         m_hooks.finished();
 }
@@ -205,8 +221,13 @@ void Worker::publish()
     m_dirty.clear();
     records.append(m_closedRecords);
     m_closedRecords.clear();
-    // Finished connections live until here so that m_dirty never points at
-    // freed memory.
+    // Finished connections live until here so that m_dirty and m_again
+    // never point at freed memory.
+    if (!m_again.empty() && !m_finished.empty()) {
+        m_again.erase(std::remove_if(m_again.begin(), m_again.end(),
+                                     [](const auto &entry) { return entry.first->isFinished(); }),
+                      m_again.end());
+    }
     for (RelayConnection *finished : m_finished)
         delete finished;
     m_finished.clear();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "pipepool.h"
 #include "proxyconfig.h"
 
 #include <QList>
@@ -49,10 +50,13 @@ public:
     const ProxyConfig &config() const { return m_config; }
     int epollDescriptor() const { return m_epollFd; }
     char *scratch() { return m_scratch.data(); }
+    PipePool &pipes() { return m_pipes; }
     qint64 nowMs() const { return m_nowMs; }
     void markDirty(RelayConnection *connection);
     void lookUp(RelayConnection *connection);
     void connectionFinished(RelayConnection *connection);
+    // Reads more from a source once the other ready connections had a turn.
+    void pumpLater(RelayConnection *connection, int side);
 
 private:
     void adopt(int descriptor, quint64 id);
@@ -71,9 +75,11 @@ private:
     int m_epollFd = -1;
     qint64 m_nowMs = 0;
     std::vector<char> m_scratch;
+    PipePool m_pipes;
     std::vector<RelayConnection *> m_connections; // indexed by RelayConnection::slot()
     std::vector<RelayConnection *> m_dirty;
     std::vector<RelayConnection *> m_finished;    // freed after the current batch of events
+    std::vector<std::pair<RelayConnection *, int>> m_again;
     std::unordered_map<quint64, RelayConnection *> m_resolving;
     QList<ConnectionRecord> m_closedRecords;
     bool m_stopping = false;

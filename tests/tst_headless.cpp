@@ -13,6 +13,7 @@
 #include <QTest>
 
 #include <csignal>
+#include <sys/socket.h>
 
 using namespace Loopback;
 
@@ -28,6 +29,7 @@ private slots:
     void listenFailureNamesTheCause();
     void nonLoopbackWarns();
     void outOfDescriptorsBacksOff();
+    void survivesClientGoneMidDownload();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -263,6 +265,35 @@ void tst_Headless::outOfDescriptorsBacksOff()
     QCOMPARE(readUntilEof(late.fd()), QByteArray("still alive"));
     process.terminate();
     QVERIFY(process.waitForFinished(10'000));
+}
+
+void tst_Headless::survivesClientGoneMidDownload()
+{
+    // Bulk transfers are spliced, and splice() to a vanished peer raises
+    // SIGPIPE: the process must not die of it.
+    const QByteArray payload = randomBytes(32 * 1024 * 1024, 7);
+    ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), payload); });
+    QProcess process;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(upstream.port())});
+    QVERIFY(port != 0);
+    for (int i = 0; i < 3; ++i) {
+        Socket client = connectTo("127.0.0.1", port);
+        // Reading late lets the proxy's socket fill up, so that its reads
+        // come back full and it switches to splicing.
+        QTest::qWait(300);
+        QCOMPARE(readExactly(client.fd(), 2 * 1024 * 1024).size(), 2 * 1024 * 1024);
+        // Stop receiving: the next bytes the proxy sends draw a reset, and the
+        // sends after that fail with EPIPE.
+        ::shutdown(client.fd(), SHUT_RDWR);
+        QTest::qWait(100);
+        client.close();
+    }
+    QTest::qWait(500);
+    QCOMPARE(process.state(), QProcess::Running);
+    ::kill(pid_t(process.processId()), SIGTERM);
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

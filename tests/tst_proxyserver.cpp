@@ -31,6 +31,7 @@ private slots:
     void resetFromClient();
     void resetFromUpstream();
     void slowReaderKeepsMemoryBounded();
+    void clientGoneDuringBulkDownload();
     void upstreamRefused();
     void unknownHost();
     void hostNameTarget();
@@ -300,6 +301,41 @@ void tst_ProxyServer::slowReaderKeepsMemoryBounded()
     const ConnectionRecord record = records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::UpstreamFin);
     QCOMPARE(record.bytesDown, quint64(offered));
+}
+
+void tst_ProxyServer::clientGoneDuringBulkDownload()
+{
+    // A bulk transfer is spliced; a client that vanishes mid-way must end
+    // its connection as a reset and leave the proxy serving others.
+    const QByteArray payload = randomBytes(64 * 1024 * 1024, 6);
+    ScriptedServer upstream([&](Socket &connection, int index) {
+        if (index == 0)
+            sendAll(connection.fd(), payload);
+        else
+            sendAll(connection.fd(), "next");
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor("127.0.0.1", "127.0.0.1", upstream.port())));
+    const QByteArray head = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        // Reading late fills the proxy's socket, so its reads come back full
+        // and it switches to splicing.
+        QThread::msleep(300);
+        const QByteArray start = readExactly(client.fd(), 4 * 1024 * 1024);
+        client.reset();
+        return start;
+    });
+    QCOMPARE(head, payload.left(4 * 1024 * 1024));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::ClientReset);
+    QVERIFY(record.bytesDown >= quint64(head.size()));
+
+    const QByteArray next = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        return readExactly(client.fd(), 4);
+    });
+    QCOMPARE(next, QByteArray("next"));
 }
 
 void tst_ProxyServer::upstreamRefused()

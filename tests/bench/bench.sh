@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Forwarding benchmark: proxymon beside HAProxy (mode tcp, one thread), socat
+# and a direct connection, all in one run against the same local nginx and
+# stream server on loopback. Not a CTest test: run it by hand.
+#
+#   tests/bench/bench.sh            # about three minutes
+#   BENCH_SECONDS=3 tests/bench/bench.sh
+#
+# Prints a Markdown table of rates and of each proxy's own CPU time per unit
+# of work (steadier than rates on a shared machine), then proxymon's ratios
+# to HAProxy.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+seconds="${BENCH_SECONDS:-8}"
+stream_bytes=$((2 * 1024 * 1024 * 1024))
+idle_count=5000
+
+"$root/scripts/deps.sh" wrk haproxy socat nginx-light python3
+cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
+cmake --build "$root/build" --target proxymon proxymon_benchtool >/dev/null
+proxymon="$root/build/app/proxymon"
+benchtool="$root/build/tests/proxymon_benchtool"
+ulimit -n "$(ulimit -Hn)"
+
+work="$(mktemp -d)"
+chmod 755 "$work" # nginx's workers run as www-data
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+# utime + stime + cutime + cstime of a process, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"
+}
+rss_kib() {
+    awk '/^VmRSS/ { print $2 }' "/proc/$1/status"
+}
+ticks_per_second="$(getconf CLK_TCK)"
+
+# --- upstreams --------------------------------------------------------------
+mkdir -p "$work/www"
+head -c 1048576 /dev/urandom >"$work/www/1m"
+nginx_port="$(free_port)"
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    server {
+        listen 127.0.0.1:$nginx_port backlog=4096;
+        root $work/www;
+        location = /small { return 200 "hello\n"; }
+    }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work" &
+pids+=($!)
+wait_port "$nginx_port"
+
+"$benchtool" serve >"$work/serve.port" &
+pids+=($!)
+for _ in $(seq 100); do [[ -s "$work/serve.port" ]] && break; sleep 0.05; done
+serve_port="$(cat "$work/serve.port")"
+
+# --- proxies ------------------------------------------------------------------
+declare -A proxy_pid proxy_port
+start_proxy() { # NAME TARGET_PORT
+    local name="$1" target="$2" port
+    port="$(free_port)"
+    case "$name" in
+    proxymon)
+        # One worker, like HAProxy's one thread: the same CPU budget.
+        "$proxymon" --headless --listen "127.0.0.1:$port" --target "127.0.0.1:$target" --workers 1 \
+            2>"$work/proxymon.log" &
+        ;;
+    haproxy)
+        cat >"$work/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 9900
+defaults
+    mode tcp
+    timeout connect 10s
+    timeout client 1h
+    timeout server 1h
+listen forward
+    bind 127.0.0.1:$port
+    server upstream 127.0.0.1:$target
+CONF
+        haproxy -db -f "$work/haproxy.cfg" &
+        ;;
+    socat)
+        socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=4096" "TCP:127.0.0.1:$target" &
+        ;;
+    direct)
+        proxy_pid[$name]=""
+        proxy_port[$name]="$target"
+        return
+        ;;
+    esac
+    proxy_pid[$name]=$!
+    pids+=($!)
+    proxy_port[$name]="$port"
+    wait_port "$port"
+}
+stop_proxy() {
+    local pid="${proxy_pid[$1]}"
+    [[ -n "$pid" ]] || return 0
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+names=(proxymon haproxy socat direct)
+declare -A result
+
+# wrk prints "Requests/sec: N" and, with --latency, "99% T" in us/ms/s.
+run_wrk() { # NAME PATH CONNECTIONS [extra wrk args]
+    local name="$1" path="$2" connections="$3"
+    shift 3
+    local pid="${proxy_pid[$name]}" before=0 after=0 out
+    [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
+    out="$(wrk -t1 -c"$connections" -d"${seconds}s" --latency "$@" "http://127.0.0.1:${proxy_port[$name]}$path")"
+    # socat's children are counted once it has reaped them.
+    sleep 0.5
+    [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
+    local rate p99 requests
+    rate="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
+    requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
+    p99="$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' <<<"$out")"
+    local cpu_seconds
+    cpu_seconds="$(awk -v a="$after" -v b="$before" -v t="$ticks_per_second" 'BEGIN { print (a - b) / t }')"
+    echo "$rate $p99 $requests $cpu_seconds"
+}
+
+echo "== keep-alive, new connections and 1 MiB downloads through nginx (${seconds}s each)" >&2
+for name in "${names[@]}"; do
+    start_proxy "$name" "$nginx_port"
+    read -r rate p99 requests cpu <<<"$(run_wrk "$name" /small 50)"
+    result[$name,ka_rate]="$rate"; result[$name,ka_p99]="$p99"
+    result[$name,ka_cpu_us]="$(awk -v c="$cpu" -v n="$requests" 'BEGIN { printf "%.1f", c * 1e6 / n }')"
+    read -r rate p99 requests cpu <<<"$(run_wrk "$name" /small 50 -H "Connection: close")"
+    result[$name,cc_rate]="$rate"
+    result[$name,cc_cpu_us]="$(awk -v c="$cpu" -v n="$requests" 'BEGIN { printf "%.1f", c * 1e6 / n }')"
+    read -r rate p99 requests cpu <<<"$(run_wrk "$name" /1m 8)"
+    result[$name,dl_mbps]="$(awk -v r="$rate" 'BEGIN { printf "%.0f", r * 1.048576 }')"
+    result[$name,dl_cpu_gb]="$(awk -v c="$cpu" -v n="$requests" 'BEGIN { printf "%.2f", c / (n * 1048576 / 1e9) }')"
+    stop_proxy "$name"
+    echo "   $name done" >&2
+done
+
+echo "== one 2 GiB stream, every byte verified" >&2
+for name in "${names[@]}"; do
+    start_proxy "$name" "$serve_port"
+    pid="${proxy_pid[$name]}" before=0 after=0
+    [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
+    read -r _ _ gbps <<<"$("$benchtool" stream "${proxy_port[$name]}" "$stream_bytes")"
+    [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
+    result[$name,stream_gbps]="$gbps"
+    result[$name,stream_cpu_gb]="$(awk -v a="$after" -v b="$before" -v t="$ticks_per_second" -v n="$stream_bytes" 'BEGIN { printf "%.2f", (a - b) / t / (n / 1e9) }')"
+    stop_proxy "$name"
+done
+
+echo "== $idle_count idle connections" >&2
+for name in proxymon haproxy; do
+    start_proxy "$name" "$serve_port"
+    sleep 0.5
+    before="$(rss_kib "${proxy_pid[$name]}")"
+    coproc idle { "$benchtool" idle "${proxy_port[$name]}" "$idle_count"; }
+    read -r ready <&"${idle[0]}"
+    sleep 2
+    after="$(rss_kib "${proxy_pid[$name]}")"
+    exec {idle[1]}>&-
+    wait "$idle_PID" 2>/dev/null || true
+    result[$name,idle_kib]="$(awk -v a="$after" -v b="$before" -v n="$idle_count" 'BEGIN { printf "%.2f", (a - b) / n }')"
+    stop_proxy "$name"
+done
+for name in socat direct; do result[$name,idle_kib]="n/a"; done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+echo
+echo "| | keep-alive req/s | p99 ms | CPU µs/req | new conn/s | CPU µs/conn | 1 MiB MB/s | CPU s/GB | 1 stream GB/s | stream CPU s/GB | idle KiB/conn |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for name in "${names[@]}"; do
+    cpu_ka="${result[$name,ka_cpu_us]}"; cpu_cc="${result[$name,cc_cpu_us]}"; cpu_dl="${result[$name,dl_cpu_gb]}"
+    cpu_st="${result[$name,stream_cpu_gb]}"
+    if [[ "$name" == direct ]]; then cpu_ka="–"; cpu_cc="–"; cpu_dl="–"; cpu_st="–"; fi
+    echo "| $name | ${result[$name,ka_rate]} | ${result[$name,ka_p99]} | $cpu_ka | ${result[$name,cc_rate]} | $cpu_cc | ${result[$name,dl_mbps]} | $cpu_dl | ${result[$name,stream_gbps]} | $cpu_st | ${result[$name,idle_kib]} |"
+done
+echo
+echo "proxymon / HAProxy in this run (target in brackets):"
+echo "- CPU per keep-alive request: $(ratio "${result[proxymon,ka_cpu_us]}" "${result[haproxy,ka_cpu_us]}") (≤ 1.0)"
+echo "- keep-alive req/s: $(ratio "${result[proxymon,ka_rate]}" "${result[haproxy,ka_rate]}")"
+echo "- new connections/s: $(ratio "${result[proxymon,cc_rate]}" "${result[haproxy,cc_rate]}") (≥ 0.9); CPU per connection: $(ratio "${result[proxymon,cc_cpu_us]}" "${result[haproxy,cc_cpu_us]}")"
+echo "- 1 MiB downloads MB/s: $(ratio "${result[proxymon,dl_mbps]}" "${result[haproxy,dl_mbps]}") (≥ 1.0); CPU per GB: $(ratio "${result[proxymon,dl_cpu_gb]}" "${result[haproxy,dl_cpu_gb]}")"
+echo "- one stream GB/s: $(ratio "${result[proxymon,stream_gbps]}" "${result[haproxy,stream_gbps]}") (≥ 1.5); CPU per GB: $(ratio "${result[proxymon,stream_cpu_gb]}" "${result[haproxy,stream_cpu_gb]}")"
+echo "- memory per idle connection: $(ratio "${result[proxymon,idle_kib]}" "${result[haproxy,idle_kib]}") (≤ 1.5)"
