@@ -145,10 +145,7 @@ void RelayConnection::connectNext()
             watch(Upstream);
             return;
         }
-        closeSide(Upstream, false);
-        m_connectErrors += QStringLiteral("%1%2: %3").arg(m_connectErrors.isEmpty() ? QString() : QStringLiteral("; "),
-                                                          address.toString(), errorText(error));
-        ++m_nextAddress;
+        noteConnectFailure(error);
     }
     failConnect(Reason::Error, QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connectErrors));
 }
@@ -171,11 +168,18 @@ void RelayConnection::connectReady(std::uint32_t events)
         connected(events);
         return;
     }
-    closeSide(Upstream, false);
-    m_connectErrors += QStringLiteral("%1%2: %3").arg(m_connectErrors.isEmpty() ? QString() : QStringLiteral("; "),
-                                                      m_addresses[m_nextAddress].toString(), errorText(error));
-    ++m_nextAddress;
+    noteConnectFailure(error);
     connectNext();
+}
+
+void RelayConnection::noteConnectFailure(int error)
+{
+    // Every address tried is named in the record, with why it failed.
+    closeSide(Upstream, false);
+    if (!m_connectErrors.isEmpty())
+        m_connectErrors += QStringLiteral("; ");
+    m_connectErrors += QStringLiteral("%1: %2").arg(m_addresses[m_nextAddress].toString(), errorText(error));
+    ++m_nextAddress;
 }
 
 void RelayConnection::connected(std::uint32_t events)

@@ -75,6 +75,7 @@ private:
 
     void connectNext();
     void connectReady(std::uint32_t events);
+    void noteConnectFailure(int error);
     void connected(std::uint32_t events);
     void failConnect(ConnectionRecord::CloseReason reason, const QString &why);
 

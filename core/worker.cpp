@@ -19,6 +19,9 @@ namespace {
 // Observers see changes at most this late; it is also the resolution of the
 // timeouts.
 constexpr qint64 TickMs = 50;
+// Timeouts are checked this often: fine enough for seconds-long limits, and
+// rare enough that thousands of idle connections cost next to nothing.
+constexpr qint64 SweepMs = 200;
 constexpr int MaxEvents = 256;
 constexpr std::uintptr_t InboxTag = 0;
 
@@ -191,9 +194,12 @@ void Worker::run()
 
 void Worker::tick()
 {
-    for (size_t i = m_connections.size(); i-- > 0;) {
-        if (i < m_connections.size())
-            m_connections[i]->checkTimeouts(m_nowMs);
+    if (m_nowMs >= m_nextSweepMs) {
+        m_nextSweepMs = m_nowMs + SweepMs;
+        for (size_t i = m_connections.size(); i-- > 0;) {
+            if (i < m_connections.size())
+                m_connections[i]->checkTimeouts(m_nowMs);
+        }
     }
     if (m_stopping && m_nowMs >= m_stopDeadlineMs)
         closeAll(ConnectionRecord::CloseReason::Stopped, QStringLiteral("the proxy was stopped"));

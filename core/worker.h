@@ -74,6 +74,7 @@ private:
 
     int m_epollFd = -1;
     qint64 m_nowMs = 0;
+    qint64 m_nextSweepMs = 0;
     std::vector<char> m_scratch;
     PipePool m_pipes;
     std::vector<RelayConnection *> m_connections; // indexed by RelayConnection::slot()

@@ -181,32 +181,37 @@ for name in "${names[@]}"; do
     stop_proxy "$name"
 done
 
-echo "== $idle_count idle connections" >&2
+echo "== $idle_count idle connections, then keep-alive load beside them" >&2
+# The idle connections go to nginx too, which keeps them for its 60 s header
+# timeout; the keep-alive run beside them shows whether the proxy's cost per
+# request grows with the connections it holds.
 for name in proxymon haproxy; do
-    start_proxy "$name" "$serve_port"
+    start_proxy "$name" "$nginx_port"
     sleep 0.5
     before="$(rss_kib "${proxy_pid[$name]}")"
     coproc idle { "$benchtool" idle "${proxy_port[$name]}" "$idle_count"; }
     read -r ready <&"${idle[0]}"
     sleep 2
     after="$(rss_kib "${proxy_pid[$name]}")"
+    result[$name,idle_kib]="$(awk -v a="$after" -v b="$before" -v n="$idle_count" 'BEGIN { printf "%.2f", (a - b) / n }')"
+    read -r rate p99 requests cpu <<<"$(run_wrk "$name" /small 50)"
+    result[$name,busy_cpu_us]="$(awk -v c="$cpu" -v n="$requests" 'BEGIN { printf "%.1f", c * 1e6 / n }')"
     exec {idle[1]}>&-
     wait "$idle_PID" 2>/dev/null || true
-    result[$name,idle_kib]="$(awk -v a="$after" -v b="$before" -v n="$idle_count" 'BEGIN { printf "%.2f", (a - b) / n }')"
     stop_proxy "$name"
 done
-for name in socat direct; do result[$name,idle_kib]="n/a"; done
+for name in socat direct; do result[$name,idle_kib]="n/a"; result[$name,busy_cpu_us]="–"; done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 echo
-echo "| | keep-alive req/s | p99 ms | CPU µs/req | new conn/s | CPU µs/conn | 1 MiB MB/s | CPU s/GB | 1 stream GB/s | stream CPU s/GB | idle KiB/conn |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| | keep-alive req/s | p99 ms | CPU µs/req | new conn/s | CPU µs/conn | 1 MiB MB/s | CPU s/GB | 1 stream GB/s | stream CPU s/GB | idle KiB/conn | CPU µs/req beside $idle_count idle |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for name in "${names[@]}"; do
     cpu_ka="${result[$name,ka_cpu_us]}"; cpu_cc="${result[$name,cc_cpu_us]}"; cpu_dl="${result[$name,dl_cpu_gb]}"
     cpu_st="${result[$name,stream_cpu_gb]}"
     if [[ "$name" == direct ]]; then cpu_ka="–"; cpu_cc="–"; cpu_dl="–"; cpu_st="–"; fi
-    echo "| $name | ${result[$name,ka_rate]} | ${result[$name,ka_p99]} | $cpu_ka | ${result[$name,cc_rate]} | $cpu_cc | ${result[$name,dl_mbps]} | $cpu_dl | ${result[$name,stream_gbps]} | $cpu_st | ${result[$name,idle_kib]} |"
+    echo "| $name | ${result[$name,ka_rate]} | ${result[$name,ka_p99]} | $cpu_ka | ${result[$name,cc_rate]} | $cpu_cc | ${result[$name,dl_mbps]} | $cpu_dl | ${result[$name,stream_gbps]} | $cpu_st | ${result[$name,idle_kib]} | ${result[$name,busy_cpu_us]} |"
 done
 echo
 echo "proxymon / HAProxy in this run (target in brackets):"
@@ -216,3 +221,4 @@ echo "- new connections/s: $(ratio "${result[proxymon,cc_rate]}" "${result[hapro
 echo "- 1 MiB downloads MB/s: $(ratio "${result[proxymon,dl_mbps]}" "${result[haproxy,dl_mbps]}") (≥ 1.0); CPU per GB: $(ratio "${result[proxymon,dl_cpu_gb]}" "${result[haproxy,dl_cpu_gb]}")"
 echo "- one stream GB/s: $(ratio "${result[proxymon,stream_gbps]}" "${result[haproxy,stream_gbps]}") (≥ 1.5); CPU per GB: $(ratio "${result[proxymon,stream_cpu_gb]}" "${result[haproxy,stream_cpu_gb]}")"
 echo "- memory per idle connection: $(ratio "${result[proxymon,idle_kib]}" "${result[haproxy,idle_kib]}") (≤ 1.5)"
+echo "- proxymon's CPU per keep-alive request beside $idle_count idle connections / without: $(ratio "${result[proxymon,busy_cpu_us]}" "${result[proxymon,ka_cpu_us]}") (flat is 1.0)"

@@ -210,26 +210,44 @@ int threadCount()
     return int(QDir(QStringLiteral("/proc/self/task")).entryList(QDir::Dirs | QDir::NoDotAndDotDot).size());
 }
 
-EchoServer::EchoServer(const char *address)
+ServerThread::ServerThread()
 {
-    m_listener = listenOn(address, 4096, &m_port);
-    m_epoll = epoll_create1(EPOLL_CLOEXEC);
     if (pipe2(m_wake, O_CLOEXEC) != 0)
-        return;
-    m_thread = std::thread([this] { run(); });
+        m_wake[0] = m_wake[1] = -1;
 }
 
-EchoServer::~EchoServer()
+ServerThread::~ServerThread()
 {
-    if (m_wake[1] >= 0) {
-        [[maybe_unused]] const ssize_t n = ::write(m_wake[1], "x", 1);
-    }
-    if (m_thread.joinable())
-        m_thread.join();
+    stop();
     for (int fd : m_wake) {
         if (fd >= 0)
             ::close(fd);
     }
+}
+
+void ServerThread::start(std::function<void()> body)
+{
+    m_thread = std::thread(std::move(body));
+}
+
+void ServerThread::stop()
+{
+    if (!m_thread.joinable())
+        return;
+    [[maybe_unused]] const ssize_t n = ::write(m_wake[1], "x", 1);
+    m_thread.join();
+}
+
+EchoServer::EchoServer(const char *address)
+{
+    m_listener = listenOn(address, 4096, &m_port);
+    m_epoll = epoll_create1(EPOLL_CLOEXEC);
+    m_thread.start([this] { run(); });
+}
+
+EchoServer::~EchoServer()
+{
+    m_thread.stop();
 }
 
 void EchoServer::run()
@@ -248,7 +266,7 @@ void EchoServer::run()
     };
     fcntl(m_listener.fd(), F_SETFL, O_NONBLOCK);
     watch(m_listener.fd(), EPOLLIN, EPOLL_CTL_ADD);
-    watch(m_wake[0], EPOLLIN, EPOLL_CTL_ADD);
+    watch(m_thread.stopDescriptor(), EPOLLIN, EPOLL_CTL_ADD);
     std::map<int, Pending> connections;
     auto finish = [&](int fd) {
         ::close(fd);
@@ -260,7 +278,7 @@ void EchoServer::run()
         const int ready = epoll_wait(epoll, events, 64, 1000);
         for (int i = 0; i < ready; ++i) {
             const int fd = events[i].data.fd;
-            if (fd == m_wake[0]) {
+            if (fd == m_thread.stopDescriptor()) {
                 for (const auto &entry : connections)
                     ::close(entry.first);
                 ::close(epoll);
@@ -314,31 +332,21 @@ ScriptedServer::ScriptedServer(Handler handler, const char *address)
     : m_handler(std::move(handler))
 {
     m_listener = listenOn(address, 1024, &m_port);
-    if (pipe2(m_wake, O_CLOEXEC) != 0)
-        return;
-    m_thread = std::thread([this] { run(); });
+    m_thread.start([this] { run(); });
 }
 
 ScriptedServer::~ScriptedServer()
 {
-    if (m_wake[1] >= 0) {
-        [[maybe_unused]] const ssize_t n = ::write(m_wake[1], "x", 1);
-    }
-    if (m_thread.joinable())
-        m_thread.join();
+    m_thread.stop();
     std::lock_guard<std::mutex> lock(m_mutex);
     for (std::thread &handler : m_handlers)
         handler.join();
-    for (int fd : m_wake) {
-        if (fd >= 0)
-            ::close(fd);
-    }
 }
 
 void ScriptedServer::run()
 {
     for (;;) {
-        pollfd fds[2] = {{m_listener.fd(), POLLIN, 0}, {m_wake[0], POLLIN, 0}};
+        pollfd fds[2] = {{m_listener.fd(), POLLIN, 0}, {m_thread.stopDescriptor(), POLLIN, 0}};
         if (poll(fds, 2, 1000) <= 0)
             continue;
         if (fds[1].revents)

@@ -73,6 +73,23 @@ auto offThread(F &&work, int timeoutMs = 60'000) -> decltype(work())
     return future.get();
 }
 
+// A server's own thread and the pipe that tells it to stop.
+class ServerThread
+{
+public:
+    ServerThread();
+    ~ServerThread(); // stops and joins
+
+    void start(std::function<void()> body);
+    // Wakes the body (readable stopDescriptor()) and waits for it to return.
+    void stop();
+    int stopDescriptor() const { return m_wake[0]; }
+
+private:
+    int m_wake[2] = {-1, -1};
+    std::thread m_thread;
+};
+
 // An upstream that echoes every byte until its client sends FIN, then
 // closes, as the lab's echo server does. One thread, epoll, any number of
 // clients.
@@ -91,9 +108,8 @@ private:
     Socket m_listener;
     quint16 m_port = 0;
     int m_epoll = -1; // made here, not in the thread, so descriptor counts are stable
-    int m_wake[2] = {-1, -1};
     std::atomic<int> m_accepted{0};
-    std::thread m_thread;
+    ServerThread m_thread;
 };
 
 // An upstream that runs a handler on its own thread for each connection it
@@ -115,9 +131,8 @@ private:
     Handler m_handler;
     Socket m_listener;
     quint16 m_port = 0;
-    int m_wake[2] = {-1, -1};
     std::atomic<int> m_accepted{0};
-    std::thread m_thread;
+    ServerThread m_thread;
     std::mutex m_mutex;
     std::vector<std::thread> m_handlers;
 };
