@@ -1,0 +1,236 @@
+#include "httpheadparser.h"
+
+#include <algorithm>
+
+namespace {
+
+bool isTokenChar(char c)
+{
+    // RFC 9110 tchar.
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool isToken(QByteArrayView text)
+{
+    if (text.isEmpty())
+        return false;
+    for (const char c : text) {
+        if (!isTokenChar(c))
+            return false;
+    }
+    return true;
+}
+
+QByteArrayView trimmedWhitespace(QByteArrayView text)
+{
+    qsizetype begin = 0;
+    qsizetype end = text.size();
+    while (begin < end && (text[begin] == ' ' || text[begin] == '\t'))
+        ++begin;
+    while (end > begin && (text[end - 1] == ' ' || text[end - 1] == '\t'))
+        --end;
+    return text.sliced(begin, end - begin);
+}
+
+// Whether a start line (with its line feed) ends in " HTTP/...".
+bool endsWithVersion(QByteArrayView line)
+{
+    line.chop(1);
+    if (line.endsWith('\r'))
+        line.chop(1);
+    const qsizetype space = line.lastIndexOf(' ');
+    return space > 0 && line.sliced(space + 1).startsWith("HTTP/");
+}
+
+// Longest method we take for HTTP; longer "methods" are another protocol.
+constexpr qsizetype MaxMethod = 32;
+// Bytes of a direction checked by plausibleStart() while feeding.
+constexpr qsizetype PlausibilityWindow = MaxMethod + 1;
+
+} // namespace
+
+HttpHeadParser::HttpHeadParser(HttpHead::Kind kind)
+    : HttpHeadParser(kind, Limits())
+{
+}
+
+HttpHeadParser::HttpHeadParser(HttpHead::Kind kind, Limits limits)
+    : m_kind(kind)
+    , m_limits(limits)
+{
+}
+
+void HttpHeadParser::reset()
+{
+    m_kept.clear();
+    m_seen = 0;
+    m_lineFeeds = 0;
+    m_started = false;
+    m_startLineSeen = false;
+    m_head = HttpHead();
+}
+
+HttpHead HttpHeadParser::takeHead()
+{
+    HttpHead head = std::move(m_head);
+    m_head = HttpHead();
+    return head;
+}
+
+bool HttpHeadParser::plausibleStart(QByteArrayView bytes, HttpHead::Kind kind)
+{
+    if (kind == HttpHead::Kind::Response) {
+        static constexpr QByteArrayView prefix("HTTP/");
+        const qsizetype n = qMin(bytes.size(), prefix.size());
+        return bytes.first(n) == prefix.first(n);
+    }
+    for (qsizetype i = 0; i < bytes.size(); ++i) {
+        if (bytes[i] == ' ')
+            return i > 0;
+        if (!isTokenChar(bytes[i]) || i >= MaxMethod)
+            return false;
+    }
+    return true;
+}
+
+HttpHeadParser::Status HttpHeadParser::feed(QByteArrayView data, qsizetype *used)
+{
+    for (qsizetype i = 0; i < data.size(); ++i) {
+        const char c = data[i];
+        if (!m_started) {
+            // RFC 9112 2.2: ignore empty lines before a request line (some
+            // clients send CRLF after a POST body).
+            if (c == '\r' || c == '\n')
+                continue;
+            m_started = true;
+        }
+        if (m_seen < m_limits.maxBytes)
+            m_kept.append(c);
+        ++m_seen;
+        if (m_seen <= PlausibilityWindow && !plausibleStart(m_kept, m_kind)) {
+            *used = i + 1;
+            return Status::Invalid;
+        }
+        if (c == '\n') {
+            if (!m_startLineSeen) {
+                // A request line must end in an HTTP version; anything else
+                // (an SSH banner, a Redis command) is another protocol.
+                m_startLineSeen = true;
+                if (m_kind == HttpHead::Kind::Request && !endsWithVersion(m_kept)) {
+                    *used = i + 1;
+                    return Status::Invalid;
+                }
+            }
+            if (++m_lineFeeds == 2) {
+                *used = i + 1;
+                m_head = parse(m_kept, m_kind, m_limits.maxHeaders, m_seen > m_limits.maxBytes);
+                return Status::Complete;
+            }
+        } else if (c != '\r') {
+            m_lineFeeds = 0;
+        }
+    }
+    *used = data.size();
+    return Status::NeedMore;
+}
+
+HttpHead HttpHeadParser::parse(QByteArrayView bytes, HttpHead::Kind kind, int maxHeaders, bool truncated)
+{
+    HttpHead head;
+    head.kind = kind;
+    head.raw = bytes.toByteArray();
+    if (truncated)
+        head.flags |= HttpHead::Truncated;
+
+    bool startLine = true;
+    qsizetype position = 0;
+    while (position < bytes.size()) {
+        qsizetype end = bytes.indexOf('\n', position);
+        if (end < 0) {
+            // Only a head cut at the cap ends without a line feed: its last
+            // line is incomplete and is left out.
+            break;
+        }
+        QByteArrayView line = bytes.sliced(position, end - position);
+        position = end + 1;
+        if (line.endsWith('\r'))
+            line.chop(1);
+        else
+            head.flags |= HttpHead::BareLineFeed;
+        if (line.isEmpty()) {
+            if (startLine)
+                continue;
+            break; // the blank line that ends the head
+        }
+
+        if (startLine) {
+            startLine = false;
+            const qsizetype firstSpace = line.indexOf(' ');
+            const qsizetype lastSpace = line.lastIndexOf(' ');
+            if (kind == HttpHead::Kind::Request) {
+                if (firstSpace <= 0 || lastSpace == firstSpace) {
+                    head.flags |= HttpHead::MalformedLine;
+                    head.method = (firstSpace > 0 ? line.first(firstSpace) : line).toByteArray();
+                    if (firstSpace > 0)
+                        head.target = line.sliced(firstSpace + 1).toByteArray();
+                    continue;
+                }
+                head.method = line.first(firstSpace).toByteArray();
+                head.target = trimmedWhitespace(line.sliced(firstSpace + 1, lastSpace - firstSpace - 1)).toByteArray();
+                head.version = line.sliced(lastSpace + 1).toByteArray();
+                if (!head.version.startsWith("HTTP/") || !isToken(head.method) || head.target.isEmpty())
+                    head.flags |= HttpHead::MalformedLine;
+            } else {
+                head.version = (firstSpace < 0 ? line : line.first(firstSpace)).toByteArray();
+                const QByteArrayView rest = firstSpace < 0 ? QByteArrayView() : line.sliced(firstSpace + 1);
+                const QByteArrayView code = rest.first(qMin<qsizetype>(3, rest.size()));
+                const bool digits = code.size() == 3 && std::all_of(code.begin(), code.end(), [](char c) {
+                    return c >= '0' && c <= '9';
+                });
+                if (digits && (rest.size() == 3 || rest[3] == ' ')) {
+                    head.status = code.toInt();
+                    head.reason = rest.size() > 4 ? rest.sliced(4).toByteArray() : QByteArray();
+                } else {
+                    head.flags |= HttpHead::MalformedLine;
+                }
+                if (!head.version.startsWith("HTTP/"))
+                    head.flags |= HttpHead::MalformedLine;
+            }
+            continue;
+        }
+
+        if ((line.front() == ' ' || line.front() == '\t') && !head.headers.isEmpty()) {
+            // Obsolete line folding: part of the previous value.
+            head.flags |= HttpHead::MalformedLine;
+            QByteArray &value = head.headers.last().value;
+            value += ' ';
+            value += trimmedWhitespace(line).toByteArray();
+            continue;
+        }
+        if (head.headers.size() >= maxHeaders) {
+            head.flags |= HttpHead::Truncated;
+            continue;
+        }
+        const qsizetype colon = line.indexOf(':');
+        if (colon <= 0) {
+            // Kept so that it can be shown, named by the whole line.
+            head.flags |= HttpHead::MalformedLine;
+            head.headers.append({line.toByteArray(), QByteArray()});
+            continue;
+        }
+        const QByteArrayView name = line.first(colon);
+        // "Name : value" is a request-smuggling vector: flag it.
+        if (!isToken(name))
+            head.flags |= HttpHead::MalformedLine;
+        head.headers.append({name.toByteArray(), trimmedWhitespace(line.sliced(colon + 1)).toByteArray()});
+    }
+    return head;
+}
