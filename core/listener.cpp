@@ -8,8 +8,23 @@ namespace {
 // Readable but nothing accepted, this many times in a row: accept() is
 // failing. A spurious wake-up happens; three in a row do not.
 constexpr int StallThreshold = 3;
+constexpr qint64 BurstGapNs = 2'000'000;
+constexpr int BatchRestMs = 1;
 
 } // namespace
+
+Listener::Listener(QObject *parent)
+    : QTcpServer(parent)
+{
+    m_clock.start();
+    m_batchTimer.setSingleShot(true);
+    m_batchTimer.setTimerType(Qt::PreciseTimer);
+    m_batchTimer.setInterval(BatchRestMs);
+    connect(&m_batchTimer, &QTimer::timeout, this, [this] {
+        if (!m_ownerPaused)
+            resumeAccepting();
+    });
+}
 
 bool Listener::adoptListeningSocket(qintptr descriptor)
 {
@@ -26,24 +41,41 @@ bool Listener::adoptListeningSocket(qintptr descriptor)
     return true;
 }
 
+void Listener::pause()
+{
+    m_ownerPaused = true;
+    pauseAccepting();
+}
+
 void Listener::resume()
 {
+    m_ownerPaused = false;
     m_emptyActivations = 0;
-    resumeAccepting();
+    if (!m_batchTimer.isActive())
+        resumeAccepting();
 }
 
 void Listener::incomingConnection(qintptr descriptor)
 {
     m_emptyActivations = 0;
+    if (m_burst && !m_batchTimer.isActive()) {
+        // Qt's accept loop goes on until the backlog is empty; only the
+        // next look is put off.
+        pauseAccepting();
+        m_batchTimer.start();
+    }
     emit descriptorAccepted(descriptor);
 }
 
 bool Listener::eventFilter(QObject *watched, QEvent *event)
 {
     if (watched == m_notifier && event->type() == QEvent::SockAct) {
+        const qint64 now = m_clock.nsecsElapsed();
+        m_burst = now - m_lastActivationNs < BurstGapNs;
+        m_lastActivationNs = now;
         if (++m_emptyActivations >= StallThreshold) {
             m_emptyActivations = 0;
-            pauseAccepting();
+            pause();
             emit acceptStalled();
             return true;
         }

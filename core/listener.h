@@ -1,6 +1,8 @@
 #pragma once
 
+#include <QElapsedTimer>
 #include <QTcpServer>
+#include <QTimer>
 
 class QSocketNotifier;
 
@@ -12,14 +14,22 @@ class QSocketNotifier;
 // armed, so a full descriptor table turns into a busy loop. The listener
 // watches its own read notifier, and when it fires repeatedly without a
 // connection coming out, pauses and reports acceptStalled().
+//
+// Under a burst of connections it accepts in batches: every wake-up of the
+// accepting thread costs a context switch (and in a VM an interrupt between
+// cores), so when activations come less than 2 ms apart it drains the
+// backlog, then rests for a millisecond before looking again.
 class Listener : public QTcpServer
 {
     Q_OBJECT
 public:
-    using QTcpServer::QTcpServer;
+    explicit Listener(QObject *parent = nullptr);
 
     // Takes over a bound, listening descriptor.
     bool adoptListeningSocket(qintptr descriptor);
+    // The owner's pause (connection limit, back-off); the listener's own
+    // batching never overrides it.
+    void pause();
     void resume();
 
 signals:
@@ -35,4 +45,9 @@ protected:
 private:
     QSocketNotifier *m_notifier = nullptr;
     int m_emptyActivations = 0;
+    bool m_ownerPaused = false;
+    bool m_burst = false;
+    QElapsedTimer m_clock;
+    qint64 m_lastActivationNs = 0;
+    QTimer m_batchTimer;
 };

@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +73,9 @@ int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, 
     // TIME_WAIT to expire.
     const int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    // Inherited by every accepted socket (the relay forwards at once what
+    // arrives; the sender's stack already decided the segmenting).
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     if (bind(fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 || listen(fd, backlog) != 0) {
         const int e = errno;
         ::close(fd);
@@ -271,7 +275,7 @@ void ProxyServer::onDescriptorAccepted(qintptr descriptor)
     if (live >= m_gate->limit && !m_pausedAtLimit) {
         m_pausedAtLimit = true;
         m_gate->paused.store(true);
-        m_listener->pauseAccepting();
+        m_listener->pause();
         emit notice(QStringLiteral("connection limit of %1 reached: not accepting until a connection ends")
                         .arg(m_gate->limit));
         // A connection may have ended between the count and the flag.
@@ -296,7 +300,7 @@ void ProxyServer::onAcceptError()
         return;
     // Out of descriptors or memory: the pending connection stays in the
     // backlog, so retrying at once would spin. Back off instead.
-    m_listener->pauseAccepting();
+    m_listener->pause();
     emit notice(QStringLiteral("accepting failed (%1 descriptors open, limit %2); retrying in %3 ms")
                     .arg(openDescriptors()).arg(DescriptorLimit::raiseToHard()).arg(m_backoffMs));
     m_resumeTimer.start(m_backoffMs);

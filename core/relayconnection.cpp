@@ -69,7 +69,8 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     // stall every connection on this worker.
     int nonBlocking = 1;
     ioctl(clientFd, FIONBIO, &nonBlocking);
-    setNoDelay(clientFd);
+    // TCP_NODELAY comes from the listening socket: Linux copies it to
+    // accepted sockets, which saves a system call per connection.
 }
 
 RelayConnection::~RelayConnection()
