@@ -28,5 +28,9 @@ QList<QByteArray> HttpHead::flagNames() const
         names.append("malformed_line");
     if (has(Truncated))
         names.append("truncated");
+    if (has(AmbiguousFraming))
+        names.append("ambiguous_framing");
+    if (has(BodyShort))
+        names.append("body_short");
     return names;
 }

@@ -16,6 +16,9 @@ struct HttpHead
         BareLineFeed = 1u << 0,  // lines end in LF alone (tolerated)
         MalformedLine = 1u << 1, // a line that is not "name: value", or a bad start line
         Truncated = 1u << 2,     // over the byte or header cap: what fits is kept
+        AmbiguousFraming = 1u << 3, // Content-Length with Transfer-Encoding, or
+                                    // conflicting lengths: request smuggling territory
+        BodyShort = 1u << 4,     // the connection ended before the announced body did
     };
 
     struct Header

@@ -220,6 +220,9 @@ bool ProxyServer::start(const ProxyConfig &requested)
             if (gate->paused.load() && now < gate->limit)
                 QMetaObject::invokeMethod(this, &ProxyServer::resumeAccepting, Qt::QueuedConnection);
         };
+        hooks.descriptorsExhausted = [this] {
+            QMetaObject::invokeMethod(this, &ProxyServer::onAcceptError, Qt::QueuedConnection);
+        };
         hooks.finished = [this, raw] {
             QMetaObject::invokeMethod(this, [this, raw] { workerFinished(raw); }, Qt::QueuedConnection);
         };
@@ -296,12 +299,13 @@ void ProxyServer::resumeAccepting()
 
 void ProxyServer::onAcceptError()
 {
-    if (!m_listener)
+    // Several workers may hit the wall at once: one back-off at a time.
+    if (!m_listener || m_resumeTimer.isActive())
         return;
     // Out of descriptors or memory: the pending connection stays in the
     // backlog, so retrying at once would spin. Back off instead.
     m_listener->pause();
-    emit notice(QStringLiteral("accepting failed (%1 descriptors open, limit %2); retrying in %3 ms")
+    emit notice(QStringLiteral("out of descriptors (%1 open, limit %2): not accepting for %3 ms")
                     .arg(openDescriptors()).arg(DescriptorLimit::raiseToHard()).arg(m_backoffMs));
     m_resumeTimer.start(m_backoffMs);
     m_backoffMs = qMin(m_backoffMs * 2, LongestBackoffMs);

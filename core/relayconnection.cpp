@@ -130,6 +130,10 @@ void RelayConnection::connectNext()
         const int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             const int error = errno;
+            // Out of descriptors: accepting more would only turn more
+            // clients away like this one, so the listener rests too.
+            if (error == EMFILE || error == ENFILE)
+                m_worker.descriptorsExhausted();
             failConnect(Reason::Error, QStringLiteral("cannot create a socket for %1: %2")
                                            .arg(address.toString(), errorText(error)));
             return;

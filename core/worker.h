@@ -33,6 +33,7 @@ public:
     {
         std::function<void()> connectionEnded; // worker thread, once per adopted descriptor
         std::function<void()> finished;        // worker thread, last thing run() does
+        std::function<void()> descriptorsExhausted; // worker thread
     };
 
     Worker(int index, const ProxyConfig &config, Resolver *resolver, Hooks hooks);
@@ -55,6 +56,11 @@ public:
     void markDirty(RelayConnection *connection);
     void lookUp(RelayConnection *connection);
     void connectionFinished(RelayConnection *connection);
+    void descriptorsExhausted()
+    {
+        if (m_hooks.descriptorsExhausted)
+            m_hooks.descriptorsExhausted();
+    }
     // Reads more from a source once the other ready connections had a turn.
     void pumpLater(RelayConnection *connection, int side);
 

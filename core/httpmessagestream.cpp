@@ -1,0 +1,292 @@
+#include "httpmessagestream.h"
+
+namespace {
+
+// Longest chunk-size or trailer line we follow; longer is not HTTP framing.
+constexpr qsizetype MaxLine = 4096;
+
+using Event = HttpMessageStream::Event;
+
+Event event(Event::Type type, QByteArrayView bytes = {}, quint32 flags = 0)
+{
+    Event e{type, HttpHead(), bytes, flags};
+    return e;
+}
+
+QByteArrayView trimmed(QByteArrayView text)
+{
+    while (!text.isEmpty() && (text.back() == '\r' || text.back() == '\n' || text.back() == ' ' || text.back() == '\t'))
+        text.chop(1);
+    while (!text.isEmpty() && (text.front() == ' ' || text.front() == '\t'))
+        text = text.sliced(1);
+    return text;
+}
+
+// Content-Length values, each possibly a list ("5, 5"). Returns false when
+// one is not a number or they disagree.
+bool contentLength(const QList<QByteArray> &values, quint64 *length)
+{
+    bool seen = false;
+    for (const QByteArray &value : values) {
+        for (const QByteArray &part : value.split(',')) {
+            const QByteArrayView digits = trimmed(part);
+            if (digits.isEmpty() || digits.size() > 18)
+                return false;
+            quint64 n = 0;
+            for (const char c : digits) {
+                if (c < '0' || c > '9')
+                    return false;
+                n = n * 10 + quint64(c - '0');
+            }
+            if (seen && n != *length)
+                return false;
+            *length = n;
+            seen = true;
+        }
+    }
+    return seen;
+}
+
+// Whether the last transfer coding is chunked.
+bool chunkedLast(const QList<QByteArray> &values)
+{
+    const QByteArray all = values.join(',');
+    const qsizetype comma = all.lastIndexOf(',');
+    return trimmed(QByteArrayView(all).sliced(comma + 1)).compare("chunked", Qt::CaseInsensitive) == 0;
+}
+
+} // namespace
+
+HttpMessageStream::HttpMessageStream(HttpHead::Kind kind)
+    : HttpMessageStream(kind, HttpHeadParser::Limits())
+{
+}
+
+HttpMessageStream::HttpMessageStream(HttpHead::Kind kind, HttpHeadParser::Limits limits)
+    : m_kind(kind)
+    , m_heads(kind, limits)
+{
+}
+
+void HttpMessageStream::expectResponseTo(const QByteArray &method)
+{
+    m_requestMethods.enqueue(method);
+}
+
+void HttpMessageStream::switchToTunnel()
+{
+    if (m_state != State::NotHttp)
+        m_state = State::Tunnel;
+}
+
+qsizetype HttpMessageStream::takeLine(QByteArrayView data, bool *complete)
+{
+    const qsizetype end = data.indexOf('\n');
+    const qsizetype used = end < 0 ? data.size() : end + 1;
+    m_line.append(data.first(used));
+    *complete = end >= 0;
+    return used;
+}
+
+void HttpMessageStream::endMessage(QList<Event> *events, quint32 flags)
+{
+    events->append(event(Event::Type::End, {}, flags));
+    m_state = State::Head;
+    m_remaining = 0;
+}
+
+void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
+{
+    enum class Framing { None, Fixed, Chunked, UntilClose, Tunnel } framing = Framing::None;
+    quint64 length = 0;
+    const QList<QByteArray> codings = head.values("Transfer-Encoding");
+    const QList<QByteArray> lengths = head.values("Content-Length");
+
+    auto byHeaders = [&](Framing otherwise) {
+        if (!codings.isEmpty()) {
+            if (!lengths.isEmpty())
+                head.flags |= HttpHead::AmbiguousFraming;
+            if (chunkedLast(codings))
+                return Framing::Chunked;
+            // A request cannot be framed by the end of the connection; a
+            // server would refuse it. Follow it to the end, flagged.
+            if (head.kind == HttpHead::Kind::Request)
+                head.flags |= HttpHead::AmbiguousFraming;
+            return Framing::UntilClose;
+        }
+        if (!lengths.isEmpty()) {
+            if (!contentLength(lengths, &length)) {
+                head.flags |= HttpHead::AmbiguousFraming;
+                return Framing::UntilClose;
+            }
+            return length == 0 ? Framing::None : Framing::Fixed;
+        }
+        return otherwise;
+    };
+
+    bool interim = false;
+    if (head.kind == HttpHead::Kind::Request) {
+        framing = head.method == "CONNECT" ? Framing::Tunnel : byHeaders(Framing::None);
+    } else {
+        const int status = head.status;
+        interim = status >= 100 && status < 200 && status != 101;
+        QByteArray method;
+        if (!interim && !m_requestMethods.isEmpty())
+            method = m_requestMethods.dequeue();
+        if (interim || status == 204 || status == 304 || method == "HEAD")
+            framing = Framing::None;
+        else if (status == 101 || (method == "CONNECT" && status >= 200 && status < 300))
+            framing = Framing::Tunnel;
+        else
+            framing = byHeaders(Framing::UntilClose);
+    }
+
+    Event headEvent = event(Event::Type::Head);
+    headEvent.head = head;
+    events->append(headEvent);
+    switch (framing) {
+    case Framing::None:
+        endMessage(events);
+        break;
+    case Framing::Fixed:
+        m_state = State::Fixed;
+        m_remaining = length;
+        break;
+    case Framing::Chunked:
+        m_state = State::ChunkLine;
+        m_line.clear();
+        break;
+    case Framing::UntilClose:
+        m_state = State::UntilClose;
+        break;
+    case Framing::Tunnel:
+        endMessage(events);
+        m_state = State::Tunnel;
+        break;
+    }
+}
+
+void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
+{
+    while (!data.isEmpty()) {
+        switch (m_state) {
+        case State::Head: {
+            qsizetype used = 0;
+            const HttpHeadParser::Status status = m_heads.feed(data, &used);
+            data = data.sliced(used);
+            if (status == HttpHeadParser::Status::NeedMore)
+                return;
+            if (status == HttpHeadParser::Status::Invalid) {
+                m_state = State::NotHttp;
+                events->append(event(Event::Type::NotHttp));
+                return;
+            }
+            HttpHead head = m_heads.takeHead();
+            m_heads.reset();
+            startBody(head, events);
+            break;
+        }
+        case State::Fixed:
+        case State::ChunkData: {
+            const qsizetype n = qsizetype(qMin<quint64>(m_remaining, quint64(data.size())));
+            events->append(event(Event::Type::Body, data.first(n)));
+            data = data.sliced(n);
+            m_remaining -= quint64(n);
+            if (m_remaining == 0) {
+                if (m_state == State::Fixed) {
+                    endMessage(events);
+                } else {
+                    m_state = State::ChunkDataEnd;
+                    m_line.clear();
+                }
+            }
+            break;
+        }
+        case State::ChunkLine:
+        case State::ChunkDataEnd:
+        case State::Trailers: {
+            bool complete = false;
+            data = data.sliced(takeLine(data, &complete));
+            if (!complete) {
+                if (m_line.size() > MaxLine) {
+                    m_state = State::NotHttp;
+                    events->append(event(Event::Type::NotHttp));
+                }
+                return;
+            }
+            const QByteArrayView line = trimmed(m_line);
+            if (m_state == State::ChunkDataEnd) {
+                // The CRLF after a chunk's data.
+                if (!line.isEmpty()) {
+                    m_state = State::NotHttp;
+                    events->append(event(Event::Type::NotHttp));
+                    return;
+                }
+                m_state = State::ChunkLine;
+            } else if (m_state == State::Trailers) {
+                if (line.isEmpty())
+                    endMessage(events);
+            } else {
+                // chunk-size [; extensions]
+                quint64 size = 0;
+                qsizetype digits = 0;
+                for (const char c : line) {
+                    const int value = (c >= '0' && c <= '9') ? c - '0'
+                        : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                        : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+                    if (value < 0)
+                        break;
+                    if (++digits > 15) {
+                        digits = 0;
+                        break;
+                    }
+                    size = size * 16 + quint64(value);
+                }
+                const bool valid = digits > 0 && (digits == line.size() || line[digits] == ';'
+                                                  || line[digits] == ' ' || line[digits] == '\t');
+                if (!valid) {
+                    m_state = State::NotHttp;
+                    events->append(event(Event::Type::NotHttp));
+                    return;
+                }
+                if (size == 0) {
+                    m_state = State::Trailers;
+                } else {
+                    m_state = State::ChunkData;
+                    m_remaining = size;
+                }
+            }
+            m_line.clear();
+            break;
+        }
+        case State::UntilClose:
+            events->append(event(Event::Type::Body, data));
+            return;
+        case State::Tunnel:
+            events->append(event(Event::Type::Tunnel, data));
+            return;
+        case State::NotHttp:
+            return;
+        }
+    }
+}
+
+void HttpMessageStream::finish(QList<Event> *events)
+{
+    switch (m_state) {
+    case State::UntilClose:
+        endMessage(events);
+        break;
+    case State::Fixed:
+    case State::ChunkLine:
+    case State::ChunkData:
+    case State::ChunkDataEnd:
+    case State::Trailers:
+        endMessage(events, HttpHead::BodyShort);
+        break;
+    case State::Head:
+    case State::Tunnel:
+    case State::NotHttp:
+        break;
+    }
+}

@@ -1,0 +1,68 @@
+#pragma once
+
+#include "httpheadparser.h"
+
+#include <QByteArrayView>
+#include <QList>
+#include <QQueue>
+
+// Follows one direction of an HTTP/1.x connection message by message: heads,
+// then bodies framed by Content-Length, chunked encoding or the end of the
+// connection, so that the next head is found on keep-alive and pipelined
+// connections. Switches to an opaque tunnel after CONNECT or 101, and gives
+// up (NotHttp) on other protocols. It sees a copy of the bytes; forwarding
+// never waits on it.
+class HttpMessageStream
+{
+public:
+    struct Event
+    {
+        enum class Type {
+            Head,    // head is set
+            Body,    // bytes: part of the current body (valid during feed() only)
+            End,     // the message is complete; flags may say BodyShort
+            Tunnel,  // bytes: opaque data after CONNECT or 101
+            NotHttp, // this direction is not HTTP; nothing more follows
+        };
+        Type type;
+        HttpHead head;
+        QByteArrayView bytes;
+        quint32 flags = 0;
+    };
+
+    explicit HttpMessageStream(HttpHead::Kind kind);
+    HttpMessageStream(HttpHead::Kind kind, HttpHeadParser::Limits limits);
+
+    // Appends what the bytes complete to *events.
+    void feed(QByteArrayView data, QList<Event> *events);
+    // The direction ended (FIN): a body that runs to the end is complete,
+    // one that was announced longer is short.
+    void finish(QList<Event> *events);
+
+    // Responses: the method of the request the next response answers, in
+    // request order (HEAD and CONNECT change how a response is framed).
+    void expectResponseTo(const QByteArray &method);
+    // The other direction saw a 101 or a successful CONNECT: from now on
+    // this one carries opaque data too.
+    void switchToTunnel();
+
+    bool isTunnel() const { return m_state == State::Tunnel; }
+    bool isHttp() const { return m_state != State::NotHttp; }
+
+private:
+    enum class State { Head, Fixed, ChunkLine, ChunkData, ChunkDataEnd, Trailers, UntilClose, Tunnel, NotHttp };
+
+    void startBody(HttpHead &head, QList<Event> *events);
+    void endMessage(QList<Event> *events, quint32 flags = 0);
+    // Collects one line (up to LF) into m_line; returns bytes used, and
+    // sets *complete when the line ended.
+    qsizetype takeLine(QByteArrayView data, bool *complete);
+
+    const HttpHead::Kind m_kind;
+    HttpHeadParser m_heads;
+    State m_state = State::Head;
+    quint64 m_remaining = 0; // of a fixed body or the current chunk
+    QByteArray m_line;       // a chunk-size or trailer line being collected
+    QQueue<QByteArray> m_requestMethods;
+    QByteArray m_currentMethod;
+};
