@@ -1,0 +1,166 @@
+#include "httpconversation.h"
+
+using Type = HttpMessageStream::Event::Type;
+
+HttpConversation::HttpConversation(quint64 connectionId, Limits limits)
+    : m_connectionId(connectionId)
+    , m_limits(limits)
+    , m_requests(HttpHead::Kind::Request, limits.head)
+    , m_responses(HttpHead::Kind::Response, limits.head)
+{
+}
+
+void HttpConversation::keepRaw(QByteArray *prefix, QByteArrayView data) const
+{
+    const qsizetype room = m_limits.rawPrefixBytes - prefix->size();
+    if (room > 0)
+        prefix->append(data.first(qMin(room, data.size())));
+}
+
+void HttpConversation::appendBody(QByteArray *body, QByteArrayView bytes) const
+{
+    const qsizetype room = m_limits.bodyPrefixBytes - body->size();
+    if (room > 0)
+        body->append(bytes.first(qMin(room, bytes.size())));
+}
+
+void HttpConversation::clientBytes(QByteArrayView data, qint64 nowMs)
+{
+    keepRaw(&m_rawClient, data);
+    if (m_raw || data.isEmpty())
+        return;
+    if (!m_inRequest && m_requestBytesSince == 0)
+        m_requestBytesSince = nowMs;
+    m_requests.feed(data, &m_events);
+    onRequestEvents(nowMs);
+}
+
+void HttpConversation::upstreamBytes(QByteArrayView data, qint64 nowMs)
+{
+    keepRaw(&m_rawUpstream, data);
+    if (m_raw || data.isEmpty())
+        return;
+    if (m_responseBytesSince == 0)
+        m_responseBytesSince = nowMs;
+    m_responses.feed(data, &m_events);
+    onResponseEvents(nowMs);
+}
+
+void HttpConversation::onRequestEvents(qint64 nowMs)
+{
+    for (const HttpMessageStream::Event &event : std::as_const(m_events)) {
+        switch (event.type) {
+        case Type::Head: {
+            HttpExchange exchange;
+            exchange.connectionId = m_connectionId;
+            exchange.sequence = ++m_sequence;
+            exchange.request = event.head;
+            exchange.flags |= event.head.flags;
+            exchange.requestStartMs = m_requestBytesSince ? m_requestBytesSince : nowMs;
+            m_open.enqueue(exchange);
+            m_responses.expectResponseTo(event.head.method);
+            m_inRequest = true;
+            break;
+        }
+        case Type::Body:
+            if (!m_open.isEmpty()) {
+                HttpExchange &exchange = m_open.last();
+                exchange.requestBodyBytes += quint64(event.bytes.size());
+                appendBody(&exchange.requestBody, event.bytes);
+            }
+            break;
+        case Type::End:
+            if (!m_open.isEmpty()) {
+                m_open.last().requestCompleteMs = nowMs;
+                m_open.last().flags |= event.flags;
+            }
+            // Later bytes of this same batch start the next request now.
+            m_requestBytesSince = 0;
+            m_inRequest = false;
+            break;
+        case Type::Tunnel:
+            break;
+        case Type::NotHttp:
+            // Not HTTP from the first byte: a raw connection. Later, the
+            // requests seen so far stand and parsing just stops.
+            if (m_sequence == 0)
+                m_raw = true;
+            break;
+        }
+    }
+    m_events.clear();
+}
+
+void HttpConversation::onResponseEvents(qint64 nowMs)
+{
+    for (const HttpMessageStream::Event &event : std::as_const(m_events)) {
+        if (event.type == Type::Tunnel || event.type == Type::NotHttp)
+            continue;
+        if (m_open.isEmpty()) {
+            if (event.type != Type::Head)
+                continue;
+            // An answer to no request (the server spoke first): kept, with
+            // an empty request, so that it is not lost.
+            HttpExchange orphan;
+            orphan.connectionId = m_connectionId;
+            orphan.sequence = ++m_sequence;
+            orphan.flags |= HttpHead::MalformedLine;
+            m_open.enqueue(orphan);
+        }
+        HttpExchange &exchange = m_open.head();
+        switch (event.type) {
+        case Type::Head: {
+            if (exchange.responseStartMs == 0)
+                exchange.responseStartMs = m_responseBytesSince ? m_responseBytesSince : nowMs;
+            const int status = event.head.status;
+            if (status >= 100 && status < 200 && status != 101) {
+                exchange.interim.append(event.head);
+            } else {
+                exchange.response = event.head;
+                exchange.flags |= event.head.flags;
+            }
+            break;
+        }
+        case Type::Body:
+            exchange.responseBodyBytes += quint64(event.bytes.size());
+            appendBody(&exchange.responseBody, event.bytes);
+            break;
+        case Type::End: {
+            m_responseBytesSince = 0;
+            if (!exchange.hasResponse())
+                break; // the end of an interim response
+            exchange.responseCompleteMs = nowMs;
+            exchange.flags |= event.flags;
+            exchange.complete = !(event.flags & HttpHead::BodyShort);
+            const int status = exchange.response.status;
+            if (status == 101 || (exchange.request.method == "CONNECT" && status >= 200 && status < 300)) {
+                exchange.tunnel = true;
+                m_requests.switchToTunnel();
+            }
+            m_finished.append(m_open.dequeue());
+            break;
+        }
+        case Type::Tunnel:
+        case Type::NotHttp:
+            break;
+        }
+    }
+    m_events.clear();
+}
+
+void HttpConversation::finish(qint64 nowMs)
+{
+    m_requests.finish(&m_events);
+    onRequestEvents(nowMs);
+    m_responses.finish(&m_events);
+    onResponseEvents(nowMs);
+    while (!m_open.isEmpty())
+        m_finished.append(m_open.dequeue());
+}
+
+QList<HttpExchange> HttpConversation::takeFinished()
+{
+    QList<HttpExchange> finished;
+    finished.swap(m_finished);
+    return finished;
+}

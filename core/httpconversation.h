@@ -1,0 +1,56 @@
+#pragma once
+
+#include "httpexchange.h"
+#include "httpmessagestream.h"
+
+#include <QQueue>
+
+// Pairs the requests of one connection with their responses, in order, also
+// when pipelined. Fed copies of the bytes each way as they are relayed, with
+// the time they were seen; hands out each exchange once it is complete (or
+// once the connection ended under it). If the client does not speak HTTP,
+// the conversation turns raw and only keeps a prefix of each direction.
+class HttpConversation
+{
+public:
+    struct Limits
+    {
+        HttpHeadParser::Limits head;
+        qsizetype bodyPrefixBytes = 1024 * 1024;
+        qsizetype rawPrefixBytes = 64 * 1024;
+    };
+
+    HttpConversation(quint64 connectionId, Limits limits);
+
+    void clientBytes(QByteArrayView data, qint64 nowMs);
+    void upstreamBytes(QByteArrayView data, qint64 nowMs);
+    // The connection ended: exchanges still open are handed out as they are.
+    void finish(qint64 nowMs);
+
+    QList<HttpExchange> takeFinished();
+
+    bool isRaw() const { return m_raw; }
+    const QByteArray &rawClientPrefix() const { return m_rawClient; }
+    const QByteArray &rawUpstreamPrefix() const { return m_rawUpstream; }
+
+private:
+    void keepRaw(QByteArray *prefix, QByteArrayView data) const;
+    void onRequestEvents(qint64 nowMs);
+    void onResponseEvents(qint64 nowMs);
+    void appendBody(QByteArray *body, QByteArrayView bytes) const;
+
+    const quint64 m_connectionId;
+    const Limits m_limits;
+    HttpMessageStream m_requests;
+    HttpMessageStream m_responses;
+    QList<HttpMessageStream::Event> m_events;
+    QQueue<HttpExchange> m_open;        // requests seen, final response not ended
+    QList<HttpExchange> m_finished;
+    int m_sequence = 0;
+    qint64 m_requestBytesSince = 0;     // when the current request's first byte came
+    qint64 m_responseBytesSince = 0;
+    bool m_inRequest = false;           // a request head or body is under way
+    bool m_raw = false;
+    QByteArray m_rawClient;
+    QByteArray m_rawUpstream;
+};
