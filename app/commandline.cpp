@@ -89,8 +89,13 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Relay threads (default: one per core)."), QStringLiteral("N"));
     const QCommandLineOption backlog(QStringLiteral("backlog"),
         QStringLiteral("Listen backlog (default 4096)."), QStringLiteral("N"));
+    const QCommandLineOption noCapture(QStringLiteral("no-capture"),
+        QStringLiteral("Only forward and count bytes; do not follow HTTP."));
+    const QCommandLineOption bodyPrefix(QStringLiteral("body-prefix"),
+        QStringLiteral("Bytes of each HTTP body kept for viewing (default 1M)."), QStringLiteral("SIZE"));
     parser.addOptions({help, version, headless, listen, target, jsonl, allowRemote, buffer, connectTimeout,
-                       idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog});
+                       idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture,
+                       bodyPrefix});
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
         "Sizes take K or M: 64K, 1M.\n"
@@ -154,10 +159,15 @@ CommandLine CommandLine::parse(const QStringList &arguments)
             return result;
         }
     }
-    if (parser.isSet(buffer) && !parseSize(parser.value(buffer), &config.bufferBytes)) {
-        result.error = QStringLiteral("--buffer: '%1' is not a size such as 64K or 1M").arg(parser.value(buffer));
-        return result;
+    struct SizeOption { const QCommandLineOption *option; int *value; };
+    for (const SizeOption &z : {SizeOption{&buffer, &config.bufferBytes}, SizeOption{&bodyPrefix, &config.bodyPrefixBytes}}) {
+        if (parser.isSet(*z.option) && !parseSize(parser.value(*z.option), z.value)) {
+            result.error = QStringLiteral("--%1: '%2' is not a size such as 64K or 1M")
+                               .arg(z.option->names().first(), parser.value(*z.option));
+            return result;
+        }
     }
+    config.capture = !parser.isSet(noCapture);
     struct CountOption { const QCommandLineOption *option; int *value; int minimum; };
     for (const CountOption &c : {CountOption{&maxConnections, &config.maxConnections, 1},
                                  CountOption{&workers, &config.workers, 1},

@@ -45,10 +45,11 @@ bool HeadlessRunner::start()
     m_server = new ProxyServer(this);
     m_signals = new SignalWatcher(this);
     connect(m_signals, &SignalWatcher::received, this, &HeadlessRunner::onSignal);
-    connect(m_server, &ProxyServer::connectionsUpdated, this, [this](const QList<ConnectionRecord> &records) {
-        if (m_jsonl)
-            m_jsonl->writeRecords(records);
-    });
+    connect(m_server, &ProxyServer::published, this,
+            [this](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
+                if (m_jsonl)
+                    m_jsonl->writeBatch(records, exchanges);
+            });
     connect(m_server, &ProxyServer::notice, this, [this](const QString &message) {
         say(message);
         if (m_jsonl)

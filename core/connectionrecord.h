@@ -37,6 +37,8 @@ struct ConnectionRecord
     qint64 closedMs = 0;     // 0 while open
     quint64 bytesUp = 0;     // client -> upstream, bytes delivered
     quint64 bytesDown = 0;   // upstream -> client, bytes delivered
+    quint32 requests = 0;    // HTTP requests seen so far
+    bool raw = false;        // not HTTP: only the first bytes each way are kept
     State state = State::Resolving;
     CloseReason closeReason = CloseReason::None;
     QString error;           // words for Error and Timeout

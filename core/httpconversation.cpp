@@ -164,3 +164,17 @@ QList<HttpExchange> HttpConversation::takeFinished()
     finished.swap(m_finished);
     return finished;
 }
+
+bool HttpConversation::wantsClientBytes() const
+{
+    if (m_raw)
+        return m_rawClient.size() < m_limits.rawPrefixBytes;
+    return m_requests.isHttp() && !m_requests.isTunnel();
+}
+
+bool HttpConversation::wantsUpstreamBytes() const
+{
+    if (m_raw)
+        return m_rawUpstream.size() < m_limits.rawPrefixBytes;
+    return m_responses.isHttp() && !m_responses.isTunnel();
+}

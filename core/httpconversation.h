@@ -30,6 +30,11 @@ public:
     QList<HttpExchange> takeFinished();
 
     bool isRaw() const { return m_raw; }
+    int requestCount() const { return m_sequence; }
+    // Whether the bytes of a direction still matter to the capture; once
+    // false it stays false, and the relay may move them without looking.
+    bool wantsClientBytes() const;
+    bool wantsUpstreamBytes() const;
     const QByteArray &rawClientPrefix() const { return m_rawClient; }
     const QByteArray &rawUpstreamPrefix() const { return m_rawUpstream; }
 

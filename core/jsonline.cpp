@@ -1,31 +1,89 @@
 #include "jsonline.h"
 
-QByteArray JsonLine::quoted(const QString &text)
+namespace {
+
+const char Hex[] = "0123456789abcdef";
+
+// Length of the valid UTF-8 sequence at data[i], or 0.
+qsizetype utf8Length(QByteArrayView data, qsizetype i)
 {
-    const QByteArray utf8 = text.toUtf8();
+    const auto byte = [&](qsizetype k) { return static_cast<unsigned char>(data[k]); };
+    const unsigned char lead = byte(i);
+    qsizetype length = 0;
+    unsigned int minimum = 0;
+    unsigned int codePoint = 0;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        length = 2; codePoint = lead & 0x1f; minimum = 0x80;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+        length = 3; codePoint = lead & 0x0f; minimum = 0x800;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+        length = 4; codePoint = lead & 0x07; minimum = 0x10000;
+    } else {
+        return 0;
+    }
+    if (i + length > data.size())
+        return 0;
+    for (qsizetype k = 1; k < length; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80)
+            return 0;
+        codePoint = (codePoint << 6) | (byte(i + k) & 0x3f);
+    }
+    if (codePoint < minimum || codePoint > 0x10ffff || (codePoint >= 0xd800 && codePoint <= 0xdfff))
+        return 0;
+    return length;
+}
+
+void appendEscaped(QByteArray &out, char c)
+{
+    switch (c) {
+    case '"': out.append("\\\""); return;
+    case '\\': out.append("\\\\"); return;
+    case '\n': out.append("\\n"); return;
+    case '\r': out.append("\\r"); return;
+    case '\t': out.append("\\t"); return;
+    default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            out.append("\\u00");
+            out.append(Hex[(c >> 4) & 0xf]);
+            out.append(Hex[c & 0xf]);
+        } else {
+            out.append(c);
+        }
+    }
+}
+
+} // namespace
+
+QByteArray JsonLine::quotedBytes(QByteArrayView bytes)
+{
     QByteArray out;
-    out.reserve(utf8.size() + 2);
+    out.reserve(bytes.size() + 2);
     out.append('"');
-    for (const char c : utf8) {
-        switch (c) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        case '\t': out.append("\\t"); break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                static const char hex[] = "0123456789abcdef";
-                out.append("\\u00");
-                out.append(hex[(c >> 4) & 0xf]);
-                out.append(hex[c & 0xf]);
-            } else {
-                out.append(c);
-            }
+    for (qsizetype i = 0; i < bytes.size();) {
+        const unsigned char c = static_cast<unsigned char>(bytes[i]);
+        if (c < 0x80) {
+            appendEscaped(out, char(c));
+            ++i;
+            continue;
+        }
+        const qsizetype length = utf8Length(bytes, i);
+        if (length > 0) {
+            out.append(bytes.sliced(i, length));
+            i += length;
+        } else {
+            out.append("\\\\x");
+            out.append(Hex[c >> 4]);
+            out.append(Hex[c & 0xf]);
+            ++i;
         }
     }
     out.append('"');
     return out;
+}
+
+QByteArray JsonLine::quoted(const QString &text)
+{
+    return quotedBytes(text.toUtf8());
 }
 
 void JsonLine::key(const char *name)

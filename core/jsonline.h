@@ -16,6 +16,10 @@ public:
     QByteArray finish() const;
 
     static QByteArray quoted(const QString &text);
+    // Bytes off the wire: valid UTF-8 is kept, control characters are
+    // escaped, and every byte that is not UTF-8 is written as the text \xNN,
+    // so nothing is lost or corrupted.
+    static QByteArray quotedBytes(QByteArrayView bytes);
 
 private:
     void key(const char *name);

@@ -39,6 +39,9 @@ QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
         line.add("error", record.error);
     if (!record.upstreamAddress.isEmpty())
         line.add("upstream_address", record.upstreamAddress);
+    line.add("requests", qint64(record.requests));
+    if (record.raw)
+        line.addRaw("raw", "true");
     return line.add("time", isoTime(record.closedMs))
         .add("duration_ms", qMax<qint64>(0, record.closedMs - record.openedMs))
         .finish();
@@ -52,6 +55,113 @@ void JsonlWriter::writeListening(const QString &listen, const QString &target)
               .add("target", target)
               .add("time", isoTime(QDateTime::currentMSecsSinceEpoch()))
               .finish());
+}
+
+namespace {
+
+QByteArray headersJson(const HttpHead &head)
+{
+    QByteArray out("[");
+    for (const HttpHead::Header &header : head.headers) {
+        if (out.size() > 1)
+            out.append(',');
+        out.append('[').append(JsonLine::quotedBytes(header.name)).append(',');
+        out.append(JsonLine::quotedBytes(header.value)).append(']');
+    }
+    return out.append(']');
+}
+
+QByteArray objectJson(const JsonLine &line)
+{
+    QByteArray object = line.finish();
+    object.chop(1); // the line's newline
+    return object;
+}
+
+QByteArray requestJson(const HttpHead &head)
+{
+    JsonLine object;
+    object.addRaw("method", JsonLine::quotedBytes(head.method))
+        .addRaw("target", JsonLine::quotedBytes(head.target))
+        .addRaw("version", JsonLine::quotedBytes(head.version))
+        .addRaw("headers", headersJson(head));
+    return objectJson(object);
+}
+
+QByteArray responseJson(const HttpHead &head)
+{
+    JsonLine object;
+    object.addRaw("version", JsonLine::quotedBytes(head.version))
+        .add("status", qint64(head.status))
+        .addRaw("reason", JsonLine::quotedBytes(head.reason))
+        .addRaw("headers", headersJson(head));
+    return objectJson(object);
+}
+
+QByteArray timeOrNull(qint64 ms)
+{
+    return ms ? JsonLine::quoted(JsonlWriter::isoTime(ms)) : QByteArray("null");
+}
+
+} // namespace
+
+QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange)
+{
+    QByteArray interim("[");
+    for (const HttpHead &head : exchange.interim) {
+        if (interim.size() > 1)
+            interim.append(',');
+        interim.append(responseJson(head));
+    }
+    interim.append(']');
+    HttpHead flagHolder;
+    flagHolder.flags = exchange.flags;
+    QByteArray flags("[");
+    for (const QByteArray &name : flagHolder.flagNames()) {
+        if (flags.size() > 1)
+            flags.append(',');
+        flags.append(JsonLine::quotedBytes(name));
+    }
+    flags.append(']');
+    JsonLine timings;
+    timings.addRaw("request_start", timeOrNull(exchange.requestStartMs))
+        .addRaw("request_complete", timeOrNull(exchange.requestCompleteMs))
+        .addRaw("response_start", timeOrNull(exchange.responseStartMs))
+        .addRaw("response_complete", timeOrNull(exchange.responseCompleteMs));
+    return JsonLine()
+        .add("event", QStringLiteral("exchange"))
+        .add("connection", qint64(exchange.connectionId))
+        .add("sequence", qint64(exchange.sequence))
+        .addRaw("request", exchange.request.method.isEmpty() ? QByteArray("null") : requestJson(exchange.request))
+        .addRaw("response", exchange.hasResponse() ? responseJson(exchange.response) : QByteArray("null"))
+        .addRaw("interim", interim)
+        .add("request_body_bytes", qint64(exchange.requestBodyBytes))
+        .add("response_body_bytes", qint64(exchange.responseBodyBytes))
+        .addRaw("timings", objectJson(timings))
+        .addRaw("flags", flags)
+        .addRaw("complete", exchange.complete ? "true" : "false")
+        .addRaw("tunnel", exchange.tunnel ? "true" : "false")
+        .finish();
+}
+
+void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
+{
+    QByteArray out;
+    for (const ConnectionRecord &record : records) {
+        if (!m_open.contains(record.id)) {
+            out += openedLine(record);
+            m_open.insert(record.id);
+        }
+    }
+    for (const HttpExchange &exchange : exchanges)
+        out += exchangeLine(exchange);
+    for (const ConnectionRecord &record : records) {
+        if (record.isClosed()) {
+            out += closedLine(record);
+            m_open.remove(record.id);
+        }
+    }
+    write(out);
 }
 
 void JsonlWriter::writeRecords(const QList<ConnectionRecord> &records)

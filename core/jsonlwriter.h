@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "httpexchange.h"
 
 #include <QSet>
 #include <QString>
@@ -17,12 +18,16 @@ public:
 
     void writeListening(const QString &listen, const QString &target);
     void writeRecords(const QList<ConnectionRecord> &records);
+    // One batch in order: new connections, then the exchanges, then the
+    // connections that closed.
+    void writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void writeNotice(const QString &message);
     void writeStopped();
 
     // Lines for one record; pure, so it can be tested without a device.
     static QByteArray openedLine(const ConnectionRecord &record);
     static QByteArray closedLine(const ConnectionRecord &record);
+    static QByteArray exchangeLine(const HttpExchange &exchange);
     static QString isoTime(qint64 msSinceEpoch);
 
 private:

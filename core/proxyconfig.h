@@ -22,6 +22,11 @@ struct ProxyConfig
     int workers = 0;                      // 0: one per core
     int listenBacklog = 4096;
 
+    bool capture = true;                  // follow HTTP and report exchanges
+    int bodyPrefixBytes = 1024 * 1024;    // kept per body for viewing
+    int headBytes = 64 * 1024;            // a head's cap
+    int headHeaders = 100;
+
     // Returns an empty string when the configuration can run, otherwise why not.
     QString validate() const;
 

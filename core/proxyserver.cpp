@@ -126,6 +126,8 @@ ProxyServer::ProxyServer(QObject *parent)
     std::signal(SIGPIPE, SIG_IGN);
     qRegisterMetaType<ConnectionRecord>();
     qRegisterMetaType<QList<ConnectionRecord>>();
+    qRegisterMetaType<HttpExchange>();
+    qRegisterMetaType<QList<HttpExchange>>();
     m_publishTimer.setInterval(PublishIntervalMs);
     connect(&m_publishTimer, &QTimer::timeout, this, &ProxyServer::publish);
     m_resumeTimer.setSingleShot(true);
@@ -314,10 +316,12 @@ void ProxyServer::onAcceptError()
 void ProxyServer::publish()
 {
     QList<ConnectionRecord> batch;
+    QList<HttpExchange> exchanges;
     QHash<quint64, qsizetype> index;
     for (const auto &generation : m_generations) {
         for (const auto &worker : generation->workers) {
-            const QList<ConnectionRecord> reports = worker->takeReports();
+            QList<ConnectionRecord> reports;
+            worker->takeReports(&reports, &exchanges);
             for (const ConnectionRecord &record : reports) {
                 // A worker may have published twice since the last batch; the
                 // later snapshot of a connection replaces the earlier one.
@@ -333,6 +337,8 @@ void ProxyServer::publish()
     }
     if (!batch.isEmpty())
         emit connectionsUpdated(batch);
+    if (!batch.isEmpty() || !exchanges.isEmpty())
+        emit published(batch, exchanges);
 }
 
 void ProxyServer::workerFinished(Generation *generation)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "httpexchange.h"
 #include "proxyconfig.h"
 
 #include <QHostAddress>
@@ -50,6 +51,10 @@ signals:
     // Records that changed since the last batch, one per connection, each a
     // full snapshot. A connection's last record has state Closed.
     void connectionsUpdated(const QList<ConnectionRecord> &records);
+    // The same batch with the HTTP exchanges that finished in it, for
+    // observers that need both in order (a connection's exchanges come
+    // between its first record and its closing one).
+    void published(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void listeningChanged(bool listening);
     // The listener is closed and every connection has ended.
     void stopped();

@@ -65,6 +65,14 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     m_record.client = peerAddress(clientFd);
     m_record.upstream = worker.config().targetText();
     m_record.state = State::Resolving;
+    const ProxyConfig &config = worker.config();
+    if (config.capture) {
+        HttpConversation::Limits limits;
+        limits.head.maxBytes = config.headBytes;
+        limits.head.maxHeaders = config.headHeaders;
+        limits.bodyPrefixBytes = config.bodyPrefixBytes;
+        m_capture = std::make_unique<HttpConversation>(id, limits);
+    }
     // QTcpServer accepts without SOCK_NONBLOCK; one blocking recv() would
     // stall every connection on this worker.
     int nonBlocking = 1;
@@ -291,6 +299,7 @@ void RelayConnection::pump(Flow &flow)
         const ssize_t received = ::recv(fd(flow.from), scratch, size_t(capacity), 0);
         if (received > 0) {
             touched();
+            observe(flow, scratch, received);
             int sent = 0;
             if (!sendOrFail(flow, scratch, int(received), &sent))
                 return;
@@ -306,7 +315,7 @@ void RelayConnection::pump(Flow &flow)
             }
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself (splice), which halves the copying.
-            if (received == capacity)
+            if (received == capacity && !captureWants(flow))
                 flow.bulk = true;
             // A short read emptied the socket, unless a FIN is waiting behind
             // the data.
@@ -494,6 +503,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
     closeSide(Upstream, false);
     freeBuffer(m_up);
     freeBuffer(m_down);
+    finishCapture();
     m_record.state = State::Closed;
     m_record.closeReason = reason;
     m_record.error = why;
@@ -574,4 +584,41 @@ void RelayConnection::freeBuffer(Flow &flow)
 void RelayConnection::touched()
 {
     m_lastActivityMs = m_worker.nowMs();
+}
+
+bool RelayConnection::captureWants(const Flow &flow) const
+{
+    if (!m_capture)
+        return false;
+    return flow.from == Client ? m_capture->wantsClientBytes() : m_capture->wantsUpstreamBytes();
+}
+
+void RelayConnection::observe(const Flow &flow, const char *data, qsizetype size)
+{
+    if (!captureWants(flow))
+        return;
+    const QByteArrayView bytes(data, size);
+    const qint64 now = m_worker.wallMs();
+    if (flow.from == Client)
+        m_capture->clientBytes(bytes, now);
+    else
+        m_capture->upstreamBytes(bytes, now);
+    m_record.requests = quint32(m_capture->requestCount());
+    m_record.raw = m_capture->isRaw();
+    QList<HttpExchange> finished = m_capture->takeFinished();
+    if (!finished.isEmpty())
+        m_worker.exchangesFinished(std::move(finished));
+}
+
+void RelayConnection::finishCapture()
+{
+    if (!m_capture)
+        return;
+    m_capture->finish(m_worker.wallMs());
+    m_record.requests = quint32(m_capture->requestCount());
+    m_record.raw = m_capture->isRaw();
+    QList<HttpExchange> finished = m_capture->takeFinished();
+    if (!finished.isEmpty())
+        m_worker.exchangesFinished(std::move(finished));
+    m_capture.reset();
 }

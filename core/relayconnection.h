@@ -1,10 +1,12 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "httpconversation.h"
 #include "pipepool.h"
 #include "resolver.h"
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 class Worker;
@@ -95,6 +97,11 @@ private:
     void watch(Side side);
     void freeBuffer(Flow &flow);
     void touched();
+    // Shows the capture a copy of what a source sent; true while it wants
+    // to see that direction at all.
+    void observe(const Flow &flow, const char *data, qsizetype size);
+    bool captureWants(const Flow &flow) const;
+    void finishCapture();
 
     Worker &m_worker;
     int m_clientFd = -1;
@@ -114,4 +121,5 @@ private:
     qint64 m_lastActivityMs = 0;
 
     ConnectionRecord m_record;
+    std::unique_ptr<HttpConversation> m_capture;
 };

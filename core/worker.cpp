@@ -47,12 +47,12 @@ Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Hooks h
 
 Worker::~Worker() = default;
 
-QList<ConnectionRecord> Worker::takeReports()
+void Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges)
 {
     QMutexLocker lock(&m_outboxMutex);
-    QList<ConnectionRecord> reports;
-    reports.swap(m_outbox);
-    return reports;
+    records->swap(m_outbox);
+    exchanges->append(std::move(m_exchangeOutbox));
+    m_exchangeOutbox.clear();
 }
 
 void Worker::markDirty(RelayConnection *connection)
@@ -131,6 +131,9 @@ void Worker::drainInbox()
 void Worker::updateNow()
 {
     m_nowMs = monotonicMs();
+    timespec wall{};
+    clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+    m_wallMs = qint64(wall.tv_sec) * 1000 + wall.tv_nsec / 1'000'000;
 }
 
 void Worker::run()
@@ -214,7 +217,7 @@ void Worker::closeAll(ConnectionRecord::CloseReason reason, const QString &why)
 
 void Worker::publish()
 {
-    if (m_dirty.empty() && m_closedRecords.isEmpty() && m_finished.empty())
+    if (m_dirty.empty() && m_closedRecords.isEmpty() && m_finished.empty() && m_exchanges.isEmpty())
         return;
     QList<ConnectionRecord> records;
     records.reserve(qsizetype(m_dirty.size()) + m_closedRecords.size());
@@ -239,4 +242,6 @@ void Worker::publish()
     m_finished.clear();
     QMutexLocker lock(&m_outboxMutex);
     m_outbox.append(records);
+    m_exchangeOutbox.append(std::move(m_exchanges));
+    m_exchanges.clear();
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "httpexchange.h"
 #include "pipepool.h"
 #include "proxyconfig.h"
 
@@ -44,8 +45,11 @@ public:
     std::shared_ptr<WorkerInbox> inbox() const { return m_inbox; }
     int load() const { return m_load.load(std::memory_order_relaxed); }
 
-    // Any thread: the records that changed since the last call.
-    QList<ConnectionRecord> takeReports();
+    // Any thread: the records that changed since the last call, and the
+    // exchanges finished meanwhile.
+    // Both are taken at once so that a batch never holds a connection's
+    // exchanges without its records, or the other way round.
+    void takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges);
 
     // Used by RelayConnection, on the worker thread.
     const ProxyConfig &config() const { return m_config; }
@@ -53,9 +57,11 @@ public:
     char *scratch() { return m_scratch.data(); }
     PipePool &pipes() { return m_pipes; }
     qint64 nowMs() const { return m_nowMs; }
+    qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
     void markDirty(RelayConnection *connection);
     void lookUp(RelayConnection *connection);
     void connectionFinished(RelayConnection *connection);
+    void exchangesFinished(QList<HttpExchange> exchanges) { m_exchanges.append(std::move(exchanges)); }
     void descriptorsExhausted()
     {
         if (m_hooks.descriptorsExhausted)
@@ -80,6 +86,7 @@ private:
 
     int m_epollFd = -1;
     qint64 m_nowMs = 0;
+    qint64 m_wallMs = 0;
     qint64 m_nextSweepMs = 0;
     std::vector<char> m_scratch;
     PipePool m_pipes;
@@ -89,10 +96,12 @@ private:
     std::vector<std::pair<RelayConnection *, int>> m_again;
     std::unordered_map<quint64, RelayConnection *> m_resolving;
     QList<ConnectionRecord> m_closedRecords;
+    QList<HttpExchange> m_exchanges;
     bool m_stopping = false;
     qint64 m_stopDeadlineMs = 0;
     std::atomic<int> m_load{0};
 
     QMutex m_outboxMutex;
     QList<ConnectionRecord> m_outbox;
+    QList<HttpExchange> m_exchangeOutbox;
 };

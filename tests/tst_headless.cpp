@@ -148,21 +148,37 @@ void tst_Headless::jsonlToFileAndCleanStop()
     QFile file(path);
     QVERIFY(file.open(QIODevice::ReadOnly));
     const QList<QJsonObject> events = jsonLines(file.readAll());
-    QCOMPARE(events.size(), 6);
-    QCOMPARE(events[0].value("event").toString(), QStringLiteral("listening"));
-    QCOMPARE(events[0].value("address").toString(), QStringLiteral("127.0.0.1:%1").arg(port));
-    QCOMPARE(events[1].value("event").toString(), QStringLiteral("connection_opened"));
-    QCOMPARE(events[1].value("id").toInt(), 1);
-    QVERIFY(events[1].value("client").toString().startsWith(QStringLiteral("127.0.0.1:")));
-    QCOMPARE(events[1].value("upstream").toString(), QStringLiteral("127.0.0.1:%1").arg(echo.port()));
-    QVERIFY(QDateTime::fromString(events[1].value("time").toString(), Qt::ISODateWithMs).isValid());
-    QCOMPARE(events[2].value("event").toString(), QStringLiteral("connection_closed"));
-    QCOMPARE(events[2].value("bytes_up").toInt(), 18);
-    QCOMPARE(events[2].value("bytes_down").toInt(), 18);
-    QCOMPARE(events[2].value("close").toString(), QStringLiteral("client_fin"));
-    QVERIFY(events[2].contains("duration_ms"));
-    QCOMPARE(events[4].value("id").toInt(), 2);
-    QCOMPARE(events[5].value("event").toString(), QStringLiteral("stopped"));
+    // listening; per connection: opened, the HTTP exchange its request
+    // made (the echo is no HTTP response), closed, in that order (two
+    // connections within one batch may interleave); then stopped.
+    QCOMPARE(events.size(), 8);
+    QCOMPARE(events.first().value("event").toString(), QStringLiteral("listening"));
+    QCOMPARE(events.first().value("address").toString(), QStringLiteral("127.0.0.1:%1").arg(port));
+    QCOMPARE(events.last().value("event").toString(), QStringLiteral("stopped"));
+    for (int id = 1; id <= 2; ++id) {
+        int opened = -1, exchange = -1, closed = -1;
+        for (int i = 0; i < events.size(); ++i) {
+            const QString type = events[i].value("event").toString();
+            if (type == u"connection_opened" && events[i].value("id").toInt() == id)
+                opened = i;
+            else if (type == u"exchange" && events[i].value("connection").toInt() == id)
+                exchange = i;
+            else if (type == u"connection_closed" && events[i].value("id").toInt() == id)
+                closed = i;
+        }
+        QVERIFY(opened > 0 && opened < exchange && exchange < closed);
+        QVERIFY(events[opened].value("client").toString().startsWith(QStringLiteral("127.0.0.1:")));
+        QCOMPARE(events[opened].value("upstream").toString(), QStringLiteral("127.0.0.1:%1").arg(echo.port()));
+        QVERIFY(QDateTime::fromString(events[opened].value("time").toString(), Qt::ISODateWithMs).isValid());
+        QCOMPARE(events[exchange].value("request").toObject().value("method").toString(), QStringLiteral("GET"));
+        QVERIFY(events[exchange].value("response").isNull());
+        QCOMPARE(events[exchange].value("complete").toBool(), false);
+        QCOMPARE(events[closed].value("bytes_up").toInt(), 18);
+        QCOMPARE(events[closed].value("bytes_down").toInt(), 18);
+        QCOMPARE(events[closed].value("close").toString(), QStringLiteral("client_fin"));
+        QCOMPARE(events[closed].value("requests").toInt(), 1);
+        QVERIFY(events[closed].contains("duration_ms"));
+    }
 }
 
 void tst_Headless::jsonlToStandardOutput()

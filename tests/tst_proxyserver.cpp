@@ -44,6 +44,8 @@ private slots:
     void stopStartWhileTrafficFlows();
     void thousandConcurrentConnections();
     void connectionLimitPausesAccepting();
+    void httpExchangesAreReported();
+    void binaryConnectionIsRaw();
 
 private:
     static ProxyConfig configFor(const char *listen, const char *targetHost, quint16 targetPort);
@@ -679,6 +681,72 @@ void tst_ProxyServer::connectionLimitPausesAccepting()
     const QByteArray echoed = offThread([&] { return readExactly(fourth.fd(), 6); });
     QCOMPARE(echoed, QByteArray("fourth"));
     QCOMPARE(echo.accepted(), 4);
+}
+
+void tst_ProxyServer::httpExchangesAreReported()
+{
+    // A keep-alive client pipelines a GET and a POST; the upstream answers
+    // both, the second with a chunked body. The bytes arrive unchanged and
+    // the capture pairs each request with its response.
+    const QByteArray requests("GET /first HTTP/1.1\r\nHost: test\r\n\r\n"
+                              "POST /second HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello world");
+    const QByteArray responses("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                               "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n");
+    QByteArray upstreamGot;
+    ScriptedServer upstream([&](Socket &connection, int) {
+        upstreamGot = readExactly(connection.fd(), requests.size());
+        sendAll(connection.fd(), responses);
+        readUntilEof(connection.fd());
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor("127.0.0.1", "127.0.0.1", upstream.port())));
+    const QByteArray got = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), requests);
+        const QByteArray answer = readExactly(client.fd(), responses.size());
+        client.shutdownWrite();
+        readUntilEof(client.fd());
+        return answer;
+    });
+    QCOMPARE(got, responses);
+    QCOMPARE(upstreamGot, requests);
+    QVERIFY(records.waitForExchanges(2));
+    const QList<HttpExchange> exchanges = records.exchanges();
+    QCOMPARE(exchanges.size(), 2);
+    QCOMPARE(exchanges[0].request.target, QByteArray("/first"));
+    QCOMPARE(exchanges[0].response.status, 200);
+    QCOMPARE(exchanges[0].responseBody, QByteArray("first"));
+    QCOMPARE(exchanges[1].request.method, QByteArray("POST"));
+    QCOMPARE(exchanges[1].requestBody, QByteArray("hello world"));
+    QCOMPARE(exchanges[1].response.status, 201);
+    QCOMPARE(exchanges[1].responseBodyBytes, quint64(6));
+    QVERIFY(exchanges[1].complete);
+    QVERIFY(exchanges[1].requestStartMs > 0 && exchanges[1].responseCompleteMs >= exchanges[1].requestStartMs);
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.requests, quint32(2));
+    QVERIFY(!record.raw);
+    QCOMPARE(exchanges[0].connectionId, record.id);
+}
+
+void tst_ProxyServer::binaryConnectionIsRaw()
+{
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor("127.0.0.1", "127.0.0.1", echo.port())));
+    const QByteArray hello("\x16\x03\x01\x00\x05hello", 10);
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), hello);
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(reply, hello);
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QVERIFY(record.raw);
+    QCOMPARE(record.requests, quint32(0));
+    QVERIFY(records.exchanges().isEmpty());
 }
 
 QTEST_GUILESS_MAIN(tst_ProxyServer)

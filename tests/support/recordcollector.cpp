@@ -13,6 +13,13 @@ RecordCollector::RecordCollector(ProxyServer *server)
         for (const ConnectionRecord &record : records)
             m_latest.insert(record.id, record);
     });
+    connect(server, &ProxyServer::published, this,
+            [this](const QList<ConnectionRecord> &, const QList<HttpExchange> &exchanges) { m_exchanges.append(exchanges); });
+}
+
+bool RecordCollector::waitForExchanges(int count, int timeoutMs)
+{
+    return QTest::qWaitFor([&] { return m_exchanges.size() >= count; }, timeoutMs);
 }
 
 QList<ConnectionRecord> RecordCollector::closed() const

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "httpexchange.h"
 
 #include <QHash>
 #include <QObject>
@@ -24,9 +25,12 @@ public:
     // The only closed record, once there is exactly one.
     ConnectionRecord waitForOnlyClosed(int timeoutMs = 10'000);
     void clear() { m_latest.clear(); }
+    const QList<HttpExchange> &exchanges() const { return m_exchanges; }
+    bool waitForExchanges(int count, int timeoutMs = 10'000);
 
 private:
     QHash<quint64, ConnectionRecord> m_latest;
+    QList<HttpExchange> m_exchanges;
     int m_batches = 0;
     int m_maxBatch = 0;
 };
