@@ -48,17 +48,17 @@ void HttpConversation::upstreamBytes(QByteArrayView data, qint64 nowMs)
 
 void HttpConversation::onRequestEvents(qint64 nowMs)
 {
-    for (const HttpMessageStream::Event &event : std::as_const(m_events)) {
+    for (HttpMessageStream::Event &event : m_events) {
         switch (event.type) {
         case Type::Head: {
+            m_responses.expectResponseTo(event.head.method);
             HttpExchange exchange;
             exchange.connectionId = m_connectionId;
             exchange.sequence = ++m_sequence;
-            exchange.request = event.head;
             exchange.flags |= event.head.flags;
+            exchange.request = std::move(event.head);
             exchange.requestStartMs = m_requestBytesSince ? m_requestBytesSince : nowMs;
-            m_open.enqueue(exchange);
-            m_responses.expectResponseTo(event.head.method);
+            m_open.enqueue(std::move(exchange));
             m_inRequest = true;
             break;
         }
@@ -93,7 +93,7 @@ void HttpConversation::onRequestEvents(qint64 nowMs)
 
 void HttpConversation::onResponseEvents(qint64 nowMs)
 {
-    for (const HttpMessageStream::Event &event : std::as_const(m_events)) {
+    for (HttpMessageStream::Event &event : m_events) {
         if (event.type == Type::Tunnel || event.type == Type::NotHttp)
             continue;
         if (m_open.isEmpty()) {
@@ -114,10 +114,10 @@ void HttpConversation::onResponseEvents(qint64 nowMs)
                 exchange.responseStartMs = m_responseBytesSince ? m_responseBytesSince : nowMs;
             const int status = event.head.status;
             if (status >= 100 && status < 200 && status != 101) {
-                exchange.interim.append(event.head);
+                exchange.interim.append(std::move(event.head));
             } else {
-                exchange.response = event.head;
                 exchange.flags |= event.head.flags;
+                exchange.response = std::move(event.head);
             }
             break;
         }

@@ -103,39 +103,63 @@ bool HttpHeadParser::plausibleStart(QByteArrayView bytes, HttpHead::Kind kind)
 
 HttpHeadParser::Status HttpHeadParser::feed(QByteArrayView data, qsizetype *used)
 {
-    for (qsizetype i = 0; i < data.size(); ++i) {
-        const char c = data[i];
-        if (!m_started) {
-            // RFC 9112 2.2: ignore empty lines before a request line (some
-            // clients send CRLF after a POST body).
-            if (c == '\r' || c == '\n')
-                continue;
-            m_started = true;
+    qsizetype i = 0;
+    if (!m_started) {
+        // RFC 9112 2.2: ignore empty lines before a request line (some
+        // clients send CRLF after a POST body).
+        while (i < data.size() && (data[i] == '\r' || data[i] == '\n'))
+            ++i;
+        if (i == data.size()) {
+            *used = i;
+            return Status::NeedMore;
         }
-        if (m_seen < m_limits.maxBytes)
-            m_kept.append(c);
-        ++m_seen;
-        if (m_seen <= PlausibilityWindow && !plausibleStart(m_kept, m_kind)) {
-            *used = i + 1;
+        m_started = true;
+    }
+    // Work in runs up to each line feed, so that the cost is a scan and a
+    // copy per run rather than per byte.
+    while (i < data.size()) {
+        const qsizetype newline = data.indexOf('\n', i);
+        const qsizetype end = newline < 0 ? data.size() : newline + 1;
+        const QByteArrayView run = data.sliced(i, end - i);
+        const qsizetype seenBefore = m_seen;
+        const qsizetype room = m_limits.maxBytes - m_kept.size();
+        if (room > 0)
+            m_kept.append(run.first(qMin(room, run.size())));
+        m_seen += run.size();
+        if (seenBefore < PlausibilityWindow
+            && !plausibleStart(QByteArrayView(m_kept).first(qMin<qsizetype>(m_kept.size(), PlausibilityWindow)), m_kind)) {
+            *used = end;
             return Status::Invalid;
         }
-        if (c == '\n') {
-            if (!m_startLineSeen) {
-                // A request line must end in an HTTP version; anything else
-                // (an SSH banner, a Redis command) is another protocol.
-                m_startLineSeen = true;
-                if (m_kind == HttpHead::Kind::Request && !endsWithVersion(m_kept)) {
-                    *used = i + 1;
-                    return Status::Invalid;
-                }
+        // A line of nothing but CRs keeps the count of line feeds in a row.
+        const QByteArrayView content = newline < 0 ? run : run.first(run.size() - 1);
+        for (const char c : content) {
+            if (c != '\r') {
+                m_lineFeeds = 0;
+                break;
             }
-            if (++m_lineFeeds == 2) {
-                *used = i + 1;
-                m_head = parse(m_kept, m_kind, m_limits.maxHeaders, m_seen > m_limits.maxBytes);
-                return Status::Complete;
+        }
+        i = end;
+        if (newline < 0)
+            break;
+        if (!m_startLineSeen) {
+            // A request line must end in an HTTP version; anything else
+            // (an SSH banner, a Redis command) is another protocol.
+            m_startLineSeen = true;
+            if (m_kind == HttpHead::Kind::Request && !endsWithVersion(m_kept)) {
+                *used = end;
+                return Status::Invalid;
             }
-        } else if (c != '\r') {
-            m_lineFeeds = 0;
+        }
+        if (++m_lineFeeds == 2) {
+            *used = end;
+            const bool truncated = m_seen > m_limits.maxBytes;
+            m_head = HttpHead();
+            parseInto(&m_head, m_kept, m_kind, m_limits.maxHeaders, truncated);
+            // The kept bytes become the head's raw bytes without a copy.
+            m_head.raw = std::move(m_kept);
+            m_kept = QByteArray();
+            return Status::Complete;
         }
     }
     *used = data.size();
@@ -145,8 +169,15 @@ HttpHeadParser::Status HttpHeadParser::feed(QByteArrayView data, qsizetype *used
 HttpHead HttpHeadParser::parse(QByteArrayView bytes, HttpHead::Kind kind, int maxHeaders, bool truncated)
 {
     HttpHead head;
-    head.kind = kind;
+    parseInto(&head, bytes, kind, maxHeaders, truncated);
     head.raw = bytes.toByteArray();
+    return head;
+}
+
+void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Kind kind, int maxHeaders, bool truncated)
+{
+    HttpHead &head = *out;
+    head.kind = kind;
     if (truncated)
         head.flags |= HttpHead::Truncated;
 
@@ -232,5 +263,4 @@ HttpHead HttpHeadParser::parse(QByteArrayView bytes, HttpHead::Kind kind, int ma
             head.flags |= HttpHead::MalformedLine;
         head.headers.append({name.toByteArray(), trimmedWhitespace(line.sliced(colon + 1)).toByteArray()});
     }
-    return head;
 }

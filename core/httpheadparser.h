@@ -46,6 +46,8 @@ public:
     static bool plausibleStart(QByteArrayView bytes, HttpHead::Kind kind);
 
 private:
+    static void parseInto(HttpHead *head, QByteArrayView bytes, HttpHead::Kind kind, int maxHeaders, bool truncated);
+
     const HttpHead::Kind m_kind;
     const Limits m_limits;
     QByteArray m_kept;        // the head so far, up to the cap

@@ -142,8 +142,8 @@ void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
     }
 
     Event headEvent = event(Event::Type::Head);
-    headEvent.head = head;
-    events->append(headEvent);
+    headEvent.head = std::move(head);
+    events->append(std::move(headEvent));
     switch (framing) {
     case Framing::None:
         endMessage(events);

@@ -51,7 +51,10 @@ void Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *
 {
     QMutexLocker lock(&m_outboxMutex);
     records->swap(m_outbox);
-    exchanges->append(std::move(m_exchangeOutbox));
+    if (exchanges->isEmpty())
+        exchanges->swap(m_exchangeOutbox);
+    else
+        exchanges->append(std::move(m_exchangeOutbox));
     m_exchangeOutbox.clear();
 }
 
@@ -242,6 +245,9 @@ void Worker::publish()
     m_finished.clear();
     QMutexLocker lock(&m_outboxMutex);
     m_outbox.append(records);
-    m_exchangeOutbox.append(std::move(m_exchanges));
+    if (m_exchangeOutbox.isEmpty())
+        m_exchangeOutbox.swap(m_exchanges);
+    else
+        m_exchangeOutbox.append(std::move(m_exchanges));
     m_exchanges.clear();
 }

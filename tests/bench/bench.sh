@@ -8,7 +8,9 @@
 #
 # Prints a Markdown table of rates and of each proxy's own CPU time per unit
 # of work (steadier than rates on a shared machine), then proxymon's ratios
-# to HAProxy.
+# to HAProxy. proxymon runs as users run it (HTTP capture on) and again with
+# --no-capture, which measures the forwarding engine alone and the cost of
+# the capture.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -94,6 +96,10 @@ start_proxy() { # NAME TARGET_PORT
         "$proxymon" --headless --listen "127.0.0.1:$port" --target "127.0.0.1:$target" --workers 1 \
             2>"$work/proxymon.log" &
         ;;
+    proxymon-nocapture)
+        "$proxymon" --headless --listen "127.0.0.1:$port" --target "127.0.0.1:$target" --workers 1 --no-capture \
+            2>"$work/proxymon.log" &
+        ;;
     haproxy)
         cat >"$work/haproxy.cfg" <<CONF
 global
@@ -131,7 +137,7 @@ stop_proxy() {
     wait "$pid" 2>/dev/null || true
 }
 
-names=(proxymon haproxy socat direct)
+names=(proxymon proxymon-nocapture haproxy socat direct)
 declare -A result
 
 # wrk prints "Requests/sec: N" and, with --latency, "99% T" in us/ms/s.
@@ -200,7 +206,7 @@ for name in proxymon haproxy; do
     wait "$idle_PID" 2>/dev/null || true
     stop_proxy "$name"
 done
-for name in socat direct; do result[$name,idle_kib]="n/a"; result[$name,busy_cpu_us]="–"; done
+for name in proxymon-nocapture socat direct; do result[$name,idle_kib]="n/a"; result[$name,busy_cpu_us]="–"; done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
@@ -221,4 +227,6 @@ echo "- new connections/s: $(ratio "${result[proxymon,cc_rate]}" "${result[hapro
 echo "- 1 MiB downloads MB/s: $(ratio "${result[proxymon,dl_mbps]}" "${result[haproxy,dl_mbps]}") (≥ 1.0); CPU per GB: $(ratio "${result[proxymon,dl_cpu_gb]}" "${result[haproxy,dl_cpu_gb]}")"
 echo "- one stream GB/s: $(ratio "${result[proxymon,stream_gbps]}" "${result[haproxy,stream_gbps]}") (≥ 1.5); CPU per GB: $(ratio "${result[proxymon,stream_cpu_gb]}" "${result[haproxy,stream_cpu_gb]}")"
 echo "- memory per idle connection: $(ratio "${result[proxymon,idle_kib]}" "${result[haproxy,idle_kib]}") (≤ 1.5)"
+echo "- capture on / off, keep-alive req/s: $(ratio "${result[proxymon,ka_rate]}" "${result[proxymon-nocapture,ka_rate]}") (≥ 0.95); CPU per request: $(ratio "${result[proxymon,ka_cpu_us]}" "${result[proxymon-nocapture,ka_cpu_us]}")"
+echo "- proxymon without capture / HAProxy: CPU per keep-alive request $(ratio "${result[proxymon-nocapture,ka_cpu_us]}" "${result[haproxy,ka_cpu_us]}"), new connections/s $(ratio "${result[proxymon-nocapture,cc_rate]}" "${result[haproxy,cc_rate]}"), one stream GB/s $(ratio "${result[proxymon-nocapture,stream_gbps]}" "${result[haproxy,stream_gbps]}")"
 echo "- proxymon's CPU per keep-alive request beside $idle_count idle connections / without: $(ratio "${result[proxymon,busy_cpu_us]}" "${result[proxymon,ka_cpu_us]}") (flat is 1.0)"
