@@ -65,14 +65,6 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     m_record.client = peerAddress(clientFd);
     m_record.upstream = worker.config().targetText();
     m_record.state = State::Resolving;
-    const ProxyConfig &config = worker.config();
-    if (config.capture) {
-        HttpConversation::Limits limits;
-        limits.head.maxBytes = config.headBytes;
-        limits.head.maxHeaders = config.headHeaders;
-        limits.bodyPrefixBytes = config.bodyPrefixBytes;
-        m_capture = std::make_unique<HttpConversation>(id, limits);
-    }
     // QTcpServer accepts without SOCK_NONBLOCK; one blocking recv() would
     // stall every connection on this worker.
     int nonBlocking = 1;
@@ -588,8 +580,10 @@ void RelayConnection::touched()
 
 bool RelayConnection::captureWants(const Flow &flow) const
 {
+    // The conversation is made on the first bytes, so that idle
+    // connections do not carry one.
     if (!m_capture)
-        return false;
+        return m_worker.config().capture && !m_finished;
     return flow.from == Client ? m_capture->wantsClientBytes() : m_capture->wantsUpstreamBytes();
 }
 
@@ -597,6 +591,14 @@ void RelayConnection::observe(const Flow &flow, const char *data, qsizetype size
 {
     if (!captureWants(flow))
         return;
+    if (!m_capture) {
+        const ProxyConfig &config = m_worker.config();
+        HttpConversation::Limits limits;
+        limits.head.maxBytes = config.headBytes;
+        limits.head.maxHeaders = config.headHeaders;
+        limits.bodyPrefixBytes = config.bodyPrefixBytes;
+        m_capture = std::make_unique<HttpConversation>(m_record.id, limits);
+    }
     const QByteArrayView bytes(data, size);
     const qint64 now = m_worker.wallMs();
     if (flow.from == Client)
