@@ -63,8 +63,7 @@ HttpMessageStream::HttpMessageStream(HttpHead::Kind kind)
 }
 
 HttpMessageStream::HttpMessageStream(HttpHead::Kind kind, HttpHeadParser::Limits limits)
-    : m_kind(kind)
-    , m_heads(kind, limits)
+    : m_heads(kind, limits)
 {
 }
 

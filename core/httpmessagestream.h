@@ -58,7 +58,6 @@ private:
     // sets *complete when the line ended.
     qsizetype takeLine(QByteArrayView data, bool *complete);
 
-    const HttpHead::Kind m_kind;
     HttpHeadParser m_heads;
     State m_state = State::Head;
     quint64 m_remaining = 0; // of a fixed body or the current chunk

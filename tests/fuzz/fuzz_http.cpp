@@ -1,0 +1,71 @@
+// libFuzzer target for the HTTP capture: the head parser on its own, and a
+// whole conversation fed in chunks of the fuzzer's choosing.
+//
+// Input: byte 0 = chunk size (1-64), bytes 1-2 = where the client's bytes
+// end and the upstream's begin (little-endian, modulo the rest), then the
+// bytes themselves.
+
+#include "httpconversation.h"
+#include "httpheadparser.h"
+
+#include <cstdint>
+#include <cstdlib>
+
+namespace {
+
+void check(bool condition)
+{
+    if (!condition)
+        std::abort();
+}
+
+void feedInChunks(HttpConversation &conversation, QByteArrayView bytes, qsizetype chunk, bool client, qint64 now)
+{
+    for (qsizetype i = 0; i < bytes.size(); i += chunk) {
+        const QByteArrayView part = bytes.sliced(i, qMin(chunk, bytes.size() - i));
+        if (client)
+            conversation.clientBytes(part, now);
+        else
+            conversation.upstreamBytes(part, now);
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 3)
+        return 0;
+    const qsizetype chunk = 1 + data[0] % 64;
+    const QByteArrayView rest(reinterpret_cast<const char *>(data + 3), qsizetype(size - 3));
+    const qsizetype split = rest.isEmpty() ? 0 : (data[1] | (data[2] << 8)) % (rest.size() + 1);
+    const QByteArrayView client = rest.first(split);
+    const QByteArrayView upstream = rest.sliced(split);
+
+    // The pure parser on the raw input, both ways.
+    for (const HttpHead::Kind kind : {HttpHead::Kind::Request, HttpHead::Kind::Response}) {
+        const HttpHead head = HttpHeadParser::parse(rest, kind, 100, false);
+        check(head.headers.size() <= 100);
+        check(head.raw.size() == rest.size());
+    }
+
+    HttpConversation::Limits limits;
+    limits.head.maxBytes = 1024;
+    limits.head.maxHeaders = 16;
+    limits.bodyPrefixBytes = 64;
+    limits.rawPrefixBytes = 64;
+    HttpConversation conversation(1, limits);
+    feedInChunks(conversation, client, chunk, true, 1);
+    feedInChunks(conversation, upstream, chunk, false, 2);
+    conversation.finish(3);
+    int sequence = 0;
+    for (const HttpExchange &exchange : conversation.takeFinished()) {
+        check(exchange.sequence > sequence);
+        sequence = exchange.sequence;
+        check(exchange.requestBody.size() <= 64 && exchange.responseBody.size() <= 64);
+        check(quint64(exchange.requestBody.size()) <= exchange.requestBodyBytes);
+        check(exchange.request.raw.size() <= 1024 && exchange.response.raw.size() <= 1024);
+    }
+    check(conversation.rawClientPrefix().size() <= 64 && conversation.rawUpstreamPrefix().size() <= 64);
+    return 0;
+}
