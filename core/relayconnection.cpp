@@ -605,6 +605,11 @@ void RelayConnection::observe(const Flow &flow, const char *data, qsizetype size
         m_capture->clientBytes(bytes, now);
     else
         m_capture->upstreamBytes(bytes, now);
+    collectExchanges();
+}
+
+void RelayConnection::collectExchanges()
+{
     m_record.requests = quint32(m_capture->requestCount());
     m_record.raw = m_capture->isRaw();
     QList<HttpExchange> finished = m_capture->takeFinished();
@@ -617,10 +622,6 @@ void RelayConnection::finishCapture()
     if (!m_capture)
         return;
     m_capture->finish(m_worker.wallMs());
-    m_record.requests = quint32(m_capture->requestCount());
-    m_record.raw = m_capture->isRaw();
-    QList<HttpExchange> finished = m_capture->takeFinished();
-    if (!finished.isEmpty())
-        m_worker.exchangesFinished(std::move(finished));
+    collectExchanges();
     m_capture.reset();
 }

@@ -102,6 +102,7 @@ private:
     void observe(const Flow &flow, const char *data, qsizetype size);
     bool captureWants(const Flow &flow) const;
     void finishCapture();
+    void collectExchanges(); // the capture's news into the record and the worker
 
     Worker &m_worker;
     int m_clientFd = -1;

@@ -67,6 +67,8 @@ void tst_CommandLine::headlessDefaults()
     QCOMPARE(line.config.halfCloseTimeoutMs, 60'000);
     QCOMPARE(line.config.bufferBytes, 256 * 1024);
     QVERIFY(line.jsonlPath.isEmpty());
+    QVERIFY(line.config.capture);
+    QCOMPARE(line.config.bodyPrefixBytes, 1024 * 1024);
 }
 
 void tst_CommandLine::everyOption()
@@ -74,7 +76,8 @@ void tst_CommandLine::everyOption()
     const CommandLine line = CommandLine::parse(
         {"proxymon", "--headless", "--listen", "[::1]:0", "--target", "[::1]:9", "--jsonl", "-",
          "--buffer", "64K", "--connect-timeout", "500ms", "--idle-timeout", "2m", "--half-close-timeout", "5s",
-         "--stop-grace", "100ms", "--max-connections", "10", "--workers", "3", "--backlog", "128"});
+         "--stop-grace", "100ms", "--max-connections", "10", "--workers", "3", "--backlog", "128",
+         "--no-capture", "--body-prefix", "64K"});
     QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
     QCOMPARE(line.config.listenAddress, QHostAddress(QStringLiteral("::1")));
     QCOMPARE(line.config.listenPort, quint16(0));
@@ -88,6 +91,8 @@ void tst_CommandLine::everyOption()
     QCOMPARE(line.config.maxConnections, 10);
     QCOMPARE(line.config.workers, 3);
     QCOMPARE(line.config.listenBacklog, 128);
+    QVERIFY(!line.config.capture);
+    QCOMPARE(line.config.bodyPrefixBytes, 65536);
 }
 
 void tst_CommandLine::errors_data()

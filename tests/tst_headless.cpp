@@ -30,6 +30,7 @@ private slots:
     void nonLoopbackWarns();
     void outOfDescriptorsBacksOff();
     void survivesClientGoneMidDownload();
+    void noCaptureReportsNoExchanges();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -97,7 +98,7 @@ void tst_Headless::helpListsEveryOption()
     const QString help = QString::fromUtf8(process.readAllStandardOutput());
     for (const char *option : {"--headless", "--listen", "--target", "--jsonl", "--allow-remote", "--buffer",
                                "--connect-timeout", "--idle-timeout", "--half-close-timeout", "--stop-grace",
-                               "--max-connections", "--workers", "--backlog"}) {
+                               "--max-connections", "--workers", "--backlog", "--no-capture", "--body-prefix"}) {
         QVERIFY2(help.contains(QLatin1String(option)), option);
     }
 }
@@ -310,6 +311,33 @@ void tst_Headless::survivesClientGoneMidDownload()
     ::kill(pid_t(process.processId()), SIGTERM);
     QVERIFY(process.waitForFinished(10'000));
     QCOMPARE(process.exitCode(), 0);
+}
+
+void tst_Headless::noCaptureReportsNoExchanges()
+{
+    EchoServer echo;
+    QProcess process;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(echo.port()), "--no-capture",
+                                              "--jsonl", "-"});
+    QVERIFY(port != 0);
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        QVERIFY(sendAll(client.fd(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        client.shutdownWrite();
+        QCOMPARE(readUntilEof(client.fd()).size(), 27);
+    }
+    QByteArray out;
+    QVERIFY(QTest::qWaitFor([&] {
+        process.waitForReadyRead(50);
+        out += process.readAllStandardOutput();
+        return out.contains("connection_closed");
+    }, 5'000));
+    ::kill(pid_t(process.processId()), SIGTERM);
+    QVERIFY(process.waitForFinished(10'000));
+    out += process.readAllStandardOutput();
+    QVERIFY(!out.contains("\"exchange\""));
+    QVERIFY(out.contains("\"requests\":0"));
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)
