@@ -22,10 +22,9 @@ long raiseToHard()
     return long(limit.rlim_cur);
 }
 
-int defaultMaxConnections()
+int maxConnectionsFor(long descriptorLimit)
 {
-    const long soft = raiseToHard();
-    return int(std::max<long>(1, (soft - 64) / 2));
+    return int(std::max<long>(1, (descriptorLimit - 64) / 2));
 }
 
 } // namespace DescriptorLimit

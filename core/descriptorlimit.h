@@ -8,8 +8,9 @@ namespace DescriptorLimit {
 // cheap) and returns the soft limit now in force.
 long raiseToHard();
 
-// The default connection limit: (soft limit - 64) / 2, leaving room for the
-// listener, the workers' own descriptors and whatever the process opens.
-int defaultMaxConnections();
+// The default connection limit for a descriptor limit: (limit - 64) / 2,
+// leaving room for the listener, the workers' own descriptors and whatever
+// the process opens.
+int maxConnectionsFor(long descriptorLimit);
 
 } // namespace DescriptorLimit

@@ -183,9 +183,9 @@ bool ProxyServer::start(const ProxyConfig &requested)
     }
 
     ProxyConfig config = requested;
-    const int byDescriptors = DescriptorLimit::defaultMaxConnections();
+    m_descriptorLimit = DescriptorLimit::raiseToHard();
     if (config.maxConnections == 0)
-        config.maxConnections = byDescriptors;
+        config.maxConnections = DescriptorLimit::maxConnectionsFor(m_descriptorLimit);
     if (config.workers == 0)
         config.workers = qMax(1, QThread::idealThreadCount());
 
@@ -308,7 +308,7 @@ void ProxyServer::onAcceptError()
     // backlog, so retrying at once would spin. Back off instead.
     m_listener->pause();
     emit notice(QStringLiteral("out of descriptors (%1 open, limit %2): not accepting for %3 ms")
-                    .arg(openDescriptors()).arg(DescriptorLimit::raiseToHard()).arg(m_backoffMs));
+                    .arg(openDescriptors()).arg(m_descriptorLimit).arg(m_backoffMs));
     m_resumeTimer.start(m_backoffMs);
     m_backoffMs = qMin(m_backoffMs * 2, LongestBackoffMs);
 }

@@ -82,6 +82,7 @@ private:
     QTimer m_publishTimer;
     QTimer m_resumeTimer;
     int m_backoffMs = 100;
+    long m_descriptorLimit = 0;     // soft RLIMIT_NOFILE after raising it
     bool m_pausedAtLimit = false;
     quint64 m_nextId = 1;
 };

@@ -4,7 +4,7 @@
 
 #include <QDateTime>
 
-#include <fcntl.h>
+#include <fcntl.h> // splice()
 #include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -451,14 +451,13 @@ void RelayConnection::passOnFin(Flow &flow)
     flow.shutDown = true;
     // The last FIN of the two goes out with close() in finish(); a separate
     // shutdown() would only cost a system call per connection.
-    const bool last = m_up.shutDown && m_down.shutDown;
-    if (!last)
+    if (!m_up.shutDown || !m_down.shutDown) {
         ::shutdown(fd(flow.to), SHUT_WR);
-    if (last) {
-        // Both sides said FIN and everything they sent has been handed to
-        // the kernel: closing now loses nothing.
-        finish(m_firstFin == Client ? Reason::ClientFin : Reason::UpstreamFin, QString());
+        return;
     }
+    // Both sides said FIN and everything they sent has been handed to the
+    // kernel: closing now loses nothing.
+    finish(m_firstFin == Client ? Reason::ClientFin : Reason::UpstreamFin, QString());
 }
 
 void RelayConnection::sideFailed(Side side, int error)

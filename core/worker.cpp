@@ -25,6 +25,17 @@ constexpr qint64 SweepMs = 200;
 constexpr int MaxEvents = 256;
 constexpr std::uintptr_t InboxTag = 0;
 
+// Moves every element of from to the end of to; usually to is empty and
+// takes the other list whole.
+void moveAppend(QList<HttpExchange> *to, QList<HttpExchange> *from)
+{
+    if (to->isEmpty())
+        to->swap(*from);
+    else
+        to->append(std::move(*from));
+    from->clear();
+}
+
 qint64 monotonicMs()
 {
     timespec now{};
@@ -51,11 +62,7 @@ void Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *
 {
     QMutexLocker lock(&m_outboxMutex);
     records->swap(m_outbox);
-    if (exchanges->isEmpty())
-        exchanges->swap(m_exchangeOutbox);
-    else
-        exchanges->append(std::move(m_exchangeOutbox));
-    m_exchangeOutbox.clear();
+    moveAppend(exchanges, &m_exchangeOutbox);
 }
 
 void Worker::markDirty(RelayConnection *connection)
@@ -91,6 +98,11 @@ void Worker::connectionFinished(RelayConnection *connection)
     m_load.fetch_sub(1, std::memory_order_relaxed);
     if (m_hooks.connectionEnded)
         m_hooks.connectionEnded();
+}
+
+void Worker::exchangesFinished(QList<HttpExchange> exchanges)
+{
+    moveAppend(&m_exchanges, &exchanges);
 }
 
 void Worker::pumpLater(RelayConnection *connection, int side)
@@ -245,9 +257,5 @@ void Worker::publish()
     m_finished.clear();
     QMutexLocker lock(&m_outboxMutex);
     m_outbox.append(records);
-    if (m_exchangeOutbox.isEmpty())
-        m_exchangeOutbox.swap(m_exchanges);
-    else
-        m_exchangeOutbox.append(std::move(m_exchanges));
-    m_exchanges.clear();
+    moveAppend(&m_exchangeOutbox, &m_exchanges);
 }

@@ -61,14 +61,7 @@ public:
     void markDirty(RelayConnection *connection);
     void lookUp(RelayConnection *connection);
     void connectionFinished(RelayConnection *connection);
-    void exchangesFinished(QList<HttpExchange> exchanges)
-    {
-        // Usually the list is empty: take the other one whole.
-        if (m_exchanges.isEmpty())
-            m_exchanges.swap(exchanges);
-        else
-            m_exchanges.append(std::move(exchanges));
-    }
+    void exchangesFinished(QList<HttpExchange> exchanges);
     void descriptorsExhausted()
     {
         if (m_hooks.descriptorsExhausted)

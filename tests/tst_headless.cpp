@@ -36,6 +36,9 @@ private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
     static quint16 startProxy(QProcess &process, const QStringList &arguments, QByteArray *stderrSeen = nullptr);
     static QList<QJsonObject> jsonLines(const QByteArray &bytes);
+    // Collects a channel's output into *seen until it contains needle.
+    static bool waitForOutput(QProcess &process, QProcess::ProcessChannel channel, const QByteArray &needle,
+                              QByteArray *seen, int timeoutMs = 5'000);
     static double cpuSeconds(qint64 pid);
 };
 
@@ -65,6 +68,17 @@ quint16 tst_Headless::startProxy(QProcess &process, const QStringList &arguments
     if (stderrSeen)
         *stderrSeen = seen;
     return 0;
+}
+
+bool tst_Headless::waitForOutput(QProcess &process, QProcess::ProcessChannel channel, const QByteArray &needle,
+                                 QByteArray *seen, int timeoutMs)
+{
+    return QTest::qWaitFor([&] {
+        process.waitForReadyRead(50);
+        *seen += channel == QProcess::StandardOutput ? process.readAllStandardOutput()
+                                                     : process.readAllStandardError();
+        return seen->contains(needle);
+    }, timeoutMs);
 }
 
 QList<QJsonObject> tst_Headless::jsonLines(const QByteArray &bytes)
@@ -193,11 +207,7 @@ void tst_Headless::jsonlToStandardOutput()
         QCOMPARE(readUntilEof(client.fd()), QByteArray());
     }
     QByteArray out;
-    QVERIFY(QTest::qWaitFor([&] {
-        process.waitForReadyRead(50);
-        out += process.readAllStandardOutput();
-        return out.contains("connection_closed");
-    }, 5'000));
+    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
     ::kill(pid_t(process.processId()), SIGINT);
     QVERIFY(process.waitForFinished(10'000));
     QCOMPARE(process.exitCode(), 0);
@@ -262,11 +272,7 @@ void tst_Headless::outOfDescriptorsBacksOff()
     std::vector<Socket> clients;
     for (int i = 0; i < 40; ++i)
         clients.push_back(connectTo("127.0.0.1", port));
-    QVERIFY(QTest::qWaitFor([&] {
-        process.waitForReadyRead(50);
-        seen += process.readAllStandardError();
-        return seen.contains("out of descriptors");
-    }, 5'000));
+    QVERIFY(waitForOutput(process, QProcess::StandardError, "out of descriptors", &seen));
     // Out of descriptors with connections waiting: it must wait, not spin.
     const double before = cpuSeconds(process.processId());
     QTest::qWait(1'000);
@@ -328,11 +334,7 @@ void tst_Headless::noCaptureReportsNoExchanges()
         QCOMPARE(readUntilEof(client.fd()).size(), 27);
     }
     QByteArray out;
-    QVERIFY(QTest::qWaitFor([&] {
-        process.waitForReadyRead(50);
-        out += process.readAllStandardOutput();
-        return out.contains("connection_closed");
-    }, 5'000));
+    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
     ::kill(pid_t(process.processId()), SIGTERM);
     QVERIFY(process.waitForFinished(10'000));
     out += process.readAllStandardOutput();
