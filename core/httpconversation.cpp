@@ -51,7 +51,7 @@ void HttpConversation::onRequestEvents(qint64 nowMs)
     for (HttpMessageStream::Event &event : m_events) {
         switch (event.type) {
         case Type::Head: {
-            m_responses.expectResponseTo(event.head.method);
+            m_responses.expectResponseTo(event.head.method());
             HttpExchange exchange;
             exchange.connectionId = m_connectionId;
             exchange.sequence = ++m_sequence;
@@ -133,7 +133,7 @@ void HttpConversation::onResponseEvents(qint64 nowMs)
             exchange.flags |= event.flags;
             exchange.complete = !(event.flags & HttpHead::BodyShort);
             const int status = exchange.response.status;
-            if (status == 101 || (exchange.request.method == "CONNECT" && status >= 200 && status < 300)) {
+            if (status == 101 || (exchange.request.method() == "CONNECT" && status >= 200 && status < 300)) {
                 exchange.tunnel = true;
                 m_requests.switchToTunnel();
             }

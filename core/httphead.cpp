@@ -1,20 +1,28 @@
 #include "httphead.h"
 
-QByteArray HttpHead::value(QByteArrayView name) const
+QByteArrayView HttpHead::text(Span span) const
 {
-    for (const Header &header : headers) {
-        if (QByteArrayView(header.name).compare(name, Qt::CaseInsensitive) == 0)
-            return header.value;
-    }
-    return QByteArray();
+    const qsizetype rawSize = raw.size();
+    if (span.offset < rawSize)
+        return QByteArrayView(raw).sliced(span.offset, qMin<qsizetype>(span.size, rawSize - span.offset));
+    return QByteArrayView(assembled).sliced(span.offset - rawSize, span.size);
 }
 
-QList<QByteArray> HttpHead::values(QByteArrayView name) const
+QByteArrayView HttpHead::value(QByteArrayView name) const
 {
-    QList<QByteArray> result;
     for (const Header &header : headers) {
-        if (QByteArrayView(header.name).compare(name, Qt::CaseInsensitive) == 0)
-            result.append(header.value);
+        if (header.name.size == name.size() && text(header.name).compare(name, Qt::CaseInsensitive) == 0)
+            return text(header.value);
+    }
+    return QByteArrayView();
+}
+
+QVarLengthArray<QByteArrayView, 4> HttpHead::values(QByteArrayView name) const
+{
+    QVarLengthArray<QByteArrayView, 4> result;
+    for (const Header &header : headers) {
+        if (header.name.size == name.size() && text(header.name).compare(name, Qt::CaseInsensitive) == 0)
+            result.append(text(header.value));
     }
     return result;
 }

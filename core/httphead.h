@@ -3,10 +3,15 @@
 #include <QByteArray>
 #include <QList>
 #include <QMetaType>
+#include <QVarLengthArray>
 
 // One HTTP/1.x request or response head as it crossed the proxy: the start
 // line's parts, the headers in their original order and case, and the raw
 // bytes. A value type, safe to hand across threads.
+//
+// The parts are spans into the raw bytes rather than strings of their own:
+// a head costs two allocations however many headers it has, which is most
+// of what capturing a small keep-alive exchange costs.
 struct HttpHead
 {
     enum class Kind : quint8 { Request, Response };
@@ -21,27 +26,44 @@ struct HttpHead
         BodyShort = 1u << 4,     // the connection ended before the announced body did
     };
 
+    // Bytes [offset, offset + size) of raw, or of assembled past raw's end.
+    struct Span
+    {
+        qint32 offset = 0;
+        qint32 size = 0;
+    };
+
     struct Header
     {
-        QByteArray name;
-        QByteArray value;
+        Span name;
+        Span value;
     };
 
     Kind kind = Kind::Request;
-    QByteArray method;  // requests
-    QByteArray target;  // requests
-    QByteArray version; // both
-    int status = 0;     // responses
-    QByteArray reason;  // responses
-    QList<Header> headers;
-    QByteArray raw;     // the head's bytes as received, up to the cap
+    int status = 0;      // responses
     quint32 flags = 0;
+    QByteArray raw;      // the head's bytes as received, up to the cap
+    QByteArray assembled; // values the parser had to join (folded lines); usually empty
+    Span methodSpan;     // requests
+    Span targetSpan;     // requests
+    Span versionSpan;    // both
+    Span reasonSpan;     // responses
+    QList<Header> headers;
+
+    QByteArrayView text(Span span) const;
+    QByteArrayView method() const { return text(methodSpan); }
+    QByteArrayView target() const { return text(targetSpan); }
+    QByteArrayView version() const { return text(versionSpan); }
+    QByteArrayView reason() const { return text(reasonSpan); }
+    QByteArrayView name(const Header &header) const { return text(header.name); }
+    QByteArrayView value(const Header &header) const { return text(header.value); }
 
     bool has(Flag flag) const { return flags & flag; }
+    bool isEmpty() const { return raw.isEmpty(); }
     // The first value of a header, by case-insensitive name; empty if absent.
-    QByteArray value(QByteArrayView name) const;
+    QByteArrayView value(QByteArrayView name) const;
     // Every value of a header, in order.
-    QList<QByteArray> values(QByteArrayView name) const;
+    QVarLengthArray<QByteArrayView, 4> values(QByteArrayView name) const;
     // Lower-case names of the flags that are set, for JSONL and the window.
     QList<QByteArray> flagNames() const;
 };

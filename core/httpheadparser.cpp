@@ -115,21 +115,33 @@ HttpHeadParser::Status HttpHeadParser::feed(QByteArrayView data, qsizetype *used
         }
         m_started = true;
     }
-    // Work in runs up to each line feed, so that the cost is a scan and a
-    // copy per run rather than per byte.
+    // A head that starts in this call is looked at where it lies and copied
+    // once, when the call ends: one exact allocation for the usual head
+    // that arrives whole, and it becomes the head's raw bytes.
+    const bool direct = m_kept.isEmpty();
+    const qsizetype headStart = i;
+    const auto soFar = [&](qsizetype end) {
+        return direct ? data.sliced(headStart, qMin(end - headStart, m_limits.maxBytes)) : QByteArrayView(m_kept);
+    };
+    // Work in runs up to each line feed, so that the cost is a scan (and a
+    // copy, for a head that started earlier) per run rather than per byte.
     while (i < data.size()) {
         const qsizetype newline = data.indexOf('\n', i);
         const qsizetype end = newline < 0 ? data.size() : newline + 1;
         const QByteArrayView run = data.sliced(i, end - i);
         const qsizetype seenBefore = m_seen;
-        const qsizetype room = m_limits.maxBytes - m_kept.size();
-        if (room > 0)
-            m_kept.append(run.first(qMin(room, run.size())));
+        if (!direct) {
+            const qsizetype room = m_limits.maxBytes - m_kept.size();
+            if (room > 0)
+                m_kept.append(run.first(qMin(room, run.size())));
+        }
         m_seen += run.size();
-        if (seenBefore < PlausibilityWindow
-            && !plausibleStart(QByteArrayView(m_kept).first(qMin<qsizetype>(m_kept.size(), PlausibilityWindow)), m_kind)) {
-            *used = end;
-            return Status::Invalid;
+        if (seenBefore < PlausibilityWindow) {
+            const QByteArrayView start = soFar(end);
+            if (!plausibleStart(start.first(qMin<qsizetype>(start.size(), PlausibilityWindow)), m_kind)) {
+                *used = end;
+                return Status::Invalid;
+            }
         }
         // A line of nothing but CRs keeps the count of line feeds in a row.
         const QByteArrayView content = newline < 0 ? run : run.first(run.size() - 1);
@@ -146,7 +158,7 @@ HttpHeadParser::Status HttpHeadParser::feed(QByteArrayView data, qsizetype *used
             // A request line must end in an HTTP version; anything else
             // (an SSH banner, a Redis command) is another protocol.
             m_startLineSeen = true;
-            if (m_kind == HttpHead::Kind::Request && !endsWithVersion(m_kept)) {
+            if (m_kind == HttpHead::Kind::Request && !endsWithVersion(soFar(end))) {
                 *used = end;
                 return Status::Invalid;
             }
@@ -154,6 +166,8 @@ HttpHeadParser::Status HttpHeadParser::feed(QByteArrayView data, qsizetype *used
         if (++m_lineFeeds == 2) {
             *used = end;
             const bool truncated = m_seen > m_limits.maxBytes;
+            if (direct)
+                m_kept = soFar(end).toByteArray();
             m_head = HttpHead();
             parseInto(&m_head, m_kept, m_kind, m_limits.maxHeaders, truncated);
             // The kept bytes become the head's raw bytes without a copy.
@@ -162,6 +176,8 @@ HttpHeadParser::Status HttpHeadParser::feed(QByteArrayView data, qsizetype *used
             return Status::Complete;
         }
     }
+    if (direct)
+        m_kept = soFar(data.size()).toByteArray();
     *used = data.size();
     return Status::NeedMore;
 }
@@ -180,6 +196,11 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
     head.kind = kind;
     if (truncated)
         head.flags |= HttpHead::Truncated;
+    const auto span = [&bytes](QByteArrayView part) {
+        return HttpHead::Span{qint32(part.data() - bytes.data()), qint32(part.size())};
+    };
+    const auto text = [&bytes](HttpHead::Span part) { return bytes.sliced(part.offset, part.size); };
+    head.headers.reserve(qMin(maxHeaders, 16));
 
     bool startLine = true;
     qsizetype position = 0;
@@ -209,41 +230,58 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
             if (kind == HttpHead::Kind::Request) {
                 if (firstSpace <= 0 || lastSpace == firstSpace) {
                     head.flags |= HttpHead::MalformedLine;
-                    head.method = (firstSpace > 0 ? line.first(firstSpace) : line).toByteArray();
+                    head.methodSpan = span(firstSpace > 0 ? line.first(firstSpace) : line);
                     if (firstSpace > 0)
-                        head.target = line.sliced(firstSpace + 1).toByteArray();
+                        head.targetSpan = span(line.sliced(firstSpace + 1));
                     continue;
                 }
-                head.method = line.first(firstSpace).toByteArray();
-                head.target = trimmedWhitespace(line.sliced(firstSpace + 1, lastSpace - firstSpace - 1)).toByteArray();
-                head.version = line.sliced(lastSpace + 1).toByteArray();
-                if (!head.version.startsWith("HTTP/") || !isToken(head.method) || head.target.isEmpty())
+                head.methodSpan = span(line.first(firstSpace));
+                head.targetSpan = span(trimmedWhitespace(line.sliced(firstSpace + 1, lastSpace - firstSpace - 1)));
+                head.versionSpan = span(line.sliced(lastSpace + 1));
+                if (!text(head.versionSpan).startsWith("HTTP/") || !isToken(text(head.methodSpan))
+                    || head.targetSpan.size == 0)
                     head.flags |= HttpHead::MalformedLine;
             } else {
-                head.version = (firstSpace < 0 ? line : line.first(firstSpace)).toByteArray();
+                head.versionSpan = span(firstSpace < 0 ? line : line.first(firstSpace));
                 const QByteArrayView rest = firstSpace < 0 ? QByteArrayView() : line.sliced(firstSpace + 1);
                 const QByteArrayView code = rest.first(qMin<qsizetype>(3, rest.size()));
                 const bool digits = code.size() == 3 && std::all_of(code.begin(), code.end(), [](char c) {
                     return c >= '0' && c <= '9';
                 });
                 if (digits && (rest.size() == 3 || rest[3] == ' ')) {
-                    head.status = code.toInt();
-                    head.reason = rest.size() > 4 ? rest.sliced(4).toByteArray() : QByteArray();
+                    head.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+                    if (rest.size() > 4)
+                        head.reasonSpan = span(rest.sliced(4));
                 } else {
                     head.flags |= HttpHead::MalformedLine;
                 }
-                if (!head.version.startsWith("HTTP/"))
+                if (!text(head.versionSpan).startsWith("HTTP/"))
                     head.flags |= HttpHead::MalformedLine;
             }
             continue;
         }
 
         if ((line.front() == ' ' || line.front() == '\t') && !head.headers.isEmpty()) {
-            // Obsolete line folding: part of the previous value.
+            // Obsolete line folding: part of the previous value, which no
+            // longer is one run of the raw bytes; it is assembled past them.
             head.flags |= HttpHead::MalformedLine;
-            QByteArray &value = head.headers.last().value;
-            value += ' ';
-            value += trimmedWhitespace(line).toByteArray();
+            HttpHead::Span &value = head.headers.last().value;
+            const qsizetype assembledEnd = bytes.size() + head.assembled.size();
+            if (value.offset < bytes.size() || value.offset + value.size != assembledEnd) {
+                // Moved to the end of the assembled bytes once; later folds
+                // of the same value extend it there, so that many folds stay
+                // linear.
+                const QByteArray copy = (value.offset < bytes.size()
+                                             ? text(value)
+                                             : QByteArrayView(head.assembled).sliced(value.offset - bytes.size(), value.size))
+                                            .toByteArray();
+                value = HttpHead::Span{qint32(assembledEnd), qint32(copy.size())};
+                head.assembled += copy;
+            }
+            const QByteArrayView more = trimmedWhitespace(line);
+            head.assembled += ' ';
+            head.assembled += more;
+            value.size += qint32(1 + more.size());
             continue;
         }
         if (head.headers.size() >= maxHeaders) {
@@ -254,13 +292,13 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
         if (colon <= 0) {
             // Kept so that it can be shown, named by the whole line.
             head.flags |= HttpHead::MalformedLine;
-            head.headers.append({line.toByteArray(), QByteArray()});
+            head.headers.append({span(line), HttpHead::Span{span(line).offset, 0}});
             continue;
         }
         const QByteArrayView name = line.first(colon);
         // "Name : value" is a request-smuggling vector: flag it.
         if (!isToken(name))
             head.flags |= HttpHead::MalformedLine;
-        head.headers.append({name.toByteArray(), trimmedWhitespace(line.sliced(colon + 1)).toByteArray()});
+        head.headers.append({span(name), span(trimmedWhitespace(line.sliced(colon + 1)))});
     }
 }

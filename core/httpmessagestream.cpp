@@ -22,14 +22,17 @@ QByteArrayView trimmed(QByteArrayView text)
     return text;
 }
 
+using Values = QVarLengthArray<QByteArrayView, 4>;
+
 // Content-Length values, each possibly a list ("5, 5"). Returns false when
 // one is not a number or they disagree.
-bool contentLength(const QList<QByteArray> &values, quint64 *length)
+bool contentLength(const Values &values, quint64 *length)
 {
     bool seen = false;
-    for (const QByteArray &value : values) {
-        for (const QByteArray &part : value.split(',')) {
-            const QByteArrayView digits = trimmed(part);
+    for (QByteArrayView value : values) {
+        while (true) {
+            const qsizetype comma = value.indexOf(',');
+            const QByteArrayView digits = trimmed(comma < 0 ? value : value.first(comma));
             if (digits.isEmpty() || digits.size() > 18)
                 return false;
             quint64 n = 0;
@@ -42,17 +45,19 @@ bool contentLength(const QList<QByteArray> &values, quint64 *length)
                 return false;
             *length = n;
             seen = true;
+            if (comma < 0)
+                break;
+            value = value.sliced(comma + 1);
         }
     }
     return seen;
 }
 
 // Whether the last transfer coding is chunked.
-bool chunkedLast(const QList<QByteArray> &values)
+bool chunkedLast(const Values &values)
 {
-    const QByteArray all = values.join(',');
-    const qsizetype comma = all.lastIndexOf(',');
-    return trimmed(QByteArrayView(all).sliced(comma + 1)).compare("chunked", Qt::CaseInsensitive) == 0;
+    const QByteArrayView last = values.last();
+    return trimmed(last.sliced(last.lastIndexOf(',') + 1)).compare("chunked", Qt::CaseInsensitive) == 0;
 }
 
 } // namespace
@@ -67,9 +72,11 @@ HttpMessageStream::HttpMessageStream(HttpHead::Kind kind, HttpHeadParser::Limits
 {
 }
 
-void HttpMessageStream::expectResponseTo(const QByteArray &method)
+void HttpMessageStream::expectResponseTo(QByteArrayView method)
 {
-    m_requestMethods.enqueue(method);
+    m_requestMethods.enqueue(method == "HEAD"  ? RequestMethod::Head
+                             : method == "CONNECT" ? RequestMethod::Connect
+                                                   : RequestMethod::Other);
 }
 
 void HttpMessageStream::switchToTunnel()
@@ -98,8 +105,8 @@ void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
 {
     enum class Framing { None, Fixed, Chunked, UntilClose, Tunnel } framing = Framing::None;
     quint64 length = 0;
-    const QList<QByteArray> codings = head.values("Transfer-Encoding");
-    const QList<QByteArray> lengths = head.values("Content-Length");
+    const Values codings = head.values("Transfer-Encoding");
+    const Values lengths = head.values("Content-Length");
 
     auto byHeaders = [&](Framing otherwise) {
         if (!codings.isEmpty()) {
@@ -125,16 +132,16 @@ void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
 
     bool interim = false;
     if (head.kind == HttpHead::Kind::Request) {
-        framing = head.method == "CONNECT" ? Framing::Tunnel : byHeaders(Framing::None);
+        framing = head.method() == "CONNECT" ? Framing::Tunnel : byHeaders(Framing::None);
     } else {
         const int status = head.status;
         interim = status >= 100 && status < 200 && status != 101;
-        QByteArray method;
+        RequestMethod method = RequestMethod::Other;
         if (!interim && !m_requestMethods.isEmpty())
             method = m_requestMethods.dequeue();
-        if (interim || status == 204 || status == 304 || method == "HEAD")
+        if (interim || status == 204 || status == 304 || method == RequestMethod::Head)
             framing = Framing::None;
-        else if (status == 101 || (method == "CONNECT" && status >= 200 && status < 300))
+        else if (status == 101 || (method == RequestMethod::Connect && status >= 200 && status < 300))
             framing = Framing::Tunnel;
         else
             framing = byHeaders(Framing::UntilClose);

@@ -41,7 +41,7 @@ public:
 
     // Responses: the method of the request the next response answers, in
     // request order (HEAD and CONNECT change how a response is framed).
-    void expectResponseTo(const QByteArray &method);
+    void expectResponseTo(QByteArrayView method);
     // The other direction saw a 101 or a successful CONNECT: from now on
     // this one carries opaque data too.
     void switchToTunnel();
@@ -62,6 +62,7 @@ private:
     State m_state = State::Head;
     quint64 m_remaining = 0; // of a fixed body or the current chunk
     QByteArray m_line;       // a chunk-size or trailer line being collected
-    QQueue<QByteArray> m_requestMethods;
-    QByteArray m_currentMethod;
+    // Only the methods that change how a response is framed matter.
+    enum class RequestMethod : quint8 { Other, Head, Connect };
+    QQueue<RequestMethod> m_requestMethods;
 };

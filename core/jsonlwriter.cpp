@@ -65,8 +65,8 @@ QByteArray headersJson(const HttpHead &head)
     for (const HttpHead::Header &header : head.headers) {
         if (out.size() > 1)
             out.append(',');
-        out.append('[').append(JsonLine::quotedBytes(header.name)).append(',');
-        out.append(JsonLine::quotedBytes(header.value)).append(']');
+        out.append('[').append(JsonLine::quotedBytes(head.name(header))).append(',');
+        out.append(JsonLine::quotedBytes(head.value(header))).append(']');
     }
     return out.append(']');
 }
@@ -81,9 +81,9 @@ QByteArray objectJson(const JsonLine &line)
 QByteArray requestJson(const HttpHead &head)
 {
     JsonLine object;
-    object.addRaw("method", JsonLine::quotedBytes(head.method))
-        .addRaw("target", JsonLine::quotedBytes(head.target))
-        .addRaw("version", JsonLine::quotedBytes(head.version))
+    object.addRaw("method", JsonLine::quotedBytes(head.method()))
+        .addRaw("target", JsonLine::quotedBytes(head.target()))
+        .addRaw("version", JsonLine::quotedBytes(head.version()))
         .addRaw("headers", headersJson(head));
     return objectJson(object);
 }
@@ -91,9 +91,9 @@ QByteArray requestJson(const HttpHead &head)
 QByteArray responseJson(const HttpHead &head)
 {
     JsonLine object;
-    object.addRaw("version", JsonLine::quotedBytes(head.version))
+    object.addRaw("version", JsonLine::quotedBytes(head.version()))
         .add("status", qint64(head.status))
-        .addRaw("reason", JsonLine::quotedBytes(head.reason))
+        .addRaw("reason", JsonLine::quotedBytes(head.reason()))
         .addRaw("headers", headersJson(head));
     return objectJson(object);
 }
@@ -132,7 +132,7 @@ QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange)
         .add("event", QStringLiteral("exchange"))
         .add("connection", qint64(exchange.connectionId))
         .add("sequence", qint64(exchange.sequence))
-        .addRaw("request", exchange.request.method.isEmpty() ? QByteArray("null") : requestJson(exchange.request))
+        .addRaw("request", exchange.request.isEmpty() ? QByteArray("null") : requestJson(exchange.request))
         .addRaw("response", exchange.hasResponse() ? responseJson(exchange.response) : QByteArray("null"))
         .addRaw("interim", interim)
         .add("request_body_bytes", qint64(exchange.requestBodyBytes))

@@ -38,7 +38,7 @@ QString tst_HttpMessageStream::run(Kind kind, const QList<QByteArrayView> &parts
             switch (e.type) {
             case Type::Head: {
                 const HttpHead &h = e.head;
-                QString text = h.kind == Kind::Request ? QString::fromLatin1(h.method + ' ' + h.target)
+                QString text = h.kind == Kind::Request ? QString::fromLatin1(h.method().toByteArray() + ' ' + h.target().toByteArray())
                                                        : QString::number(h.status);
                 if (h.flags)
                     text += QStringLiteral(" ") + QString::fromLatin1(h.flagNames().join(','));

@@ -47,6 +47,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const HttpHead head = HttpHeadParser::parse(rest, kind, 100, false);
         check(head.headers.size() <= 100);
         check(head.raw.size() == rest.size());
+        // Every part is a span inside the head's bytes.
+        const qsizetype bytes = head.raw.size() + head.assembled.size();
+        const auto inside = [bytes](HttpHead::Span span) {
+            return span.offset >= 0 && span.size >= 0 && span.offset + span.size <= bytes;
+        };
+        check(inside(head.methodSpan) && inside(head.targetSpan) && inside(head.versionSpan) && inside(head.reasonSpan));
+        for (const HttpHead::Header &header : head.headers)
+            check(inside(header.name) && inside(header.value));
     }
 
     HttpConversation::Limits limits;
