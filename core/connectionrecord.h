@@ -39,6 +39,8 @@ struct ConnectionRecord
     quint64 bytesDown = 0;   // upstream -> client, bytes delivered
     quint32 requests = 0;    // HTTP requests seen so far
     bool raw = false;        // not HTTP: only the first bytes each way are kept
+    QByteArray clientPrefix;   // raw connections: the first bytes from the client
+    QByteArray upstreamPrefix; // and from the upstream (up to 64 KiB each)
     State state = State::Resolving;
     CloseReason closeReason = CloseReason::None;
     QString error;           // words for Error and Timeout

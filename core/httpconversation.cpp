@@ -24,26 +24,34 @@ void HttpConversation::appendBody(QByteArray *body, QByteArrayView bytes) const
         body->append(bytes.first(qMin(room, bytes.size())));
 }
 
+// The first bytes each way are kept until the conversation has shown itself
+// to be HTTP (then its exchanges say it all) and for good if it is raw.
 void HttpConversation::clientBytes(QByteArrayView data, qint64 nowMs)
 {
-    keepRaw(&m_rawClient, data);
-    if (m_raw || data.isEmpty())
+    if (data.isEmpty())
         return;
-    if (!m_inRequest && m_requestBytesSince == 0)
-        m_requestBytesSince = nowMs;
-    m_requests.feed(data, &m_events);
-    onRequestEvents(nowMs);
+    if (!m_raw) {
+        if (!m_inRequest && m_requestBytesSince == 0)
+            m_requestBytesSince = nowMs;
+        m_requests.feed(data, &m_events);
+        onRequestEvents(nowMs);
+    }
+    if (m_raw || m_sequence == 0)
+        keepRaw(&m_rawClient, data);
 }
 
 void HttpConversation::upstreamBytes(QByteArrayView data, qint64 nowMs)
 {
-    keepRaw(&m_rawUpstream, data);
-    if (m_raw || data.isEmpty())
+    if (data.isEmpty())
         return;
-    if (m_responseBytesSince == 0)
-        m_responseBytesSince = nowMs;
-    m_responses.feed(data, &m_events);
-    onResponseEvents(nowMs);
+    if (!m_raw) {
+        if (m_responseBytesSince == 0)
+            m_responseBytesSince = nowMs;
+        m_responses.feed(data, &m_events);
+        onResponseEvents(nowMs);
+    }
+    if (m_raw || m_sequence == 0)
+        keepRaw(&m_rawUpstream, data);
 }
 
 void HttpConversation::onRequestEvents(qint64 nowMs)
@@ -52,6 +60,10 @@ void HttpConversation::onRequestEvents(qint64 nowMs)
         switch (event.type) {
         case Type::Head: {
             m_responses.expectResponseTo(event.head.method());
+            if (m_sequence == 0) {
+                m_rawClient = QByteArray();
+                m_rawUpstream = QByteArray();
+            }
             HttpExchange exchange;
             exchange.connectionId = m_connectionId;
             exchange.sequence = ++m_sequence;

@@ -35,6 +35,8 @@ public:
     // false it stays false, and the relay may move them without looking.
     bool wantsClientBytes() const;
     bool wantsUpstreamBytes() const;
+    // The first bytes of each direction (up to rawPrefixBytes) while the
+    // conversation is raw or has not shown a request yet; empty once it did.
     const QByteArray &rawClientPrefix() const { return m_rawClient; }
     const QByteArray &rawUpstreamPrefix() const { return m_rawUpstream; }
 

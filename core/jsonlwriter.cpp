@@ -40,8 +40,11 @@ QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
     if (!record.upstreamAddress.isEmpty())
         line.add("upstream_address", record.upstreamAddress);
     line.add("requests", qint64(record.requests));
-    if (record.raw)
-        line.addRaw("raw", "true");
+    if (record.raw) {
+        line.addRaw("raw", "true")
+            .addRaw("client_first_bytes", JsonLine::quotedBytes(record.clientPrefix))
+            .addRaw("upstream_first_bytes", JsonLine::quotedBytes(record.upstreamPrefix));
+    }
     return line.add("time", isoTime(record.closedMs))
         .add("duration_ms", qMax<qint64>(0, record.closedMs - record.openedMs))
         .finish();

@@ -88,6 +88,12 @@ ConnectionRecord RelayConnection::snapshot() const
     ConnectionRecord record = m_record;
     record.bytesUp = m_up.delivered;
     record.bytesDown = m_down.delivered;
+    if (m_capture && m_capture->isRaw()) {
+        // Shared, not copied; the capture copies on its next append, at
+        // most once per publish.
+        record.clientPrefix = m_capture->rawClientPrefix();
+        record.upstreamPrefix = m_capture->rawUpstreamPrefix();
+    }
     return record;
 }
 
@@ -622,5 +628,9 @@ void RelayConnection::finishCapture()
         return;
     m_capture->finish(m_worker.wallMs());
     collectExchanges();
+    if (m_capture->isRaw()) {
+        m_record.clientPrefix = m_capture->rawClientPrefix();
+        m_record.upstreamPrefix = m_capture->rawUpstreamPrefix();
+    }
     m_capture.reset();
 }

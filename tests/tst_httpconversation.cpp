@@ -15,6 +15,7 @@ private slots:
     void labRequestIsFlagged();
     void upgradeBecomesTunnel();
     void nonHttpClientIsRaw();
+    void httpKeepsNoRawPrefix();
 
 private:
     static HttpConversation::Limits limits();
@@ -171,6 +172,19 @@ void tst_HttpConversation::nonHttpClientIsRaw()
     QVERIFY(conversation.takeFinished().isEmpty());
     QCOMPARE(conversation.rawClientPrefix(), QByteArray("\x16\x03\x01\x00\xa5\x01\x00\x00", 8));
     QCOMPARE(conversation.rawUpstreamPrefix(), QByteArray("\x16\x03\x03\x00\x7a", 5));
+}
+
+void tst_HttpConversation::httpKeepsNoRawPrefix()
+{
+    HttpConversation conversation(1, limits());
+    conversation.clientBytes("GET / HT", 1);
+    QCOMPARE(conversation.rawClientPrefix(), QByteArray("GET / HT"));
+    conversation.clientBytes("TP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 2);
+    conversation.upstreamBytes("HTTP/1.1 204 No Content\r\n\r\n", 3);
+    QVERIFY(!conversation.isRaw());
+    QVERIFY(conversation.rawClientPrefix().isEmpty());
+    QVERIFY(conversation.rawUpstreamPrefix().isEmpty());
+    QCOMPARE(conversation.takeFinished().size(), 1);
 }
 
 QTEST_APPLESS_MAIN(tst_HttpConversation)

@@ -13,6 +13,7 @@ private slots:
     void openedAndClosedInOneBatch();
     void openedThenClosedLater();
     void errorTextIsEscaped();
+    void rawConnectionShowsFirstBytes();
 
 private:
     static QList<QJsonObject> lines(const QByteArray &bytes);
@@ -101,6 +102,23 @@ void tst_JsonlWriter::errorTextIsEscaped()
     QCOMPARE(events.size(), 2);
     QCOMPARE(events[1].value("close").toString(), QStringLiteral("error"));
     QCOMPARE(events[1].value("error").toString(), r.error);
+}
+
+void tst_JsonlWriter::rawConnectionShowsFirstBytes()
+{
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    JsonlWriter writer(&buffer);
+    ConnectionRecord r = record(4, true);
+    r.raw = true;
+    r.clientPrefix = QByteArray("SSH-2.0\r\n\x00\xff", 11);
+    r.upstreamPrefix = "hi";
+    writer.writeRecords({r});
+    const QList<QJsonObject> events = lines(buffer.data());
+    QCOMPARE(events.size(), 2);
+    QCOMPARE(events[1].value("raw").toBool(), true);
+    QCOMPARE(events[1].value("client_first_bytes").toString(), QStringLiteral("SSH-2.0\r\n\u0000\\xff"));
+    QCOMPARE(events[1].value("upstream_first_bytes").toString(), QStringLiteral("hi"));
 }
 
 QTEST_APPLESS_MAIN(tst_JsonlWriter)

@@ -745,6 +745,8 @@ void tst_ProxyServer::binaryConnectionIsRaw()
     QCOMPARE(reply, hello);
     const ConnectionRecord record = records.waitForOnlyClosed();
     QVERIFY(record.raw);
+    QCOMPARE(record.clientPrefix, hello);
+    QCOMPARE(record.upstreamPrefix, hello);
     QCOMPARE(record.requests, quint32(0));
     QVERIFY(records.exchanges().isEmpty());
 }

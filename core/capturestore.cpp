@@ -1,0 +1,212 @@
+#include "capturestore.h"
+
+#include <algorithm>
+
+namespace {
+
+qint64 headSize(const HttpHead &head)
+{
+    return head.raw.size() + head.assembled.size() + head.headers.size() * qint64(sizeof(HttpHead::Header));
+}
+
+} // namespace
+
+CaptureStore::CaptureStore()
+    : CaptureStore(Limits())
+{
+}
+
+CaptureStore::CaptureStore(Limits limits)
+    : m_limits(limits)
+{
+}
+
+qint64 CaptureStore::sizeOf(const ConnectionRecord &record)
+{
+    return qint64(sizeof(ConnectionRecord)) + (record.client.size() + record.upstream.size()
+                                               + record.upstreamAddress.size() + record.error.size()) * 2
+        + record.clientPrefix.size() + record.upstreamPrefix.size();
+}
+
+qint64 CaptureStore::sizeOf(const HttpExchange &exchange)
+{
+    qint64 size = qint64(sizeof(HttpExchange)) + headSize(exchange.request) + headSize(exchange.response)
+        + exchange.requestBody.size() + exchange.responseBody.size();
+    for (const HttpHead &head : exchange.interim)
+        size += qint64(sizeof(HttpHead)) + headSize(head);
+    return size;
+}
+
+void CaptureStore::setLimits(Limits limits)
+{
+    m_limits = limits;
+    enforceLimits();
+}
+
+qsizetype CaptureStore::connectionRow(quint64 id) const
+{
+    const auto at = std::lower_bound(m_connections.cbegin(), m_connections.cend(), id,
+                                     [](const ConnectionRecord &record, quint64 key) { return record.id < key; });
+    return at != m_connections.cend() && at->id == id ? qsizetype(at - m_connections.cbegin()) : -1;
+}
+
+void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
+{
+    for (const ConnectionRecord &record : records)
+        upsert(record);
+    appendExchanges(exchanges);
+    enforceLimits();
+}
+
+void CaptureStore::upsert(const ConnectionRecord &record)
+{
+    if (m_evictedLive.contains(record.id)) {
+        if (record.isClosed())
+            m_evictedLive.remove(record.id);
+        return;
+    }
+    const auto at = std::lower_bound(m_connections.begin(), m_connections.end(), record.id,
+                                     [](const ConnectionRecord &held, quint64 key) { return held.id < key; });
+    const qsizetype row = qsizetype(at - m_connections.begin());
+    const qint64 size = sizeOf(record);
+    if (at != m_connections.end() && at->id == record.id) {
+        m_stats.bytes += size - m_connectionBytes[row];
+        m_connectionBytes[row] = size;
+        *at = record;
+        if (m_listener)
+            m_listener->connectionsChanged(row, row);
+        return;
+    }
+    // New ids nearly always come last; one that a busier worker overtook
+    // goes where it belongs.
+    if (m_listener)
+        m_listener->connectionsAboutToBeInserted(row, row);
+    m_connections.insert(row, record);
+    m_connectionBytes.insert(row, size);
+    m_stats.bytes += size;
+    if (m_listener)
+        m_listener->connectionsInserted();
+}
+
+void CaptureStore::appendExchanges(const QList<HttpExchange> &exchanges)
+{
+    QList<HttpExchange> kept;
+    kept.reserve(exchanges.size());
+    for (const HttpExchange &exchange : exchanges) {
+        if (m_evictedLive.contains(exchange.connectionId))
+            ++m_stats.evictedExchanges;
+        else
+            kept.append(exchange);
+    }
+    if (kept.isEmpty())
+        return;
+    const qsizetype first = m_exchanges.size();
+    if (m_listener)
+        m_listener->exchangesAboutToBeInserted(first, first + kept.size() - 1);
+    for (const HttpExchange &exchange : kept) {
+        const qint64 size = sizeOf(exchange);
+        ++m_exchangesOf[exchange.connectionId];
+        m_exchanges.append(exchange);
+        m_exchangeBytes.append(size);
+        m_stats.bytes += size;
+    }
+    if (m_listener)
+        m_listener->exchangesInserted();
+}
+
+void CaptureStore::enforceLimits()
+{
+    // Bytes: the oldest exchanges first, since they are nearly all of it.
+    qsizetype drop = 0;
+    qint64 freed = 0;
+    while (drop < m_exchanges.size() && m_stats.bytes - freed > m_limits.maxBytes)
+        freed += m_exchangeBytes[drop++];
+    if (drop > 0)
+        removeExchanges(0, drop - 1);
+    // Then whole connections: over the count, or still over the bytes
+    // (raw prefixes) with no exchange left to give.
+    while (!m_connections.isEmpty()
+           && (m_connections.size() > m_limits.maxConnections || m_stats.bytes > m_limits.maxBytes)) {
+        // The oldest finished connection; the oldest of all only when every
+        // one is live.
+        qsizetype row = 0;
+        while (row < m_connections.size() && !m_connections[row].isClosed())
+            ++row;
+        if (row == m_connections.size()) {
+            row = 0;
+            m_evictedLive.insert(m_connections[0].id);
+        }
+        evictConnection(row);
+    }
+}
+
+void CaptureStore::evictConnection(qsizetype row)
+{
+    const quint64 id = m_connections[row].id;
+    // Its exchanges, in runs of neighbouring rows, from the back so that
+    // the rows still to remove stay valid.
+    const QList<qsizetype> rows = exchangeRowsOf(id);
+    for (qsizetype i = rows.size() - 1; i >= 0;) {
+        qsizetype first = i;
+        while (first > 0 && rows[first - 1] == rows[first] - 1)
+            --first;
+        removeExchanges(rows[first], rows[i]);
+        i = first - 1;
+    }
+    if (m_listener)
+        m_listener->connectionsAboutToBeRemoved(row, row);
+    m_stats.bytes -= m_connectionBytes[row];
+    m_connections.removeAt(row);
+    m_connectionBytes.removeAt(row);
+    ++m_stats.evictedConnections;
+    if (m_listener)
+        m_listener->connectionsRemoved();
+}
+
+void CaptureStore::removeExchanges(qsizetype first, qsizetype last)
+{
+    if (m_listener)
+        m_listener->exchangesAboutToBeRemoved(first, last);
+    for (qsizetype i = first; i <= last; ++i) {
+        m_stats.bytes -= m_exchangeBytes[i];
+        const auto count = m_exchangesOf.find(m_exchanges[i].connectionId);
+        if (--*count == 0)
+            m_exchangesOf.erase(count);
+    }
+    const qsizetype count = last - first + 1;
+    m_exchanges.remove(first, count);
+    m_exchangeBytes.remove(first, count);
+    m_stats.evictedExchanges += quint64(count);
+    if (m_listener)
+        m_listener->exchangesRemoved();
+}
+
+QList<qsizetype> CaptureStore::exchangeRowsOf(quint64 id) const
+{
+    // Evicted connections are the oldest, so their exchanges are near the
+    // front: stop as soon as all of them are found.
+    QList<qsizetype> rows;
+    qsizetype wanted = m_exchangesOf.value(id);
+    for (qsizetype row = 0; wanted > 0 && row < m_exchanges.size(); ++row) {
+        if (m_exchanges[row].connectionId == id) {
+            rows.append(row);
+            --wanted;
+        }
+    }
+    return rows;
+}
+
+void CaptureStore::clear()
+{
+    if (m_listener)
+        m_listener->aboutToBeCleared();
+    m_connections.clear();
+    m_connectionBytes.clear();
+    m_exchanges.clear();
+    m_exchangeBytes.clear();
+    m_evictedLive.clear();
+    m_exchangesOf.clear();
+    m_stats = Stats();
+    if (m_listener)
+        m_listener->cleared();
+}

@@ -1,0 +1,98 @@
+#pragma once
+
+#include "connectionrecord.h"
+#include "httpexchange.h"
+
+#include <QHash>
+#include <QList>
+#include <QSet>
+
+// What the window keeps of a capture: connection records (live and
+// finished) in id order, and exchanges in the order they completed. Bounded
+// by a number of connections and by captured bytes: the oldest exchanges go
+// first when bytes run over, the oldest finished connections (with their
+// exchanges) when connections do. Evictions are counted, so the user knows
+// the capture is not whole.
+//
+// Views stay in step through a Listener that hears about every change before
+// and after it happens, which is what QAbstractItemModel needs; the store
+// itself knows nothing of models.
+class CaptureStore
+{
+public:
+    struct Limits
+    {
+        qsizetype maxConnections = 10'000;
+        qint64 maxBytes = 256ll * 1024 * 1024;
+    };
+
+    struct Stats
+    {
+        qint64 bytes = 0;                // captured bytes held: heads, body prefixes, raw prefixes
+        quint64 evictedConnections = 0;
+        quint64 evictedExchanges = 0;    // including those of evicted connections
+    };
+
+    class Listener
+    {
+    public:
+        virtual ~Listener() = default;
+        virtual void connectionsAboutToBeInserted(qsizetype first, qsizetype last) = 0;
+        virtual void connectionsInserted() = 0;
+        virtual void connectionsAboutToBeRemoved(qsizetype first, qsizetype last) = 0;
+        virtual void connectionsRemoved() = 0;
+        virtual void connectionsChanged(qsizetype first, qsizetype last) = 0;
+        virtual void exchangesAboutToBeInserted(qsizetype first, qsizetype last) = 0;
+        virtual void exchangesInserted() = 0;
+        virtual void exchangesAboutToBeRemoved(qsizetype first, qsizetype last) = 0;
+        virtual void exchangesRemoved() = 0;
+        virtual void aboutToBeCleared() = 0;
+        virtual void cleared() = 0;
+    };
+
+    CaptureStore();
+    explicit CaptureStore(Limits limits);
+
+    void setListener(Listener *listener) { m_listener = listener; }
+    void setLimits(Limits limits);
+    Limits limits() const { return m_limits; }
+
+    // One batch from ProxyServer::published: records replace the stored
+    // record of the same id (or are added); exchanges are appended.
+    void add(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
+    // Forgets everything, the eviction counts too (the user's Clear).
+    void clear();
+
+    qsizetype connectionCount() const { return m_connections.size(); }
+    const ConnectionRecord &connectionAt(qsizetype row) const { return m_connections[row]; }
+    // The row of a connection, or -1 when it is not (or no longer) held.
+    qsizetype connectionRow(quint64 id) const;
+
+    qsizetype exchangeCount() const { return m_exchanges.size(); }
+    const HttpExchange &exchangeAt(qsizetype row) const { return m_exchanges[row]; }
+
+    const Stats &stats() const { return m_stats; }
+
+    // The captured bytes one item holds, as the byte limit counts them.
+    static qint64 sizeOf(const ConnectionRecord &record);
+    static qint64 sizeOf(const HttpExchange &exchange);
+
+private:
+    void upsert(const ConnectionRecord &record);
+    void appendExchanges(const QList<HttpExchange> &exchanges);
+    void enforceLimits();
+    void evictConnection(qsizetype row);
+    void removeExchanges(qsizetype first, qsizetype last);
+    // Rows of held exchanges that belong to a connection.
+    QList<qsizetype> exchangeRowsOf(quint64 id) const;
+
+    Limits m_limits;
+    Listener *m_listener = nullptr;
+    QList<ConnectionRecord> m_connections; // sorted by id
+    QList<qint64> m_connectionBytes;       // sizeOf() of each, same rows
+    QList<HttpExchange> m_exchanges;       // in the order they came
+    QList<qint64> m_exchangeBytes;
+    QHash<quint64, qsizetype> m_exchangesOf; // held exchanges per connection id
+    QSet<quint64> m_evictedLive;           // evicted while open: their updates stay out
+    Stats m_stats;
+};
