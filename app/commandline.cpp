@@ -1,7 +1,5 @@
 #include "commandline.h"
 
-#include "endpoint.h"
-
 #include <QCommandLineOption>
 #include <QCommandLineParser>
 #include <QRegularExpression>
@@ -117,32 +115,17 @@ CommandLine CommandLine::parse(const QStringList &arguments)
 
     ProxyConfig &config = result.config;
     QString error;
-    Endpoint endpoint;
-    if (!Endpoint::parse(parser.value(listen), &endpoint, &error, true)) {
+    if (!config.setListen(parser.value(listen), &error)) {
         result.error = QStringLiteral("--listen: %1").arg(error);
         return result;
     }
-    config.listenAddress = endpoint.host.isEmpty() ? QHostAddress(QHostAddress::LocalHost) : QHostAddress(endpoint.host);
-    if (endpoint.host == u"localhost")
-        config.listenAddress = QHostAddress(QHostAddress::LocalHost);
-    if (config.listenAddress.isNull()) {
-        result.error = QStringLiteral("--listen: '%1' is not an IP address").arg(endpoint.host);
-        return result;
-    }
-    config.listenPort = endpoint.port;
     config.allowNonLoopback = parser.isSet(allowRemote);
 
     if (parser.isSet(target)) {
-        if (!Endpoint::parse(parser.value(target), &endpoint, &error)) {
+        if (!config.setTarget(parser.value(target), &error)) {
             result.error = QStringLiteral("--target: %1").arg(error);
             return result;
         }
-        if (endpoint.port == 0) {
-            result.error = QStringLiteral("--target: the port must be between 1 and 65535");
-            return result;
-        }
-        config.targetHost = endpoint.host;
-        config.targetPort = endpoint.port;
     } else if (result.headless) {
         result.error = QStringLiteral("--target HOST:PORT is required");
         return result;

@@ -1,9 +1,51 @@
 #include "commandline.h"
 #include "headlessrunner.h"
+#include "mainwindow.h"
 
+#include <QApplication>
 #include <QCoreApplication>
 
 #include <cstdio>
+
+namespace {
+
+void nameApplication()
+{
+    QCoreApplication::setOrganizationName(QStringLiteral("proxymon"));
+    QCoreApplication::setApplicationName(QStringLiteral("proxymon"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(PROXYMON_VERSION));
+}
+
+int runHeadless(int argc, char *argv[], const CommandLine &commandLine)
+{
+    // Headless needs no display: a QCoreApplication loads no GUI plugin.
+    // Qt's own poll() dispatcher costs less per accepted connection than the
+    // GLib one, and nothing headless needs GLib's main loop.
+    qputenv("QT_NO_GLIB", "1");
+    QCoreApplication app(argc, argv);
+    nameApplication();
+    HeadlessRunner runner(commandLine);
+    QObject::connect(&runner, &HeadlessRunner::finished, &app, &QCoreApplication::exit);
+    if (!runner.start())
+        return 1;
+    return app.exec();
+}
+
+int runWindow(int argc, char *argv[], const CommandLine &commandLine)
+{
+    QApplication app(argc, argv);
+    nameApplication();
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/proxymon/icons/proxymon.svg")));
+    QApplication::setDesktopFileName(QStringLiteral("proxymon"));
+    MainWindow window(commandLine.config);
+    window.show();
+    // Given a target on the command line, start at once, as headless does.
+    if (!commandLine.config.targetHost.isEmpty())
+        window.startProxy();
+    return app.exec();
+}
+
+} // namespace
 
 int main(int argc, char *argv[])
 {
@@ -24,22 +66,5 @@ int main(int argc, char *argv[])
         std::fprintf(stderr, "proxymon: %s\nTry 'proxymon --help'.\n", qPrintable(commandLine.error));
         return 2;
     }
-    if (!commandLine.headless) {
-        std::fprintf(stderr, "proxymon: this build has no monitor window yet; run it with --headless "
-                             "(see 'proxymon --help').\n");
-        return 2;
-    }
-
-    // Headless needs no display: a QCoreApplication loads no GUI plugin.
-    // Qt's own poll() dispatcher costs less per accepted connection than the
-    // GLib one, and nothing headless needs GLib's main loop.
-    qputenv("QT_NO_GLIB", "1");
-    QCoreApplication app(argc, argv);
-    QCoreApplication::setApplicationName(QStringLiteral("proxymon"));
-    QCoreApplication::setApplicationVersion(QStringLiteral(PROXYMON_VERSION));
-    HeadlessRunner runner(commandLine);
-    QObject::connect(&runner, &HeadlessRunner::finished, &app, &QCoreApplication::exit);
-    if (!runner.start())
-        return 1;
-    return app.exec();
+    return commandLine.headless ? runHeadless(argc, argv, commandLine) : runWindow(argc, argv, commandLine);
 }

@@ -52,40 +52,65 @@ qsizetype CaptureStore::connectionRow(quint64 id) const
 
 void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
 {
-    for (const ConnectionRecord &record : records)
-        upsert(record);
+    // Updates first, announced as one range: a view then does its work
+    // once per batch rather than once per live connection.
+    QList<const ConnectionRecord *> added;
+    qsizetype firstChanged = m_connections.size();
+    qsizetype lastChanged = -1;
+    for (const ConnectionRecord &record : records) {
+        if (m_evictedLive.contains(record.id)) {
+            if (record.isClosed())
+                m_evictedLive.remove(record.id);
+            continue;
+        }
+        const qsizetype row = connectionRow(record.id);
+        if (row < 0) {
+            added.append(&record);
+            continue;
+        }
+        const qint64 size = sizeOf(record);
+        m_stats.bytes += size - m_connectionBytes[row];
+        m_connectionBytes[row] = size;
+        m_connections[row] = record;
+        firstChanged = qMin(firstChanged, row);
+        lastChanged = qMax(lastChanged, row);
+    }
+    if (lastChanged >= 0)
+        notify(&Listener::connectionsChanged, firstChanged, lastChanged);
+    insertConnections(added);
     appendExchanges(exchanges);
     enforceLimits();
 }
 
-void CaptureStore::upsert(const ConnectionRecord &record)
+void CaptureStore::insertConnections(QList<const ConnectionRecord *> added)
 {
-    if (m_evictedLive.contains(record.id)) {
-        if (record.isClosed())
-            m_evictedLive.remove(record.id);
-        return;
+    std::sort(added.begin(), added.end(),
+              [](const ConnectionRecord *a, const ConnectionRecord *b) { return a->id < b->id; });
+    // New ids nearly always come after every held one: one insertion.
+    qsizetype tail = 0;
+    while (tail < added.size() && !m_connections.isEmpty() && added[tail]->id < m_connections.last().id)
+        ++tail;
+    // One that a busier worker overtook goes where it belongs, on its own.
+    for (qsizetype i = 0; i < tail; ++i) {
+        const auto at = std::lower_bound(m_connections.cbegin(), m_connections.cend(), added[i]->id,
+                                         [](const ConnectionRecord &held, quint64 key) { return held.id < key; });
+        const qsizetype row = qsizetype(at - m_connections.cbegin());
+        notify(&Listener::connectionsAboutToBeInserted, row, row);
+        m_connections.insert(row, *added[i]);
+        m_connectionBytes.insert(row, sizeOf(*added[i]));
+        m_stats.bytes += m_connectionBytes[row];
+        notify(&Listener::connectionsInserted);
     }
-    const auto at = std::lower_bound(m_connections.begin(), m_connections.end(), record.id,
-                                     [](const ConnectionRecord &held, quint64 key) { return held.id < key; });
-    const qsizetype row = qsizetype(at - m_connections.begin());
-    const qint64 size = sizeOf(record);
-    if (at != m_connections.end() && at->id == record.id) {
-        m_stats.bytes += size - m_connectionBytes[row];
-        m_connectionBytes[row] = size;
-        *at = record;
-        if (m_listener)
-            m_listener->connectionsChanged(row, row);
+    if (tail == added.size())
         return;
+    const qsizetype first = m_connections.size();
+    notify(&Listener::connectionsAboutToBeInserted, first, first + added.size() - tail - 1);
+    for (qsizetype i = tail; i < added.size(); ++i) {
+        m_connections.append(*added[i]);
+        m_connectionBytes.append(sizeOf(*added[i]));
+        m_stats.bytes += m_connectionBytes.last();
     }
-    // New ids nearly always come last; one that a busier worker overtook
-    // goes where it belongs.
-    if (m_listener)
-        m_listener->connectionsAboutToBeInserted(row, row);
-    m_connections.insert(row, record);
-    m_connectionBytes.insert(row, size);
-    m_stats.bytes += size;
-    if (m_listener)
-        m_listener->connectionsInserted();
+    notify(&Listener::connectionsInserted);
 }
 
 void CaptureStore::appendExchanges(const QList<HttpExchange> &exchanges)
@@ -101,8 +126,7 @@ void CaptureStore::appendExchanges(const QList<HttpExchange> &exchanges)
     if (kept.isEmpty())
         return;
     const qsizetype first = m_exchanges.size();
-    if (m_listener)
-        m_listener->exchangesAboutToBeInserted(first, first + kept.size() - 1);
+    notify(&Listener::exchangesAboutToBeInserted, first, first + kept.size() - 1);
     for (const HttpExchange &exchange : kept) {
         const qint64 size = sizeOf(exchange);
         ++m_exchangesOf[exchange.connectionId];
@@ -110,8 +134,7 @@ void CaptureStore::appendExchanges(const QList<HttpExchange> &exchanges)
         m_exchangeBytes.append(size);
         m_stats.bytes += size;
     }
-    if (m_listener)
-        m_listener->exchangesInserted();
+    notify(&Listener::exchangesInserted);
 }
 
 void CaptureStore::enforceLimits()
@@ -153,20 +176,17 @@ void CaptureStore::evictConnection(qsizetype row)
         removeExchanges(rows[first], rows[i]);
         i = first - 1;
     }
-    if (m_listener)
-        m_listener->connectionsAboutToBeRemoved(row, row);
+    notify(&Listener::connectionsAboutToBeRemoved, row, row);
     m_stats.bytes -= m_connectionBytes[row];
     m_connections.removeAt(row);
     m_connectionBytes.removeAt(row);
     ++m_stats.evictedConnections;
-    if (m_listener)
-        m_listener->connectionsRemoved();
+    notify(&Listener::connectionsRemoved);
 }
 
 void CaptureStore::removeExchanges(qsizetype first, qsizetype last)
 {
-    if (m_listener)
-        m_listener->exchangesAboutToBeRemoved(first, last);
+    notify(&Listener::exchangesAboutToBeRemoved, first, last);
     for (qsizetype i = first; i <= last; ++i) {
         m_stats.bytes -= m_exchangeBytes[i];
         const auto count = m_exchangesOf.find(m_exchanges[i].connectionId);
@@ -177,8 +197,7 @@ void CaptureStore::removeExchanges(qsizetype first, qsizetype last)
     m_exchanges.remove(first, count);
     m_exchangeBytes.remove(first, count);
     m_stats.evictedExchanges += quint64(count);
-    if (m_listener)
-        m_listener->exchangesRemoved();
+    notify(&Listener::exchangesRemoved);
 }
 
 QList<qsizetype> CaptureStore::exchangeRowsOf(quint64 id) const
@@ -198,8 +217,7 @@ QList<qsizetype> CaptureStore::exchangeRowsOf(quint64 id) const
 
 void CaptureStore::clear()
 {
-    if (m_listener)
-        m_listener->aboutToBeCleared();
+    notify(&Listener::aboutToBeCleared);
     m_connections.clear();
     m_connectionBytes.clear();
     m_exchanges.clear();
@@ -207,6 +225,5 @@ void CaptureStore::clear()
     m_evictedLive.clear();
     m_exchangesOf.clear();
     m_stats = Stats();
-    if (m_listener)
-        m_listener->cleared();
+    notify(&Listener::cleared);
 }

@@ -33,27 +33,30 @@ public:
         quint64 evictedExchanges = 0;    // including those of evicted connections
     };
 
+    // Every change is announced to each listener just before and just after
+    // it happens; a listener overrides what it follows.
     class Listener
     {
     public:
         virtual ~Listener() = default;
-        virtual void connectionsAboutToBeInserted(qsizetype first, qsizetype last) = 0;
-        virtual void connectionsInserted() = 0;
-        virtual void connectionsAboutToBeRemoved(qsizetype first, qsizetype last) = 0;
-        virtual void connectionsRemoved() = 0;
-        virtual void connectionsChanged(qsizetype first, qsizetype last) = 0;
-        virtual void exchangesAboutToBeInserted(qsizetype first, qsizetype last) = 0;
-        virtual void exchangesInserted() = 0;
-        virtual void exchangesAboutToBeRemoved(qsizetype first, qsizetype last) = 0;
-        virtual void exchangesRemoved() = 0;
-        virtual void aboutToBeCleared() = 0;
-        virtual void cleared() = 0;
+        virtual void connectionsAboutToBeInserted(qsizetype /*first*/, qsizetype /*last*/) {}
+        virtual void connectionsInserted() {}
+        virtual void connectionsAboutToBeRemoved(qsizetype /*first*/, qsizetype /*last*/) {}
+        virtual void connectionsRemoved() {}
+        virtual void connectionsChanged(qsizetype /*first*/, qsizetype /*last*/) {}
+        virtual void exchangesAboutToBeInserted(qsizetype /*first*/, qsizetype /*last*/) {}
+        virtual void exchangesInserted() {}
+        virtual void exchangesAboutToBeRemoved(qsizetype /*first*/, qsizetype /*last*/) {}
+        virtual void exchangesRemoved() {}
+        virtual void aboutToBeCleared() {}
+        virtual void cleared() {}
     };
 
     CaptureStore();
     explicit CaptureStore(Limits limits);
 
-    void setListener(Listener *listener) { m_listener = listener; }
+    void addListener(Listener *listener) { m_listeners.append(listener); }
+    void removeListener(Listener *listener) { m_listeners.removeAll(listener); }
     void setLimits(Limits limits);
     Limits limits() const { return m_limits; }
 
@@ -78,7 +81,7 @@ public:
     static qint64 sizeOf(const HttpExchange &exchange);
 
 private:
-    void upsert(const ConnectionRecord &record);
+    void insertConnections(QList<const ConnectionRecord *> added);
     void appendExchanges(const QList<HttpExchange> &exchanges);
     void enforceLimits();
     void evictConnection(qsizetype row);
@@ -87,7 +90,14 @@ private:
     QList<qsizetype> exchangeRowsOf(quint64 id) const;
 
     Limits m_limits;
-    Listener *m_listener = nullptr;
+    template<typename Method, typename... Args>
+    void notify(Method method, Args... args)
+    {
+        for (Listener *listener : std::as_const(m_listeners))
+            (listener->*method)(args...);
+    }
+
+    QList<Listener *> m_listeners;
     QList<ConnectionRecord> m_connections; // sorted by id
     QList<qint64> m_connectionBytes;       // sizeOf() of each, same rows
     QList<HttpExchange> m_exchanges;       // in the order they came

@@ -1,37 +1,10 @@
 #include "jsonline.h"
 
+#include "bytetext.h"
+
 namespace {
 
 const char Hex[] = "0123456789abcdef";
-
-// Length of the valid UTF-8 sequence at data[i], or 0.
-qsizetype utf8Length(QByteArrayView data, qsizetype i)
-{
-    const auto byte = [&](qsizetype k) { return static_cast<unsigned char>(data[k]); };
-    const unsigned char lead = byte(i);
-    qsizetype length = 0;
-    unsigned int minimum = 0;
-    unsigned int codePoint = 0;
-    if (lead >= 0xc2 && lead <= 0xdf) {
-        length = 2; codePoint = lead & 0x1f; minimum = 0x80;
-    } else if (lead >= 0xe0 && lead <= 0xef) {
-        length = 3; codePoint = lead & 0x0f; minimum = 0x800;
-    } else if (lead >= 0xf0 && lead <= 0xf4) {
-        length = 4; codePoint = lead & 0x07; minimum = 0x10000;
-    } else {
-        return 0;
-    }
-    if (i + length > data.size())
-        return 0;
-    for (qsizetype k = 1; k < length; ++k) {
-        if ((byte(i + k) & 0xc0) != 0x80)
-            return 0;
-        codePoint = (codePoint << 6) | (byte(i + k) & 0x3f);
-    }
-    if (codePoint < minimum || codePoint > 0x10ffff || (codePoint >= 0xd800 && codePoint <= 0xdfff))
-        return 0;
-    return length;
-}
 
 void appendEscaped(QByteArray &out, char c)
 {
@@ -66,7 +39,7 @@ QByteArray JsonLine::quotedBytes(QByteArrayView bytes)
             ++i;
             continue;
         }
-        const qsizetype length = utf8Length(bytes, i);
+        const qsizetype length = ByteText::utf8Length(bytes, i);
         if (length > 0) {
             out.append(bytes.sliced(i, length));
             i += length;

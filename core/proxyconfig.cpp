@@ -2,6 +2,37 @@
 
 #include "endpoint.h"
 
+bool ProxyConfig::setListen(const QString &text, QString *error)
+{
+    Endpoint endpoint;
+    if (!Endpoint::parse(text, &endpoint, error, true))
+        return false;
+    const QHostAddress address = endpoint.host.isEmpty() || endpoint.host == u"localhost"
+        ? QHostAddress(QHostAddress::LocalHost)
+        : QHostAddress(endpoint.host);
+    if (address.isNull()) {
+        *error = QStringLiteral("'%1' is not an IP address").arg(endpoint.host);
+        return false;
+    }
+    listenAddress = address;
+    listenPort = endpoint.port;
+    return true;
+}
+
+bool ProxyConfig::setTarget(const QString &text, QString *error)
+{
+    Endpoint endpoint;
+    if (!Endpoint::parse(text, &endpoint, error))
+        return false;
+    if (endpoint.port == 0) {
+        *error = QStringLiteral("the port must be between 1 and 65535");
+        return false;
+    }
+    targetHost = endpoint.host;
+    targetPort = endpoint.port;
+    return true;
+}
+
 QString ProxyConfig::validate() const
 {
     if (listenAddress.isNull())

@@ -27,6 +27,12 @@ struct ProxyConfig
     int headBytes = 64 * 1024;            // a head's cap
     int headHeaders = 100;
 
+    // Reads "ADDR:PORT", "[::1]:PORT" or a bare port (loopback) into the
+    // listen fields; false with the reason in *error when it cannot.
+    bool setListen(const QString &text, QString *error);
+    // Reads "HOST:PORT" into the target fields, the same way.
+    bool setTarget(const QString &text, QString *error);
+
     // Returns an empty string when the configuration can run, otherwise why not.
     QString validate() const;
 

@@ -3,7 +3,7 @@
 # missing. Usage: scripts/deps.sh [extra package ...]
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config qt6-base-dev qt6-base-dev-tools libgl-dev zlib1g-dev libbrotli-dev
+packages=(cmake ninja-build g++ pkg-config qt6-base-dev qt6-base-dev-tools libgl-dev libqt6svg6 zlib1g-dev libbrotli-dev
           fonts-dejavu-core "$@")
 missing=()
 for package in "${packages[@]}"; do

@@ -123,7 +123,7 @@ void tst_CaptureStore::recordsAreUpdatedInPlace()
 {
     CaptureStore store;
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     store.add({record(1, false), record(3, false)}, {});
     store.add({record(2, false)}, {}); // overtaken by a busier worker
     ConnectionRecord later = record(1, true);
@@ -141,7 +141,7 @@ void tst_CaptureStore::exchangesAreAppended()
 {
     CaptureStore store;
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     store.add({record(1, false), record(2, false)}, {exchange(2, 1), exchange(1, 1)});
     store.add({}, {exchange(1, 2)});
     QCOMPARE(mirror.exchanges, QList<quint64>({2, 1, 1}));
@@ -156,7 +156,7 @@ void tst_CaptureStore::oldestFinishedConnectionsGoFirst()
     limits.maxConnections = 3;
     CaptureStore store(limits);
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     store.add({record(1, false), record(2, true), record(3, true)}, {exchange(2, 1), exchange(3, 1), exchange(2, 2)});
     store.add({record(4, false)}, {exchange(4, 1)});
     // 1 is live, so 2 (the oldest finished) goes, with both its exchanges.
@@ -173,7 +173,7 @@ void tst_CaptureStore::bytesEvictOldestExchanges()
     limits.maxBytes = 100'000;
     CaptureStore store(limits);
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     store.add({record(1, false)}, {});
     for (int i = 1; i <= 10; ++i)
         store.add({}, {exchange(1, i, 30'000)});
@@ -191,7 +191,7 @@ void tst_CaptureStore::liveConnectionEvictedStaysOut()
     limits.maxConnections = 2;
     CaptureStore store(limits);
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     store.add({record(1, false), record(2, false), record(3, false)}, {});
     QCOMPARE(mirror.connections, QList<quint64>({2, 3}));
     // Updates and exchanges of the evicted live connection do not bring it back.
@@ -211,7 +211,7 @@ void tst_CaptureStore::clearForgetsEverything()
     limits.maxConnections = 1;
     CaptureStore store(limits);
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     store.add({record(1, true), record(2, true)}, {exchange(2, 1)});
     store.clear();
     QCOMPARE(store.connectionCount(), 0);
@@ -229,7 +229,7 @@ void tst_CaptureStore::longCaptureStaysBounded()
     // way the proxy publishes them.
     CaptureStore store;
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     quint64 id = 0;
     for (int batch = 0; batch < 300; ++batch) {
         QList<ConnectionRecord> records;
@@ -262,7 +262,7 @@ void tst_CaptureStore::holdsWhatTheProxyReports()
     limits.maxConnections = 20;
     CaptureStore store(limits);
     MirrorListener mirror(store);
-    store.setListener(&mirror);
+    store.addListener(&mirror);
     QObject::connect(&server, &ProxyServer::published, &server,
             [&store](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
                 store.add(records, exchanges);

@@ -1,0 +1,406 @@
+#include "connectiontablemodel.h"
+#include "exchangedetailview.h"
+#include "exchangetablemodel.h"
+#include "loopback.h"
+#include "mainwindow.h"
+#include "proxyserver.h"
+
+#include <QAbstractItemModelTester>
+#include <QAction>
+#include <QApplication>
+#include <QComboBox>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QSettings>
+#include <QSortFilterProxyModel>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QToolButton>
+
+#include <sys/socket.h>
+#include <zlib.h>
+
+using namespace Loopback;
+
+// Drives the real window on the offscreen platform the way a user does:
+// types addresses, presses Start, sends traffic through the port, reads
+// the rows and the detail, pauses, clears, stops.
+class tst_MainWindow : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void init();
+    void startShowsTrafficAndDetail();
+    void pauseClearAndStop();
+    void busyPortIsReportedAndNothingListens();
+    void inputIsValidatedAsTyped();
+    void filterNarrowsBothLists();
+    void compressedBodyIsDecoded();
+    void rawConnectionShowsFirstBytes();
+    void unreachableUpstreamShowsInRow();
+    void settingsPersist();
+
+private:
+    static QByteArray gzip(const QByteArray &data);
+    static QByteArray fetch(quint16 port, const QByteArray &request);
+    void press(MainWindow &window, const char *actionName);
+    void attachTesters(MainWindow &window);
+    static QTableView *view(MainWindow &window, const char *name);
+    static QString cell(QTableView *view, int row, int column);
+    static QString label(MainWindow &window, const char *name);
+    void startOn(MainWindow &window, quint16 targetPort);
+
+    QTemporaryDir m_config;
+    std::unique_ptr<ScriptedServer> m_web;
+    std::vector<std::unique_ptr<QAbstractItemModelTester>> m_testers;
+};
+
+QByteArray tst_MainWindow::gzip(const QByteArray &data)
+{
+    z_stream stream{};
+    deflateInit2(&stream, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    QByteArray out(qsizetype(deflateBound(&stream, uLong(data.size()))) + 32, Qt::Uninitialized);
+    stream.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
+    stream.avail_in = uInt(data.size());
+    stream.next_out = reinterpret_cast<Bytef *>(out.data());
+    stream.avail_out = uInt(out.size());
+    deflate(&stream, Z_FINISH);
+    out.resize(qsizetype(stream.total_out));
+    deflateEnd(&stream);
+    return out;
+}
+
+void tst_MainWindow::initTestCase()
+{
+    // Settings go to a directory of the test's own.
+    QVERIFY(m_config.isValid());
+    qputenv("XDG_CONFIG_HOME", m_config.path().toLocal8Bit());
+    QCoreApplication::setOrganizationName(QStringLiteral("proxymon-test"));
+    QCoreApplication::setApplicationName(QStringLiteral("proxymon-test"));
+    // A small web server: answers by path, then closes.
+    m_web = std::make_unique<ScriptedServer>([](Socket &connection, int) {
+        QByteArray request;
+        char buffer[4096];
+        while (!request.contains("\r\n\r\n")) {
+            const ssize_t n = ::recv(connection.fd(), buffer, sizeof buffer, 0);
+            if (n <= 0)
+                return;
+            request.append(buffer, n);
+        }
+        QByteArray response;
+        if (request.startsWith("GET /hello ")) {
+            response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world";
+        } else if (request.startsWith("GET /gz ")) {
+            const QByteArray body = gzip("{\"compressed\":true,\"items\":[1,2,3]}");
+            response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                       "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body;
+        } else {
+            response = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found";
+        }
+        sendAll(connection.fd(), response);
+    });
+}
+
+void tst_MainWindow::init()
+{
+    QSettings().clear();
+    m_testers.clear();
+}
+
+QByteArray tst_MainWindow::fetch(quint16 port, const QByteArray &request)
+{
+    return offThread([&] {
+        Socket client = connectTo("127.0.0.1", port);
+        sendAll(client.fd(), request);
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+}
+
+void tst_MainWindow::press(MainWindow &window, const char *actionName)
+{
+    auto *action = window.findChild<QAction *>(QLatin1String(actionName));
+    QVERIFY2(action, actionName);
+    // Through the toolbar's button when there is one, as a user would.
+    const auto buttons = window.findChildren<QToolButton *>();
+    for (QToolButton *button : buttons) {
+        if (button->defaultAction() == action && button->isVisible()) {
+            QTest::mouseClick(button, Qt::LeftButton);
+            return;
+        }
+    }
+    action->trigger();
+}
+
+void tst_MainWindow::attachTesters(MainWindow &window)
+{
+    for (QTableView *table : window.findChildren<QTableView *>()) {
+        m_testers.push_back(std::make_unique<QAbstractItemModelTester>(table->model()));
+        auto *proxy = qobject_cast<QSortFilterProxyModel *>(table->model());
+        if (proxy)
+            m_testers.push_back(std::make_unique<QAbstractItemModelTester>(proxy->sourceModel()));
+    }
+}
+
+QTableView *tst_MainWindow::view(MainWindow &window, const char *name)
+{
+    return window.findChild<QTableView *>(QLatin1String(name));
+}
+
+QString tst_MainWindow::cell(QTableView *view, int row, int column)
+{
+    return view->model()->index(row, column).data().toString();
+}
+
+QString tst_MainWindow::label(MainWindow &window, const char *name)
+{
+    auto *l = window.findChild<QLabel *>(QLatin1String(name));
+    return l && l->isVisible() ? l->text() : QString();
+}
+
+void tst_MainWindow::startOn(MainWindow &window, quint16 targetPort)
+{
+    auto *listen = window.findChild<QLineEdit *>(QStringLiteral("listenEdit"));
+    auto *target = window.findChild<QComboBox *>(QStringLiteral("targetCombo"));
+    listen->clear();
+    QTest::keyClicks(listen, QStringLiteral("127.0.0.1:0"));
+    target->lineEdit()->clear();
+    QTest::keyClicks(target->lineEdit(), QStringLiteral("127.0.0.1:%1").arg(targetPort));
+    press(window, "startStop");
+    QVERIFY(window.isListening());
+}
+
+void tst_MainWindow::startShowsTrafficAndDetail()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    attachTesters(window);
+    startOn(window, m_web->port());
+    auto *startStop = window.findChild<QAction *>(QStringLiteral("startStop"));
+    QCOMPARE(startStop->text(), QStringLiteral("Stop"));
+    const quint16 port = window.server()->listenPort();
+    QVERIFY(label(window, "statusListening").contains(QStringLiteral("127.0.0.1:%1").arg(port)));
+
+    const QByteArray request = "GET /hello HTTP/1.1\r\nHost: shop.test\r\n\r\n";
+    const QByteArray reply = fetch(port, request);
+    QVERIFY(reply.endsWith("hello world"));
+
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    QTRY_VERIFY(cell(connections, 0, ConnectionTableModel::State).startsWith(QStringLiteral("closed")));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::BytesUp), QStringLiteral("%1 B").arg(request.size()));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::BytesDown), QStringLiteral("%1 B").arg(reply.size()));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::Requests), QStringLiteral("1"));
+
+    // Select the connection: its exchange lists, and the first is shown.
+    const QRect rowRect = connections->visualRect(connections->model()->index(0, ConnectionTableModel::Client));
+    QTest::mouseClick(connections->viewport(), Qt::LeftButton, {}, rowRect.center());
+    QTableView *exchanges = view(window, "exchangesView");
+    QTRY_COMPARE(exchanges->model()->rowCount(), 1);
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Method), QStringLiteral("GET"));
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Host), QStringLiteral("shop.test"));
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Target), QStringLiteral("/hello"));
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Status), QStringLiteral("200 OK"));
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    const QString heads = detail->tabText(ExchangeDetailView::HeadsTab);
+    QVERIFY2(heads.contains(QStringLiteral("GET /hello HTTP/1.1\nHost: shop.test")), qPrintable(heads));
+    QVERIFY(heads.contains(QStringLiteral("HTTP/1.1 200 OK\nContent-Type: text/plain")));
+    QVERIFY(detail->tabText(ExchangeDetailView::BodyTab).contains(QStringLiteral("hello world")));
+    QVERIFY(detail->tabText(ExchangeDetailView::RawTab).contains(QStringLiteral("47 45 54 20")));
+    QVERIFY(detail->tabText(ExchangeDetailView::TimingTab).contains(QStringLiteral("Response complete")));
+    QTRY_VERIFY(label(window, "statusConnections").contains(QStringLiteral("1 total")));
+    press(window, "startStop");
+    QVERIFY(!window.isListening());
+}
+
+void tst_MainWindow::pauseClearAndStop()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    attachTesters(window);
+    startOn(window, m_web->port());
+    const quint16 port = window.server()->listenPort();
+    QTableView *connections = view(window, "connectionsView");
+    fetch(port, "GET /hello HTTP/1.1\r\n\r\n");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+
+    press(window, "pauseCapture");
+    QVERIFY(label(window, "pausedLabel").contains(QStringLiteral("forwarding goes on")));
+    QVERIFY(fetch(port, "GET /hello HTTP/1.1\r\n\r\n").endsWith("hello world"));
+    QTRY_COMPARE(window.server()->acceptedConnections(), quint64(2));
+    QTRY_COMPARE(window.server()->liveConnections(), 0);
+    QTest::qWait(200); // two batches
+    QCOMPARE(connections->model()->rowCount(), 1);
+
+    press(window, "pauseCapture");
+    fetch(port, "GET /hello HTTP/1.1\r\n\r\n");
+    QTRY_COMPARE(connections->model()->rowCount(), 2);
+
+    press(window, "clear");
+    QCOMPARE(connections->model()->rowCount(), 0);
+    QCOMPARE(view(window, "exchangesView")->model()->rowCount(), 0);
+
+    press(window, "startStop");
+    QVERIFY(!window.isListening());
+    QCOMPARE(window.findChild<QAction *>(QStringLiteral("startStop"))->text(), QStringLiteral("Start"));
+    QVERIFY(window.findChild<QLineEdit *>(QStringLiteral("listenEdit"))->isEnabled());
+    QVERIFY(!connectTo("127.0.0.1", port).isValid());
+    QCOMPARE(label(window, "statusListening"), QStringLiteral("Stopped"));
+}
+
+void tst_MainWindow::busyPortIsReportedAndNothingListens()
+{
+    quint16 busy = 0;
+    Socket holder = listenOn("127.0.0.1", 8, &busy);
+    MainWindow window{ProxyConfig()};
+    window.show();
+    auto *listen = window.findChild<QLineEdit *>(QStringLiteral("listenEdit"));
+    listen->setText(QStringLiteral("127.0.0.1:%1").arg(busy));
+    window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(m_web->port()));
+    press(window, "startStop");
+    QVERIFY(!window.isListening());
+    const QString banner = label(window, "banner");
+    QVERIFY2(banner.contains(QStringLiteral("127.0.0.1:%1").arg(busy)), qPrintable(banner));
+    QVERIFY2(banner.contains(QStringLiteral("EADDRINUSE")), qPrintable(banner));
+    QCOMPARE(window.findChild<QAction *>(QStringLiteral("startStop"))->text(), QStringLiteral("Start"));
+    QVERIFY(listen->isEnabled());
+    // Freed, the same port starts, and the error goes away.
+    holder.close();
+    press(window, "startStop");
+    QVERIFY(window.isListening());
+    QCOMPARE(label(window, "banner"), QString());
+}
+
+void tst_MainWindow::inputIsValidatedAsTyped()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    auto *listen = window.findChild<QLineEdit *>(QStringLiteral("listenEdit"));
+    auto *target = window.findChild<QComboBox *>(QStringLiteral("targetCombo"));
+    auto *startStop = window.findChild<QAction *>(QStringLiteral("startStop"));
+    listen->clear();
+    QTest::keyClicks(listen, QStringLiteral("nonsense:80"));
+    target->lineEdit()->clear();
+    QTest::keyClicks(target->lineEdit(), QStringLiteral("example.test:80"));
+    QVERIFY2(label(window, "inputProblem").contains(QStringLiteral("Listen: 'nonsense' is not an IP address")),
+             qPrintable(label(window, "inputProblem")));
+    QVERIFY(!startStop->isEnabled());
+    listen->clear();
+    QTest::keyClicks(listen, QStringLiteral("127.0.0.1:8080"));
+    QCOMPARE(label(window, "inputProblem"), QString());
+    QVERIFY(startStop->isEnabled());
+    target->lineEdit()->clear();
+    QTest::keyClicks(target->lineEdit(), QStringLiteral("example.test:99999"));
+    QVERIFY(label(window, "inputProblem").startsWith(QStringLiteral("Target: ")));
+    QVERIFY(!startStop->isEnabled());
+    target->lineEdit()->clear();
+    QTest::keyClicks(target->lineEdit(), QStringLiteral("example.test:80"));
+    listen->clear();
+    QTest::keyClicks(listen, QStringLiteral("0.0.0.0:8080"));
+    QVERIFY(label(window, "inputProblem").contains(QStringLiteral("reachable from other machines")));
+    QVERIFY(startStop->isEnabled()); // allowed, after a confirmation
+}
+
+void tst_MainWindow::filterNarrowsBothLists()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    attachTesters(window);
+    startOn(window, m_web->port());
+    const quint16 port = window.server()->listenPort();
+    fetch(port, "GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    fetch(port, "GET /missing HTTP/1.1\r\nHost: b.test\r\n\r\n");
+    QTableView *connections = view(window, "connectionsView");
+    QTableView *exchanges = view(window, "exchangesView");
+    window.findChild<QAction *>(QStringLiteral("allExchanges"))->setChecked(true);
+    QTRY_COMPARE(exchanges->model()->rowCount(), 2);
+    QTRY_COMPARE(connections->model()->rowCount(), 2);
+
+    QTest::keySequence(&window, QKeySequence::Find);
+    auto *filter = window.findChild<QLineEdit *>(QStringLiteral("filterEdit"));
+    QTRY_VERIFY(filter->hasFocus());
+    QTest::keyClicks(filter, QStringLiteral("status:4xx"));
+    QTRY_COMPARE(exchanges->model()->rowCount(), 1);
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Target), QStringLiteral("/missing"));
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    filter->clear();
+    QTest::keyClicks(filter, QStringLiteral("host:a.test"));
+    // The filter applies a moment after typing stops.
+    QTRY_COMPARE(cell(exchanges, 0, ExchangeTableModel::Host), QStringLiteral("a.test"));
+    QCOMPARE(exchanges->model()->rowCount(), 1);
+    QCOMPARE(connections->model()->rowCount(), 1);
+    filter->clear();
+    QTRY_COMPARE(exchanges->model()->rowCount(), 2);
+    QTRY_COMPARE(connections->model()->rowCount(), 2);
+}
+
+void tst_MainWindow::compressedBodyIsDecoded()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    startOn(window, m_web->port());
+    fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\n\r\n");
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    QTRY_VERIFY(cell(connections, 0, ConnectionTableModel::State).startsWith(QStringLiteral("closed")));
+    connections->setCurrentIndex(connections->model()->index(0, 0));
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    const QString body = detail->tabText(ExchangeDetailView::BodyTab);
+    QVERIFY2(body.contains(QStringLiteral("gzip decoded to 35 B")), qPrintable(body));
+    QVERIFY2(body.contains(QStringLiteral("\"compressed\": true")), qPrintable(body)); // pretty JSON
+}
+
+void tst_MainWindow::rawConnectionShowsFirstBytes()
+{
+    EchoServer echo;
+    MainWindow window{ProxyConfig()};
+    window.show();
+    startOn(window, echo.port());
+    const QByteArray hello("\x16\x03\x01\x00\x05hello", 10);
+    QCOMPARE(fetch(window.server()->listenPort(), hello), hello);
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    QTRY_COMPARE(cell(connections, 0, ConnectionTableModel::Requests), QStringLiteral("raw"));
+    connections->setCurrentIndex(connections->model()->index(0, 0));
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    const QString raw = detail->tabText(ExchangeDetailView::RawTab);
+    QVERIFY2(raw.contains(QStringLiteral("16 03 01 00 05 68 65 6c  6c 6f")), qPrintable(raw));
+    QVERIFY(raw.contains(QStringLiteral("|.....hello|")));
+}
+
+void tst_MainWindow::unreachableUpstreamShowsInRow()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    startOn(window, unusedPort());
+    QCOMPARE(fetch(window.server()->listenPort(), "GET / HTTP/1.1\r\n\r\n"), QByteArray());
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    QTRY_VERIFY(cell(connections, 0, ConnectionTableModel::State).startsWith(QStringLiteral("failed: ")));
+    QVERIFY(cell(connections, 0, ConnectionTableModel::State).contains(QStringLiteral("refused")));
+}
+
+void tst_MainWindow::settingsPersist()
+{
+    {
+        MainWindow window{ProxyConfig()};
+        window.show();
+        startOn(window, m_web->port());
+        view(window, "connectionsView")->horizontalHeader()->setSectionHidden(ConnectionTableModel::Rate, true);
+        window.close();
+    }
+    MainWindow again{ProxyConfig()};
+    QCOMPARE(again.findChild<QLineEdit *>(QStringLiteral("listenEdit"))->text(), QStringLiteral("127.0.0.1:0"));
+    auto *target = again.findChild<QComboBox *>(QStringLiteral("targetCombo"));
+    QCOMPARE(target->currentText(), QStringLiteral("127.0.0.1:%1").arg(m_web->port()));
+    QCOMPARE(target->count(), 1);
+    QVERIFY(view(again, "connectionsView")->horizontalHeader()->isSectionHidden(ConnectionTableModel::Rate));
+}
+
+QTEST_MAIN(tst_MainWindow)
+#include "tst_mainwindow.moc"

@@ -1,0 +1,68 @@
+#include "connectionfiltermodel.h"
+
+#include "connectiontablemodel.h"
+
+ConnectionFilterModel::ConnectionFilterModel(CaptureStore *store, QObject *parent)
+    : QSortFilterProxyModel(parent)
+    , m_store(store)
+{
+    setSortRole(ConnectionTableModel::SortRole);
+    m_store->addListener(this);
+}
+
+ConnectionFilterModel::~ConnectionFilterModel()
+{
+    m_store->removeListener(this);
+}
+
+void ConnectionFilterModel::setFilter(const CaptureFilter &filter)
+{
+    m_filter = filter;
+    m_withMatchingExchange.clear();
+    if (!m_filter.isEmpty())
+        noteMatches(0, m_store->exchangeCount() - 1);
+    m_exchangesSeen = m_store->exchangeCount();
+    invalidateRowsFilter();
+}
+
+void ConnectionFilterModel::noteMatches(qsizetype first, qsizetype last)
+{
+    for (qsizetype row = first; row <= last; ++row) {
+        const HttpExchange &exchange = m_store->exchangeAt(row);
+        if (m_withMatchingExchange.contains(exchange.connectionId))
+            continue;
+        const qsizetype recordRow = m_store->connectionRow(exchange.connectionId);
+        const ConnectionRecord *record = recordRow < 0 ? nullptr : &m_store->connectionAt(recordRow);
+        if (m_filter.matchesExchange(exchange, record))
+            m_withMatchingExchange.insert(exchange.connectionId);
+    }
+}
+
+void ConnectionFilterModel::exchangesInserted()
+{
+    // The store appends, and evicts from anywhere: only rows past those
+    // already judged are new (the count can shrink between batches).
+    const qsizetype count = m_store->exchangeCount();
+    const qsizetype first = qMin(m_exchangesSeen, count);
+    m_exchangesSeen = count;
+    if (m_filter.isEmpty())
+        return;
+    const qsizetype before = m_withMatchingExchange.size();
+    noteMatches(first, count - 1);
+    if (m_withMatchingExchange.size() != before)
+        invalidateRowsFilter();
+}
+
+void ConnectionFilterModel::cleared()
+{
+    m_withMatchingExchange.clear();
+    m_exchangesSeen = 0;
+}
+
+bool ConnectionFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex &) const
+{
+    if (m_filter.isEmpty())
+        return true;
+    const ConnectionRecord &record = m_store->connectionAt(sourceRow);
+    return m_filter.matchesConnection(record) || m_withMatchingExchange.contains(record.id);
+}

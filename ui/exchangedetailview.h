@@ -1,0 +1,48 @@
+#pragma once
+
+#include "connectionrecord.h"
+#include "httpexchange.h"
+
+#include <QTabWidget>
+
+class QComboBox;
+class QLabel;
+class QPlainTextEdit;
+
+// What one exchange said, in four tabs: the heads (highlighted), their raw
+// bytes in hex, the body (text, pretty JSON or hex, decoded when it was
+// compressed) and the timing. For a raw connection, each direction's first
+// bytes as text and as hex.
+class ExchangeDetailView : public QTabWidget
+{
+    Q_OBJECT
+public:
+    enum Tab { HeadsTab, RawTab, BodyTab, TimingTab };
+
+    explicit ExchangeDetailView(QWidget *parent = nullptr);
+
+    void showExchange(const HttpExchange &exchange);
+    void showRawConnection(const ConnectionRecord &record);
+    void showNothing(const QString &why);
+
+    // The text a tab shows now; what the tests read.
+    QString tabText(Tab tab) const;
+
+    static QString headsText(const HttpExchange &exchange);
+    static QString timingText(const HttpExchange &exchange);
+
+private:
+    enum class Content { Nothing, Exchange, Raw };
+    void renderBody();
+
+    QPlainTextEdit *m_heads;
+    QPlainTextEdit *m_raw;
+    QPlainTextEdit *m_body;
+    QPlainTextEdit *m_timing;
+    QComboBox *m_bodySide;
+    QComboBox *m_bodyMode;
+    QLabel *m_bodyInfo;
+    Content m_content = Content::Nothing;
+    HttpExchange m_exchange;
+    ConnectionRecord m_record;
+};
