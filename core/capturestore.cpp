@@ -125,13 +125,13 @@ void CaptureStore::appendExchanges(const QList<HttpExchange> &exchanges)
     }
     if (kept.isEmpty())
         return;
-    const qsizetype first = m_exchanges.size();
+    const qsizetype first = exchangeCount();
     notify(&Listener::exchangesAboutToBeInserted, first, first + kept.size() - 1);
     for (const HttpExchange &exchange : kept) {
         const qint64 size = sizeOf(exchange);
         ++m_exchangesOf[exchange.connectionId];
-        m_exchanges.append(exchange);
-        m_exchangeBytes.append(size);
+        m_exchanges.push_back(exchange);
+        m_exchangeBytes.push_back(size);
         m_stats.bytes += size;
     }
     notify(&Listener::exchangesInserted);
@@ -142,8 +142,8 @@ void CaptureStore::enforceLimits()
     // Bytes: the oldest exchanges first, since they are nearly all of it.
     qsizetype drop = 0;
     qint64 freed = 0;
-    while (drop < m_exchanges.size() && m_stats.bytes - freed > m_limits.maxBytes)
-        freed += m_exchangeBytes[drop++];
+    while (drop < exchangeCount() && m_stats.bytes - freed > m_limits.maxBytes)
+        freed += m_exchangeBytes[size_t(drop++)];
     if (drop > 0)
         removeExchanges(0, drop - 1);
     // Then whole connections: over the count, or still over the bytes
@@ -188,14 +188,14 @@ void CaptureStore::removeExchanges(qsizetype first, qsizetype last)
 {
     notify(&Listener::exchangesAboutToBeRemoved, first, last);
     for (qsizetype i = first; i <= last; ++i) {
-        m_stats.bytes -= m_exchangeBytes[i];
-        const auto count = m_exchangesOf.find(m_exchanges[i].connectionId);
+        m_stats.bytes -= m_exchangeBytes[size_t(i)];
+        const auto count = m_exchangesOf.find(m_exchanges[size_t(i)].connectionId);
         if (--*count == 0)
             m_exchangesOf.erase(count);
     }
     const qsizetype count = last - first + 1;
-    m_exchanges.remove(first, count);
-    m_exchangeBytes.remove(first, count);
+    m_exchanges.erase(m_exchanges.begin() + first, m_exchanges.begin() + first + count);
+    m_exchangeBytes.erase(m_exchangeBytes.begin() + first, m_exchangeBytes.begin() + first + count);
     m_stats.evictedExchanges += quint64(count);
     notify(&Listener::exchangesRemoved);
 }
@@ -206,8 +206,8 @@ QList<qsizetype> CaptureStore::exchangeRowsOf(quint64 id) const
     // front: stop as soon as all of them are found.
     QList<qsizetype> rows;
     qsizetype wanted = m_exchangesOf.value(id);
-    for (qsizetype row = 0; wanted > 0 && row < m_exchanges.size(); ++row) {
-        if (m_exchanges[row].connectionId == id) {
+    for (qsizetype row = 0; wanted > 0 && row < exchangeCount(); ++row) {
+        if (m_exchanges[size_t(row)].connectionId == id) {
             rows.append(row);
             --wanted;
         }

@@ -7,6 +7,8 @@
 #include <QList>
 #include <QSet>
 
+#include <deque>
+
 // What the window keeps of a capture: connection records (live and
 // finished) in id order, and exchanges in the order they completed. Bounded
 // by a number of connections and by captured bytes: the oldest exchanges go
@@ -71,8 +73,8 @@ public:
     // The row of a connection, or -1 when it is not (or no longer) held.
     qsizetype connectionRow(quint64 id) const;
 
-    qsizetype exchangeCount() const { return m_exchanges.size(); }
-    const HttpExchange &exchangeAt(qsizetype row) const { return m_exchanges[row]; }
+    qsizetype exchangeCount() const { return qsizetype(m_exchanges.size()); }
+    const HttpExchange &exchangeAt(qsizetype row) const { return m_exchanges[size_t(row)]; }
 
     const Stats &stats() const { return m_stats; }
 
@@ -100,8 +102,11 @@ private:
     QList<Listener *> m_listeners;
     QList<ConnectionRecord> m_connections; // sorted by id
     QList<qint64> m_connectionBytes;       // sizeOf() of each, same rows
-    QList<HttpExchange> m_exchanges;       // in the order they came
-    QList<qint64> m_exchangeBytes;
+    // In the order they came. A deque: appending never moves what is held
+    // (a list of 100,000 exchanges that grows moves tens of megabytes at
+    // once and stalls the window), and the oldest go from the front cheaply.
+    std::deque<HttpExchange> m_exchanges;
+    std::deque<qint64> m_exchangeBytes;
     QHash<quint64, qsizetype> m_exchangesOf; // held exchanges per connection id
     QSet<quint64> m_evictedLive;           // evicted while open: their updates stay out
     Stats m_stats;

@@ -173,8 +173,17 @@ void HttpConversation::finish(qint64 nowMs)
 QList<HttpExchange> HttpConversation::takeFinished()
 {
     QList<HttpExchange> finished;
-    finished.swap(m_finished);
+    moveFinishedTo(&finished);
     return finished;
+}
+
+void HttpConversation::moveFinishedTo(QList<HttpExchange> *to)
+{
+    // No reserve(): reserving the exact size each time would defeat the
+    // list's geometric growth and copy it on every call.
+    for (HttpExchange &exchange : m_finished)
+        to->append(std::move(exchange));
+    m_finished.clear();
 }
 
 bool HttpConversation::wantsClientBytes() const

@@ -28,6 +28,10 @@ public:
     void finish(qint64 nowMs);
 
     QList<HttpExchange> takeFinished();
+    // Moves the finished exchanges to the end of *to; keeps this side's
+    // list allocated for the next ones.
+    void moveFinishedTo(QList<HttpExchange> *to);
+    bool hasFinished() const { return !m_finished.isEmpty(); }
 
     bool isRaw() const { return m_raw; }
     int requestCount() const { return m_sequence; }

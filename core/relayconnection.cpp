@@ -617,9 +617,8 @@ void RelayConnection::collectExchanges()
 {
     m_record.requests = quint32(m_capture->requestCount());
     m_record.raw = m_capture->isRaw();
-    QList<HttpExchange> finished = m_capture->takeFinished();
-    if (!finished.isEmpty())
-        m_worker.exchangesFinished(std::move(finished));
+    if (m_capture->hasFinished())
+        m_worker.exchangesFinished(*m_capture);
 }
 
 void RelayConnection::finishCapture()

@@ -100,9 +100,9 @@ void Worker::connectionFinished(RelayConnection *connection)
         m_hooks.connectionEnded();
 }
 
-void Worker::exchangesFinished(QList<HttpExchange> exchanges)
+void Worker::exchangesFinished(HttpConversation &conversation)
 {
-    moveAppend(&m_exchanges, &exchanges);
+    conversation.moveFinishedTo(&m_exchanges);
 }
 
 void Worker::pumpLater(RelayConnection *connection, int side)

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+class HttpConversation;
 class RelayConnection;
 class Resolver;
 class WorkerInbox;
@@ -61,7 +62,8 @@ public:
     void markDirty(RelayConnection *connection);
     void lookUp(RelayConnection *connection);
     void connectionFinished(RelayConnection *connection);
-    void exchangesFinished(QList<HttpExchange> exchanges);
+    // Takes the conversation's finished exchanges for the next publish.
+    void exchangesFinished(HttpConversation &conversation);
     void descriptorsExhausted()
     {
         if (m_hooks.descriptorsExhausted)

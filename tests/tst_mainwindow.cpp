@@ -12,10 +12,14 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSortFilterProxyModel>
 #include <QTableView>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <QTest>
 #include <QToolButton>
 
@@ -43,6 +47,8 @@ private slots:
     void rawConnectionShowsFirstBytes();
     void unreachableUpstreamShowsInRow();
     void settingsPersist();
+    void remoteListenAsksFirst();
+    void newRowsFollowUntilScrolledAway();
 
 private:
     static QByteArray gzip(const QByteArray &data);
@@ -400,6 +406,63 @@ void tst_MainWindow::settingsPersist()
     QCOMPARE(target->currentText(), QStringLiteral("127.0.0.1:%1").arg(m_web->port()));
     QCOMPARE(target->count(), 1);
     QVERIFY(view(again, "connectionsView")->horizontalHeader()->isSectionHidden(ConnectionTableModel::Rate));
+}
+
+void tst_MainWindow::remoteListenAsksFirst()
+{
+    // Only the question is tested: answering it with Cancel binds nothing
+    // (the tests never listen beyond loopback).
+    MainWindow window{ProxyConfig()};
+    window.show();
+    window.setListenText(QStringLiteral("0.0.0.0:0"));
+    window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(m_web->port()));
+    QString question;
+    QTimer::singleShot(0, &window, [&] {
+        auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget());
+        if (!box)
+            return;
+        question = box->text();
+        box->button(QMessageBox::Cancel)->click();
+    });
+    press(window, "startStop");
+    QVERIFY2(question.contains(QStringLiteral("lets other machines use proxymon")), qPrintable(question));
+    QVERIFY(!window.isListening());
+    QCOMPARE(label(window, "remoteWarning"), QString());
+}
+
+void tst_MainWindow::newRowsFollowUntilScrolledAway()
+{
+    MainWindow window{ProxyConfig()};
+    window.resize(900, 500);
+    window.show();
+    startOn(window, m_web->port());
+    const quint16 port = window.server()->listenPort();
+    QTableView *connections = view(window, "connectionsView");
+    QScrollBar *bar = connections->verticalScrollBar();
+    const auto traffic = [&](int count) {
+        offThread([&] {
+            for (int i = 0; i < count; ++i) {
+                Socket client = connectTo("127.0.0.1", port);
+                sendAll(client.fd(), "GET /hello HTTP/1.1\r\n\r\n");
+                client.shutdownWrite();
+                readUntilEof(client.fd());
+            }
+            return 0;
+        });
+    };
+    traffic(40);
+    QTRY_COMPARE(connections->model()->rowCount(), 40);
+    QTRY_VERIFY(bar->maximum() > 0);
+    QTRY_COMPARE(bar->value(), bar->maximum()); // the newest row is in view
+    bar->setValue(0);                            // the user scrolls up
+    traffic(10);
+    QTRY_COMPARE(connections->model()->rowCount(), 50);
+    QTest::qWait(100);
+    QCOMPARE(bar->value(), 0);                   // and the list stays put
+    bar->setValue(bar->maximum());               // back at the bottom: following again
+    traffic(10);
+    QTRY_COMPARE(connections->model()->rowCount(), 60);
+    QTRY_COMPARE(bar->value(), bar->maximum());
 }
 
 QTEST_MAIN(tst_MainWindow)

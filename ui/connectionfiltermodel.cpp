@@ -59,6 +59,22 @@ void ConnectionFilterModel::cleared()
     m_exchangesSeen = 0;
 }
 
+bool ConnectionFilterModel::lessThan(const QModelIndex &left, const QModelIndex &right) const
+{
+    // Numbers straight from the store; the text columns through the model.
+    const ConnectionRecord &a = m_store->connectionAt(left.row());
+    const ConnectionRecord &b = m_store->connectionAt(right.row());
+    const auto then = [&](auto x, auto y) { return x != y ? x < y : a.id < b.id; };
+    switch (left.column()) {
+    case ConnectionTableModel::Id: return a.id < b.id;
+    case ConnectionTableModel::Started: return then(a.openedMs, b.openedMs);
+    case ConnectionTableModel::BytesUp: return then(a.bytesUp, b.bytesUp);
+    case ConnectionTableModel::BytesDown: return then(a.bytesDown, b.bytesDown);
+    case ConnectionTableModel::Requests: return then(a.requests, b.requests);
+    default: return QSortFilterProxyModel::lessThan(left, right);
+    }
+}
+
 bool ConnectionFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex &) const
 {
     if (m_filter.isEmpty())

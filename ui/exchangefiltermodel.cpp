@@ -23,6 +23,28 @@ void ExchangeFilterModel::setConnection(quint64 id)
     invalidateRowsFilter();
 }
 
+bool ExchangeFilterModel::lessThan(const QModelIndex &left, const QModelIndex &right) const
+{
+    const HttpExchange &a = m_store->exchangeAt(left.row());
+    const HttpExchange &b = m_store->exchangeAt(right.row());
+    const auto byConnection = [&] {
+        return a.connectionId != b.connectionId ? a.connectionId < b.connectionId : a.sequence < b.sequence;
+    };
+    const auto then = [&](auto x, auto y) { return x != y ? x < y : byConnection(); };
+    switch (left.column()) {
+    case ExchangeTableModel::Method: return then(a.request.method(), b.request.method());
+    case ExchangeTableModel::Host: return then(a.request.value("Host"), b.request.value("Host"));
+    case ExchangeTableModel::Target: return then(a.request.target(), b.request.target());
+    case ExchangeTableModel::Status: return then(a.response.status, b.response.status);
+    case ExchangeTableModel::RequestSize: return then(a.requestBodyBytes, b.requestBodyBytes);
+    case ExchangeTableModel::ResponseSize: return then(a.responseBodyBytes, b.responseBodyBytes);
+    case ExchangeTableModel::Time:
+        return then(ExchangeTableModel::elapsedMs(a), ExchangeTableModel::elapsedMs(b));
+    case ExchangeTableModel::Flags: return then(a.flags, b.flags);
+    default: return byConnection();
+    }
+}
+
 bool ExchangeFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex &) const
 {
     const HttpExchange &exchange = m_store->exchangeAt(sourceRow);

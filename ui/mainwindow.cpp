@@ -84,6 +84,7 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     }
     validateInputs();
     onListeningChanged(false);
+    onConnectionSelected(); // the exchange list starts in step with the selection (none)
     updateStatus();
 }
 

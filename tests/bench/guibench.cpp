@@ -1,0 +1,167 @@
+// The window under load, for bench.sh (not a test).
+//
+//   proxymon_guibench load TARGET_PORT SECONDS
+//       Opens the real window (use QT_QPA_PLATFORM=offscreen), starts it
+//       forwarding to 127.0.0.1:TARGET_PORT, prints its port, and while the
+//       caller puts load through it, watches the GUI thread with a 5 ms
+//       heartbeat. Then prints: longest stall in ms, stalls over 50 ms,
+//       batches the views took per second, rows and exchanges held.
+//   proxymon_guibench scale
+//       Fills the window's store with 10,000 connections and 100,000
+//       exchanges, then times sorting and filtering both lists.
+#include "capturestore.h"
+#include "httpheadparser.h"
+#include "mainwindow.h"
+#include "proxyserver.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QElapsedTimer>
+#include <QLineEdit>
+#include <QTableView>
+#include <QTimer>
+
+#include <cstdio>
+
+namespace {
+
+int load(MainWindow &window, quint16 target, int seconds)
+{
+    window.setListenText(QStringLiteral("127.0.0.1:0"));
+    window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(target));
+    window.startProxy();
+    if (!window.isListening())
+        return 1;
+    std::printf("%u\n", unsigned(window.server()->listenPort()));
+    std::fflush(stdout);
+
+    qint64 batches = 0;
+    QObject::connect(window.server(), &ProxyServer::published, &window,
+                     [&batches](const QList<ConnectionRecord> &, const QList<HttpExchange> &) { ++batches; });
+    QElapsedTimer clock;
+    clock.start();
+    qint64 last = 0;
+    qint64 worst = 0;
+    int stalls = 0;
+    QTimer heartbeat;
+    heartbeat.setTimerType(Qt::PreciseTimer);
+    heartbeat.setInterval(5);
+    QObject::connect(&heartbeat, &QTimer::timeout, [&] {
+        const qint64 now = clock.elapsed();
+        const qint64 gap = now - last - 5;
+        last = now;
+        worst = qMax(worst, gap);
+        if (gap > 50)
+            ++stalls;
+    });
+    heartbeat.start();
+    QTimer::singleShot(seconds * 1000, qApp, &QCoreApplication::quit);
+    QApplication::exec();
+    std::printf("stall_max_ms %lld stalls_over_50ms %d batches_per_s %.1f connections %lld exchanges %lld\n",
+                worst, stalls, double(batches) * 1000.0 / double(clock.elapsed()),
+                qint64(window.store()->connectionCount()), qint64(window.store()->exchangeCount()));
+    return 0;
+}
+
+qint64 timed(const std::function<void()> &work)
+{
+    QElapsedTimer clock;
+    clock.start();
+    work();
+    QApplication::processEvents();
+    return clock.elapsed();
+}
+
+int scale(MainWindow &window)
+{
+    CaptureStore *store = window.store();
+    const HttpHead request = HttpHeadParser::parse("GET /items?page=2 HTTP/1.1\r\nHost: shop.example\r\nAccept: */*\r\n\r\n",
+                                                   HttpHead::Kind::Request, 100, false);
+    const HttpHead ok = HttpHeadParser::parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", HttpHead::Kind::Response, 100, false);
+    const HttpHead missing = HttpHeadParser::parse("HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\n",
+                                                   HttpHead::Kind::Response, 100, false);
+    window.findChild<QAction *>(QStringLiteral("allExchanges"))->setChecked(true);
+    const qint64 fillMs = timed([&] {
+        quint64 id = 0;
+        for (int batch = 0; batch < 100; ++batch) {
+            QList<ConnectionRecord> records;
+            QList<HttpExchange> exchanges;
+            for (int i = 0; i < 100; ++i) {
+                ConnectionRecord record;
+                record.id = ++id;
+                record.client = QStringLiteral("127.0.0.1:%1").arg(20000 + id % 40000);
+                record.upstream = QStringLiteral("shop.example:80");
+                record.state = ConnectionRecord::State::Closed;
+                record.closeReason = ConnectionRecord::CloseReason::ClientFin;
+                record.openedMs = 1'700'000'000'000 + qint64(id);
+                record.closedMs = record.openedMs + qint64(id % 977);
+                record.bytesUp = id * 37 % 100000;
+                record.bytesDown = id * 7919 % 1000000;
+                record.requests = 10;
+                records.append(record);
+                for (int sequence = 1; sequence <= 10; ++sequence) {
+                    HttpExchange exchange;
+                    exchange.connectionId = id;
+                    exchange.sequence = sequence;
+                    exchange.request = request;
+                    exchange.response = (id + quint64(sequence)) % 50 == 0 ? missing : ok;
+                    exchange.responseBodyBytes = 5;
+                    exchange.complete = true;
+                    exchanges.append(exchange);
+                }
+            }
+            store->add(records, exchanges);
+            QApplication::processEvents();
+        }
+    });
+    auto *connections = window.findChild<QTableView *>(QStringLiteral("connectionsView"));
+    auto *exchanges = window.findChild<QTableView *>(QStringLiteral("exchangesView"));
+    auto *filter = window.findChild<QLineEdit *>(QStringLiteral("filterEdit"));
+    const qint64 sortConnectionsMs = timed([&] { connections->sortByColumn(7, Qt::DescendingOrder); });
+    const qint64 sortExchangesMs = timed([&] { exchanges->sortByColumn(4, Qt::DescendingOrder); });
+    // The filter applies on its own timer; wait for it, then time the work.
+    const auto filterMs = [&](const QString &text) {
+        filter->setText(text);
+        QElapsedTimer clock;
+        clock.start();
+        const int before = exchanges->model()->rowCount();
+        qint64 worst = 0;
+        qint64 last = 0;
+        while (clock.elapsed() < 1000) {
+            QApplication::processEvents(QEventLoop::AllEvents, 5);
+            const qint64 now = clock.elapsed();
+            worst = qMax(worst, now - last);
+            last = now;
+            if (exchanges->model()->rowCount() != before)
+                break;
+        }
+        return worst;
+    };
+    const qint64 filterStatusMs = filterMs(QStringLiteral("status:404"));
+    const int matched = exchanges->model()->rowCount();
+    const qint64 filterClearMs = filterMs(QString());
+    std::printf("fill_ms %lld sort_connections_ms %lld sort_exchanges_ms %lld filter_ms %lld filter_clear_ms %lld "
+                "connections %lld exchanges %lld matched %d\n",
+                fillMs, sortConnectionsMs, sortExchangesMs, filterStatusMs, filterClearMs,
+                qint64(store->connectionCount()), qint64(store->exchangeCount()), matched);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QApplication app(argc, argv);
+    QCoreApplication::setOrganizationName(QStringLiteral("proxymon-bench"));
+    QCoreApplication::setApplicationName(QStringLiteral("proxymon-bench"));
+    const QStringList args = QCoreApplication::arguments();
+    MainWindow window{ProxyConfig()};
+    window.resize(1200, 760);
+    window.show();
+    if (args.value(1) == u"load" && args.size() == 4)
+        return load(window, quint16(args[2].toUInt()), args[3].toInt());
+    if (args.value(1) == u"scale")
+        return scale(window);
+    std::fprintf(stderr, "usage: proxymon_guibench load TARGET_PORT SECONDS | scale\n");
+    return 2;
+}
