@@ -63,7 +63,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Address to listen on (default 127.0.0.1:8080). Port 0 picks a free port."),
         QStringLiteral("ADDR:PORT"), QStringLiteral("127.0.0.1:8080"));
     const QCommandLineOption target(QStringLiteral("target"),
-        QStringLiteral("Where to forward connections."), QStringLiteral("HOST:PORT"));
+        QStringLiteral("Where to forward connections: HOST:PORT, or builtin:echo for the built-in echo server."),
+        QStringLiteral("HOST:PORT"));
     const QCommandLineOption jsonl(QStringLiteral("jsonl"),
         QStringLiteral("Write one JSON object per event to FILE, or to standard output with -."),
         QStringLiteral("FILE|-"));

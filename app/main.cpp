@@ -33,6 +33,13 @@ int runHeadless(int argc, char *argv[], const CommandLine &commandLine)
 
 int runWindow(int argc, char *argv[], const CommandLine &commandLine)
 {
+    // Qt would abort with a note about plugins; say what to do instead.
+    if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY")
+        && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+        std::fprintf(stderr, "proxymon: no display to open the window on (DISPLAY is not set); "
+                             "run it with --headless to use it from a terminal (see 'proxymon --help').\n");
+        return 2;
+    }
     QApplication app(argc, argv);
     nameApplication();
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/proxymon/icons/proxymon.svg")));

@@ -1,5 +1,6 @@
 #include "proxyconfig.h"
 
+#include "builtinecho.h"
 #include "endpoint.h"
 
 bool ProxyConfig::setListen(const QString &text, QString *error)
@@ -21,6 +22,12 @@ bool ProxyConfig::setListen(const QString &text, QString *error)
 
 bool ProxyConfig::setTarget(const QString &text, QString *error)
 {
+    builtinEcho = text.compare(QLatin1String(BuiltinEcho::Name), Qt::CaseInsensitive) == 0;
+    if (builtinEcho) {
+        targetHost = QStringLiteral("127.0.0.1");
+        targetPort = 0;
+        return true;
+    }
     Endpoint endpoint;
     if (!Endpoint::parse(text, &endpoint, error))
         return false;
@@ -42,7 +49,7 @@ QString ProxyConfig::validate() const
                               "allow it explicitly to do so").arg(listenAddress.toString());
     if (targetHost.isEmpty())
         return QStringLiteral("no target host");
-    if (targetPort == 0)
+    if (targetPort == 0 && !builtinEcho)
         return QStringLiteral("the target port must be between 1 and 65535");
     if (bufferBytes < 1024)
         return QStringLiteral("the buffer must be at least 1024 bytes");
@@ -55,6 +62,8 @@ QString ProxyConfig::validate() const
 
 QString ProxyConfig::targetText() const
 {
+    if (builtinEcho)
+        return QLatin1String(BuiltinEcho::Name);
     return Endpoint::format(targetHost, targetPort);
 }
 

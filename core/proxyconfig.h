@@ -12,6 +12,8 @@ struct ProxyConfig
 
     QString targetHost;                   // name or address literal
     quint16 targetPort = 0;
+    bool builtinEcho = false;             // target the built-in echo server; the
+                                          // server fills in its address at start
 
     int bufferBytes = 256 * 1024;         // held at most per direction
     int connectTimeoutMs = 10'000;
@@ -30,7 +32,7 @@ struct ProxyConfig
     // Reads "ADDR:PORT", "[::1]:PORT" or a bare port (loopback) into the
     // listen fields; false with the reason in *error when it cannot.
     bool setListen(const QString &text, QString *error);
-    // Reads "HOST:PORT" into the target fields, the same way.
+    // Reads "HOST:PORT" (or "builtin:echo") into the target fields, the same way.
     bool setTarget(const QString &text, QString *error);
 
     // Returns an empty string when the configuration can run, otherwise why not.

@@ -1,5 +1,6 @@
 #include "proxyserver.h"
 
+#include "builtinecho.h"
 #include "descriptorlimit.h"
 #include "endpoint.h"
 #include "listener.h"
@@ -188,6 +189,15 @@ bool ProxyServer::start(const ProxyConfig &requested)
         config.maxConnections = DescriptorLimit::maxConnectionsFor(m_descriptorLimit);
     if (config.workers == 0)
         config.workers = qMax(1, QThread::idealThreadCount());
+    if (config.builtinEcho) {
+        // Started once and kept: connections of a stopping generation may
+        // still be talking to it.
+        if (!m_echo)
+            m_echo = std::make_unique<BuiltinEcho>();
+        if (!m_echo->start(&m_errorString))
+            return false;
+        config.targetPort = m_echo->port();
+    }
 
     const int fd = openListeningSocket(config.listenAddress, config.listenPort, config.listenBacklog, &m_errorString);
     if (fd < 0)

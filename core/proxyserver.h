@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+class BuiltinEcho;
 class Listener;
 class QThreadPool;
 class Resolver;
@@ -76,6 +77,7 @@ private:
     QString m_errorString;
     Listener *m_listener = nullptr;
     std::unique_ptr<Resolver> m_resolver;
+    std::unique_ptr<BuiltinEcho> m_echo; // the target, when it is builtin:echo
     std::shared_ptr<Gate> m_gate;
     std::vector<std::unique_ptr<Generation>> m_generations; // the current one last
     Generation *m_current = nullptr;

@@ -12,6 +12,7 @@ private slots:
     void sizes();
     void headlessDefaults();
     void everyOption();
+    void builtinEchoTarget();
     void errors_data();
     void errors();
 };
@@ -69,6 +70,15 @@ void tst_CommandLine::headlessDefaults()
     QVERIFY(line.jsonlPath.isEmpty());
     QVERIFY(line.config.capture);
     QCOMPARE(line.config.bodyPrefixBytes, 1024 * 1024);
+}
+
+void tst_CommandLine::builtinEchoTarget()
+{
+    const CommandLine line = CommandLine::parse({"proxymon", "--headless", "--target", "builtin:echo"});
+    QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
+    QVERIFY(line.config.builtinEcho);
+    QCOMPARE(line.config.targetText(), QStringLiteral("builtin:echo"));
+    QCOMPARE(line.config.validate(), QString());
 }
 
 void tst_CommandLine::everyOption()

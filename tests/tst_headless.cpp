@@ -31,6 +31,7 @@ private slots:
     void outOfDescriptorsBacksOff();
     void survivesClientGoneMidDownload();
     void noCaptureReportsNoExchanges();
+    void windowWithoutDisplaySaysWhatToDo();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -45,6 +46,11 @@ private:
 quint16 tst_Headless::startProxy(QProcess &process, const QStringList &arguments, QByteArray *stderrSeen)
 {
     process.setProgram(QStringLiteral(PROXYMON_BINARY));
+    // No display of any kind: headless must not need one.
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    for (const char *name : {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"})
+        environment.remove(QLatin1String(name));
+    process.setProcessEnvironment(environment);
     process.setArguments(arguments);
     process.start();
     if (!process.waitForStarted(10'000))
@@ -126,6 +132,21 @@ void tst_Headless::badArgumentsExitNonZero()
     QCOMPARE(process.exitCode(), 2);
     const QString error = QString::fromUtf8(process.readAllStandardError());
     QVERIFY2(error.contains(QStringLiteral("--target")), qPrintable(error));
+}
+
+void tst_Headless::windowWithoutDisplaySaysWhatToDo()
+{
+    QProcess process;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    for (const char *name : {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"})
+        environment.remove(QLatin1String(name));
+    process.setProcessEnvironment(environment);
+    process.start(QStringLiteral(PROXYMON_BINARY), {QStringLiteral("--target"), QStringLiteral("127.0.0.1:9")});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 2);
+    const QString error = QString::fromUtf8(process.readAllStandardError());
+    QVERIFY2(error.contains(QStringLiteral("no display")) && error.contains(QStringLiteral("--headless")),
+             qPrintable(error));
 }
 
 void tst_Headless::jsonlToFileAndCleanStop()

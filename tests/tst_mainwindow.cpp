@@ -4,6 +4,7 @@
 #include "loopback.h"
 #include "mainwindow.h"
 #include "proxyserver.h"
+#include "rawclientpanel.h"
 
 #include <QAbstractItemModelTester>
 #include <QAction>
@@ -49,6 +50,7 @@ private slots:
     void settingsPersist();
     void remoteListenAsksFirst();
     void newRowsFollowUntilScrolledAway();
+    void echoTargetAndRawClient();
 
 private:
     static QByteArray gzip(const QByteArray &data);
@@ -404,7 +406,8 @@ void tst_MainWindow::settingsPersist()
     QCOMPARE(again.findChild<QLineEdit *>(QStringLiteral("listenEdit"))->text(), QStringLiteral("127.0.0.1:0"));
     auto *target = again.findChild<QComboBox *>(QStringLiteral("targetCombo"));
     QCOMPARE(target->currentText(), QStringLiteral("127.0.0.1:%1").arg(m_web->port()));
-    QCOMPARE(target->count(), 1);
+    QCOMPARE(target->count(), 2);
+    QCOMPARE(target->itemText(1), QStringLiteral("builtin:echo")); // always offered
     QVERIFY(view(again, "connectionsView")->horizontalHeader()->isSectionHidden(ConnectionTableModel::Rate));
 }
 
@@ -463,6 +466,54 @@ void tst_MainWindow::newRowsFollowUntilScrolledAway()
     traffic(10);
     QTRY_COMPARE(connections->model()->rowCount(), 60);
     QTRY_COMPARE(bar->value(), bar->maximum());
+}
+
+void tst_MainWindow::echoTargetAndRawClient()
+{
+    // The newcomer's tour, with no other program: echo target, raw client,
+    // the connection's whole life in the list.
+    MainWindow window{ProxyConfig()};
+    window.show();
+    auto *target = window.findChild<QComboBox *>(QStringLiteral("targetCombo"));
+    target->setCurrentIndex(target->findText(QStringLiteral("builtin:echo")));
+    window.setListenText(QStringLiteral("127.0.0.1:0"));
+    press(window, "startStop");
+    QVERIFY(window.isListening());
+    QVERIFY(label(window, "statusListening").contains(QStringLiteral("→ builtin:echo")));
+
+    press(window, "showRawClient");
+    auto *raw = window.findChild<RawClientPanel *>(QStringLiteral("rawClient"));
+    QVERIFY(raw->isVisible());
+    auto *rawTarget = raw->findChild<QLineEdit *>(QStringLiteral("rawTarget"));
+    QCOMPARE(rawTarget->text(), QStringLiteral("127.0.0.1:%1").arg(window.server()->listenPort()));
+    QTest::mouseClick(raw->findChild<QPushButton *>(QStringLiteral("rawConnect")), Qt::LeftButton);
+    QTRY_COMPARE(raw->client()->state(), RawClient::State::Open);
+
+    auto *preset = raw->findChild<QComboBox *>(QStringLiteral("rawPreset"));
+    preset->setCurrentIndex(1); // the lab's GET with a Host header
+    raw->findChild<QComboBox *>(QStringLiteral("rawLineEnd"))->setCurrentIndex(1); // bare LF, as the lab sends
+    QTest::mouseClick(raw->findChild<QPushButton *>(QStringLiteral("rawSend")), Qt::LeftButton);
+    QTRY_VERIFY(raw->receivedText().contains(QStringLiteral("Host: www.google.com")));
+
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    QTRY_COMPARE(cell(connections, 0, ConnectionTableModel::State), QStringLiteral("open"));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::Upstream).left(12), QStringLiteral("builtin:echo"));
+
+    // Shut down write: the echo server sends the rest and closes.
+    QTest::mouseClick(raw->findChild<QPushButton *>(QStringLiteral("rawShutdown")), Qt::LeftButton);
+    QTRY_COMPARE(raw->client()->state(), RawClient::State::Closed);
+    QVERIFY2(raw->statusText().contains(QStringLiteral("EOF after your half-close")), qPrintable(raw->statusText()));
+    QTRY_COMPARE(cell(connections, 0, ConnectionTableModel::State), QStringLiteral("closed (client first)"));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::BytesUp), QStringLiteral("37 B"));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::BytesDown), QStringLiteral("37 B"));
+
+    // Reset: a new connection, aborted; the list says so.
+    QTest::mouseClick(raw->findChild<QPushButton *>(QStringLiteral("rawConnect")), Qt::LeftButton);
+    QTRY_COMPARE(raw->client()->state(), RawClient::State::Open);
+    QTRY_COMPARE(connections->model()->rowCount(), 2);
+    QTest::mouseClick(raw->findChild<QPushButton *>(QStringLiteral("rawReset")), Qt::LeftButton);
+    QTRY_COMPARE(cell(connections, 1, ConnectionTableModel::State), QStringLiteral("reset by client"));
 }
 
 QTEST_MAIN(tst_MainWindow)

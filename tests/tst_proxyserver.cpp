@@ -46,6 +46,7 @@ private slots:
     void connectionLimitPausesAccepting();
     void httpExchangesAreReported();
     void binaryConnectionIsRaw();
+    void builtinEchoTarget();
 
 private:
     static ProxyConfig configFor(const char *listen, const char *targetHost, quint16 targetPort);
@@ -749,6 +750,37 @@ void tst_ProxyServer::binaryConnectionIsRaw()
     QCOMPARE(record.upstreamPrefix, hello);
     QCOMPARE(record.requests, quint32(0));
     QVERIFY(records.exchanges().isEmpty());
+}
+
+void tst_ProxyServer::builtinEchoTarget()
+{
+    ProxyServer server;
+    RecordCollector records(&server);
+    ProxyConfig config = configFor("127.0.0.1", "unused", 1);
+    QString error;
+    QVERIFY(config.setTarget(QStringLiteral("builtin:echo"), &error));
+    QVERIFY(server.start(config));
+    // The lab's echo flow, with more than the echo server holds at once:
+    // send, shut down writing, read the echo until EOF.
+    const QByteArray payload = randomBytes(3 * 1024 * 1024 + 5, 9);
+    const QByteArray echoed = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        std::thread writer([&] {
+            sendAll(client.fd(), payload);
+            client.shutdownWrite();
+        });
+        QByteArray received = readUntilEof(client.fd());
+        writer.join();
+        return received;
+    });
+    QCOMPARE(sha256(echoed), sha256(payload));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.upstream, QStringLiteral("builtin:echo"));
+    QVERIFY(record.upstreamAddress.startsWith(QStringLiteral("127.0.0.1:")));
+    QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::ClientFin);
+    QCOMPARE(record.bytesUp, quint64(payload.size()));
+    QCOMPARE(record.bytesDown, quint64(payload.size()));
+    server.stop();
 }
 
 QTEST_GUILESS_MAIN(tst_ProxyServer)

@@ -1,19 +1,22 @@
 #include "mainwindow.h"
 
+#include "builtinecho.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
 #include "displaytext.h"
+#include "endpoint.h"
 #include "exchangedetailview.h"
 #include "exchangefiltermodel.h"
 #include "exchangetablemodel.h"
-#include "endpoint.h"
 #include "proxyserver.h"
+#include "rawclientpanel.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDateTime>
+#include <QDockWidget>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
@@ -237,6 +240,14 @@ void MainWindow::buildViews()
     m_mainSplitter->setStretchFactor(0, 2);
     m_mainSplitter->setStretchFactor(1, 3);
 
+    m_rawClient = new RawClientPanel(this);
+    m_rawClient->setObjectName(QStringLiteral("rawClient"));
+    m_rawClientDock = new QDockWidget(tr("Raw client"), this);
+    m_rawClientDock->setObjectName(QStringLiteral("rawClientDock"));
+    m_rawClientDock->setWidget(m_rawClient);
+    addDockWidget(Qt::RightDockWidgetArea, m_rawClientDock);
+    m_rawClientDock->hide();
+
     m_banner = new QLabel(this);
     m_banner->setObjectName(QStringLiteral("banner"));
     m_banner->setWordWrap(true);
@@ -297,6 +308,12 @@ void MainWindow::buildMenus()
     view->addAction(m_pause);
     view->addAction(m_allExchanges);
     view->addAction(m_focusFilter);
+    QAction *rawClient = m_rawClientDock->toggleViewAction();
+    rawClient->setObjectName(QStringLiteral("showRawClient"));
+    rawClient->setShortcut(Qt::CTRL | Qt::Key_T);
+    rawClient->setToolTip(tr("A client you drive by hand: send, shut down writing, reset (Ctrl+T)"));
+    view->addAction(rawClient);
+    findChild<QToolBar *>(QStringLiteral("proxyToolBar"))->insertAction(m_clear, rawClient);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About proxymon"), this, [this] {
         QMessageBox::about(this, tr("About proxymon"),
@@ -359,7 +376,10 @@ void MainWindow::restoreSettings()
     m_exchangesView->horizontalHeader()->restoreState(settings.value(QStringLiteral("exchanges/header")).toByteArray());
     m_allExchanges->setChecked(settings.value(QStringLiteral("exchanges/allConnections"), false).toBool());
     m_listenEdit->setText(settings.value(QStringLiteral("proxy/listen"), QStringLiteral("127.0.0.1:8080")).toString());
-    const QStringList recent = settings.value(QStringLiteral("proxy/recentTargets")).toStringList();
+    QStringList recent = settings.value(QStringLiteral("proxy/recentTargets")).toStringList();
+    // The built-in echo server is always one click away.
+    if (!recent.contains(QLatin1String(BuiltinEcho::Name)))
+        recent.append(QLatin1String(BuiltinEcho::Name));
     m_targetCombo->addItems(recent);
     m_targetCombo->setEditText(settings.value(QStringLiteral("proxy/target"), recent.value(0)).toString());
 }
@@ -513,6 +533,7 @@ void MainWindow::onListeningChanged(bool listening)
     if (listening) {
         const QString where = Endpoint::format(m_server->listenAddress().toString(), m_server->listenPort());
         m_statusListening->setText(tr("Listening on %1 → %2").arg(where, config.targetText()));
+        m_rawClient->setDefaultTarget(where);
         setWindowTitle(tr("proxymon — %1 → %2").arg(where, config.targetText()));
     } else {
         m_statusListening->setText(tr("Stopped"));

@@ -18,7 +18,9 @@ class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
+class QDockWidget;
 class QSplitter;
+class RawClientPanel;
 class QTableView;
 
 // The monitor window: start and stop the proxy, watch its connections and
@@ -92,6 +94,8 @@ private:
     QTableView *m_connectionsView = nullptr;
     QTableView *m_exchangesView = nullptr;
     ExchangeDetailView *m_detail = nullptr;
+    RawClientPanel *m_rawClient = nullptr;
+    QDockWidget *m_rawClientDock = nullptr;
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_bottomSplitter = nullptr;
     QLabel *m_statusListening = nullptr;

@@ -1,0 +1,231 @@
+#include "rawclient.h"
+
+#include <QHostAddress>
+#include <QSocketNotifier>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace {
+
+QString errorText(int error)
+{
+    return QString::fromLocal8Bit(std::strerror(error)).toLower();
+}
+
+} // namespace
+
+RawClient::RawClient(QObject *parent)
+    : QObject(parent)
+{
+}
+
+RawClient::~RawClient()
+{
+    release();
+}
+
+QString RawClient::stateText(State state)
+{
+    switch (state) {
+    case State::Idle: return tr("not connected");
+    case State::Connecting: return tr("connecting");
+    case State::Open: return tr("connected");
+    case State::WriteShut: return tr("write side shut down; reading until EOF");
+    case State::PeerShut: return tr("the peer closed its side (EOF); you may still send");
+    case State::Closed: return tr("closed");
+    }
+    return QString();
+}
+
+void RawClient::setState(State state, const QString &why)
+{
+    m_state = state;
+    m_why = why;
+    emit stateChanged(state);
+}
+
+void RawClient::release()
+{
+    // Later, not now: this may run inside a notifier's own signal.
+    for (QSocketNotifier *notifier : {m_readNotifier, m_writeNotifier}) {
+        if (notifier) {
+            notifier->setEnabled(false);
+            notifier->deleteLater();
+        }
+    }
+    m_readNotifier = nullptr;
+    m_writeNotifier = nullptr;
+    if (m_fd >= 0)
+        ::close(m_fd);
+    m_fd = -1;
+    m_pending.clear();
+    m_shutAfterFlush = false;
+}
+
+void RawClient::fail(const QString &why)
+{
+    release();
+    setState(State::Closed, why);
+}
+
+void RawClient::connectTo(const QString &host, quint16 port)
+{
+    release();
+    m_sent = 0;
+    m_received = 0;
+    const QHostAddress address = host == u"localhost" ? QHostAddress(QHostAddress::LocalHost) : QHostAddress(host);
+    if (address.isNull() || port == 0) {
+        setState(State::Closed, tr("'%1:%2' is not an IP address and port").arg(host).arg(port));
+        return;
+    }
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
+        auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        const Q_IPV6ADDR bytes = address.toIPv6Address();
+        std::memcpy(&in6->sin6_addr, bytes.c, 16);
+        length = sizeof *in6;
+    } else {
+        auto *in4 = reinterpret_cast<sockaddr_in *>(&storage);
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        in4->sin_addr.s_addr = htonl(address.toIPv4Address());
+        length = sizeof *in4;
+    }
+    m_fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (m_fd < 0) {
+        fail(tr("cannot make a socket: %1").arg(errorText(errno)));
+        return;
+    }
+    m_readNotifier = new QSocketNotifier(qintptr(m_fd), QSocketNotifier::Read, this);
+    m_writeNotifier = new QSocketNotifier(qintptr(m_fd), QSocketNotifier::Write, this);
+    connect(m_readNotifier, &QSocketNotifier::activated, this, &RawClient::onReadable);
+    connect(m_writeNotifier, &QSocketNotifier::activated, this, &RawClient::onWritable);
+    m_readNotifier->setEnabled(false);
+    if (::connect(m_fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 && errno != EINPROGRESS) {
+        fail(tr("connect failed: %1").arg(errorText(errno)));
+        return;
+    }
+    setState(State::Connecting);
+}
+
+void RawClient::send(const QByteArray &bytes)
+{
+    if (m_fd < 0 || m_state == State::WriteShut || m_state == State::Closed || m_shutAfterFlush)
+        return;
+    m_pending.append(bytes);
+    if (m_state != State::Connecting)
+        flush();
+}
+
+void RawClient::shutdownWrite()
+{
+    if (m_fd < 0 || m_state == State::WriteShut || m_state == State::Closed)
+        return;
+    m_shutAfterFlush = true;
+    if (m_state != State::Connecting)
+        flush();
+}
+
+void RawClient::reset()
+{
+    if (m_fd < 0)
+        return;
+    const linger abortive{1, 0};
+    ::setsockopt(m_fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+    release();
+    setState(State::Closed, tr("reset by you"));
+}
+
+void RawClient::close()
+{
+    if (m_fd < 0)
+        return;
+    release();
+    setState(State::Closed, tr("closed by you"));
+}
+
+void RawClient::onWritable()
+{
+    if (m_state == State::Connecting) {
+        int error = 0;
+        socklen_t length = sizeof error;
+        ::getsockopt(m_fd, SOL_SOCKET, SO_ERROR, &error, &length);
+        if (error != 0) {
+            fail(tr("connect failed: %1").arg(errorText(error)));
+            return;
+        }
+        m_readNotifier->setEnabled(true);
+        setState(State::Open);
+    }
+    flush();
+}
+
+void RawClient::flush()
+{
+    while (!m_pending.isEmpty()) {
+        const ssize_t sent = ::send(m_fd, m_pending.constData(), size_t(m_pending.size()), MSG_NOSIGNAL);
+        if (sent > 0) {
+            m_sent += quint64(sent);
+            m_pending.remove(0, sent);
+            continue;
+        }
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            m_writeNotifier->setEnabled(true);
+            return;
+        }
+        fail(tr("send failed: %1").arg(errorText(errno)));
+        return;
+    }
+    m_writeNotifier->setEnabled(false);
+    if (m_shutAfterFlush) {
+        m_shutAfterFlush = false;
+        ::shutdown(m_fd, SHUT_WR);
+        if (m_state == State::PeerShut) {
+            release();
+            setState(State::Closed, tr("both sides closed"));
+        } else {
+            setState(State::WriteShut);
+        }
+    }
+}
+
+void RawClient::onReadable()
+{
+    char buffer[65536];
+    for (;;) {
+        const ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
+        if (n > 0) {
+            m_received += quint64(n);
+            emit received(QByteArray(buffer, n));
+            if (m_fd < 0)
+                return; // a receiver closed us
+            continue;
+        }
+        if (n == 0) {
+            m_readNotifier->setEnabled(false);
+            if (m_state == State::WriteShut) {
+                release();
+                setState(State::Closed, tr("both sides closed (EOF after your half-close)"));
+            } else {
+                setState(State::PeerShut);
+            }
+            return;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        if (errno == EINTR)
+            continue;
+        fail(errno == ECONNRESET ? tr("reset by the peer") : tr("receive failed: %1").arg(errorText(errno)));
+        return;
+    }
+}
