@@ -13,6 +13,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QScrollBar>
@@ -51,6 +52,7 @@ private slots:
     void remoteListenAsksFirst();
     void newRowsFollowUntilScrolledAway();
     void echoTargetAndRawClient();
+    void columnMenuHidesAndMoves();
 
 private:
     static QByteArray gzip(const QByteArray &data);
@@ -514,6 +516,41 @@ void tst_MainWindow::echoTargetAndRawClient()
     QTRY_COMPARE(connections->model()->rowCount(), 2);
     QTest::mouseClick(raw->findChild<QPushButton *>(QStringLiteral("rawReset")), Qt::LeftButton);
     QTRY_COMPARE(cell(connections, 1, ConnectionTableModel::State), QStringLiteral("reset by client"));
+}
+
+void tst_MainWindow::columnMenuHidesAndMoves()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    QHeaderView *header = view(window, "connectionsView")->horizontalHeader();
+    // Opens the header's menu over a column and picks an entry by its text.
+    const auto pick = [&](int column, const QString &entry) {
+        bool found = false;
+        QTimer::singleShot(0, &window, [&] {
+            auto *menu = qobject_cast<QMenu *>(QApplication::activePopupWidget());
+            if (!menu)
+                return;
+            for (QAction *action : menu->actions()) {
+                if (action->text() == entry && action->isEnabled()) {
+                    found = true;
+                    action->trigger();
+                }
+            }
+            menu->close();
+        });
+        const int x = header->sectionViewportPosition(column) + header->sectionSize(column) / 2;
+        emit header->customContextMenuRequested(QPoint(x, header->height() / 2));
+        return found;
+    };
+    QCOMPARE(header->visualIndex(ConnectionTableModel::Client), 2);
+    QVERIFY(pick(ConnectionTableModel::Client, QStringLiteral("Move “Client” left")));
+    QCOMPARE(header->visualIndex(ConnectionTableModel::Client), 1);
+    QVERIFY(pick(ConnectionTableModel::BytesUp, QStringLiteral("Up"))); // the checkable entry: hides it
+    QVERIFY(header->isSectionHidden(ConnectionTableModel::BytesUp));
+    QVERIFY(pick(ConnectionTableModel::Client, QStringLiteral("Original order")));
+    QCOMPARE(header->visualIndex(ConnectionTableModel::Client), 2);
+    QVERIFY(pick(ConnectionTableModel::Client, QStringLiteral("Show all columns")));
+    QVERIFY(!header->isSectionHidden(ConnectionTableModel::BytesUp));
 }
 
 QTEST_MAIN(tst_MainWindow)

@@ -341,10 +341,32 @@ void MainWindow::installColumnMenu(QTableView *view)
                 header->setSectionHidden(column, !shown);
             });
         }
+        // The column under the pointer moves one place either way; dragging
+        // a header does the same.
+        const int clicked = header->logicalIndexAt(at);
+        if (clicked >= 0) {
+            const QString name = model->headerData(clicked, Qt::Horizontal).toString();
+            const int visual = header->visualIndex(clicked);
+            menu.addSeparator();
+            QAction *left = menu.addAction(QObject::tr("Move “%1” left").arg(name), header, [header, clicked] {
+                const int from = header->visualIndex(clicked);
+                header->moveSection(from, from - 1);
+            });
+            left->setEnabled(visual > 0);
+            QAction *right = menu.addAction(QObject::tr("Move “%1” right").arg(name), header, [header, clicked] {
+                const int from = header->visualIndex(clicked);
+                header->moveSection(from, from + 1);
+            });
+            right->setEnabled(visual < header->count() - 1);
+        }
         menu.addSeparator();
         menu.addAction(QObject::tr("Show all columns"), header, [header, model] {
             for (int column = 0; column < model->columnCount(); ++column)
                 header->setSectionHidden(column, false);
+        });
+        menu.addAction(QObject::tr("Original order"), header, [header] {
+            for (int logical = 0; logical < header->count(); ++logical)
+                header->moveSection(header->visualIndex(logical), logical);
         });
         menu.exec(header->mapToGlobal(at));
     });
