@@ -1,5 +1,7 @@
 #include "commandline.h"
 
+#include "capturefilter.h"
+
 #include <QCommandLineOption>
 #include <QCommandLineParser>
 #include <QRegularExpression>
@@ -92,9 +94,13 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Only forward and count bytes; do not follow HTTP."));
     const QCommandLineOption bodyPrefix(QStringLiteral("body-prefix"),
         QStringLiteral("Bytes of each HTTP body kept for viewing (default 1M)."), QStringLiteral("SIZE"));
+    const QCommandLineOption filter(QStringLiteral("filter"),
+        QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
+                       "filter language: words, host: status: method: client: state: is:, -term."),
+        QStringLiteral("EXPR"));
     parser.addOptions({help, version, headless, listen, target, jsonl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture,
-                       bodyPrefix});
+                       bodyPrefix, filter});
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
         "Sizes take K or M: 64K, 1M.\n"
@@ -152,6 +158,15 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         }
     }
     config.capture = !parser.isSet(noCapture);
+    result.filter = parser.value(filter);
+    if (!result.filter.isEmpty()) {
+        QString filterError;
+        CaptureFilter::parse(result.filter, &filterError);
+        if (!filterError.isEmpty()) {
+            result.error = QStringLiteral("--filter: %1").arg(filterError);
+            return result;
+        }
+    }
     struct CountOption { const QCommandLineOption *option; int *value; int minimum; };
     for (const CountOption &c : {CountOption{&maxConnections, &config.maxConnections, 1},
                                  CountOption{&workers, &config.workers, 1},

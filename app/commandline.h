@@ -13,6 +13,7 @@ struct CommandLine
     bool versionRequested = false;
     ProxyConfig config;
     QString jsonlPath; // empty: none; "-": standard output
+    QString filter;    // the window's filter language, applied to the JSONL stream
     QString helpText;
     QString error;     // set when the arguments cannot be used
 

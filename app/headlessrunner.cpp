@@ -1,5 +1,6 @@
 #include "headlessrunner.h"
 
+#include "capturefilter.h"
 #include "jsonlwriter.h"
 #include "proxyserver.h"
 #include "signalwatcher.h"
@@ -39,8 +40,10 @@ bool HeadlessRunner::start()
             return false;
         }
     }
-    if (m_jsonlFile.isOpen())
+    if (m_jsonlFile.isOpen()) {
         m_jsonl = std::make_unique<JsonlWriter>(&m_jsonlFile);
+        m_jsonl->setFilter(CaptureFilter::parse(m_commandLine.filter));
+    }
 
     m_server = new ProxyServer(this);
     m_signals = new SignalWatcher(this);

@@ -147,22 +147,41 @@ QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange)
         .finish();
 }
 
+void JsonlWriter::announce(const ConnectionRecord &record, QByteArray *out)
+{
+    if (m_open.contains(record.id))
+        return;
+    *out += openedLine(record);
+    m_open.insert(record.id);
+}
+
 void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
 {
     QByteArray out;
+    const bool filtered = !m_filter.isEmpty();
     for (const ConnectionRecord &record : records) {
-        if (!m_open.contains(record.id)) {
-            out += openedLine(record);
-            m_open.insert(record.id);
-        }
+        if (filtered)
+            m_live.insert(record.id, record);
+        if (!filtered || m_filter.matchesConnection(record))
+            announce(record, &out);
     }
-    for (const HttpExchange &exchange : exchanges)
-        out += exchangeLine(exchange);
-    for (const ConnectionRecord &record : records) {
-        if (record.isClosed()) {
-            out += closedLine(record);
-            m_open.remove(record.id);
+    for (const HttpExchange &exchange : exchanges) {
+        if (filtered) {
+            const auto known = m_live.constFind(exchange.connectionId);
+            const ConnectionRecord *record = known == m_live.cend() ? nullptr : &*known;
+            if (!m_filter.matchesExchange(exchange, record))
+                continue;
+            if (record)
+                announce(*record, &out);
         }
+        out += exchangeLine(exchange);
+    }
+    for (const ConnectionRecord &record : records) {
+        if (!record.isClosed())
+            continue;
+        m_live.remove(record.id);
+        if (m_open.remove(record.id))
+            out += closedLine(record);
     }
     write(out);
 }

@@ -1,8 +1,10 @@
 #pragma once
 
+#include "capturefilter.h"
 #include "connectionrecord.h"
 #include "httpexchange.h"
 
+#include <QHash>
 #include <QSet>
 #include <QString>
 
@@ -15,6 +17,13 @@ class JsonlWriter
 {
 public:
     explicit JsonlWriter(QIODevice *device);
+
+    // Only what matches goes out, as the window's filter field shows it: an
+    // exchange that matches (judged with its connection), and a connection
+    // whose record matches or that carried a matching exchange. A
+    // connection's opened event waits until it is known to match, so the
+    // stream stays in order: opened, exchanges, closed.
+    void setFilter(const CaptureFilter &filter) { m_filter = filter; }
 
     void writeListening(const QString &listen, const QString &target);
     void writeRecords(const QList<ConnectionRecord> &records);
@@ -32,7 +41,11 @@ public:
 
 private:
     void write(const QByteArray &line);
+    // Appends the opened line once for a connection that goes out.
+    void announce(const ConnectionRecord &record, QByteArray *out);
 
     QIODevice *m_device;
     QSet<quint64> m_open; // ids whose connection_opened was written
+    CaptureFilter m_filter;
+    QHash<quint64, ConnectionRecord> m_live; // filtered: the latest record of each live connection
 };

@@ -112,6 +112,8 @@ void tst_CommandLine::errors_data()
     QTest::newRow("no target") << QStringList{"--headless"} << "--target";
     QTest::newRow("bad target") << QStringList{"--headless", "--target", "nowhere"} << "--target";
     QTest::newRow("target port 0") << QStringList{"--headless", "--target", "a:0"} << "--target";
+    QTest::newRow("bad filter") << QStringList{"--headless", "--target", "a:1", "--filter", "status:abc"}
+                                << "--filter: status takes 404";
     QTest::newRow("listen name") << QStringList{"--headless", "--listen", "example.org:80", "--target", "a:1"}
                                  << "not an IP address";
     QTest::newRow("remote without opt-in") << QStringList{"--headless", "--listen", "0.0.0.0:80", "--target", "a:1"}

@@ -32,6 +32,7 @@ private slots:
     void survivesClientGoneMidDownload();
     void noCaptureReportsNoExchanges();
     void windowWithoutDisplaySaysWhatToDo();
+    void filterNarrowsTheStream();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -361,6 +362,36 @@ void tst_Headless::noCaptureReportsNoExchanges()
     out += process.readAllStandardOutput();
     QVERIFY(!out.contains("\"exchange\""));
     QVERIFY(out.contains("\"requests\":0"));
+}
+
+void tst_Headless::filterNarrowsTheStream()
+{
+    // The echo server answers a request with itself: not a response, so
+    // "/keep" and "/drop" differ only in the target the filter looks at.
+    EchoServer echo;
+    QProcess process;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(echo.port()), "--filter",
+                                              "method:get keep", "--jsonl", "-"});
+    QVERIFY(port != 0);
+    for (const char *request : {"GET /drop HTTP/1.1\r\n\r\n", "GET /keep HTTP/1.1\r\n\r\n"}) {
+        Socket client = connectTo("127.0.0.1", port);
+        QVERIFY(sendAll(client.fd(), request));
+        client.shutdownWrite();
+        readUntilEof(client.fd());
+    }
+    QByteArray out;
+    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
+    ::kill(pid_t(process.processId()), SIGTERM);
+    QVERIFY(process.waitForFinished(10'000));
+    out += process.readAllStandardOutput();
+    const QList<QJsonObject> events = jsonLines(out);
+    QStringList kinds;
+    for (const QJsonObject &event : events)
+        kinds.append(event.value("event").toString());
+    QCOMPARE(kinds, QStringList({"listening", "connection_opened", "exchange", "connection_closed", "stopped"}));
+    QCOMPARE(events[1].value("id").toInt(), 2);
+    QCOMPARE(events[2].value("request").toObject().value("target").toString(), QStringLiteral("/keep"));
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

@@ -1,3 +1,4 @@
+#include "httpheadparser.h"
 #include "jsonlwriter.h"
 
 #include <QBuffer>
@@ -14,6 +15,7 @@ private slots:
     void openedThenClosedLater();
     void errorTextIsEscaped();
     void rawConnectionShowsFirstBytes();
+    void filterKeepsMatchesInOrder();
 
 private:
     static QList<QJsonObject> lines(const QByteArray &bytes);
@@ -119,6 +121,48 @@ void tst_JsonlWriter::rawConnectionShowsFirstBytes()
     QCOMPARE(events[1].value("raw").toBool(), true);
     QCOMPARE(events[1].value("client_first_bytes").toString(), QStringLiteral("SSH-2.0\r\n\u0000\\xff"));
     QCOMPARE(events[1].value("upstream_first_bytes").toString(), QStringLiteral("hi"));
+}
+
+void tst_JsonlWriter::filterKeepsMatchesInOrder()
+{
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    JsonlWriter writer(&buffer);
+    writer.setFilter(CaptureFilter::parse(QStringLiteral("status:404")));
+    const auto exchange = [](quint64 connection, const QByteArray &statusLine) {
+        HttpExchange x;
+        x.connectionId = connection;
+        x.sequence = 1;
+        x.request = HttpHeadParser::parse("GET / HTTP/1.1\r\n\r\n", HttpHead::Kind::Request, 100, false);
+        x.response = HttpHeadParser::parse(statusLine + "\r\n\r\n", HttpHead::Kind::Response, 100, false);
+        return x;
+    };
+    // Both open in one batch; only connection 2 answers 404.
+    writer.writeBatch({record(1, false), record(2, false)},
+                      {exchange(1, "HTTP/1.1 200 OK"), exchange(2, "HTTP/1.1 404 Not Found")});
+    writer.writeBatch({record(1, true), record(2, true)}, {});
+    QList<QJsonObject> events = lines(buffer.data());
+    QCOMPARE(events.size(), 3);
+    QCOMPARE(events[0].value("event").toString(), QStringLiteral("connection_opened"));
+    QCOMPARE(events[0].value("id").toInt(), 2);
+    QCOMPARE(events[1].value("event").toString(), QStringLiteral("exchange"));
+    QCOMPARE(events[1].value("connection").toInt(), 2);
+    QCOMPARE(events[2].value("event").toString(), QStringLiteral("connection_closed"));
+    QCOMPARE(events[2].value("id").toInt(), 2);
+
+    // A connection that matches only once it ends (a reset) gets both events then.
+    QBuffer second;
+    second.open(QIODevice::WriteOnly);
+    JsonlWriter resets(&second);
+    resets.setFilter(CaptureFilter::parse(QStringLiteral("state:reset")));
+    resets.writeBatch({record(3, false)}, {});
+    ConnectionRecord reset = record(3, true);
+    reset.closeReason = ConnectionRecord::CloseReason::ClientReset;
+    resets.writeBatch({reset}, {});
+    events = lines(second.data());
+    QCOMPARE(events.size(), 2);
+    QCOMPARE(events[0].value("event").toString(), QStringLiteral("connection_opened"));
+    QCOMPARE(events[1].value("close").toString(), QStringLiteral("client_reset"));
 }
 
 QTEST_APPLESS_MAIN(tst_JsonlWriter)

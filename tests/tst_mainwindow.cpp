@@ -11,6 +11,8 @@
 #include <QApplication>
 #include <QComboBox>
 #include <QHeaderView>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
@@ -53,6 +55,7 @@ private slots:
     void newRowsFollowUntilScrolledAway();
     void echoTargetAndRawClient();
     void columnMenuHidesAndMoves();
+    void exportSavesWhatTheListsShow();
 
 private:
     static QByteArray gzip(const QByteArray &data);
@@ -551,6 +554,41 @@ void tst_MainWindow::columnMenuHidesAndMoves()
     QCOMPARE(header->visualIndex(ConnectionTableModel::Client), 2);
     QVERIFY(pick(ConnectionTableModel::Client, QStringLiteral("Show all columns")));
     QVERIFY(!header->isSectionHidden(ConnectionTableModel::BytesUp));
+}
+
+void tst_MainWindow::exportSavesWhatTheListsShow()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    startOn(window, m_web->port());
+    const quint16 port = window.server()->listenPort();
+    fetch(port, "GET /hello HTTP/1.1\r\n\r\n");
+    fetch(port, "GET /missing HTTP/1.1\r\n\r\n");
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 2);
+    QTRY_VERIFY(cell(connections, 1, ConnectionTableModel::State).startsWith(QStringLiteral("closed")));
+    window.findChild<QLineEdit *>(QStringLiteral("filterEdit"))->setText(QStringLiteral("status:404"));
+
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("capture.jsonl"));
+    QVERIFY(window.exportTo(path));
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QStringList events;
+    QString target;
+    for (const QByteArray &line : file.readAll().split('\n')) {
+        if (line.isEmpty())
+            continue;
+        const QJsonObject event = QJsonDocument::fromJson(line).object();
+        events.append(event.value("event").toString());
+        if (events.last() == u"exchange")
+            target = event.value("request").toObject().value("target").toString();
+    }
+    QCOMPARE(events, QStringList({"connection_opened", "exchange", "connection_closed"}));
+    QCOMPARE(target, QStringLiteral("/missing"));
+
+    QVERIFY(!window.exportTo(dir.filePath(QStringLiteral("no/such/dir/capture.jsonl"))));
+    QVERIFY(label(window, "banner").startsWith(QStringLiteral("Could not export to ")));
 }
 
 QTEST_MAIN(tst_MainWindow)

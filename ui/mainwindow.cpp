@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "builtinecho.h"
+#include "captureexport.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
 #include "displaytext.h"
@@ -17,12 +18,14 @@
 #include <QComboBox>
 #include <QDateTime>
 #include <QDockWidget>
+#include <QFileDialog>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QSaveFile>
 #include <QScrollBar>
 #include <QSettings>
 #include <QSplitter>
@@ -113,6 +116,19 @@ void MainWindow::buildActions()
     m_clear->setShortcut(Qt::CTRL | Qt::Key_L);
     m_clear->setToolTip(tr("Forget the captured connections and exchanges (Ctrl+L)"));
     connect(m_clear, &QAction::triggered, this, &MainWindow::clearCapture);
+
+    m_export = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("Export…"), this);
+    m_export->setObjectName(QStringLiteral("export"));
+    m_export->setShortcut(QKeySequence::Save);
+    m_export->setToolTip(tr("Save the connections and exchanges the lists show as JSON Lines, "
+                            "the format of the headless --jsonl stream (Ctrl+S)"));
+    connect(m_export, &QAction::triggered, this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export capture"),
+                                                          QStringLiteral("proxymon-capture.jsonl"),
+                                                          tr("JSON Lines (*.jsonl);;All files (*)"));
+        if (!path.isEmpty())
+            exportTo(path);
+    });
 
     m_pause = new QAction(style()->standardIcon(QStyle::SP_MediaPause), tr("Pause capture"), this);
     m_pause->setObjectName(QStringLiteral("pauseCapture"));
@@ -301,6 +317,7 @@ void MainWindow::buildMenus()
     QMenu *proxy = menuBar()->addMenu(tr("&Proxy"));
     proxy->addAction(m_startStop);
     proxy->addAction(m_clear);
+    proxy->addAction(m_export);
     proxy->addSeparator();
     QAction *quit = proxy->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
@@ -524,6 +541,27 @@ void MainWindow::clearCapture()
     m_followConnections = true;
     m_followExchanges = true;
     updateStatus();
+}
+
+bool MainWindow::exportTo(const QString &path)
+{
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly)) {
+        showBanner(tr("Could not export to %1: %2").arg(path, file.errorString()), true);
+        return false;
+    }
+    const CaptureExport::Counts counts
+        = CaptureExport::toJsonl(m_store, CaptureFilter::parse(m_filterEdit->text()), &file);
+    if (!file.commit()) {
+        showBanner(tr("Could not export to %1: %2").arg(path, file.errorString()), true);
+        return false;
+    }
+    statusBar()->showMessage(tr("Exported %1 connections and %2 exchanges to %3")
+                                 .arg(counts.connections)
+                                 .arg(counts.exchanges)
+                                 .arg(path),
+                             8000);
+    return true;
 }
 
 void MainWindow::rememberTarget(const QString &target)

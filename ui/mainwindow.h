@@ -48,6 +48,9 @@ public slots:
     void stopProxy();
     void toggleProxy();
     void clearCapture();
+    // Saves what the lists show (the filter applies) as JSONL; false with
+    // the reason in the banner when the file cannot be written.
+    bool exportTo(const QString &path);
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -83,6 +86,7 @@ private:
 
     QAction *m_startStop = nullptr;
     QAction *m_clear = nullptr;
+    QAction *m_export = nullptr;
     QAction *m_pause = nullptr;
     QAction *m_allExchanges = nullptr;
     QAction *m_focusFilter = nullptr;
