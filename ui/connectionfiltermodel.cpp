@@ -38,12 +38,18 @@ void ConnectionFilterModel::noteMatches(qsizetype first, qsizetype last)
     }
 }
 
+void ConnectionFilterModel::exchangesAboutToBeRemoved(qsizetype first, qsizetype last)
+{
+    // Rows already judged that go shift the judged count down with them.
+    if (first < m_exchangesSeen)
+        m_exchangesSeen -= qMin(last, m_exchangesSeen - 1) - first + 1;
+}
+
 void ConnectionFilterModel::exchangesInserted()
 {
-    // The store appends, and evicts from anywhere: only rows past those
-    // already judged are new (the count can shrink between batches).
+    // The store appends: only rows past those already judged are new.
     const qsizetype count = m_store->exchangeCount();
-    const qsizetype first = qMin(m_exchangesSeen, count);
+    const qsizetype first = m_exchangesSeen;
     m_exchangesSeen = count;
     if (m_filter.isEmpty())
         return;

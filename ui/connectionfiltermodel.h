@@ -24,6 +24,7 @@ protected:
 
 private:
     void exchangesInserted() override;
+    void exchangesAboutToBeRemoved(qsizetype first, qsizetype last) override;
     void cleared() override;
     void noteMatches(qsizetype first, qsizetype last);
 
