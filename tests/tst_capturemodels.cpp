@@ -11,6 +11,31 @@
 
 // The window's models over a store that evicts while the filter is on:
 // the kind of churn a long capture brings, checked by Qt's model tester.
+namespace {
+
+// A store with the window's four models over it, each under the tester.
+struct Models
+{
+    explicit Models(CaptureStore::Limits limits)
+        : store(limits)
+    {
+        connectionFilter.setSourceModel(&connections);
+        exchangeFilter.setSourceModel(&exchanges);
+        for (QAbstractItemModel *model : std::initializer_list<QAbstractItemModel *>{
+                 &connections, &connectionFilter, &exchanges, &exchangeFilter})
+            testers.push_back(std::make_unique<QAbstractItemModelTester>(model));
+    }
+
+    CaptureStore store;
+    ConnectionTableModel connections{&store};
+    ConnectionFilterModel connectionFilter{&store};
+    ExchangeTableModel exchanges{&store};
+    ExchangeFilterModel exchangeFilter{&store};
+    std::vector<std::unique_ptr<QAbstractItemModelTester>> testers;
+};
+
+} // namespace
+
 class tst_CaptureModels : public QObject
 {
     Q_OBJECT
@@ -51,17 +76,10 @@ void tst_CaptureModels::filterFollowsEvictions()
 {
     CaptureStore::Limits limits;
     limits.maxBytes = 64 * 1024;
-    CaptureStore store(limits);
-    ConnectionTableModel connections(&store);
-    ConnectionFilterModel connectionFilter(&store);
-    connectionFilter.setSourceModel(&connections);
-    ExchangeTableModel exchanges(&store);
-    ExchangeFilterModel exchangeFilter(&store);
-    exchangeFilter.setSourceModel(&exchanges);
-    QAbstractItemModelTester t1(&connections);
-    QAbstractItemModelTester t2(&connectionFilter);
-    QAbstractItemModelTester t3(&exchanges);
-    QAbstractItemModelTester t4(&exchangeFilter);
+    Models models(limits);
+    CaptureStore &store = models.store;
+    ConnectionFilterModel &connectionFilter = models.connectionFilter;
+    ExchangeFilterModel &exchangeFilter = models.exchangeFilter;
     const CaptureFilter filter = CaptureFilter::parse(QStringLiteral("status:404"));
     connectionFilter.setFilter(filter);
     exchangeFilter.setFilter(filter);
@@ -88,15 +106,10 @@ void tst_CaptureModels::filterFollowsEvictions()
 
 void tst_CaptureModels::sortsByRealValues()
 {
-    CaptureStore store;
-    ConnectionTableModel connections(&store);
-    ConnectionFilterModel connectionFilter(&store);
-    connectionFilter.setSourceModel(&connections);
-    ExchangeTableModel exchanges(&store);
-    ExchangeFilterModel exchangeFilter(&store);
-    exchangeFilter.setSourceModel(&exchanges);
-    QAbstractItemModelTester t1(&connectionFilter);
-    QAbstractItemModelTester t2(&exchangeFilter);
+    Models models{CaptureStore::Limits()};
+    CaptureStore &store = models.store;
+    ConnectionFilterModel &connectionFilter = models.connectionFilter;
+    ExchangeFilterModel &exchangeFilter = models.exchangeFilter;
     ConnectionRecord big = record(1);
     big.bytesDown = 2 * 1024 * 1024; // "2.00 MiB" sorts after "900 B" only as a number
     ConnectionRecord small = record(2);
