@@ -43,11 +43,17 @@ void CaptureStore::setLimits(Limits limits)
     enforceLimits();
 }
 
-qsizetype CaptureStore::connectionRow(quint64 id) const
+qsizetype CaptureStore::rowFor(quint64 id) const
 {
     const auto at = std::lower_bound(m_connections.cbegin(), m_connections.cend(), id,
                                      [](const ConnectionRecord &record, quint64 key) { return record.id < key; });
-    return at != m_connections.cend() && at->id == id ? qsizetype(at - m_connections.cbegin()) : -1;
+    return qsizetype(at - m_connections.cbegin());
+}
+
+qsizetype CaptureStore::connectionRow(quint64 id) const
+{
+    const qsizetype row = rowFor(id);
+    return row < m_connections.size() && m_connections[row].id == id ? row : -1;
 }
 
 void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
@@ -92,9 +98,7 @@ void CaptureStore::insertConnections(QList<const ConnectionRecord *> added)
         ++tail;
     // One that a busier worker overtook goes where it belongs, on its own.
     for (qsizetype i = 0; i < tail; ++i) {
-        const auto at = std::lower_bound(m_connections.cbegin(), m_connections.cend(), added[i]->id,
-                                         [](const ConnectionRecord &held, quint64 key) { return held.id < key; });
-        const qsizetype row = qsizetype(at - m_connections.cbegin());
+        const qsizetype row = rowFor(added[i]->id);
         notify(&Listener::connectionsAboutToBeInserted, row, row);
         m_connections.insert(row, *added[i]);
         m_connectionBytes.insert(row, sizeOf(*added[i]));

@@ -84,6 +84,8 @@ public:
 
 private:
     void insertConnections(QList<const ConnectionRecord *> added);
+    // Where a connection with this id is, or would go, in id order.
+    qsizetype rowFor(quint64 id) const;
     void appendExchanges(const QList<HttpExchange> &exchanges);
     void enforceLimits();
     void evictConnection(qsizetype row);

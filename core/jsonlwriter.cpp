@@ -186,24 +186,6 @@ void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList
     write(out);
 }
 
-void JsonlWriter::writeRecords(const QList<ConnectionRecord> &records)
-{
-    QByteArray out;
-    for (const ConnectionRecord &record : records) {
-        // A connection that opened and closed within one batch still gets
-        // both events, in order.
-        if (!m_open.contains(record.id)) {
-            out += openedLine(record);
-            m_open.insert(record.id);
-        }
-        if (record.isClosed()) {
-            out += closedLine(record);
-            m_open.remove(record.id);
-        }
-    }
-    write(out);
-}
-
 void JsonlWriter::writeNotice(const QString &message)
 {
     write(JsonLine()

@@ -26,7 +26,6 @@ public:
     void setFilter(const CaptureFilter &filter) { m_filter = filter; }
 
     void writeListening(const QString &listen, const QString &target);
-    void writeRecords(const QList<ConnectionRecord> &records);
     // One batch in order: new connections, then the exchanges, then the
     // connections that closed.
     void writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);

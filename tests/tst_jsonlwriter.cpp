@@ -60,7 +60,7 @@ void tst_JsonlWriter::openedAndClosedInOneBatch()
     QBuffer buffer;
     buffer.open(QIODevice::WriteOnly);
     JsonlWriter writer(&buffer);
-    writer.writeRecords({record(7, true)});
+    writer.writeBatch({record(7, true)}, {});
     QVERIFY(buffer.data().startsWith("{\"event\":\"connection_opened\",\"id\":7,"));
     const QList<QJsonObject> events = lines(buffer.data());
     QCOMPARE(events.size(), 2);
@@ -82,10 +82,10 @@ void tst_JsonlWriter::openedThenClosedLater()
     QBuffer buffer;
     buffer.open(QIODevice::WriteOnly);
     JsonlWriter writer(&buffer);
-    writer.writeRecords({record(1, false)});
-    writer.writeRecords({record(1, false)}); // a byte-count update: no event
+    writer.writeBatch({record(1, false)}, {});
+    writer.writeBatch({record(1, false)}, {}); // a byte-count update: no event
     QCOMPARE(lines(buffer.data()).size(), 1);
-    writer.writeRecords({record(1, true)});
+    writer.writeBatch({record(1, true)}, {});
     const QList<QJsonObject> events = lines(buffer.data());
     QCOMPARE(events.size(), 2);
     QCOMPARE(events[1].value("event").toString(), QStringLiteral("connection_closed"));
@@ -99,7 +99,7 @@ void tst_JsonlWriter::errorTextIsEscaped()
     ConnectionRecord r = record(3, true);
     r.closeReason = ConnectionRecord::CloseReason::Error;
     r.error = QStringLiteral("a \"quoted\"\nline\\ with \x01 control");
-    writer.writeRecords({r});
+    writer.writeBatch({r}, {});
     const QList<QJsonObject> events = lines(buffer.data());
     QCOMPARE(events.size(), 2);
     QCOMPARE(events[1].value("close").toString(), QStringLiteral("error"));
@@ -115,7 +115,7 @@ void tst_JsonlWriter::rawConnectionShowsFirstBytes()
     r.raw = true;
     r.clientPrefix = QByteArray("SSH-2.0\r\n\x00\xff", 11);
     r.upstreamPrefix = "hi";
-    writer.writeRecords({r});
+    writer.writeBatch({r}, {});
     const QList<QJsonObject> events = lines(buffer.data());
     QCOMPARE(events.size(), 2);
     QCOMPARE(events[1].value("raw").toBool(), true);

@@ -67,8 +67,11 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
     if (!index.isValid() || index.row() >= m_store->connectionCount())
         return QVariant();
     const ConnectionRecord &record = m_store->connectionAt(index.row());
-    const qint64 endMs = record.closedMs ? record.closedMs : QDateTime::currentMSecsSinceEpoch();
-    const qint64 durationMs = qMax<qint64>(0, endMs - record.openedMs);
+    // Only the Duration column needs the clock (a live row's end is now).
+    const auto durationMs = [&record] {
+        const qint64 endMs = record.closedMs ? record.closedMs : QDateTime::currentMSecsSinceEpoch();
+        return qMax<qint64>(0, endMs - record.openedMs);
+    };
     if (role == IdRole)
         return record.id;
     if (role == SortRole) {
@@ -78,7 +81,7 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
         case Client: return record.client;
         case Upstream: return record.upstreamAddress.isEmpty() ? record.upstream : record.upstreamAddress;
         case State: return stateText(record);
-        case Duration: return durationMs;
+        case Duration: return durationMs();
         case BytesUp: return record.bytesUp;
         case BytesDown: return record.bytesDown;
         case Rate: return rateOf(record.id);
@@ -96,7 +99,7 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
                 ? record.upstream
                 : tr("%1 (%2)").arg(record.upstream, record.upstreamAddress);
         case State: return stateText(record);
-        case Duration: return DisplayText::duration(durationMs);
+        case Duration: return DisplayText::duration(durationMs());
         case BytesUp: return DisplayText::bytes(record.bytesUp);
         case BytesDown: return DisplayText::bytes(record.bytesDown);
         case Rate: return record.isClosed() ? QString() : DisplayText::rate(rateOf(record.id));

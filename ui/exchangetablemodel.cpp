@@ -57,12 +57,11 @@ QVariant ExchangeTableModel::data(const QModelIndex &index, int role) const
     const quint32 serious = exchange.flags & ~quint32(HttpHead::BareLineFeed);
     if (role == ConnectionIdRole)
         return exchange.connectionId;
-    const QByteArrayView host = exchange.request.value("Host");
     if (role == SortRole) {
         switch (index.column()) {
         case Connection: return exchange.connectionId * 100000 + quint64(exchange.sequence);
         case Method: return QString::fromLatin1(exchange.request.method());
-        case Host: return QString::fromLatin1(host);
+        case Host: return QString::fromLatin1(exchange.request.value("Host"));
         case Target: return QString::fromLatin1(exchange.request.target());
         case Status: return exchange.response.status;
         case RequestSize: return exchange.requestBodyBytes;
@@ -77,7 +76,7 @@ QVariant ExchangeTableModel::data(const QModelIndex &index, int role) const
         case Connection: return QStringLiteral("%1.%2").arg(exchange.connectionId).arg(exchange.sequence);
         case Method:
             return exchange.request.isEmpty() ? tr("(none)") : QString::fromLatin1(exchange.request.method());
-        case Host: return QString::fromLatin1(host);
+        case Host: return QString::fromLatin1(exchange.request.value("Host"));
         case Target: return QString::fromLatin1(exchange.request.target());
         case Status:
             if (exchange.hasResponse())

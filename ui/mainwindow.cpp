@@ -5,7 +5,6 @@
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
 #include "displaytext.h"
-#include "endpoint.h"
 #include "exchangedetailview.h"
 #include "exchangefiltermodel.h"
 #include "exchangetablemodel.h"
@@ -591,7 +590,8 @@ void MainWindow::onListeningChanged(bool listening)
     m_remoteWarning->setText(tr("Listening on %1: reachable from other machines").arg(config.listenText()));
     m_remoteWarning->setVisible(remote);
     if (listening) {
-        const QString where = Endpoint::format(m_server->listenAddress().toString(), m_server->listenPort());
+        // The server's config holds the port it really listens on.
+        const QString where = config.listenText();
         m_statusListening->setText(tr("Listening on %1 → %2").arg(where, config.targetText()));
         m_rawClient->setDefaultTarget(where);
         setWindowTitle(tr("proxymon — %1 → %2").arg(where, config.targetText()));
