@@ -67,6 +67,14 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption target(QStringLiteral("target"),
         QStringLiteral("Where to forward connections: HOST:PORT, or builtin:echo for the built-in echo server."),
         QStringLiteral("HOST:PORT"));
+    const QCommandLineOption mode(QStringLiteral("mode"),
+        QStringLiteral("forward (default): every connection goes to --target. http-proxy: a standard HTTP "
+                       "proxy (curl -x, http_proxy=); each request names its host, CONNECT opens tunnels."),
+        QStringLiteral("MODE"));
+    const QCommandLineOption allow(QStringLiteral("allow"),
+        QStringLiteral("Accept clients only from these addresses (ADDR or ADDR/PREFIX, comma-separated or "
+                       "repeated). Required for an HTTP proxy listening beyond loopback."),
+        QStringLiteral("ADDRS"));
     const QCommandLineOption jsonl(QStringLiteral("jsonl"),
         QStringLiteral("Write one JSON object per event to FILE, or to standard output with -."),
         QStringLiteral("FILE|-"));
@@ -98,7 +106,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
-    parser.addOptions({help, version, headless, listen, target, jsonl, allowRemote, buffer, connectTimeout,
+    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture,
                        bodyPrefix, filter});
     result.helpText = parser.helpText() + QStringLiteral(
@@ -128,12 +136,25 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     }
     config.allowNonLoopback = parser.isSet(allowRemote);
 
+    if (parser.isSet(mode) && !config.setMode(parser.value(mode), &error)) {
+        result.error = QStringLiteral("--mode: %1").arg(error);
+        return result;
+    }
+    if (parser.isSet(allow) && !config.setAllowedClients(parser.values(allow).join(u','), &error)) {
+        result.error = QStringLiteral("--allow: %1").arg(error);
+        return result;
+    }
+    const bool proxyMode = config.mode == ProxyConfig::Mode::HttpProxy;
+    if (proxyMode && parser.isSet(target)) {
+        result.error = QStringLiteral("--target does not go with --mode http-proxy: each request names its host");
+        return result;
+    }
     if (parser.isSet(target)) {
         if (!config.setTarget(parser.value(target), &error)) {
             result.error = QStringLiteral("--target: %1").arg(error);
             return result;
         }
-    } else if (result.headless) {
+    } else if (result.headless && !proxyMode) {
         result.error = QStringLiteral("--target HOST:PORT is required");
         return result;
     }

@@ -76,9 +76,12 @@ bool HeadlessRunner::start()
                            "anyone who can connect can use this proxy")
                 .arg(config.listenText()));
     }
-    say(QStringLiteral("listening on %1, forwarding to %2").arg(config.listenText(), config.targetText()));
+    if (config.mode == ProxyConfig::Mode::HttpProxy)
+        say(QStringLiteral("listening on %1 as an HTTP proxy (http_proxy=http://%1)").arg(config.listenText()));
+    else
+        say(QStringLiteral("listening on %1, forwarding to %2").arg(config.listenText(), config.targetText()));
     if (m_jsonl)
-        m_jsonl->writeListening(config.listenText(), config.targetText());
+        m_jsonl->writeListening(config);
     return true;
 }
 

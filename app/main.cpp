@@ -46,8 +46,9 @@ int runWindow(int argc, char *argv[], const CommandLine &commandLine)
     QApplication::setDesktopFileName(QStringLiteral("proxymon"));
     MainWindow window(commandLine.config);
     window.show();
-    // Given a target on the command line, start at once, as headless does.
-    if (!commandLine.config.targetHost.isEmpty())
+    // Given a target (or the proxy mode) on the command line, start at
+    // once, as headless does.
+    if (!commandLine.config.targetHost.isEmpty() || commandLine.config.mode == ProxyConfig::Mode::HttpProxy)
         window.startProxy();
     return app.exec();
 }

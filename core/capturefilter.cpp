@@ -39,7 +39,7 @@ bool contains(QByteArrayView haystack, const QString &needle)
 
 QByteArrayView hostOf(const HttpExchange &exchange)
 {
-    const QByteArrayView host = exchange.request.value("Host");
+    const QByteArrayView host = exchange.request.host();
     return host.isEmpty() ? exchange.request.target() : host;
 }
 

@@ -17,6 +17,24 @@ QByteArrayView HttpHead::value(QByteArrayView name) const
     return QByteArrayView();
 }
 
+QByteArrayView HttpHead::host() const
+{
+    const QByteArrayView path = target();
+    if (method() == "CONNECT")
+        return path;
+    const qsizetype scheme = path.indexOf("://");
+    if (scheme > 0 && !path.startsWith('/')) {
+        QByteArrayView authority = path.sliced(scheme + 3);
+        for (const char stop : {'/', '?', '#'}) {
+            const qsizetype at = authority.indexOf(stop);
+            if (at >= 0)
+                authority = authority.first(at);
+        }
+        return authority.sliced(authority.lastIndexOf('@') + 1);
+    }
+    return value("Host");
+}
+
 QVarLengthArray<QByteArrayView, 4> HttpHead::values(QByteArrayView name) const
 {
     QVarLengthArray<QByteArrayView, 4> result;

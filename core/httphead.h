@@ -62,6 +62,10 @@ struct HttpHead
     bool isEmpty() const { return raw.isEmpty(); }
     // The first value of a header, by case-insensitive name; empty if absent.
     QByteArrayView value(QByteArrayView name) const;
+    // The host a request is for: the authority of an absolute-form target
+    // ("http://host:port/...", as sent to a proxy) or of CONNECT, else the
+    // Host header.
+    QByteArrayView host() const;
     // Every value of a header, in order.
     QVarLengthArray<QByteArrayView, 4> values(QByteArrayView name) const;
     // Lower-case names of the flags that are set, for JSONL and the window.

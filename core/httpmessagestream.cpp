@@ -1,5 +1,7 @@
 #include "httpmessagestream.h"
 
+#include <QScopeGuard>
+
 namespace {
 
 // Longest chunk-size or trailer line we follow; longer is not HTTP framing.
@@ -77,6 +79,15 @@ void HttpMessageStream::expectResponseTo(QByteArrayView method)
     m_requestMethods.enqueue(method == "HEAD"  ? RequestMethod::Head
                              : method == "CONNECT" ? RequestMethod::Connect
                                                    : RequestMethod::Other);
+}
+
+void HttpMessageStream::reset()
+{
+    m_heads.reset();
+    m_state = State::Head;
+    m_remaining = 0;
+    m_line.clear();
+    m_requestMethods.clear();
 }
 
 void HttpMessageStream::switchToTunnel()
@@ -174,7 +185,22 @@ void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
 
 void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
 {
+    // Every event appended while looking at a run of bytes ends where the
+    // run ends; stamped when the run is done.
+    const char *const start = data.data();
+    qsizetype stamped = events->size();
+    const auto stamp = [&] {
+        const qsizetype end = data.data() - start;
+        for (; stamped < events->size(); ++stamped)
+            (*events)[stamped].end = end;
+    };
+    const auto stampAll = qScopeGuard([&] {
+        // Early returns below used all the bytes they were given.
+        data = data.sliced(data.size());
+        stamp();
+    });
     while (!data.isEmpty()) {
+        stamp();
         switch (m_state) {
         case State::Head: {
             qsizetype used = 0;

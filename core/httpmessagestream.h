@@ -28,6 +28,10 @@ public:
         HttpHead head;
         QByteArrayView bytes;
         quint32 flags = 0;
+        // Where the event ends in the data given to feed(): the bytes between
+        // two events' ends are the wire bytes of the later one (a head, or a
+        // body with its chunk framing). An HTTP proxy forwards by these.
+        qsizetype end = 0;
     };
 
     explicit HttpMessageStream(HttpHead::Kind kind);
@@ -39,6 +43,9 @@ public:
     // one that was announced longer is short.
     void finish(QList<Event> *events);
 
+    // Back to the start, as for a new connection.
+    void reset();
+
     // Responses: the method of the request the next response answers, in
     // request order (HEAD and CONNECT change how a response is framed).
     void expectResponseTo(QByteArrayView method);
@@ -47,6 +54,8 @@ public:
     void switchToTunnel();
 
     bool isTunnel() const { return m_state == State::Tunnel; }
+    // Between messages or inside a head: bytes fed now belong to the next head.
+    bool betweenBodies() const { return m_state == State::Head; }
     bool isHttp() const { return m_state != State::NotHttp; }
 
 private:

@@ -22,7 +22,8 @@ QByteArray JsonlWriter::openedLine(const ConnectionRecord &record)
         .add("event", QStringLiteral("connection_opened"))
         .add("id", qint64(record.id))
         .add("client", record.client)
-        .add("upstream", record.upstream)
+        // An HTTP proxy's connection has no upstream until its first request.
+        .addRaw("upstream", record.upstream.isEmpty() ? QByteArray("null") : JsonLine::quoted(record.upstream))
         .add("time", isoTime(record.openedMs))
         .finish();
 }
@@ -35,6 +36,10 @@ QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
         .add("bytes_up", qint64(record.bytesUp))
         .add("bytes_down", qint64(record.bytesDown))
         .add("close", ConnectionRecord::closeReasonName(record.closeReason));
+    // Named again at the end: an HTTP proxy's connection learns it late,
+    // and it is the last one a keep-alive client used.
+    if (!record.upstream.isEmpty())
+        line.add("upstream", record.upstream);
     if (!record.error.isEmpty())
         line.add("error", record.error);
     if (!record.upstreamAddress.isEmpty())
@@ -50,12 +55,14 @@ QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
         .finish();
 }
 
-void JsonlWriter::writeListening(const QString &listen, const QString &target)
+void JsonlWriter::writeListening(const ProxyConfig &config)
 {
+    const bool proxy = config.mode == ProxyConfig::Mode::HttpProxy;
     write(JsonLine()
               .add("event", QStringLiteral("listening"))
-              .add("address", listen)
-              .add("target", target)
+              .add("address", config.listenText())
+              .add("mode", ProxyConfig::modeName(config.mode))
+              .addRaw("target", proxy ? QByteArray("null") : JsonLine::quoted(config.targetText()))
               .add("time", isoTime(QDateTime::currentMSecsSinceEpoch()))
               .finish());
 }

@@ -3,6 +3,7 @@
 #include "capturefilter.h"
 #include "connectionrecord.h"
 #include "httpexchange.h"
+#include "proxyconfig.h"
 
 #include <QHash>
 #include <QSet>
@@ -25,7 +26,7 @@ public:
     // stream stays in order: opened, exchanges, closed.
     void setFilter(const CaptureFilter &filter) { m_filter = filter; }
 
-    void writeListening(const QString &listen, const QString &target);
+    void writeListening(const ProxyConfig &config);
     // One batch in order: new connections, then the exchanges, then the
     // connections that closed.
     void writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);

@@ -47,6 +47,12 @@ QString ProxyConfig::validate() const
     if (!listensOnLoopbackOnly() && !allowNonLoopback)
         return QStringLiteral("listening on %1 would expose the proxy to other machines; "
                               "allow it explicitly to do so").arg(listenAddress.toString());
+    if (mode == Mode::HttpProxy && !listensOnLoopbackOnly() && allowedClients.isEmpty())
+        return QStringLiteral("an HTTP proxy listening on %1 would be open to every machine that reaches it; "
+                              "name the clients allowed to use it (--allow ADDR[/PREFIX])")
+            .arg(listenAddress.toString());
+    if (mode == Mode::HttpProxy)
+        return QString();
     if (targetHost.isEmpty())
         return QStringLiteral("no target host");
     if (targetPort == 0 && !builtinEcho)
@@ -62,6 +68,8 @@ QString ProxyConfig::validate() const
 
 QString ProxyConfig::targetText() const
 {
+    if (mode == Mode::HttpProxy)
+        return QStringLiteral("(HTTP proxy)");
     if (builtinEcho)
         return QLatin1String(BuiltinEcho::Name);
     return Endpoint::format(targetHost, targetPort);
@@ -75,4 +83,64 @@ QString ProxyConfig::listenText() const
 bool ProxyConfig::listensOnLoopbackOnly() const
 {
     return listenAddress.isLoopback();
+}
+
+bool ProxyConfig::setAllowedClients(const QString &text, QString *error)
+{
+    QList<QPair<QHostAddress, int>> parsed;
+    for (const QString &part : text.split(u',', Qt::SkipEmptyParts)) {
+        const QString item = part.trimmed();
+        if (item.isEmpty())
+            continue;
+        QPair<QHostAddress, int> subnet = item.contains(u'/')
+            ? QHostAddress::parseSubnet(item)
+            : qMakePair(QHostAddress(item), item.contains(u':') ? 128 : 32);
+        if (subnet.first.isNull() || subnet.second < 0) {
+            *error = QStringLiteral("'%1' is not an address or ADDR/PREFIX").arg(item);
+            return false;
+        }
+        parsed.append(subnet);
+    }
+    allowedClients = parsed;
+    return true;
+}
+
+bool ProxyConfig::clientAllowed(const QHostAddress &address) const
+{
+    if (allowedClients.isEmpty())
+        return true;
+    // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    bool mapped = false;
+    const quint32 v4 = address.toIPv4Address(&mapped);
+    const QHostAddress plain = mapped ? QHostAddress(v4) : address;
+    for (const auto &subnet : allowedClients) {
+        if (plain.isInSubnet(subnet) || address.isInSubnet(subnet))
+            return true;
+    }
+    return false;
+}
+
+QString ProxyConfig::allowedClientsText() const
+{
+    QStringList parts;
+    for (const auto &subnet : allowedClients)
+        parts.append(QStringLiteral("%1/%2").arg(subnet.first.toString()).arg(subnet.second));
+    return parts.join(u',');
+}
+
+bool ProxyConfig::setMode(const QString &text, QString *error)
+{
+    for (const Mode candidate : {Mode::Forward, Mode::HttpProxy}) {
+        if (text.compare(modeName(candidate), Qt::CaseInsensitive) == 0) {
+            mode = candidate;
+            return true;
+        }
+    }
+    *error = QStringLiteral("unknown mode '%1' (forward or http-proxy)").arg(text);
+    return false;
+}
+
+QString ProxyConfig::modeName(Mode mode)
+{
+    return mode == Mode::HttpProxy ? QStringLiteral("http-proxy") : QStringLiteral("forward");
 }

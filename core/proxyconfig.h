@@ -1,6 +1,8 @@
 #pragma once
 
 #include <QHostAddress>
+#include <QList>
+#include <QPair>
 #include <QString>
 
 // Everything the engine needs to run. A value, copied into each worker.
@@ -9,6 +11,15 @@ struct ProxyConfig
     QHostAddress listenAddress = QHostAddress(QHostAddress::LocalHost);
     quint16 listenPort = 0;               // 0 picks a free port
     bool allowNonLoopback = false;        // listening beyond loopback is opt-in
+
+    enum class Mode : quint8 {
+        Forward,   // every connection goes to the target
+        HttpProxy, // a forward HTTP proxy: each request names its host
+    };
+    Mode mode = Mode::Forward;
+    // Clients allowed to connect (address and prefix length); empty: any.
+    // Required for an HTTP proxy that listens beyond loopback.
+    QList<QPair<QHostAddress, int>> allowedClients;
 
     QString targetHost;                   // name or address literal
     quint16 targetPort = 0;
@@ -29,11 +40,21 @@ struct ProxyConfig
     int headBytes = 64 * 1024;            // a head's cap
     int headHeaders = 100;
 
+    QByteArray viaToken;                  // names this proxy in Via; set at start
+
     // Reads "ADDR:PORT", "[::1]:PORT" or a bare port (loopback) into the
     // listen fields; false with the reason in *error when it cannot.
     bool setListen(const QString &text, QString *error);
     // Reads "HOST:PORT" (or "builtin:echo") into the target fields, the same way.
     bool setTarget(const QString &text, QString *error);
+
+    // Reads "ADDR[/PREFIX],..." into allowedClients.
+    bool setAllowedClients(const QString &text, QString *error);
+    bool clientAllowed(const QHostAddress &address) const;
+    QString allowedClientsText() const;
+    // "forward" or "http-proxy".
+    bool setMode(const QString &text, QString *error);
+    static QString modeName(Mode mode);
 
     // Returns an empty string when the configuration can run, otherwise why not.
     QString validate() const;

@@ -1,5 +1,7 @@
 #include "proxyserver.h"
 
+#include <QRandomGenerator>
+
 #include "builtinecho.h"
 #include "descriptorlimit.h"
 #include "endpoint.h"
@@ -189,6 +191,9 @@ bool ProxyServer::start(const ProxyConfig &requested)
         config.maxConnections = DescriptorLimit::maxConnectionsFor(m_descriptorLimit);
     if (config.workers == 0)
         config.workers = qMax(1, QThread::idealThreadCount());
+    // Names this instance in the Via header of the requests it forwards as
+    // an HTTP proxy, so that a request coming back to it is seen as a loop.
+    config.viaToken = "proxymon-" + QByteArray::number(QRandomGenerator::global()->generate(), 16);
     if (config.builtinEcho) {
         // Started once and kept: connections of a stopping generation may
         // still be talking to it.

@@ -3,6 +3,7 @@
 #include "worker.h"
 
 #include <QDateTime>
+#include <QNetworkInterface>
 
 #include <fcntl.h> // splice()
 #include <sys/ioctl.h>
@@ -36,13 +37,28 @@ QString sideName(RelayConnection::Side side)
     return side == RelayConnection::Client ? QStringLiteral("client") : QStringLiteral("upstream");
 }
 
+SocketAddress peerOf(int fd)
+{
+    SocketAddress address;
+    address.length = sizeof address.storage;
+    if (getpeername(fd, reinterpret_cast<sockaddr *>(&address.storage), &address.length) != 0)
+        address.length = 0;
+    return address;
+}
+
 QString peerAddress(int fd)
 {
-    sockaddr_storage storage{};
-    socklen_t length = sizeof storage;
-    if (getpeername(fd, reinterpret_cast<sockaddr *>(&storage), &length) != 0)
-        return QStringLiteral("(unknown)");
-    return SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&storage), length).toString();
+    const SocketAddress address = peerOf(fd);
+    return address.length ? address.toString() : QStringLiteral("(unknown)");
+}
+
+quint16 portOf(const SocketAddress &address)
+{
+    if (address.family() == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in *>(address.data())->sin_port);
+    if (address.family() == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6 *>(address.data())->sin6_port);
+    return 0;
 }
 
 void setNoDelay(int fd)
@@ -104,22 +120,75 @@ void RelayConnection::begin()
     // until the upstream is connected.
     watch(Client);
 
-    ResolveResult result;
     const ProxyConfig &config = m_worker.config();
-    if (Resolver::resolveImmediately(config.targetHost, config.targetPort, &result)) {
+    if (config.mode == ProxyConfig::Mode::HttpProxy) {
+        HttpHeadParser::Limits limits;
+        limits.maxBytes = config.headBytes;
+        limits.maxHeaders = config.headHeaders;
+        m_front = std::make_unique<HttpProxyFront>(limits, config.viaToken);
+        m_phase = Phase::Relaying;
+        m_record.state = State::Open;
+        m_record.upstream.clear(); // each request names its own
+    }
+    if (!config.allowedClients.isEmpty()) {
+        const SocketAddress peer = peerOf(m_clientFd);
+        if (!config.clientAllowed(QHostAddress(peer.data()))) {
+            refuseClient();
+            return;
+        }
+    }
+    if (m_front) {
+        // Edge-triggered: the client may have sent its request already.
+        proxyReadClient();
+        if (!m_finished)
+            proxyAdvance();
+        return;
+    }
+
+    resolve(config.targetHost, config.targetPort);
+}
+
+void RelayConnection::resolve(const QString &host, quint16 port)
+{
+    ResolveResult result;
+    if (Resolver::resolveImmediately(host, port, &result)) {
         resolved(result);
         return;
     }
-    m_worker.lookUp(this);
+    m_worker.lookUp(this, host, port);
+}
+
+void RelayConnection::refuseClient()
+{
+    const QString why = QStringLiteral("client %1 is not on the allow-list").arg(m_record.client);
+    if (!m_front) {
+        finish(Reason::Error, why);
+        return;
+    }
+    // An HTTP proxy says so in HTTP, like any other refusal.
+    m_front->failed(403, why);
+    proxyAdvance();
 }
 
 void RelayConnection::resolved(const ResolveResult &result)
 {
-    if (m_finished)
+    // A late answer for an attempt that already timed out is dropped.
+    if (m_finished || m_phase != Phase::Resolving)
         return;
     if (result.addresses.empty()) {
         failConnect(Reason::Error, result.error);
         return;
+    }
+    if (m_front) {
+        for (const SocketAddress &address : result.addresses) {
+            if (isOwnListener(address)) {
+                m_phase = Phase::Relaying;
+                m_front->failed(508, QStringLiteral("request loop: %1 is this proxy's own address")
+                                         .arg(address.toString()));
+                proxyAdvance();
+                return;
+            }
+        }
     }
     m_addresses = result.addresses;
     m_nextAddress = 0;
@@ -202,6 +271,19 @@ void RelayConnection::connected(std::uint32_t events)
     m_addresses.shrink_to_fit();
     touched();
     m_worker.markDirty(this);
+    if (m_front) {
+        if (m_tunnelConnect) {
+            const QByteArray early = m_front->outgoing().toByteArray();
+            const QByteArray established = HttpProxyFront::tunnelEstablished();
+            observe(m_down, established.constData(), established.size());
+            if (deliverToClient(established))
+                becomeByteRelay(early);
+            return;
+        }
+        m_front->connected();
+        proxyAdvance();
+        return;
+    }
     // Edge-triggered: what the client sent while we were connecting raised
     // its edge long ago, so read it now rather than wait for more.
     pump(m_up);
@@ -211,6 +293,14 @@ void RelayConnection::connected(std::uint32_t events)
 
 void RelayConnection::failConnect(Reason reason, const QString &why)
 {
+    if (m_front) {
+        // An HTTP proxy answers the request that needed this upstream.
+        closeSide(Upstream, false);
+        m_phase = Phase::Relaying;
+        m_front->failed(reason == Reason::Timeout ? 504 : 502, why);
+        proxyAdvance();
+        return;
+    }
     // The client gets an orderly close: nothing was relayed, and a reset
     // would only hide the fact that the proxy answered.
     finish(reason, why);
@@ -224,6 +314,10 @@ void RelayConnection::handleEvent(Side side, std::uint32_t events)
     // its own, so remember it and read on until recv() says EOF.
     if (events & (EPOLLRDHUP | EPOLLHUP))
         m_finPending[side] = true;
+    if (m_front) {
+        handleProxyEvent(side, events);
+        return;
+    }
     if (m_phase != Phase::Relaying) {
         if (side == Upstream && m_phase == Phase::Connecting) {
             connectReady(events);
@@ -267,6 +361,8 @@ void RelayConnection::handleEvent(Side side, std::uint32_t events)
 
 void RelayConnection::pump(Flow &flow)
 {
+    if (fd(flow.from) < 0)
+        return; // an HTTP proxy between upstreams
     const int capacity = m_worker.config().bufferBytes;
     char *scratch = m_worker.scratch();
     // A few reads per wake-up keep a fast stream moving without starving the
@@ -298,6 +394,8 @@ void RelayConnection::pump(Flow &flow)
         if (received > 0) {
             touched();
             observe(flow, scratch, received);
+            if (m_front)
+                m_front->upstreamBytes(QByteArrayView(scratch, received));
             int sent = 0;
             if (!sendOrFail(flow, scratch, int(received), &sent))
                 return;
@@ -313,7 +411,7 @@ void RelayConnection::pump(Flow &flow)
             }
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself (splice), which halves the copying.
-            if (received == capacity && !captureWants(flow))
+            if (received == capacity && !captureWants(flow) && !m_front)
                 flow.bulk = true;
             // A short read emptied the socket, unless a FIN is waiting behind
             // the data.
@@ -437,6 +535,11 @@ bool RelayConnection::flush(Flow &flow)
 
 void RelayConnection::sourceEnded(Flow &flow)
 {
+    if (m_front) {
+        // Only the upstream's end comes here; the client's is the front's.
+        upstreamEndedUnderFront();
+        return;
+    }
     flow.eof = true;
     if (!m_anyFin) {
         m_anyFin = true;
@@ -455,6 +558,14 @@ void RelayConnection::passOnFin(Flow &flow)
     if (flow.shutDown)
         return;
     flow.shutDown = true;
+    if (m_front) {
+        if (fd(flow.to) >= 0)
+            ::shutdown(fd(flow.to), SHUT_WR);
+        // The client has its FIN and had sent its own: done.
+        if (flow.to == Client && m_up.eof)
+            finish(m_endReason, m_record.error);
+        return;
+    }
     // The last FIN of the two goes out with close() in finish(); a separate
     // shutdown() would only cost a system call per connection.
     if (!m_up.shutDown || !m_down.shutDown) {
@@ -468,6 +579,8 @@ void RelayConnection::passOnFin(Flow &flow)
 
 void RelayConnection::sideFailed(Side side, int error)
 {
+    if (m_front && side == Upstream && upstreamFailedUnderFront(error))
+        return;
     if (isResetError(error)) {
         abort(side, side == Client ? Reason::ClientReset : Reason::UpstreamReset, QString());
         return;
@@ -560,6 +673,15 @@ void RelayConnection::pumpAgain(Side side)
 {
     if (m_finished)
         return;
+    if (m_front) {
+        if (side == Client)
+            proxyReadClient();
+        else if (!m_down.eof && !m_down.pending())
+            pump(m_down);
+        if (!m_finished && m_front)
+            proxyAdvance();
+        return;
+    }
     Flow &flow = flowFrom(side);
     if (!flow.eof && !flow.pending())
         pump(flow);
@@ -632,4 +754,302 @@ void RelayConnection::finishCapture()
         m_record.upstreamPrefix = m_capture->rawUpstreamPrefix();
     }
     m_capture.reset();
+}
+
+// --- HTTP proxy mode
+
+void RelayConnection::handleProxyEvent(Side side, std::uint32_t events)
+{
+    if (side == Upstream) {
+        if (m_upstreamFd < 0)
+            return; // left over from an upstream already dropped
+        if (m_phase == Phase::Connecting) {
+            connectReady(events);
+            return;
+        }
+        if (events & EPOLLERR) {
+            // What the upstream sent before failing still goes to the client.
+            if (!m_down.eof && !m_down.pending()) {
+                m_finPending[Upstream] = true;
+                pump(m_down);
+                if (m_finished || !m_front)
+                    return;
+            }
+            int error = 0;
+            socklen_t length = sizeof error;
+            if (m_upstreamFd >= 0 && getsockopt(m_upstreamFd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error)
+                sideFailed(Upstream, error);
+            if (m_finished)
+                return;
+        }
+        if (m_upstreamFd >= 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !m_down.eof && !m_down.pending())
+            pump(m_down);
+    } else {
+        if (events & EPOLLERR) {
+            int error = 0;
+            socklen_t length = sizeof error;
+            getsockopt(m_clientFd, SOL_SOCKET, SO_ERROR, &error, &length);
+            sideFailed(Client, error ? error : ECONNRESET);
+            return;
+        }
+        if ((events & EPOLLOUT) && m_down.pending() && !flush(m_down))
+            return;
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+            proxyReadClient();
+    }
+    if (!m_finished && m_front)
+        proxyAdvance();
+}
+
+void RelayConnection::proxyReadClient()
+{
+    if (m_up.eof || m_finished)
+        return;
+    const int capacity = m_worker.config().bufferBytes;
+    char *scratch = m_worker.scratch();
+    for (int round = 0;; ++round) {
+        if (!m_closingClient && !m_front->wantsClientBytes(capacity)) {
+            // Backpressure: proxyAdvance() reads on once the upstream took some.
+            m_clientThrottled = true;
+            return;
+        }
+        if (round == 8) {
+            m_worker.pumpLater(this, Client);
+            return;
+        }
+        const ssize_t received = ::recv(m_clientFd, scratch, size_t(capacity), 0);
+        if (received > 0) {
+            touched();
+            // Once the answer is given, what the client still sends is
+            // read only so that closing does not reset the connection.
+            if (!m_closingClient) {
+                observe(m_up, scratch, received);
+                m_front->clientBytes(QByteArrayView(scratch, received));
+            }
+            if (received < capacity && !m_finPending[Client])
+                return;
+            continue;
+        }
+        if (received == 0) {
+            m_up.eof = true;
+            if (!m_anyFin) {
+                m_anyFin = true;
+                m_firstFin = Client;
+            }
+            touched();
+            m_worker.markDirty(this);
+            if (m_closingClient) {
+                if (m_down.shutDown)
+                    finish(m_endReason, m_record.error);
+                return;
+            }
+            m_record.state = State::ClientHalfClosed;
+            m_front->clientEnded();
+            return;
+        }
+        const int error = errno;
+        if (error == EINTR)
+            continue;
+        if (error != EAGAIN && error != EWOULDBLOCK)
+            sideFailed(Client, error);
+        return;
+    }
+}
+
+void RelayConnection::proxyAdvance()
+{
+    using Step = HttpProxyFront::Step;
+    const int capacity = m_worker.config().bufferBytes;
+    for (int round = 0; round < 64; ++round) {
+        // Once closing, the client has had its answer and nothing else.
+        if (m_finished || !m_front || m_closingClient)
+            return;
+        if (m_front->becameOpaque()) {
+            becomeByteRelay(m_front->outgoing().toByteArray());
+            return;
+        }
+        const Step step = m_front->step();
+        if (step == Step::Send && m_phase == Phase::Relaying && m_upstreamFd >= 0) {
+            const QByteArrayView out = m_front->outgoing();
+            const ssize_t n = ::send(m_upstreamFd, out.data(), size_t(out.size()), MSG_NOSIGNAL);
+            if (n > 0) {
+                m_front->sent(n);
+                m_up.delivered += quint64(n);
+                touched();
+                m_worker.markDirty(this);
+                continue;
+            }
+            const int error = errno;
+            if (n < 0 && error == EINTR)
+                continue;
+            if (n == 0 || (error != EAGAIN && error != EWOULDBLOCK)) {
+                sideFailed(Upstream, n < 0 ? error : EPIPE);
+                continue;
+            }
+            // Would block: EPOLLOUT on the upstream brings us back.
+        } else if (m_phase == Phase::Relaying
+                   && (step == Step::Connect || (step == Step::Tunnel && !m_down.pending()))) {
+            connectUpstream(m_front->route(), step == Step::Tunnel);
+            return;
+        } else if (step == Step::Answer && !m_down.pending()) {
+            answerClient();
+            return;
+        }
+        // Read on if the client was held back and there is room again.
+        if (m_clientThrottled && !m_up.eof && m_front->wantsClientBytes(capacity)) {
+            m_clientThrottled = false;
+            proxyReadClient();
+            continue;
+        }
+        break;
+    }
+    if (m_finished || !m_front || m_closingClient)
+        return;
+    // The client's FIN goes to the upstream once everything it sent before
+    // it has (the lab's client: request, shutdown, read to EOF).
+    if (m_up.eof && !m_up.shutDown && m_upstreamFd >= 0 && m_phase == Phase::Relaying
+        && m_front->step() == Step::Wait && m_front->outgoing().isEmpty()) {
+        m_up.shutDown = true;
+        ::shutdown(m_upstreamFd, SHUT_WR);
+    }
+    if (m_front->idle() && !m_down.pending() && m_phase == Phase::Relaying && !m_closingClient) {
+        if (m_up.eof)
+            finish(Reason::ClientFin, QString());
+        else if (m_front->closeWhenIdle())
+            closeClientWhenFlushed(Reason::UpstreamFin);
+    }
+}
+
+void RelayConnection::connectUpstream(const HttpProxyFront::Route &route, bool tunnel)
+{
+    dropUpstream();
+    m_tunnelConnect = tunnel;
+    m_record.upstream = route.text();
+    m_record.upstreamAddress.clear();
+    m_record.state = State::Resolving;
+    m_connectErrors.clear();
+    m_startedMs = m_worker.nowMs();
+    m_phase = Phase::Resolving;
+    m_worker.markDirty(this);
+    resolve(route.host, route.port);
+}
+
+void RelayConnection::dropUpstream()
+{
+    closeSide(Upstream, false);
+    if (m_front)
+        m_front->upstreamClosed();
+    m_finPending[Upstream] = false;
+    m_down.bulk = false;
+    m_up.shutDown = false;
+}
+
+void RelayConnection::upstreamEndedUnderFront()
+{
+    touched();
+    const HttpProxyFront::UpstreamEnd end = m_front->upstreamEnded();
+    dropUpstream();
+    // A response that ran to the end of the connection ends for the client
+    // the same way; otherwise an idle upstream just goes, or a request it
+    // left unanswered gets a 502 from proxyAdvance().
+    if (end == HttpProxyFront::UpstreamEnd::PassOn)
+        closeClientWhenFlushed(Reason::UpstreamFin);
+}
+
+bool RelayConnection::upstreamFailedUnderFront(int error)
+{
+    // Part of a response went out already: pass the failure on as a
+    // failure (a reset), as in forwarding mode.
+    if (m_front->responseUnderway())
+        return false;
+    const QString where = m_record.upstream;
+    const bool owed = m_front->inFlight() > 0;
+    dropUpstream();
+    if (owed)
+        m_front->failed(502, QStringLiteral("%1: %2").arg(where, errorText(error)));
+    return true;
+}
+
+void RelayConnection::answerClient()
+{
+    const HttpProxyFront::Answer answer = m_front->answer();
+    const QByteArray bytes = HttpProxyFront::answerBytes(answer);
+    dropUpstream();
+    m_record.error = answer.why;
+    observe(m_down, bytes.constData(), bytes.size());
+    if (deliverToClient(bytes))
+        closeClientWhenFlushed(Reason::Error);
+}
+
+void RelayConnection::closeClientWhenFlushed(Reason reason)
+{
+    m_closingClient = true;
+    m_endReason = reason;
+    dropUpstream();
+    // The half-close timeout bounds how long the client may keep sending.
+    if (!m_anyFin) {
+        m_anyFin = true;
+        m_firstFin = Upstream;
+    }
+    m_down.eof = true;
+    m_record.state = m_up.eof ? m_record.state : State::UpstreamHalfClosed;
+    m_worker.markDirty(this);
+    if (!m_down.pending())
+        passOnFin(m_down);
+    // Closing with unread input would reset the connection and could
+    // destroy the answer: read the client to its FIN first.
+    if (!m_finished)
+        proxyReadClient();
+}
+
+bool RelayConnection::deliverToClient(const QByteArray &bytes)
+{
+    // Only called with nothing else waiting for the client.
+    int sent = 0;
+    if (!sendOrFail(m_down, bytes.constData(), int(bytes.size()), &sent))
+        return false;
+    if (sent < bytes.size()) {
+        const int rest = int(bytes.size()) - sent;
+        freeBuffer(m_down);
+        m_down.buffer = static_cast<char *>(std::malloc(size_t(qMax(rest, m_worker.config().bufferBytes))));
+        std::memcpy(m_down.buffer, bytes.constData() + sent, size_t(rest));
+        m_down.head = 0;
+        m_down.tail = rest;
+    }
+    return true;
+}
+
+void RelayConnection::becomeByteRelay(const QByteArray &early)
+{
+    // From here the connection is the core's exact relay between the client
+    // and the current upstream (a CONNECT tunnel, or an upgraded protocol).
+    m_front.reset();
+    m_record.state = m_up.eof ? State::ClientHalfClosed : State::Open;
+    m_worker.markDirty(this);
+    if (!early.isEmpty()) {
+        m_up.buffer = static_cast<char *>(std::malloc(size_t(qMax(int(early.size()), m_worker.config().bufferBytes))));
+        std::memcpy(m_up.buffer, early.constData(), size_t(early.size()));
+        m_up.head = 0;
+        m_up.tail = int(early.size());
+        if (!flush(m_up))
+            return;
+    } else if (m_up.eof) {
+        passOnFin(m_up);
+    } else {
+        pump(m_up);
+    }
+    if (!m_finished && !m_down.eof && !m_down.pending())
+        pump(m_down);
+}
+
+bool RelayConnection::isOwnListener(const SocketAddress &address) const
+{
+    const ProxyConfig &config = m_worker.config();
+    if (portOf(address) != config.listenPort)
+        return false;
+    const QHostAddress host(address.data());
+    const QHostAddress &listen = config.listenAddress;
+    if (listen == QHostAddress::Any || listen == QHostAddress::AnyIPv4 || listen == QHostAddress::AnyIPv6)
+        return host.isLoopback() || QNetworkInterface::allAddresses().contains(host);
+    return host.isEqual(listen, QHostAddress::TolerantConversion);
 }

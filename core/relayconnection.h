@@ -2,6 +2,7 @@
 
 #include "connectionrecord.h"
 #include "httpconversation.h"
+#include "httpproxyfront.h"
 #include "pipepool.h"
 #include "resolver.h"
 
@@ -75,6 +76,8 @@ private:
     Flow &flowFrom(Side side) { return side == Client ? m_up : m_down; }
     Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
 
+    // Looks the host up (at once for literals) and goes on in resolved().
+    void resolve(const QString &host, quint16 port);
     void connectNext();
     void connectReady(std::uint32_t events);
     void noteConnectFailure(int error);
@@ -97,6 +100,21 @@ private:
     void watch(Side side);
     void freeBuffer(Flow &flow);
     void touched();
+
+    // HTTP proxy mode: the front decides where the client's requests go.
+    void handleProxyEvent(Side side, std::uint32_t events);
+    void proxyReadClient();
+    void proxyAdvance();
+    void connectUpstream(const HttpProxyFront::Route &route, bool tunnel);
+    void dropUpstream();
+    void upstreamEndedUnderFront();
+    bool upstreamFailedUnderFront(int error);
+    void answerClient();
+    void closeClientWhenFlushed(ConnectionRecord::CloseReason reason);
+    void becomeByteRelay(const QByteArray &early);
+    bool deliverToClient(const QByteArray &bytes);
+    bool isOwnListener(const SocketAddress &address) const;
+    void refuseClient();
     // Shows the capture a copy of what a source sent; true while it wants
     // to see that direction at all.
     void observe(const Flow &flow, const char *data, qsizetype size);
@@ -123,4 +141,10 @@ private:
 
     ConnectionRecord m_record;
     std::unique_ptr<HttpConversation> m_capture;
+
+    std::unique_ptr<HttpProxyFront> m_front;
+    bool m_tunnelConnect = false;   // the upstream being reached is for CONNECT
+    bool m_closingClient = false;   // FIN to the client is due; its input is discarded
+    bool m_clientThrottled = false; // reading stopped while the front held enough
+    ConnectionRecord::CloseReason m_endReason = ConnectionRecord::CloseReason::ClientFin;
 };

@@ -73,12 +73,12 @@ void Worker::markDirty(RelayConnection *connection)
     }
 }
 
-void Worker::lookUp(RelayConnection *connection)
+void Worker::lookUp(RelayConnection *connection, const QString &host, quint16 port)
 {
     m_resolving.emplace(connection->id(), connection);
     std::weak_ptr<WorkerInbox> inbox = m_inbox;
     const quint64 id = connection->id();
-    m_resolver->lookup(m_config.targetHost, m_config.targetPort, [inbox, id](ResolveResult result) {
+    m_resolver->lookup(host, port, [inbox, id](ResolveResult result) {
         if (auto target = inbox.lock())
             target->postResolved(id, std::move(result));
     });

@@ -60,7 +60,7 @@ public:
     qint64 nowMs() const { return m_nowMs; }
     qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
     void markDirty(RelayConnection *connection);
-    void lookUp(RelayConnection *connection);
+    void lookUp(RelayConnection *connection, const QString &host, quint16 port);
     void connectionFinished(RelayConnection *connection);
     // Takes the conversation's finished exchanges for the next publish.
     void exchangesFinished(HttpConversation &conversation);

@@ -13,6 +13,7 @@ private slots:
     void headlessDefaults();
     void everyOption();
     void builtinEchoTarget();
+    void httpProxyMode();
     void errors_data();
     void errors();
 };
@@ -81,6 +82,19 @@ void tst_CommandLine::builtinEchoTarget()
     QCOMPARE(line.config.validate(), QString());
 }
 
+void tst_CommandLine::httpProxyMode()
+{
+    const CommandLine line = CommandLine::parse({"proxymon", "--headless", "--mode", "http-proxy", "--listen",
+                                                 "0.0.0.0:3128", "--allow-remote", "--allow", "192.168.0.0/16",
+                                                 "--allow", "10.1.2.3,::1"});
+    QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
+    QCOMPARE(line.config.mode, ProxyConfig::Mode::HttpProxy);
+    QCOMPARE(line.config.allowedClientsText(), QStringLiteral("192.168.0.0/16,10.1.2.3/32,::1/128"));
+    QVERIFY(line.config.clientAllowed(QHostAddress(QStringLiteral("192.168.7.7"))));
+    QVERIFY(!line.config.clientAllowed(QHostAddress(QStringLiteral("10.1.2.4"))));
+    QCOMPARE(line.config.validate(), QString());
+}
+
 void tst_CommandLine::everyOption()
 {
     const CommandLine line = CommandLine::parse(
@@ -122,6 +136,14 @@ void tst_CommandLine::errors_data()
                                   << "--idle-timeout";
     QTest::newRow("bad count") << QStringList{"--headless", "--target", "a:1", "--workers", "0"} << "--workers";
     QTest::newRow("unknown option") << QStringList{"--headless", "--frobnicate"} << "frobnicate";
+    QTest::newRow("unknown mode") << QStringList{"--headless", "--mode", "socks"} << "--mode";
+    QTest::newRow("proxy with target") << QStringList{"--headless", "--mode", "http-proxy", "--target", "a:1"}
+                                       << "--target does not go with";
+    QTest::newRow("open proxy") << QStringList{"--headless", "--mode", "http-proxy", "--listen", "0.0.0.0:3128",
+                                               "--allow-remote"}
+                                << "--allow";
+    QTest::newRow("bad allow") << QStringList{"--headless", "--mode", "http-proxy", "--allow", "everyone"}
+                               << "--allow";
     QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "extra"} << "extra";
 }
 

@@ -33,6 +33,7 @@ private slots:
     void noCaptureReportsNoExchanges();
     void windowWithoutDisplaySaysWhatToDo();
     void filterNarrowsTheStream();
+    void httpProxyModeReportsItsAnswers();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -56,7 +57,7 @@ quint16 tst_Headless::startProxy(QProcess &process, const QStringList &arguments
     process.start();
     if (!process.waitForStarted(10'000))
         return 0;
-    static const QRegularExpression listening(QStringLiteral("listening on (\\S+):(\\d+), forwarding to"));
+    static const QRegularExpression listening(QStringLiteral("listening on (\\S+):(\\d+)(, forwarding to| as an HTTP proxy)"));
     QByteArray seen;
     QElapsedTimer clock;
     clock.start();
@@ -392,6 +393,45 @@ void tst_Headless::filterNarrowsTheStream()
     QCOMPARE(kinds, QStringList({"listening", "connection_opened", "exchange", "connection_closed", "stopped"}));
     QCOMPARE(events[1].value("id").toInt(), 2);
     QCOMPARE(events[2].value("request").toObject().value("target").toString(), QStringLiteral("/keep"));
+}
+
+void tst_Headless::httpProxyModeReportsItsAnswers()
+{
+    QProcess process;
+    QByteArray stderrSeen;
+    const quint16 port = startProxy(process, {"--headless", "--mode", "http-proxy", "--listen", "127.0.0.1:0",
+                                              "--jsonl", "-"}, &stderrSeen);
+    QVERIFY2(port != 0, stderrSeen.constData());
+    QVERIFY(stderrSeen.contains("as an HTTP proxy"));
+    const QByteArray refused = "127.0.0.1:" + QByteArray::number(unusedPort());
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        QVERIFY(sendAll(client.fd(), "GET http://" + refused + "/x HTTP/1.1\r\n\r\n"));
+        const QByteArray reply = readUntilEof(client.fd());
+        QVERIFY2(reply.startsWith("HTTP/1.1 502 Bad Gateway\r\n"), reply.constData());
+    }
+    QByteArray out;
+    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
+    ::kill(pid_t(process.processId()), SIGINT);
+    QVERIFY(process.waitForFinished(10'000));
+    out += process.readAllStandardOutput();
+    const QList<QJsonObject> events = jsonLines(out);
+    QCOMPARE(events.first().value("mode").toString(), QStringLiteral("http-proxy"));
+    QVERIFY(events.first().value("target").isNull());
+    bool sawExchange = false;
+    bool sawClosed = false;
+    for (const QJsonObject &event : events) {
+        if (event.value("event").toString() == QStringLiteral("exchange")) {
+            sawExchange = true;
+            QCOMPARE(event.value("response").toObject().value("status").toInt(), 502);
+        } else if (event.value("event").toString() == QStringLiteral("connection_closed")) {
+            sawClosed = true;
+            QCOMPARE(event.value("upstream").toString(), QString::fromLatin1(refused));
+            QVERIFY(event.value("error").toString().contains(QStringLiteral("refused")));
+        }
+    }
+    QVERIFY(sawExchange);
+    QVERIFY(sawClosed);
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

@@ -18,6 +18,8 @@ private slots:
     void byteCap();
     void lookupIsCaseInsensitive();
     void resetParsesTheNextHead();
+    void hostOfRequest_data();
+    void hostOfRequest();
 
 private:
     static QString describe(Status status, qsizetype used, const HttpHead &head);
@@ -191,6 +193,25 @@ void tst_HttpHeadParser::resetParsesTheNextHead()
     const HttpHead head = parser.takeHead();
     QCOMPARE(head.target(), QByteArrayView("/b"));
     QCOMPARE(head.raw, QByteArray("GET /b HTTP/1.1\r\nHost: h\r\n\r\n"));
+}
+
+void tst_HttpHeadParser::hostOfRequest_data()
+{
+    QTest::addColumn<QByteArray>("head");
+    QTest::addColumn<QByteArray>("host");
+    QTest::newRow("Host header") << QByteArray("GET /x HTTP/1.1\r\nHost: shop.test\r\n\r\n") << QByteArray("shop.test");
+    QTest::newRow("absolute form wins")
+        << QByteArray("GET http://u:p@a.test:81/x?y HTTP/1.1\r\nHost: other\r\n\r\n") << QByteArray("a.test:81");
+    QTest::newRow("no path") << QByteArray("GET http://a.test HTTP/1.1\r\n\r\n") << QByteArray("a.test");
+    QTest::newRow("CONNECT") << QByteArray("CONNECT b.test:443 HTTP/1.1\r\n\r\n") << QByteArray("b.test:443");
+    QTest::newRow("none") << QByteArray("GET / HTTP/1.0\r\n\r\n") << QByteArray();
+}
+
+void tst_HttpHeadParser::hostOfRequest()
+{
+    QFETCH(QByteArray, head);
+    QFETCH(QByteArray, host);
+    QCOMPARE(HttpHeadParser::parse(head, HttpHead::Kind::Request, 100, false).host(), QByteArrayView(host));
 }
 
 QTEST_APPLESS_MAIN(tst_HttpHeadParser)

@@ -56,6 +56,7 @@ private slots:
     void echoTargetAndRawClient();
     void columnMenuHidesAndMoves();
     void exportSavesWhatTheListsShow();
+    void httpProxyModeShowsEachHost();
 
 private:
     static QByteArray gzip(const QByteArray &data);
@@ -589,6 +590,59 @@ void tst_MainWindow::exportSavesWhatTheListsShow()
 
     QVERIFY(!window.exportTo(dir.filePath(QStringLiteral("no/such/dir/capture.jsonl"))));
     QVERIFY(label(window, "banner").startsWith(QStringLiteral("Could not export to ")));
+}
+
+void tst_MainWindow::httpProxyModeShowsEachHost()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    attachTesters(window);
+    auto *mode = window.findChild<QComboBox *>(QStringLiteral("modeCombo"));
+    auto *target = window.findChild<QComboBox *>(QStringLiteral("targetCombo"));
+    auto *listen = window.findChild<QLineEdit *>(QStringLiteral("listenEdit"));
+    target->lineEdit()->clear(); // no target: fine for a proxy, not for forwarding
+    listen->clear();
+    QTest::keyClicks(listen, QStringLiteral("127.0.0.1:0"));
+    QVERIFY(!window.findChild<QAction *>(QStringLiteral("startStop"))->isEnabled());
+    mode->setFocus();
+    QTest::keyClick(mode, Qt::Key_Down);
+    QCOMPARE(mode->currentText(), QStringLiteral("HTTP proxy"));
+    QTRY_VERIFY(!target->isVisible());
+    QCOMPARE(label(window, "inputProblem"), QString());
+
+    // Beyond loopback, an HTTP proxy needs its allow-list before it starts.
+    window.setListenText(QStringLiteral("0.0.0.0:0"));
+    QVERIFY(label(window, "inputProblem").contains(QStringLiteral("name the clients")));
+    QTRY_VERIFY(window.findChild<QLineEdit *>(QStringLiteral("allowEdit"))->isVisible());
+    QVERIFY(!window.findChild<QAction *>(QStringLiteral("startStop"))->isEnabled());
+    window.setListenText(QStringLiteral("127.0.0.1:0"));
+
+    press(window, "startStop");
+    QVERIFY(window.isListening());
+    QVERIFY(label(window, "statusListening").contains(QStringLiteral("HTTP proxy")));
+    const quint16 port = window.server()->listenPort();
+    const QByteArray origin = "127.0.0.1:" + QByteArray::number(m_web->port());
+    const QByteArray reply = fetch(port, "GET http://" + origin + "/hello HTTP/1.1\r\n\r\n");
+    QVERIFY2(reply.endsWith("hello world"), reply.constData());
+    const QByteArray refused = "127.0.0.1:" + QByteArray::number(unusedPort());
+    QVERIFY(fetch(port, "GET http://" + refused + "/ HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 502 "));
+
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 2);
+    QTRY_VERIFY(cell(connections, 1, ConnectionTableModel::State).startsWith(QStringLiteral("failed: ")));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::Upstream), QString::fromLatin1(origin));
+    QCOMPARE(cell(connections, 1, ConnectionTableModel::Upstream), QString::fromLatin1(refused));
+    QVERIFY(cell(connections, 1, ConnectionTableModel::State).contains(QStringLiteral("refused")));
+
+    window.findChild<QAction *>(QStringLiteral("allExchanges"))->setChecked(true);
+    QTableView *exchanges = view(window, "exchangesView");
+    QTRY_COMPARE(exchanges->model()->rowCount(), 2);
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Host), QString::fromLatin1(origin));
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Status), QStringLiteral("200 OK"));
+    QCOMPARE(cell(exchanges, 1, ExchangeTableModel::Host), QString::fromLatin1(refused));
+    QCOMPARE(cell(exchanges, 1, ExchangeTableModel::Status), QStringLiteral("502 Bad Gateway"));
+    press(window, "startStop");
 }
 
 QTEST_MAIN(tst_MainWindow)

@@ -401,21 +401,8 @@ void tst_ProxyServer::hostNameTarget()
 
 void tst_ProxyServer::connectTimeout()
 {
-    // An upstream that never accepts, with its accept queue already full:
-    // further SYNs are dropped and a connect can only time out.
-    quint16 port = 0;
-    Socket silent = listenOn("127.0.0.1", 0, &port);
-    std::vector<Socket> fillers;
-    for (int i = 0; i < 4; ++i) {
-        Socket filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_port = htons(port);
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::connect(filler.fd(), reinterpret_cast<sockaddr *>(&address), sizeof address);
-        fillers.push_back(std::move(filler));
-    }
-    QTest::qWait(100);
+    UnansweringServer silent;
+    const quint16 port = silent.port();
 
     ProxyServer server;
     RecordCollector records(&server);

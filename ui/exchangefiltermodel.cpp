@@ -33,7 +33,7 @@ bool ExchangeFilterModel::lessThan(const QModelIndex &left, const QModelIndex &r
     const auto then = [&](auto x, auto y) { return x != y ? x < y : byConnection(); };
     switch (left.column()) {
     case ExchangeTableModel::Method: return then(a.request.method(), b.request.method());
-    case ExchangeTableModel::Host: return then(a.request.value("Host"), b.request.value("Host"));
+    case ExchangeTableModel::Host: return then(a.request.host(), b.request.host());
     case ExchangeTableModel::Target: return then(a.request.target(), b.request.target());
     case ExchangeTableModel::Status: return then(a.response.status, b.response.status);
     case ExchangeTableModel::RequestSize: return then(a.requestBodyBytes, b.requestBodyBytes);

@@ -61,7 +61,7 @@ QVariant ExchangeTableModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case Connection: return exchange.connectionId * 100000 + quint64(exchange.sequence);
         case Method: return QString::fromLatin1(exchange.request.method());
-        case Host: return QString::fromLatin1(exchange.request.value("Host"));
+        case Host: return QString::fromLatin1(exchange.request.host());
         case Target: return QString::fromLatin1(exchange.request.target());
         case Status: return exchange.response.status;
         case RequestSize: return exchange.requestBodyBytes;
@@ -76,7 +76,7 @@ QVariant ExchangeTableModel::data(const QModelIndex &index, int role) const
         case Connection: return QStringLiteral("%1.%2").arg(exchange.connectionId).arg(exchange.sequence);
         case Method:
             return exchange.request.isEmpty() ? tr("(none)") : QString::fromLatin1(exchange.request.method());
-        case Host: return QString::fromLatin1(exchange.request.value("Host"));
+        case Host: return QString::fromLatin1(exchange.request.host());
         case Target: return QString::fromLatin1(exchange.request.target());
         case Status:
             if (exchange.hasResponse())

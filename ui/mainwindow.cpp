@@ -83,10 +83,13 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     m_statusTimer.start();
 
     restoreSettings();
-    if (!engine.targetHost.isEmpty()) {
+    if (!engine.targetHost.isEmpty() || engine.mode == ProxyConfig::Mode::HttpProxy) {
         setListenText(engine.listenText());
-        setTargetText(engine.targetText());
+        m_modeCombo->setCurrentIndex(m_modeCombo->findData(int(engine.mode)));
+        m_allowEdit->setText(engine.allowedClientsText());
     }
+    if (!engine.targetHost.isEmpty())
+        setTargetText(engine.targetText());
     validateInputs();
     onListeningChanged(false);
     onConnectionSelected(); // the exchange list starts in step with the selection (none)
@@ -171,7 +174,17 @@ void MainWindow::buildToolBar()
     m_listenEdit->setMaximumWidth(180);
     bar->addWidget(m_listenEdit);
 
-    bar->addWidget(new QLabel(tr("  Target "), bar));
+    m_modeCombo = new QComboBox(bar);
+    m_modeCombo->setObjectName(QStringLiteral("modeCombo"));
+    m_modeCombo->addItem(tr("Forward to target"), int(ProxyConfig::Mode::Forward));
+    m_modeCombo->addItem(tr("HTTP proxy"), int(ProxyConfig::Mode::HttpProxy));
+    m_modeCombo->setToolTip(tr("Forward to target: every connection goes to one server.\n"
+                               "HTTP proxy: set proxymon as the client's proxy (curl -x, http_proxy=, a "
+                               "browser's proxy setting); each request names its host, CONNECT opens tunnels."));
+    bar->addWidget(new QLabel(QStringLiteral("  "), bar));
+    bar->addWidget(m_modeCombo);
+
+    m_targetLabelAction = bar->addWidget(new QLabel(tr("  Target "), bar));
     m_targetCombo = new QComboBox(bar);
     m_targetCombo->setObjectName(QStringLiteral("targetCombo"));
     m_targetCombo->setEditable(true);
@@ -179,7 +192,16 @@ void MainWindow::buildToolBar()
     m_targetCombo->setMinimumWidth(200);
     m_targetCombo->lineEdit()->setPlaceholderText(tr("host:port of the real server"));
     m_targetCombo->setToolTip(tr("Where proxymon forwards each connection; recent targets are in the list"));
-    bar->addWidget(m_targetCombo);
+    m_targetAction = bar->addWidget(m_targetCombo);
+
+    m_allowLabelAction = bar->addWidget(new QLabel(tr("  Allow "), bar));
+    m_allowEdit = new QLineEdit(bar);
+    m_allowEdit->setObjectName(QStringLiteral("allowEdit"));
+    m_allowEdit->setPlaceholderText(tr("clients, e.g. 192.168.1.0/24"));
+    m_allowEdit->setToolTip(tr("Only these clients may connect (addresses or ADDR/PREFIX, comma-separated). "
+                               "Required for an HTTP proxy that other machines can reach."));
+    m_allowEdit->setMaximumWidth(200);
+    m_allowAction = bar->addWidget(m_allowEdit);
 
     m_inputProblem = new QLabel(bar);
     m_inputProblem->setObjectName(QStringLiteral("inputProblem"));
@@ -198,11 +220,14 @@ void MainWindow::buildToolBar()
     m_filterEdit->setPlaceholderText(tr("Filter (Ctrl+F): words, host: status: method: client: state: is:"));
     m_filterEdit->setToolTip(tr("Words match anywhere; host:example status:4xx method:post client:127.0.0.1 "
                                 "state:reset is:flagged narrow to a field; -term excludes"));
-    m_filterEdit->setMinimumWidth(320);
+    m_filterEdit->setMinimumWidth(280);
     bar->addWidget(m_filterEdit);
 
     connect(m_listenEdit, &QLineEdit::textChanged, this, &MainWindow::validateInputs);
     connect(m_targetCombo, &QComboBox::editTextChanged, this, &MainWindow::validateInputs);
+    connect(m_modeCombo, &QComboBox::currentIndexChanged, this, &MainWindow::validateInputs);
+    connect(m_allowEdit, &QLineEdit::textChanged, this, &MainWindow::validateInputs);
+    connect(m_allowEdit, &QLineEdit::returnPressed, this, &MainWindow::startProxy);
     connect(m_listenEdit, &QLineEdit::returnPressed, this, &MainWindow::startProxy);
     connect(m_targetCombo->lineEdit(), &QLineEdit::returnPressed, this, &MainWindow::startProxy);
     connect(m_filterEdit, &QLineEdit::textChanged, this, [this] { m_filterDelay.start(); });
@@ -414,6 +439,11 @@ void MainWindow::restoreSettings()
     m_exchangesView->horizontalHeader()->restoreState(settings.value(QStringLiteral("exchanges/header")).toByteArray());
     m_allExchanges->setChecked(settings.value(QStringLiteral("exchanges/allConnections"), false).toBool());
     m_listenEdit->setText(settings.value(QStringLiteral("proxy/listen"), QStringLiteral("127.0.0.1:8080")).toString());
+    ProxyConfig scratch;
+    QString ignored;
+    if (scratch.setMode(settings.value(QStringLiteral("proxy/mode")).toString(), &ignored))
+        m_modeCombo->setCurrentIndex(m_modeCombo->findData(int(scratch.mode)));
+    m_allowEdit->setText(settings.value(QStringLiteral("proxy/allow")).toString());
     QStringList recent = settings.value(QStringLiteral("proxy/recentTargets")).toStringList();
     // The built-in echo server is always one click away.
     if (!recent.contains(QLatin1String(BuiltinEcho::Name)))
@@ -433,6 +463,8 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("exchanges/header"), m_exchangesView->horizontalHeader()->saveState());
     settings.setValue(QStringLiteral("exchanges/allConnections"), m_allExchanges->isChecked());
     settings.setValue(QStringLiteral("proxy/listen"), m_listenEdit->text());
+    settings.setValue(QStringLiteral("proxy/mode"), ProxyConfig::modeName(selectedMode()));
+    settings.setValue(QStringLiteral("proxy/allow"), m_allowEdit->text());
     settings.setValue(QStringLiteral("proxy/target"), m_targetCombo->currentText());
     QStringList recent;
     for (int i = 0; i < m_targetCombo->count(); ++i)
@@ -462,22 +494,44 @@ bool MainWindow::isListening() const
     return m_server->isListening();
 }
 
+ProxyConfig::Mode MainWindow::selectedMode() const
+{
+    return ProxyConfig::Mode(m_modeCombo->currentData().toInt());
+}
+
 void MainWindow::validateInputs()
 {
     ProxyConfig scratch;
+    scratch.mode = selectedMode();
+    const bool proxyMode = scratch.mode == ProxyConfig::Mode::HttpProxy;
     QString listenError;
     QString targetError;
+    QString allowError;
     const bool listenOk = scratch.setListen(m_listenEdit->text().trimmed(), &listenError);
-    const bool targetOk = scratch.setTarget(m_targetCombo->currentText().trimmed(), &targetError);
+    const bool targetOk = proxyMode || scratch.setTarget(m_targetCombo->currentText().trimmed(), &targetError);
+    bool allowOk = scratch.setAllowedClients(m_allowEdit->text(), &allowError);
+    const bool remote = listenOk && !scratch.listensOnLoopbackOnly();
+    // The target means nothing to an HTTP proxy; the allow-list only
+    // matters once other machines can connect.
+    m_targetLabelAction->setVisible(!proxyMode);
+    m_targetAction->setVisible(!proxyMode);
+    m_allowLabelAction->setVisible(remote || !m_allowEdit->text().isEmpty());
+    m_allowAction->setVisible(remote || !m_allowEdit->text().isEmpty());
     QStringList problems;
     if (!listenOk)
         problems.append(tr("Listen: %1").arg(listenError));
     if (!targetOk)
         problems.append(tr("Target: %1").arg(targetError));
-    if (listenOk && !scratch.listensOnLoopbackOnly())
+    if (!allowOk)
+        problems.append(tr("Allow: %1").arg(allowError));
+    if (allowOk && remote && proxyMode && scratch.allowedClients.isEmpty()) {
+        problems.append(tr("Allow: name the clients that may use this HTTP proxy; it must not be open to everyone"));
+        allowOk = false;
+    }
+    if (remote)
         problems.append(tr("Listen: %1 is reachable from other machines (you will be asked to confirm)")
                             .arg(scratch.listenAddress.toString()));
-    m_inputsValid = listenOk && targetOk;
+    m_inputsValid = listenOk && targetOk && allowOk;
     m_inputProblem->setText(problems.join(QStringLiteral("  ·  ")));
     const QString bad = QStringLiteral("QLineEdit { border: 1px solid #b3261e; }");
     m_listenEdit->setStyleSheet(listenOk ? QString() : bad);
@@ -505,14 +559,27 @@ void MainWindow::startProxy()
     }
     ProxyConfig config = m_engine;
     QString error;
+    config.mode = selectedMode();
+    const bool proxyMode = config.mode == ProxyConfig::Mode::HttpProxy;
     config.setListen(m_listenEdit->text().trimmed(), &error);
-    config.setTarget(m_targetCombo->currentText().trimmed(), &error);
+    config.setAllowedClients(m_allowEdit->text(), &error);
+    if (proxyMode) {
+        config.targetHost.clear();
+        config.builtinEcho = false;
+    } else {
+        config.setTarget(m_targetCombo->currentText().trimmed(), &error);
+    }
     if (!config.listensOnLoopbackOnly()) {
+        const QString reach = proxyMode ? tr("use proxymon as their HTTP proxy") : tr("use proxymon to reach %1")
+                                                                                      .arg(config.targetText());
+        const QString who = config.allowedClients.isEmpty()
+            ? tr("any machine that can connect")
+            : tr("only %1").arg(config.allowedClientsText());
         const auto answer = QMessageBox::warning(
             this, tr("Listen beyond this machine?"),
-            tr("Listening on %1 lets other machines use proxymon to reach %2, and shows you their traffic. "
+            tr("Listening on %1 lets other machines %2 (%3), and shows you their traffic. "
                "Listen there anyway?")
-                .arg(config.listenText(), config.targetText()),
+                .arg(config.listenText(), reach, who),
             QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel);
         if (answer != QMessageBox::Yes)
             return;
@@ -524,7 +591,8 @@ void MainWindow::startProxy()
         return;
     }
     m_banner->hide();
-    rememberTarget(config.targetText());
+    if (!proxyMode)
+        rememberTarget(config.targetText());
     saveSettings();
 }
 
@@ -585,6 +653,8 @@ void MainWindow::onListeningChanged(bool listening)
     m_startStop->setEnabled(listening || m_inputsValid);
     m_listenEdit->setEnabled(!listening);
     m_targetCombo->setEnabled(!listening);
+    m_modeCombo->setEnabled(!listening);
+    m_allowEdit->setEnabled(!listening);
     const ProxyConfig config = m_server->config();
     const bool remote = listening && !config.listensOnLoopbackOnly();
     m_remoteWarning->setText(tr("Listening on %1: reachable from other machines").arg(config.listenText()));
@@ -592,9 +662,10 @@ void MainWindow::onListeningChanged(bool listening)
     if (listening) {
         // The server's config holds the port it really listens on.
         const QString where = config.listenText();
-        m_statusListening->setText(tr("Listening on %1 → %2").arg(where, config.targetText()));
+        const QString to = config.mode == ProxyConfig::Mode::HttpProxy ? tr("HTTP proxy") : config.targetText();
+        m_statusListening->setText(tr("Listening on %1 → %2").arg(where, to));
         m_rawClient->setDefaultTarget(where);
-        setWindowTitle(tr("proxymon — %1 → %2").arg(where, config.targetText()));
+        setWindowTitle(tr("proxymon — %1 → %2").arg(where, to));
     } else {
         m_statusListening->setText(tr("Stopped"));
         setWindowTitle(tr("proxymon"));

@@ -91,7 +91,13 @@ private:
     QAction *m_allExchanges = nullptr;
     QAction *m_focusFilter = nullptr;
     QLineEdit *m_listenEdit = nullptr;
+    QComboBox *m_modeCombo = nullptr;
     QComboBox *m_targetCombo = nullptr;
+    QAction *m_targetAction = nullptr;      // the target's label and box in the toolbar
+    QAction *m_targetLabelAction = nullptr;
+    QLineEdit *m_allowEdit = nullptr;
+    QAction *m_allowAction = nullptr;
+    QAction *m_allowLabelAction = nullptr;
     QLineEdit *m_filterEdit = nullptr;
     QLabel *m_inputProblem = nullptr;
     QLabel *m_banner = nullptr;
@@ -114,6 +120,8 @@ private:
     bool m_followConnections = true;
     bool m_followExchanges = true;
     bool m_inputsValid = false;
+
+    ProxyConfig::Mode selectedMode() const;
 
     // Traffic totals over every connection, captured or not.
     QHash<quint64, std::pair<quint64, quint64>> m_liveBytes;

@@ -364,4 +364,20 @@ void ScriptedServer::run()
     }
 }
 
+UnansweringServer::UnansweringServer()
+    : m_listener(listenOn("127.0.0.1", 0, &m_port))
+{
+    for (int i = 0; i < 4; ++i) {
+        Socket filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(m_port);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::connect(filler.fd(), reinterpret_cast<sockaddr *>(&address), sizeof address);
+        m_fillers.push_back(std::move(filler));
+    }
+    // The handshakes of the fillers complete in the kernel meanwhile.
+    QTest::qWait(100);
+}
+
 } // namespace Loopback

@@ -90,6 +90,20 @@ private:
     std::thread m_thread;
 };
 
+// A listener on 127.0.0.1 that never accepts, with its accept queue
+// already full: further SYNs are dropped and a connect can only time out.
+class UnansweringServer
+{
+public:
+    UnansweringServer();
+    quint16 port() const { return m_port; }
+
+private:
+    quint16 m_port = 0; // before m_listener, whose construction sets it
+    Socket m_listener;
+    std::vector<Socket> m_fillers;
+};
+
 // An upstream that echoes every byte until its client sends FIN, then
 // closes, as the lab's echo server does. One thread, epoll, any number of
 // clients.

@@ -1,0 +1,457 @@
+// proxymon as a forward HTTP proxy, end to end: real clients (and curl)
+// on loopback, origin servers on loopback, the proxy in this thread's event
+// loop as in the app.
+
+#include "loopback.h"
+#include "proxyserver.h"
+#include "recordcollector.h"
+
+#include <QProcess>
+#include <QStandardPaths>
+#include <QTest>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <mutex>
+#include <thread>
+
+using namespace Loopback;
+using Reason = ConnectionRecord::CloseReason;
+
+namespace {
+
+// Reads one HTTP message framed by Content-Length (or none) from fd;
+// *pending keeps what was read past it. Empty at EOF before a head.
+QByteArray readMessage(int fd, QByteArray *pending)
+{
+    qsizetype end;
+    while ((end = pending->indexOf("\r\n\r\n")) < 0) {
+        char chunk[16384];
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0)
+            return QByteArray();
+        pending->append(chunk, n);
+    }
+    const QByteArray head = pending->left(end + 4);
+    qsizetype length = 0;
+    for (const QByteArray &line : head.split('\n')) {
+        if (line.toLower().startsWith("content-length:"))
+            length = line.mid(15).trimmed().toLongLong();
+    }
+    while (pending->size() < end + 4 + length) {
+        char chunk[16384];
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0)
+            break;
+        pending->append(chunk, n);
+    }
+    const QByteArray message = pending->left(end + 4 + length);
+    pending->remove(0, message.size());
+    return message;
+}
+
+QByteArray bodyOf(const QByteArray &message)
+{
+    return message.mid(message.indexOf("\r\n\r\n") + 4);
+}
+
+// An origin server: answers every request on a connection with its name,
+// the connection's index and the request line, and keeps every request
+// head it got. HTTP/1.0 requests get their connection closed after.
+class Origin
+{
+public:
+    explicit Origin(QByteArray name)
+        : m_name(std::move(name))
+        , m_server([this](Socket &connection, int index) { serve(connection, index); })
+    {
+    }
+
+    quint16 port() const { return m_server.port(); }
+    int connections() const { return m_server.accepted(); }
+    QList<QByteArray> requests() const
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        return m_requests;
+    }
+    QByteArray url(const char *path) const
+    {
+        return "http://127.0.0.1:" + QByteArray::number(port()) + path;
+    }
+
+private:
+    void serve(Socket &connection, int index)
+    {
+        QByteArray pending;
+        for (;;) {
+            const QByteArray request = readMessage(connection.fd(), &pending);
+            if (request.isEmpty())
+                return;
+            {
+                std::lock_guard<std::mutex> lock(m_mutex);
+                m_requests.append(request);
+            }
+            const QByteArray line = request.left(request.indexOf('\r'));
+            const QByteArray body = m_name + ' ' + QByteArray::number(index) + ' ' + line;
+            const bool close = line.endsWith("HTTP/1.0");
+            sendAll(connection.fd(), "HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(body.size())
+                                         + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + body);
+            if (close)
+                return;
+        }
+    }
+
+    const QByteArray m_name;
+    mutable std::mutex m_mutex;
+    QList<QByteArray> m_requests;
+    ScriptedServer m_server;
+};
+
+ProxyConfig proxyConfig()
+{
+    ProxyConfig config;
+    config.listenAddress = QHostAddress(QHostAddress::LocalHost);
+    config.mode = ProxyConfig::Mode::HttpProxy;
+    config.stopGraceMs = 100;
+    return config;
+}
+
+// One request through the proxy on a new connection; the whole reply.
+QByteArray askOnce(quint16 proxyPort, const QByteArray &request)
+{
+    return offThread([&] {
+        Socket client = connectTo("127.0.0.1", proxyPort);
+        sendAll(client.fd(), request);
+        return readUntilEof(client.fd());
+    });
+}
+
+} // namespace
+
+class tst_HttpProxy : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void twoOriginsOverOneConnection();
+    void hopByHopHeadersRemoved();
+    void labClientHalfCloses();
+    void errorsAnswerLikeAProxy_data();
+    void errorsAnswerLikeAProxy();
+    void connectTimeoutAnswers504();
+    void headOverCapAnswers431();
+    void loopIsRefused();
+    void allowListRefusesOthers();
+    void openProxyNeedsAllowList();
+    void connectTunnelBothWays();
+    void earlyTunnelBytesAndHalfClose();
+    void curlThroughProxy();
+};
+
+void tst_HttpProxy::twoOriginsOverOneConnection()
+{
+    // One keep-alive client: A, B pipelined in one write, then A twice.
+    // Each goes to its own origin, answers come back in order, and the
+    // last two share one upstream connection.
+    Origin a("A"), b("B");
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY2(server.start(proxyConfig()), qPrintable(server.errorString()));
+
+    const QList<QByteArray> answers = offThread([&] {
+        QList<QByteArray> got;
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        QByteArray pending;
+        sendAll(client.fd(), "GET " + a.url("/one") + " HTTP/1.1\r\nHost: x\r\n\r\n"
+                             "GET " + b.url("/two") + " HTTP/1.1\r\nHost: x\r\n\r\n");
+        got.append(readMessage(client.fd(), &pending));
+        got.append(readMessage(client.fd(), &pending));
+        for (const char *path : {"/three", "/four"}) {
+            sendAll(client.fd(), "GET " + a.url(path) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+            got.append(readMessage(client.fd(), &pending));
+        }
+        client.shutdownWrite();
+        readUntilEof(client.fd());
+        return got;
+    });
+    QCOMPARE(answers.size(), 4);
+    QCOMPARE(bodyOf(answers[0]), QByteArray("A 0 GET /one HTTP/1.1"));
+    QCOMPARE(bodyOf(answers[1]), QByteArray("B 0 GET /two HTTP/1.1"));
+    QCOMPARE(bodyOf(answers[2]), QByteArray("A 1 GET /three HTTP/1.1"));
+    QCOMPARE(bodyOf(answers[3]), QByteArray("A 1 GET /four HTTP/1.1"));
+    QCOMPARE(a.connections(), 2);
+    QCOMPARE(b.connections(), 1);
+
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::ClientFin);
+    QCOMPARE(record.requests, quint32(4));
+    QCOMPARE(record.upstream, QStringLiteral("127.0.0.1:%1").arg(a.port()));
+    QVERIFY(records.waitForExchanges(4));
+    const QList<HttpExchange> exchanges = records.exchanges();
+    QCOMPARE(exchanges[1].request.target(), QByteArrayView(b.url("/two")));
+    QCOMPARE(exchanges[1].response.status, 200);
+    QCOMPARE(exchanges[1].responseBody, QByteArray("B 0 GET /two HTTP/1.1"));
+}
+
+void tst_HttpProxy::hopByHopHeadersRemoved()
+{
+    Origin origin("O");
+    ProxyServer server;
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray request = "POST " + origin.url("/form?x=1") + " HTTP/1.1\r\n"
+        "Host: somewhere.else\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic dTpw\r\n"
+        "Connection: close, X-Hop\r\nX-Hop: private\r\nKeep-Alive: 300\r\nX-End: kept\r\n"
+        "Content-Length: 5\r\n\r\nhello";
+    const QByteArray reply = askOnce(server.listenPort(), request);
+    QVERIFY2(reply.startsWith("HTTP/1.1 200 OK\r\n"), reply.constData());
+
+    QCOMPARE(origin.requests().size(), 1);
+    const QByteArray got = origin.requests().first();
+    QVERIFY2(got.startsWith("POST /form?x=1 HTTP/1.1\r\nHost: 127.0.0.1:" + QByteArray::number(origin.port()) + "\r\n"),
+             got.constData());
+    for (const char *gone : {"Proxy-Connection", "Proxy-Authorization", "X-Hop", "Keep-Alive", "somewhere.else"})
+        QVERIFY2(!got.contains(gone), gone);
+    QVERIFY(got.contains("\r\nX-End: kept\r\n"));
+    QVERIFY(got.contains("\r\nVia: 1.1 proxymon-"));
+    QVERIFY(got.contains("\r\nConnection: close\r\n"));
+    QVERIFY(got.endsWith("\r\n\r\nhello"));
+}
+
+void tst_HttpProxy::labClientHalfCloses()
+{
+    // The lab's client through the proxy: request, shutdown, read to EOF.
+    Origin origin("O");
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "GET " + origin.url("/") + " HTTP/1.1\nHost: www.example.org\n\n");
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QVERIFY2(reply.startsWith("HTTP/1.1 200 OK\r\n"), reply.constData());
+    QCOMPARE(bodyOf(reply), QByteArray("O 0 GET / HTTP/1.1"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::ClientFin);
+    QCOMPARE(record.bytesDown, quint64(reply.size()));
+}
+
+void tst_HttpProxy::errorsAnswerLikeAProxy_data()
+{
+    QTest::addColumn<QByteArray>("request");
+    QTest::addColumn<QByteArray>("status");
+    QTest::addColumn<QString>("cause");
+
+    const QByteArray refused = "http://127.0.0.1:" + QByteArray::number(unusedPort()) + "/";
+    QTest::newRow("refused") << "GET " + refused + " HTTP/1.1\r\n\r\n" << QByteArray("502 Bad Gateway")
+                             << QStringLiteral("Connection refused");
+    QTest::newRow("unknown host") << QByteArray("GET http://no-such-host.invalid/ HTTP/1.1\r\n\r\n")
+                                  << QByteArray("502 Bad Gateway") << QStringLiteral("no-such-host.invalid");
+    QTest::newRow("origin form") << QByteArray("GET / HTTP/1.1\r\nHost: www.google.com\r\n\r\n")
+                                 << QByteArray("400 Bad Request") << QStringLiteral("not a proxy request");
+    QTest::newRow("bad authority") << QByteArray("GET http://bad host/ HTTP/1.1\r\n\r\n")
+                                   << QByteArray("400 Bad Request") << QStringLiteral("not a valid host");
+    QTest::newRow("not HTTP") << QByteArray("\x16\x03\x01\x00\x05hello", 10) << QByteArray("400 Bad Request")
+                              << QStringLiteral("not HTTP");
+}
+
+void tst_HttpProxy::errorsAnswerLikeAProxy()
+{
+    QFETCH(QByteArray, request);
+    QFETCH(QByteArray, status);
+    QFETCH(QString, cause);
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray reply = askOnce(server.listenPort(), request);
+    QVERIFY2(reply.startsWith("HTTP/1.1 " + status + "\r\n"), reply.constData());
+    QVERIFY2(bodyOf(reply).contains(cause.toUtf8()), reply.constData());
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QVERIFY2(record.error.contains(cause), qPrintable(record.error));
+    QCOMPARE(record.closeReason, Reason::Error);
+    QCOMPARE(QString::fromUtf8(bodyOf(reply)).trimmed(), QStringLiteral("proxymon: ") + record.error);
+}
+
+void tst_HttpProxy::connectTimeoutAnswers504()
+{
+    UnansweringServer silent;
+    const quint16 port = silent.port();
+    ProxyConfig config = proxyConfig();
+    config.connectTimeoutMs = 400;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(config));
+    const QByteArray reply = askOnce(server.listenPort(),
+                                     "GET http://127.0.0.1:" + QByteArray::number(port) + "/ HTTP/1.1\r\n\r\n");
+    QVERIFY2(reply.startsWith("HTTP/1.1 504 Gateway Timeout\r\n"), reply.constData());
+    QVERIFY(bodyOf(reply).contains("timed out after 400 ms"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QVERIFY2(record.error.contains(QStringLiteral("timed out")), qPrintable(record.error));
+}
+
+void tst_HttpProxy::headOverCapAnswers431()
+{
+    ProxyConfig config = proxyConfig();
+    config.headBytes = 2048;
+    ProxyServer server;
+    QVERIFY(server.start(config));
+    // The head never ends: the answer cannot wait for it.
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "GET http://127.0.0.1:1/ HTTP/1.1\r\nX-Big: " + QByteArray(8192, 'b'));
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QVERIFY2(reply.startsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n"), reply.constData());
+}
+
+void tst_HttpProxy::loopIsRefused()
+{
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray self = "http://127.0.0.1:" + QByteArray::number(server.listenPort()) + "/";
+    const QByteArray reply = askOnce(server.listenPort(), "GET " + self + " HTTP/1.1\r\n\r\n");
+    QVERIFY2(reply.startsWith("HTTP/1.1 508 Loop Detected\r\n"), reply.constData());
+    QVERIFY(records.waitForClosed(1));
+    QCOMPARE(records.closed().size(), 1); // no second connection to itself
+    QVERIFY(records.closed().first().error.contains(QStringLiteral("loop")));
+}
+
+void tst_HttpProxy::allowListRefusesOthers()
+{
+    Origin origin("O");
+    ProxyConfig config = proxyConfig();
+    QString error;
+    QVERIFY(config.setAllowedClients(QStringLiteral("10.0.0.0/8"), &error));
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(config));
+    const QByteArray reply = askOnce(server.listenPort(), "GET " + origin.url("/") + " HTTP/1.1\r\n\r\n");
+    QVERIFY2(reply.startsWith("HTTP/1.1 403 Forbidden\r\n"), reply.constData());
+    QVERIFY(bodyOf(reply).contains("not on the allow-list"));
+    QCOMPARE(origin.connections(), 0);
+    QVERIFY(records.waitForClosed(1));
+
+    server.stop();
+    QVERIFY(config.setAllowedClients(QStringLiteral("10.0.0.0/8, 127.0.0.1"), &error));
+    QVERIFY(server.start(config));
+    const QByteArray allowed = askOnce(server.listenPort(), "GET " + origin.url("/") + " HTTP/1.0\r\n\r\n");
+    QVERIFY2(allowed.startsWith("HTTP/1.1 200 OK\r\n"), allowed.constData());
+}
+
+void tst_HttpProxy::openProxyNeedsAllowList()
+{
+    ProxyConfig config = proxyConfig();
+    config.listenAddress = QHostAddress(QHostAddress::AnyIPv4);
+    config.allowNonLoopback = true;
+    QVERIFY(config.validate().contains(QStringLiteral("--allow")));
+    ProxyServer server;
+    QVERIFY(!server.start(config));
+    QVERIFY(server.errorString().contains(QStringLiteral("allow")));
+    QString error;
+    QVERIFY(config.setAllowedClients(QStringLiteral("192.168.1.0/24"), &error));
+    QVERIFY(config.validate().isEmpty());
+    QVERIFY(!config.setAllowedClients(QStringLiteral("192.168.1.0/99"), &error));
+    QVERIFY(!config.clientAllowed(QHostAddress(QStringLiteral("127.0.0.1"))));
+    QVERIFY(config.clientAllowed(QHostAddress(QStringLiteral("::ffff:192.168.1.7"))));
+}
+
+void tst_HttpProxy::connectTunnelBothWays()
+{
+    // 64 MiB each way at once through a CONNECT tunnel, byte-exact.
+    const qsizetype size = 64 * 1024 * 1024;
+    const QByteArray up = randomBytes(size, 11);
+    const QByteArray down = randomBytes(size, 12);
+    QByteArray upstreamGot;
+    ScriptedServer upstream([&](Socket &connection, int) {
+        std::thread writer([&] {
+            sendAll(connection.fd(), down);
+            connection.shutdownWrite();
+        });
+        upstreamGot = readUntilEof(connection.fd());
+        writer.join();
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray authority = "127.0.0.1:" + QByteArray::number(upstream.port());
+    QByteArray preamble;
+    const QByteArray clientGot = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
+        QByteArray pending;
+        preamble = readMessage(client.fd(), &pending);
+        std::thread writer([&] {
+            sendAll(client.fd(), up);
+            client.shutdownWrite();
+        });
+        QByteArray rest = readUntilEof(client.fd());
+        writer.join();
+        return pending + rest;
+    }, 120'000);
+    QCOMPARE(preamble, QByteArray("HTTP/1.1 200 Connection established\r\n\r\n"));
+    QCOMPARE(sha256(upstreamGot), sha256(up));
+    QCOMPARE(sha256(clientGot), sha256(down));
+    const ConnectionRecord record = records.waitForOnlyClosed(20'000);
+    QCOMPARE(record.upstream, QString::fromLatin1(authority));
+    QCOMPARE(record.bytesUp, quint64(size));
+    QCOMPARE(record.bytesDown, quint64(size + preamble.size()));
+    QVERIFY(records.waitForExchanges(1));
+    QVERIFY(records.exchanges().first().tunnel);
+    QCOMPARE(records.exchanges().first().request.method(), QByteArrayView("CONNECT"));
+}
+
+void tst_HttpProxy::earlyTunnelBytesAndHalfClose()
+{
+    // The client does not wait for the 200: its bytes right after CONNECT
+    // reach the echo server, and its FIN is passed on after them.
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray authority = "127.0.0.1:" + QByteArray::number(echo.port());
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "CONNECT " + authority + " HTTP/1.1\r\n\r\nearly bytes");
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(reply, QByteArray("HTTP/1.1 200 Connection established\r\n\r\nearly bytes"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::ClientFin);
+    QCOMPARE(record.bytesUp, quint64(11));
+}
+
+void tst_HttpProxy::curlThroughProxy()
+{
+    const QString curl = QStandardPaths::findExecutable(QStringLiteral("curl"));
+    QVERIFY2(!curl.isEmpty(), "curl is not installed (scripts/deps.sh installs it)");
+    Origin origin("O");
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QString proxy = QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort());
+    for (const bool tunnel : {false, true}) {
+        QProcess process;
+        QStringList arguments{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
+                              QStringLiteral("-x"), proxy, QString::fromLatin1(origin.url("/curl"))};
+        if (tunnel)
+            arguments.prepend(QStringLiteral("--proxytunnel"));
+        process.start(curl, arguments);
+        QVERIFY(QTest::qWaitFor([&] { return process.state() == QProcess::NotRunning; }, 30'000));
+        QCOMPARE(process.exitCode(), 0);
+        QVERIFY2(process.readAllStandardOutput().startsWith("O "), process.readAllStandardError().constData());
+    }
+    QVERIFY(records.waitForClosed(2));
+    QVERIFY(records.waitForExchanges(2));
+    const QList<HttpExchange> exchanges = records.exchanges();
+    QCOMPARE(exchanges[0].request.target(), QByteArrayView(origin.url("/curl")));
+    QCOMPARE(exchanges[1].request.method(), QByteArrayView("CONNECT"));
+}
+
+QTEST_GUILESS_MAIN(tst_HttpProxy)
+#include "tst_httpproxy.moc"
