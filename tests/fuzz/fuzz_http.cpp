@@ -1,5 +1,6 @@
-// libFuzzer target for the HTTP capture: the head parser on its own, and a
-// whole conversation fed in chunks of the fuzzer's choosing.
+// libFuzzer target for the HTTP capture: the head parser on its own, a
+// whole conversation fed in chunks of the fuzzer's choosing, and the HTTP
+// proxy's front driven the way the relay drives it.
 //
 // Input: byte 0 = chunk size (1-64), bytes 1-2 = where the client's bytes
 // end and the upstream's begin (little-endian, modulo the rest), then the
@@ -7,6 +8,7 @@
 
 #include "httpconversation.h"
 #include "httpheadparser.h"
+#include "httpproxyfront.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -75,5 +77,61 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(exchange.request.raw.size() <= 1024 && exchange.response.raw.size() <= 1024);
     }
     check(conversation.rawClientPrefix().size() <= 64 && conversation.rawUpstreamPrefix().size() <= 64);
+
+    // The message stream's events end inside the bytes fed, in order.
+    HttpMessageStream stream(HttpHead::Kind::Request, limits.head);
+    QList<HttpMessageStream::Event> events;
+    for (qsizetype i = 0; i < client.size(); i += chunk) {
+        const QByteArrayView part = client.sliced(i, qMin(chunk, client.size() - i));
+        stream.feed(part, &events);
+        qsizetype end = 0;
+        for (const HttpMessageStream::Event &event : events) {
+            check(event.end >= end && event.end <= part.size());
+            end = event.end;
+        }
+        events.clear();
+    }
+
+    using Step = HttpProxyFront::Step;
+    HttpProxyFront front(limits.head, "proxymon-fuzz");
+    qsizetype clientAt = 0;
+    qsizetype upstreamAt = 0;
+    for (int round = 0; round < 100'000; ++round) {
+        const Step step = front.step();
+        if (step == Step::Send) {
+            const QByteArrayView out = front.outgoing();
+            check(!out.isEmpty());
+            front.sent(qMin(out.size(), chunk));
+            continue;
+        }
+        if (step == Step::Connect) {
+            check(!front.route().host.isEmpty() && front.route().port != 0);
+            front.connected();
+            continue;
+        }
+        if (step == Step::Answer) {
+            const int status = front.answer().status;
+            check(status == 400 || status == 403 || status == 431 || status == 502 || status == 504 || status == 508);
+            check(!front.answer().why.isEmpty());
+            break;
+        }
+        if (step == Step::Tunnel)
+            break;
+        if (clientAt < client.size() && front.wantsClientBytes(1024)) {
+            const qsizetype n = qMin(chunk, client.size() - clientAt);
+            front.clientBytes(client.sliced(clientAt, n));
+            clientAt += n;
+        } else if (upstreamAt < upstream.size() && front.hasUpstream()) {
+            const qsizetype n = qMin(chunk, upstream.size() - upstreamAt);
+            front.upstreamBytes(upstream.sliced(upstreamAt, n));
+            upstreamAt += n;
+        } else if (front.hasUpstream() && front.inFlight() > 0) {
+            front.upstreamEnded();
+        } else if (clientAt == client.size() && !front.clientHasEnded()) {
+            front.clientEnded();
+        } else {
+            break;
+        }
+    }
     return 0;
 }
