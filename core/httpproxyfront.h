@@ -94,6 +94,7 @@ public:
     // The upstream connection may serve the next request to the same route.
     bool upstreamReusable() const { return m_connected && m_upstreamReusable; }
     bool hasUpstream() const { return m_connected; }
+    const Route &connectedRoute() const { return m_route; }
     void upstreamClosed();
 
     // The answer's bytes, as a client gets them.

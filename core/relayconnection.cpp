@@ -95,6 +95,7 @@ RelayConnection::~RelayConnection()
     // for a worker torn down mid-connection.
     closeSide(Client, false);
     closeSide(Upstream, false);
+    closeParked();
     freeBuffer(m_up);
     freeBuffer(m_down);
 }
@@ -611,6 +612,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
     m_phase = Phase::Finished;
     closeSide(Client, false);
     closeSide(Upstream, false);
+    closeParked();
     freeBuffer(m_up);
     freeBuffer(m_down);
     finishCapture();
@@ -889,6 +891,9 @@ void RelayConnection::proxyAdvance()
             // Would block: EPOLLOUT on the upstream brings us back.
         } else if (m_phase == Phase::Relaying
                    && (step == Step::Connect || (step == Step::Tunnel && !m_down.pending()))) {
+            parkUpstream();
+            if (step == Step::Connect && resumeParked(m_front->route()))
+                continue;
             connectUpstream(m_front->route(), step == Step::Tunnel);
             return;
         } else if (step == Step::Answer && !m_down.pending()) {
@@ -932,6 +937,58 @@ void RelayConnection::connectUpstream(const HttpProxyFront::Route &route, bool t
     m_phase = Phase::Resolving;
     m_worker.markDirty(this);
     resolve(route.host, route.port);
+}
+
+void RelayConnection::parkUpstream()
+{
+    // Only an upstream that owes nothing and said it stays open is kept.
+    if (m_upstreamFd < 0 || !m_front->upstreamReusable() || m_front->inFlight() > 0 || m_up.shutDown)
+        return;
+    // Parked descriptors cost as much as live ones: a few per client.
+    constexpr size_t MaxParked = 2;
+    epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_DEL, m_upstreamFd, nullptr);
+    m_parked.push_back({m_front->connectedRoute(), m_upstreamFd, m_record.upstreamAddress});
+    m_upstreamFd = -1;
+    if (m_parked.size() > MaxParked) {
+        ::close(m_parked.front().fd);
+        m_parked.erase(m_parked.begin());
+    }
+    dropUpstream();
+}
+
+bool RelayConnection::resumeParked(const HttpProxyFront::Route &route)
+{
+    for (auto it = m_parked.begin(); it != m_parked.end(); ++it) {
+        if (it->route != route)
+            continue;
+        const Parked parked = *it;
+        m_parked.erase(it);
+        // The server may have closed it (or said something, like a 408)
+        // while it waited: then it cannot carry a request.
+        char probe;
+        const ssize_t n = ::recv(parked.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+            ::close(parked.fd);
+            return false;
+        }
+        dropUpstream();
+        m_upstreamFd = parked.fd;
+        watch(Upstream);
+        m_record.upstream = route.text();
+        m_record.upstreamAddress = parked.address;
+        m_record.state = m_up.eof ? State::ClientHalfClosed : State::Open;
+        m_front->connected();
+        m_worker.markDirty(this);
+        return true;
+    }
+    return false;
+}
+
+void RelayConnection::closeParked()
+{
+    for (const Parked &parked : m_parked)
+        ::close(parked.fd);
+    m_parked.clear();
 }
 
 void RelayConnection::dropUpstream()
@@ -986,6 +1043,7 @@ void RelayConnection::closeClientWhenFlushed(Reason reason)
     m_closingClient = true;
     m_endReason = reason;
     dropUpstream();
+    closeParked();
     // The half-close timeout bounds how long the client may keep sending.
     if (!m_anyFin) {
         m_anyFin = true;
@@ -1024,6 +1082,7 @@ void RelayConnection::becomeByteRelay(const QByteArray &early)
     // From here the connection is the core's exact relay between the client
     // and the current upstream (a CONNECT tunnel, or an upgraded protocol).
     m_front.reset();
+    closeParked();
     m_record.state = m_up.eof ? State::ClientHalfClosed : State::Open;
     m_worker.markDirty(this);
     if (!early.isEmpty()) {

@@ -106,6 +106,9 @@ private:
     void proxyReadClient();
     void proxyAdvance();
     void connectUpstream(const HttpProxyFront::Route &route, bool tunnel);
+    void parkUpstream();
+    bool resumeParked(const HttpProxyFront::Route &route);
+    void closeParked();
     void dropUpstream();
     void upstreamEndedUnderFront();
     bool upstreamFailedUnderFront(int error);
@@ -146,5 +149,14 @@ private:
     bool m_tunnelConnect = false;   // the upstream being reached is for CONNECT
     bool m_closingClient = false;   // FIN to the client is due; its input is discarded
     bool m_clientThrottled = false; // reading stopped while the front held enough
+    // Idle keep-alive upstreams of this client, kept for when it asks
+    // their host again (a browser's requests alternate between hosts).
+    struct Parked
+    {
+        HttpProxyFront::Route route;
+        int fd = -1;
+        QString address;
+    };
+    std::vector<Parked> m_parked;
     ConnectionRecord::CloseReason m_endReason = ConnectionRecord::CloseReason::ClientFin;
 };
