@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -216,6 +217,7 @@ void RelayConnection::connectNext()
         }
         setNoDelay(fd);
         m_upstreamFd = fd;
+        m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
         if (::connect(fd, address.data(), address.length) == 0) {
             watch(Upstream);
             connected(0);
@@ -307,10 +309,13 @@ void RelayConnection::failConnect(Reason reason, const QString &why)
     finish(reason, why);
 }
 
-void RelayConnection::handleEvent(Side side, std::uint32_t events)
+void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
 {
     if (m_finished)
         return;
+    const Side side = Side(tag & 1);
+    if (side == Upstream && ((tag >> 1) & 3) != m_upstreamGeneration)
+        return; // about an upstream socket already closed
     // Edge-triggered: a FIN that came with the last data raises no edge of
     // its own, so remember it and read on until recv() says EOF.
     if (events & (EPOLLRDHUP | EPOLLHUP))
@@ -667,7 +672,8 @@ void RelayConnection::watch(Side side)
     // more, which pump() does.
     epoll_event event{};
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    event.data.u64 = reinterpret_cast<std::uintptr_t>(this) | side;
+    static_assert(alignof(std::max_align_t) > TagBits, "the tag's bits must be free in the pointer");
+    event.data.u64 = reinterpret_cast<std::uintptr_t>(this) | side | (side == Upstream ? m_upstreamGeneration << 1 : 0);
     epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_ADD, fd(side), &event);
 }
 
@@ -973,6 +979,7 @@ bool RelayConnection::resumeParked(const HttpProxyFront::Route &route)
         }
         dropUpstream();
         m_upstreamFd = parked.fd;
+        m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
         watch(Upstream);
         m_record.upstream = route.text();
         m_record.upstreamAddress = parked.address;

@@ -34,7 +34,12 @@ public:
     // Starts with the target's addresses (or the reason there are none).
     void begin();
     void resolved(const ResolveResult &result);
-    void handleEvent(Side side, std::uint32_t events);
+    // An epoll event; the tag's low bits (TagBits) say the side, and for
+    // the upstream which of its sockets: an HTTP proxy replaces it, and an
+    // event of the old one still in the batch must not be taken for the
+    // new one's.
+    static constexpr std::uintptr_t TagBits = 7;
+    void handleEvent(std::uintptr_t tag, std::uint32_t events);
     // Continues reading a source that had more than one wake-up's worth.
     void pumpAgain(Side side);
     // Enforces the connect, idle and half-close timeouts.
@@ -128,6 +133,7 @@ private:
     Worker &m_worker;
     int m_clientFd = -1;
     int m_upstreamFd = -1;
+    std::uintptr_t m_upstreamGeneration = 0; // of m_upstreamFd, modulo 4
     Phase m_phase = Phase::Resolving;
     bool m_finished = false;
     Flow m_up{Client, Upstream};

@@ -179,8 +179,8 @@ void Worker::run()
                 drainInbox();
                 continue;
             }
-            auto *connection = reinterpret_cast<RelayConnection *>(tag & ~std::uintptr_t(1));
-            connection->handleEvent(RelayConnection::Side(tag & 1), events[i].events);
+            auto *connection = reinterpret_cast<RelayConnection *>(tag & ~RelayConnection::TagBits);
+            connection->handleEvent(tag, events[i].events);
         }
         if (!m_again.empty()) {
             // Finished connections are freed only in publish(), so these
