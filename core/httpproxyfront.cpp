@@ -446,6 +446,14 @@ void HttpProxyFront::failed(int status, const QString &why)
     m_connected = false;
 }
 
+void HttpProxyFront::answered()
+{
+    // A response may end before its request did (a server refusing an
+    // upload early): what was left of the request is not sent.
+    m_held -= m_requests.front().wire.size();
+    m_requests.pop_front();
+}
+
 int HttpProxyFront::inFlight() const
 {
     return !m_requests.empty() && m_requests.front().started ? 1 : 0;
@@ -478,7 +486,7 @@ void HttpProxyFront::upstreamBytes(QByteArrayView data)
             if (inFlight()) {
                 if (!m_requests.front().persistent)
                     m_closeWhenIdle = true;
-                m_requests.pop_front();
+                answered();
             }
             if (m_out.isTunnel())
                 m_opaque = true;
@@ -501,7 +509,7 @@ HttpProxyFront::UpstreamEnd HttpProxyFront::upstreamEnded()
         m_out.finish(&m_events);
         for (const HttpMessageStream::Event &event : m_events) {
             if (event.type == Type::End && inFlight()) {
-                m_requests.pop_front();
+                answered();
                 m_responseUnderway = false;
             }
         }

@@ -119,6 +119,7 @@ private:
 
     void onHead(HttpHead &head);
     void refuse(int status, const QString &why);
+    void answered(); // the first request's response has ended
     Request *current();       // the first request not wholly handed over
     const Request *current() const;
     bool rewrite(const HttpHead &head, Request *request, Answer *refusal) const;

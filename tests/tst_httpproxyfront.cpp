@@ -64,6 +64,7 @@ private slots:
     void connectCarriesEarlyBytes();
     void connectionFailureAnswers();
     void backpressure();
+    void earlyResponseDropsTheRestOfTheRequest();
 };
 
 void tst_HttpProxyFront::rewritesToOriginForm_data()
@@ -339,6 +340,23 @@ void tst_HttpProxyFront::backpressure()
     front.connected();
     takeAll(front);
     QVERIFY(front.wantsClientBytes(4096));
+}
+
+void tst_HttpProxyFront::earlyResponseDropsTheRestOfTheRequest()
+{
+    HttpProxyFront front = makeFront();
+    front.clientBytes("PUT http://a.test/big HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
+    front.connected();
+    takeAll(front);
+    front.clientBytes(QByteArray(3000, 'x'));
+    // The server refuses before the body is in, and the client's next
+    // bytes (the rest of that body) do not count against it.
+    front.upstreamBytes("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+    QVERIFY(front.idle());
+    QVERIFY(front.wantsClientBytes(2048));
+    front.clientBytes(QByteArray(5000, 'x'));
+    QVERIFY(front.wantsClientBytes(2048));
+    QCOMPARE(front.step(), Step::Wait);
 }
 
 QTEST_GUILESS_MAIN(tst_HttpProxyFront)

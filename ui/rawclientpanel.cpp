@@ -32,6 +32,9 @@ const Preset Presets[] = {
     {"HEAD / HTTP/1.0", "HEAD / HTTP/1.0\n\n"},
     {"Two pipelined GETs", "GET /a HTTP/1.1\nHost: localhost\n\nGET /b HTTP/1.1\nHost: localhost\n\n"},
     {"Hello, echo", "hello, echo\n"},
+    // For HTTP proxy mode.
+    {"Proxy: GET http://example.org/", "GET http://example.org/ HTTP/1.1\nHost: example.org\n\n"},
+    {"Proxy: CONNECT example.org:443", "CONNECT example.org:443 HTTP/1.1\nHost: example.org:443\n\n"},
 };
 
 } // namespace
