@@ -31,5 +31,7 @@ struct HttpExchange
     bool hasResponse() const { return response.status != 0; }
 };
 
+// Lists of exchanges grow by the thousand per publish: moved with memcpy.
+Q_DECLARE_TYPEINFO(HttpExchange, Q_RELOCATABLE_TYPE);
 Q_DECLARE_METATYPE(HttpExchange)
 Q_DECLARE_METATYPE(QList<HttpExchange>)

@@ -72,4 +72,7 @@ struct HttpHead
     QList<QByteArray> flagNames() const;
 };
 
+// Its members are Qt's implicitly shared containers and plain values, so a
+// list may move it with memcpy when it grows.
+Q_DECLARE_TYPEINFO(HttpHead, Q_RELOCATABLE_TYPE);
 Q_DECLARE_METATYPE(HttpHead)

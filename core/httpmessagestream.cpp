@@ -9,9 +9,14 @@ constexpr qsizetype MaxLine = 4096;
 
 using Event = HttpMessageStream::Event;
 
-Event event(Event::Type type, QByteArrayView bytes = {}, quint32 flags = 0)
+// Built where it lies in the list: an event carries a whole (usually
+// empty) head, which is not worth a temporary and a move.
+Event &add(QList<Event> *events, Event::Type type, QByteArrayView bytes = {}, quint32 flags = 0)
 {
-    Event e{type, HttpHead(), bytes, flags};
+    Event &e = events->emplaceBack();
+    e.type = type;
+    e.bytes = bytes;
+    e.flags = flags;
     return e;
 }
 
@@ -107,7 +112,7 @@ qsizetype HttpMessageStream::takeLine(QByteArrayView data, bool *complete)
 
 void HttpMessageStream::endMessage(QList<Event> *events, quint32 flags)
 {
-    events->append(event(Event::Type::End, {}, flags));
+    add(events, Event::Type::End, {}, flags);
     m_state = State::Head;
     m_remaining = 0;
 }
@@ -158,9 +163,7 @@ void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
             framing = byHeaders(Framing::UntilClose);
     }
 
-    Event headEvent = event(Event::Type::Head);
-    headEvent.head = std::move(head);
-    events->append(std::move(headEvent));
+    add(events, Event::Type::Head).head = std::move(head);
     switch (framing) {
     case Framing::None:
         endMessage(events);
@@ -210,7 +213,7 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
                 return;
             if (status == HttpHeadParser::Status::Invalid) {
                 m_state = State::NotHttp;
-                events->append(event(Event::Type::NotHttp));
+                add(events, Event::Type::NotHttp);
                 return;
             }
             HttpHead head = m_heads.takeHead();
@@ -221,7 +224,7 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
         case State::Fixed:
         case State::ChunkData: {
             const qsizetype n = qsizetype(qMin<quint64>(m_remaining, quint64(data.size())));
-            events->append(event(Event::Type::Body, data.first(n)));
+            add(events, Event::Type::Body, data.first(n));
             data = data.sliced(n);
             m_remaining -= quint64(n);
             if (m_remaining == 0) {
@@ -242,7 +245,7 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
             if (!complete) {
                 if (m_line.size() > MaxLine) {
                     m_state = State::NotHttp;
-                    events->append(event(Event::Type::NotHttp));
+                    add(events, Event::Type::NotHttp);
                 }
                 return;
             }
@@ -251,7 +254,7 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
                 // The CRLF after a chunk's data.
                 if (!line.isEmpty()) {
                     m_state = State::NotHttp;
-                    events->append(event(Event::Type::NotHttp));
+                    add(events, Event::Type::NotHttp);
                     return;
                 }
                 m_state = State::ChunkLine;
@@ -278,7 +281,7 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
                                                   || line[digits] == ' ' || line[digits] == '\t');
                 if (!valid) {
                     m_state = State::NotHttp;
-                    events->append(event(Event::Type::NotHttp));
+                    add(events, Event::Type::NotHttp);
                     return;
                 }
                 if (size == 0) {
@@ -292,10 +295,10 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
             break;
         }
         case State::UntilClose:
-            events->append(event(Event::Type::Body, data));
+            add(events, Event::Type::Body, data);
             return;
         case State::Tunnel:
-            events->append(event(Event::Type::Tunnel, data));
+            add(events, Event::Type::Tunnel, data);
             return;
         case State::NotHttp:
             return;

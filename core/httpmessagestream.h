@@ -75,3 +75,5 @@ private:
     enum class RequestMethod : quint8 { Other, Head, Connect };
     QQueue<RequestMethod> m_requestMethods;
 };
+
+Q_DECLARE_TYPEINFO(HttpMessageStream::Event, Q_RELOCATABLE_TYPE);

@@ -868,10 +868,16 @@ void RelayConnection::proxyAdvance()
 {
     using Step = HttpProxyFront::Step;
     const int capacity = m_worker.config().bufferBytes;
-    for (int round = 0; round < 64; ++round) {
+    for (int round = 0;; ++round) {
         // Once closing, the client has had its answer and nothing else.
         if (m_finished || !m_front || m_closingClient)
             return;
+        if (round == 64) {
+            // A long upload: the other ready connections get a turn, and
+            // this one goes on after them (no new edge would bring it back).
+            m_worker.pumpLater(this, Client);
+            break;
+        }
         if (m_front->becameOpaque()) {
             becomeByteRelay(m_front->outgoing().toByteArray());
             return;

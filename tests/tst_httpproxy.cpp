@@ -23,6 +23,9 @@ using Reason = ConnectionRecord::CloseReason;
 
 namespace {
 
+// The size of the origin's "/big" answer and of the test's upload.
+constexpr qsizetype BigBytes = 48 * 1024 * 1024;
+
 // Reads one HTTP message framed by Content-Length (or none) from fd;
 // *pending keeps what was read past it. Empty at EOF before a head.
 QByteArray readMessage(int fd, QByteArray *pending)
@@ -97,6 +100,12 @@ private:
             const QByteArray line = request.left(request.indexOf('\r'));
             const QByteArray body = m_name + ' ' + QByteArray::number(index) + ' ' + line;
             const bool close = line.endsWith("HTTP/1.0");
+            if (line.contains(" /big ")) {
+                const QByteArray big = randomBytes(BigBytes, 21);
+                sendAll(connection.fd(), "HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(big.size())
+                                             + "\r\n\r\n" + big);
+                continue;
+            }
             // "/slow" answers late; "/drop" closes soon after answering
             // without having said so, as a server's idle timeout does.
             if (line.contains(" /slow "))
@@ -145,6 +154,7 @@ private slots:
     void twoOriginsOverOneConnection();
     void closedIdleUpstreamIsNotReused();
     void hopByHopHeadersRemoved();
+    void largeBodiesBothWays();
     void labClientHalfCloses();
     void errorsAnswerLikeAProxy_data();
     void errorsAnswerLikeAProxy();
@@ -247,6 +257,40 @@ void tst_HttpProxy::hopByHopHeadersRemoved()
     QVERIFY(got.contains("\r\nVia: 1.1 proxymon-"));
     QVERIFY(got.contains("\r\nConnection: close\r\n"));
     QVERIFY(got.endsWith("\r\n\r\nhello"));
+}
+
+void tst_HttpProxy::largeBodiesBothWays()
+{
+    // A 48 MiB upload and a 48 MiB download on one keep-alive connection,
+    // through the rewriting path (no splice), with small buffers so that
+    // backpressure works every step of the way.
+    Origin origin("O");
+    ProxyConfig config = proxyConfig();
+    config.bufferBytes = 16 * 1024;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(config));
+    const QByteArray upload = randomBytes(BigBytes, 20);
+    const QList<QByteArray> answers = offThread([&] {
+        QList<QByteArray> got;
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        QByteArray pending;
+        sendAll(client.fd(), "POST " + origin.url("/up") + " HTTP/1.1\r\nContent-Length: "
+                                 + QByteArray::number(upload.size()) + "\r\n\r\n" + upload);
+        got.append(readMessage(client.fd(), &pending));
+        sendAll(client.fd(), "GET " + origin.url("/big") + " HTTP/1.1\r\n\r\n");
+        got.append(readMessage(client.fd(), &pending));
+        return got;
+    }, 120'000);
+    QCOMPARE(answers.size(), 2);
+    QCOMPARE(bodyOf(answers[0]), QByteArray("O 0 POST /up HTTP/1.1"));
+    QCOMPARE(origin.requests().size(), 2);
+    QCOMPARE(sha256(bodyOf(origin.requests().first())), sha256(upload));
+    QCOMPARE(sha256(bodyOf(answers[1])), sha256(randomBytes(BigBytes, 21)));
+    server.stop();
+    QVERIFY(records.waitForClosed(1));
+    QVERIFY(records.closed().first().bytesUp > quint64(BigBytes));
+    QVERIFY(records.closed().first().bytesDown > quint64(BigBytes));
 }
 
 void tst_HttpProxy::labClientHalfCloses()
