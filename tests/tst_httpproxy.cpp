@@ -165,6 +165,7 @@ private slots:
     void openProxyNeedsAllowList();
     void connectTunnelBothWays();
     void earlyTunnelBytesAndHalfClose();
+    void resetThroughTunnel();
     void curlThroughProxy();
 };
 
@@ -498,6 +499,31 @@ void tst_HttpProxy::earlyTunnelBytesAndHalfClose()
     const ConnectionRecord record = records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QCOMPARE(record.bytesUp, quint64(11));
+}
+
+void tst_HttpProxy::resetThroughTunnel()
+{
+    // The far end resets the tunnel after a few bytes: the client gets the
+    // bytes, then a reset, as it would without proxymon in between.
+    ScriptedServer upstream([](Socket &connection, int) {
+        sendAll(connection.fd(), "partial");
+        QThread::msleep(200);
+        connection.reset();
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray authority = "127.0.0.1:" + QByteArray::number(upstream.port());
+    int error = 0;
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "CONNECT " + authority + " HTTP/1.1\r\n\r\n");
+        return readUntilEof(client.fd(), &error);
+    });
+    QCOMPARE(reply, QByteArray("HTTP/1.1 200 Connection established\r\n\r\npartial"));
+    QCOMPARE(error, ECONNRESET);
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::UpstreamReset);
 }
 
 void tst_HttpProxy::curlThroughProxy()

@@ -628,20 +628,33 @@ void tst_MainWindow::httpProxyModeShowsEachHost()
     const QByteArray refused = "127.0.0.1:" + QByteArray::number(unusedPort());
     QVERIFY(fetch(port, "GET http://" + refused + "/ HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 502 "));
 
+    // A tunnel shows as a connection to its host:port, counting the bytes
+    // that went through it.
+    const QByteArray inner = "GET /hello HTTP/1.1\r\nHost: tunnelled\r\n\r\n";
+    const QByteArray tunnelled = fetch(port, "CONNECT " + origin + " HTTP/1.1\r\n\r\n" + inner);
+    QVERIFY2(tunnelled.startsWith("HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK"),
+             tunnelled.constData());
+
     QTableView *connections = view(window, "connectionsView");
-    QTRY_COMPARE(connections->model()->rowCount(), 2);
+    QTRY_COMPARE(connections->model()->rowCount(), 3);
     QTRY_VERIFY(cell(connections, 1, ConnectionTableModel::State).startsWith(QStringLiteral("failed: ")));
+    QTRY_VERIFY(cell(connections, 2, ConnectionTableModel::State).startsWith(QStringLiteral("closed")));
+    QCOMPARE(cell(connections, 2, ConnectionTableModel::Upstream), QString::fromLatin1(origin));
+    QCOMPARE(cell(connections, 2, ConnectionTableModel::BytesUp), QStringLiteral("%1 B").arg(inner.size()));
+    QCOMPARE(cell(connections, 2, ConnectionTableModel::BytesDown), QStringLiteral("%1 B").arg(tunnelled.size()));
     QCOMPARE(cell(connections, 0, ConnectionTableModel::Upstream), QString::fromLatin1(origin));
     QCOMPARE(cell(connections, 1, ConnectionTableModel::Upstream), QString::fromLatin1(refused));
     QVERIFY(cell(connections, 1, ConnectionTableModel::State).contains(QStringLiteral("refused")));
 
     window.findChild<QAction *>(QStringLiteral("allExchanges"))->setChecked(true);
     QTableView *exchanges = view(window, "exchangesView");
-    QTRY_COMPARE(exchanges->model()->rowCount(), 2);
+    QTRY_COMPARE(exchanges->model()->rowCount(), 3);
     QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Host), QString::fromLatin1(origin));
     QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Status), QStringLiteral("200 OK"));
     QCOMPARE(cell(exchanges, 1, ExchangeTableModel::Host), QString::fromLatin1(refused));
     QCOMPARE(cell(exchanges, 1, ExchangeTableModel::Status), QStringLiteral("502 Bad Gateway"));
+    QCOMPARE(cell(exchanges, 2, ExchangeTableModel::Method), QStringLiteral("CONNECT"));
+    QCOMPARE(cell(exchanges, 2, ExchangeTableModel::Host), QString::fromLatin1(origin));
     press(window, "startStop");
 }
 
