@@ -171,6 +171,7 @@ void MainWindow::buildToolBar()
     m_listenEdit->setObjectName(QStringLiteral("listenEdit"));
     m_listenEdit->setPlaceholderText(tr("127.0.0.1:8080"));
     m_listenEdit->setToolTip(tr("Address and port proxymon listens on; clients connect here"));
+    m_listenEdit->setMinimumWidth(150);
     m_listenEdit->setMaximumWidth(180);
     bar->addWidget(m_listenEdit);
 
@@ -189,7 +190,7 @@ void MainWindow::buildToolBar()
     m_targetCombo->setObjectName(QStringLiteral("targetCombo"));
     m_targetCombo->setEditable(true);
     m_targetCombo->setInsertPolicy(QComboBox::NoInsert);
-    m_targetCombo->setMinimumWidth(200);
+    m_targetCombo->setMinimumWidth(180);
     m_targetCombo->lineEdit()->setPlaceholderText(tr("host:port of the real server"));
     m_targetCombo->setToolTip(tr("Where proxymon forwards each connection; recent targets are in the list"));
     m_targetAction = bar->addWidget(m_targetCombo);
@@ -211,17 +212,21 @@ void MainWindow::buildToolBar()
     bar->addAction(m_pause);
     bar->addAction(m_clear);
 
-    auto *spacer = new QWidget(bar);
-    spacer->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
-    bar->addWidget(spacer);
-    m_filterEdit = new QLineEdit(bar);
+    // The filter gets a row of its own: it is used all the time and wants
+    // the width, which the proxy's row no longer has.
+    addToolBarBreak();
+    QToolBar *filterBar = addToolBar(tr("Filter"));
+    filterBar->setObjectName(QStringLiteral("filterToolBar"));
+    filterBar->setMovable(false);
+    filterBar->addWidget(new QLabel(tr(" Filter "), filterBar));
+    m_filterEdit = new QLineEdit(filterBar);
     m_filterEdit->setObjectName(QStringLiteral("filterEdit"));
     m_filterEdit->setClearButtonEnabled(true);
     m_filterEdit->setPlaceholderText(tr("Filter (Ctrl+F): words, host: status: method: client: state: is:"));
     m_filterEdit->setToolTip(tr("Words match anywhere; host:example status:4xx method:post client:127.0.0.1 "
                                 "state:reset is:flagged narrow to a field; -term excludes"));
-    m_filterEdit->setMinimumWidth(280);
-    bar->addWidget(m_filterEdit);
+    m_filterEdit->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    filterBar->addWidget(m_filterEdit);
 
     connect(m_listenEdit, &QLineEdit::textChanged, this, &MainWindow::validateInputs);
     connect(m_targetCombo, &QComboBox::editTextChanged, this, &MainWindow::validateInputs);
