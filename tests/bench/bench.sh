@@ -79,6 +79,11 @@ start_proxy() { # NAME TARGET_PORT
         "$proxymon" --headless --listen "127.0.0.1:$port" --target "127.0.0.1:$target" --workers 1 \
             2>"$work/proxymon.log" &
         ;;
+    proxymon-httpproxy)
+        # HTTP proxy mode: each request names the target (see absolute.lua).
+        "$proxymon" --headless --listen "127.0.0.1:$port" --mode http-proxy --workers 1 \
+            2>"$work/proxymon.log" &
+        ;;
     proxymon-nocapture)
         "$proxymon" --headless --listen "127.0.0.1:$port" --target "127.0.0.1:$target" --workers 1 --no-capture \
             2>"$work/proxymon.log" &
@@ -176,6 +181,22 @@ for round in $(seq "$capture_rounds"); do
     capture_ratios+=("$(awk -v a="$on_rate" -v b="$off_rate" 'BEGIN { printf "%.3f", a / b }')")
     capture_cpu_ratios+=("$(awk -v a="$on_cpu" -v n="$on_requests" -v b="$off_cpu" -v m="$off_requests" 'BEGIN { printf "%.3f", (a / n) / (b / m) }')")
 done
+echo "== HTTP proxy mode beside forwarding, interleaved (3 rounds)" >&2
+# The same keep-alive requests, sent in absolute form to proxymon as an HTTP
+# proxy: what parsing and rewriting every request head costs.
+printf 'wrk.path = "http://127.0.0.1:%s/small"\n' "$nginx_port" >"$work/absolute.lua"
+httpproxy_ratios=()
+httpproxy_cpu_ratios=()
+for round in 1 2 3; do
+    start_proxy proxymon "$nginx_port"
+    read -r fwd_rate _ fwd_requests fwd_cpu <<<"$(run_wrk proxymon /small 50)"
+    stop_proxy proxymon
+    start_proxy proxymon-httpproxy "$nginx_port"
+    read -r hp_rate _ hp_requests hp_cpu <<<"$(run_wrk proxymon-httpproxy /small 50 -s "$work/absolute.lua")"
+    stop_proxy proxymon-httpproxy
+    httpproxy_ratios+=("$(awk -v a="$hp_rate" -v b="$fwd_rate" 'BEGIN { printf "%.3f", a / b }')")
+    httpproxy_cpu_ratios+=("$(awk -v a="$hp_cpu" -v n="$hp_requests" -v b="$fwd_cpu" -v m="$fwd_requests" 'BEGIN { printf "%.3f", (a / n) / (b / m) }')")
+done
 seconds="$full_seconds"
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -246,6 +267,7 @@ echo "- one stream GB/s: $(ratio "${result[proxymon,stream_gbps]}" "${result[hap
 echo "- memory per idle connection: $(ratio "${result[proxymon,idle_kib]}" "${result[haproxy,idle_kib]}") (≤ 1.5)"
 echo "- capture on / off, keep-alive req/s, median of $capture_rounds interleaved rounds: $(median "${capture_ratios[@]}") (≥ 0.95; rounds: ${capture_ratios[*]}); CPU per request: $(median "${capture_cpu_ratios[@]}") (rounds: ${capture_cpu_ratios[*]})"
 echo "- proxymon without capture / HAProxy: CPU per keep-alive request $(ratio "${result[proxymon-nocapture,ka_cpu_us]}" "${result[haproxy,ka_cpu_us]}"), new connections/s $(ratio "${result[proxymon-nocapture,cc_rate]}" "${result[haproxy,cc_rate]}"), one stream GB/s $(ratio "${result[proxymon-nocapture,stream_gbps]}" "${result[haproxy,stream_gbps]}")"
+echo "- HTTP proxy mode / forwarding, keep-alive req/s, median of 3 interleaved rounds: $(median "${httpproxy_ratios[@]}") (rounds: ${httpproxy_ratios[*]}); CPU per request: $(median "${httpproxy_cpu_ratios[@]}") (rounds: ${httpproxy_cpu_ratios[*]})"
 echo "- proxymon's CPU per keep-alive request beside $idle_count idle connections / without: $(ratio "${result[proxymon,busy_cpu_us]}" "${result[proxymon,ka_cpu_us]}") (flat is 1.0)"
 echo
 echo "The window (its own engine, capture on, one worker per core):"
