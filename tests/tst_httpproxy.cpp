@@ -67,9 +67,10 @@ QByteArray bodyOf(const QByteArray &message)
 class Origin
 {
 public:
-    explicit Origin(QByteArray name)
+    explicit Origin(QByteArray name, const char *address = "127.0.0.1")
         : m_name(std::move(name))
-        , m_server([this](Socket &connection, int index) { serve(connection, index); })
+        , m_host(QByteArray(address).contains(':') ? '[' + QByteArray(address) + ']' : QByteArray(address))
+        , m_server([this](Socket &connection, int index) { serve(connection, index); }, address)
     {
     }
 
@@ -82,7 +83,7 @@ public:
     }
     QByteArray url(const char *path) const
     {
-        return "http://127.0.0.1:" + QByteArray::number(port()) + path;
+        return "http://" + m_host + ':' + QByteArray::number(port()) + path;
     }
 
 private:
@@ -120,6 +121,7 @@ private:
     }
 
     const QByteArray m_name;
+    const QByteArray m_host; // as written in a URL
     mutable std::mutex m_mutex;
     QList<QByteArray> m_requests;
     ScriptedServer m_server;
@@ -154,6 +156,7 @@ private slots:
     void twoOriginsOverOneConnection();
     void closedIdleUpstreamIsNotReused();
     void hopByHopHeadersRemoved();
+    void ipv6Origin();
     void largeBodiesBothWays();
     void labClientHalfCloses();
     void errorsAnswerLikeAProxy_data();
@@ -258,6 +261,21 @@ void tst_HttpProxy::hopByHopHeadersRemoved()
     QVERIFY(got.contains("\r\nVia: 1.1 proxymon-"));
     QVERIFY(got.contains("\r\nConnection: close\r\n"));
     QVERIFY(got.endsWith("\r\n\r\nhello"));
+}
+
+void tst_HttpProxy::ipv6Origin()
+{
+    if (!ipv6Available())
+        QSKIP("no IPv6 loopback on this machine");
+    Origin origin("six", "::1");
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray reply = askOnce(server.listenPort(), "GET " + origin.url("/v6") + " HTTP/1.0\r\n\r\n");
+    QCOMPARE(bodyOf(reply), QByteArray("six 0 GET /v6 HTTP/1.0"));
+    QVERIFY(origin.requests().first().contains("\r\nHost: [::1]:" + QByteArray::number(origin.port()) + "\r\n"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.upstream, QStringLiteral("[::1]:%1").arg(origin.port()));
 }
 
 void tst_HttpProxy::largeBodiesBothWays()
