@@ -96,7 +96,7 @@ RelayConnection::~RelayConnection()
     // for a worker torn down mid-connection.
     closeSide(Client, false);
     closeSide(Upstream, false);
-    closeParked();
+    m_parked.clear();
     freeBuffer(m_up);
     freeBuffer(m_down);
 }
@@ -617,7 +617,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
     m_phase = Phase::Finished;
     closeSide(Client, false);
     closeSide(Upstream, false);
-    closeParked();
+    m_parked.clear();
     freeBuffer(m_up);
     freeBuffer(m_down);
     finishCapture();
@@ -956,52 +956,27 @@ void RelayConnection::parkUpstream()
     // Only an upstream that owes nothing and said it stays open is kept.
     if (m_upstreamFd < 0 || !m_front->upstreamReusable() || m_front->inFlight() > 0 || m_up.shutDown)
         return;
-    // Parked descriptors cost as much as live ones: a few per client.
-    constexpr size_t MaxParked = 2;
     epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_DEL, m_upstreamFd, nullptr);
-    m_parked.push_back({m_front->connectedRoute(), m_upstreamFd, m_record.upstreamAddress});
+    m_parked.park({m_front->connectedRoute(), m_upstreamFd, m_record.upstreamAddress});
     m_upstreamFd = -1;
-    if (m_parked.size() > MaxParked) {
-        ::close(m_parked.front().fd);
-        m_parked.erase(m_parked.begin());
-    }
     dropUpstream();
 }
 
 bool RelayConnection::resumeParked(const HttpProxyFront::Route &route)
 {
-    for (auto it = m_parked.begin(); it != m_parked.end(); ++it) {
-        if (it->route != route)
-            continue;
-        const Parked parked = *it;
-        m_parked.erase(it);
-        // The server may have closed it (or said something, like a 408)
-        // while it waited: then it cannot carry a request.
-        char probe;
-        const ssize_t n = ::recv(parked.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
-            ::close(parked.fd);
-            return false;
-        }
-        dropUpstream();
-        m_upstreamFd = parked.fd;
-        m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
-        watch(Upstream);
-        m_record.upstream = route.text();
-        m_record.upstreamAddress = parked.address;
-        m_record.state = m_up.eof ? State::ClientHalfClosed : State::Open;
-        m_front->connected();
-        m_worker.markDirty(this);
-        return true;
-    }
-    return false;
-}
-
-void RelayConnection::closeParked()
-{
-    for (const Parked &parked : m_parked)
-        ::close(parked.fd);
-    m_parked.clear();
+    const UpstreamPark::Entry parked = m_parked.take(route);
+    if (parked.fd < 0)
+        return false;
+    dropUpstream();
+    m_upstreamFd = parked.fd;
+    m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
+    watch(Upstream);
+    m_record.upstream = route.text();
+    m_record.upstreamAddress = parked.address;
+    m_record.state = m_up.eof ? State::ClientHalfClosed : State::Open;
+    m_front->connected();
+    m_worker.markDirty(this);
+    return true;
 }
 
 void RelayConnection::dropUpstream()
@@ -1056,7 +1031,7 @@ void RelayConnection::closeClientWhenFlushed(Reason reason)
     m_closingClient = true;
     m_endReason = reason;
     dropUpstream();
-    closeParked();
+    m_parked.clear();
     // The half-close timeout bounds how long the client may keep sending.
     if (!m_anyFin) {
         m_anyFin = true;
@@ -1095,7 +1070,7 @@ void RelayConnection::becomeByteRelay(const QByteArray &early)
     // From here the connection is the core's exact relay between the client
     // and the current upstream (a CONNECT tunnel, or an upgraded protocol).
     m_front.reset();
-    closeParked();
+    m_parked.clear();
     m_record.state = m_up.eof ? State::ClientHalfClosed : State::Open;
     m_worker.markDirty(this);
     if (!early.isEmpty()) {

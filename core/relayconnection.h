@@ -5,6 +5,7 @@
 #include "httpproxyfront.h"
 #include "pipepool.h"
 #include "resolver.h"
+#include "upstreampark.h"
 
 #include <cstdint>
 #include <memory>
@@ -113,7 +114,6 @@ private:
     void connectUpstream(const HttpProxyFront::Route &route, bool tunnel);
     void parkUpstream();
     bool resumeParked(const HttpProxyFront::Route &route);
-    void closeParked();
     void dropUpstream();
     void upstreamEndedUnderFront();
     bool upstreamFailedUnderFront(int error);
@@ -155,14 +155,6 @@ private:
     bool m_tunnelConnect = false;   // the upstream being reached is for CONNECT
     bool m_closingClient = false;   // FIN to the client is due; its input is discarded
     bool m_clientThrottled = false; // reading stopped while the front held enough
-    // Idle keep-alive upstreams of this client, kept for when it asks
-    // their host again (a browser's requests alternate between hosts).
-    struct Parked
-    {
-        HttpProxyFront::Route route;
-        int fd = -1;
-        QString address;
-    };
-    std::vector<Parked> m_parked;
+    UpstreamPark m_parked;
     ConnectionRecord::CloseReason m_endReason = ConnectionRecord::CloseReason::ClientFin;
 };
