@@ -189,9 +189,15 @@ void HttpProxyFront::clientBytes(QByteArrayView data)
                 m_requests.back().complete = true;
             break;
         case Type::NotHttp:
-            refuse(400, m_requests.empty() || m_requests.back().complete
-                            ? QStringLiteral("the request is not HTTP/1.x")
-                            : QStringLiteral("the request body's chunked framing is broken"));
+            if (m_requests.empty() || m_requests.back().complete) {
+                refuse(400, QStringLiteral("the request is not HTTP/1.x"));
+            } else if (!m_responseUnderway) {
+                // The upstream holds half a body it will wait on for ever:
+                // the answer replaces its response, and the upstream goes.
+                failed(400, QStringLiteral("the request body's chunked framing is broken"));
+            } else {
+                refuse(400, QStringLiteral("the request body's chunked framing is broken"));
+            }
             break;
         }
     }

@@ -833,6 +833,10 @@ void RelayConnection::proxyReadClient()
             if (!m_closingClient) {
                 observe(m_up, scratch, received);
                 m_front->clientBytes(QByteArrayView(scratch, received));
+                // The front gave up on the upstream (a request it can no
+                // longer finish): nothing more from it may reach the client.
+                if (!m_front->hasUpstream() && m_upstreamFd >= 0 && m_phase == Phase::Relaying)
+                    dropUpstream();
             }
             if (received < capacity && !m_finPending[Client])
                 return;

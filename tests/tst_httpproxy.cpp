@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -163,6 +164,7 @@ private slots:
     void errorsAnswerLikeAProxy();
     void connectTimeoutAnswers504();
     void headOverCapAnswers431();
+    void brokenChunkedBodyAnswers400();
     void loopIsRefused();
     void allowListRefusesOthers();
     void openProxyNeedsAllowList();
@@ -399,6 +401,33 @@ void tst_HttpProxy::headOverCapAnswers431()
         return readUntilEof(client.fd());
     });
     QVERIFY2(reply.startsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n"), reply.constData());
+}
+
+void tst_HttpProxy::brokenChunkedBodyAnswers400()
+{
+    // The first chunk reaches the upstream, then the framing breaks: the
+    // upstream would wait for the rest for ever, so proxymon answers 400
+    // and lets the upstream go.
+    std::atomic<bool> upstreamSawEnd{false};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        readUntilEof(connection.fd());
+        upstreamSawEnd = true;
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray url = "http://127.0.0.1:" + QByteArray::number(upstream.port()) + "/upload";
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "POST " + url + " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+        QThread::msleep(100); // the first chunk goes upstream
+        sendAll(client.fd(), "zz-not-a-size\r\n");
+        return readUntilEof(client.fd());
+    });
+    QVERIFY2(reply.startsWith("HTTP/1.1 400 Bad Request\r\n"), reply.constData());
+    QVERIFY(bodyOf(reply).contains("chunked"));
+    QVERIFY(QTest::qWaitFor([&] { return upstreamSawEnd.load(); }, 10'000));
+    QVERIFY(records.waitForOnlyClosed().error.contains(QStringLiteral("chunked")));
 }
 
 void tst_HttpProxy::loopIsRefused()

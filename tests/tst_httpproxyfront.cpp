@@ -65,6 +65,7 @@ private slots:
     void connectionFailureAnswers();
     void backpressure();
     void earlyResponseDropsTheRestOfTheRequest();
+    void brokenBodyReplacesTheResponse();
 };
 
 void tst_HttpProxyFront::rewritesToOriginForm_data()
@@ -357,6 +358,22 @@ void tst_HttpProxyFront::earlyResponseDropsTheRestOfTheRequest()
     front.clientBytes(QByteArray(5000, 'x'));
     QVERIFY(front.wantsClientBytes(2048));
     QCOMPARE(front.step(), Step::Wait);
+}
+
+void tst_HttpProxyFront::brokenBodyReplacesTheResponse()
+{
+    // Half of a chunked body is upstream already when the framing breaks:
+    // no response will come, so proxymon answers at once.
+    HttpProxyFront front = makeFront();
+    front.clientBytes("POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    front.connected();
+    takeAll(front);
+    QCOMPARE(front.inFlight(), 1);
+    front.clientBytes("zz-not-a-chunk-size\r\n");
+    QCOMPARE(front.step(), Step::Answer);
+    QCOMPARE(front.answer().status, 400);
+    QVERIFY(front.answer().why.contains(QStringLiteral("chunked")));
+    QVERIFY(!front.hasUpstream());
 }
 
 QTEST_GUILESS_MAIN(tst_HttpProxyFront)
