@@ -1,6 +1,7 @@
 #include "rawclient.h"
 
 #include <QHostAddress>
+#include <QHostInfo>
 #include <QSocketNotifier>
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -62,6 +64,10 @@ void RawClient::release()
     }
     m_readNotifier = nullptr;
     m_writeNotifier = nullptr;
+    if (m_lookupId >= 0) {
+        QHostInfo::abortHostLookup(m_lookupId);
+        m_lookupId = -1;
+    }
     if (m_fd >= 0)
         ::close(m_fd);
     m_fd = -1;
@@ -80,11 +86,45 @@ void RawClient::connectTo(const QString &host, quint16 port)
     release();
     m_sent = 0;
     m_received = 0;
-    const QHostAddress address = host == u"localhost" ? QHostAddress(QHostAddress::LocalHost) : QHostAddress(host);
-    if (address.isNull() || port == 0) {
-        setState(State::Closed, tr("'%1:%2' is not an IP address and port").arg(host).arg(port));
+    if (port == 0) {
+        setState(State::Closed, tr("'%1:%2': the port must be between 1 and 65535").arg(host).arg(port));
         return;
     }
+    const QHostAddress address = host == u"localhost" ? QHostAddress(QHostAddress::LocalHost) : QHostAddress(host);
+    if (!address.isNull()) {
+        open(address, port);
+        return;
+    }
+    // RFC 6761: such a name never resolves; no need to ask anyone.
+    if (host.isEmpty() || host.endsWith(u".invalid", Qt::CaseInsensitive) || host.contains(u' ')) {
+        setState(State::Closed, tr("cannot resolve '%1': no such host").arg(host));
+        return;
+    }
+    setState(State::Connecting, tr("looking up %1").arg(host));
+    m_lookupId = QHostInfo::lookupHost(host, this, [this, port](const QHostInfo &info) { looked(info, port); });
+}
+
+void RawClient::looked(const QHostInfo &info, quint16 port)
+{
+    m_lookupId = -1;
+    const QList<QHostAddress> addresses = info.addresses();
+    if (info.error() != QHostInfo::NoError || addresses.isEmpty()) {
+        m_pending.clear();
+        m_shutAfterFlush = false;
+        setState(State::Closed, tr("cannot resolve '%1': %2")
+                                    .arg(info.hostName(), info.error() == QHostInfo::NoError ? tr("no address")
+                                                                                             : info.errorString()));
+        return;
+    }
+    // IPv4 first: a local server more often listens there only.
+    auto chosen = std::find_if(addresses.begin(), addresses.end(), [](const QHostAddress &a) {
+        return a.protocol() == QAbstractSocket::IPv4Protocol;
+    });
+    open(chosen != addresses.end() ? *chosen : addresses.first(), port);
+}
+
+void RawClient::open(const QHostAddress &address, quint16 port)
+{
     sockaddr_storage storage{};
     socklen_t length = 0;
     if (address.protocol() == QAbstractSocket::IPv6Protocol) {
@@ -120,7 +160,7 @@ void RawClient::connectTo(const QString &host, quint16 port)
 
 void RawClient::send(const QByteArray &bytes)
 {
-    if (m_fd < 0 || m_state == State::WriteShut || m_state == State::Closed || m_shutAfterFlush)
+    if (!inUse() || m_state == State::WriteShut || m_state == State::Closed || m_shutAfterFlush)
         return;
     m_pending.append(bytes);
     if (m_state != State::Connecting)
@@ -129,7 +169,7 @@ void RawClient::send(const QByteArray &bytes)
 
 void RawClient::shutdownWrite()
 {
-    if (m_fd < 0 || m_state == State::WriteShut || m_state == State::Closed)
+    if (!inUse() || m_state == State::WriteShut || m_state == State::Closed)
         return;
     m_shutAfterFlush = true;
     if (m_state != State::Connecting)
@@ -138,17 +178,18 @@ void RawClient::shutdownWrite()
 
 void RawClient::reset()
 {
-    if (m_fd < 0)
+    if (!inUse())
         return;
     const linger abortive{1, 0};
-    ::setsockopt(m_fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+    if (m_fd >= 0)
+        ::setsockopt(m_fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
     release();
     setState(State::Closed, tr("reset by you"));
 }
 
 void RawClient::close()
 {
-    if (m_fd < 0)
+    if (!inUse())
         return;
     release();
     setState(State::Closed, tr("closed by you"));

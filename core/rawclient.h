@@ -4,6 +4,8 @@
 #include <QObject>
 #include <QString>
 
+class QHostAddress;
+class QHostInfo;
 class QSocketNotifier;
 
 // The lab's client as a tool: one TCP connection the user drives by hand.
@@ -28,7 +30,9 @@ public:
     explicit RawClient(QObject *parent = nullptr);
     ~RawClient() override;
 
-    // An IP address literal or "localhost"; the port 1-65535.
+    // An IP address literal, "localhost" or a host name (looked up without
+    // blocking: QHostInfo's own threads); the port 1-65535. What is sent or
+    // shut down meanwhile waits for the connection.
     void connectTo(const QString &host, quint16 port);
     // Queued and written as the socket takes it.
     void send(const QByteArray &bytes);
@@ -52,6 +56,9 @@ signals:
 
 private:
     void setState(State state, const QString &why = QString());
+    void looked(const QHostInfo &info, quint16 port);
+    void open(const QHostAddress &address, quint16 port);
+    bool inUse() const { return m_fd >= 0 || m_lookupId >= 0; }
     void onReadable();
     void onWritable();
     void flush();
@@ -59,6 +66,7 @@ private:
     void release();
 
     int m_fd = -1;
+    int m_lookupId = -1; // a host name lookup under way
     QSocketNotifier *m_readNotifier = nullptr;
     QSocketNotifier *m_writeNotifier = nullptr;
     QByteArray m_pending;

@@ -2,6 +2,7 @@
 #include "rawclient.h"
 
 #include <QSignalSpy>
+#include <QFile>
 #include <QTest>
 
 #include <sys/socket.h>
@@ -21,6 +22,7 @@ private slots:
     void resetByUs();
     void refused();
     void badAddress();
+    void hostNameIsLookedUp();
 };
 
 void tst_RawClient::echoThenHalfClose()
@@ -98,9 +100,42 @@ void tst_RawClient::refused()
 void tst_RawClient::badAddress()
 {
     RawClient client;
-    client.connectTo(QStringLiteral("not-an-address"), 80);
+    client.connectTo(QStringLiteral("not-an-address.invalid"), 80);
     QCOMPARE(client.state(), RawClient::State::Closed);
-    QCOMPARE(client.why(), QStringLiteral("'not-an-address:80' is not an IP address and port"));
+    QCOMPARE(client.why(), QStringLiteral("cannot resolve 'not-an-address.invalid': no such host"));
+    client.connectTo(QStringLiteral("127.0.0.1"), 0);
+    QCOMPARE(client.state(), RawClient::State::Closed);
+    QVERIFY(client.why().contains(QStringLiteral("port")));
+}
+
+void tst_RawClient::hostNameIsLookedUp()
+{
+    // A name this machine's hosts file maps to loopback, so that the
+    // lookup asks no server and the connection stays on loopback.
+    QString name;
+    QFile hosts(QStringLiteral("/etc/hosts"));
+    if (hosts.open(QIODevice::ReadOnly)) {
+        for (const QByteArray &line : hosts.readAll().split('\n')) {
+            const QList<QByteArray> fields = line.simplified().split(' ');
+            if (fields.size() >= 2 && fields[0] == "127.0.0.1" && fields[1] != "localhost") {
+                name = QString::fromLatin1(fields[1]);
+                break;
+            }
+        }
+    }
+    if (name.isEmpty())
+        QSKIP("no name other than localhost maps to 127.0.0.1 in /etc/hosts");
+    EchoServer echo;
+    RawClient client;
+    QByteArray got;
+    connect(&client, &RawClient::received, this, [&](const QByteArray &bytes) { got += bytes; });
+    client.connectTo(name, echo.port());
+    // Sent and shut down while the name is still being looked up.
+    client.send("hello by name");
+    client.shutdownWrite();
+    QTRY_COMPARE_WITH_TIMEOUT(client.state(), RawClient::State::Closed, 10'000);
+    QCOMPARE(got, QByteArray("hello by name"));
+    QVERIFY2(client.why().contains(QStringLiteral("both sides closed")), qPrintable(client.why()));
 }
 
 QTEST_GUILESS_MAIN(tst_RawClient)
