@@ -1,7 +1,5 @@
 #include "proxyserver.h"
 
-#include <QRandomGenerator>
-
 #include "builtinecho.h"
 #include "descriptorlimit.h"
 #include "endpoint.h"
@@ -12,6 +10,7 @@
 
 #include <QDir>
 #include <QHash>
+#include <QRandomGenerator>
 #include <QThread>
 #include <QThreadPool>
 
@@ -48,25 +47,9 @@ QString errnoName(int error)
 // error; QTcpServer then takes over the descriptor and accepts on it.
 int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, QString *error)
 {
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    if (address.protocol() == QAbstractSocket::IPv4Protocol) {
-        auto *in = reinterpret_cast<sockaddr_in *>(&storage);
-        in->sin_family = AF_INET;
-        in->sin_port = htons(port);
-        in->sin_addr.s_addr = htonl(address.toIPv4Address());
-        length = sizeof *in;
-    } else {
-        auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        const Q_IPV6ADDR bytes = address.toIPv6Address();
-        std::memcpy(&in6->sin6_addr, &bytes, sizeof bytes);
-        in6->sin6_scope_id = address.scopeId().toUInt();
-        length = sizeof *in6;
-    }
+    const SocketAddress socketAddress = SocketAddress::fromHostAddress(address, port);
     const QString where = Endpoint::format(address.toString(), port);
-    const int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int fd = socket(socketAddress.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         const int e = errno;
         *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, QString::fromLocal8Bit(std::strerror(e)), errnoName(e));
@@ -79,7 +62,7 @@ int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, 
     // Inherited by every accepted socket (the relay forwards at once what
     // arrives; the sender's stack already decided the segmenting).
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    if (bind(fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 || listen(fd, backlog) != 0) {
+    if (bind(fd, socketAddress.data(), socketAddress.length) != 0 || listen(fd, backlog) != 0) {
         const int e = errno;
         ::close(fd);
         *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, QString::fromLocal8Bit(std::strerror(e)), errnoName(e));

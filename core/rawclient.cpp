@@ -1,5 +1,7 @@
 #include "rawclient.h"
 
+#include "resolver.h"
+
 #include <QHostAddress>
 #include <QHostInfo>
 #include <QSocketNotifier>
@@ -125,23 +127,8 @@ void RawClient::looked(const QHostInfo &info, quint16 port)
 
 void RawClient::open(const QHostAddress &address, quint16 port)
 {
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
-        auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        const Q_IPV6ADDR bytes = address.toIPv6Address();
-        std::memcpy(&in6->sin6_addr, bytes.c, 16);
-        length = sizeof *in6;
-    } else {
-        auto *in4 = reinterpret_cast<sockaddr_in *>(&storage);
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons(port);
-        in4->sin_addr.s_addr = htonl(address.toIPv4Address());
-        length = sizeof *in4;
-    }
-    m_fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const SocketAddress target = SocketAddress::fromHostAddress(address, port);
+    m_fd = ::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (m_fd < 0) {
         fail(tr("cannot make a socket: %1").arg(errorText(errno)));
         return;
@@ -151,7 +138,7 @@ void RawClient::open(const QHostAddress &address, quint16 port)
     connect(m_readNotifier, &QSocketNotifier::activated, this, &RawClient::onReadable);
     connect(m_writeNotifier, &QSocketNotifier::activated, this, &RawClient::onWritable);
     m_readNotifier->setEnabled(false);
-    if (::connect(m_fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 && errno != EINPROGRESS) {
+    if (::connect(m_fd, target.data(), target.length) != 0 && errno != EINPROGRESS) {
         fail(tr("connect failed: %1").arg(errorText(errno)));
         return;
     }

@@ -53,15 +53,6 @@ QString peerAddress(int fd)
     return address.length ? address.toString() : QStringLiteral("(unknown)");
 }
 
-quint16 portOf(const SocketAddress &address)
-{
-    if (address.family() == AF_INET)
-        return ntohs(reinterpret_cast<const sockaddr_in *>(address.data())->sin_port);
-    if (address.family() == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6 *>(address.data())->sin6_port);
-    return 0;
-}
-
 void setNoDelay(int fd)
 {
     // Forward whatever arrives as soon as it arrives: the sender's own stack
@@ -1096,7 +1087,7 @@ void RelayConnection::becomeByteRelay(const QByteArray &early)
 bool RelayConnection::isOwnListener(const SocketAddress &address) const
 {
     const ProxyConfig &config = m_worker.config();
-    if (portOf(address) != config.listenPort)
+    if (address.port() != config.listenPort)
         return false;
     const QHostAddress host(address.data());
     const QHostAddress &listen = config.listenAddress;
