@@ -43,6 +43,9 @@ private:
     static bool waitForOutput(QProcess &process, QProcess::ProcessChannel channel, const QByteArray &needle,
                               QByteArray *seen, int timeoutMs = 5'000);
     static double cpuSeconds(qint64 pid);
+    // Waits for the first connection_closed event on standard output, stops
+    // proxymon with signalNumber and collects everything it wrote there.
+    static bool stopAfterFirstClose(QProcess &process, int signalNumber, QByteArray *out);
 };
 
 quint16 tst_Headless::startProxy(QProcess &process, const QStringList &arguments, QByteArray *stderrSeen)
@@ -97,6 +100,17 @@ QList<QJsonObject> tst_Headless::jsonLines(const QByteArray &bytes)
             result.append(QJsonDocument::fromJson(line).object());
     }
     return result;
+}
+
+bool tst_Headless::stopAfterFirstClose(QProcess &process, int signalNumber, QByteArray *out)
+{
+    if (!waitForOutput(process, QProcess::StandardOutput, "connection_closed", out))
+        return false;
+    ::kill(pid_t(process.processId()), signalNumber);
+    if (!process.waitForFinished(10'000))
+        return false;
+    *out += process.readAllStandardOutput();
+    return true;
 }
 
 double tst_Headless::cpuSeconds(qint64 pid)
@@ -230,11 +244,8 @@ void tst_Headless::jsonlToStandardOutput()
         QCOMPARE(readUntilEof(client.fd()), QByteArray());
     }
     QByteArray out;
-    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
-    ::kill(pid_t(process.processId()), SIGINT);
-    QVERIFY(process.waitForFinished(10'000));
+    QVERIFY(stopAfterFirstClose(process, SIGINT, &out));
     QCOMPARE(process.exitCode(), 0);
-    out += process.readAllStandardOutput();
     const QList<QJsonObject> events = jsonLines(out);
     QCOMPARE(events.size(), 4);
     QCOMPARE(events[2].value("close").toString(), QStringLiteral("error"));
@@ -357,10 +368,7 @@ void tst_Headless::noCaptureReportsNoExchanges()
         QCOMPARE(readUntilEof(client.fd()).size(), 27);
     }
     QByteArray out;
-    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
-    ::kill(pid_t(process.processId()), SIGTERM);
-    QVERIFY(process.waitForFinished(10'000));
-    out += process.readAllStandardOutput();
+    QVERIFY(stopAfterFirstClose(process, SIGTERM, &out));
     QVERIFY(!out.contains("\"exchange\""));
     QVERIFY(out.contains("\"requests\":0"));
 }
@@ -382,10 +390,7 @@ void tst_Headless::filterNarrowsTheStream()
         readUntilEof(client.fd());
     }
     QByteArray out;
-    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
-    ::kill(pid_t(process.processId()), SIGTERM);
-    QVERIFY(process.waitForFinished(10'000));
-    out += process.readAllStandardOutput();
+    QVERIFY(stopAfterFirstClose(process, SIGTERM, &out));
     const QList<QJsonObject> events = jsonLines(out);
     QStringList kinds;
     for (const QJsonObject &event : events)
@@ -411,10 +416,7 @@ void tst_Headless::httpProxyModeReportsItsAnswers()
         QVERIFY2(reply.startsWith("HTTP/1.1 502 Bad Gateway\r\n"), reply.constData());
     }
     QByteArray out;
-    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
-    ::kill(pid_t(process.processId()), SIGINT);
-    QVERIFY(process.waitForFinished(10'000));
-    out += process.readAllStandardOutput();
+    QVERIFY(stopAfterFirstClose(process, SIGINT, &out));
     const QList<QJsonObject> events = jsonLines(out);
     QCOMPARE(events.first().value("mode").toString(), QStringLiteral("http-proxy"));
     QVERIFY(events.first().value("target").isNull());
