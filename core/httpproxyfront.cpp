@@ -32,13 +32,23 @@ bool anyListsToken(const QVarLengthArray<QByteArrayView, 4> &values, QByteArrayV
     return false;
 }
 
-// Whether a message keeps its connection open afterwards (RFC 9112 9.3).
-bool persistent(const HttpHead &head)
+using Values = QVarLengthArray<QByteArrayView, 4>;
+
+// The connection options a message names: Connection, and for a request
+// also the Proxy-Connection that clients of proxies still send.
+Values connectionOptions(const HttpHead &head)
 {
-    QVarLengthArray<QByteArrayView, 4> options = head.values("Connection");
-    if (head.kind == HttpHead::Kind::Request)
+    Values options = head.values("Connection");
+    if (head.kind == HttpHead::Kind::Request) {
         for (QByteArrayView value : head.values("Proxy-Connection"))
             options.append(value);
+    }
+    return options;
+}
+
+// Whether a message keeps its connection open afterwards (RFC 9112 9.3).
+bool persistent(const HttpHead &head, const Values &options)
+{
     if (anyListsToken(options, "close"))
         return false;
     return head.version() == "HTTP/1.1" || anyListsToken(options, "keep-alive");
@@ -96,10 +106,11 @@ bool parseAuthority(QByteArrayView authority, quint16 defaultPort, HttpProxyFron
     return route->port != 0;
 }
 
-bool hopByHop(QByteArrayView name, const QVarLengthArray<QByteArrayView, 4> &connectionOptions)
+// Headers the upstream does not get as they came: the hop-by-hop ones
+// (RFC 9110 7.6.1), and Host, which the rewritten head sets from the URL.
+// Transfer-Encoding stays: the body is relayed with the framing it came in.
+bool notPassedOn(QByteArrayView name, const Values &connectionOptions)
 {
-    // RFC 9110 7.6.1. Transfer-Encoding stays: the body is relayed with the
-    // framing it came in.
     static constexpr QByteArrayView fixed[] = {"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authorization",
                                                "TE", "Trailer", "Upgrade", "Host"};
     for (QByteArrayView hop : fixed) {
@@ -311,11 +322,9 @@ bool HttpProxyFront::rewrite(const HttpHead &head, Request *request, Answer *ref
     if (!parseAuthority(authority, 80, &request->route))
         return refuseWith(400, QStringLiteral("'%1' is not a valid host[:port]").arg(QString::fromLatin1(authority)));
 
-    request->persistent = persistent(head);
+    const Values options = connectionOptions(head);
+    request->persistent = persistent(head, options);
     request->method = method == "HEAD" ? Method::Head : Method::Other;
-    QVarLengthArray<QByteArrayView, 4> options = head.values("Connection");
-    for (QByteArrayView value : head.values("Proxy-Connection"))
-        options.append(value);
 
     QByteArray &wire = request->wire;
     wire.reserve(head.raw.size() + 64);
@@ -331,7 +340,7 @@ bool HttpProxyFront::rewrite(const HttpHead &head, Request *request, Answer *ref
     wire += "\r\n";
     for (const HttpHead::Header &header : head.headers) {
         const QByteArrayView name = head.name(header);
-        if (hopByHop(name, options))
+        if (notPassedOn(name, options))
             continue;
         wire += name;
         wire += ": ";
@@ -476,7 +485,7 @@ void HttpProxyFront::upstreamBytes(QByteArrayView data)
             m_responseUnderway = true;
             const int status = event.head.status;
             m_finalHead = status >= 200 || status == 101;
-            if (m_finalHead && !persistent(event.head)) {
+            if (m_finalHead && !persistent(event.head, connectionOptions(event.head))) {
                 m_upstreamReusable = false;
                 m_closeWhenIdle = true; // the client read the same words
             }
