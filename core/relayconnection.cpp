@@ -307,10 +307,6 @@ void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
     const Side side = Side(tag & 1);
     if (side == Upstream && ((tag >> 1) & 3) != m_upstreamGeneration)
         return; // about an upstream socket already closed
-    // Edge-triggered: a FIN that came with the last data raises no edge of
-    // its own, so remember it and read on until recv() says EOF.
-    if (events & (EPOLLRDHUP | EPOLLHUP))
-        m_finPending[side] = true;
     if (m_front) {
         handleProxyEvent(side, events);
         return;
@@ -332,7 +328,6 @@ void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
         // connection would; pump() meets the error itself after the data.
         Flow &flow = flowFrom(side);
         if (!flow.eof && !flow.pending()) {
-            m_finPending[side] = true;
             pump(flow);
             if (m_finished)
                 return;
@@ -362,6 +357,11 @@ void RelayConnection::pump(Flow &flow)
         return; // an HTTP proxy between upstreams
     const int capacity = m_worker.config().bufferBytes;
     char *scratch = m_worker.scratch();
+    // Edge-triggered: the source raises no new edge until it has been read
+    // dry, and only EAGAIN proves that. A short read does not: recv() stops
+    // at an urgent mark, and a short splice() may have been limited by the
+    // pipe's slots (a sendfile()'d stream arrives in many small fragments)
+    // while the socket still holds data and its sender waits for room.
     // A few reads per wake-up keep a fast stream moving without starving the
     // worker's other connections; if the source still has data after that,
     // the worker comes back to it after the other ready connections.
@@ -374,8 +374,6 @@ void RelayConnection::pump(Flow &flow)
             const int moved = spliceOnce(flow, capacity);
             if (moved > 0) {
                 if (flow.pending() || m_finished)
-                    return;
-                if (moved < capacity && !m_finPending[flow.from])
                     return;
                 continue;
             }
@@ -410,10 +408,6 @@ void RelayConnection::pump(Flow &flow)
             // moves the bytes itself (splice), which halves the copying.
             if (received == capacity && !captureWants(flow) && !m_front)
                 flow.bulk = true;
-            // A short read emptied the socket, unless a FIN is waiting behind
-            // the data.
-            if (received < capacity && !m_finPending[flow.from])
-                return;
             continue;
         }
         if (received == 0) {
@@ -769,7 +763,6 @@ void RelayConnection::handleProxyEvent(Side side, std::uint32_t events)
         if (events & EPOLLERR) {
             // What the upstream sent before failing still goes to the client.
             if (!m_down.eof && !m_down.pending()) {
-                m_finPending[Upstream] = true;
                 pump(m_down);
                 if (m_finished || !m_front)
                     return;
@@ -829,9 +822,7 @@ void RelayConnection::proxyReadClient()
                 if (!m_front->hasUpstream() && m_upstreamFd >= 0 && m_phase == Phase::Relaying)
                     dropUpstream();
             }
-            if (received < capacity && !m_finPending[Client])
-                return;
-            continue;
+            continue; // until EAGAIN, as in pump()
         }
         if (received == 0) {
             m_up.eof = true;
@@ -979,7 +970,6 @@ void RelayConnection::dropUpstream()
     closeSide(Upstream, false);
     if (m_front)
         m_front->upstreamClosed();
-    m_finPending[Upstream] = false;
     m_down.bulk = false;
     m_up.shutDown = false;
 }

@@ -138,7 +138,6 @@ private:
     bool m_finished = false;
     Flow m_up{Client, Upstream};
     Flow m_down{Upstream, Client};
-    bool m_finPending[2] = {false, false}; // an event reported RDHUP or HUP
     Side m_firstFin = Client;
     bool m_anyFin = false;
 
