@@ -102,12 +102,15 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Only forward and count bytes; do not follow HTTP."));
     const QCommandLineOption bodyPrefix(QStringLiteral("body-prefix"),
         QStringLiteral("Bytes of each HTTP body kept for viewing (default 1M)."), QStringLiteral("SIZE"));
+    const QCommandLineOption via(QStringLiteral("via"),
+        QStringLiteral("HTTP proxy mode: add a Via header naming proxymon to forwarded requests (off by default: "
+                       "servers answer a proxy differently, e.g. nginx stops compressing)."));
     const QCommandLineOption filter(QStringLiteral("filter"),
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, allowRemote, buffer, connectTimeout,
-                       idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture,
+                       idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, filter});
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
@@ -179,6 +182,11 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         }
     }
     config.capture = !parser.isSet(noCapture);
+    config.addVia = parser.isSet(via);
+    if (config.addVia && !proxyMode) {
+        result.error = QStringLiteral("--via goes with --mode http-proxy");
+        return result;
+    }
     result.filter = parser.value(filter);
     if (!result.filter.isEmpty()) {
         QString filterError;

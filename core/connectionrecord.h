@@ -39,6 +39,7 @@ struct ConnectionRecord
     quint64 bytesDown = 0;   // upstream -> client, bytes delivered
     quint32 requests = 0;    // HTTP requests seen so far
     bool raw = false;        // not HTTP: only the first bytes each way are kept
+    bool httpProxy = false;  // HTTP proxy mode: each request names its upstream
     QByteArray clientPrefix;   // raw connections: the first bytes from the client
     QByteArray upstreamPrefix; // and from the upstream (up to 64 KiB each)
     State state = State::Resolving;

@@ -282,7 +282,7 @@ bool HttpProxyFront::rewrite(const HttpHead &head, Request *request, Answer *ref
         return refuseWith(400, QStringLiteral("unsupported version %1").arg(QString::fromLatin1(version)));
     const QVarLengthArray<QByteArrayView, 4> via = head.values("Via");
     for (QByteArrayView value : via) {
-        if (value.contains(m_via))
+        if (!m_via.isEmpty() && value.contains(m_via))
             return refuseWith(508, QStringLiteral("request loop: this request has already passed through this proxy"));
     }
 
@@ -347,11 +347,13 @@ bool HttpProxyFront::rewrite(const HttpHead &head, Request *request, Answer *ref
         wire += head.value(header);
         wire += "\r\n";
     }
-    wire += "Via: ";
-    wire += version.sliced(5);
-    wire += ' ';
-    wire += m_via;
-    wire += "\r\n";
+    if (!m_via.isEmpty()) {
+        wire += "Via: ";
+        wire += version.sliced(5);
+        wire += ' ';
+        wire += m_via;
+        wire += "\r\n";
+    }
     if (!request->persistent)
         wire += "Connection: close\r\n";
     wire += "\r\n";

@@ -22,8 +22,10 @@ QByteArray JsonlWriter::openedLine(const ConnectionRecord &record)
         .add("event", QStringLiteral("connection_opened"))
         .add("id", qint64(record.id))
         .add("client", record.client)
-        // An HTTP proxy's connection has no upstream until its first request.
-        .addRaw("upstream", record.upstream.isEmpty() ? QByteArray("null") : JsonLine::quoted(record.upstream))
+        // An HTTP proxy's connection opens without an upstream: its requests
+        // name them, each in its exchange and the last in connection_closed.
+        .addRaw("upstream", record.httpProxy || record.upstream.isEmpty() ? QByteArray("null")
+                                                                          : JsonLine::quoted(record.upstream))
         .add("time", isoTime(record.openedMs))
         .finish();
 }

@@ -40,7 +40,12 @@ struct ProxyConfig
     int headBytes = 64 * 1024;            // a head's cap
     int headHeaders = 100;
 
-    QByteArray viaToken;                  // names this proxy in Via; set at start
+    // HTTP proxy mode: add "Via: 1.1 proxymon-<id>" to forwarded requests.
+    // Off by default because servers change what they send to a proxy
+    // (nginx stops compressing for a Via, gzip_proxied off), and a debugging
+    // proxy must show what the client would get.
+    bool addVia = false;
+    QByteArray viaToken;                  // names this proxy in Via when addVia; set at start
 
     // Reads "ADDR:PORT", "[::1]:PORT" or a bare port (loopback) into the
     // listen fields; false with the reason in *error when it cannot.

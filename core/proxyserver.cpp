@@ -175,8 +175,11 @@ bool ProxyServer::start(const ProxyConfig &requested)
     if (config.workers == 0)
         config.workers = qMax(1, QThread::idealThreadCount());
     // Names this instance in the Via header of the requests it forwards as
-    // an HTTP proxy, so that a request coming back to it is seen as a loop.
-    config.viaToken = "proxymon-" + QByteArray::number(QRandomGenerator::global()->generate(), 16);
+    // an HTTP proxy, when asked to, so that a request coming back to it is
+    // seen as a loop. Without it, loops to its own address are still caught
+    // by address (RelayConnection::isOwnListener).
+    if (config.addVia)
+        config.viaToken = "proxymon-" + QByteArray::number(QRandomGenerator::global()->generate(), 16);
     if (config.builtinEcho) {
         // Started once and kept: connections of a stopping generation may
         // still be talking to it.

@@ -7,6 +7,7 @@
 
 #include <fcntl.h> // splice()
 #include <sys/ioctl.h>
+#include <linux/sockios.h> // SIOCOUTQ
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -122,6 +123,7 @@ void RelayConnection::begin()
         m_phase = Phase::Relaying;
         m_record.state = State::Open;
         m_record.upstream.clear(); // each request names its own
+        m_record.httpProxy = true;
     }
     if (!config.allowedClients.isEmpty()) {
         const SocketAddress peer = peerOf(m_clientFd);
@@ -584,8 +586,31 @@ void RelayConnection::abort(Side culprit, Reason reason, const QString &why)
     // Pass the failure on as a reset so that the other side does not take a
     // broken connection for a complete one.
     const Side other = culprit == Client ? Upstream : Client;
+    uncountUnacknowledged(culprit);
+    uncountUnacknowledged(other);
     closeSide(other, true);
-    finish(reason, why);
+    // Once proxymon has answered and is closing, how the client then leaves
+    // (curl resets without reading a 502's body) does not replace what
+    // proxymon knew.
+    if (m_closingClient)
+        finish(m_endReason, m_record.error);
+    else
+        finish(reason, why);
+}
+
+void RelayConnection::uncountUnacknowledged(Side side)
+{
+    // Bytes count as delivered once handed to the kernel; when the
+    // connection fails, what the peer never acknowledged dies in the send
+    // queue (the peer is gone, or is about to be reset), so it comes off.
+    int unacknowledged = 0;
+    if (fd(side) < 0 || ioctl(fd(side), SIOCOUTQ, &unacknowledged) != 0 || unacknowledged <= 0)
+        return;
+    Flow &flow = flowTo(side);
+    if (flow.shutDown)
+        --unacknowledged; // the FIN takes a sequence number too
+    flow.delivered -= qMin(flow.delivered, quint64(unacknowledged));
+    m_worker.markDirty(this);
 }
 
 void RelayConnection::terminate(Reason reason, const QString &why)

@@ -101,6 +101,7 @@ private:
     void passOnFin(Flow &flow);
     void sideFailed(Side side, int error);
     void abort(Side culprit, ConnectionRecord::CloseReason reason, const QString &why);
+    void uncountUnacknowledged(Side side);
     void finish(ConnectionRecord::CloseReason reason, const QString &why);
     void closeSide(Side side, bool reset);
     void watch(Side side);

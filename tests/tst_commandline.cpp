@@ -93,6 +93,10 @@ void tst_CommandLine::httpProxyMode()
     QVERIFY(line.config.clientAllowed(QHostAddress(QStringLiteral("192.168.7.7"))));
     QVERIFY(!line.config.clientAllowed(QHostAddress(QStringLiteral("10.1.2.4"))));
     QCOMPARE(line.config.validate(), QString());
+    QVERIFY(!line.config.addVia);
+    const CommandLine withVia = CommandLine::parse({"proxymon", "--headless", "--mode", "http-proxy", "--via"});
+    QVERIFY2(withVia.error.isEmpty(), qPrintable(withVia.error));
+    QVERIFY(withVia.config.addVia);
 }
 
 void tst_CommandLine::everyOption()
@@ -144,6 +148,7 @@ void tst_CommandLine::errors_data()
                                 << "--allow";
     QTest::newRow("bad allow") << QStringList{"--headless", "--mode", "http-proxy", "--allow", "everyone"}
                                << "--allow";
+    QTest::newRow("via when forwarding") << QStringList{"--headless", "--target", "a:1", "--via"} << "--via";
     QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "extra"} << "extra";
 }
 

@@ -166,6 +166,8 @@ private slots:
     void headOverCapAnswers431();
     void brokenChunkedBodyAnswers400();
     void loopIsRefused();
+    void viaOnRequest();
+    void errorKeptWhenClientResets();
     void allowListRefusesOthers();
     void openProxyNeedsAllowList();
     void connectTunnelBothWays();
@@ -260,7 +262,8 @@ void tst_HttpProxy::hopByHopHeadersRemoved()
     for (const char *gone : {"Proxy-Connection", "Proxy-Authorization", "X-Hop", "Keep-Alive", "somewhere.else"})
         QVERIFY2(!got.contains(gone), gone);
     QVERIFY(got.contains("\r\nX-End: kept\r\n"));
-    QVERIFY(got.contains("\r\nVia: 1.1 proxymon-"));
+    // Nothing of proxymon's own is added unless asked for (viaOnRequest).
+    QVERIFY2(!got.contains("Via:"), got.constData());
     QVERIFY(got.contains("\r\nConnection: close\r\n"));
     QVERIFY(got.endsWith("\r\n\r\nhello"));
 }
@@ -441,6 +444,54 @@ void tst_HttpProxy::loopIsRefused()
     QVERIFY(records.waitForClosed(1));
     QCOMPARE(records.closed().size(), 1); // no second connection to itself
     QVERIFY(records.closed().first().error.contains(QStringLiteral("loop")));
+}
+
+void tst_HttpProxy::viaOnRequest()
+{
+    // --via names this proxymon in the forwarded request, and a request
+    // that comes back carrying it is a loop, whatever address it went to.
+    Origin origin("O");
+    ProxyConfig config = proxyConfig();
+    config.addVia = true;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(config));
+    const QByteArray reply = askOnce(server.listenPort(), "GET " + origin.url("/") + " HTTP/1.1\r\n\r\n");
+    QVERIFY2(reply.startsWith("HTTP/1.1 200 OK\r\n"), reply.constData());
+    QCOMPARE(origin.requests().size(), 1);
+    const QByteArray got = origin.requests().first();
+    const qsizetype at = got.indexOf("\r\nVia: 1.1 proxymon-");
+    QVERIFY2(at > 0, got.constData());
+    const QByteArray token = got.mid(at + 11, got.indexOf("\r\n", at + 2) - at - 11);
+
+    const QByteArray looped = askOnce(server.listenPort(), "GET " + origin.url("/again") + " HTTP/1.1\r\nVia: 1.1 "
+                                                               + token + "\r\n\r\n");
+    QVERIFY2(looped.startsWith("HTTP/1.1 508 Loop Detected\r\n"), looped.constData());
+    QCOMPARE(origin.requests().size(), 1);
+}
+
+void tst_HttpProxy::errorKeptWhenClientResets()
+{
+    // curl -x ... https://127.0.0.1:9/ reads the 502's status and resets
+    // without reading the rest: the record still says what proxymon knew.
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(proxyConfig()));
+    const QByteArray where = "127.0.0.1:" + QByteArray::number(unusedPort());
+    const QByteArray status = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "CONNECT " + where + " HTTP/1.1\r\nHost: " + where + "\r\n\r\n");
+        // More than the client reads: unread bytes make close() a reset.
+        sendAll(client.fd(), QByteArray(1000, 'x'));
+        const QByteArray start = readExactly(client.fd(), 12);
+        client.reset();
+        return start;
+    });
+    QCOMPARE(status, QByteArray("HTTP/1.1 502"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::Error);
+    QVERIFY2(record.error.contains(QStringLiteral("Connection refused")), qPrintable(record.error));
+    QVERIFY2(record.error.contains(QString::fromLatin1(where)), qPrintable(record.error));
 }
 
 void tst_HttpProxy::allowListRefusesOthers()

@@ -11,6 +11,7 @@ class tst_JsonlWriter : public QObject
     Q_OBJECT
 
 private slots:
+    void httpProxyConnectionOpensWithoutUpstream();
     void openedAndClosedInOneBatch();
     void openedThenClosedLater();
     void errorTextIsEscaped();
@@ -75,6 +76,23 @@ void tst_JsonlWriter::openedAndClosedInOneBatch()
     QCOMPARE(events[1].value("close").toString(), QStringLiteral("upstream_fin"));
     QCOMPARE(events[1].value("duration_ms").toInt(), 1234);
     QVERIFY(!events[1].contains("error"));
+}
+
+void tst_JsonlWriter::httpProxyConnectionOpensWithoutUpstream()
+{
+    // An HTTP proxy's connection has no upstream when it opens, even when
+    // its first request named one before the batch went out; the closed
+    // event names the last one.
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    JsonlWriter writer(&buffer);
+    ConnectionRecord r = record(8, true);
+    r.httpProxy = true;
+    writer.writeBatch({r}, {});
+    const QList<QJsonObject> events = lines(buffer.data());
+    QCOMPARE(events.size(), 2);
+    QVERIFY(events[0].value("upstream").isNull());
+    QCOMPARE(events[1].value("upstream").toString(), QStringLiteral("example.org:80"));
 }
 
 void tst_JsonlWriter::openedThenClosedLater()

@@ -32,6 +32,7 @@ private slots:
     void resetFromUpstream();
     void slowReaderKeepsMemoryBounded();
     void clientGoneDuringBulkDownload();
+    void failedConnectionCountsWhatArrived();
     void upstreamRefused();
     void unknownHost();
     void hostNameTarget();
@@ -339,6 +340,44 @@ void tst_ProxyServer::clientGoneDuringBulkDownload()
         return readExactly(client.fd(), 4);
     });
     QCOMPARE(next, QByteArray("next"));
+}
+
+void tst_ProxyServer::failedConnectionCountsWhatArrived()
+{
+    // A client with a small window reads 1 MiB, stops, and goes away with
+    // data unread (a reset). What proxymon had written to it but the client
+    // never acknowledged died in proxymon's send queue: the record counts
+    // what reached the client, not what was handed to the kernel.
+    const QByteArray payload = randomBytes(64 * 1024 * 1024, 16);
+    ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), payload); });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor("127.0.0.1", "127.0.0.1", upstream.port())));
+    const qint64 read = offThread([&] {
+        Socket client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        const int window = 32 * 1024; // before connect(), so the window scale follows it
+        setsockopt(client.fd(), SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+        setTimeouts(client.fd(), SocketTimeoutMs);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(server.listenPort());
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(client.fd(), reinterpret_cast<sockaddr *>(&address), sizeof address) != 0)
+            return qint64(-1);
+        const qint64 got = readExactly(client.fd(), 1024 * 1024).size();
+        // Let everything on the way fill up before leaving.
+        QThread::msleep(500);
+        client.close();
+        return got;
+    });
+    QCOMPARE(read, qint64(1024 * 1024));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::ClientReset);
+    // The client's receive buffer (the kernel doubles what was asked) held
+    // the rest of what it acknowledged.
+    QVERIFY2(record.bytesDown >= quint64(read), qPrintable(QString::number(record.bytesDown)));
+    QVERIFY2(record.bytesDown <= quint64(read) + 4 * 32 * 1024,
+             qPrintable(QStringLiteral("%1 bytes counted, %2 read").arg(record.bytesDown).arg(read)));
 }
 
 void tst_ProxyServer::upstreamRefused()
