@@ -5,9 +5,23 @@
 #include <QApplication>
 #include <QCoreApplication>
 
+#include <malloc.h>
+
 #include <cstdio>
 
 namespace {
+
+void tuneAllocator()
+{
+    // The capture allocates a body prefix of up to --body-prefix (1 MiB) per
+    // exchange on a worker and frees it on the main thread moments later.
+    // By default glibc maps blocks that large fresh from the kernel and
+    // trims freed memory back to it, so every body faulted its pages in
+    // again: 12-18% of a worker's time on 1 MiB downloads. Served from the
+    // arenas and kept there, the pages are reused.
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
+}
 
 void nameApplication()
 {
@@ -57,6 +71,7 @@ int runWindow(int argc, char *argv[], const CommandLine &commandLine)
 
 int main(int argc, char *argv[])
 {
+    tuneAllocator();
     QStringList arguments;
     for (int i = 0; i < argc; ++i)
         arguments.append(QString::fromLocal8Bit(argv[i]));

@@ -17,6 +17,13 @@ void HttpConversation::keepRaw(QByteArray *prefix, QByteArrayView data) const
         prefix->append(data.first(qMin(room, data.size())));
 }
 
+void HttpConversation::reserveBody(QByteArray *body, quint64 length) const
+{
+    // One allocation for a body of known length rather than a dozen
+    // growing copies of a big one.
+    body->reserve(qsizetype(qMin<quint64>(length, quint64(m_limits.bodyPrefixBytes))));
+}
+
 void HttpConversation::appendBody(QByteArray *body, QByteArrayView bytes) const
 {
     const qsizetype room = m_limits.bodyPrefixBytes - body->size();
@@ -69,6 +76,7 @@ void HttpConversation::onRequestEvents(qint64 nowMs)
             exchange.sequence = ++m_sequence;
             exchange.flags |= event.head.flags;
             exchange.request = std::move(event.head);
+            reserveBody(&exchange.requestBody, event.bodyLength);
             exchange.requestStartMs = m_requestBytesSince ? m_requestBytesSince : nowMs;
             m_open.enqueue(std::move(exchange));
             m_inRequest = true;
@@ -130,6 +138,7 @@ void HttpConversation::onResponseEvents(qint64 nowMs)
             } else {
                 exchange.flags |= event.head.flags;
                 exchange.response = std::move(event.head);
+                reserveBody(&exchange.responseBody, event.bodyLength);
             }
             break;
         }
@@ -184,6 +193,63 @@ void HttpConversation::moveFinishedTo(QList<HttpExchange> *to)
     for (HttpExchange &exchange : m_finished)
         to->append(std::move(exchange));
     m_finished.clear();
+}
+
+QByteArray *HttpConversation::currentBody(bool fromClient, quint64 **count)
+{
+    if (m_raw || m_open.isEmpty())
+        return nullptr;
+    // A request's body belongs to the latest request, a response's to the
+    // oldest one still unanswered.
+    HttpExchange &exchange = fromClient ? m_open.last() : m_open.head();
+    if (fromClient) {
+        *count = &exchange.requestBodyBytes;
+        return &exchange.requestBody;
+    }
+    if (!exchange.hasResponse())
+        return nullptr; // an interim response's body: rare, shown the usual way
+    *count = &exchange.responseBodyBytes;
+    return &exchange.responseBody;
+}
+
+HttpConversation::BodyWindow HttpConversation::bodyWindow(bool fromClient)
+{
+    BodyWindow window;
+    const HttpMessageStream &stream = fromClient ? m_requests : m_responses;
+    const quint64 ahead = stream.bodyBytesAhead();
+    quint64 *count = nullptr;
+    QByteArray *body = ahead > 0 ? currentBody(fromClient, &count) : nullptr;
+    if (!body)
+        return window;
+    window.ahead = ahead;
+    const qsizetype room = qsizetype(qMin<quint64>(ahead, quint64(qMax<qsizetype>(0, m_limits.bodyPrefixBytes - body->size()))));
+    if (room > 0) {
+        const qsizetype kept = body->size();
+        body->resize(kept + room);
+        window.room = body->data() + kept;
+        window.roomBytes = room;
+        m_roomGiven[fromClient] = room;
+    }
+    return window;
+}
+
+void HttpConversation::bodyPassed(bool fromClient, quint64 n, qint64 nowMs)
+{
+    quint64 *count = nullptr;
+    QByteArray *body = currentBody(fromClient, &count);
+    if (!body)
+        return;
+    // The room that was not filled goes, before the exchange may move on.
+    const qsizetype unfilled = m_roomGiven[fromClient] - qsizetype(qMin<quint64>(n, quint64(m_roomGiven[fromClient])));
+    body->chop(unfilled);
+    m_roomGiven[fromClient] = 0;
+    *count += n;
+    HttpMessageStream &stream = fromClient ? m_requests : m_responses;
+    stream.passBody(n, &m_events);
+    if (fromClient)
+        onRequestEvents(nowMs);
+    else
+        onResponseEvents(nowMs);
 }
 
 bool HttpConversation::wantsClientBytes() const

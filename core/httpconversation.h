@@ -39,6 +39,20 @@ public:
     // false it stays false, and the relay may move them without looking.
     bool wantsClientBytes() const;
     bool wantsUpstreamBytes() const;
+    // The body bytes of a direction that the relay may pass without showing
+    // them (ahead), and where the kept part of them goes (room): the relay
+    // moves them by splice and reads the kept part straight into its place,
+    // then says how many passed with bodyPassed(), which must follow every
+    // bodyWindow() that gave room, with 0 when none passed.
+    struct BodyWindow
+    {
+        quint64 ahead = 0;      // 0: the next bytes must be shown (clientBytes/upstreamBytes)
+        char *room = nullptr;   // the next roomBytes of them are written here
+        qsizetype roomBytes = 0;
+    };
+    BodyWindow bodyWindow(bool fromClient);
+    void bodyPassed(bool fromClient, quint64 n, qint64 nowMs);
+
     // The first bytes of each direction (up to rawPrefixBytes) while the
     // conversation is raw or has not shown a request yet; empty once it did.
     const QByteArray &rawClientPrefix() const { return m_rawClient; }
@@ -49,6 +63,9 @@ private:
     void onRequestEvents(qint64 nowMs);
     void onResponseEvents(qint64 nowMs);
     void appendBody(QByteArray *body, QByteArrayView bytes) const;
+    void reserveBody(QByteArray *body, quint64 length) const;
+    // The body being received in a direction, if bytes there are body bytes of an exchange.
+    QByteArray *currentBody(bool fromClient, quint64 **count);
 
     const quint64 m_connectionId;
     const Limits m_limits;
@@ -62,6 +79,7 @@ private:
     qint64 m_responseBytesSince = 0;
     bool m_inRequest = false;           // a request head or body is under way
     bool m_raw = false;
+    qsizetype m_roomGiven[2] = {0, 0}; // by bodyWindow(), per direction (upstream, client)
     QByteArray m_rawClient;
     QByteArray m_rawUpstream;
 };

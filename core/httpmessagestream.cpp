@@ -2,6 +2,8 @@
 
 #include <QScopeGuard>
 
+#include <limits>
+
 namespace {
 
 // Longest chunk-size or trailer line we follow; longer is not HTTP framing.
@@ -163,7 +165,10 @@ void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
             framing = byHeaders(Framing::UntilClose);
     }
 
-    add(events, Event::Type::Head).head = std::move(head);
+    Event &event = add(events, Event::Type::Head);
+    event.head = std::move(head);
+    if (framing == Framing::Fixed)
+        event.bodyLength = length;
     switch (framing) {
     case Framing::None:
         endMessage(events);
@@ -226,15 +231,7 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
             const qsizetype n = qsizetype(qMin<quint64>(m_remaining, quint64(data.size())));
             add(events, Event::Type::Body, data.first(n));
             data = data.sliced(n);
-            m_remaining -= quint64(n);
-            if (m_remaining == 0) {
-                if (m_state == State::Fixed) {
-                    endMessage(events);
-                } else {
-                    m_state = State::ChunkDataEnd;
-                    m_line.clear();
-                }
-            }
+            passBody(quint64(n), events);
             break;
         }
         case State::ChunkLine:
@@ -303,6 +300,35 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
         case State::NotHttp:
             return;
         }
+    }
+}
+
+quint64 HttpMessageStream::bodyBytesAhead() const
+{
+    switch (m_state) {
+    case State::Fixed:
+    case State::ChunkData:
+        return m_remaining;
+    case State::UntilClose:
+        return std::numeric_limits<qint64>::max();
+    default:
+        return 0;
+    }
+}
+
+void HttpMessageStream::passBody(quint64 n, QList<Event> *events)
+{
+    Q_ASSERT(n <= bodyBytesAhead());
+    if (m_state == State::UntilClose || n == 0)
+        return;
+    m_remaining -= n;
+    if (m_remaining > 0)
+        return;
+    if (m_state == State::Fixed) {
+        endMessage(events);
+    } else {
+        m_state = State::ChunkDataEnd;
+        m_line.clear();
     }
 }
 

@@ -28,6 +28,7 @@ public:
         HttpHead head;
         QByteArrayView bytes;
         quint32 flags = 0;
+        quint64 bodyLength = 0; // Head: the body's length when the head gives it (Content-Length)
         // Where the event ends in the data given to feed(): the bytes between
         // two events' ends are the wire bytes of the later one (a head, or a
         // body with its chunk framing). An HTTP proxy forwards by these.
@@ -39,6 +40,15 @@ public:
 
     // Appends what the bytes complete to *events.
     void feed(QByteArrayView data, QList<Event> *events);
+    // How many of the next bytes are known to be body bytes of the current
+    // message (a Content-Length body, a chunk's data, a body that runs to
+    // the end of the connection), so that whoever does not need to see them
+    // can pass them by with passBody(); 0 when the next bytes need parsing.
+    quint64 bodyBytesAhead() const;
+    // Like feed() for n body bytes (at most bodyBytesAhead()) without their
+    // content: appends the End event they complete, if any, but no Body
+    // event; the caller accounts for them.
+    void passBody(quint64 n, QList<Event> *events);
     // The direction ended (FIN): a body that runs to the end is complete,
     // one that was announced longer is short.
     void finish(QList<Event> *events);

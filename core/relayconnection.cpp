@@ -20,6 +20,9 @@
 #include <cstring>
 
 using Reason = ConnectionRecord::CloseReason;
+
+// A bulk flow that the capture watches goes back to copying below this.
+constexpr int SmallSplice = 4096;
 using State = ConnectionRecord::State;
 
 namespace {
@@ -377,6 +380,11 @@ void RelayConnection::pump(Flow &flow)
             if (moved > 0) {
                 if (flow.pending() || m_finished)
                     return;
+                // Small messages again (keep-alive after a download): while
+                // the capture looks, a copy costs fewer system calls than a
+                // splice and its tee.
+                if (moved < SmallSplice && captureWants(flow))
+                    flow.bulk = false;
                 continue;
             }
             if (moved == 0) {
@@ -393,22 +401,12 @@ void RelayConnection::pump(Flow &flow)
             observe(flow, scratch, received);
             if (m_front)
                 m_front->upstreamBytes(QByteArrayView(scratch, received));
-            int sent = 0;
-            if (!sendOrFail(flow, scratch, int(received), &sent))
+            if (!forward(flow, scratch, int(received)) || flow.pending())
                 return;
-            if (sent < received) {
-                // Keep the rest until the destination can take it, and read no
-                // more from the source meanwhile: that is the backpressure.
-                if (!flow.buffer)
-                    flow.buffer = static_cast<char *>(std::malloc(size_t(capacity)));
-                flow.head = 0;
-                flow.tail = int(received) - sent;
-                std::memcpy(flow.buffer, scratch + sent, size_t(flow.tail));
-                return;
-            }
             // A full buffer means a bulk transfer: from here on the kernel
-            // moves the bytes itself (splice), which halves the copying.
-            if (received == capacity && !captureWants(flow) && !m_front)
+            // moves the bytes itself (splice), and the capture gets a copy
+            // of them (tee).
+            if (received == capacity && !m_front)
                 flow.bulk = true;
             continue;
         }
@@ -425,28 +423,125 @@ void RelayConnection::pump(Flow &flow)
     }
 }
 
+bool RelayConnection::forward(Flow &flow, const char *data, int length)
+{
+    int sent = 0;
+    if (!sendOrFail(flow, data, length, &sent))
+        return false;
+    if (sent < length) {
+        // Keep the rest until the destination can take it, and read no
+        // more from the source meanwhile: that is the backpressure.
+        if (!flow.buffer)
+            flow.buffer = static_cast<char *>(std::malloc(size_t(m_worker.config().bufferBytes)));
+        flow.head = 0;
+        flow.tail = length - sent;
+        std::memcpy(flow.buffer, data + sent, size_t(flow.tail));
+    }
+    return true;
+}
+
 int RelayConnection::spliceOnce(Flow &flow, int capacity)
 {
-    if (!flow.pipe.isValid() && !m_worker.pipes().take(&flow.pipe))
+    PipePool &pipes = m_worker.pipes();
+    if (!flow.pipe.isValid() && !pipes.take(&flow.pipe))
         return -2;
-    const ssize_t received = ::splice(fd(flow.from), nullptr, flow.pipe.write, nullptr, size_t(capacity),
+    // What the capture needs of these bytes: nothing (a body past its kept
+    // prefix: the bytes never leave the kernel), the kept part of a body
+    // (read straight into its place), or all of them (heads and framing).
+    const bool watched = captureWants(flow);
+    const bool fromClient = flow.from == Client;
+    HttpConversation::BodyWindow body;
+    if (watched && m_capture)
+        body = m_capture->bodyWindow(fromClient);
+    size_t want = size_t(capacity);
+    if (body.ahead > 0)
+        want = size_t(qMin<quint64>(want, body.roomBytes > 0 ? quint64(body.roomBytes) : body.ahead));
+    // A copy comes through a second pipe that holds all the first one can,
+    // so that tee() never falls short.
+    PipePool::Pipe copy;
+    const bool copied = watched && (body.ahead == 0 || body.roomBytes > 0);
+    if (copied && (!pipes.take(&copy) || copy.size < flow.pipe.size)) {
+        PipePool::discard(&copy);
+        pipes.give(&flow.pipe);
+        if (body.roomBytes > 0)
+            m_capture->bodyPassed(fromClient, 0, m_worker.wallMs());
+        return -2;
+    }
+    const ssize_t received = ::splice(fd(flow.from), nullptr, flow.pipe.write, nullptr, want,
                                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (received > 0) {
         touched();
         flow.piped = int(received);
-        if (!drainPipe(flow))
+        bool alive = true;
+        if (body.ahead > 0) {
+            // Forwarded before the capture hears of them: the exchange (and
+            // the room in it) may move on once it has.
+            if (copied && !copyPiped(flow, &copy, body.room))
+                alive = forward(flow, body.room, int(received));
+            m_capture->bodyPassed(fromClient, quint64(received), m_worker.wallMs());
+            collectExchanges();
+        } else if (copied) {
+            char *scratch = m_worker.scratch();
+            const bool teed = copyPiped(flow, &copy, scratch);
+            observe(flow, scratch, received);
+            if (!teed)
+                alive = forward(flow, scratch, int(received));
+        }
+        pipes.give(&copy);
+        if (!alive || m_finished || !drainPipe(flow))
             return -1;
         if (flow.piped == 0)
-            m_worker.pipes().give(&flow.pipe);
+            pipes.give(&flow.pipe);
         return int(received);
     }
-    m_worker.pipes().give(&flow.pipe);
+    if (body.roomBytes > 0)
+        m_capture->bodyPassed(fromClient, 0, m_worker.wallMs());
+    pipes.give(&copy);
+    pipes.give(&flow.pipe);
     if (received == 0)
         return 0;
     const int error = errno;
     if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR)
         sideFailed(flow.from, error);
     return -1;
+}
+
+namespace {
+
+// Reads exactly length bytes that a pipe is known to hold.
+int readPipe(int fd, char *into, int length)
+{
+    int got = 0;
+    while (got < length) {
+        const ssize_t n = ::read(fd, into + got, size_t(length - got));
+        if (n > 0)
+            got += int(n);
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            break;
+    }
+    return got;
+}
+
+} // namespace
+
+bool RelayConnection::copyPiped(Flow &flow, PipePool::Pipe *copy, char *into)
+{
+    // tee() duplicates the pipe's pages without consuming them; reading
+    // the duplicate is the capture's one copy of the bytes, while the bytes
+    // themselves still move by splice.
+    const int length = flow.piped;
+    const ssize_t teed = ::tee(flow.pipe.read, copy->write, size_t(length), SPLICE_F_NONBLOCK);
+    if (teed == length && readPipe(copy->read, into, length) == length)
+        return true;
+    // Not all of it came through the copy (the kernel would have to break
+    // its own limits): take the pipe's bytes themselves this once.
+    if (teed > 0)
+        readPipe(copy->read, into, int(teed));
+    readPipe(flow.pipe.read, into, length);
+    flow.piped = 0;
+    return false;
 }
 
 bool RelayConnection::drainPipe(Flow &flow)

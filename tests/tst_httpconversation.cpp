@@ -2,6 +2,8 @@
 
 #include <QTest>
 
+#include <cstring>
+
 class tst_HttpConversation : public QObject
 {
     Q_OBJECT
@@ -10,6 +12,7 @@ private slots:
     void pipelinedExchangesPairInOrder();
     void splitAnywhereGivesTheSameExchanges();
     void bodyPrefixIsBounded();
+    void passedBodyBytesCountAndKeepTheirPrefix();
     void connectionEndsMidResponse();
     void closeDelimitedResponse();
     void labRequestIsFlagged();
@@ -109,6 +112,47 @@ void tst_HttpConversation::bodyPrefixIsBounded()
     QCOMPARE(exchanges.size(), 1);
     QCOMPARE(exchanges[0].responseBody, QByteArray("abcd"));
     QCOMPARE(exchanges[0].responseBodyBytes, quint64(10));
+}
+
+void tst_HttpConversation::passedBodyBytesCountAndKeepTheirPrefix()
+{
+    // The relay's splice path: the kept part of a body is written straight
+    // into the room the conversation offers, the rest passes unseen; the
+    // exchange must come out as if every byte had been shown.
+    HttpConversation::Limits small = limits();
+    small.bodyPrefixBytes = 4;
+    HttpConversation conversation(1, small);
+    conversation.clientBytes("GET / HTTP/1.1\r\n\r\n", 1);
+    QCOMPARE(conversation.bodyWindow(false).ahead, quint64(0)); // the head must be shown
+    conversation.upstreamBytes("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\na", 2);
+
+    HttpConversation::BodyWindow window = conversation.bodyWindow(false);
+    QCOMPARE(window.ahead, quint64(9));
+    QCOMPARE(window.roomBytes, qsizetype(3));
+    // Room that goes unfilled is given back.
+    conversation.bodyPassed(false, 0, 3);
+    window = conversation.bodyWindow(false);
+    QCOMPARE(window.roomBytes, qsizetype(3));
+    std::memcpy(window.room, "bc", 2);
+    conversation.bodyPassed(false, 2, 3);
+    window = conversation.bodyWindow(false);
+    QCOMPARE(window.ahead, quint64(7));
+    QCOMPARE(window.roomBytes, qsizetype(1));
+    window.room[0] = 'd';
+    conversation.bodyPassed(false, 1, 4);
+    window = conversation.bodyWindow(false);
+    QCOMPARE(window.ahead, quint64(6));
+    QCOMPARE(window.roomBytes, qsizetype(0)); // past the prefix: nothing to copy
+    QVERIFY(!conversation.hasFinished());
+    conversation.bodyPassed(false, 6, 5);
+
+    const QList<HttpExchange> exchanges = conversation.takeFinished();
+    QCOMPARE(exchanges.size(), 1);
+    QCOMPARE(exchanges[0].responseBody, QByteArray("abcd"));
+    QCOMPARE(exchanges[0].responseBodyBytes, quint64(10));
+    QVERIFY(exchanges[0].complete);
+    QCOMPARE(exchanges[0].responseCompleteMs, 5);
+    QCOMPARE(conversation.bodyWindow(false).ahead, quint64(0));
 }
 
 void tst_HttpConversation::connectionEndsMidResponse()

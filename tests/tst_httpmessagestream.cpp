@@ -18,6 +18,7 @@ private slots:
     void responses_data();
     void responses();
     void upgradeSwitchesTheOtherDirection();
+    void bodyBytesCanBePassedBy();
 
 private:
     static QString run(Kind kind, const QList<QByteArrayView> &parts, const QList<QByteArray> &methods);
@@ -192,6 +193,53 @@ void tst_HttpMessageStream::upgradeSwitchesTheOtherDirection()
     QCOMPARE(events.size(), 1);
     QCOMPARE(events[0].type, Type::Tunnel);
     QVERIFY(requests.isTunnel());
+}
+
+void tst_HttpMessageStream::bodyBytesCanBePassedBy()
+{
+    // What the relay's splice path relies on: the stream says how many body
+    // bytes lie ahead, and passing them by lands it where feeding them would.
+    QList<HttpMessageStream::Event> events;
+    HttpMessageStream stream(Kind::Response);
+    stream.expectResponseTo("GET");
+    stream.expectResponseTo("GET");
+    stream.expectResponseTo("GET");
+    QCOMPARE(stream.bodyBytesAhead(), quint64(0)); // a head comes first
+    stream.feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", &events);
+    QCOMPARE(stream.bodyBytesAhead(), quint64(8));
+    events.clear();
+    stream.passBody(5, &events);
+    QVERIFY(events.isEmpty());
+    QCOMPARE(stream.bodyBytesAhead(), quint64(3));
+    stream.passBody(3, &events);
+    QCOMPARE(events.size(), 1);
+    QCOMPARE(events[0].type, Type::End);
+    QCOMPARE(stream.bodyBytesAhead(), quint64(0));
+    events.clear();
+
+    // Chunked: one chunk's data at a time; its framing is parsed as usual.
+    stream.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n", &events);
+    QCOMPARE(stream.bodyBytesAhead(), quint64(6));
+    stream.passBody(6, &events);
+    QCOMPARE(stream.bodyBytesAhead(), quint64(0));
+    events.clear();
+    stream.feed("\r\n3\r\nxyz\r\n0\r\n\r\n", &events);
+    QCOMPARE(events.size(), 2);
+    QCOMPARE(events[0].type, Type::Body);
+    QCOMPARE(events[0].bytes, QByteArrayView("xyz"));
+    QCOMPARE(events[1].type, Type::End);
+    events.clear();
+
+    // A body that runs to the end of the connection has no end ahead.
+    stream.feed("HTTP/1.0 200 OK\r\n\r\n", &events);
+    QVERIFY(stream.bodyBytesAhead() > quint64(1) << 40);
+    events.clear();
+    stream.passBody(1000, &events);
+    QVERIFY(events.isEmpty());
+    stream.finish(&events);
+    QCOMPARE(events.size(), 1);
+    QCOMPARE(events[0].type, Type::End);
+    QCOMPARE(events[0].flags, 0u);
 }
 
 QTEST_APPLESS_MAIN(tst_HttpMessageStream)

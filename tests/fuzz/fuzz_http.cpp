@@ -1,6 +1,8 @@
 // libFuzzer target for the HTTP capture: the head parser on its own, a
-// whole conversation fed in chunks of the fuzzer's choosing, and the HTTP
-// proxy's front driven the way the relay drives it.
+// whole conversation fed in chunks of the fuzzer's choosing, the same
+// conversation with its known body bytes passed by as the relay's splice
+// path does (which must come out the same), and the HTTP proxy's front
+// driven the way the relay drives it.
 //
 // Input: byte 0 = chunk size (1-64), bytes 1-2 = where the client's bytes
 // end and the upstream's begin (little-endian, modulo the rest), then the
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace {
 
@@ -30,6 +33,42 @@ void feedInChunks(HttpConversation &conversation, QByteArrayView bytes, qsizetyp
         else
             conversation.upstreamBytes(part, now);
     }
+}
+
+// As the relay's bulk path does: body bytes the conversation says are
+// ahead are passed without being shown, the kept part written into the
+// room it offers; everything else is shown.
+void passInChunks(HttpConversation &conversation, QByteArrayView bytes, qsizetype chunk, bool client, qint64 now)
+{
+    qsizetype at = 0;
+    while (at < bytes.size()) {
+        const qsizetype n = qMin(chunk, bytes.size() - at);
+        const HttpConversation::BodyWindow window = conversation.bodyWindow(client);
+        if (window.ahead == 0) {
+            check(window.roomBytes == 0);
+            if (client)
+                conversation.clientBytes(bytes.sliced(at, n), now);
+            else
+                conversation.upstreamBytes(bytes.sliced(at, n), now);
+            at += n;
+            continue;
+        }
+        check(quint64(window.roomBytes) <= window.ahead);
+        const qsizetype passed = qsizetype(qMin<quint64>(quint64(n), window.roomBytes > 0 ? quint64(window.roomBytes) : window.ahead));
+        if (window.roomBytes > 0)
+            std::memcpy(window.room, bytes.data() + at, size_t(passed));
+        conversation.bodyPassed(client, quint64(passed), now);
+        at += passed;
+    }
+}
+
+bool sameExchange(const HttpExchange &a, const HttpExchange &b)
+{
+    return a.sequence == b.sequence && a.flags == b.flags && a.complete == b.complete && a.tunnel == b.tunnel
+        && a.request.raw == b.request.raw && a.response.raw == b.response.raw && a.requestBody == b.requestBody
+        && a.responseBody == b.responseBody && a.requestBodyBytes == b.requestBodyBytes
+        && a.responseBodyBytes == b.responseBodyBytes && a.requestCompleteMs == b.requestCompleteMs
+        && a.responseCompleteMs == b.responseCompleteMs && a.interim.size() == b.interim.size();
 }
 
 } // namespace
@@ -68,8 +107,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     feedInChunks(conversation, client, chunk, true, 1);
     feedInChunks(conversation, upstream, chunk, false, 2);
     conversation.finish(3);
+    const QList<HttpExchange> exchanges = conversation.takeFinished();
+
+    HttpConversation passing(1, limits);
+    passInChunks(passing, client, chunk, true, 1);
+    passInChunks(passing, upstream, chunk, false, 2);
+    passing.finish(3);
+    const QList<HttpExchange> passed = passing.takeFinished();
+    check(passed.size() == exchanges.size());
+    for (qsizetype i = 0; i < passed.size(); ++i)
+        check(sameExchange(passed[i], exchanges[i]));
+
     int sequence = 0;
-    for (const HttpExchange &exchange : conversation.takeFinished()) {
+    for (const HttpExchange &exchange : exchanges) {
         check(exchange.sequence > sequence);
         sequence = exchange.sequence;
         check(exchange.requestBody.size() <= 64 && exchange.responseBody.size() <= 64);
