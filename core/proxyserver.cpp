@@ -62,6 +62,12 @@ int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, 
     // Inherited by every accepted socket (the relay forwards at once what
     // arrives; the sender's stack already decided the segmenting).
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    // Inherited too: every read then says what is left to read (see
+    // RelayConnection's receive()).
+    setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on);
+    // An urgent byte stays in the stream, as data to pass on, rather than
+    // being taken out of it and lost.
+    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
     if (bind(fd, socketAddress.data(), socketAddress.length) != 0 || listen(fd, backlog) != 0) {
         const int e = errno;
         ::close(fd);

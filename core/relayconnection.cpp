@@ -57,12 +57,43 @@ QString peerAddress(int fd)
     return address.length ? address.toString() : QStringLiteral("(unknown)");
 }
 
-void setNoDelay(int fd)
+void tuneUpstream(int fd)
 {
     // Forward whatever arrives as soon as it arrives: the sender's own stack
     // already decided how to segment it.
     const int on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on);
+    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+}
+
+// recv() that also says whether the socket is now proven empty. An
+// edge-triggered source raises no new edge until it has been read dry, and
+// a short read does not prove that (recv() stops at an urgent mark); EAGAIN
+// does, at the price of one more call per wake-up. With TCP_INQ, set on
+// every relayed socket, the kernel says with the data how much is still
+// queued after it, a FIN counting as one: 0 is the same proof, for free.
+ssize_t receive(int fd, char *into, size_t capacity, bool *drained)
+{
+    iovec part{into, capacity};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr message{};
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &message, 0);
+    *drained = false;
+    if (n <= 0)
+        return n;
+    for (cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
+            int queued = 0;
+            std::memcpy(&queued, CMSG_DATA(c), sizeof queued);
+            *drained = queued == 0;
+        }
+    }
+    return n;
 }
 
 } // namespace
@@ -211,7 +242,7 @@ void RelayConnection::connectNext()
                                            .arg(address.toString(), errorText(error)));
             return;
         }
-        setNoDelay(fd);
+        tuneUpstream(fd);
         m_upstreamFd = fd;
         m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
         if (::connect(fd, address.data(), address.length) == 0) {
@@ -363,11 +394,11 @@ void RelayConnection::pump(Flow &flow)
     const int capacity = m_worker.config().bufferBytes;
     char *scratch = m_worker.scratch();
     // Edge-triggered: the source raises no new edge until it has been read
-    // dry, and only EAGAIN proves that. A short read does not: recv() stops
-    // at an urgent mark, and a short splice() may have been limited by the
-    // pipe's slots (a sendfile()'d stream arrives in many small fragments)
-    // while the socket still holds data and its sender waits for room.
-    // A few reads per wake-up keep a fast stream moving without starving the
+    // dry. Only EAGAIN, or the kernel's count of what is left (receive()),
+    // proves that; a short read does not: recv() stops at an urgent mark,
+    // and a short splice() may have been limited by the pipe's slots (a
+    // sendfile()'d stream arrives in many small fragments) while the socket
+    // still holds data and its sender waits for room. A few reads per wake-up keep a fast stream moving without starving the
     // worker's other connections; if the source still has data after that,
     // the worker comes back to it after the other ready connections.
     for (int round = 0;; ++round) {
@@ -395,19 +426,20 @@ void RelayConnection::pump(Flow &flow)
                 return;
             flow.bulk = false; // no pipe: copy instead
         }
-        const ssize_t received = ::recv(fd(flow.from), scratch, size_t(capacity), 0);
+        bool drained = false;
+        const ssize_t received = receive(fd(flow.from), scratch, size_t(capacity), &drained);
         if (received > 0) {
             touched();
             observe(flow, scratch, received);
             if (m_front)
                 m_front->upstreamBytes(QByteArrayView(scratch, received));
-            if (!forward(flow, scratch, int(received)) || flow.pending())
-                return;
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself (splice), and the capture gets a copy
             // of them (tee).
             if (received == capacity && !m_front)
                 flow.bulk = true;
+            if (!forward(flow, scratch, int(received)) || flow.pending() || drained)
+                return;
             continue;
         }
         if (received == 0) {
@@ -929,7 +961,8 @@ void RelayConnection::proxyReadClient()
             m_worker.pumpLater(this, Client);
             return;
         }
-        const ssize_t received = ::recv(m_clientFd, scratch, size_t(capacity), 0);
+        bool drained = false;
+        const ssize_t received = receive(m_clientFd, scratch, size_t(capacity), &drained);
         if (received > 0) {
             touched();
             // Once the answer is given, what the client still sends is
@@ -942,7 +975,9 @@ void RelayConnection::proxyReadClient()
                 if (!m_front->hasUpstream() && m_upstreamFd >= 0 && m_phase == Phase::Relaying)
                     dropUpstream();
             }
-            continue; // until EAGAIN, as in pump()
+            if (drained)
+                return;
+            continue; // until proven empty, as in pump()
         }
         if (received == 0) {
             m_up.eof = true;

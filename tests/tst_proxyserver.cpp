@@ -33,6 +33,7 @@ private slots:
     void slowReaderKeepsMemoryBounded();
     void clientGoneDuringBulkDownload();
     void failedConnectionCountsWhatArrived();
+    void urgentDataDoesNotStall();
     void upstreamRefused();
     void unknownHost();
     void hostNameTarget();
@@ -378,6 +379,29 @@ void tst_ProxyServer::failedConnectionCountsWhatArrived()
     QVERIFY2(record.bytesDown >= quint64(read), qPrintable(QString::number(record.bytesDown)));
     QVERIFY2(record.bytesDown <= quint64(read) + 4 * 32 * 1024,
              qPrintable(QStringLiteral("%1 bytes counted, %2 read").arg(record.bytesDown).arg(read)));
+}
+
+void tst_ProxyServer::urgentDataDoesNotStall()
+{
+    // A read stops short at TCP's urgent mark with data still queued
+    // behind it, and no new edge comes for that data. Every byte, the
+    // urgent one too (kept inline), must go on at once, also without a FIN
+    // to wake the proxy up. (Passed on as ordinary data: its urgency is
+    // lost, the byte is not.)
+    EchoServer echo;
+    ProxyServer server;
+    QVERIFY(server.start(configFor("127.0.0.1", "127.0.0.1", echo.port())));
+    const QByteArray echoed = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        setTimeouts(client.fd(), 2'000);
+        const QByteArray before(4000, 'a');
+        const QByteArray after(4000, 'c');
+        ::send(client.fd(), before.constData(), size_t(before.size()), MSG_MORE);
+        ::send(client.fd(), "!", 1, MSG_OOB | MSG_MORE);
+        ::send(client.fd(), after.constData(), size_t(after.size()), 0);
+        return readExactly(client.fd(), before.size() + 1 + after.size());
+    });
+    QCOMPARE(echoed, QByteArray(4000, 'a') + '!' + QByteArray(4000, 'c'));
 }
 
 void tst_ProxyServer::upstreamRefused()
