@@ -42,7 +42,6 @@ bool PipePool::take(Pipe *pipe)
     fcntl(ends[1], F_SETPIPE_SZ, m_capacity);
     pipe->read = ends[0];
     pipe->write = ends[1];
-    pipe->size = fcntl(ends[1], F_GETPIPE_SZ);
     return true;
 }
 

@@ -13,7 +13,6 @@ public:
     {
         int read = -1;
         int write = -1;
-        int size = 0; // bytes it holds at most: the pool's capacity, unless the kernel refused that
         bool isValid() const { return read >= 0; }
     };
 

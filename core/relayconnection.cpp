@@ -413,7 +413,7 @@ void RelayConnection::pump(Flow &flow)
                     return;
                 // Small messages again (keep-alive after a download): while
                 // the capture looks, a copy costs fewer system calls than a
-                // splice and its tee.
+                // peek and two splices.
                 if (moved < SmallSplice && captureWants(flow))
                     flow.bulk = false;
                 continue;
@@ -435,7 +435,7 @@ void RelayConnection::pump(Flow &flow)
                 m_front->upstreamBytes(QByteArrayView(scratch, received));
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself (splice), and the capture gets a copy
-            // of them (tee).
+            // of what it needs (MSG_PEEK).
             if (received == capacity && !m_front)
                 flow.bulk = true;
             if (!forward(flow, scratch, int(received)) || flow.pending() || drained)
@@ -479,48 +479,41 @@ int RelayConnection::spliceOnce(Flow &flow, int capacity)
         return -2;
     // What the capture needs of these bytes: nothing (a body past its kept
     // prefix: the bytes never leave the kernel), the kept part of a body
-    // (read straight into its place), or all of them (heads and framing).
+    // (copied straight into its place), or all of them (heads and framing).
+    // The copy is a MSG_PEEK of the socket: the splice that follows takes
+    // the same bytes from the head of the same queue, and only as many as
+    // were seen.
     const bool watched = captureWants(flow);
     const bool fromClient = flow.from == Client;
     HttpConversation::BodyWindow body;
     if (watched && m_capture)
         body = m_capture->bodyWindow(fromClient);
     size_t want = size_t(capacity);
-    if (body.ahead > 0)
+    char *copy = nullptr;
+    if (body.ahead > 0) {
         want = size_t(qMin<quint64>(want, body.roomBytes > 0 ? quint64(body.roomBytes) : body.ahead));
-    // A copy comes through a second pipe that holds all the first one can,
-    // so that tee() never falls short.
-    PipePool::Pipe copy;
-    const bool copied = watched && (body.ahead == 0 || body.roomBytes > 0);
-    if (copied && (!pipes.take(&copy) || copy.size < flow.pipe.size)) {
-        PipePool::discard(&copy);
-        pipes.give(&flow.pipe);
-        if (body.roomBytes > 0)
-            m_capture->bodyPassed(fromClient, 0, m_worker.wallMs());
-        return -2;
+        copy = body.room;
+    } else if (watched) {
+        copy = m_worker.scratch();
     }
-    const ssize_t received = ::splice(fd(flow.from), nullptr, flow.pipe.write, nullptr, want,
-                                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t received = 0;
+    if (copy) {
+        received = ::recv(fd(flow.from), copy, want, MSG_PEEK | MSG_DONTWAIT);
+        if (received > 0)
+            want = size_t(received);
+    }
+    if (!copy || received > 0)
+        received = ::splice(fd(flow.from), nullptr, flow.pipe.write, nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (received > 0) {
         touched();
         flow.piped = int(received);
-        bool alive = true;
         if (body.ahead > 0) {
-            // Forwarded before the capture hears of them: the exchange (and
-            // the room in it) may move on once it has.
-            if (copied && !copyPiped(flow, &copy, body.room))
-                alive = forward(flow, body.room, int(received));
             m_capture->bodyPassed(fromClient, quint64(received), m_worker.wallMs());
             collectExchanges();
-        } else if (copied) {
-            char *scratch = m_worker.scratch();
-            const bool teed = copyPiped(flow, &copy, scratch);
-            observe(flow, scratch, received);
-            if (!teed)
-                alive = forward(flow, scratch, int(received));
+        } else if (copy) {
+            observe(flow, copy, received);
         }
-        pipes.give(&copy);
-        if (!alive || m_finished || !drainPipe(flow))
+        if (m_finished || !drainPipe(flow))
             return -1;
         if (flow.piped == 0)
             pipes.give(&flow.pipe);
@@ -528,7 +521,6 @@ int RelayConnection::spliceOnce(Flow &flow, int capacity)
     }
     if (body.roomBytes > 0)
         m_capture->bodyPassed(fromClient, 0, m_worker.wallMs());
-    pipes.give(&copy);
     pipes.give(&flow.pipe);
     if (received == 0)
         return 0;
@@ -536,44 +528,6 @@ int RelayConnection::spliceOnce(Flow &flow, int capacity)
     if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR)
         sideFailed(flow.from, error);
     return -1;
-}
-
-namespace {
-
-// Reads exactly length bytes that a pipe is known to hold.
-int readPipe(int fd, char *into, int length)
-{
-    int got = 0;
-    while (got < length) {
-        const ssize_t n = ::read(fd, into + got, size_t(length - got));
-        if (n > 0)
-            got += int(n);
-        else if (n < 0 && errno == EINTR)
-            continue;
-        else
-            break;
-    }
-    return got;
-}
-
-} // namespace
-
-bool RelayConnection::copyPiped(Flow &flow, PipePool::Pipe *copy, char *into)
-{
-    // tee() duplicates the pipe's pages without consuming them; reading
-    // the duplicate is the capture's one copy of the bytes, while the bytes
-    // themselves still move by splice.
-    const int length = flow.piped;
-    const ssize_t teed = ::tee(flow.pipe.read, copy->write, size_t(length), SPLICE_F_NONBLOCK);
-    if (teed == length && readPipe(copy->read, into, length) == length)
-        return true;
-    // Not all of it came through the copy (the kernel would have to break
-    // its own limits): take the pipe's bytes themselves this once.
-    if (teed > 0)
-        readPipe(copy->read, into, int(teed));
-    readPipe(flow.pipe.read, into, length);
-    flow.piped = 0;
-    return false;
 }
 
 bool RelayConnection::drainPipe(Flow &flow)

@@ -94,10 +94,6 @@ private:
     // One splice() round for a bulk flow: >0 moved, 0 EOF, -1 would block or
     // failed (then the connection may have finished), -2 no pipe to be had.
     int spliceOnce(Flow &flow, int capacity);
-    // Copies what the flow's pipe holds to into, through the copy pipe
-    // (tee), leaving the pipe as it was; false when the copy fell short and
-    // the bytes were taken out of the pipe instead, to be forwarded from into.
-    bool copyPiped(Flow &flow, PipePool::Pipe *copy, char *into);
     bool drainPipe(Flow &flow); // false when the connection ended
     // Sends bytes from the source and keeps what the destination cannot
     // take yet; false when the connection ended.
