@@ -101,7 +101,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption noCapture(QStringLiteral("no-capture"),
         QStringLiteral("Only forward and count bytes; do not follow HTTP."));
     const QCommandLineOption bodyPrefix(QStringLiteral("body-prefix"),
-        QStringLiteral("Bytes of each HTTP body kept for viewing (default 1M)."), QStringLiteral("SIZE"));
+        QStringLiteral("Bytes of each HTTP body kept for viewing (default 1M in the window; none headless, "
+                       "whose stream carries no bodies)."), QStringLiteral("SIZE"));
     const QCommandLineOption via(QStringLiteral("via"),
         QStringLiteral("HTTP proxy mode: add a Via header naming proxymon to forwarded requests (off by default: "
                        "servers answer a proxy differently, e.g. nginx stops compressing)."));
@@ -181,6 +182,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
             return result;
         }
     }
+    // Nothing headless shows a body: keeping one would copy every body
+    // byte for nobody (the relay then splices bodies without reading them).
+    if (result.headless && !parser.isSet(bodyPrefix))
+        config.bodyPrefixBytes = 0;
     config.capture = !parser.isSet(noCapture);
     config.addVia = parser.isSet(via);
     if (config.addVia && !proxyMode) {

@@ -398,7 +398,8 @@ void RelayConnection::pump(Flow &flow)
     // proves that; a short read does not: recv() stops at an urgent mark,
     // and a short splice() may have been limited by the pipe's slots (a
     // sendfile()'d stream arrives in many small fragments) while the socket
-    // still holds data and its sender waits for room. A few reads per wake-up keep a fast stream moving without starving the
+    // still holds data and its sender waits for room.
+    // A few reads per wake-up keep a fast stream moving without starving the
     // worker's other connections; if the source still has data after that,
     // the worker comes back to it after the other ready connections.
     for (int round = 0;; ++round) {

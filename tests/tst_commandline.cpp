@@ -70,7 +70,11 @@ void tst_CommandLine::headlessDefaults()
     QCOMPARE(line.config.bufferBytes, 256 * 1024);
     QVERIFY(line.jsonlPath.isEmpty());
     QVERIFY(line.config.capture);
-    QCOMPARE(line.config.bodyPrefixBytes, 1024 * 1024);
+    // Headless keeps no bodies unless asked: its stream carries none.
+    QCOMPARE(line.config.bodyPrefixBytes, 0);
+    const CommandLine window = CommandLine::parse({"proxymon", "--target", "example.org:80"});
+    QVERIFY2(window.error.isEmpty(), qPrintable(window.error));
+    QCOMPARE(window.config.bodyPrefixBytes, 1024 * 1024);
 }
 
 void tst_CommandLine::builtinEchoTarget()

@@ -280,16 +280,7 @@ void tst_ProxyServer::slowReaderKeepsMemoryBounded()
 
     Socket client = offThread([&] { return connectTo("127.0.0.1", server.listenPort()); });
     // Let the upstream fill everything it can while the client reads nothing.
-    qint64 previous = -1;
-    QElapsedTimer clock;
-    clock.start();
-    while (clock.elapsed() < 15'000) {
-        QTest::qWait(300);
-        if (written.load() == previous && previous > 0)
-            break;
-        previous = written.load();
-    }
-    const qint64 stalledAt = written.load();
+    const qint64 stalledAt = waitUntilSteady([&] { return qint64(written.load()); });
     // Four socket buffers (each at most the kernel's autotuning maximum) plus
     // the proxy's own buffer: well under the amount on offer.
     QVERIFY2(stalledAt < 64 * 1024 * 1024,

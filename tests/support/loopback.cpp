@@ -172,6 +172,21 @@ QByteArray readExactly(int fd, qsizetype size)
     return data;
 }
 
+qint64 waitUntilSteady(const std::function<qint64()> &counter, int timeoutMs)
+{
+    qint64 previous = -1;
+    QElapsedTimer clock;
+    clock.start();
+    while (clock.elapsed() < timeoutMs) {
+        QTest::qWait(300);
+        const qint64 now = counter();
+        if (now == previous && previous > 0)
+            break;
+        previous = now;
+    }
+    return counter();
+}
+
 QByteArray randomBytes(qsizetype size, quint32 seed)
 {
     QByteArray data(size, Qt::Uninitialized);

@@ -73,6 +73,11 @@ auto offThread(F &&work, int timeoutMs = 60'000) -> decltype(work())
     return future.get();
 }
 
+// Spins this thread's event loop until a counter (bytes written by a
+// server, say) stops growing between two looks 300 ms apart, or timeoutMs
+// pass; returns its last value.
+qint64 waitUntilSteady(const std::function<qint64()> &counter, int timeoutMs = 15'000);
+
 // A server's own thread and the pipe that tells it to stop.
 class ServerThread
 {
