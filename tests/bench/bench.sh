@@ -3,7 +3,7 @@
 # and a direct connection, all in one run against the same local nginx and
 # stream server on loopback. Not a CTest test: run it by hand.
 #
-#   tests/bench/bench.sh            # about three minutes
+#   tests/bench/bench.sh            # about nine minutes
 #   BENCH_SECONDS=3 tests/bench/bench.sh
 #
 # Prints a Markdown table of rates and of each proxy's own CPU time per unit
