@@ -195,21 +195,18 @@ void HttpConversation::moveFinishedTo(QList<HttpExchange> *to)
     m_finished.clear();
 }
 
-QByteArray *HttpConversation::currentBody(bool fromClient, quint64 **count)
+HttpConversation::BodyRef HttpConversation::currentBody(bool fromClient)
 {
     if (m_raw || m_open.isEmpty())
-        return nullptr;
+        return {};
     // A request's body belongs to the latest request, a response's to the
     // oldest one still unanswered.
     HttpExchange &exchange = fromClient ? m_open.last() : m_open.head();
-    if (fromClient) {
-        *count = &exchange.requestBodyBytes;
-        return &exchange.requestBody;
-    }
+    if (fromClient)
+        return {&exchange.requestBody, &exchange.requestBodyBytes};
     if (!exchange.hasResponse())
-        return nullptr; // an interim response's body: rare, shown the usual way
-    *count = &exchange.responseBodyBytes;
-    return &exchange.responseBody;
+        return {}; // an interim response's body: rare, shown the usual way
+    return {&exchange.responseBody, &exchange.responseBodyBytes};
 }
 
 HttpConversation::BodyWindow HttpConversation::bodyWindow(bool fromClient)
@@ -217,8 +214,7 @@ HttpConversation::BodyWindow HttpConversation::bodyWindow(bool fromClient)
     BodyWindow window;
     const HttpMessageStream &stream = fromClient ? m_requests : m_responses;
     const quint64 ahead = stream.bodyBytesAhead();
-    quint64 *count = nullptr;
-    QByteArray *body = ahead > 0 ? currentBody(fromClient, &count) : nullptr;
+    QByteArray *body = ahead > 0 ? currentBody(fromClient).kept : nullptr;
     if (!body)
         return window;
     window.ahead = ahead;
@@ -235,15 +231,14 @@ HttpConversation::BodyWindow HttpConversation::bodyWindow(bool fromClient)
 
 void HttpConversation::bodyPassed(bool fromClient, quint64 n, qint64 nowMs)
 {
-    quint64 *count = nullptr;
-    QByteArray *body = currentBody(fromClient, &count);
-    if (!body)
+    const BodyRef body = currentBody(fromClient);
+    if (!body.kept)
         return;
     // The room that was not filled goes, before the exchange may move on.
     const qsizetype unfilled = m_roomGiven[fromClient] - qsizetype(qMin<quint64>(n, quint64(m_roomGiven[fromClient])));
-    body->chop(unfilled);
+    body.kept->chop(unfilled);
     m_roomGiven[fromClient] = 0;
-    *count += n;
+    *body.size += n;
     HttpMessageStream &stream = fromClient ? m_requests : m_responses;
     stream.passBody(n, &m_events);
     if (fromClient)

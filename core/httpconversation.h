@@ -64,8 +64,14 @@ private:
     void onResponseEvents(qint64 nowMs);
     void appendBody(QByteArray *body, QByteArrayView bytes) const;
     void reserveBody(QByteArray *body, quint64 length) const;
-    // The body being received in a direction, if bytes there are body bytes of an exchange.
-    QByteArray *currentBody(bool fromClient, quint64 **count);
+    // The body being received in a direction: its kept prefix and its size
+    // so far, both null unless the bytes there are body bytes of an exchange.
+    struct BodyRef
+    {
+        QByteArray *kept = nullptr;
+        quint64 *size = nullptr;
+    };
+    BodyRef currentBody(bool fromClient);
 
     const quint64 m_connectionId;
     const Limits m_limits;
