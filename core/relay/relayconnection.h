@@ -1,11 +1,11 @@
 #pragma once
 
+#include "capturetap.h"
 #include "connectionrecord.h"
-#include "httpconversation.h"
-#include "httpproxyfront.h"
-#include "pipepool.h"
+#include "flow.h"
 #include "resolver.h"
-#include "upstreampark.h"
+#include "sessionpolicy.h"
+#include "tcpleg.h"
 
 #include <cstdint>
 #include <memory>
@@ -16,15 +16,25 @@ class Worker;
 // One client connection and its upstream leg, relayed with non-blocking POSIX
 // sockets on a worker's epoll set. Lives entirely on the worker's thread.
 //
+// It owns the two legs, the two flows between them (client to upstream,
+// upstream to client), the capture's tap on them, the reaching of an
+// upstream (resolve, then each address in turn), the timeouts and the
+// record; its policy (forwarding, or the HTTP proxy's front) decides
+// what the events mean and where the upstream leg goes.
+//
 // What it keeps exact, and QTcpSocket does not: a FIN from one side is passed
 // on as a shutdown of writing toward the other side while the other
 // direction keeps flowing; a reset from one side is passed on as a reset
 // (SO_LINGER 0) and recorded as one; at most one buffer of data is held per
 // direction, and reading from a side stops while its data waits.
-class RelayConnection
+class RelayConnection final : private Flow::Owner
 {
 public:
-    enum Side : std::uintptr_t { Client = 0, Upstream = 1 };
+    using Side = Flow::Side;
+    static constexpr Side Client = Flow::Client;
+    static constexpr Side Upstream = Flow::Upstream;
+    using Reason = ConnectionRecord::CloseReason;
+    enum class Phase { Resolving, Connecting, Relaying, Finished };
 
     RelayConnection(Worker &worker, quint64 id, int clientFd);
     ~RelayConnection();
@@ -32,7 +42,7 @@ public:
     RelayConnection(const RelayConnection &) = delete;
     RelayConnection &operator=(const RelayConnection &) = delete;
 
-    // Starts with the target's addresses (or the reason there are none).
+    // --- for the worker
     void begin();
     void resolved(const ResolveResult &result);
     // An epoll event; the tag's low bits (TagBits) say the side, and for
@@ -46,9 +56,9 @@ public:
     // Enforces the connect, idle and half-close timeouts.
     void checkTimeouts(qint64 nowMs);
     // Ends the connection now, closing both sides without a reset.
-    void terminate(ConnectionRecord::CloseReason reason, const QString &why);
+    void terminate(Reason reason, const QString &why);
 
-    bool isFinished() const { return m_finished; }
+    bool isFinished() const { return m_phase == Phase::Finished; }
     quint64 id() const { return m_record.id; }
     ConnectionRecord snapshot() const;
 
@@ -56,92 +66,68 @@ public:
     size_t slot = 0;
     bool dirty = false;
 
-private:
-    struct Flow
-    {
-        Flow(Side source, Side destination) : from(source), to(destination) {}
-
-        Side from;
-        Side to;
-        char *buffer = nullptr; // allocated only while data waits for the destination
-        int head = 0;
-        int tail = 0;
-        PipePool::Pipe pipe;    // borrowed while spliced bytes wait in it
-        int piped = 0;          // bytes in pipe
-        bool bulk = false;      // a read filled the buffer: splice from now on
-        bool eof = false;       // the source sent FIN
-        bool shutDown = false;  // FIN passed on to the destination
-        quint64 delivered = 0;
-
-        bool pending() const { return tail > head || piped > 0; }
-    };
-
-    enum class Phase { Resolving, Connecting, Relaying, Finished };
-
-    int &fd(Side side) { return side == Client ? m_clientFd : m_upstreamFd; }
+    // --- for the policies
+    Worker &worker() { return m_worker; }
+    ConnectionRecord &record() { return m_record; }
+    Phase phase() const { return m_phase; }
+    void setPhase(Phase phase) { m_phase = phase; }
+    TcpLeg &leg(Side side) { return side == Client ? m_client : m_upstream; }
     Flow &flowFrom(Side side) { return side == Client ? m_up : m_down; }
     Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
+    Flow &up() { return m_up; }
+    Flow &down() { return m_down; }
+    // The capture's observer for the flows, or null while it is off.
+    FlowObserver *captureTap();
+    // Shows the capture bytes the policy itself sent toward a side.
+    void capture(const Flow &flow, const char *data, qsizetype size);
+    // The first FIN of the connection, for the record and the half-close
+    // timeout.
+    void noteFin(Side side);
+    bool anyFin() const { return m_anyFin; }
+    Side firstFin() const { return m_firstFin; }
+    void touched();
+    void markDirty();
+    // Resolves host and connects to it, as the upstream leg.
+    void reachUpstream(const QString &host, quint16 port);
+    // The upstream leg goes over fd, already connected to address.
+    void adoptUpstream(int fd, const QString &address);
+    // Takes the upstream's descriptor out of the connection, open.
+    int detachUpstream();
+    void closeUpstream() { m_upstream.close(false); }
+    void sideFailed(Side side, int error);
+    void finish(Reason reason, const QString &why);
+    // The policy that decides from now on; the current one may be the
+    // caller, and is freed with the connection.
+    void setPolicy(std::unique_ptr<SessionPolicy> policy);
+    void yield(Side side);
+    // strerror() as the records word it.
+    static QString errorText(int error);
 
-    // Looks the host up (at once for literals) and goes on in resolved().
+private:
+    // Flow::Owner
+    void flowActive() override { touched(); }
+    void flowDelivered() override { markDirty(); }
+    void flowEnded(Flow &flow) override { m_policy->flowEnded(flow); }
+    void flowFinDue(Flow &flow) override { m_policy->finDue(flow); }
+    void flowFailed(Side side, int error) override { sideFailed(side, error); }
+    void flowYield(Flow &flow) override { yield(flow.from()); }
+
     void resolve(const QString &host, quint16 port);
     void connectNext();
     void connectReady(std::uint32_t events);
     void noteConnectFailure(int error);
     void connected(std::uint32_t events);
-    void failConnect(ConnectionRecord::CloseReason reason, const QString &why);
-
-    void pump(Flow &flow);
-    // One splice() round for a bulk flow: >0 moved, 0 EOF, -1 would block or
-    // failed (then the connection may have finished), -2 no pipe to be had.
-    int spliceOnce(Flow &flow, int capacity);
-    bool drainPipe(Flow &flow); // false when the connection ended
-    // Sends bytes from the source and keeps what the destination cannot
-    // take yet; false when the connection ended.
-    bool forward(Flow &flow, const char *data, int length);
-    bool flush(Flow &flow);      // false when the connection ended
-    bool sendOrFail(Flow &flow, const char *data, int length, int *sent);
-    void sourceEnded(Flow &flow);
-    void passOnFin(Flow &flow);
-    void sideFailed(Side side, int error);
-    void abort(Side culprit, ConnectionRecord::CloseReason reason, const QString &why);
-    void uncountUnacknowledged(Side side);
-    void finish(ConnectionRecord::CloseReason reason, const QString &why);
-    void closeSide(Side side, bool reset);
+    void failConnect(Reason reason, const QString &why);
+    void abort(Side culprit, Reason reason, const QString &why);
     void watch(Side side);
-    void freeBuffer(Flow &flow);
-    void touched();
-
-    // HTTP proxy mode: the front decides where the client's requests go.
-    void handleProxyEvent(Side side, std::uint32_t events);
-    void proxyReadClient();
-    void proxyAdvance();
-    void connectUpstream(const HttpProxyFront::Route &route, bool tunnel);
-    void parkUpstream();
-    bool resumeParked(const HttpProxyFront::Route &route);
-    void dropUpstream();
-    void upstreamEndedUnderFront();
-    bool upstreamFailedUnderFront(int error);
-    void answerClient();
-    void closeClientWhenFlushed(ConnectionRecord::CloseReason reason);
-    void becomeByteRelay(const QByteArray &early);
-    bool deliverToClient(const QByteArray &bytes);
-    bool isOwnListener(const SocketAddress &address) const;
-    void refuseClient();
-    // Shows the capture a copy of what a source sent; true while it wants
-    // to see that direction at all.
-    void observe(const Flow &flow, const char *data, qsizetype size);
-    bool captureWants(const Flow &flow) const;
-    void finishCapture();
-    void collectExchanges(); // the capture's news into the record and the worker
 
     Worker &m_worker;
-    int m_clientFd = -1;
-    int m_upstreamFd = -1;
-    std::uintptr_t m_upstreamGeneration = 0; // of m_upstreamFd, modulo 4
+    TcpLeg m_client;
+    TcpLeg m_upstream;
+    std::uintptr_t m_upstreamGeneration = 0; // of the upstream's socket, modulo 4
     Phase m_phase = Phase::Resolving;
-    bool m_finished = false;
-    Flow m_up{Client, Upstream};
-    Flow m_down{Upstream, Client};
+    Flow m_up;
+    Flow m_down;
     Side m_firstFin = Client;
     bool m_anyFin = false;
 
@@ -152,12 +138,7 @@ private:
     qint64 m_lastActivityMs = 0;
 
     ConnectionRecord m_record;
-    std::unique_ptr<HttpConversation> m_capture;
-
-    std::unique_ptr<HttpProxyFront> m_front;
-    bool m_tunnelConnect = false;   // the upstream being reached is for CONNECT
-    bool m_closingClient = false;   // FIN to the client is due; its input is discarded
-    bool m_clientThrottled = false; // reading stopped while the front held enough
-    UpstreamPark m_parked;
-    ConnectionRecord::CloseReason m_endReason = ConnectionRecord::CloseReason::ClientFin;
+    CaptureTap m_tap{m_worker, m_record};
+    std::unique_ptr<SessionPolicy> m_policy;
+    std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
 };

@@ -158,6 +158,7 @@ void Worker::run()
     prctl(PR_SET_NAME, name.toLatin1().left(15).constData(), 0, 0, 0);
 
     m_scratch.resize(size_t(m_config.bufferBytes));
+    m_flowShared = {m_scratch.data(), m_config.bufferBytes, &m_pipes};
     m_epollFd = epoll_create1(EPOLL_CLOEXEC);
     epoll_event inboxEvent{};
     inboxEvent.events = EPOLLIN;

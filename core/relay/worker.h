@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "flow.h"
 #include "httpexchange.h"
 #include "pipepool.h"
 #include "proxyconfig.h"
@@ -56,7 +57,7 @@ public:
     const ProxyConfig &config() const { return m_config; }
     int epollDescriptor() const { return m_epollFd; }
     char *scratch() { return m_scratch.data(); }
-    PipePool &pipes() { return m_pipes; }
+    const Flow::Shared &flowShared() const { return m_flowShared; }
     qint64 nowMs() const { return m_nowMs; }
     qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
     void markDirty(RelayConnection *connection);
@@ -92,6 +93,7 @@ private:
     qint64 m_nextSweepMs = 0;
     std::vector<char> m_scratch;
     PipePool m_pipes;
+    Flow::Shared m_flowShared;
     std::vector<RelayConnection *> m_connections; // indexed by RelayConnection::slot()
     std::vector<RelayConnection *> m_dirty;
     std::vector<RelayConnection *> m_finished;    // freed after the current batch of events

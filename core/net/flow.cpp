@@ -1,0 +1,309 @@
+#include "flow.h"
+
+#include "flowobserver.h"
+#include "leg.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+// A bulk flow that an observer watches goes back to copying below this:
+// for small messages (keep-alive after a download) a copy costs fewer
+// system calls than a peek and two splices.
+constexpr int SmallSplice = 4096;
+// Reads per wake-up: enough to keep a fast stream moving, few enough not to
+// starve the worker's other connections.
+constexpr int RoundsPerWakeUp = 8;
+
+} // namespace
+
+Flow::Flow(Side from, Leg &source, Leg &destination, Owner &owner, const Shared &shared)
+    : m_from(from)
+    , m_source(source)
+    , m_destination(destination)
+    , m_owner(owner)
+    , m_shared(shared)
+{
+}
+
+Flow::~Flow()
+{
+    release(true);
+}
+
+void Flow::pump()
+{
+    if (m_stopped || m_eof || pending() || !m_source.isOpen())
+        return;
+    const int capacity = m_shared.capacity;
+    char *scratch = m_shared.scratch;
+    // Edge-triggered: the source raises no new edge until it has been read
+    // dry. Only EAGAIN, or the leg's word that nothing is left (drained),
+    // proves that; a short read does not: recv() stops at an urgent mark,
+    // and a short splice() may have been limited by the pipe's slots (a
+    // sendfile()'d stream arrives in many small fragments) while the socket
+    // still holds data and its sender waits for room.
+    for (int round = 0;; ++round) {
+        if (round == RoundsPerWakeUp) {
+            m_owner.flowYield(*this);
+            return;
+        }
+        if (m_bulk) {
+            const int moved = spliceOnce(capacity);
+            if (moved > 0) {
+                if (pending() || m_stopped)
+                    return;
+                if (moved < SmallSplice && watched())
+                    m_bulk = false;
+                continue;
+            }
+            if (moved == 0) {
+                sourceEnded();
+                return;
+            }
+            if (moved == -1)
+                return;
+            m_bulk = false; // no pipe: copy instead
+        }
+        bool drained = false;
+        const ssize_t received = m_source.read(scratch, size_t(capacity), &drained);
+        if (received > 0) {
+            m_owner.flowActive();
+            show(scratch, received);
+            // A full buffer means a bulk transfer: from here on the kernel
+            // moves the bytes itself, and an observer gets a copy of what it
+            // needs (peek).
+            if (received == capacity && m_spliceAllowed && m_source.canSplice() && m_destination.canSplice())
+                m_bulk = true;
+            if (!forward(scratch, received) || pending() || drained)
+                return;
+            continue;
+        }
+        if (received == 0) {
+            sourceEnded();
+            return;
+        }
+        const int error = errno;
+        if (error == EINTR)
+            continue;
+        if (error != EAGAIN && error != EWOULDBLOCK)
+            m_owner.flowFailed(m_from, error);
+        return;
+    }
+}
+
+int Flow::spliceOnce(int capacity)
+{
+    PipePool &pipes = *m_shared.pipes;
+    if (!m_pipe.isValid() && !pipes.take(&m_pipe))
+        return -2;
+    // What the observer needs of these bytes: nothing (a body past the
+    // capture's kept prefix: the bytes never leave the kernel), the first
+    // part of them (copied straight into its place), or all of them (heads
+    // and framing). The copy is a peek: the splice that follows takes the
+    // same bytes from the head of the same queue, and only as many as were
+    // seen.
+    const bool watching = watched();
+    FlowObserver::Window window;
+    if (watching)
+        window = m_observer->window(fromClient());
+    size_t want = size_t(capacity);
+    char *copy = nullptr;
+    if (window.ahead > 0) {
+        want = size_t(qMin<quint64>(want, window.roomBytes > 0 ? quint64(window.roomBytes) : window.ahead));
+        copy = window.room;
+    } else if (watching) {
+        copy = m_shared.scratch;
+    }
+    ssize_t received = 0;
+    if (copy) {
+        received = m_source.peek(copy, want);
+        if (received > 0)
+            want = size_t(received);
+    }
+    if (!copy || received > 0)
+        received = m_source.readToPipe(m_pipe.write, want);
+    if (received > 0) {
+        m_owner.flowActive();
+        m_piped = int(received);
+        if (window.ahead > 0)
+            m_observer->passed(fromClient(), quint64(received));
+        else if (copy)
+            show(copy, received);
+        if (m_stopped || !drainPipe())
+            return -1;
+        if (m_piped == 0)
+            pipes.give(&m_pipe);
+        return int(received);
+    }
+    if (window.roomBytes > 0)
+        m_observer->passed(fromClient(), 0);
+    pipes.give(&m_pipe);
+    if (received == 0)
+        return 0;
+    const int error = errno;
+    if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR)
+        m_owner.flowFailed(m_from, error);
+    return -1;
+}
+
+bool Flow::drainPipe()
+{
+    while (m_piped > 0) {
+        const ssize_t n = m_destination.writeFromPipe(m_pipe.read, size_t(m_piped));
+        if (n > 0) {
+            m_piped -= int(n);
+            m_delivered += quint64(n);
+            m_owner.flowDelivered();
+            continue;
+        }
+        const int error = errno;
+        if (n < 0 && error == EINTR)
+            continue;
+        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK))
+            return true;
+        m_owner.flowFailed(to(), n < 0 ? error : EPIPE);
+        return false;
+    }
+    return true;
+}
+
+bool Flow::forward(const char *data, qsizetype length)
+{
+    qsizetype sent = 0;
+    if (!sendOrFail(data, length, &sent))
+        return false;
+    // Keep the rest until the destination can take it, and read no more
+    // from the source meanwhile: that is the backpressure.
+    if (sent < length)
+        keep(data + sent, length - sent);
+    return true;
+}
+
+void Flow::hold(const char *data, qsizetype length)
+{
+    keep(data, length);
+}
+
+void Flow::keep(const char *data, qsizetype length)
+{
+    if (m_buffer && m_bufferSize < length) {
+        std::free(m_buffer);
+        m_buffer = nullptr;
+    }
+    if (!m_buffer) {
+        m_bufferSize = qMax<qsizetype>(length, m_shared.capacity);
+        m_buffer = static_cast<char *>(std::malloc(size_t(m_bufferSize)));
+    }
+    std::memcpy(m_buffer, data, size_t(length));
+    m_head = 0;
+    m_tail = length;
+}
+
+bool Flow::sendOrFail(const char *data, qsizetype length, qsizetype *sent)
+{
+    *sent = 0;
+    while (*sent < length) {
+        const ssize_t n = m_destination.write(data + *sent, size_t(length - *sent));
+        if (n > 0) {
+            *sent += n;
+            continue;
+        }
+        const int error = errno;
+        if (n < 0 && error == EINTR)
+            continue;
+        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK))
+            break;
+        m_delivered += quint64(*sent);
+        m_owner.flowFailed(to(), n < 0 ? error : EPIPE);
+        return false;
+    }
+    m_delivered += quint64(*sent);
+    if (*sent > 0)
+        m_owner.flowDelivered();
+    return true;
+}
+
+bool Flow::flush()
+{
+    if (m_piped > 0) {
+        if (!drainPipe())
+            return false;
+        m_owner.flowActive();
+        if (m_piped > 0)
+            return true;
+        m_shared.pipes->give(&m_pipe);
+    }
+    if (pending()) {
+        qsizetype sent = 0;
+        if (!sendOrFail(m_buffer + m_head, m_tail - m_head, &sent))
+            return false;
+        if (sent > 0)
+            m_owner.flowActive();
+        m_head += sent;
+        if (pending())
+            return true;
+        release(false);
+    }
+    if (m_eof) {
+        m_owner.flowFinDue(*this);
+        return !m_stopped;
+    }
+    // The destination drained: read on at once rather than wait for the
+    // next round of readiness.
+    pump();
+    return !m_stopped;
+}
+
+void Flow::sourceEnded()
+{
+    m_owner.flowEnded(*this);
+}
+
+void Flow::newDestination()
+{
+    m_shutDown = false;
+}
+
+void Flow::uncountUnacknowledged()
+{
+    // Bytes count as delivered once handed to the kernel; when the
+    // connection fails, what the peer never acknowledged dies in the send
+    // queue (the peer is gone, or is about to be reset), so it comes off.
+    int unacknowledged = m_destination.unacknowledged();
+    if (unacknowledged <= 0)
+        return;
+    if (m_shutDown)
+        --unacknowledged; // the FIN takes a sequence number too
+    m_delivered -= qMin(m_delivered, quint64(unacknowledged));
+    m_owner.flowDelivered();
+}
+
+void Flow::release(bool stop)
+{
+    // A pipe that still holds bytes cannot serve another flow.
+    if (m_piped > 0)
+        PipePool::discard(&m_pipe);
+    else if (m_pipe.isValid())
+        m_shared.pipes->give(&m_pipe);
+    m_piped = 0;
+    std::free(m_buffer);
+    m_buffer = nullptr;
+    m_bufferSize = 0;
+    m_head = m_tail = 0;
+    if (stop)
+        m_stopped = true;
+}
+
+bool Flow::watched() const
+{
+    return m_observer && m_observer->watching(fromClient());
+}
+
+void Flow::show(const char *data, qsizetype size)
+{
+    if (watched())
+        m_observer->seen(fromClient(), data, size);
+}

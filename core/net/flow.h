@@ -1,0 +1,128 @@
+#pragma once
+
+#include "pipepool.h"
+
+#include <QtGlobal>
+
+#include <cstdint>
+
+class FlowObserver;
+class Leg;
+
+// Moves bytes one way, from a source leg to a destination leg, on a
+// worker's thread. It holds at most one buffer (or one pipe) of them, and
+// reads nothing more from the source while they wait: that is the
+// backpressure. A read that fills the buffer marks a bulk transfer, which
+// from then on goes through a pipe (splice) when both legs can, the bytes
+// never leaving the kernel. An observer, if any, is shown what passes.
+//
+// The end of the stream travels like the data: the source's FIN is
+// reported (Owner::flowEnded), and once everything before it has been
+// delivered the owner is told the FIN is due (flowFinDue).
+class Flow
+{
+public:
+    enum Side : std::uintptr_t { Client = 0, Upstream = 1 };
+
+    // The session the flow belongs to.
+    class Owner
+    {
+    public:
+        virtual void flowActive() = 0;    // bytes moved: the idle clock restarts
+        virtual void flowDelivered() = 0; // delivered() grew
+        virtual void flowEnded(Flow &flow) = 0;
+        virtual void flowFinDue(Flow &flow) = 0;
+        virtual void flowFailed(Side side, int error) = 0;
+        // The source still has data after a wake-up's share: come back
+        // to it after the worker's other ready connections.
+        virtual void flowYield(Flow &flow) = 0;
+
+    protected:
+        ~Owner() = default;
+    };
+
+    // What the flows on one thread share: a scratch buffer where reads land
+    // before they are forwarded or shown (and the size of every flow's
+    // buffer and pipe), and the pipes for splicing.
+    struct Shared
+    {
+        char *scratch = nullptr;
+        int capacity = 0;
+        PipePool *pipes = nullptr;
+    };
+
+    Flow(Side from, Leg &source, Leg &destination, Owner &owner, const Shared &shared);
+    ~Flow();
+
+    Flow(const Flow &) = delete;
+    Flow &operator=(const Flow &) = delete;
+
+    Side from() const { return m_from; }
+    Side to() const { return m_from == Client ? Upstream : Client; }
+    bool fromClient() const { return m_from == Client; }
+    bool pending() const { return m_tail > m_head || m_piped > 0; }
+    bool ended() const { return m_eof; }          // the source's FIN was read
+    bool finPassed() const { return m_shutDown; } // and passed on
+    quint64 delivered() const { return m_delivered; }
+
+    void setObserver(FlowObserver *observer) { m_observer = observer; }
+    // HTTP proxy mode reads every response byte, so it never splices.
+    void setSpliceAllowed(bool allowed) { m_spliceAllowed = allowed; }
+
+    // Reads the source until it is proven empty, the destination is full,
+    // or a wake-up's share is used (then flowYield()). Does nothing while
+    // bytes wait or once the source has ended.
+    void pump();
+    // The destination has room: sends what waits, then passes the FIN on
+    // or reads on. False when the connection ended.
+    bool flush();
+    // Sends bytes the session produced (an answer, bytes a front held)
+    // and keeps what the destination cannot take yet; only with nothing
+    // pending. False when the connection ended.
+    bool forward(const char *data, qsizetype length);
+    // Keeps bytes for the next flush(); only with nothing pending.
+    void hold(const char *data, qsizetype length);
+
+    void markEnded() { m_eof = true; }
+    void markFinPassed() { m_shutDown = true; }
+    // Bytes the session sent to the destination itself.
+    void countDelivered(quint64 bytes) { m_delivered += bytes; }
+    // The destination is a new connection (an HTTP proxy's next upstream).
+    void newDestination();
+    // The connection is failing: what the destination never acknowledged
+    // was never delivered.
+    void uncountUnacknowledged();
+    // Frees the buffer and pipe; with stop, the connection has ended and
+    // the flow does nothing more.
+    void release(bool stop);
+
+private:
+    // One splice() round: >0 moved, 0 EOF, -1 would block or failed (then
+    // the connection may have ended), -2 no pipe to be had.
+    int spliceOnce(int capacity);
+    bool drainPipe();
+    bool sendOrFail(const char *data, qsizetype length, qsizetype *sent);
+    void keep(const char *data, qsizetype length);
+    void sourceEnded();
+    void show(const char *data, qsizetype size);
+    bool watched() const;
+
+    const Side m_from;
+    Leg &m_source;
+    Leg &m_destination;
+    Owner &m_owner;
+    const Shared &m_shared;
+    FlowObserver *m_observer = nullptr;
+    char *m_buffer = nullptr; // allocated only while data waits for the destination
+    qsizetype m_bufferSize = 0;
+    qsizetype m_head = 0;
+    qsizetype m_tail = 0;
+    PipePool::Pipe m_pipe;    // borrowed while spliced bytes wait in it
+    int m_piped = 0;          // bytes in the pipe
+    quint64 m_delivered = 0;
+    bool m_bulk = false;      // a read filled the buffer: splice from now on
+    bool m_spliceAllowed = true;
+    bool m_eof = false;
+    bool m_shutDown = false;
+    bool m_stopped = false;
+};

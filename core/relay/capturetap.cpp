@@ -1,0 +1,86 @@
+#include "capturetap.h"
+
+#include "connectionrecord.h"
+#include "worker.h"
+
+CaptureTap::CaptureTap(Worker &worker, ConnectionRecord &record)
+    : m_worker(worker)
+    , m_record(record)
+{
+}
+
+CaptureTap::~CaptureTap() = default;
+
+bool CaptureTap::watching(bool fromClient) const
+{
+    if (!m_conversation)
+        return m_worker.config().capture && !m_finished;
+    return fromClient ? m_conversation->wantsClientBytes() : m_conversation->wantsUpstreamBytes();
+}
+
+FlowObserver::Window CaptureTap::window(bool fromClient)
+{
+    Window window;
+    if (!m_conversation)
+        return window;
+    const HttpConversation::BodyWindow body = m_conversation->bodyWindow(fromClient);
+    window.ahead = body.ahead;
+    window.room = body.room;
+    window.roomBytes = body.roomBytes;
+    return window;
+}
+
+void CaptureTap::seen(bool fromClient, const char *data, qsizetype size)
+{
+    if (!m_conversation) {
+        const ProxyConfig &config = m_worker.config();
+        HttpConversation::Limits limits;
+        limits.head.maxBytes = config.headBytes;
+        limits.head.maxHeaders = config.headHeaders;
+        limits.bodyPrefixBytes = config.bodyPrefixBytes;
+        m_conversation = std::make_unique<HttpConversation>(m_record.id, limits);
+    }
+    const QByteArrayView bytes(data, size);
+    const qint64 now = m_worker.wallMs();
+    if (fromClient)
+        m_conversation->clientBytes(bytes, now);
+    else
+        m_conversation->upstreamBytes(bytes, now);
+    collect();
+}
+
+void CaptureTap::passed(bool fromClient, quint64 bytes)
+{
+    m_conversation->bodyPassed(fromClient, bytes, m_worker.wallMs());
+    if (bytes > 0)
+        collect();
+}
+
+void CaptureTap::collect()
+{
+    m_record.requests = quint32(m_conversation->requestCount());
+    m_record.raw = m_conversation->isRaw();
+    if (m_conversation->hasFinished())
+        m_worker.exchangesFinished(*m_conversation);
+}
+
+void CaptureTap::addPrefixes(ConnectionRecord *record) const
+{
+    // Shared, not copied; the capture copies on its next append, at most
+    // once per publish.
+    if (m_conversation && m_conversation->isRaw()) {
+        record->clientPrefix = m_conversation->rawClientPrefix();
+        record->upstreamPrefix = m_conversation->rawUpstreamPrefix();
+    }
+}
+
+void CaptureTap::finish()
+{
+    m_finished = true;
+    if (!m_conversation)
+        return;
+    m_conversation->finish(m_worker.wallMs());
+    collect();
+    addPrefixes(&m_record);
+    m_conversation.reset();
+}

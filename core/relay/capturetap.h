@@ -1,0 +1,39 @@
+#pragma once
+
+#include "flowobserver.h"
+#include "httpconversation.h"
+
+#include <memory>
+
+struct ConnectionRecord;
+class Worker;
+
+// The HTTP capture's view of one connection's flows: hands what passes to
+// an HttpConversation (made on the first bytes, so that idle connections
+// carry none), lets bodies past the kept prefix go by uncopied, and passes
+// the conversation's news to the record and the worker.
+class CaptureTap final : public FlowObserver
+{
+public:
+    CaptureTap(Worker &worker, ConnectionRecord &record);
+    ~CaptureTap() override;
+
+    bool watching(bool fromClient) const override;
+    Window window(bool fromClient) override;
+    void seen(bool fromClient, const char *data, qsizetype size) override;
+    void passed(bool fromClient, quint64 bytes) override;
+
+    // A live record's view of the raw prefixes, shared, not copied.
+    void addPrefixes(ConnectionRecord *record) const;
+    // The connection ended: its last exchanges go out, and the raw
+    // prefixes into the record.
+    void finish();
+
+private:
+    void collect();
+
+    Worker &m_worker;
+    ConnectionRecord &m_record;
+    std::unique_ptr<HttpConversation> m_conversation;
+    bool m_finished = false;
+};

@@ -1,0 +1,444 @@
+#include "httpproxypolicy.h"
+
+#include "forwardingpolicy.h"
+#include "relayconnection.h"
+#include "worker.h"
+
+#include <QNetworkInterface>
+
+#include <sys/epoll.h>
+
+#include <cerrno>
+
+using State = ConnectionRecord::State;
+using Phase = RelayConnection::Phase;
+using Step = HttpProxyFront::Step;
+
+namespace {
+
+HttpHeadParser::Limits headLimits(const ProxyConfig &config)
+{
+    HttpHeadParser::Limits limits;
+    limits.maxBytes = config.headBytes;
+    limits.maxHeaders = config.headHeaders;
+    return limits;
+}
+
+} // namespace
+
+HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
+    : m_connection(connection)
+    , m_front(headLimits(connection.worker().config()), connection.worker().config().viaToken)
+{
+    connection.setPhase(Phase::Relaying);
+    ConnectionRecord &record = connection.record();
+    record.state = State::Open;
+    record.upstream.clear(); // each request names its own
+    record.httpProxy = true;
+    // The front reads every response byte, so nothing is spliced; the
+    // client's side is read by the front, not pumped.
+    connection.down().setObserver(this);
+    connection.up().setObserver(connection.captureTap());
+    connection.up().setSpliceAllowed(false);
+    connection.down().setSpliceAllowed(false);
+}
+
+HttpProxyPolicy::~HttpProxyPolicy() = default;
+
+bool HttpProxyPolicy::live() const
+{
+    return !m_retired && !m_connection.isFinished();
+}
+
+void HttpProxyPolicy::begin()
+{
+    // Edge-triggered: the client may have sent its request already.
+    readClient();
+    if (live())
+        advance();
+}
+
+void HttpProxyPolicy::refuse(const QString &why)
+{
+    // An HTTP proxy says so in HTTP, like any other refusal.
+    m_front.failed(403, why);
+    advance();
+}
+
+bool HttpProxyPolicy::addressesResolved(const ResolveResult &result)
+{
+    for (const SocketAddress &address : result.addresses) {
+        if (isOwnListener(address)) {
+            m_connection.setPhase(Phase::Relaying);
+            m_front.failed(508, QStringLiteral("request loop: %1 is this proxy's own address").arg(address.toString()));
+            advance();
+            return false;
+        }
+    }
+    return true;
+}
+
+void HttpProxyPolicy::connected(std::uint32_t)
+{
+    if (m_tunnelConnect) {
+        const QByteArray early = m_front.outgoing().toByteArray();
+        const QByteArray established = HttpProxyFront::tunnelEstablished();
+        Flow &down = m_connection.down();
+        m_connection.capture(down, established.constData(), established.size());
+        if (down.forward(established.constData(), established.size()))
+            becomeByteRelay(early);
+        return;
+    }
+    m_front.connected();
+    advance();
+}
+
+void HttpProxyPolicy::connectFailed(Reason reason, const QString &why)
+{
+    // An HTTP proxy answers the request that needed this upstream.
+    m_connection.closeUpstream();
+    m_connection.setPhase(Phase::Relaying);
+    m_front.failed(reason == Reason::Timeout ? 504 : 502, why);
+    advance();
+}
+
+void HttpProxyPolicy::handleEvent(Side side, std::uint32_t events)
+{
+    Flow &down = m_connection.down();
+    if (side == Side::Upstream) {
+        if (events & EPOLLERR) {
+            // What the upstream sent before failing still goes to the client.
+            down.pump();
+            if (!live())
+                return;
+            if (const int error = m_connection.leg(side).pendingError())
+                m_connection.sideFailed(side, error);
+            if (m_connection.isFinished())
+                return;
+        }
+        if (m_connection.leg(side).isOpen() && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
+            down.pump();
+    } else {
+        if (events & EPOLLERR) {
+            const int error = m_connection.leg(side).pendingError();
+            m_connection.sideFailed(side, error ? error : ECONNRESET);
+            return;
+        }
+        if ((events & EPOLLOUT) && down.pending() && !down.flush())
+            return;
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+            readClient();
+    }
+    if (live())
+        advance();
+}
+
+void HttpProxyPolicy::pumpAgain(Side side)
+{
+    if (side == Side::Client)
+        readClient();
+    else
+        m_connection.down().pump();
+    if (live())
+        advance();
+}
+
+void HttpProxyPolicy::seen(bool fromClient, const char *data, qsizetype size)
+{
+    m_connection.capture(m_connection.down(), data, size);
+    if (!fromClient)
+        m_front.upstreamBytes(QByteArrayView(data, size));
+}
+
+void HttpProxyPolicy::readClient()
+{
+    Flow &up = m_connection.up();
+    if (up.ended() || m_connection.isFinished())
+        return;
+    Worker &worker = m_connection.worker();
+    const int capacity = worker.config().bufferBytes;
+    char *scratch = worker.scratch();
+    TcpLeg &client = m_connection.leg(Side::Client);
+    for (int round = 0;; ++round) {
+        if (!m_closingClient && !m_front.wantsClientBytes(capacity)) {
+            // Backpressure: advance() reads on once the upstream took some.
+            m_clientThrottled = true;
+            return;
+        }
+        if (round == 8) {
+            m_connection.yield(Side::Client);
+            return;
+        }
+        bool drained = false;
+        const ssize_t received = client.read(scratch, size_t(capacity), &drained);
+        if (received > 0) {
+            m_connection.touched();
+            // Once the answer is given, what the client still sends is
+            // read only so that closing does not reset the connection.
+            if (!m_closingClient) {
+                m_connection.capture(up, scratch, received);
+                m_front.clientBytes(QByteArrayView(scratch, received));
+                // The front gave up on the upstream (a request it can no
+                // longer finish): nothing more from it may reach the client.
+                if (!m_front.hasUpstream() && m_connection.leg(Side::Upstream).isOpen()
+                    && m_connection.phase() == Phase::Relaying)
+                    dropUpstream();
+            }
+            if (drained)
+                return;
+            continue; // until proven empty, as in Flow::pump()
+        }
+        if (received == 0) {
+            up.markEnded();
+            m_connection.noteFin(Side::Client);
+            m_connection.touched();
+            m_connection.markDirty();
+            if (m_closingClient) {
+                if (m_connection.down().finPassed())
+                    m_connection.finish(m_endReason, m_connection.record().error);
+                return;
+            }
+            m_connection.record().state = State::ClientHalfClosed;
+            m_front.clientEnded();
+            return;
+        }
+        const int error = errno;
+        if (error == EINTR)
+            continue;
+        if (error != EAGAIN && error != EWOULDBLOCK)
+            m_connection.sideFailed(Side::Client, error);
+        return;
+    }
+}
+
+void HttpProxyPolicy::advance()
+{
+    const int capacity = m_connection.worker().config().bufferBytes;
+    Flow &up = m_connection.up();
+    Flow &down = m_connection.down();
+    TcpLeg &upstream = m_connection.leg(Side::Upstream);
+    for (int round = 0;; ++round) {
+        // Once closing, the client has had its answer and nothing else.
+        if (!live() || m_closingClient)
+            return;
+        if (round == 64) {
+            // A long upload: the other ready connections get a turn, and
+            // this one goes on after them (no new edge would bring it back).
+            m_connection.yield(Side::Client);
+            break;
+        }
+        if (m_front.becameOpaque()) {
+            becomeByteRelay(m_front.outgoing().toByteArray());
+            return;
+        }
+        const Step step = m_front.step();
+        const bool relaying = m_connection.phase() == Phase::Relaying;
+        if (step == Step::Send && relaying && upstream.isOpen()) {
+            const QByteArrayView out = m_front.outgoing();
+            const ssize_t n = upstream.write(out.data(), size_t(out.size()));
+            if (n > 0) {
+                m_front.sent(n);
+                up.countDelivered(quint64(n));
+                m_connection.touched();
+                m_connection.markDirty();
+                continue;
+            }
+            const int error = errno;
+            if (n < 0 && error == EINTR)
+                continue;
+            if (n == 0 || (error != EAGAIN && error != EWOULDBLOCK)) {
+                m_connection.sideFailed(Side::Upstream, n < 0 ? error : EPIPE);
+                continue;
+            }
+            // Would block: EPOLLOUT on the upstream brings us back.
+        } else if (relaying && (step == Step::Connect || (step == Step::Tunnel && !down.pending()))) {
+            parkUpstream();
+            if (step == Step::Connect && resumeParked(m_front.route()))
+                continue;
+            connectUpstream(m_front.route(), step == Step::Tunnel);
+            return;
+        } else if (step == Step::Answer && !down.pending()) {
+            answerClient();
+            return;
+        }
+        // Read on if the client was held back and there is room again.
+        if (m_clientThrottled && !up.ended() && m_front.wantsClientBytes(capacity)) {
+            m_clientThrottled = false;
+            readClient();
+            continue;
+        }
+        break;
+    }
+    if (!live() || m_closingClient)
+        return;
+    const bool relaying = m_connection.phase() == Phase::Relaying;
+    // The client's FIN goes to the upstream once everything it sent before
+    // it has (the lab's client: request, shutdown, read to EOF).
+    if (up.ended() && !up.finPassed() && upstream.isOpen() && relaying && m_front.step() == Step::Wait
+        && m_front.outgoing().isEmpty()) {
+        up.markFinPassed();
+        upstream.shutdownWrite();
+    }
+    if (m_front.idle() && !down.pending() && relaying) {
+        if (up.ended())
+            m_connection.finish(Reason::ClientFin, QString());
+        else if (m_front.closeWhenIdle())
+            closeClientWhenFlushed(Reason::UpstreamFin);
+    }
+}
+
+void HttpProxyPolicy::connectUpstream(const HttpProxyFront::Route &route, bool tunnel)
+{
+    dropUpstream();
+    m_tunnelConnect = tunnel;
+    m_connection.record().upstream = route.text();
+    m_connection.reachUpstream(route.host, route.port);
+}
+
+void HttpProxyPolicy::parkUpstream()
+{
+    // Only an upstream that owes nothing and said it stays open is kept.
+    if (!m_connection.leg(Side::Upstream).isOpen() || !m_front.upstreamReusable() || m_front.inFlight() > 0
+        || m_connection.up().finPassed())
+        return;
+    const QString address = m_connection.record().upstreamAddress;
+    m_parked.park({m_front.connectedRoute(), m_connection.detachUpstream(), address});
+    dropUpstream();
+}
+
+bool HttpProxyPolicy::resumeParked(const HttpProxyFront::Route &route)
+{
+    const UpstreamPark::Entry parked = m_parked.take(route);
+    if (parked.fd < 0)
+        return false;
+    dropUpstream();
+    m_connection.adoptUpstream(parked.fd, parked.address);
+    ConnectionRecord &record = m_connection.record();
+    record.upstream = route.text();
+    record.state = m_connection.up().ended() ? State::ClientHalfClosed : State::Open;
+    m_front.connected();
+    return true;
+}
+
+void HttpProxyPolicy::dropUpstream()
+{
+    m_connection.closeUpstream();
+    m_front.upstreamClosed();
+    m_connection.up().newDestination();
+}
+
+void HttpProxyPolicy::flowEnded(Flow &)
+{
+    // Only the upstream's end comes here; the client's is read by readClient().
+    m_connection.touched();
+    const HttpProxyFront::UpstreamEnd end = m_front.upstreamEnded();
+    dropUpstream();
+    // A response that ran to the end of the connection ends for the client
+    // the same way; otherwise an idle upstream just goes, or a request it
+    // left unanswered gets a 502 from advance().
+    if (end == HttpProxyFront::UpstreamEnd::PassOn)
+        closeClientWhenFlushed(Reason::UpstreamFin);
+}
+
+void HttpProxyPolicy::finDue(Flow &flow)
+{
+    if (flow.finPassed())
+        return;
+    flow.markFinPassed();
+    m_connection.leg(flow.to()).shutdownWrite();
+    // The client has its FIN and had sent its own: done.
+    if (flow.to() == Side::Client && m_connection.up().ended())
+        m_connection.finish(m_endReason, m_connection.record().error);
+}
+
+bool HttpProxyPolicy::sideFailed(Side side, int error)
+{
+    // Part of a response went out already: pass the failure on as a
+    // failure (a reset), as in forwarding mode.
+    if (side != Side::Upstream || m_front.responseUnderway())
+        return false;
+    const QString where = m_connection.record().upstream;
+    const bool owed = m_front.inFlight() > 0;
+    dropUpstream();
+    if (owed)
+        m_front.failed(502, QStringLiteral("%1: %2").arg(where, RelayConnection::errorText(error)));
+    return true;
+}
+
+bool HttpProxyPolicy::endDecided(Reason *reason) const
+{
+    if (!m_closingClient)
+        return false;
+    *reason = m_endReason;
+    return true;
+}
+
+void HttpProxyPolicy::ended()
+{
+    m_parked.clear();
+}
+
+void HttpProxyPolicy::answerClient()
+{
+    const HttpProxyFront::Answer answer = m_front.answer();
+    const QByteArray bytes = HttpProxyFront::answerBytes(answer);
+    dropUpstream();
+    m_connection.record().error = answer.why;
+    Flow &down = m_connection.down();
+    m_connection.capture(down, bytes.constData(), bytes.size());
+    // Nothing else waits for the client here.
+    if (down.forward(bytes.constData(), bytes.size()))
+        closeClientWhenFlushed(Reason::Error);
+}
+
+void HttpProxyPolicy::closeClientWhenFlushed(Reason reason)
+{
+    m_closingClient = true;
+    m_endReason = reason;
+    dropUpstream();
+    m_parked.clear();
+    // The half-close timeout bounds how long the client may keep sending.
+    m_connection.noteFin(Side::Upstream);
+    Flow &down = m_connection.down();
+    down.markEnded();
+    if (!m_connection.up().ended())
+        m_connection.record().state = State::UpstreamHalfClosed;
+    m_connection.markDirty();
+    if (!down.pending())
+        finDue(down);
+    // Closing with unread input would reset the connection and could
+    // destroy the answer: read the client to its FIN first.
+    if (!m_connection.isFinished())
+        readClient();
+}
+
+void HttpProxyPolicy::becomeByteRelay(const QByteArray &early)
+{
+    // From here the connection is an exact relay between the client and
+    // the current upstream (a CONNECT tunnel, or an upgraded protocol):
+    // forwarding takes over, and this policy only returns.
+    m_retired = true;
+    m_parked.clear();
+    Flow &up = m_connection.up();
+    m_connection.record().state = up.ended() ? State::ClientHalfClosed : State::Open;
+    m_connection.markDirty();
+    m_connection.setPolicy(std::make_unique<ForwardingPolicy>(m_connection));
+    // Bytes the client sent after its request go first; then its FIN, or
+    // what it sends next.
+    if (!early.isEmpty())
+        up.hold(early.constData(), early.size());
+    if (up.flush())
+        m_connection.down().pump();
+}
+
+bool HttpProxyPolicy::isOwnListener(const SocketAddress &address) const
+{
+    const ProxyConfig &config = m_connection.worker().config();
+    if (address.port() != config.listenPort)
+        return false;
+    const QHostAddress host(address.data());
+    const QHostAddress &listen = config.listenAddress;
+    if (listen == QHostAddress::Any || listen == QHostAddress::AnyIPv4 || listen == QHostAddress::AnyIPv6)
+        return host.isLoopback() || QNetworkInterface::allAddresses().contains(host);
+    return host.isEqual(listen, QHostAddress::TolerantConversion);
+}

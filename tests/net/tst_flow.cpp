@@ -1,0 +1,297 @@
+#include "flow.h"
+#include "flowobserver.h"
+#include "legpair.h"
+#include "pipepool.h"
+
+#include <QTest>
+
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <functional>
+#include <vector>
+
+namespace {
+
+constexpr int Capacity = 16 * 1024;
+
+// What the relay's connection does with a flow's news, reduced to what a
+// forwarding connection does: a FIN read is passed on once everything
+// before it is delivered.
+struct TestOwner final : Flow::Owner
+{
+    explicit TestOwner(Leg &destination) : destination(destination) {}
+
+    void flowActive() override {}
+    void flowDelivered() override { ++deliveredNotes; }
+    void flowEnded(Flow &flow) override
+    {
+        ++ended;
+        flow.markEnded();
+        if (!flow.pending())
+            flowFinDue(flow);
+    }
+    void flowFinDue(Flow &flow) override
+    {
+        if (flow.finPassed())
+            return;
+        flow.markFinPassed();
+        ++finsPassed;
+        destination.shutdownWrite();
+    }
+    void flowFailed(Flow::Side side, int error) override { failures.push_back({side, error}); }
+    void flowYield(Flow &) override { ++yields; }
+
+    Leg &destination;
+    int deliveredNotes = 0;
+    int ended = 0;
+    int finsPassed = 0;
+    int yields = 0;
+    std::vector<std::pair<Flow::Side, int>> failures;
+};
+
+// Sees what the flow shows it; with skipAll, asks to be told only how many
+// bytes passed (as the capture does for a body past its kept prefix).
+struct TestObserver final : FlowObserver
+{
+    bool watching(bool) const override { return true; }
+    Window window(bool) override
+    {
+        Window window;
+        if (skipAll)
+            window.ahead = ~quint64(0) >> 1;
+        return window;
+    }
+    void seen(bool fromClient, const char *data, qsizetype size) override
+    {
+        QVERIFY(fromClient);
+        shown.append(data, size);
+    }
+    void passed(bool, quint64 bytes) override { skipped += bytes; }
+
+    bool skipAll = false;
+    QByteArray shown;
+    quint64 skipped = 0;
+};
+
+// Delegates to a TCP leg but says it cannot splice, as a TLS leg will.
+class CopyOnlyLeg final : public Leg
+{
+public:
+    explicit CopyOnlyLeg(TcpLeg &leg) : m_leg(leg) {}
+    int descriptor() const override { return m_leg.descriptor(); }
+    ssize_t read(char *into, size_t capacity, bool *drained) override { return m_leg.read(into, capacity, drained); }
+    ssize_t peek(char *into, size_t capacity) override { return m_leg.peek(into, capacity); }
+    ssize_t write(const char *data, size_t length) override { return m_leg.write(data, length); }
+    bool canSplice() const override { return false; }
+    ssize_t readToPipe(int, size_t) override { return fail(); }
+    ssize_t writeFromPipe(int, size_t) override { return fail(); }
+    void shutdownWrite() override { m_leg.shutdownWrite(); }
+    int pendingError() const override { return m_leg.pendingError(); }
+    int unacknowledged() const override { return m_leg.unacknowledged(); }
+    void close(bool reset) override { m_leg.close(reset); }
+    int splices = 0;
+
+private:
+    ssize_t fail()
+    {
+        ++splices;
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    TcpLeg &m_leg;
+};
+
+int queuedToRead(int fd)
+{
+    int queued = 0;
+    ioctl(fd, FIONREAD, &queued);
+    return queued;
+}
+
+} // namespace
+
+// A flow between two real loopback connections, driven as a worker drives
+// it (pump on readable, flush on writable), without the rest of the relay.
+class tst_Flow : public QObject
+{
+    Q_OBJECT
+private slots:
+    void forwardsEveryByteThenTheFin();
+    void stopsReadingWhileTheDestinationIsFull();
+    void splicesBulkAndTellsTheObserverOnlyCounts();
+    void copiesWhenALegCannotSplice();
+    void reportsTheDestinationsFailure();
+    void yieldsAfterAWakeUpsShare();
+
+private:
+    // Pumps and flushes until done() or 10 s; false on the timeout.
+    static bool drive(Flow &flow, const Leg &source, const Leg &destination, const std::function<bool()> &done);
+
+    std::vector<char> m_scratch = std::vector<char>(Capacity);
+    PipePool m_pipes{Capacity};
+    Flow::Shared m_shared{m_scratch.data(), Capacity, &m_pipes};
+};
+
+bool tst_Flow::drive(Flow &flow, const Leg &source, const Leg &destination, const std::function<bool()> &done)
+{
+    QElapsedTimer clock;
+    clock.start();
+    while (!done()) {
+        if (clock.elapsed() > 10'000)
+            return false;
+        pollfd ready[2] = {{source.descriptor(), POLLIN | POLLRDHUP, 0}, {destination.descriptor(), POLLOUT, 0}};
+        ::poll(ready, flow.pending() ? 2 : 1, 20);
+        if (flow.pending())
+            flow.flush();
+        else
+            flow.pump();
+    }
+    return true;
+}
+
+void tst_Flow::forwardsEveryByteThenTheFin()
+{
+    LegPair client;
+    LegPair upstream;
+    TestOwner owner(upstream.leg);
+    TestObserver observer;
+    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    flow.setObserver(&observer);
+    // A lab client's request: a few lines, then its FIN.
+    const QByteArray request = "GET / HTTP/1.0\r\nHost: lab\r\n\r\n";
+    QVERIFY(Loopback::sendAll(client.peer.fd(), request));
+    client.peer.shutdownWrite();
+    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
+    int error = -1;
+    QCOMPARE(Loopback::readUntilEof(upstream.peer.fd(), &error), request);
+    QCOMPARE(error, 0);
+    QCOMPARE(owner.ended, 1);
+    QCOMPARE(flow.delivered(), quint64(request.size()));
+    QCOMPARE(observer.shown, request);
+    QVERIFY(owner.failures.empty());
+}
+
+void tst_Flow::stopsReadingWhileTheDestinationIsFull()
+{
+    LegPair client;
+    LegPair upstream;
+    TestOwner owner(upstream.leg);
+    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    flow.setSpliceAllowed(false); // the copy path's buffer is the one to watch
+    // The upstream reads nothing; the client sends far more than the
+    // kernel's queues and one buffer hold.
+    const QByteArray data = Loopback::randomBytes(8 * 1024 * 1024, 3);
+    auto sender = std::async(std::launch::async, [&] { return Loopback::sendAll(client.peer.fd(), data); });
+    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.pending() && queuedToRead(client.leg.descriptor()) > 0; }));
+    // While bytes wait, pumping reads nothing more from the client.
+    const quint64 delivered = flow.delivered();
+    const int queued = queuedToRead(client.leg.descriptor());
+    for (int i = 0; i < 10; ++i)
+        flow.pump();
+    QCOMPARE(queuedToRead(client.leg.descriptor()), queued);
+    QCOMPARE(flow.delivered(), delivered);
+    QVERIFY(delivered < quint64(data.size()));
+
+    // Once the upstream reads, everything arrives, in order.
+    auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
+    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
+    QVERIFY(sender.get());
+    QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+}
+
+void tst_Flow::splicesBulkAndTellsTheObserverOnlyCounts()
+{
+    LegPair client;
+    LegPair upstream;
+    TestOwner owner(upstream.leg);
+    TestObserver observer;
+    observer.skipAll = true;
+    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    flow.setObserver(&observer);
+    const QByteArray data = Loopback::randomBytes(4 * 1024 * 1024, 4);
+    auto sender = std::async(std::launch::async, [&] {
+        const bool sent = Loopback::sendAll(client.peer.fd(), data);
+        client.peer.shutdownWrite();
+        return sent;
+    });
+    auto reader = std::async(std::launch::async, [&] { return Loopback::readUntilEof(upstream.peer.fd()); });
+    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
+    QVERIFY(sender.get());
+    QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+    // Reads are copies until one fills the buffer; from then on the bytes
+    // went through a pipe and the observer was only told how many.
+    QVERIFY2(observer.skipped > quint64(data.size()) / 2, QByteArray::number(observer.skipped).constData());
+    QCOMPARE(quint64(observer.shown.size()) + observer.skipped, quint64(data.size()));
+}
+
+void tst_Flow::copiesWhenALegCannotSplice()
+{
+    LegPair client;
+    LegPair upstream;
+    CopyOnlyLeg destination(upstream.leg);
+    TestOwner owner(destination);
+    TestObserver observer;
+    observer.skipAll = true; // would let bytes pass unseen, if they could be spliced
+    Flow flow(Flow::Client, client.leg, destination, owner, m_shared);
+    flow.setObserver(&observer);
+    const QByteArray data = Loopback::randomBytes(2 * 1024 * 1024, 5);
+    auto sender = std::async(std::launch::async, [&] {
+        const bool sent = Loopback::sendAll(client.peer.fd(), data);
+        client.peer.shutdownWrite();
+        return sent;
+    });
+    auto reader = std::async(std::launch::async, [&] { return Loopback::readUntilEof(upstream.peer.fd()); });
+    QVERIFY(drive(flow, client.leg, destination, [&] { return owner.finsPassed > 0; }));
+    QVERIFY(sender.get());
+    QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+    QCOMPARE(destination.splices, 0);
+    QCOMPARE(observer.skipped, quint64(0));
+    QCOMPARE(Loopback::sha256(observer.shown), Loopback::sha256(data));
+}
+
+void tst_Flow::reportsTheDestinationsFailure()
+{
+    LegPair client;
+    LegPair upstream;
+    TestOwner owner(upstream.leg);
+    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    upstream.peer.reset();
+    QVERIFY(upstream.waitFor(POLLIN | POLLERR));
+    QVERIFY(Loopback::sendAll(client.peer.fd(), "too late"));
+    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return !owner.failures.empty(); }));
+    QCOMPARE(owner.failures.front().first, Flow::Upstream);
+    const int error = owner.failures.front().second;
+    QVERIFY2(error == ECONNRESET || error == EPIPE, qPrintable(QString::number(error)));
+}
+
+void tst_Flow::yieldsAfterAWakeUpsShare()
+{
+    LegPair client;
+    LegPair upstream;
+    TestOwner owner(upstream.leg);
+    // Small reads, so that more than eight of them fit in the kernel's
+    // receive queue at once.
+    constexpr int Small = 4096;
+    std::vector<char> scratch(Small);
+    PipePool pipes(Small);
+    const Flow::Shared shared{scratch.data(), Small, &pipes};
+    Flow flow(Flow::Client, client.leg, upstream.leg, owner, shared);
+    flow.setSpliceAllowed(false);
+    // Far more than eight reads' worth, all there before the one pump():
+    // the flow reads its share and asks to come back, as the worker's
+    // other connections wait.
+    const QByteArray data = Loopback::randomBytes(12 * Small, 6);
+    auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
+    QVERIFY(Loopback::sendAll(client.peer.fd(), data));
+    QTRY_VERIFY_WITH_TIMEOUT(queuedToRead(client.leg.descriptor()) == data.size(), 5000);
+    flow.pump();
+    QVERIFY(!flow.pending());
+    QCOMPARE(owner.yields, 1);
+    QCOMPARE(flow.delivered(), quint64(8 * Small));
+    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
+    QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+}
+
+QTEST_GUILESS_MAIN(tst_Flow)
+#include "tst_flow.moc"
