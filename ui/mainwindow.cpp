@@ -1,6 +1,6 @@
 #include "mainwindow.h"
 
-#include "builtinecho.h"
+#include "bannerstyle.h"
 #include "captureexport.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
@@ -8,13 +8,14 @@
 #include "exchangedetailview.h"
 #include "exchangefiltermodel.h"
 #include "exchangetablemodel.h"
+#include "proxycontrols.h"
 #include "proxyserver.h"
+#include "proxystatusbar.h"
 #include "rawclientpanel.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
-#include <QComboBox>
 #include <QDateTime>
 #include <QDockWidget>
 #include <QFileDialog>
@@ -34,22 +35,6 @@
 #include <QToolBar>
 #include <QVBoxLayout>
 
-namespace {
-
-constexpr int RecentTargets = 10;
-
-QString errorStyle()
-{
-    return QStringLiteral("QLabel { background: #fde2e0; color: #8a1c12; padding: 4px 8px; }");
-}
-
-QString warningStyle()
-{
-    return QStringLiteral("QLabel { background: #fff3cd; color: #6b4e00; padding: 4px 8px; }");
-}
-
-} // namespace
-
 MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     : QMainWindow(parent)
     , m_engine(engine)
@@ -67,7 +52,8 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     buildActions();
     buildToolBar();
     buildViews();
-    buildStatusBar();
+    m_status = new ProxyStatusBar(m_server, &m_store, this);
+    setStatusBar(m_status);
     buildMenus();
 
     connect(m_server, &ProxyServer::published, this, &MainWindow::onPublished);
@@ -78,22 +64,18 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     m_filterDelay.setSingleShot(true);
     m_filterDelay.setInterval(150);
     connect(&m_filterDelay, &QTimer::timeout, this, &MainWindow::applyFilter);
-    m_statusTimer.setInterval(500);
-    connect(&m_statusTimer, &QTimer::timeout, this, &MainWindow::updateStatus);
-    m_statusTimer.start();
 
     restoreSettings();
     if (!engine.targetHost.isEmpty() || engine.mode == ProxyConfig::Mode::HttpProxy) {
         setListenText(engine.listenText());
-        m_modeCombo->setCurrentIndex(m_modeCombo->findData(int(engine.mode)));
-        m_allowEdit->setText(engine.allowedClientsText());
+        m_controls->setMode(engine.mode);
+        m_controls->setAllowText(engine.allowedClientsText());
     }
     if (!engine.targetHost.isEmpty())
         setTargetText(engine.targetText());
-    validateInputs();
     onListeningChanged(false);
     onConnectionSelected(); // the exchange list starts in step with the selection (none)
-    updateStatus();
+    m_status->refresh();
 }
 
 MainWindow::~MainWindow()
@@ -137,10 +119,7 @@ void MainWindow::buildActions()
     m_pause->setCheckable(true);
     m_pause->setShortcut(Qt::Key_F12);
     m_pause->setToolTip(tr("Stop recording new connections and exchanges; forwarding goes on (F12)"));
-    connect(m_pause, &QAction::toggled, this, [this](bool paused) {
-        m_pausedLabel->setVisible(paused);
-        updateStatus();
-    });
+    connect(m_pause, &QAction::toggled, this, [this](bool paused) { m_status->setPaused(paused); });
 
     m_allExchanges = new QAction(tr("Exchanges of all connections"), this);
     m_allExchanges->setObjectName(QStringLiteral("allExchanges"));
@@ -166,48 +145,8 @@ void MainWindow::buildToolBar()
     bar->addAction(m_startStop);
     bar->addSeparator();
 
-    bar->addWidget(new QLabel(tr(" Listen "), bar));
-    m_listenEdit = new QLineEdit(bar);
-    m_listenEdit->setObjectName(QStringLiteral("listenEdit"));
-    m_listenEdit->setPlaceholderText(tr("127.0.0.1:8080"));
-    m_listenEdit->setToolTip(tr("Address and port proxymon listens on; clients connect here"));
-    m_listenEdit->setMinimumWidth(150);
-    m_listenEdit->setMaximumWidth(180);
-    bar->addWidget(m_listenEdit);
-
-    m_modeCombo = new QComboBox(bar);
-    m_modeCombo->setObjectName(QStringLiteral("modeCombo"));
-    m_modeCombo->addItem(tr("Forward to target"), int(ProxyConfig::Mode::Forward));
-    m_modeCombo->addItem(tr("HTTP proxy"), int(ProxyConfig::Mode::HttpProxy));
-    m_modeCombo->setToolTip(tr("Forward to target: every connection goes to one server.\n"
-                               "HTTP proxy: set proxymon as the client's proxy (curl -x, http_proxy=, a "
-                               "browser's proxy setting); each request names its host, CONNECT opens tunnels."));
-    bar->addWidget(new QLabel(QStringLiteral("  "), bar));
-    bar->addWidget(m_modeCombo);
-
-    m_targetLabelAction = bar->addWidget(new QLabel(tr("  Target "), bar));
-    m_targetCombo = new QComboBox(bar);
-    m_targetCombo->setObjectName(QStringLiteral("targetCombo"));
-    m_targetCombo->setEditable(true);
-    m_targetCombo->setInsertPolicy(QComboBox::NoInsert);
-    m_targetCombo->setMinimumWidth(180);
-    m_targetCombo->lineEdit()->setPlaceholderText(tr("host:port of the real server"));
-    m_targetCombo->setToolTip(tr("Where proxymon forwards each connection; recent targets are in the list"));
-    m_targetAction = bar->addWidget(m_targetCombo);
-
-    m_allowLabelAction = bar->addWidget(new QLabel(tr("  Allow "), bar));
-    m_allowEdit = new QLineEdit(bar);
-    m_allowEdit->setObjectName(QStringLiteral("allowEdit"));
-    m_allowEdit->setPlaceholderText(tr("clients, e.g. 192.168.1.0/24"));
-    m_allowEdit->setToolTip(tr("Only these clients may connect (addresses or ADDR/PREFIX, comma-separated). "
-                               "Required for an HTTP proxy that other machines can reach."));
-    m_allowEdit->setMaximumWidth(200);
-    m_allowAction = bar->addWidget(m_allowEdit);
-
-    m_inputProblem = new QLabel(bar);
-    m_inputProblem->setObjectName(QStringLiteral("inputProblem"));
-    m_inputProblem->setStyleSheet(QStringLiteral("QLabel { color: #b3261e; padding-left: 6px; }"));
-    bar->addWidget(m_inputProblem);
+    m_controls = new ProxyControls(bar);
+    bar->addWidget(m_controls);
     bar->addSeparator();
     bar->addAction(m_pause);
     bar->addAction(m_clear);
@@ -228,13 +167,8 @@ void MainWindow::buildToolBar()
     m_filterEdit->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
     filterBar->addWidget(m_filterEdit);
 
-    connect(m_listenEdit, &QLineEdit::textChanged, this, &MainWindow::validateInputs);
-    connect(m_targetCombo, &QComboBox::editTextChanged, this, &MainWindow::validateInputs);
-    connect(m_modeCombo, &QComboBox::currentIndexChanged, this, &MainWindow::validateInputs);
-    connect(m_allowEdit, &QLineEdit::textChanged, this, &MainWindow::validateInputs);
-    connect(m_allowEdit, &QLineEdit::returnPressed, this, &MainWindow::startProxy);
-    connect(m_listenEdit, &QLineEdit::returnPressed, this, &MainWindow::startProxy);
-    connect(m_targetCombo->lineEdit(), &QLineEdit::returnPressed, this, &MainWindow::startProxy);
+    connect(m_controls, &ProxyControls::edited, this, &MainWindow::onInputsEdited);
+    connect(m_controls, &ProxyControls::startRequested, this, &MainWindow::startProxy);
     connect(m_filterEdit, &QLineEdit::textChanged, this, [this] { m_filterDelay.start(); });
 }
 
@@ -313,32 +247,6 @@ void MainWindow::buildViews()
             &MainWindow::onExchangeSelected);
     followNewRows(m_connectionsView, &m_followConnections);
     followNewRows(m_exchangesView, &m_followExchanges);
-}
-
-void MainWindow::buildStatusBar()
-{
-    const auto label = [this](const QString &name) {
-        auto *l = new QLabel(this);
-        l->setObjectName(name);
-        return l;
-    };
-    m_remoteWarning = label(QStringLiteral("remoteWarning"));
-    m_remoteWarning->setStyleSheet(errorStyle());
-    m_remoteWarning->hide();
-    m_pausedLabel = label(QStringLiteral("pausedLabel"));
-    m_pausedLabel->setText(tr("Capture paused: forwarding goes on, nothing new is recorded"));
-    m_pausedLabel->setStyleSheet(warningStyle());
-    m_pausedLabel->hide();
-    m_statusListening = label(QStringLiteral("statusListening"));
-    m_statusConnections = label(QStringLiteral("statusConnections"));
-    m_statusTraffic = label(QStringLiteral("statusTraffic"));
-    m_statusCapture = label(QStringLiteral("statusCapture"));
-    statusBar()->addWidget(m_remoteWarning);
-    statusBar()->addWidget(m_pausedLabel);
-    statusBar()->addWidget(m_statusListening);
-    statusBar()->addPermanentWidget(m_statusConnections);
-    statusBar()->addPermanentWidget(m_statusTraffic);
-    statusBar()->addPermanentWidget(m_statusCapture);
 }
 
 void MainWindow::buildMenus()
@@ -443,18 +351,7 @@ void MainWindow::restoreSettings()
         settings.value(QStringLiteral("connections/header")).toByteArray());
     m_exchangesView->horizontalHeader()->restoreState(settings.value(QStringLiteral("exchanges/header")).toByteArray());
     m_allExchanges->setChecked(settings.value(QStringLiteral("exchanges/allConnections"), false).toBool());
-    m_listenEdit->setText(settings.value(QStringLiteral("proxy/listen"), QStringLiteral("127.0.0.1:8080")).toString());
-    ProxyConfig scratch;
-    QString ignored;
-    if (scratch.setMode(settings.value(QStringLiteral("proxy/mode")).toString(), &ignored))
-        m_modeCombo->setCurrentIndex(m_modeCombo->findData(int(scratch.mode)));
-    m_allowEdit->setText(settings.value(QStringLiteral("proxy/allow")).toString());
-    QStringList recent = settings.value(QStringLiteral("proxy/recentTargets")).toStringList();
-    // The built-in echo server is always one click away.
-    if (!recent.contains(QLatin1String(BuiltinEcho::Name)))
-        recent.append(QLatin1String(BuiltinEcho::Name));
-    m_targetCombo->addItems(recent);
-    m_targetCombo->setEditText(settings.value(QStringLiteral("proxy/target"), recent.value(0)).toString());
+    m_controls->restore(settings);
 }
 
 void MainWindow::saveSettings() const
@@ -467,14 +364,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("connections/header"), m_connectionsView->horizontalHeader()->saveState());
     settings.setValue(QStringLiteral("exchanges/header"), m_exchangesView->horizontalHeader()->saveState());
     settings.setValue(QStringLiteral("exchanges/allConnections"), m_allExchanges->isChecked());
-    settings.setValue(QStringLiteral("proxy/listen"), m_listenEdit->text());
-    settings.setValue(QStringLiteral("proxy/mode"), ProxyConfig::modeName(selectedMode()));
-    settings.setValue(QStringLiteral("proxy/allow"), m_allowEdit->text());
-    settings.setValue(QStringLiteral("proxy/target"), m_targetCombo->currentText());
-    QStringList recent;
-    for (int i = 0; i < m_targetCombo->count(); ++i)
-        recent.append(m_targetCombo->itemText(i));
-    settings.setValue(QStringLiteral("proxy/recentTargets"), recent);
+    m_controls->save(&settings);
 }
 
 void MainWindow::closeEvent(QCloseEvent *event)
@@ -486,12 +376,12 @@ void MainWindow::closeEvent(QCloseEvent *event)
 
 void MainWindow::setListenText(const QString &text)
 {
-    m_listenEdit->setText(text);
+    m_controls->setListenText(text);
 }
 
 void MainWindow::setTargetText(const QString &text)
 {
-    m_targetCombo->setEditText(text);
+    m_controls->setTargetText(text);
 }
 
 bool MainWindow::isListening() const
@@ -499,50 +389,10 @@ bool MainWindow::isListening() const
     return m_server->isListening();
 }
 
-ProxyConfig::Mode MainWindow::selectedMode() const
+void MainWindow::onInputsEdited()
 {
-    return ProxyConfig::Mode(m_modeCombo->currentData().toInt());
-}
-
-void MainWindow::validateInputs()
-{
-    ProxyConfig scratch;
-    scratch.mode = selectedMode();
-    const bool proxyMode = scratch.mode == ProxyConfig::Mode::HttpProxy;
-    QString listenError;
-    QString targetError;
-    QString allowError;
-    const bool listenOk = scratch.setListen(m_listenEdit->text().trimmed(), &listenError);
-    const bool targetOk = proxyMode || scratch.setTarget(m_targetCombo->currentText().trimmed(), &targetError);
-    bool allowOk = scratch.setAllowedClients(m_allowEdit->text(), &allowError);
-    const bool remote = listenOk && !scratch.listensOnLoopbackOnly();
-    // The target means nothing to an HTTP proxy; the allow-list only
-    // matters once other machines can connect.
-    m_targetLabelAction->setVisible(!proxyMode);
-    m_targetAction->setVisible(!proxyMode);
-    m_allowLabelAction->setVisible(remote || !m_allowEdit->text().isEmpty());
-    m_allowAction->setVisible(remote || !m_allowEdit->text().isEmpty());
-    QStringList problems;
-    if (!listenOk)
-        problems.append(tr("Listen: %1").arg(listenError));
-    if (!targetOk)
-        problems.append(tr("Target: %1").arg(targetError));
-    if (!allowOk)
-        problems.append(tr("Allow: %1").arg(allowError));
-    if (allowOk && remote && proxyMode && scratch.allowedClients.isEmpty()) {
-        problems.append(tr("Allow: name the clients that may use this HTTP proxy; it must not be open to everyone"));
-        allowOk = false;
-    }
-    if (remote)
-        problems.append(tr("Listen: %1 is reachable from other machines (you will be asked to confirm)")
-                            .arg(scratch.listenAddress.toString()));
-    m_inputsValid = listenOk && targetOk && allowOk;
-    m_inputProblem->setText(problems.join(QStringLiteral("  ·  ")));
-    const QString bad = QStringLiteral("QLineEdit { border: 1px solid #b3261e; }");
-    m_listenEdit->setStyleSheet(listenOk ? QString() : bad);
-    m_targetCombo->setStyleSheet(targetOk ? QString() : QStringLiteral("QComboBox { border: 1px solid #b3261e; }"));
     if (!m_server->isListening())
-        m_startStop->setEnabled(m_inputsValid);
+        m_startStop->setEnabled(m_controls->isValid());
 }
 
 void MainWindow::toggleProxy()
@@ -557,23 +407,13 @@ void MainWindow::startProxy()
 {
     if (m_server->isListening())
         return;
-    validateInputs();
-    if (!m_inputsValid) {
-        showBanner(tr("Cannot start: %1").arg(m_inputProblem->text()), true);
+    if (!m_controls->isValid()) {
+        showBanner(tr("Cannot start: %1").arg(m_controls->problems()), true);
         return;
     }
     ProxyConfig config = m_engine;
-    QString error;
-    config.mode = selectedMode();
+    m_controls->applyTo(&config);
     const bool proxyMode = config.mode == ProxyConfig::Mode::HttpProxy;
-    config.setListen(m_listenEdit->text().trimmed(), &error);
-    config.setAllowedClients(m_allowEdit->text(), &error);
-    if (proxyMode) {
-        config.targetHost.clear();
-        config.builtinEcho = false;
-    } else {
-        config.setTarget(m_targetCombo->currentText().trimmed(), &error);
-    }
     if (!config.listensOnLoopbackOnly()) {
         const QString reach = proxyMode ? tr("use proxymon as their HTTP proxy") : tr("use proxymon to reach %1")
                                                                                       .arg(config.targetText());
@@ -597,7 +437,7 @@ void MainWindow::startProxy()
     }
     m_banner->hide();
     if (!proxyMode)
-        rememberTarget(config.targetText());
+        m_controls->rememberTarget(config.targetText());
     saveSettings();
 }
 
@@ -612,7 +452,7 @@ void MainWindow::clearCapture()
     m_detail->showNothing(tr("Select a connection or an exchange."));
     m_followConnections = true;
     m_followExchanges = true;
-    updateStatus();
+    m_status->refresh();
 }
 
 bool MainWindow::exportTo(const QString &path)
@@ -636,17 +476,6 @@ bool MainWindow::exportTo(const QString &path)
     return true;
 }
 
-void MainWindow::rememberTarget(const QString &target)
-{
-    const int existing = m_targetCombo->findText(target);
-    if (existing >= 0)
-        m_targetCombo->removeItem(existing);
-    m_targetCombo->insertItem(0, target);
-    while (m_targetCombo->count() > RecentTargets)
-        m_targetCombo->removeItem(m_targetCombo->count() - 1);
-    m_targetCombo->setCurrentIndex(0);
-}
-
 void MainWindow::onListeningChanged(bool listening)
 {
     // The buttons follow what the server says, not what was asked of it.
@@ -655,40 +484,24 @@ void MainWindow::onListeningChanged(bool listening)
     m_startStop->setIcon(style()->standardIcon(listening ? QStyle::SP_MediaStop : QStyle::SP_MediaPlay));
     m_startStop->setToolTip(listening ? tr("Stop listening; live connections end after a short grace (F5)")
                                       : tr("Listen and forward to the target (F5)"));
-    m_startStop->setEnabled(listening || m_inputsValid);
-    m_listenEdit->setEnabled(!listening);
-    m_targetCombo->setEnabled(!listening);
-    m_modeCombo->setEnabled(!listening);
-    m_allowEdit->setEnabled(!listening);
+    m_startStop->setEnabled(listening || m_controls->isValid());
+    m_controls->setLocked(listening);
+    // The server's config holds the port it really listens on.
     const ProxyConfig config = m_server->config();
-    const bool remote = listening && !config.listensOnLoopbackOnly();
-    m_remoteWarning->setText(tr("Listening on %1: reachable from other machines").arg(config.listenText()));
-    m_remoteWarning->setVisible(remote);
+    m_status->showListening(listening, config);
     if (listening) {
-        // The server's config holds the port it really listens on.
         const QString where = config.listenText();
         const QString to = config.mode == ProxyConfig::Mode::HttpProxy ? tr("HTTP proxy") : config.targetText();
-        m_statusListening->setText(tr("Listening on %1 → %2").arg(where, to));
         m_rawClient->setDefaultTarget(where);
         setWindowTitle(tr("proxymon — %1 → %2").arg(where, to));
     } else {
-        m_statusListening->setText(tr("Stopped"));
         setWindowTitle(tr("proxymon"));
     }
 }
 
 void MainWindow::onPublished(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
 {
-    for (const ConnectionRecord &record : records) {
-        auto it = m_liveBytes.find(record.id);
-        const auto before = it == m_liveBytes.end() ? std::pair<quint64, quint64>(0, 0) : *it;
-        m_bytesUp += record.bytesUp - before.first;
-        m_bytesDown += record.bytesDown - before.second;
-        if (record.isClosed())
-            m_liveBytes.remove(record.id);
-        else
-            m_liveBytes.insert(record.id, {record.bytesUp, record.bytesDown});
-    }
+    m_status->count(records);
     if (!m_pause->isChecked()) {
         m_store.add(records, exchanges);
         return;
@@ -743,36 +556,9 @@ void MainWindow::applyFilter()
         statusBar()->showMessage(tr("Filter: %1").arg(error), 5000);
 }
 
-void MainWindow::updateStatus()
-{
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    if (m_lastRateMs && now - m_lastRateMs >= 1000) {
-        const double seconds = double(now - m_lastRateMs) / 1000.0;
-        m_rateUp = double(m_bytesUp - m_lastBytesUp) / seconds;
-        m_rateDown = double(m_bytesDown - m_lastBytesDown) / seconds;
-    }
-    if (!m_lastRateMs || now - m_lastRateMs >= 1000) {
-        m_lastRateMs = now;
-        m_lastBytesUp = m_bytesUp;
-        m_lastBytesDown = m_bytesDown;
-    }
-    m_statusConnections->setText(tr("%1 live · %2 total").arg(m_server->liveConnections()).arg(m_server->acceptedConnections()));
-    m_statusTraffic->setText(tr("↑ %1 (%2)  ↓ %3 (%4)")
-                                 .arg(DisplayText::bytes(m_bytesUp), DisplayText::rate(m_rateUp),
-                                      DisplayText::bytes(m_bytesDown), DisplayText::rate(m_rateDown)));
-    const CaptureStore::Stats &stats = m_store.stats();
-    QString capture = tr("Capture %1 of %2 · %3 exchanges")
-                          .arg(DisplayText::bytes(quint64(stats.bytes)),
-                               DisplayText::bytes(quint64(m_store.limits().maxBytes)))
-                          .arg(m_store.exchangeCount());
-    if (stats.evictedConnections || stats.evictedExchanges)
-        capture += tr(" · evicted %1 connections, %2 exchanges").arg(stats.evictedConnections).arg(stats.evictedExchanges);
-    m_statusCapture->setText(capture);
-}
-
 void MainWindow::showBanner(const QString &text, bool error)
 {
     m_banner->setText(text);
-    m_banner->setStyleSheet(error ? errorStyle() : warningStyle());
+    m_banner->setStyleSheet(error ? BannerStyle::error() : BannerStyle::warning());
     m_banner->show();
 }

@@ -3,7 +3,6 @@
 #include "capturestore.h"
 #include "proxyconfig.h"
 
-#include <QHash>
 #include <QMainWindow>
 #include <QTimer>
 
@@ -12,10 +11,10 @@ class ConnectionTableModel;
 class ExchangeDetailView;
 class ExchangeFilterModel;
 class ExchangeTableModel;
+class ProxyControls;
 class ProxyServer;
+class ProxyStatusBar;
 class QAction;
-class QCheckBox;
-class QComboBox;
 class QLabel;
 class QLineEdit;
 class QDockWidget;
@@ -59,20 +58,17 @@ private:
     void buildActions();
     void buildToolBar();
     void buildViews();
-    void buildStatusBar();
     void buildMenus();
     void restoreSettings();
     void saveSettings() const;
 
-    void validateInputs();
+    void onInputsEdited();
     void applyFilter();
     void onPublished(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void onListeningChanged(bool listening);
     void onConnectionSelected();
     void onExchangeSelected();
-    void updateStatus();
     void showBanner(const QString &text, bool error);
-    void rememberTarget(const QString &target);
     void installColumnMenu(QTableView *view);
     void followNewRows(QTableView *view, bool *follow);
 
@@ -90,16 +86,8 @@ private:
     QAction *m_pause = nullptr;
     QAction *m_allExchanges = nullptr;
     QAction *m_focusFilter = nullptr;
-    QLineEdit *m_listenEdit = nullptr;
-    QComboBox *m_modeCombo = nullptr;
-    QComboBox *m_targetCombo = nullptr;
-    QAction *m_targetAction = nullptr;      // the target's label and box in the toolbar
-    QAction *m_targetLabelAction = nullptr;
-    QLineEdit *m_allowEdit = nullptr;
-    QAction *m_allowAction = nullptr;
-    QAction *m_allowLabelAction = nullptr;
+    ProxyControls *m_controls = nullptr;
     QLineEdit *m_filterEdit = nullptr;
-    QLabel *m_inputProblem = nullptr;
     QLabel *m_banner = nullptr;
     QTableView *m_connectionsView = nullptr;
     QTableView *m_exchangesView = nullptr;
@@ -108,28 +96,9 @@ private:
     QDockWidget *m_rawClientDock = nullptr;
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_bottomSplitter = nullptr;
-    QLabel *m_statusListening = nullptr;
-    QLabel *m_statusConnections = nullptr;
-    QLabel *m_statusTraffic = nullptr;
-    QLabel *m_statusCapture = nullptr;
-    QLabel *m_remoteWarning = nullptr;
-    QLabel *m_pausedLabel = nullptr;
+    ProxyStatusBar *m_status = nullptr;
 
     QTimer m_filterDelay;
-    QTimer m_statusTimer;
     bool m_followConnections = true;
     bool m_followExchanges = true;
-    bool m_inputsValid = false;
-
-    ProxyConfig::Mode selectedMode() const;
-
-    // Traffic totals over every connection, captured or not.
-    QHash<quint64, std::pair<quint64, quint64>> m_liveBytes;
-    quint64 m_bytesUp = 0;
-    quint64 m_bytesDown = 0;
-    quint64 m_lastBytesUp = 0;
-    quint64 m_lastBytesDown = 0;
-    qint64 m_lastRateMs = 0;
-    double m_rateUp = 0;
-    double m_rateDown = 0;
 };
