@@ -14,10 +14,8 @@
 # of the capture. Headless keeps no body prefixes by default (its stream
 # carries no bodies); proxymon-bodies keeps 1 MiB of each, as the window does.
 #
-# nginx serves its files as a production nginx does (sendfile on, tcp_nopush
-# on: Debian's own nginx.conf), and the 1 MiB downloads run 16 connections
-# over 2 wrk threads. With sendfile off, a stall on page-fragment streams and
-# the capture's cost on big bodies did not show.
+# nginx serves its files as a production nginx does (common.sh), and the
+# 1 MiB downloads run 16 connections over 2 wrk threads.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -36,41 +34,14 @@ ulimit -n "$(ulimit -Hn)"
 
 # shellcheck source=../../scripts/lib.sh
 source "$root/scripts/lib.sh"
-# utime + stime + cutime + cstime of a process, in clock ticks.
-cpu_ticks() {
-    awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"
-}
+# shellcheck source=common.sh
+source "$root/tests/bench/common.sh"
 rss_kib() {
     awk '/^VmRSS/ { print $2 }' "/proc/$1/status"
 }
-ticks_per_second="$(getconf CLK_TCK)"
 
 # --- upstreams --------------------------------------------------------------
-mkdir -p "$work/www"
-head -c 1048576 /dev/urandom >"$work/www/1m"
-nginx_port="$(free_port)"
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    server {
-        listen 127.0.0.1:$nginx_port backlog=4096;
-        root $work/www;
-        location = /small { return 200 "hello\n"; }
-    }
-}
-CONF
-nginx -c "$work/nginx.conf" -p "$work" &
-pids+=($!)
-wait_port "$nginx_port"
+start_nginx
 
 "$benchtool" serve >"$work/serve.port" &
 pids+=($!)
@@ -147,23 +118,10 @@ stop_proxy() {
 names=(proxymon proxymon-w1 proxymon-bodies proxymon-nocapture haproxy socat direct)
 declare -A result
 
-# wrk prints "Requests/sec: N" and, with --latency, "99% T" in us/ms/s.
-run_wrk() { # NAME PATH CONNECTIONS [extra wrk args]; WRK_THREADS (default 1)
-    local name="$1" path="$2" connections="$3"
-    shift 3
-    local pid="${proxy_pid[$name]}" before=0 after=0 out
-    [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
-    out="$(wrk -t"${WRK_THREADS:-1}" -c"$connections" -d"${seconds}s" --latency "$@" "http://127.0.0.1:${proxy_port[$name]}$path")"
-    # socat's children are counted once it has reaped them.
-    sleep 0.5
-    [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
-    local rate p99 requests
-    rate="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
-    requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
-    p99="$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' <<<"$out")"
-    local cpu_seconds
-    cpu_seconds="$(awk -v a="$after" -v b="$before" -v t="$ticks_per_second" 'BEGIN { print (a - b) / t }')"
-    echo "$rate $p99 $requests $cpu_seconds"
+run_wrk() { # NAME PATH CONNECTIONS [extra wrk args]
+    local name="$1"
+    shift
+    wrk_cpu "${proxy_pid[$name]}" "${proxy_port[$name]}" "$@"
 }
 
 echo "== keep-alive, new connections and 1 MiB downloads through nginx (${seconds}s each)" >&2
@@ -217,7 +175,6 @@ for round in 1 2 3; do
     httpproxy_cpu_ratios+=("$(awk -v a="$hp_cpu" -v n="$hp_requests" -v b="$fwd_cpu" -v m="$fwd_requests" 'BEGIN { printf "%.3f", (a / n) / (b / m) }')")
 done
 seconds="$full_seconds"
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "== one 2 GiB stream, every byte verified" >&2
 for name in "${names[@]}"; do
