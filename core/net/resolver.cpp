@@ -1,59 +1,10 @@
 #include "resolver.h"
 
-#include "endpoint.h"
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
 #include <cstring>
-
-QString SocketAddress::toString() const
-{
-    char text[INET6_ADDRSTRLEN] = {};
-    if (storage.ss_family == AF_INET)
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(&storage)->sin_addr, text, sizeof text);
-    else if (storage.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_addr, text, sizeof text);
-    else
-        return QStringLiteral("(unknown address family %1)").arg(storage.ss_family);
-    return Endpoint::format(QString::fromLatin1(text), port());
-}
-
-quint16 SocketAddress::port() const
-{
-    if (storage.ss_family == AF_INET)
-        return ntohs(reinterpret_cast<const sockaddr_in *>(&storage)->sin_port);
-    if (storage.ss_family == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_port);
-    return 0;
-}
-
-SocketAddress SocketAddress::fromHostAddress(const QHostAddress &address, quint16 port)
-{
-    if (address.protocol() == QAbstractSocket::IPv4Protocol) {
-        sockaddr_in in{};
-        in.sin_family = AF_INET;
-        in.sin_port = htons(port);
-        in.sin_addr.s_addr = htonl(address.toIPv4Address());
-        return fromSockaddr(reinterpret_cast<const sockaddr *>(&in), sizeof in);
-    }
-    sockaddr_in6 in6{};
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(port);
-    const Q_IPV6ADDR bytes = address.toIPv6Address();
-    std::memcpy(&in6.sin6_addr, &bytes, sizeof bytes);
-    in6.sin6_scope_id = address.scopeId().toUInt();
-    return fromSockaddr(reinterpret_cast<const sockaddr *>(&in6), sizeof in6);
-}
-
-SocketAddress SocketAddress::fromSockaddr(const sockaddr *address, socklen_t length)
-{
-    SocketAddress result;
-    result.length = std::min<socklen_t>(length, sizeof result.storage);
-    std::memcpy(&result.storage, address, result.length);
-    return result;
-}
 
 namespace {
 

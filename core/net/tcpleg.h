@@ -1,7 +1,7 @@
 #pragma once
 
 #include "leg.h"
-#include "resolver.h"
+#include "socketaddress.h"
 
 // A leg over a plain, non-blocking TCP socket: the system calls themselves,
 // with splice() for bulk transfers. Owns its descriptor.
