@@ -3,7 +3,7 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer (any report fails the run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-"$root/scripts/deps.sh" curl netcat-openbsd util-linux clang libclang-rt-14-dev
+"$root/scripts/deps.sh" curl netcat-openbsd util-linux openssl clang libclang-rt-14-dev
 export QT_QPA_PLATFORM=offscreen
 jobs="$(nproc)"
 
@@ -12,16 +12,20 @@ cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TE
 cmake --build "$root/build" -j "$jobs"
 ctest --test-dir "$root/build" --output-on-failure --timeout 300
 
-echo "== fuzzing the HTTP capture (libFuzzer + AddressSanitizer, ${PROXYMON_FUZZ_SECONDS:-60} s)"
+echo "== fuzzing the HTTP capture and the ClientHello reader (libFuzzer + AddressSanitizer, ${PROXYMON_FUZZ_SECONDS:-60} s and a quarter of that)"
 CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DPROXYMON_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$root/build-fuzz" -j "$jobs"
+cmake --build "$root/build-fuzz" -j "$jobs" --target proxymon_fuzz_http proxymon_fuzz_clienthello
 corpus="$(mktemp -d)"
-trap 'rm -rf "$corpus"' EXIT
+hellos="$(mktemp -d)"
+trap 'rm -rf "$corpus" "$hellos"' EXIT
 cp "$root"/tests/fuzz/corpus/* "$corpus"/
+cp "$root"/tests/fuzz/clienthello-corpus/* "$hellos"/
 # Any crash, leak or sanitizer report makes libFuzzer exit non-zero.
 "$root/build-fuzz/tests/fuzz/proxymon_fuzz_http" -max_total_time="${PROXYMON_FUZZ_SECONDS:-60}" \
     -max_len=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+"$root/build-fuzz/tests/fuzz/proxymon_fuzz_clienthello" -max_total_time="$(( ${PROXYMON_FUZZ_SECONDS:-60} / 4 ))" \
+    -max_len=8192 -print_final_stats=1 "$hellos" 2>&1 | tail -n 12
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
