@@ -1,0 +1,195 @@
+#include "tlsleg.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace {
+
+QString lastError()
+{
+    QString text;
+    while (const unsigned long code = ERR_get_error()) {
+        if (!text.isEmpty())
+            text += QStringLiteral("; ");
+        const char *reason = ERR_reason_error_string(code);
+        text += reason ? QString::fromLatin1(reason) : QStringLiteral("error %1").arg(code);
+    }
+    return text;
+}
+
+} // namespace
+
+TlsLeg::TlsLeg(int fd, SSL *ssl)
+    : m_socket(fd)
+    , m_ssl(ssl)
+{
+    SSL_set_fd(m_ssl, fd);
+    // Partial writes, as send() does; and a retry after "would block" may
+    // come from the flow's kept buffer, which is not where the bytes were.
+    SSL_set_mode(m_ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+TlsLeg::~TlsLeg()
+{
+    close(false);
+}
+
+TlsLeg::Handshake TlsLeg::handshake()
+{
+    ERR_clear_error();
+    const int code = SSL_do_handshake(m_ssl);
+    if (code == 1)
+        return Handshake::Done;
+    const int error = SSL_get_error(m_ssl, code);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
+        return Handshake::Pending;
+    m_error = lastError();
+    if (m_error.isEmpty()) {
+        // The peer went away mid-handshake without an alert.
+        const int socketError = pendingError();
+        m_error = socketError ? QString::fromLocal8Bit(strerror(socketError))
+                              : QStringLiteral("the connection closed during the handshake");
+    }
+    return Handshake::Failed;
+}
+
+QString TlsLeg::version() const
+{
+    return QString::fromLatin1(SSL_get_version(m_ssl));
+}
+
+QString TlsLeg::cipher() const
+{
+    return QString::fromLatin1(SSL_get_cipher_name(m_ssl));
+}
+
+QByteArray TlsLeg::alpn() const
+{
+    const unsigned char *protocol = nullptr;
+    unsigned int length = 0;
+    SSL_get0_alpn_selected(m_ssl, &protocol, &length);
+    return QByteArray(reinterpret_cast<const char *>(protocol), qsizetype(length));
+}
+
+ssize_t TlsLeg::result(int code, size_t done)
+{
+    if (code == 1)
+        return ssize_t(done);
+    const int error = SSL_get_error(m_ssl, code);
+    switch (error) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN: // close_notify
+        m_ended = true;
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        // No errno: the TCP stream ended without close_notify. Otherwise
+        // the socket's error (ECONNRESET, EPIPE) stands.
+        if (errno == 0) {
+            m_truncated = m_ended = true;
+            return 0;
+        }
+        return -1;
+    default:
+        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ERR_clear_error();
+            m_truncated = m_ended = true;
+            return 0;
+        }
+        m_error = lastError();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+ssize_t TlsLeg::read(char *into, size_t capacity, bool *drained)
+{
+    // Only "would block" proves that neither the socket nor OpenSSL's
+    // buffers hold more: never claim drained.
+    *drained = false;
+    if (m_ended)
+        return 0;
+    ERR_clear_error();
+    errno = 0;
+    size_t done = 0;
+    const int code = SSL_read_ex(m_ssl, into, capacity, &done);
+    return result(code, done);
+}
+
+ssize_t TlsLeg::peek(char *into, size_t capacity)
+{
+    if (m_ended)
+        return 0;
+    ERR_clear_error();
+    errno = 0;
+    size_t done = 0;
+    const int code = SSL_peek_ex(m_ssl, into, capacity, &done);
+    return result(code, done);
+}
+
+ssize_t TlsLeg::write(const char *data, size_t length)
+{
+    if (length == 0)
+        return 0;
+    ERR_clear_error();
+    errno = 0;
+    size_t done = 0;
+    const int code = SSL_write_ex(m_ssl, data, length, &done);
+    const ssize_t written = result(code, done);
+    if (written == 0) {
+        // A write never ends the stream; the peer closed under us.
+        errno = EPIPE;
+        return -1;
+    }
+    return written;
+}
+
+ssize_t TlsLeg::readToPipe(int, size_t)
+{
+    errno = EOPNOTSUPP;
+    return -1;
+}
+
+ssize_t TlsLeg::writeFromPipe(int, size_t)
+{
+    errno = EOPNOTSUPP;
+    return -1;
+}
+
+void TlsLeg::shutdownWrite()
+{
+    if (!m_socket.isOpen())
+        return;
+    // close_notify, then the FIN: the peer reads the end of the TLS stream
+    // and may still send (TLS 1.3 half-close). A close_notify that cannot
+    // go out now (the socket is full) is lost; the FIN still ends the
+    // stream, which the peer sees as truncated.
+    ERR_clear_error();
+    SSL_shutdown(m_ssl);
+    ERR_clear_error();
+    m_socket.shutdownWrite();
+}
+
+int TlsLeg::pendingError() const
+{
+    return m_socket.pendingError();
+}
+
+int TlsLeg::unacknowledged() const
+{
+    return m_socket.unacknowledged();
+}
+
+void TlsLeg::close(bool reset)
+{
+    if (m_ssl) {
+        SSL_free(m_ssl);
+        m_ssl = nullptr;
+    }
+    m_socket.close(reset);
+}

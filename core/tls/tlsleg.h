@@ -1,0 +1,64 @@
+#pragma once
+
+#include "tcpleg.h"
+
+#include <QByteArray>
+#include <QString>
+
+#include <openssl/types.h>
+
+// A leg that speaks TLS over a TCP leg: the flows above read and write
+// plaintext, records go on the wire. It cannot splice (the
+// bytes must pass through OpenSSL), so a flow through it copies.
+//
+// Exact like the TCP leg: the peer's close_notify reads as the end of the
+// stream (0); an end of the TCP stream without close_notify reads as the
+// end too, and says so (truncated()); shutdownWrite() sends close_notify
+// and then a FIN, and reading goes on (TLS 1.3 half-close); a reset reads
+// as ECONNRESET and close(true) sends one. Errors of the TLS layer read as
+// EPROTO, with OpenSSL's words in errorText().
+class TlsLeg final : public Leg
+{
+public:
+    // Takes over fd (non-blocking, connected) and ssl (configured for its
+    // role: context, certificate or expected name).
+    TlsLeg(int fd, SSL *ssl);
+    ~TlsLeg() override;
+
+    TlsLeg(const TlsLeg &) = delete;
+    TlsLeg &operator=(const TlsLeg &) = delete;
+
+    enum class Handshake { Done, Pending, Failed };
+    // Moves the handshake on; Pending until the socket is ready again,
+    // Failed with the reason in errorText().
+    Handshake handshake();
+
+    QString errorText() const { return m_error; }
+    bool truncated() const { return m_truncated; }
+    QString version() const;
+    QString cipher() const;
+    QByteArray alpn() const;
+    SSL *ssl() const { return m_ssl; }
+
+    int descriptor() const override { return m_socket.descriptor(); }
+    ssize_t read(char *into, size_t capacity, bool *drained) override;
+    ssize_t peek(char *into, size_t capacity) override;
+    ssize_t write(const char *data, size_t length) override;
+    bool canSplice() const override { return false; }
+    ssize_t readToPipe(int pipeWrite, size_t length) override;
+    ssize_t writeFromPipe(int pipeRead, size_t length) override;
+    void shutdownWrite() override;
+    int pendingError() const override;
+    int unacknowledged() const override;
+    void close(bool reset) override;
+
+private:
+    // Turns an OpenSSL result into the system call conventions.
+    ssize_t result(int code, size_t done);
+
+    TcpLeg m_socket; // what the records travel over
+    SSL *m_ssl;
+    QString m_error;
+    bool m_truncated = false;
+    bool m_ended = false;
+};
