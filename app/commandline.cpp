@@ -65,7 +65,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Address to listen on (default 127.0.0.1:8080). Port 0 picks a free port."),
         QStringLiteral("ADDR:PORT"), QStringLiteral("127.0.0.1:8080"));
     const QCommandLineOption target(QStringLiteral("target"),
-        QStringLiteral("Where to forward connections: HOST:PORT, or builtin:echo for the built-in echo server."),
+        QStringLiteral("Where to forward connections: HOST:PORT; tls:HOST:PORT to speak TLS to it (clients "
+                       "speak plain TCP, and their HTTP shows); or builtin:echo for the built-in echo server."),
         QStringLiteral("HOST:PORT"));
     const QCommandLineOption mode(QStringLiteral("mode"),
         QStringLiteral("forward (default): every connection goes to --target. http-proxy: a standard HTTP "
@@ -106,13 +107,19 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption via(QStringLiteral("via"),
         QStringLiteral("HTTP proxy mode: add a Via header naming proxymon to forwarded requests (off by default: "
                        "servers answer a proxy differently, e.g. nginx stops compressing)."));
+    const QCommandLineOption upstreamCa(QStringLiteral("upstream-ca"),
+        QStringLiteral("Trust the certificates in FILE (PEM), beside the system's, when speaking TLS to upstreams."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption insecure(QStringLiteral("insecure"),
+        QStringLiteral("Speak TLS to upstreams without checking their certificates (expired, wrong name, "
+                       "unknown issuer) or protocol version."));
     const QCommandLineOption filter(QStringLiteral("filter"),
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
-                       bodyPrefix, filter});
+                       bodyPrefix, upstreamCa, insecure, filter});
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
         "Sizes take K or M: 64K, 1M.\n"
@@ -190,6 +197,13 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     config.addVia = parser.isSet(via);
     if (config.addVia && !proxyMode) {
         result.error = QStringLiteral("--via goes with --mode http-proxy");
+        return result;
+    }
+    config.upstreamCaFile = parser.value(upstreamCa);
+    config.insecureUpstream = parser.isSet(insecure);
+    // Without --target (the window), a tls: target may still be typed there.
+    if ((parser.isSet(upstreamCa) || config.insecureUpstream) && parser.isSet(target) && !config.targetTls) {
+        result.error = QStringLiteral("--upstream-ca and --insecure go with --target tls:HOST:PORT");
         return result;
     }
     result.filter = parser.value(filter);

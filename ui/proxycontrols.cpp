@@ -42,7 +42,8 @@ ProxyControls::ProxyControls(QWidget *parent)
     m_targetCombo->setInsertPolicy(QComboBox::NoInsert);
     m_targetCombo->setMinimumWidth(180);
     m_targetCombo->lineEdit()->setPlaceholderText(tr("host:port of the real server"));
-    m_targetCombo->setToolTip(tr("Where proxymon forwards each connection; recent targets are in the list"));
+    m_targetCombo->setToolTip(tr("Where proxymon forwards each connection; tls:HOST:PORT speaks TLS to it "
+                                 "while clients speak plain TCP. Recent targets are in the list."));
 
     m_allowEdit->setObjectName(QStringLiteral("allowEdit"));
     m_allowEdit->setPlaceholderText(tr("clients, e.g. 192.168.1.0/24"));

@@ -177,6 +177,8 @@ bool CaptureFilter::holds(const Term &term, const ConnectionRecord *record, cons
             return exchange && (exchange->flags & HttpHead::AmbiguousFraming);
         if (value == u"raw")
             return record && record->raw;
+        if (value == u"tls")
+            return record && !record->upstreamTls.isEmpty();
         if (value == u"live")
             return record && !record->isClosed();
         if (value == u"error")

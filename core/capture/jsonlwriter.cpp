@@ -46,6 +46,8 @@ QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
         line.add("error", record.error);
     if (!record.upstreamAddress.isEmpty())
         line.add("upstream_address", record.upstreamAddress);
+    if (!record.upstreamTls.isEmpty())
+        line.add("upstream_tls", record.upstreamTls);
     line.add("requests", qint64(record.requests));
     if (record.raw) {
         line.addRaw("raw", "true")

@@ -21,8 +21,8 @@ constexpr int RoundsPerWakeUp = 8;
 
 Flow::Flow(Side from, Leg &source, Leg &destination, Owner &owner, const Shared &shared)
     : m_from(from)
-    , m_source(source)
-    , m_destination(destination)
+    , m_source(&source)
+    , m_destination(&destination)
     , m_owner(owner)
     , m_shared(shared)
 {
@@ -35,7 +35,7 @@ Flow::~Flow()
 
 void Flow::pump()
 {
-    if (m_stopped || m_eof || pending() || !m_source.isOpen())
+    if (m_stopped || m_eof || pending() || !m_source->isOpen())
         return;
     const int capacity = m_shared.capacity;
     char *scratch = m_shared.scratch;
@@ -68,14 +68,14 @@ void Flow::pump()
             m_bulk = false; // no pipe: copy instead
         }
         bool drained = false;
-        const ssize_t received = m_source.read(scratch, size_t(capacity), &drained);
+        const ssize_t received = m_source->read(scratch, size_t(capacity), &drained);
         if (received > 0) {
             m_owner.flowActive();
             show(scratch, received);
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself, and an observer gets a copy of what it
             // needs (peek).
-            if (received == capacity && m_spliceAllowed && m_source.canSplice() && m_destination.canSplice())
+            if (received == capacity && m_spliceAllowed && m_source->canSplice() && m_destination->canSplice())
                 m_bulk = true;
             if (!forward(scratch, received) || pending() || drained)
                 return;
@@ -119,12 +119,12 @@ int Flow::spliceOnce(int capacity)
     }
     ssize_t received = 0;
     if (copy) {
-        received = m_source.peek(copy, want);
+        received = m_source->peek(copy, want);
         if (received > 0)
             want = size_t(received);
     }
     if (!copy || received > 0)
-        received = m_source.readToPipe(m_pipe.write, want);
+        received = m_source->readToPipe(m_pipe.write, want);
     if (received > 0) {
         m_owner.flowActive();
         m_piped = int(received);
@@ -152,7 +152,7 @@ int Flow::spliceOnce(int capacity)
 bool Flow::drainPipe()
 {
     while (m_piped > 0) {
-        const ssize_t n = m_destination.writeFromPipe(m_pipe.read, size_t(m_piped));
+        const ssize_t n = m_destination->writeFromPipe(m_pipe.read, size_t(m_piped));
         if (n > 0) {
             m_piped -= int(n);
             m_delivered += quint64(n);
@@ -206,7 +206,7 @@ bool Flow::sendOrFail(const char *data, qsizetype length, qsizetype *sent)
 {
     *sent = 0;
     while (*sent < length) {
-        const ssize_t n = m_destination.write(data + *sent, size_t(length - *sent));
+        const ssize_t n = m_destination->write(data + *sent, size_t(length - *sent));
         if (n > 0) {
             *sent += n;
             continue;
@@ -262,6 +262,16 @@ void Flow::sourceEnded()
     m_owner.flowEnded(*this);
 }
 
+void Flow::replaceLeg(const Leg &old, Leg &replacement)
+{
+    if (m_source == &old)
+        m_source = &replacement;
+    if (m_destination == &old)
+        m_destination = &replacement;
+    // A bulk transfer splices; the new leg may not.
+    m_bulk = false;
+}
+
 void Flow::newDestination()
 {
     m_shutDown = false;
@@ -272,7 +282,7 @@ void Flow::uncountUnacknowledged()
     // Bytes count as delivered once handed to the kernel; when the
     // connection fails, what the peer never acknowledged dies in the send
     // queue (the peer is gone, or is about to be reset), so it comes off.
-    int unacknowledged = m_destination.unacknowledged();
+    int unacknowledged = m_destination->unacknowledged();
     if (unacknowledged <= 0)
         return;
     if (m_shutDown)

@@ -66,6 +66,9 @@ public:
     quint64 delivered() const { return m_delivered; }
 
     void setObserver(FlowObserver *observer) { m_observer = observer; }
+    // The session put another leg in place of one of this flow's (a TLS
+    // leg over the TCP leg it had), with nothing pending.
+    void replaceLeg(const Leg &old, Leg &replacement);
     // HTTP proxy mode reads every response byte, so it never splices.
     void setSpliceAllowed(bool allowed) { m_spliceAllowed = allowed; }
 
@@ -108,8 +111,8 @@ private:
     bool watched() const;
 
     const Side m_from;
-    Leg &m_source;
-    Leg &m_destination;
+    Leg *m_source;
+    Leg *m_destination;
     Owner &m_owner;
     const Shared &m_shared;
     FlowObserver *m_observer = nullptr;

@@ -13,6 +13,10 @@
 // Half-close and reset are part of it: read() returning 0 is the peer's
 // FIN, shutdownWrite() passes one on, pendingError() names a reset the peer
 // sent, close(true) sends one.
+//
+// The process must ignore SIGPIPE (ProxyServer sees to it): splice() and
+// OpenSSL's writes raise it toward a peer that has gone, where send() can
+// be told not to.
 class Leg
 {
 public:

@@ -33,6 +33,7 @@ struct ConnectionRecord
     QString client;          // "IP:PORT" of the client
     QString upstream;        // the target as configured, "HOST:PORT"
     QString upstreamAddress; // the address actually connected to, once known
+    QString upstreamTls;     // "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is spoken to the upstream
     qint64 openedMs = 0;     // milliseconds since the epoch, UTC
     qint64 closedMs = 0;     // 0 while open
     quint64 bytesUp = 0;     // client -> upstream, bytes delivered

@@ -1,5 +1,6 @@
 #include "forwardingpolicy.h"
 
+#include "httpproxyfront.h"
 #include "relayconnection.h"
 #include "worker.h"
 
@@ -23,7 +24,7 @@ ForwardingPolicy::ForwardingPolicy(RelayConnection &connection)
 void ForwardingPolicy::begin()
 {
     const ProxyConfig &config = m_connection.worker().config();
-    m_connection.reachUpstream(config.targetHost, config.targetPort);
+    m_connection.reachUpstream(config.targetHost, config.targetPort, config.targetTls);
 }
 
 void ForwardingPolicy::refuse(const QString &why)
@@ -42,9 +43,55 @@ void ForwardingPolicy::connected(std::uint32_t events)
 
 void ForwardingPolicy::connectFailed(Reason reason, const QString &why)
 {
-    // The client gets an orderly close: nothing was relayed, and a reset
-    // would only hide the fact that the proxy answered.
+    // A TLS upstream that failed its handshake (a bad certificate, most
+    // often) is something a plain HTTP client can be told, in HTTP.
+    if (m_connection.phase() == RelayConnection::Phase::Handshaking && answerInHttp(why))
+        return;
+    // Otherwise the client gets an orderly close: nothing was relayed, and
+    // a reset would only hide the fact that the proxy answered.
     m_connection.finish(reason, why);
+}
+
+bool ForwardingPolicy::answerInHttp(const QString &why)
+{
+    Leg &client = m_connection.leg(Side::Client);
+    char start[16];
+    const ssize_t seen = client.peek(start, sizeof start);
+    if (seen <= 0 || !looksLikeRequest(QByteArrayView(start, seen)))
+        return false;
+    // The request is read (and shown to the capture, so that the exchange
+    // has both halves) before the answer goes: closing with it unread
+    // would reset the connection and could destroy the answer.
+    char *scratch = m_connection.worker().scratch();
+    const int capacity = m_connection.worker().config().bufferBytes;
+    bool drained = false;
+    for (int round = 0; round < 8 && !drained; ++round) {
+        const ssize_t n = client.read(scratch, size_t(capacity), &drained);
+        if (n <= 0)
+            break;
+        m_connection.capture(m_connection.up(), scratch, n);
+    }
+    const QByteArray answer = HttpProxyFront::answerBytes({502, why});
+    m_connection.capture(m_connection.down(), answer.constData(), answer.size());
+    const ssize_t sent = client.write(answer.constData(), size_t(answer.size()));
+    if (sent > 0)
+        m_connection.down().countDelivered(quint64(sent));
+    client.shutdownWrite();
+    m_connection.finish(Reason::Error, why);
+    return true;
+}
+
+bool ForwardingPolicy::looksLikeRequest(QByteArrayView start)
+{
+    // A method token, then a space: "GET ", "POST ", "OPTIONS "...
+    for (qsizetype i = 0; i < start.size(); ++i) {
+        const char c = start[i];
+        if (c == ' ')
+            return i > 0;
+        if (c < 'A' || c > 'Z')
+            return false;
+    }
+    return false;
 }
 
 void ForwardingPolicy::handleEvent(Side side, std::uint32_t events)

@@ -2,6 +2,8 @@
 
 #include "sessionpolicy.h"
 
+#include <QByteArrayView>
+
 class RelayConnection;
 
 // Forwarding: one upstream, reached once, and every byte relayed exactly
@@ -22,5 +24,10 @@ public:
     void finDue(Flow &flow) override;
 
 private:
+    // Answers a client whose first bytes are an HTTP request with a 502
+    // naming why; false when they are not (or not there yet).
+    bool answerInHttp(const QString &why);
+    static bool looksLikeRequest(QByteArrayView start);
+
     RelayConnection &m_connection;
 };

@@ -158,7 +158,7 @@ void HttpProxyPolicy::readClient()
     Worker &worker = m_connection.worker();
     const int capacity = worker.config().bufferBytes;
     char *scratch = worker.scratch();
-    TcpLeg &client = m_connection.leg(Side::Client);
+    Leg &client = m_connection.leg(Side::Client);
     for (int round = 0;; ++round) {
         if (!m_closingClient && !m_front.wantsClientBytes(capacity)) {
             // Backpressure: advance() reads on once the upstream took some.
@@ -216,7 +216,7 @@ void HttpProxyPolicy::advance()
     const int capacity = m_connection.worker().config().bufferBytes;
     Flow &up = m_connection.up();
     Flow &down = m_connection.down();
-    TcpLeg &upstream = m_connection.leg(Side::Upstream);
+    Leg &upstream = m_connection.leg(Side::Upstream);
     for (int round = 0;; ++round) {
         // Once closing, the client has had its answer and nothing else.
         if (!live() || m_closingClient)

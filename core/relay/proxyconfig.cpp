@@ -20,9 +20,16 @@ bool ProxyConfig::setListen(const QString &text, QString *error)
     return true;
 }
 
-bool ProxyConfig::setTarget(const QString &text, QString *error)
+bool ProxyConfig::setTarget(const QString &input, QString *error)
 {
+    static const QLatin1String tlsPrefix("tls:");
+    targetTls = input.startsWith(tlsPrefix, Qt::CaseInsensitive);
+    const QString text = targetTls ? input.mid(tlsPrefix.size()) : input;
     builtinEcho = text.compare(QLatin1String(BuiltinEcho::Name), Qt::CaseInsensitive) == 0;
+    if (builtinEcho && targetTls) {
+        *error = QStringLiteral("the built-in echo server does not speak TLS");
+        return false;
+    }
     if (builtinEcho) {
         targetHost = QStringLiteral("127.0.0.1");
         targetPort = 0;
@@ -72,7 +79,8 @@ QString ProxyConfig::targetText() const
         return QStringLiteral("(HTTP proxy)");
     if (builtinEcho)
         return QLatin1String(BuiltinEcho::Name);
-    return Endpoint::format(targetHost, targetPort);
+    const QString target = Endpoint::format(targetHost, targetPort);
+    return targetTls ? QStringLiteral("tls:") + target : target;
 }
 
 QString ProxyConfig::listenText() const

@@ -25,6 +25,9 @@ struct ProxyConfig
     quint16 targetPort = 0;
     bool builtinEcho = false;             // target the built-in echo server; the
                                           // server fills in its address at start
+    bool targetTls = false;               // "tls:HOST:PORT": speak TLS to the target
+    QString upstreamCaFile;               // trusted beside the system's store
+    bool insecureUpstream = false;        // relay to upstreams whose certificate fails its check
 
     int bufferBytes = 256 * 1024;         // held at most per direction
     int connectTimeoutMs = 10'000;
@@ -50,7 +53,8 @@ struct ProxyConfig
     // Reads "ADDR:PORT", "[::1]:PORT" or a bare port (loopback) into the
     // listen fields; false with the reason in *error when it cannot.
     bool setListen(const QString &text, QString *error);
-    // Reads "HOST:PORT" (or "builtin:echo") into the target fields, the same way.
+    // Reads "HOST:PORT", "tls:HOST:PORT" (or "builtin:echo") into the
+    // target fields, the same way.
     bool setTarget(const QString &text, QString *error);
 
     // Reads "ADDR[/PREFIX],..." into allowedClients.

@@ -5,6 +5,7 @@
 #include "endpoint.h"
 #include "listener.h"
 #include "resolver.h"
+#include "tlsclientcontext.h"
 #include "worker.h"
 #include "workerinbox.h"
 
@@ -196,6 +197,16 @@ bool ProxyServer::start(const ProxyConfig &requested)
         config.targetPort = m_echo->port();
     }
 
+    std::shared_ptr<const TlsClientContext> upstreamTls;
+    if (config.targetTls) {
+        QString error;
+        upstreamTls = TlsClientContext::create(config.upstreamCaFile, config.insecureUpstream, &error);
+        if (!upstreamTls) {
+            m_errorString = QStringLiteral("upstream TLS: %1").arg(error);
+            return false;
+        }
+    }
+
     const int fd = openListeningSocket(config.listenAddress, config.listenPort, config.listenBacklog, &m_errorString);
     if (fd < 0)
         return false;
@@ -235,7 +246,7 @@ bool ProxyServer::start(const ProxyConfig &requested)
         hooks.finished = [this, raw] {
             QMetaObject::invokeMethod(this, [this, raw] { workerFinished(raw); }, Qt::QueuedConnection);
         };
-        generation->workers.push_back(std::make_unique<Worker>(i, config, m_resolver.get(), std::move(hooks)));
+        generation->workers.push_back(std::make_unique<Worker>(i, config, m_resolver.get(), upstreamTls, std::move(hooks)));
     }
     for (const auto &worker : generation->workers)
         generation->pool.start(worker.get());

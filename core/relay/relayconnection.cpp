@@ -2,6 +2,7 @@
 
 #include "forwardingpolicy.h"
 #include "httpproxypolicy.h"
+#include "tlsclientcontext.h"
 #include "worker.h"
 
 #include <QDateTime>
@@ -94,8 +95,9 @@ void RelayConnection::begin()
     m_policy->begin();
 }
 
-void RelayConnection::reachUpstream(const QString &host, quint16 port)
+void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
 {
+    m_tlsHost = tls ? host : QString();
     m_connectErrors.clear();
     m_startedMs = m_worker.nowMs();
     m_phase = Phase::Resolving;
@@ -199,14 +201,73 @@ void RelayConnection::noteConnectFailure(int error)
 
 void RelayConnection::connected(std::uint32_t events)
 {
-    m_phase = Phase::Relaying;
-    m_record.state = State::Open;
     m_record.upstreamAddress = m_addresses[m_nextAddress].toString();
     m_addresses.clear();
     m_addresses.shrink_to_fit();
+    if (!m_tlsHost.isEmpty()) {
+        startTls();
+        return;
+    }
+    established(events);
+}
+
+void RelayConnection::startTls()
+{
+    const TlsClientContext *context = m_worker.upstreamTls();
+    SSL *ssl = context ? context->session(m_tlsHost) : nullptr;
+    if (!ssl) {
+        failConnect(Reason::Error, QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream));
+        return;
+    }
+    // The TLS leg takes the socket over; the flows use it from now on.
+    m_upstreamTls = std::make_unique<TlsLeg>(m_upstream.detach(), ssl);
+    m_upstreamLeg = m_upstreamTls.get();
+    m_up.replaceLeg(m_upstream, *m_upstreamLeg);
+    m_down.replaceLeg(m_upstream, *m_upstreamLeg);
+    m_phase = Phase::Handshaking;
+    touched();
+    continueHandshake();
+}
+
+void RelayConnection::continueHandshake()
+{
+    switch (m_upstreamTls->handshake()) {
+    case TlsLeg::Handshake::Pending:
+        return;
+    case TlsLeg::Handshake::Done:
+        // Bytes may already wait inside OpenSSL: read as if the socket said so.
+        established(EPOLLIN);
+        return;
+    case TlsLeg::Handshake::Failed: {
+        QString why = QStringLiteral("TLS with %1 failed: %2").arg(m_record.upstream, m_upstreamTls->errorText());
+        if (m_worker.upstreamTls()->verifies() && m_upstreamTls->errorText().startsWith(QLatin1String("certificate")))
+            why += QStringLiteral(" (--upstream-ca FILE trusts its issuer; --insecure relays it unchecked)");
+        failConnect(Reason::Error, why);
+        return;
+    }
+    }
+}
+
+void RelayConnection::established(std::uint32_t events)
+{
+    m_phase = Phase::Relaying;
+    m_record.state = State::Open;
+    if (m_upstreamTls)
+        m_record.upstreamTls = m_upstreamTls->version() + QLatin1Char(' ') + m_upstreamTls->cipher();
     touched();
     markDirty();
     m_policy->connected(events);
+}
+
+void RelayConnection::closeUpstream()
+{
+    m_upstreamLeg->close(false);
+    if (m_upstreamTls) {
+        m_up.replaceLeg(*m_upstreamTls, m_upstream);
+        m_down.replaceLeg(*m_upstreamTls, m_upstream);
+        m_upstreamLeg = &m_upstream;
+        m_upstreamTls.reset();
+    }
 }
 
 void RelayConnection::failConnect(Reason reason, const QString &why)
@@ -216,7 +277,7 @@ void RelayConnection::failConnect(Reason reason, const QString &why)
 
 void RelayConnection::adoptUpstream(int fd, const QString &address)
 {
-    m_upstream.close(false);
+    closeUpstream();
     m_upstream.attach(fd);
     m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
     watch(Upstream);
@@ -238,10 +299,14 @@ void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
         return;
     const Side side = Side(tag & 1);
     if (side == Upstream) {
-        if (((tag >> 1) & 3) != m_upstreamGeneration || !m_upstream.isOpen())
+        if (((tag >> 1) & 3) != m_upstreamGeneration || !m_upstreamLeg->isOpen())
             return; // about an upstream socket already closed
         if (m_phase == Phase::Connecting) {
             connectReady(events);
+            return;
+        }
+        if (m_phase == Phase::Handshaking) {
+            continueHandshake();
             return;
         }
     }
@@ -307,7 +372,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
         return;
     m_phase = Phase::Finished;
     m_client.close(false);
-    m_upstream.close(false);
+    m_upstreamLeg->close(false);
     if (m_policy)
         m_policy->ended();
     m_up.release(true);
@@ -331,7 +396,7 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
     if (isFinished())
         return;
     const ProxyConfig &config = m_worker.config();
-    if (m_phase == Phase::Resolving || m_phase == Phase::Connecting) {
+    if (m_phase == Phase::Resolving || m_phase == Phase::Connecting || m_phase == Phase::Handshaking) {
         if (nowMs - m_startedMs >= config.connectTimeoutMs) {
             QString why = QStringLiteral("connecting to %1 timed out after %2 ms")
                               .arg(m_record.upstream).arg(config.connectTimeoutMs);

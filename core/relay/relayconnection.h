@@ -6,6 +6,7 @@
 #include "resolver.h"
 #include "sessionpolicy.h"
 #include "tcpleg.h"
+#include "tlsleg.h"
 
 #include <cstdint>
 #include <memory>
@@ -34,7 +35,7 @@ public:
     static constexpr Side Client = Flow::Client;
     static constexpr Side Upstream = Flow::Upstream;
     using Reason = ConnectionRecord::CloseReason;
-    enum class Phase { Resolving, Connecting, Relaying, Finished };
+    enum class Phase { Resolving, Connecting, Handshaking, Relaying, Finished };
 
     RelayConnection(Worker &worker, quint64 id, int clientFd);
     ~RelayConnection();
@@ -71,7 +72,7 @@ public:
     ConnectionRecord &record() { return m_record; }
     Phase phase() const { return m_phase; }
     void setPhase(Phase phase) { m_phase = phase; }
-    TcpLeg &leg(Side side) { return side == Client ? m_client : m_upstream; }
+    Leg &leg(Side side) { return side == Client ? static_cast<Leg &>(m_client) : *m_upstreamLeg; }
     Flow &flowFrom(Side side) { return side == Client ? m_up : m_down; }
     Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
     Flow &up() { return m_up; }
@@ -87,13 +88,14 @@ public:
     Side firstFin() const { return m_firstFin; }
     void touched();
     void markDirty();
-    // Resolves host and connects to it, as the upstream leg.
-    void reachUpstream(const QString &host, quint16 port);
+    // Resolves host and connects to it, as the upstream leg; with tls,
+    // then speaks TLS to it (checking its certificate for host).
+    void reachUpstream(const QString &host, quint16 port, bool tls = false);
     // The upstream leg goes over fd, already connected to address.
     void adoptUpstream(int fd, const QString &address);
     // Takes the upstream's descriptor out of the connection, open.
     int detachUpstream();
-    void closeUpstream() { m_upstream.close(false); }
+    void closeUpstream();
     void sideFailed(Side side, int error);
     void finish(Reason reason, const QString &why);
     // The policy that decides from now on; the current one may be the
@@ -117,6 +119,10 @@ private:
     void connectReady(std::uint32_t events);
     void noteConnectFailure(int error);
     void connected(std::uint32_t events);
+    void startTls();
+    void continueHandshake();
+    // The upstream leg is ready for bytes.
+    void established(std::uint32_t events);
     void failConnect(Reason reason, const QString &why);
     void abort(Side culprit, Reason reason, const QString &why);
     void watch(Side side);
@@ -124,6 +130,9 @@ private:
     Worker &m_worker;
     TcpLeg m_client;
     TcpLeg m_upstream;
+    std::unique_ptr<TlsLeg> m_upstreamTls; // over m_upstream's socket, once TLS is spoken
+    Leg *m_upstreamLeg = &m_upstream;      // the one the flows use
+    QString m_tlsHost;                     // set: speak TLS to the upstream, checked for this name
     std::uintptr_t m_upstreamGeneration = 0; // of the upstream's socket, modulo 4
     Phase m_phase = Phase::Resolving;
     Flow m_up;

@@ -2,6 +2,7 @@
 
 #include "relayconnection.h"
 #include "resolver.h"
+#include "tlsclientcontext.h"
 #include "workerinbox.h"
 
 #include <QMutexLocker>
@@ -45,10 +46,12 @@ qint64 monotonicMs()
 
 } // namespace
 
-Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Hooks hooks)
+Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver,
+               std::shared_ptr<const TlsClientContext> upstreamTls, Hooks hooks)
     : m_index(index)
     , m_config(config)
     , m_resolver(resolver)
+    , m_upstreamTls(std::move(upstreamTls))
     , m_hooks(std::move(hooks))
     , m_inbox(std::make_shared<WorkerInbox>())
     , m_pipes(config.bufferBytes)

@@ -17,6 +17,7 @@
 #include <vector>
 
 class HttpConversation;
+class TlsClientContext;
 class RelayConnection;
 class Resolver;
 class WorkerInbox;
@@ -39,7 +40,9 @@ public:
         std::function<void()> descriptorsExhausted; // worker thread
     };
 
-    Worker(int index, const ProxyConfig &config, Resolver *resolver, Hooks hooks);
+    // upstreamTls: how to speak TLS to upstreams that want it (null: none do).
+    Worker(int index, const ProxyConfig &config, Resolver *resolver,
+           std::shared_ptr<const TlsClientContext> upstreamTls, Hooks hooks);
     ~Worker() override;
 
     void run() override;
@@ -58,6 +61,7 @@ public:
     int epollDescriptor() const { return m_epollFd; }
     char *scratch() { return m_scratch.data(); }
     const Flow::Shared &flowShared() const { return m_flowShared; }
+    const TlsClientContext *upstreamTls() const { return m_upstreamTls.get(); }
     qint64 nowMs() const { return m_nowMs; }
     qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
     void markDirty(RelayConnection *connection);
@@ -84,6 +88,7 @@ private:
     const int m_index;
     const ProxyConfig m_config;
     Resolver *const m_resolver;
+    const std::shared_ptr<const TlsClientContext> m_upstreamTls;
     const Hooks m_hooks;
     const std::shared_ptr<WorkerInbox> m_inbox;
 

@@ -47,6 +47,11 @@ TlsLeg::Handshake TlsLeg::handshake()
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
         return Handshake::Pending;
     m_error = lastError();
+    // A certificate that fails its check: say why, in OpenSSL's words
+    // ("certificate has expired", "Hostname mismatch"...).
+    const long verified = SSL_get_verify_result(m_ssl);
+    if (verified != X509_V_OK)
+        m_error = QStringLiteral("certificate: %1").arg(QString::fromLatin1(X509_verify_cert_error_string(verified)));
     if (m_error.isEmpty()) {
         // The peer went away mid-handshake without an alert.
         const int socketError = pendingError();
@@ -172,6 +177,7 @@ void TlsLeg::shutdownWrite()
     ERR_clear_error();
     SSL_shutdown(m_ssl);
     ERR_clear_error();
+    m_closeNotifySent = true;
     m_socket.shutdownWrite();
 }
 
@@ -187,6 +193,13 @@ int TlsLeg::unacknowledged() const
 
 void TlsLeg::close(bool reset)
 {
+    // An orderly close of a TLS stream says so first, or the peer takes
+    // the end for a truncation.
+    if (m_ssl && !reset && !m_closeNotifySent && m_socket.isOpen() && SSL_is_init_finished(m_ssl)) {
+        ERR_clear_error();
+        SSL_shutdown(m_ssl);
+        ERR_clear_error();
+    }
     if (m_ssl) {
         SSL_free(m_ssl);
         m_ssl = nullptr;

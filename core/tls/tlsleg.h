@@ -15,7 +15,8 @@
 // stream (0); an end of the TCP stream without close_notify reads as the
 // end too, and says so (truncated()); shutdownWrite() sends close_notify
 // and then a FIN, and reading goes on (TLS 1.3 half-close); a reset reads
-// as ECONNRESET and close(true) sends one. Errors of the TLS layer read as
+// as ECONNRESET and close(true) sends one; close(false) sends close_notify
+// first if it has not gone yet. Errors of the TLS layer read as
 // EPROTO, with OpenSSL's words in errorText().
 class TlsLeg final : public Leg
 {
@@ -61,4 +62,5 @@ private:
     QString m_error;
     bool m_truncated = false;
     bool m_ended = false;
+    bool m_closeNotifySent = false;
 };

@@ -14,6 +14,7 @@ private slots:
     void everyOption();
     void builtinEchoTarget();
     void httpProxyMode();
+    void tlsTarget();
     void errors_data();
     void errors();
 };
@@ -103,6 +104,22 @@ void tst_CommandLine::httpProxyMode()
     QVERIFY(withVia.config.addVia);
 }
 
+void tst_CommandLine::tlsTarget()
+{
+    const CommandLine line = CommandLine::parse({"proxymon", "--headless", "--target", "TLS:api.example.test:443",
+                                                 "--upstream-ca", "/tmp/ca.pem", "--insecure"});
+    QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
+    QVERIFY(line.config.targetTls);
+    QCOMPARE(line.config.targetHost, QStringLiteral("api.example.test"));
+    QCOMPARE(line.config.targetPort, quint16(443));
+    QCOMPARE(line.config.targetText(), QStringLiteral("tls:api.example.test:443"));
+    QCOMPARE(line.config.upstreamCaFile, QStringLiteral("/tmp/ca.pem"));
+    QVERIFY(line.config.insecureUpstream);
+    const CommandLine plain = CommandLine::parse({"proxymon", "--headless", "--target", "api.example.test:80"});
+    QVERIFY(!plain.config.targetTls);
+    QVERIFY(!plain.config.insecureUpstream);
+}
+
 void tst_CommandLine::everyOption()
 {
     const CommandLine line = CommandLine::parse(
@@ -153,6 +170,9 @@ void tst_CommandLine::errors_data()
     QTest::newRow("bad allow") << QStringList{"--headless", "--mode", "http-proxy", "--allow", "everyone"}
                                << "--allow";
     QTest::newRow("via when forwarding") << QStringList{"--headless", "--target", "a:1", "--via"} << "--via";
+    QTest::newRow("insecure without tls") << QStringList{"--headless", "--target", "a:1", "--insecure"}
+                                          << "go with --target tls:";
+    QTest::newRow("tls echo") << QStringList{"--headless", "--target", "tls:builtin:echo"} << "does not speak TLS";
     QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "extra"} << "extra";
 }
 

@@ -11,6 +11,7 @@ private slots:
     void terms_data();
     void terms();
     void errorsAreExplained();
+    void tlsUpstream();
 
 private:
     static ConnectionRecord sampleRecord();
@@ -69,6 +70,7 @@ void tst_CaptureFilter::terms_data()
     QTest::newRow("is:flagged") << "is:flagged" << false << true;
     QTest::newRow("is:malformed") << "is:malformed" << false << false;
     QTest::newRow("is:error") << "is:error" << true << true;
+    QTest::newRow("is:tls, plain upstream") << "is:tls" << false << false;
     QTest::newRow("negated word") << "-items" << true << false;
     QTest::newRow("negated field") << "-status:404" << true << false;
     QTest::newRow("quoted words") << "\"Not Found\"" << false << true;
@@ -84,6 +86,15 @@ void tst_CaptureFilter::terms()
     const ConnectionRecord record = sampleRecord();
     QCOMPARE(parsed.matchesConnection(record), connection);
     QCOMPARE(parsed.matchesExchange(sampleExchange(), &record), exchange);
+}
+
+void tst_CaptureFilter::tlsUpstream()
+{
+    ConnectionRecord record = sampleRecord();
+    record.upstreamTls = QStringLiteral("TLSv1.3 TLS_AES_128_GCM_SHA256");
+    QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesConnection(record));
+    QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesExchange(sampleExchange(), &record));
+    QVERIFY(!CaptureFilter::parse(QStringLiteral("-is:tls")).matchesConnection(record));
 }
 
 void tst_CaptureFilter::errorsAreExplained()

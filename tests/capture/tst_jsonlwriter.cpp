@@ -76,6 +76,16 @@ void tst_JsonlWriter::openedAndClosedInOneBatch()
     QCOMPARE(events[1].value("close").toString(), QStringLiteral("upstream_fin"));
     QCOMPARE(events[1].value("duration_ms").toInt(), 1234);
     QVERIFY(!events[1].contains("error"));
+    QVERIFY(!events[1].contains("upstream_tls"));
+
+    // A TLS upstream names its protocol and cipher.
+    QBuffer tls;
+    tls.open(QIODevice::WriteOnly);
+    JsonlWriter tlsWriter(&tls);
+    ConnectionRecord secured = record(8, true);
+    secured.upstreamTls = QStringLiteral("TLSv1.3 TLS_AES_256_GCM_SHA384");
+    tlsWriter.writeBatch({secured}, {});
+    QCOMPARE(lines(tls.data())[1].value("upstream_tls").toString(), QStringLiteral("TLSv1.3 TLS_AES_256_GCM_SHA384"));
 }
 
 void tst_JsonlWriter::httpProxyConnectionOpensWithoutUpstream()

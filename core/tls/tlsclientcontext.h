@@ -1,0 +1,36 @@
+#pragma once
+
+#include <QString>
+
+#include <openssl/types.h>
+
+#include <memory>
+
+// How proxymon speaks TLS to upstream servers: the certificates it trusts
+// (the system's store, plus a file the user names), whether it checks them
+// at all (--insecure turns that off on purpose), TLS 1.2 or later, and
+// only HTTP/1.1 offered in ALPN (the capture reads HTTP/1.x). Made once
+// per start of the proxy, then shared read-only by every worker thread.
+class TlsClientContext
+{
+public:
+    ~TlsClientContext();
+
+    TlsClientContext(const TlsClientContext &) = delete;
+    TlsClientContext &operator=(const TlsClientContext &) = delete;
+
+    // Null, with the reason in *error, when caFile cannot be used.
+    static std::shared_ptr<const TlsClientContext> create(const QString &caFile, bool insecure, QString *error);
+
+    // A new client session toward host (a name or an address literal):
+    // SNI for names, and the certificate checked against that name or
+    // address unless insecure.
+    SSL *session(const QString &host) const;
+    bool verifies() const { return !m_insecure; }
+
+private:
+    TlsClientContext(SSL_CTX *context, bool insecure);
+
+    SSL_CTX *m_context;
+    const bool m_insecure;
+};

@@ -1,0 +1,239 @@
+#include "certificateauthority.h"
+#include "loopback.h"
+#include "proxyserver.h"
+#include "recordcollector.h"
+
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <openssl/ssl.h>
+
+using namespace Loopback;
+using Reason = ConnectionRecord::CloseReason;
+
+namespace {
+
+// What the TLS upstream does with a connection once its handshake is done.
+enum class Behaviour {
+    Echo, // every byte back; close_notify answered with close_notify
+    Http, // one response to the first request, then echo
+};
+
+} // namespace
+
+// --target tls:HOST:PORT: plain clients, a TLS upstream with a certificate
+// from a test authority, and proxymon in between showing the plaintext.
+class tst_TlsTarget : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void labFlowThroughTls();
+    void httpExchangeIsSeen();
+    void badCertificatesAnswer502_data();
+    void badCertificatesAnswer502();
+    void insecureRelaysAnyway();
+    void notHttpIsClosedNotAnswered();
+    void unusableCaFileStopsTheStart();
+
+private:
+    // A TLS server on loopback serving with a leaf for names.
+    std::unique_ptr<ScriptedServer> tlsServer(Behaviour behaviour, const QStringList &names);
+    ProxyConfig configFor(const QString &target, bool trustTestCa) const;
+
+    QTemporaryDir m_directory;
+    std::unique_ptr<CertificateAuthority> m_authority;
+    std::vector<SSL_CTX *> m_contexts;
+};
+
+void tst_TlsTarget::initTestCase()
+{
+    QString error;
+    m_authority = CertificateAuthority::open(m_directory.path(), &error);
+    QVERIFY2(m_authority, qPrintable(error));
+}
+
+void tst_TlsTarget::cleanupTestCase()
+{
+    for (SSL_CTX *context : m_contexts)
+        SSL_CTX_free(context);
+}
+
+std::unique_ptr<ScriptedServer> tst_TlsTarget::tlsServer(Behaviour behaviour, const QStringList &names)
+{
+    const auto leaf = m_authority->leaf(names, LeafCertificate::KeyType::Ecdsa);
+    SSL_CTX *context = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(context, leaf->certificate());
+    SSL_CTX_use_PrivateKey(context, leaf->key());
+    m_contexts.push_back(context);
+    return std::make_unique<ScriptedServer>([context, behaviour](Socket &connection, int) {
+        SSL *ssl = SSL_new(context);
+        SSL_set_fd(ssl, connection.fd());
+        if (SSL_accept(ssl) == 1) {
+            char buffer[65536];
+            size_t got = 0;
+            bool answered = behaviour != Behaviour::Http;
+            while (SSL_read_ex(ssl, buffer, sizeof buffer, &got) == 1) {
+                size_t written = 0;
+                if (!answered) {
+                    answered = true;
+                    static const char response[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+                    SSL_write_ex(ssl, response, sizeof response - 1, &written);
+                    continue;
+                }
+                if (SSL_write_ex(ssl, buffer, got, &written) != 1)
+                    break;
+            }
+            // The client's close_notify (proxymon passing on a FIN): end
+            // our direction the same way.
+            if (SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN)
+                SSL_shutdown(ssl);
+        }
+        SSL_free(ssl);
+    });
+}
+
+ProxyConfig tst_TlsTarget::configFor(const QString &target, bool trustTestCa) const
+{
+    ProxyConfig config;
+    config.listenAddress = QHostAddress::LocalHost;
+    QString error;
+    if (!config.setTarget(target, &error))
+        qWarning() << error;
+    if (trustTestCa)
+        config.upstreamCaFile = m_authority->certificatePath();
+    config.stopGraceMs = 100;
+    return config;
+}
+
+void tst_TlsTarget::labFlowThroughTls()
+{
+    // The lab's client: send everything, shut down writing, read to EOF;
+    // through TLS the FIN travels as close_notify and comes back as one.
+    const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY2(server.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true)),
+             qPrintable(server.errorString()));
+    QCOMPARE(server.config().targetText(), QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()));
+    const QByteArray data = randomBytes(4 * 1024 * 1024 + 3, 11);
+    const QByteArray echoed = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        std::thread writer([&] {
+            sendAll(client.fd(), data);
+            client.shutdownWrite();
+        });
+        const QByteArray received = readUntilEof(client.fd());
+        writer.join();
+        return received;
+    });
+    QCOMPARE(echoed.size(), data.size());
+    QCOMPARE(sha256(echoed), sha256(data));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QVERIFY2(record.upstreamTls.startsWith(QStringLiteral("TLSv1.3 ")), qPrintable(record.upstreamTls));
+    QCOMPARE(record.closeReason, Reason::ClientFin);
+    QCOMPARE(record.bytesUp, quint64(data.size()));
+    QCOMPARE(record.bytesDown, quint64(data.size()));
+    QVERIFY(record.error.isEmpty());
+}
+
+void tst_TlsTarget::httpExchangeIsSeen()
+{
+    const auto upstream = tlsServer(Behaviour::Http, {QStringLiteral("127.0.0.1")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true)));
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "GET /inside HTTP/1.1\r\nHost: api.example.test\r\n\r\n");
+        return readExactly(client.fd(), 43);
+    });
+    QCOMPARE(reply, QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+    // What crossed the wire encrypted shows as HTTP.
+    QVERIFY(records.waitForExchanges(1));
+    const HttpExchange &exchange = records.exchanges().first();
+    QCOMPARE(exchange.request.target(), QByteArrayView("/inside"));
+    QCOMPARE(exchange.response.status, 200);
+}
+
+void tst_TlsTarget::badCertificatesAnswer502_data()
+{
+    QTest::addColumn<QString>("host");
+    QTest::addColumn<bool>("trust");
+    QTest::addColumn<QString>("reason");
+    QTest::newRow("unknown issuer") << QStringLiteral("127.0.0.1") << false
+                                    << QStringLiteral("unable to get local issuer certificate");
+    QTest::newRow("wrong name") << QStringLiteral("localhost") << true << QStringLiteral("hostname mismatch");
+}
+
+void tst_TlsTarget::badCertificatesAnswer502()
+{
+    QFETCH(QString, host);
+    QFETCH(bool, trust);
+    QFETCH(QString, reason);
+    // The leaf names 127.0.0.1 only; "localhost" reaches the same server.
+    const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(QStringLiteral("tls:%1:%2").arg(host).arg(upstream->port()), trust)));
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        return readUntilEof(client.fd());
+    });
+    QVERIFY2(reply.startsWith("HTTP/1.1 502 Bad Gateway\r\n"), reply.constData());
+    // OpenSSL's words, whatever their case in this version.
+    QVERIFY2(reply.toLower().contains(reason.toLower().toUtf8()), reply.constData());
+    QVERIFY2(reply.contains("--insecure"), reply.constData());
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::Error);
+    QVERIFY2(record.error.contains(reason, Qt::CaseInsensitive), qPrintable(record.error));
+    QVERIFY(record.upstreamTls.isEmpty());
+}
+
+void tst_TlsTarget::insecureRelaysAnyway()
+{
+    const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    ProxyConfig config = configFor(QStringLiteral("tls:localhost:%1").arg(upstream->port()), false);
+    config.insecureUpstream = true;
+    QVERIFY(server.start(config));
+    const QByteArray echoed = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "unchecked");
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(echoed, QByteArray("unchecked"));
+    QVERIFY(records.waitForOnlyClosed().error.isEmpty());
+}
+
+void tst_TlsTarget::notHttpIsClosedNotAnswered()
+{
+    const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), false)));
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), QByteArray("\x00\x01\x02", 3));
+        return readUntilEof(client.fd());
+    });
+    QVERIFY2(reply.isEmpty(), reply.constData());
+    QVERIFY(records.waitForOnlyClosed().error.contains(QStringLiteral("certificate")));
+}
+
+void tst_TlsTarget::unusableCaFileStopsTheStart()
+{
+    ProxyServer server;
+    ProxyConfig config = configFor(QStringLiteral("tls:127.0.0.1:9"), false);
+    config.upstreamCaFile = m_directory.path() + QStringLiteral("/missing.pem");
+    QVERIFY(!server.start(config));
+    QVERIFY2(server.errorString().contains(QStringLiteral("missing.pem")), qPrintable(server.errorString()));
+    QVERIFY(!server.isListening());
+}
+
+QTEST_GUILESS_MAIN(tst_TlsTarget)
+#include "tst_tlstarget.moc"
