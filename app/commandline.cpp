@@ -113,13 +113,21 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption insecure(QStringLiteral("insecure"),
         QStringLiteral("Speak TLS to upstreams without checking their certificates (expired, wrong name, "
                        "unknown issuer) or protocol version."));
+    const QCommandLineOption ca(QStringLiteral("ca"),
+        QStringLiteral("Show where proxymon's certificate authority is (making it on first use) and how to make "
+                       "clients trust it, then exit."));
+    const QCommandLineOption caExport(QStringLiteral("ca-export"),
+        QStringLiteral("With --ca: also save its certificate to FILE (DER for .der and .cer, else PEM)."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption caReplace(QStringLiteral("ca-replace"),
+        QStringLiteral("With --ca: replace the authority with a new one (every client must then trust the new one)."));
     const QCommandLineOption filter(QStringLiteral("filter"),
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
-                       bodyPrefix, upstreamCa, insecure, filter});
+                       bodyPrefix, upstreamCa, insecure, ca, caExport, caReplace, filter});
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
         "Sizes take K or M: 64K, 1M.\n"
@@ -138,6 +146,11 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     result.headless = parser.isSet(headless);
     if (result.helpRequested || result.versionRequested)
         return result;
+    result.caRequested = parser.isSet(ca) || parser.isSet(caExport) || parser.isSet(caReplace);
+    result.caReplace = parser.isSet(caReplace);
+    result.caExportPath = parser.value(caExport);
+    if (result.caRequested)
+        return result; // nothing else matters: it prints and exits
 
     ProxyConfig &config = result.config;
     QString error;

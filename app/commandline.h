@@ -11,6 +11,9 @@ struct CommandLine
     bool headless = false;
     bool helpRequested = false;
     bool versionRequested = false;
+    bool caRequested = false;  // --ca: say where proxymon's CA is and how to trust it
+    bool caReplace = false;    // --ca-replace: make a new one first
+    QString caExportPath;      // --ca-export FILE: save it there (DER for .der/.cer)
     ProxyConfig config;
     QString jsonlPath; // empty: none; "-": standard output
     QString filter;    // the window's filter language, applied to the JSONL stream

@@ -1,3 +1,4 @@
+#include "cacommand.h"
 #include "commandline.h"
 #include "headlessrunner.h"
 #include "mainwindow.h"
@@ -88,6 +89,11 @@ int main(int argc, char *argv[])
     if (!commandLine.error.isEmpty()) {
         std::fprintf(stderr, "proxymon: %s\nTry 'proxymon --help'.\n", qPrintable(commandLine.error));
         return 2;
+    }
+    if (commandLine.caRequested) {
+        QCoreApplication app(argc, argv);
+        nameApplication();
+        return CaCommand::run(commandLine);
     }
     return commandLine.headless ? runHeadless(argc, argv, commandLine) : runWindow(argc, argv, commandLine);
 }

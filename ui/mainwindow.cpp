@@ -2,6 +2,7 @@
 
 #include "bannerstyle.h"
 #include "captureexport.h"
+#include "catrustdialog.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
 #include "displaytext.h"
@@ -255,6 +256,14 @@ void MainWindow::buildMenus()
     proxy->addAction(m_startStop);
     proxy->addAction(m_clear);
     proxy->addAction(m_export);
+    proxy->addSeparator();
+    QAction *trust = proxy->addAction(tr("&Trust proxymon's CA…"), this, [this] {
+        auto *dialog = new CaTrustDialog(this);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        dialog->open();
+    });
+    trust->setObjectName(QStringLiteral("trustCa"));
+    trust->setToolTip(tr("Where proxymon's certificate authority is, and how to make clients trust it"));
     proxy->addSeparator();
     QAction *quit = proxy->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);

@@ -5,6 +5,7 @@
 #include <QHostAddress>
 #include <QHostInfo>
 #include <QMutexLocker>
+#include <QStandardPaths>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -252,6 +253,28 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::create(const QString
         return nullptr;
     }
     return std::unique_ptr<CertificateAuthority>(new CertificateAuthority(directory, certificate, key, cacheCapacity));
+}
+
+QString CertificateAuthority::defaultDirectory()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + QStringLiteral("/proxymon/ca");
+}
+
+QString CertificateAuthority::fingerprint() const
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    X509_digest(m_certificate, EVP_sha256(), digest, &length);
+    return QString::fromLatin1(QByteArray(reinterpret_cast<const char *>(digest), int(length)).toHex(':').toUpper());
+}
+
+QDateTime CertificateAuthority::validUntil() const
+{
+    tm time{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(m_certificate), &time) != 1)
+        return QDateTime();
+    return QDateTime(QDate(time.tm_year + 1900, time.tm_mon + 1, time.tm_mday),
+                     QTime(time.tm_hour, time.tm_min, time.tm_sec), Qt::UTC);
 }
 
 QByteArray CertificateAuthority::certificatePem() const

@@ -3,6 +3,7 @@
 #include "leafcertificate.h"
 
 #include <QByteArray>
+#include <QDateTime>
 #include <QHash>
 #include <QMutex>
 #include <QString>
@@ -43,10 +44,16 @@ public:
     static std::unique_ptr<CertificateAuthority> replace(const QString &directory, QString *error,
                                                          size_t cacheCapacity = 1000);
 
+    // Where the application keeps its authority: ~/.local/share/proxymon/ca.
+    static QString defaultDirectory();
+
     QString certificatePath() const { return m_directory + QLatin1Char('/') + QLatin1String(CertificateFile); }
     QByteArray certificatePem() const;
     QByteArray certificateDer() const;
     X509 *certificate() const { return m_certificate; }
+    // SHA-256 of the certificate, as "AB:CD:…", the way trust stores show it.
+    QString fingerprint() const;
+    QDateTime validUntil() const;
 
     // A certificate for names (the first is its subject), from the cache
     // when one was made already; null only if OpenSSL fails.

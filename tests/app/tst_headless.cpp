@@ -4,6 +4,7 @@
 #include "loopback.h"
 
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -34,6 +35,7 @@ private slots:
     void windowWithoutDisplaySaysWhatToDo();
     void filterNarrowsTheStream();
     void httpProxyModeReportsItsAnswers();
+    void caShowsWhereAndHowToTrust();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -134,7 +136,8 @@ void tst_Headless::helpListsEveryOption()
     const QString help = QString::fromUtf8(process.readAllStandardOutput());
     for (const char *option : {"--headless", "--listen", "--target", "--jsonl", "--allow-remote", "--buffer",
                                "--connect-timeout", "--idle-timeout", "--half-close-timeout", "--stop-grace",
-                               "--max-connections", "--workers", "--backlog", "--no-capture", "--body-prefix"}) {
+                               "--max-connections", "--workers", "--backlog", "--no-capture", "--body-prefix",
+                               "--upstream-ca", "--insecure", "--ca", "--ca-export", "--ca-replace"}) {
         QVERIFY2(help.contains(QLatin1String(option)), option);
     }
 }
@@ -434,6 +437,59 @@ void tst_Headless::httpProxyModeReportsItsAnswers()
     }
     QVERIFY(sawExchange);
     QVERIFY(sawClosed);
+}
+
+void tst_Headless::caShowsWhereAndHowToTrust()
+{
+    // The data directory is the test's own.
+    QTemporaryDir data;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("XDG_DATA_HOME"), data.path());
+    const auto run = [&](const QStringList &arguments, QByteArray *output) {
+        QProcess process;
+        process.setProcessEnvironment(environment);
+        process.start(QStringLiteral(PROXYMON_BINARY), arguments);
+        if (!process.waitForFinished(20'000))
+            return -1;
+        *output = process.readAllStandardOutput() + process.readAllStandardError();
+        return process.exitCode();
+    };
+    static const QRegularExpression fingerprint(QStringLiteral("SHA-256 fingerprint: ([0-9A-F:]{95})"));
+
+    QByteArray first;
+    QCOMPARE(run({QStringLiteral("--ca")}, &first), 0);
+    const QString text = QString::fromUtf8(first);
+    QVERIFY2(text.contains(QStringLiteral("(made now)")), first.constData());
+    const QString path = QRegularExpression(QStringLiteral("certificate: (\\S+)")).match(text).captured(1);
+    QVERIFY2(path.startsWith(data.path()) && QFile::exists(path), first.constData());
+    for (const char *expected : {"update-ca-certificates", "certutil -d sql:", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"})
+        QVERIFY2(text.contains(QLatin1String(expected)), expected);
+    const QString made = fingerprint.match(text).captured(1);
+    QVERIFY2(!made.isEmpty(), first.constData());
+
+    // Kept: the same authority the next time, and a DER copy on request.
+    QByteArray second;
+    const QString der = data.path() + QStringLiteral("/proxymon-ca.der");
+    QCOMPARE(run({QStringLiteral("--ca-export"), der}, &second), 0);
+    QVERIFY(!QString::fromUtf8(second).contains(QStringLiteral("(made now)")));
+    QCOMPARE(fingerprint.match(QString::fromUtf8(second)).captured(1), made);
+    QFile derFile(der);
+    QVERIFY(derFile.open(QIODevice::ReadOnly));
+    QVERIFY(derFile.readAll().startsWith("\x30\x82")); // an ASN.1 SEQUENCE
+
+    // Replaced only when asked.
+    QByteArray third;
+    QCOMPARE(run({QStringLiteral("--ca-replace")}, &third), 0);
+    QVERIFY(fingerprint.match(QString::fromUtf8(third)).captured(1) != made);
+
+    // A broken authority is reported, not replaced.
+    QFile key(QFileInfo(path).path() + QStringLiteral("/proxymon-ca.key"));
+    QVERIFY(key.open(QIODevice::WriteOnly));
+    key.write("broken\n");
+    key.close();
+    QByteArray broken;
+    QCOMPARE(run({QStringLiteral("--ca")}, &broken), 1);
+    QVERIFY2(broken.contains("cannot read the key"), broken.constData());
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

@@ -1,3 +1,4 @@
+#include "catrustdialog.h"
 #include "connectiontablemodel.h"
 #include "exchangedetailview.h"
 #include "exchangetablemodel.h"
@@ -57,6 +58,7 @@ private slots:
     void columnMenuHidesAndMoves();
     void exportSavesWhatTheListsShow();
     void httpProxyModeShowsEachHost();
+    void trustDialogShowsTheAuthority();
 
 private:
     static QByteArray gzip(const QByteArray &data);
@@ -93,6 +95,8 @@ void tst_MainWindow::initTestCase()
     // Settings go to a directory of the test's own.
     QVERIFY(m_config.isValid());
     qputenv("XDG_CONFIG_HOME", m_config.path().toLocal8Bit());
+    // So is the certificate authority's data directory.
+    qputenv("XDG_DATA_HOME", m_config.path().toLocal8Bit());
     QCoreApplication::setOrganizationName(QStringLiteral("proxymon-test"));
     QCoreApplication::setApplicationName(QStringLiteral("proxymon-test"));
     // A small web server: answers by path, then closes.
@@ -656,6 +660,33 @@ void tst_MainWindow::httpProxyModeShowsEachHost()
     QCOMPARE(cell(exchanges, 2, ExchangeTableModel::Method), QStringLiteral("CONNECT"));
     QCOMPARE(cell(exchanges, 2, ExchangeTableModel::Host), QString::fromLatin1(origin));
     press(window, "startStop");
+}
+
+void tst_MainWindow::trustDialogShowsTheAuthority()
+{
+    MainWindow window{ProxyConfig()};
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    press(window, "trustCa");
+    CaTrustDialog *dialog = nullptr;
+    QTRY_VERIFY((dialog = window.findChild<CaTrustDialog *>()) != nullptr);
+    const QString summary = dialog->findChild<QLabel *>(QStringLiteral("caSummary"))->text();
+    QVERIFY2(summary.contains(m_config.path()) && summary.contains(QStringLiteral("SHA-256")), qPrintable(summary));
+    const QList<QLineEdit *> commands = dialog->findChildren<QLineEdit *>(QStringLiteral("trustCommand"));
+    QVERIFY(commands.size() >= 4);
+    QVERIFY(commands.first()->text().contains(QStringLiteral("update-ca-certificates")));
+
+    const QString der = m_config.path() + QStringLiteral("/saved.der");
+    QVERIFY(dialog->saveTo(der, true));
+    QFile file(der);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QVERIFY(file.readAll().startsWith("\x30\x82"));
+    QVERIFY(!dialog->saveTo(m_config.path() + QStringLiteral("/no/such/dir/x.pem"), false));
+    QVERIFY(dialog->findChild<QLabel *>(QStringLiteral("caProblem"))->isVisible());
+
+    QVERIFY(dialog->replaceAuthority());
+    QVERIFY(dialog->findChild<QLabel *>(QStringLiteral("caSummary"))->text() != summary);
+    dialog->close();
 }
 
 QTEST_MAIN(tst_MainWindow)
