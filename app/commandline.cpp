@@ -113,6 +113,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption insecure(QStringLiteral("insecure"),
         QStringLiteral("Speak TLS to upstreams without checking their certificates (expired, wrong name, "
                        "unknown issuer) or protocol version."));
+    const QCommandLineOption keyLog(QStringLiteral("keylog"),
+        QStringLiteral("Append the secrets of the TLS sessions proxymon speaks to FILE, in the NSS key log format "
+                       "(SSLKEYLOGFILE), so Wireshark can decrypt a capture of them. Anyone who reads FILE can too."),
+        QStringLiteral("FILE"));
     const QCommandLineOption ca(QStringLiteral("ca"),
         QStringLiteral("Show where proxymon's certificate authority is (making it on first use) and how to make "
                        "clients trust it, then exit."));
@@ -127,7 +131,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("EXPR"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
-                       bodyPrefix, upstreamCa, insecure, ca, caExport, caReplace, filter});
+                       bodyPrefix, upstreamCa, insecure, keyLog, ca, caExport, caReplace, filter});
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
         "Sizes take K or M: 64K, 1M.\n"
@@ -214,9 +218,11 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     }
     config.upstreamCaFile = parser.value(upstreamCa);
     config.insecureUpstream = parser.isSet(insecure);
+    config.keyLogFile = parser.value(keyLog);
     // Without --target (the window), a tls: target may still be typed there.
-    if ((parser.isSet(upstreamCa) || config.insecureUpstream) && parser.isSet(target) && !config.targetTls) {
-        result.error = QStringLiteral("--upstream-ca and --insecure go with --target tls:HOST:PORT");
+    if ((parser.isSet(upstreamCa) || config.insecureUpstream || parser.isSet(keyLog)) && parser.isSet(target)
+        && !config.targetTls) {
+        result.error = QStringLiteral("--upstream-ca, --insecure and --keylog go with --target tls:HOST:PORT");
         return result;
     }
     result.filter = parser.value(filter);

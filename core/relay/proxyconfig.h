@@ -28,6 +28,7 @@ struct ProxyConfig
     bool targetTls = false;               // "tls:HOST:PORT": speak TLS to the target
     QString upstreamCaFile;               // trusted beside the system's store
     bool insecureUpstream = false;        // relay to upstreams whose certificate fails its check
+    QString keyLogFile;                   // TLS secrets appended here (NSS key log format) when set
 
     int bufferBytes = 256 * 1024;         // held at most per direction
     int connectTimeoutMs = 10'000;

@@ -6,6 +6,7 @@
 #include "listener.h"
 #include "resolver.h"
 #include "tlsclientcontext.h"
+#include "tlskeylog.h"
 #include "worker.h"
 #include "workerinbox.h"
 
@@ -200,7 +201,12 @@ bool ProxyServer::start(const ProxyConfig &requested)
     std::shared_ptr<const TlsClientContext> upstreamTls;
     if (config.targetTls) {
         QString error;
-        upstreamTls = TlsClientContext::create(config.upstreamCaFile, config.insecureUpstream, &error);
+        std::shared_ptr<TlsKeyLog> keyLog;
+        if (!config.keyLogFile.isEmpty() && !(keyLog = TlsKeyLog::open(config.keyLogFile, &error))) {
+            m_errorString = error;
+            return false;
+        }
+        upstreamTls = TlsClientContext::create(config.upstreamCaFile, config.insecureUpstream, keyLog, &error);
         if (!upstreamTls) {
             m_errorString = QStringLiteral("upstream TLS: %1").arg(error);
             return false;

@@ -1,5 +1,7 @@
 #include "tlsclientcontext.h"
 
+#include "tlskeylog.h"
+
 #include <QFile>
 #include <QHostAddress>
 
@@ -7,10 +9,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-TlsClientContext::TlsClientContext(SSL_CTX *context, bool insecure)
+TlsClientContext::TlsClientContext(SSL_CTX *context, bool insecure, std::shared_ptr<TlsKeyLog> keyLog)
     : m_context(context)
     , m_insecure(insecure)
+    , m_keyLog(std::move(keyLog))
 {
+    if (m_keyLog)
+        m_keyLog->attach(m_context);
 }
 
 TlsClientContext::~TlsClientContext()
@@ -18,7 +23,8 @@ TlsClientContext::~TlsClientContext()
     SSL_CTX_free(m_context);
 }
 
-std::shared_ptr<const TlsClientContext> TlsClientContext::create(const QString &caFile, bool insecure, QString *error)
+std::shared_ptr<const TlsClientContext> TlsClientContext::create(const QString &caFile, bool insecure,
+                                                                 std::shared_ptr<TlsKeyLog> keyLog, QString *error)
 {
     SSL_CTX *context = SSL_CTX_new(TLS_client_method());
     if (!context) {
@@ -47,7 +53,7 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const QString &
     }
     static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(context, http11, sizeof http11);
-    return std::shared_ptr<const TlsClientContext>(new TlsClientContext(context, insecure));
+    return std::shared_ptr<const TlsClientContext>(new TlsClientContext(context, insecure, std::move(keyLog)));
 }
 
 SSL *TlsClientContext::session(const QString &host) const

@@ -6,6 +6,8 @@
 
 #include <memory>
 
+class TlsKeyLog;
+
 // How proxymon speaks TLS to upstream servers: the certificates it trusts
 // (the system's store, plus a file the user names), whether it checks them
 // at all (--insecure turns that off on purpose), TLS 1.2 or later, and
@@ -19,8 +21,10 @@ public:
     TlsClientContext(const TlsClientContext &) = delete;
     TlsClientContext &operator=(const TlsClientContext &) = delete;
 
-    // Null, with the reason in *error, when caFile cannot be used.
-    static std::shared_ptr<const TlsClientContext> create(const QString &caFile, bool insecure, QString *error);
+    // Null, with the reason in *error, when caFile cannot be used. With a
+    // key log, every session's secrets go there.
+    static std::shared_ptr<const TlsClientContext> create(const QString &caFile, bool insecure,
+                                                          std::shared_ptr<TlsKeyLog> keyLog, QString *error);
 
     // A new client session toward host (a name or an address literal):
     // SNI for names, and the certificate checked against that name or
@@ -29,8 +33,9 @@ public:
     bool verifies() const { return !m_insecure; }
 
 private:
-    TlsClientContext(SSL_CTX *context, bool insecure);
+    TlsClientContext(SSL_CTX *context, bool insecure, std::shared_ptr<TlsKeyLog> keyLog);
 
     SSL_CTX *m_context;
     const bool m_insecure;
+    const std::shared_ptr<TlsKeyLog> m_keyLog;
 };

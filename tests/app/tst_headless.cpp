@@ -137,7 +137,7 @@ void tst_Headless::helpListsEveryOption()
     for (const char *option : {"--headless", "--listen", "--target", "--jsonl", "--allow-remote", "--buffer",
                                "--connect-timeout", "--idle-timeout", "--half-close-timeout", "--stop-grace",
                                "--max-connections", "--workers", "--backlog", "--no-capture", "--body-prefix",
-                               "--upstream-ca", "--insecure", "--ca", "--ca-export", "--ca-replace"}) {
+                               "--upstream-ca", "--insecure", "--keylog", "--ca", "--ca-export", "--ca-replace"}) {
         QVERIFY2(help.contains(QLatin1String(option)), option);
     }
 }

@@ -3,6 +3,9 @@
 #include "proxyserver.h"
 #include "recordcollector.h"
 
+#include <QFile>
+#include <QMutex>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -12,6 +15,10 @@ using namespace Loopback;
 using Reason = ConnectionRecord::CloseReason;
 
 namespace {
+
+// The secrets the test servers' sessions derived, as their key log lines.
+QMutex serverSecretsMutex;
+QList<QByteArray> serverSecrets;
 
 // What the TLS upstream does with a connection once its handshake is done.
 enum class Behaviour {
@@ -36,6 +43,7 @@ private slots:
     void insecureRelaysAnyway();
     void notHttpIsClosedNotAnswered();
     void unusableCaFileStopsTheStart();
+    void keyLogHoldsTheSessionsSecrets();
 
 private:
     // A TLS server on loopback serving with a leaf for names.
@@ -66,6 +74,10 @@ std::unique_ptr<ScriptedServer> tst_TlsTarget::tlsServer(Behaviour behaviour, co
     SSL_CTX *context = SSL_CTX_new(TLS_server_method());
     SSL_CTX_use_certificate(context, leaf->certificate());
     SSL_CTX_use_PrivateKey(context, leaf->key());
+    SSL_CTX_set_keylog_callback(context, [](const SSL *, const char *line) {
+        QMutexLocker lock(&serverSecretsMutex);
+        serverSecrets.append(QByteArray(line));
+    });
     m_contexts.push_back(context);
     return std::make_unique<ScriptedServer>([context, behaviour](Socket &connection, int) {
         SSL *ssl = SSL_new(context);
@@ -233,6 +245,58 @@ void tst_TlsTarget::unusableCaFileStopsTheStart()
     QVERIFY(!server.start(config));
     QVERIFY2(server.errorString().contains(QStringLiteral("missing.pem")), qPrintable(server.errorString()));
     QVERIFY(!server.isListening());
+}
+
+void tst_TlsTarget::keyLogHoldsTheSessionsSecrets()
+{
+    // proxymon's key log must hold the very secrets the server derived
+    // for the same sessions: that is what lets Wireshark decrypt them.
+    const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
+    {
+        QMutexLocker lock(&serverSecretsMutex);
+        serverSecrets.clear();
+    }
+    const QString path = m_directory.path() + QStringLiteral("/keys.log");
+    ProxyServer server;
+    RecordCollector records(&server);
+    ProxyConfig config = configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true);
+    config.keyLogFile = path;
+    QVERIFY2(server.start(config), qPrintable(server.errorString()));
+    for (int i = 0; i < 2; ++i) {
+        const QByteArray echoed = offThread([&] {
+            Socket client = connectTo("127.0.0.1", server.listenPort());
+            sendAll(client.fd(), "secret");
+            client.shutdownWrite();
+            return readUntilEof(client.fd());
+        });
+        QCOMPARE(echoed, QByteArray("secret"));
+    }
+    QVERIFY(records.waitForClosed(2));
+    server.stop();
+
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther), QFileDevice::Permissions());
+    const QList<QByteArray> logged = file.readAll().split('\n');
+    static const QRegularExpression shape(QStringLiteral("^[A-Z0-9_]+ [0-9a-f]{64} [0-9a-f]{64,}$"));
+    int lines = 0;
+    for (const QByteArray &line : logged) {
+        if (line.isEmpty())
+            continue;
+        ++lines;
+        QVERIFY2(shape.match(QString::fromLatin1(line)).hasMatch(), line.constData());
+    }
+    QMutexLocker lock(&serverSecretsMutex);
+    // TLS 1.3: five secrets per session.
+    QCOMPARE(lines, 10);
+    for (const QByteArray &secret : std::as_const(serverSecrets))
+        QVERIFY2(logged.contains(secret), secret.constData());
+
+    // A key log that cannot be written stops the start.
+    ProxyServer refused;
+    config.keyLogFile = m_directory.path() + QStringLiteral("/no/such/dir/keys.log");
+    QVERIFY(!refused.start(config));
+    QVERIFY2(refused.errorString().contains(QStringLiteral("key log")), qPrintable(refused.errorString()));
 }
 
 QTEST_GUILESS_MAIN(tst_TlsTarget)
