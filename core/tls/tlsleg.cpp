@@ -117,23 +117,22 @@ ssize_t TlsLeg::read(char *into, size_t capacity, bool *drained)
     // Only "would block" proves that neither the socket nor OpenSSL's
     // buffers hold more: never claim drained.
     *drained = false;
-    if (m_ended)
-        return 0;
-    ERR_clear_error();
-    errno = 0;
-    size_t done = 0;
-    const int code = SSL_read_ex(m_ssl, into, capacity, &done);
-    return result(code, done);
+    return receive(SSL_read_ex, into, capacity);
 }
 
 ssize_t TlsLeg::peek(char *into, size_t capacity)
+{
+    return receive(SSL_peek_ex, into, capacity);
+}
+
+ssize_t TlsLeg::receive(int (*operation)(SSL *, void *, size_t, size_t *), char *into, size_t capacity)
 {
     if (m_ended)
         return 0;
     ERR_clear_error();
     errno = 0;
     size_t done = 0;
-    const int code = SSL_peek_ex(m_ssl, into, capacity, &done);
+    const int code = operation(m_ssl, into, capacity, &done);
     return result(code, done);
 }
 

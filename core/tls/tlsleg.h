@@ -54,6 +54,8 @@ public:
     void close(bool reset) override;
 
 private:
+    // SSL_read_ex or SSL_peek_ex, in the system call conventions.
+    ssize_t receive(int (*operation)(SSL *, void *, size_t, size_t *), char *into, size_t capacity);
     // Turns an OpenSSL result into the system call conventions.
     ssize_t result(int code, size_t done);
 
