@@ -45,14 +45,14 @@ void ForwardingPolicy::connectFailed(Reason reason, const QString &why)
 {
     // A TLS upstream that failed its handshake (a bad certificate, most
     // often) is something a plain HTTP client can be told, in HTTP.
-    if (m_connection.phase() == RelayConnection::Phase::Handshaking && answerInHttp(why))
+    if (m_connection.phase() == RelayConnection::Phase::Handshaking && answerInHttp(reason, why))
         return;
     // Otherwise the client gets an orderly close: nothing was relayed, and
     // a reset would only hide the fact that the proxy answered.
     m_connection.finish(reason, why);
 }
 
-bool ForwardingPolicy::answerInHttp(const QString &why)
+bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
 {
     Leg &client = m_connection.leg(Side::Client);
     char start[16];
@@ -71,13 +71,13 @@ bool ForwardingPolicy::answerInHttp(const QString &why)
             break;
         m_connection.capture(m_connection.up(), scratch, n);
     }
-    const QByteArray answer = HttpProxyFront::answerBytes({502, why});
+    const QByteArray answer = HttpProxyFront::answerBytes({reason == Reason::Timeout ? 504 : 502, why});
     m_connection.capture(m_connection.down(), answer.constData(), answer.size());
     const ssize_t sent = client.write(answer.constData(), size_t(answer.size()));
     if (sent > 0)
         m_connection.down().countDelivered(quint64(sent));
     client.shutdownWrite();
-    m_connection.finish(Reason::Error, why);
+    m_connection.finish(reason, why);
     return true;
 }
 

@@ -25,8 +25,9 @@ public:
 
 private:
     // Answers a client whose first bytes are an HTTP request with a 502
-    // naming why; false when they are not (or not there yet).
-    bool answerInHttp(const QString &why);
+    // (504 for a timeout) naming why; false when they are not (or not
+    // there yet).
+    bool answerInHttp(Reason reason, const QString &why);
     static bool looksLikeRequest(QByteArrayView start);
 
     RelayConnection &m_connection;

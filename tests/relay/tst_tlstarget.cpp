@@ -41,6 +41,7 @@ private slots:
     void badCertificatesAnswer502_data();
     void badCertificatesAnswer502();
     void insecureRelaysAnyway();
+    void silentServerTimesOutWith504();
     void notHttpIsClosedNotAnswered();
     void unusableCaFileStopsTheStart();
     void keyLogHoldsTheSessionsSecrets();
@@ -220,6 +221,26 @@ void tst_TlsTarget::insecureRelaysAnyway()
     });
     QCOMPARE(echoed, QByteArray("unchecked"));
     QVERIFY(records.waitForOnlyClosed().error.isEmpty());
+}
+
+void tst_TlsTarget::silentServerTimesOutWith504()
+{
+    // Connected, and then no answer to the ClientHello: the connect
+    // timeout covers the handshake, and an HTTP client is told.
+    ScriptedServer silent([](Socket &connection, int) { readUntilEof(connection.fd()); });
+    ProxyServer server;
+    RecordCollector records(&server);
+    ProxyConfig config = configFor(QStringLiteral("tls:127.0.0.1:%1").arg(silent.port()), true);
+    config.connectTimeoutMs = 300;
+    QVERIFY(server.start(config));
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        return readUntilEof(client.fd());
+    });
+    QVERIFY2(reply.startsWith("HTTP/1.1 504 Gateway Timeout\r\n"), reply.constData());
+    QVERIFY2(reply.contains("timed out"), reply.constData());
+    QCOMPARE(records.waitForOnlyClosed().closeReason, Reason::Timeout);
 }
 
 void tst_TlsTarget::notHttpIsClosedNotAnswered()
