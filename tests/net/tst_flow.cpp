@@ -1,5 +1,6 @@
 #include "flow.h"
 #include "flowobserver.h"
+#include "forwardingowner.h"
 #include "legpair.h"
 #include "pipepool.h"
 
@@ -14,41 +15,6 @@
 namespace {
 
 constexpr int Capacity = 16 * 1024;
-
-// What the relay's connection does with a flow's news, reduced to what a
-// forwarding connection does: a FIN read is passed on once everything
-// before it is delivered.
-struct TestOwner final : Flow::Owner
-{
-    explicit TestOwner(Leg &destination) : destination(destination) {}
-
-    void flowActive() override {}
-    void flowDelivered() override { ++deliveredNotes; }
-    void flowEnded(Flow &flow) override
-    {
-        ++ended;
-        flow.markEnded();
-        if (!flow.pending())
-            flowFinDue(flow);
-    }
-    void flowFinDue(Flow &flow) override
-    {
-        if (flow.finPassed())
-            return;
-        flow.markFinPassed();
-        ++finsPassed;
-        destination.shutdownWrite();
-    }
-    void flowFailed(Flow::Side side, int error) override { failures.push_back({side, error}); }
-    void flowYield(Flow &) override { ++yields; }
-
-    Leg &destination;
-    int deliveredNotes = 0;
-    int ended = 0;
-    int finsPassed = 0;
-    int yields = 0;
-    std::vector<std::pair<Flow::Side, int>> failures;
-};
 
 // Sees what the flow shows it; with skipAll, asks to be told only how many
 // bytes passed (as the capture does for a body past its kept prefix).
@@ -154,7 +120,7 @@ void tst_Flow::forwardsEveryByteThenTheFin()
 {
     LegPair client;
     LegPair upstream;
-    TestOwner owner(upstream.leg);
+    ForwardingOwner owner(upstream.leg);
     TestObserver observer;
     Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
     flow.setObserver(&observer);
@@ -176,7 +142,7 @@ void tst_Flow::stopsReadingWhileTheDestinationIsFull()
 {
     LegPair client;
     LegPair upstream;
-    TestOwner owner(upstream.leg);
+    ForwardingOwner owner(upstream.leg);
     Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
     flow.setSpliceAllowed(false); // the copy path's buffer is the one to watch
     // The upstream reads nothing; the client sends far more than the
@@ -204,7 +170,7 @@ void tst_Flow::splicesBulkAndTellsTheObserverOnlyCounts()
 {
     LegPair client;
     LegPair upstream;
-    TestOwner owner(upstream.leg);
+    ForwardingOwner owner(upstream.leg);
     TestObserver observer;
     observer.skipAll = true;
     Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
@@ -230,7 +196,7 @@ void tst_Flow::copiesWhenALegCannotSplice()
     LegPair client;
     LegPair upstream;
     CopyOnlyLeg destination(upstream.leg);
-    TestOwner owner(destination);
+    ForwardingOwner owner(destination);
     TestObserver observer;
     observer.skipAll = true; // would let bytes pass unseen, if they could be spliced
     Flow flow(Flow::Client, client.leg, destination, owner, m_shared);
@@ -254,7 +220,7 @@ void tst_Flow::reportsTheDestinationsFailure()
 {
     LegPair client;
     LegPair upstream;
-    TestOwner owner(upstream.leg);
+    ForwardingOwner owner(upstream.leg);
     Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
     upstream.peer.reset();
     QVERIFY(upstream.waitFor(POLLIN | POLLERR));
@@ -269,7 +235,7 @@ void tst_Flow::yieldsAfterAWakeUpsShare()
 {
     LegPair client;
     LegPair upstream;
-    TestOwner owner(upstream.leg);
+    ForwardingOwner owner(upstream.leg);
     // Small reads, so that more than eight of them fit in the kernel's
     // receive queue at once.
     constexpr int Small = 4096;

@@ -1,5 +1,7 @@
 #include "certificateauthority.h"
 #include "flow.h"
+#include "forwardingowner.h"
+#include "legpair.h"
 #include "loopback.h"
 #include "pipepool.h"
 #include "tcpleg.h"
@@ -19,22 +21,6 @@
 #include <future>
 
 namespace {
-
-// A connected pair on loopback: the accepted end non-blocking (a leg's
-// socket), the other a blocking test socket.
-struct SocketPair
-{
-    SocketPair()
-    {
-        quint16 port = 0;
-        Loopback::Socket listener = Loopback::listenOn("127.0.0.1", 1, &port);
-        peer = Loopback::connectTo("127.0.0.1", port);
-        accepted = ::accept4(listener.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        TcpLeg::tune(accepted);
-    }
-    Loopback::Socket peer;
-    int accepted = -1;
-};
 
 bool waitFor(int fd, short events, int timeoutMs = 5000)
 {
@@ -93,30 +79,6 @@ private:
     SSL *m_ssl = nullptr;
 };
 
-struct EndingOwner final : Flow::Owner
-{
-    explicit EndingOwner(Leg &destination) : destination(destination) {}
-    void flowActive() override {}
-    void flowDelivered() override {}
-    void flowEnded(Flow &flow) override
-    {
-        flow.markEnded();
-        if (!flow.pending())
-            flowFinDue(flow);
-    }
-    void flowFinDue(Flow &flow) override
-    {
-        if (flow.finPassed())
-            return;
-        flow.markFinPassed();
-        destination.shutdownWrite();
-    }
-    void flowFailed(Flow::Side, int error) override { failure = error; }
-    void flowYield(Flow &) override {}
-    Leg &destination;
-    int failure = 0;
-};
-
 } // namespace
 
 // The TLS leg as the server side of a real loopback connection, against
@@ -136,8 +98,8 @@ private slots:
     void flowCopiesThroughIt();
 
 private:
-    // A server leg over pair.accepted with the test leaf.
-    TlsLeg *serverLeg(SocketPair &pair);
+    // A server leg over the pair's accepted socket, with the test leaf.
+    TlsLeg *serverLeg(LegPair &pair);
     // Runs the server's handshake while the client connects on its thread.
     TlsLeg::Handshake handshake(TlsLeg &leg);
     ssize_t readWaiting(TlsLeg &leg, char *into, size_t capacity);
@@ -166,11 +128,11 @@ void tst_TlsLeg::cleanupTestCase()
     SSL_CTX_free(m_server);
 }
 
-TlsLeg *tst_TlsLeg::serverLeg(SocketPair &pair)
+TlsLeg *tst_TlsLeg::serverLeg(LegPair &pair)
 {
     SSL *ssl = SSL_new(m_server);
     SSL_set_accept_state(ssl);
-    return new TlsLeg(pair.accepted, ssl);
+    return new TlsLeg(pair.leg.detach(), ssl);
 }
 
 TlsLeg::Handshake tst_TlsLeg::handshake(TlsLeg &leg)
@@ -210,7 +172,7 @@ void tst_TlsLeg::bothWays()
 {
     QFETCH(int, version);
     QFETCH(QString, name);
-    SocketPair pair;
+    LegPair pair;
     std::unique_ptr<TlsLeg> leg(serverLeg(pair));
     QVERIFY(!leg->canSplice());
     TlsClient client(pair.peer.fd(), m_authority->certificate(), version);
@@ -237,7 +199,7 @@ void tst_TlsLeg::bothWays()
 
 void tst_TlsLeg::closeNotifyEndsOneDirectionOnly()
 {
-    SocketPair pair;
+    LegPair pair;
     std::unique_ptr<TlsLeg> leg(serverLeg(pair));
     TlsClient client(pair.peer.fd(), m_authority->certificate(), TLS1_3_VERSION);
     auto session = std::async(std::launch::async, [&] {
@@ -260,7 +222,7 @@ void tst_TlsLeg::closeNotifyEndsOneDirectionOnly()
 
 void tst_TlsLeg::endWithoutCloseNotifyIsFlagged()
 {
-    SocketPair pair;
+    LegPair pair;
     std::unique_ptr<TlsLeg> leg(serverLeg(pair));
     TlsClient client(pair.peer.fd(), m_authority->certificate(), TLS1_3_VERSION);
     auto connected = std::async(std::launch::async, [&] {
@@ -278,7 +240,7 @@ void tst_TlsLeg::endWithoutCloseNotifyIsFlagged()
 
 void tst_TlsLeg::resetReadsAsReset()
 {
-    SocketPair pair;
+    LegPair pair;
     std::unique_ptr<TlsLeg> leg(serverLeg(pair));
     TlsClient client(pair.peer.fd(), m_authority->certificate(), TLS1_3_VERSION);
     auto connected = std::async(std::launch::async, [&] { return client.connect(); });
@@ -289,7 +251,7 @@ void tst_TlsLeg::resetReadsAsReset()
     QCOMPARE(readWaiting(*leg, buffer, sizeof buffer), ssize_t(-1));
     QCOMPARE(errno, ECONNRESET);
     // And a reset the other way.
-    SocketPair other;
+    LegPair other;
     std::unique_ptr<TlsLeg> closing(serverLeg(other));
     closing->close(true);
     int error = 0;
@@ -301,7 +263,7 @@ void tst_TlsLeg::clientThatRejectsTheCertificateIsNamed()
 {
     // A client that does not trust proxymon's CA answers the certificate
     // with an alert; the leg's failure says which.
-    SocketPair pair;
+    LegPair pair;
     std::unique_ptr<TlsLeg> leg(serverLeg(pair));
     TlsClient client(pair.peer.fd(), nullptr, TLS1_3_VERSION);
     auto connected = std::async(std::launch::async, [&] { return client.connect(); });
@@ -315,10 +277,10 @@ void tst_TlsLeg::flowCopiesThroughIt()
     // Plaintext out of a TLS leg into a plain TCP leg: the flow copies
     // (no splice through TLS), every byte arrives, and close_notify
     // becomes a FIN.
-    SocketPair tls;
+    LegPair tls;
     std::unique_ptr<TlsLeg> source(serverLeg(tls));
-    SocketPair plain;
-    TcpLeg destination(plain.accepted);
+    LegPair plain;
+    TcpLeg &destination = plain.leg;
     TlsClient client(tls.peer.fd(), m_authority->certificate(), TLS1_3_VERSION);
     const QByteArray data = Loopback::randomBytes(3 * 1024 * 1024, 7);
     auto sender = std::async(std::launch::async, [&] {
@@ -331,11 +293,11 @@ void tst_TlsLeg::flowCopiesThroughIt()
     std::vector<char> scratch(16 * 1024);
     PipePool pipes(16 * 1024);
     const Flow::Shared shared{scratch.data(), 16 * 1024, &pipes};
-    EndingOwner owner(destination);
+    ForwardingOwner owner(destination);
     Flow flow(Flow::Client, *source, destination, owner, shared);
     QElapsedTimer clock;
     clock.start();
-    while (!flow.finPassed() && owner.failure == 0 && clock.elapsed() < 20'000) {
+    while (!flow.finPassed() && owner.failures.empty() && clock.elapsed() < 20'000) {
         pollfd ready[2] = {{source->descriptor(), POLLIN | POLLRDHUP, 0}, {destination.descriptor(), POLLOUT, 0}};
         ::poll(ready, flow.pending() ? 2 : 1, 20);
         if (flow.pending())
@@ -343,7 +305,7 @@ void tst_TlsLeg::flowCopiesThroughIt()
         else
             flow.pump();
     }
-    QCOMPARE(owner.failure, 0);
+    QVERIFY(owner.failures.empty());
     QVERIFY(flow.finPassed());
     QVERIFY(sender.get());
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));

@@ -1,0 +1,42 @@
+#pragma once
+
+#include "flow.h"
+#include "leg.h"
+
+#include <utility>
+#include <vector>
+
+// What a forwarding connection does with a flow's news, for tests that drive
+// a Flow alone: a FIN read is passed on once everything before it is
+// delivered; the rest is counted.
+struct ForwardingOwner final : Flow::Owner
+{
+    explicit ForwardingOwner(Leg &destination) : destination(destination) {}
+
+    void flowActive() override {}
+    void flowDelivered() override { ++deliveredNotes; }
+    void flowEnded(Flow &flow) override
+    {
+        ++ended;
+        flow.markEnded();
+        if (!flow.pending())
+            flowFinDue(flow);
+    }
+    void flowFinDue(Flow &flow) override
+    {
+        if (flow.finPassed())
+            return;
+        flow.markFinPassed();
+        ++finsPassed;
+        destination.shutdownWrite();
+    }
+    void flowFailed(Flow::Side side, int error) override { failures.push_back({side, error}); }
+    void flowYield(Flow &) override { ++yields; }
+
+    Leg &destination;
+    int deliveredNotes = 0;
+    int ended = 0;
+    int finsPassed = 0;
+    int yields = 0;
+    std::vector<std::pair<Flow::Side, int>> failures;
+};
