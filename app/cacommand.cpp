@@ -11,7 +11,8 @@
 
 int CaCommand::run(const CommandLine &commandLine)
 {
-    const QString directory = CertificateAuthority::defaultDirectory();
+    const QString directory = commandLine.caDirectory.isEmpty() ? CertificateAuthority::defaultDirectory()
+                                                                : commandLine.caDirectory;
     const bool existed = QFile::exists(directory + QLatin1Char('/') + QLatin1String(CertificateAuthority::CertificateFile));
     QString error;
     const auto authority = commandLine.caReplace ? CertificateAuthority::replace(directory, &error)

@@ -117,6 +117,18 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Append the secrets of the TLS sessions proxymon speaks to FILE, in the NSS key log format "
                        "(SSLKEYLOGFILE), so Wireshark can decrypt a capture of them. Anyone who reads FILE can too."),
         QStringLiteral("FILE"));
+    const QCommandLineOption noDecrypt(QStringLiteral("no-decrypt"),
+        QStringLiteral("Relay TLS unread: do not end clients' TLS with proxymon's certificates."));
+    const QCommandLineOption passthrough(QStringLiteral("passthrough"),
+        QStringLiteral("Never decrypt connections to these hosts (comma-separated or repeated; *.example.com "
+                       "also covers its subdomains): their TLS is relayed unread."),
+        QStringLiteral("HOSTS"));
+    const QCommandLineOption insecureHost(QStringLiteral("insecure-host"),
+        QStringLiteral("Like --insecure, for these upstream hosts only (comma-separated or repeated)."),
+        QStringLiteral("HOSTS"));
+    const QCommandLineOption caDirectory(QStringLiteral("ca-dir"),
+        QStringLiteral("Keep proxymon's certificate authority in DIR instead of the data directory."),
+        QStringLiteral("DIR"));
     const QCommandLineOption ca(QStringLiteral("ca"),
         QStringLiteral("Show where proxymon's certificate authority is (making it on first use) and how to make "
                        "clients trust it, then exit."));
@@ -131,7 +143,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("EXPR"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
-                       bodyPrefix, upstreamCa, insecure, keyLog, ca, caExport, caReplace, filter});
+                       bodyPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
+                       ca, caExport, caReplace, filter});
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
         "Sizes take K or M: 64K, 1M.\n"
@@ -153,6 +166,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     result.caRequested = parser.isSet(ca) || parser.isSet(caExport) || parser.isSet(caReplace);
     result.caReplace = parser.isSet(caReplace);
     result.caExportPath = parser.value(caExport);
+    result.caDirectory = parser.value(caDirectory);
     if (result.caRequested)
         return result; // nothing else matters: it prints and exits
 
@@ -219,11 +233,20 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     config.upstreamCaFile = parser.value(upstreamCa);
     config.insecureUpstream = parser.isSet(insecure);
     config.keyLogFile = parser.value(keyLog);
-    // Without --target (the window), a tls: target may still be typed there.
-    if ((parser.isSet(upstreamCa) || config.insecureUpstream || parser.isSet(keyLog)) && parser.isSet(target)
-        && !config.targetTls) {
-        result.error = QStringLiteral("--upstream-ca, --insecure and --keylog go with --target tls:HOST:PORT");
-        return result;
+    config.decrypt = !parser.isSet(noDecrypt);
+    config.caDirectory = result.caDirectory;
+    for (const auto &[option, list] : {std::pair{&passthrough, &config.passthroughHosts},
+                                       std::pair{&insecureHost, &config.insecureHosts}}) {
+        for (const QString &value : parser.values(*option)) {
+            for (const QString &host : value.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+                const QString name = host.trimmed();
+                if (name.isEmpty() || name.contains(QLatin1Char(' ')) || name.contains(QLatin1Char('/'))) {
+                    result.error = QStringLiteral("--%1: \"%2\" is not a host name").arg(option->names().first(), host);
+                    return result;
+                }
+                list->append(name);
+            }
+        }
     }
     result.filter = parser.value(filter);
     if (!result.filter.isEmpty()) {

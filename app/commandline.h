@@ -14,6 +14,7 @@ struct CommandLine
     bool caRequested = false;  // --ca: say where proxymon's CA is and how to trust it
     bool caReplace = false;    // --ca-replace: make a new one first
     QString caExportPath;      // --ca-export FILE: save it there (DER for .der/.cer)
+    QString caDirectory;       // --ca-dir DIR: where the CA lives (empty: the data directory)
     ProxyConfig config;
     QString jsonlPath; // empty: none; "-": standard output
     QString filter;    // the window's filter language, applied to the JSONL stream

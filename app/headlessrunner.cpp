@@ -4,6 +4,7 @@
 #include "jsonlwriter.h"
 #include "proxyserver.h"
 #include "signalwatcher.h"
+#include "tlsinterception.h"
 
 #include <cstdio>
 
@@ -57,6 +58,20 @@ bool HeadlessRunner::start()
         say(message);
         if (m_jsonl)
             m_jsonl->writeNotice(message);
+    });
+    // A client that rejected proxymon's certificate: its host passes
+    // through from now on, which the terminal should say once.
+    connect(m_server, &ProxyServer::interceptionChanged, this, [this] {
+        for (const TlsInterception::Rejection &rejection : m_server->interception().rejections()) {
+            if (m_toldRejections.contains(rejection.host))
+                continue;
+            m_toldRejections.insert(rejection.host);
+            const QString message = QStringLiteral("%1; connections to %2 now pass through undecrypted")
+                                        .arg(rejection.why, rejection.host);
+            say(message);
+            if (m_jsonl)
+                m_jsonl->writeNotice(message);
+        }
     });
     connect(m_server, &ProxyServer::stopped, this, [this] {
         if (m_jsonl)

@@ -4,6 +4,7 @@
 
 #include <QFile>
 #include <QObject>
+#include <QSet>
 
 #include <memory>
 
@@ -33,6 +34,7 @@ private:
     CommandLine m_commandLine;
     QFile m_jsonlFile;
     std::unique_ptr<JsonlWriter> m_jsonl;
+    QSet<QString> m_toldRejections;
     ProxyServer *m_server = nullptr;
     SignalWatcher *m_signals = nullptr;
     int m_signalsSeen = 0;

@@ -86,6 +86,7 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
         case BytesDown: return record.bytesDown;
         case Rate: return rateOf(record.id);
         case Requests: return record.requests;
+        case Tls: return tlsText(record);
         }
         return QVariant();
     }
@@ -104,11 +105,17 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
         case BytesDown: return DisplayText::bytes(record.bytesDown);
         case Rate: return record.isClosed() ? QString() : DisplayText::rate(rateOf(record.id));
         case Requests: return record.raw ? tr("raw") : QString::number(record.requests);
+        case Tls: return tlsText(record);
         }
         return QVariant();
     }
     if (role == Qt::ToolTipRole && index.column() == State && !record.error.isEmpty())
         return record.error;
+    if (role == Qt::ToolTipRole && index.column() == Tls && !record.decryptionNote.isEmpty())
+        return record.decryptionNote;
+    if (role == Qt::ForegroundRole && index.column() == Tls
+        && record.decryption == ConnectionRecord::Decryption::Rejected)
+        return QBrush(QColor(0xc0, 0x30, 0x20));
     if (role == Qt::TextAlignmentRole) {
         switch (index.column()) {
         case Id: case Duration: case BytesUp: case BytesDown: case Rate: case Requests:
@@ -130,6 +137,22 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
     return QVariant();
 }
 
+QString ConnectionTableModel::tlsText(const ConnectionRecord &record)
+{
+    using Decryption = ConnectionRecord::Decryption;
+    switch (record.decryption) {
+    case Decryption::Decrypted:
+        return tr("decrypted %1").arg(record.clientTls.version);
+    case Decryption::Passthrough:
+        return tr("passthrough");
+    case Decryption::Rejected:
+        return tr("rejected by client");
+    case Decryption::None:
+        break;
+    }
+    return record.upstreamTls.isEmpty() ? QString() : tr("%1 to upstream").arg(record.upstreamTls.version);
+}
+
 QVariant ConnectionTableModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
@@ -145,6 +168,7 @@ QVariant ConnectionTableModel::headerData(int section, Qt::Orientation orientati
     case BytesDown: return tr("Down");
     case Rate: return tr("Rate");
     case Requests: return tr("Requests");
+    case Tls: return tr("TLS");
     }
     return QVariant();
 }

@@ -13,7 +13,7 @@ class ConnectionTableModel : public QAbstractTableModel, private CaptureStore::L
 {
     Q_OBJECT
 public:
-    enum Column { Id, Started, Client, Upstream, State, Duration, BytesUp, BytesDown, Rate, Requests, ColumnCount };
+    enum Column { Id, Started, Client, Upstream, State, Duration, BytesUp, BytesDown, Rate, Requests, Tls, ColumnCount };
     static constexpr int SortRole = Qt::UserRole;
     static constexpr int IdRole = Qt::UserRole + 1;
 
@@ -29,6 +29,8 @@ public:
     double rateOf(quint64 id) const;
     // Words for how a connection stands or ended, as the State column shows.
     static QString stateText(const ConnectionRecord &record);
+    // Words for whether and how its TLS was read, as the TLS column shows.
+    static QString tlsText(const ConnectionRecord &record);
 
 private:
     struct RateSample

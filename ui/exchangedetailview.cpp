@@ -1,5 +1,7 @@
 #include "exchangedetailview.h"
 
+#include "tlsdetailstext.h"
+
 #include "bytetext.h"
 #include "contentdecoder.h"
 #include "displaytext.h"
@@ -56,6 +58,7 @@ ExchangeDetailView::ExchangeDetailView(QWidget *parent)
     , m_raw(monospaceView(this))
     , m_body(monospaceView(this))
     , m_timing(monospaceView(this))
+    , m_tls(monospaceView(this))
     , m_bodySide(new QComboBox(this))
     , m_bodyMode(new QComboBox(this))
     , m_bodyInfo(new QLabel(this))
@@ -80,6 +83,7 @@ ExchangeDetailView::ExchangeDetailView(QWidget *parent)
     addTab(m_raw, tr("Raw"));
     addTab(bodyPage, tr("Body"));
     addTab(m_timing, tr("Timing"));
+    addTab(m_tls, tr("TLS"));
     connect(m_bodySide, &QComboBox::currentIndexChanged, this, &ExchangeDetailView::renderBody);
     connect(m_bodyMode, &QComboBox::currentIndexChanged, this, &ExchangeDetailView::renderBody);
     showNothing(tr("Select a connection or an exchange."));
@@ -92,6 +96,7 @@ QString ExchangeDetailView::tabText(Tab tab) const
     case RawTab: return m_raw->toPlainText();
     case BodyTab: return m_bodyInfo->text() + QLatin1Char('\n') + m_body->toPlainText();
     case TimingTab: return m_timing->toPlainText();
+    case TlsTab: return m_tls->toPlainText();
     }
     return QString();
 }
@@ -178,10 +183,15 @@ void ExchangeDetailView::showRawConnection(const ConnectionRecord &record)
     renderBody();
 }
 
+void ExchangeDetailView::showConnection(const ConnectionRecord &record)
+{
+    m_tls->setPlainText(TlsDetailsText::describe(record));
+}
+
 void ExchangeDetailView::showNothing(const QString &why)
 {
     m_content = Content::Nothing;
-    for (QPlainTextEdit *view : {m_heads, m_raw, m_body, m_timing})
+    for (QPlainTextEdit *view : {m_heads, m_raw, m_body, m_timing, m_tls})
         view->setPlainText(tr("# %1").arg(why));
     m_bodyInfo->clear();
     m_bodySide->setEnabled(false);

@@ -9,21 +9,23 @@ class QComboBox;
 class QLabel;
 class QPlainTextEdit;
 
-// What one exchange said, in four tabs: the heads (highlighted), their raw
+// What one exchange said, in five tabs: the heads (highlighted), their raw
 // bytes in hex, the body (text, pretty JSON or hex, decoded when it was
-// compressed) and the timing. For a raw connection, each direction's first
+// compressed), the timing, and its connection's TLS. For a raw connection, each direction's first
 // bytes as text and as hex.
 class ExchangeDetailView : public QTabWidget
 {
     Q_OBJECT
 public:
-    enum Tab { HeadsTab, RawTab, BodyTab, TimingTab };
+    enum Tab { HeadsTab, RawTab, BodyTab, TimingTab, TlsTab };
 
     explicit ExchangeDetailView(QWidget *parent = nullptr);
 
     void showExchange(const HttpExchange &exchange);
     void showRawConnection(const ConnectionRecord &record);
     void showNothing(const QString &why);
+    // The connection the shown exchange or bytes belong to: its TLS tab.
+    void showConnection(const ConnectionRecord &record);
 
     // The text a tab shows now; what the tests read.
     QString tabText(Tab tab) const;
@@ -39,6 +41,7 @@ private:
     QPlainTextEdit *m_raw;
     QPlainTextEdit *m_body;
     QPlainTextEdit *m_timing;
+    QPlainTextEdit *m_tls;
     QComboBox *m_bodySide;
     QComboBox *m_bodyMode;
     QLabel *m_bodyInfo;

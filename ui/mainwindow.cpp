@@ -1,6 +1,9 @@
 #include "mainwindow.h"
 
 #include "bannerstyle.h"
+#include "endpoint.h"
+#include "passthroughbar.h"
+#include "tlsinterception.h"
 #include "captureexport.h"
 #include "catrustdialog.h"
 #include "connectionfiltermodel.h"
@@ -15,6 +18,8 @@
 #include "rawclientpanel.h"
 
 #include <QAction>
+#include <QMenu>
+#include <QRegularExpression>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDateTime>
@@ -24,6 +29,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QRegularExpression>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QSaveFile>
@@ -122,6 +128,17 @@ void MainWindow::buildActions()
     m_pause->setToolTip(tr("Stop recording new connections and exchanges; forwarding goes on (F12)"));
     connect(m_pause, &QAction::toggled, this, [this](bool paused) { m_status->setPaused(paused); });
 
+    m_decrypt = new QAction(style()->standardIcon(QStyle::SP_DialogYesButton), tr("Decrypt HTTPS"), this);
+    m_decrypt->setObjectName(QStringLiteral("decryptAction"));
+    m_decrypt->setCheckable(true);
+    m_decrypt->setChecked(m_engine.decrypt);
+    m_decrypt->setToolTip(tr("Read inside the TLS of clients that trust proxymon's CA (Proxy → Trust proxymon's CA…); "
+                             "off: relay TLS unread"));
+    connect(m_decrypt, &QAction::toggled, this, [this](bool on) {
+        m_engine.decrypt = on;
+        m_server->setDecryption(on);
+    });
+
     m_allExchanges = new QAction(tr("Exchanges of all connections"), this);
     m_allExchanges->setObjectName(QStringLiteral("allExchanges"));
     m_allExchanges->setCheckable(true);
@@ -150,6 +167,7 @@ void MainWindow::buildToolBar()
     bar->addWidget(m_controls);
     bar->addSeparator();
     bar->addAction(m_pause);
+    bar->addAction(m_decrypt);
     bar->addAction(m_clear);
 
     // The filter gets a row of its own: it is used all the time and wants
@@ -234,11 +252,15 @@ void MainWindow::buildViews()
     m_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_banner->hide();
 
+    m_passthroughBar = new PassthroughBar(m_server->interception(), this);
+    connect(m_server, &ProxyServer::interceptionChanged, m_passthroughBar, &PassthroughBar::refresh);
+
     auto *central = new QWidget(this);
     auto *layout = new QVBoxLayout(central);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->setSpacing(0);
     layout->addWidget(m_banner);
+    layout->addWidget(m_passthroughBar);
     layout->addWidget(m_mainSplitter, 1);
     setCentralWidget(central);
 
@@ -246,6 +268,8 @@ void MainWindow::buildViews()
             &MainWindow::onConnectionSelected);
     connect(m_exchangesView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &MainWindow::onExchangeSelected);
+    m_connectionsView->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_connectionsView, &QWidget::customContextMenuRequested, this, &MainWindow::showConnectionMenu);
     followNewRows(m_connectionsView, &m_followConnections);
     followNewRows(m_exchangesView, &m_followExchanges);
 }
@@ -422,6 +446,11 @@ void MainWindow::startProxy()
     }
     ProxyConfig config = m_engine;
     m_controls->applyTo(&config);
+    config.decrypt = m_decrypt->isChecked();
+    for (const QString &host : m_passthroughBar->excluded()) {
+        if (!config.passthroughHosts.contains(host, Qt::CaseInsensitive))
+            config.passthroughHosts.append(host);
+    }
     const bool proxyMode = config.mode == ProxyConfig::Mode::HttpProxy;
     if (!config.listensOnLoopbackOnly()) {
         const QString reach = proxyMode ? tr("use proxymon as their HTTP proxy") : tr("use proxymon to reach %1")
@@ -533,6 +562,8 @@ void MainWindow::onConnectionSelected()
     if (!id)
         return;
     const qsizetype row = m_store.connectionRow(id);
+    if (row >= 0)
+        m_detail->showConnection(m_store.connectionAt(row));
     if (row >= 0 && m_store.connectionAt(row).raw) {
         m_detail->showRawConnection(m_store.connectionAt(row));
         return;
@@ -549,8 +580,50 @@ void MainWindow::onExchangeSelected()
     if (!current.isValid())
         return;
     const QModelIndex source = m_exchangeFilter->mapToSource(current);
-    if (source.row() < m_store.exchangeCount())
-        m_detail->showExchange(m_store.exchangeAt(source.row()));
+    if (source.row() >= m_store.exchangeCount())
+        return;
+    const HttpExchange &exchange = m_store.exchangeAt(source.row());
+    m_detail->showExchange(exchange);
+    const qsizetype row = m_store.connectionRow(exchange.connectionId);
+    if (row >= 0)
+        m_detail->showConnection(m_store.connectionAt(row));
+}
+
+void MainWindow::showConnectionMenu(const QPoint &at)
+{
+    const QModelIndex index = m_connectionsView->indexAt(at);
+    if (!index.isValid())
+        return;
+    const qsizetype row = m_store.connectionRow(index.data(ConnectionTableModel::IdRole).toULongLong());
+    if (row < 0)
+        return;
+    const ConnectionRecord record = m_store.connectionAt(row);
+    // The name the client asked for, else the host it reached.
+    QString host = record.clientTls.serverName;
+    Endpoint upstream;
+    QString ignored;
+    if (host.isEmpty() && Endpoint::parse(QString(record.upstream).remove(QRegularExpression(QStringLiteral("^tls:"))),
+                                          &upstream, &ignored))
+        host = upstream.host;
+    if (host.isEmpty())
+        return;
+    TlsInterception &interception = m_server->interception();
+    QMenu menu(this);
+    const bool excluded = interception.listed(TlsInterception::Hosts::Passthrough, host)
+        || record.decryption == ConnectionRecord::Decryption::Rejected;
+    if (excluded) {
+        menu.addAction(tr("Decrypt %1 again").arg(host), this, [this, host] {
+            m_passthroughBar->undo(QStringLiteral("decrypt:") + host);
+        });
+    } else {
+        menu.addAction(tr("Don't decrypt %1").arg(host), this, [this, host] { m_passthroughBar->exclude(host); });
+    }
+    if (record.error.contains(QLatin1String("certificate")) && !interception.listed(TlsInterception::Hosts::Insecure, host)) {
+        menu.addAction(tr("Relay %1 despite its certificate").arg(host), this, [&interception, host] {
+            interception.addHost(TlsInterception::Hosts::Insecure, host);
+        });
+    }
+    menu.exec(m_connectionsView->viewport()->mapToGlobal(at));
 }
 
 void MainWindow::applyFilter()

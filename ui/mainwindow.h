@@ -11,6 +11,7 @@ class ConnectionTableModel;
 class ExchangeDetailView;
 class ExchangeFilterModel;
 class ExchangeTableModel;
+class PassthroughBar;
 class ProxyControls;
 class ProxyServer;
 class ProxyStatusBar;
@@ -71,6 +72,7 @@ private:
     void showBanner(const QString &text, bool error);
     void installColumnMenu(QTableView *view);
     void followNewRows(QTableView *view, bool *follow);
+    void showConnectionMenu(const QPoint &at);
 
     ProxyConfig m_engine;
     ProxyServer *m_server;
@@ -86,6 +88,8 @@ private:
     QAction *m_pause = nullptr;
     QAction *m_allExchanges = nullptr;
     QAction *m_focusFilter = nullptr;
+    QAction *m_decrypt = nullptr;
+    PassthroughBar *m_passthroughBar = nullptr;
     ProxyControls *m_controls = nullptr;
     QLineEdit *m_filterEdit = nullptr;
     QLabel *m_banner = nullptr;

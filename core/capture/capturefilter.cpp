@@ -178,7 +178,14 @@ bool CaptureFilter::holds(const Term &term, const ConnectionRecord *record, cons
         if (value == u"raw")
             return record && record->raw;
         if (value == u"tls")
-            return record && !record->upstreamTls.isEmpty();
+            return (record && (!record->upstreamTls.isEmpty() || record->decryption != ConnectionRecord::Decryption::None))
+                || (exchange && exchange->secure);
+        if (value == u"passthrough")
+            return record && record->decryption == ConnectionRecord::Decryption::Passthrough;
+        if (value == u"rejected")
+            return record && record->decryption == ConnectionRecord::Decryption::Rejected;
+        if (value == u"decrypted")
+            return record && record->decryption == ConnectionRecord::Decryption::Decrypted;
         if (value == u"live")
             return record && !record->isClosed();
         if (value == u"error")

@@ -30,6 +30,33 @@ QByteArray JsonlWriter::openedLine(const ConnectionRecord &record)
         .finish();
 }
 
+namespace {
+
+QByteArray objectJson(const JsonLine &line)
+{
+    QByteArray object = line.finish();
+    object.chop(1); // the line's newline
+    return object;
+}
+
+QByteArray tlsJson(const TlsDetails &tls)
+{
+    JsonLine object;
+    object.add("version", tls.version).add("cipher", tls.cipher);
+    if (!tls.alpn.isEmpty())
+        object.add("alpn", tls.alpn);
+    if (!tls.serverName.isEmpty())
+        object.add("sni", tls.serverName);
+    object.add("handshake_ms", qint64(tls.handshakeMs));
+    if (!tls.verification.isEmpty())
+        object.add("verification", tls.verification);
+    if (!tls.chainPem.isEmpty())
+        object.add("chain_pem", QString::fromLatin1(tls.chainPem));
+    return objectJson(object);
+}
+
+} // namespace
+
 QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
 {
     JsonLine line;
@@ -46,8 +73,17 @@ QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
         line.add("error", record.error);
     if (!record.upstreamAddress.isEmpty())
         line.add("upstream_address", record.upstreamAddress);
+    if (record.decryption != ConnectionRecord::Decryption::None) {
+        line.add("decryption", ConnectionRecord::decryptionName(record.decryption));
+        if (!record.decryptionNote.isEmpty())
+            line.add("decryption_note", record.decryptionNote);
+    }
+    if (!record.clientTls.isEmpty())
+        line.addRaw("client_tls", tlsJson(record.clientTls));
     if (!record.upstreamTls.isEmpty())
-        line.add("upstream_tls", record.upstreamTls);
+        line.addRaw("upstream_tls", tlsJson(record.upstreamTls));
+    if (record.tlsTruncated)
+        line.addRaw("tls_truncated", "true");
     line.add("requests", qint64(record.requests));
     if (record.raw) {
         line.addRaw("raw", "true")
@@ -83,13 +119,6 @@ QByteArray headersJson(const HttpHead &head)
         out.append(JsonLine::quotedBytes(head.value(header))).append(']');
     }
     return out.append(']');
-}
-
-QByteArray objectJson(const JsonLine &line)
-{
-    QByteArray object = line.finish();
-    object.chop(1); // the line's newline
-    return object;
 }
 
 QByteArray requestJson(const HttpHead &head)
@@ -146,6 +175,8 @@ QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange)
         .add("event", QStringLiteral("exchange"))
         .add("connection", qint64(exchange.connectionId))
         .add("sequence", qint64(exchange.sequence))
+        .addRaw("url", exchange.request.isEmpty() ? QByteArray("null") : JsonLine::quotedBytes(exchange.url()))
+        .addRaw("secure", exchange.secure ? "true" : "false")
         .addRaw("request", exchange.request.isEmpty() ? QByteArray("null") : requestJson(exchange.request))
         .addRaw("response", exchange.hasResponse() ? responseJson(exchange.response) : QByteArray("null"))
         .addRaw("interim", interim)

@@ -2,9 +2,11 @@
 
 using Type = HttpMessageStream::Event::Type;
 
-HttpConversation::HttpConversation(quint64 connectionId, Limits limits)
+HttpConversation::HttpConversation(quint64 connectionId, Limits limits, int firstSequence, bool secure)
     : m_connectionId(connectionId)
     , m_limits(limits)
+    , m_firstSequence(firstSequence)
+    , m_secure(secure)
     , m_requests(HttpHead::Kind::Request, limits.head)
     , m_responses(HttpHead::Kind::Response, limits.head)
 {
@@ -73,7 +75,8 @@ void HttpConversation::onRequestEvents(qint64 nowMs)
             }
             HttpExchange exchange;
             exchange.connectionId = m_connectionId;
-            exchange.sequence = ++m_sequence;
+            exchange.sequence = m_firstSequence + ++m_sequence;
+            exchange.secure = m_secure;
             exchange.flags |= event.head.flags;
             exchange.request = std::move(event.head);
             reserveBody(&exchange.requestBody, event.bodyLength);
@@ -123,7 +126,8 @@ void HttpConversation::onResponseEvents(qint64 nowMs)
             // an empty request, so that it is not lost.
             HttpExchange orphan;
             orphan.connectionId = m_connectionId;
-            orphan.sequence = ++m_sequence;
+            orphan.sequence = m_firstSequence + ++m_sequence;
+            orphan.secure = m_secure;
             orphan.flags |= HttpHead::MalformedLine;
             m_open.enqueue(orphan);
         }

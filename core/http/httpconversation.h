@@ -20,7 +20,10 @@ public:
         qsizetype rawPrefixBytes = 64 * 1024;
     };
 
-    HttpConversation(quint64 connectionId, Limits limits);
+    // firstSequence: exchanges the connection had before this conversation
+    // (a CONNECT, before the TLS inside the tunnel was read); secure: the
+    // bytes came over TLS that proxymon decrypted or spoke.
+    HttpConversation(quint64 connectionId, Limits limits, int firstSequence = 0, bool secure = false);
 
     void clientBytes(QByteArrayView data, qint64 nowMs);
     void upstreamBytes(QByteArrayView data, qint64 nowMs);
@@ -34,7 +37,7 @@ public:
     bool hasFinished() const { return !m_finished.isEmpty(); }
 
     bool isRaw() const { return m_raw; }
-    int requestCount() const { return m_sequence; }
+    int requestCount() const { return m_firstSequence + m_sequence; }
     // Whether the bytes of a direction still matter to the capture; once
     // false it stays false, and the relay may move them without looking.
     bool wantsClientBytes() const;
@@ -75,12 +78,14 @@ private:
 
     const quint64 m_connectionId;
     const Limits m_limits;
+    const int m_firstSequence;
+    const bool m_secure;
     HttpMessageStream m_requests;
     HttpMessageStream m_responses;
     QList<HttpMessageStream::Event> m_events;
     QQueue<HttpExchange> m_open;        // requests seen, final response not ended
     QList<HttpExchange> m_finished;
-    int m_sequence = 0;
+    int m_sequence = 0;                 // requests seen by this conversation
     qint64 m_requestBytesSince = 0;     // when the current request's first byte came
     qint64 m_responseBytesSince = 0;
     bool m_inRequest = false;           // a request head or body is under way

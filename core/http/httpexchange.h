@@ -27,6 +27,12 @@ struct HttpExchange
     quint32 flags = 0;             // HttpHead flags of both sides, and framing
     bool complete = false;         // the final response ended normally
     bool tunnel = false;           // CONNECT or 101: opaque bytes follow
+    bool secure = false;           // carried over TLS (decrypted, or spoken to the upstream)
+
+    // The URL the request was for: an absolute-form target as it is, else
+    // http:// or https:// with the Host header and the target; a CONNECT's
+    // authority as it is.
+    QByteArray url() const;
 
     bool hasResponse() const { return response.status != 0; }
 };

@@ -38,7 +38,7 @@ void CaptureTap::seen(bool fromClient, const char *data, qsizetype size)
         limits.head.maxBytes = config.headBytes;
         limits.head.maxHeaders = config.headHeaders;
         limits.bodyPrefixBytes = config.bodyPrefixBytes;
-        m_conversation = std::make_unique<HttpConversation>(m_record.id, limits);
+        m_conversation = std::make_unique<HttpConversation>(m_record.id, limits, m_earlierExchanges, m_secure);
     }
     const QByteArrayView bytes(data, size);
     const qint64 now = m_worker.wallMs();
@@ -77,10 +77,26 @@ void CaptureTap::addPrefixes(ConnectionRecord *record) const
 void CaptureTap::finish()
 {
     m_finished = true;
+    endConversation(true);
+}
+
+void CaptureTap::startSecure()
+{
+    m_secure = true;
+    // The tunnel's bytes so far were a TLS handshake, not HTTP: the CONNECT
+    // exchange goes out as it is and a new conversation reads the inside.
+    endConversation(false);
+    m_record.raw = false;
+}
+
+void CaptureTap::endConversation(bool keepPrefixes)
+{
     if (!m_conversation)
         return;
     m_conversation->finish(m_worker.wallMs());
     collect();
-    addPrefixes(&m_record);
+    if (keepPrefixes)
+        addPrefixes(&m_record);
+    m_earlierExchanges = m_conversation->requestCount();
     m_conversation.reset();
 }

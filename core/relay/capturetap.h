@@ -28,12 +28,21 @@ public:
     // The connection ended: its last exchanges go out, and the raw
     // prefixes into the record.
     void finish();
+    // From now on the flows carry what was inside TLS (decrypted, or
+    // spoken to the upstream): the exchanges are https ones, and those
+    // of a CONNECT before them stay as they were.
+    void startSecure();
 
 private:
     void collect();
+    // Hands out the conversation's last exchanges and lets it go; with
+    // keepPrefixes, its raw prefixes stay in the record.
+    void endConversation(bool keepPrefixes);
 
     Worker &m_worker;
     ConnectionRecord &m_record;
     std::unique_ptr<HttpConversation> m_conversation;
+    int m_earlierExchanges = 0;
+    bool m_secure = false;
     bool m_finished = false;
 };

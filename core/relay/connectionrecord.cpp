@@ -27,3 +27,14 @@ QString ConnectionRecord::stateName(State state)
     }
     return QString();
 }
+
+QString ConnectionRecord::decryptionName(Decryption decryption)
+{
+    switch (decryption) {
+    case Decryption::None: return QStringLiteral("none");
+    case Decryption::Decrypted: return QStringLiteral("decrypted");
+    case Decryption::Passthrough: return QStringLiteral("passthrough");
+    case Decryption::Rejected: return QStringLiteral("rejected");
+    }
+    return QString();
+}

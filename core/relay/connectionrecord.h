@@ -4,6 +4,24 @@
 #include <QMetaType>
 #include <QString>
 
+// One leg's TLS, as its handshake left it. Empty while none was spoken.
+struct TlsDetails
+{
+    QString version;        // "TLSv1.3"
+    QString cipher;         // "TLS_AES_256_GCM_SHA384"
+    QString alpn;           // the application protocol agreed, if any
+    QString serverName;     // SNI: what the client asked for / what proxymon asked the upstream for
+    qint32 handshakeMs = -1;
+    // The upstream leg: "ok", or OpenSSL's words for what failed the check
+    // (also when it was relayed unchecked on purpose); empty for clients.
+    QString verification;
+    QByteArray chainPem;    // the upstream's certificates, leaf first
+
+    bool isEmpty() const { return version.isEmpty(); }
+    // "TLSv1.3 TLS_AES_256_GCM_SHA384"
+    QString summary() const { return isEmpty() ? QString() : version + QLatin1Char(' ') + cipher; }
+};
+
 // One proxied connection as observers see it. A plain value: workers build
 // snapshots of it and the core hands lists of them across threads.
 struct ConnectionRecord
@@ -33,10 +51,21 @@ struct ConnectionRecord
     QString client;          // "IP:PORT" of the client
     QString upstream;        // the target as configured, "HOST:PORT"
     QString upstreamAddress; // the address actually connected to, once known
-    QString upstreamTls;     // "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is spoken to the upstream
+    // Whether proxymon read inside the client's TLS.
+    enum class Decryption : quint8 {
+        None,        // the client did not speak TLS (or proxymon did not look)
+        Decrypted,   // proxymon ended the client's TLS with its own certificate
+        Passthrough, // TLS relayed unread; decryptionNote says why
+        Rejected,    // the client refused proxymon's certificate; decryptionNote in words
+    };
+    Decryption decryption = Decryption::None;
+    QString decryptionNote;
+    TlsDetails clientTls;    // the client leg, when proxymon spoke TLS with the client
+    TlsDetails upstreamTls;  // the upstream leg, when proxymon spoke TLS with the upstream
+    bool tlsTruncated = false; // a TLS stream ended without close_notify (passed on as a FIN)
     qint64 openedMs = 0;     // milliseconds since the epoch, UTC
     qint64 closedMs = 0;     // 0 while open
-    quint64 bytesUp = 0;     // client -> upstream, bytes delivered
+    quint64 bytesUp = 0;     // client -> upstream, bytes delivered (on the wire: TLS records count whole)
     quint64 bytesDown = 0;   // upstream -> client, bytes delivered
     quint32 requests = 0;    // HTTP requests seen so far
     bool raw = false;        // not HTTP: only the first bytes each way are kept
@@ -52,6 +81,7 @@ struct ConnectionRecord
     // Stable lower-case names, used by the JSONL stream and the README.
     static QString closeReasonName(CloseReason reason);
     static QString stateName(State state);
+    static QString decryptionName(Decryption decryption);
 };
 
 Q_DECLARE_METATYPE(ConnectionRecord)

@@ -1,7 +1,10 @@
 #include "forwardingpolicy.h"
 
+#include "clienthello.h"
 #include "httpproxyfront.h"
 #include "relayconnection.h"
+#include "tlsinterception.h"
+#include "tlsservercontext.h"
 #include "worker.h"
 
 #include <sys/epoll.h>
@@ -24,7 +27,33 @@ ForwardingPolicy::ForwardingPolicy(RelayConnection &connection)
 void ForwardingPolicy::begin()
 {
     const ProxyConfig &config = m_connection.worker().config();
+    // A client of a tls: target speaks plain TCP; any other may speak TLS
+    // proxymon can read.
+    if (!config.targetTls)
+        m_sniffHost = config.targetHost;
     m_connection.reachUpstream(config.targetHost, config.targetPort, config.targetTls);
+}
+
+void ForwardingPolicy::takeOverTunnel(const QString &host, const QByteArray &early)
+{
+    m_sniffHost = host;
+    m_sniffed = early;
+    m_shown = early.size(); // the HTTP front showed the capture these
+    m_sniffing = true;
+    // An answer still on its way to the client, or a client that has
+    // finished already: nothing to decrypt.
+    if (m_connection.down().pending() || m_connection.up().ended()) {
+        relayAsIs();
+        return;
+    }
+    // The upstream may have spoken while the tunnel was being set up; its
+    // edge went by while the HTTP front was in charge.
+    char first;
+    if (m_connection.leg(Side::Upstream).peek(&first, 1) >= 0 || errno != EAGAIN) {
+        relayAsIs();
+        return;
+    }
+    sniff();
 }
 
 void ForwardingPolicy::refuse(const QString &why)
@@ -34,6 +63,16 @@ void ForwardingPolicy::refuse(const QString &why)
 
 void ForwardingPolicy::connected(std::uint32_t events)
 {
+    if (!m_sniffHost.isEmpty() && !m_connection.intercepted()) {
+        m_sniffing = true;
+        // The upstream spoke first: not a TLS client.
+        if (events & EPOLLIN) {
+            relayAsIs();
+            return;
+        }
+        sniff();
+        return;
+    }
     // Edge-triggered: what the client sent while we were connecting raised
     // its edge long ago, so read it now rather than wait for more.
     m_connection.up().pump();
@@ -43,6 +82,14 @@ void ForwardingPolicy::connected(std::uint32_t events)
 
 void ForwardingPolicy::connectFailed(Reason reason, const QString &why)
 {
+    if (m_connection.intercepted()) {
+        m_connection.setPhase(RelayConnection::Phase::Relaying);
+        m_failed = true;
+        m_failure = reason;
+        m_failureWhy = why;
+        answerFailure();
+        return;
+    }
     // A TLS upstream that failed its handshake (a bad certificate, most
     // often) is something a plain HTTP client can be told, in HTTP.
     if (m_connection.phase() == RelayConnection::Phase::Handshaking && answerInHttp(reason, why))
@@ -94,8 +141,112 @@ bool ForwardingPolicy::looksLikeRequest(QByteArrayView start)
     return false;
 }
 
+void ForwardingPolicy::sniff()
+{
+    Leg &client = m_connection.leg(Side::Client);
+    char *scratch = m_connection.worker().scratch();
+    ClientHello hello;
+    ClientHello::Status status = ClientHello::parse(m_sniffed, &hello);
+    bool drained = false;
+    while (status == ClientHello::Status::NeedMore && !drained) {
+        const qsizetype room = ClientHello::MaxBytes - m_sniffed.size();
+        const ssize_t n = client.read(scratch, size_t(qMin<qsizetype>(room, m_connection.worker().config().bufferBytes)), &drained);
+        if (n < 0 && errno == EAGAIN)
+            return; // more will come, and raise the edge
+        if (n < 0) {
+            const int error = errno;
+            m_sniffing = false;
+            m_connection.sideFailed(Side::Client, error);
+            return;
+        }
+        if (n == 0)
+            break; // its FIN: the relay meets it again after these bytes
+        m_sniffed.append(scratch, n);
+        status = ClientHello::parse(m_sniffed, &hello);
+    }
+    if (status == ClientHello::Status::Complete)
+        decide(hello);
+    else if (status == ClientHello::Status::NotClientHello || !drained)
+        relayAsIs();
+}
+
+void ForwardingPolicy::decide(const ClientHello &hello)
+{
+    const Worker::Tls &tls = m_connection.worker().tls();
+    const QString name = hello.serverName.isEmpty() ? m_sniffHost : hello.serverName;
+    QString reason = tls.interception ? tls.interception->passthroughReason(name) : QStringLiteral("decryption is off");
+    if (reason.isEmpty() && !hello.alpn.isEmpty()
+        && !hello.alpn.contains(QByteArrayLiteral("http/1.1")) && !hello.alpn.contains(QByteArrayLiteral("http/1.0"))) {
+        QStringList offered;
+        for (const QByteArray &protocol : hello.alpn)
+            offered.append(QString::fromLatin1(protocol));
+        reason = QStringLiteral("the client offers only %1 in ALPN; proxymon reads HTTP/1.x").arg(offered.join(QLatin1String(", ")));
+    }
+    QString unavailable;
+    const std::shared_ptr<const TlsServerContext> server = tls.interception ? tls.interception->server(&unavailable) : nullptr;
+    if (reason.isEmpty() && !server)
+        reason = QStringLiteral("not decrypted: %1").arg(unavailable);
+    if (reason.isEmpty() && m_connection.intercept(*server, m_sniffed, hello, name, name, &reason)) {
+        m_sniffing = false;
+        m_sniffed = QByteArray();
+        return;
+    }
+    ConnectionRecord &record = m_connection.record();
+    record.decryption = ConnectionRecord::Decryption::Passthrough;
+    record.decryptionNote = reason;
+    record.clientTls.serverName = hello.serverName;
+    m_connection.markDirty();
+    relayAsIs();
+}
+
+void ForwardingPolicy::relayAsIs()
+{
+    m_sniffing = false;
+    Flow &up = m_connection.up();
+    if (!m_sniffed.isEmpty()) {
+        if (m_sniffed.size() > m_shown)
+            m_connection.capture(up, m_sniffed.constData() + m_shown, m_sniffed.size() - m_shown);
+        up.hold(m_sniffed.constData(), m_sniffed.size());
+        m_sniffed = QByteArray();
+    }
+    if (up.flush() && !m_connection.isFinished())
+        m_connection.down().pump();
+}
+
+void ForwardingPolicy::answerFailure()
+{
+    Leg &client = m_connection.leg(Side::Client);
+    char start[16];
+    const ssize_t seen = client.peek(start, sizeof start);
+    if (seen < 0 && errno == EAGAIN)
+        return; // the request has not come yet
+    if (seen > 0 && looksLikeRequest(QByteArrayView(start, seen)) && answerInHttp(m_failure, m_failureWhy))
+        return;
+    m_connection.finish(m_failure, m_failureWhy);
+}
+
+bool ForwardingPolicy::sideFailed(Side side, int error)
+{
+    if (side == Side::Client && m_connection.intercepted())
+        m_connection.noteSilentRejection(QStringLiteral("reset the connection"));
+    Q_UNUSED(error);
+    return false;
+}
+
 void ForwardingPolicy::handleEvent(Side side, std::uint32_t events)
 {
+    if (m_failed) {
+        if (side == Side::Client)
+            answerFailure();
+        return;
+    }
+    if (m_sniffing) {
+        if (side == Side::Upstream && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+            relayAsIs(); // the upstream spoke (or left) first: not a TLS client
+        else if (side == Side::Client)
+            sniff();
+        return;
+    }
     if (m_connection.phase() != RelayConnection::Phase::Relaying) {
         // Still reaching the upstream: only the client's reset matters.
         if (side == Side::Client && (events & EPOLLERR)) {
@@ -130,6 +281,8 @@ void ForwardingPolicy::pumpAgain(Side side)
 
 void ForwardingPolicy::flowEnded(Flow &flow)
 {
+    if (flow.fromClient() && m_connection.intercepted())
+        m_connection.noteSilentRejection(QStringLiteral("closed the connection"));
     flow.markEnded();
     m_connection.noteFin(flow.from());
     m_connection.touched();

@@ -291,6 +291,7 @@ void HttpProxyPolicy::connectUpstream(const HttpProxyFront::Route &route, bool t
 {
     dropUpstream();
     m_tunnelConnect = tunnel;
+    m_tunnelHost = route.host;
     m_connection.record().upstream = route.text();
     m_connection.reachUpstream(route.host, route.port);
 }
@@ -422,7 +423,14 @@ void HttpProxyPolicy::becomeByteRelay(const QByteArray &early)
     Flow &up = m_connection.up();
     m_connection.record().state = up.ended() ? State::ClientHalfClosed : State::Open;
     m_connection.markDirty();
-    m_connection.setPolicy(std::make_unique<ForwardingPolicy>(m_connection));
+    auto forwarding = std::make_unique<ForwardingPolicy>(m_connection);
+    ForwardingPolicy *relay = forwarding.get();
+    m_connection.setPolicy(std::move(forwarding));
+    if (m_tunnelConnect) {
+        // What a client says inside a tunnel may be TLS to decrypt.
+        relay->takeOverTunnel(m_tunnelHost, early);
+        return;
+    }
     // Bytes the client sent after its request go first; then its FIN, or
     // what it sends next.
     if (!early.isEmpty())

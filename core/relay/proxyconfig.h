@@ -4,6 +4,7 @@
 #include <QList>
 #include <QPair>
 #include <QString>
+#include <QStringList>
 
 // Everything the engine needs to run. A value, copied into each worker.
 struct ProxyConfig
@@ -29,6 +30,10 @@ struct ProxyConfig
     QString upstreamCaFile;               // trusted beside the system's store
     bool insecureUpstream = false;        // relay to upstreams whose certificate fails its check
     QString keyLogFile;                   // TLS secrets appended here (NSS key log format) when set
+    bool decrypt = true;                  // intercept clients' TLS with proxymon's certificates
+    QStringList passthroughHosts;         // never decrypted ("*.example.com": and its subdomains)
+    QStringList insecureHosts;            // upstreams relayed although their certificate fails its check
+    QString caDirectory;                  // where proxymon's authority lives; empty: the default
 
     int bufferBytes = 256 * 1024;         // held at most per direction
     int connectTimeoutMs = 10'000;

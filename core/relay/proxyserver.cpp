@@ -5,8 +5,11 @@
 #include "endpoint.h"
 #include "listener.h"
 #include "resolver.h"
+#include "certificateauthority.h"
 #include "tlsclientcontext.h"
+#include "tlsinterception.h"
 #include "tlskeylog.h"
+#include "tlsservercontext.h"
 #include "worker.h"
 #include "workerinbox.h"
 
@@ -113,6 +116,7 @@ struct ProxyServer::Generation
 ProxyServer::ProxyServer(QObject *parent)
     : QObject(parent)
     , m_resolver(std::make_unique<Resolver>())
+    , m_interception(std::make_shared<TlsInterception>())
 {
     // splice() to a socket whose peer has gone raises SIGPIPE, and unlike
     // send() it has no flag to prevent that; the error return is all the
@@ -198,20 +202,9 @@ bool ProxyServer::start(const ProxyConfig &requested)
         config.targetPort = m_echo->port();
     }
 
-    std::shared_ptr<const TlsClientContext> upstreamTls;
-    if (config.targetTls) {
-        QString error;
-        std::shared_ptr<TlsKeyLog> keyLog;
-        if (!config.keyLogFile.isEmpty() && !(keyLog = TlsKeyLog::open(config.keyLogFile, &error))) {
-            m_errorString = error;
-            return false;
-        }
-        upstreamTls = TlsClientContext::create(config.upstreamCaFile, config.insecureUpstream, keyLog, &error);
-        if (!upstreamTls) {
-            m_errorString = QStringLiteral("upstream TLS: %1").arg(error);
-            return false;
-        }
-    }
+    Worker::Tls tls;
+    if (!startTls(config, &tls))
+        return false;
 
     const int fd = openListeningSocket(config.listenAddress, config.listenPort, config.listenBacklog, &m_errorString);
     if (fd < 0)
@@ -252,7 +245,7 @@ bool ProxyServer::start(const ProxyConfig &requested)
         hooks.finished = [this, raw] {
             QMetaObject::invokeMethod(this, [this, raw] { workerFinished(raw); }, Qt::QueuedConnection);
         };
-        generation->workers.push_back(std::make_unique<Worker>(i, config, m_resolver.get(), upstreamTls, std::move(hooks)));
+        generation->workers.push_back(std::make_unique<Worker>(i, config, m_resolver.get(), tls, std::move(hooks)));
     }
     for (const auto &worker : generation->workers)
         generation->pool.start(worker.get());
@@ -337,6 +330,62 @@ void ProxyServer::onAcceptError()
     m_backoffMs = qMin(m_backoffMs * 2, LongestBackoffMs);
 }
 
+bool ProxyServer::startTls(const ProxyConfig &config, Worker::Tls *tls)
+{
+    QString error;
+    std::shared_ptr<TlsKeyLog> keyLog;
+    if (!config.keyLogFile.isEmpty() && !(keyLog = TlsKeyLog::open(config.keyLogFile, &error))) {
+        m_errorString = error;
+        return false;
+    }
+    // Upstreams speak TLS for a tls: target and behind every intercepted
+    // client; a CA file the user named that cannot be used stops the start.
+    tls->upstream = TlsClientContext::create(config.upstreamCaFile, config.insecureUpstream, keyLog, &error);
+    if (!tls->upstream) {
+        m_errorString = QStringLiteral("upstream TLS: %1").arg(error);
+        return false;
+    }
+    m_interception->setEnabled(config.decrypt);
+    m_interception->setHosts(TlsInterception::Hosts::Passthrough, config.passthroughHosts);
+    m_interception->setHosts(TlsInterception::Hosts::Insecure, config.insecureHosts);
+    tls->interception = m_interception;
+    m_keyLog = keyLog;
+    if (config.decrypt)
+        prepareDecryption(config);
+    else
+        m_interception->setServer(nullptr, QStringLiteral("decryption is off"));
+    return true;
+}
+
+void ProxyServer::setDecryption(bool on)
+{
+    m_interception->setEnabled(on);
+    m_config.decrypt = on;
+    if (on && isListening())
+        prepareDecryption(m_config);
+}
+
+void ProxyServer::prepareDecryption(const ProxyConfig &config)
+{
+    // Without an authority the proxy still runs and relays TLS unread: a
+    // user who never looks inside HTTPS should not be stopped by, say, a
+    // read-only home directory. Each passed-through row says why.
+    QString error;
+    const QString directory = config.caDirectory.isEmpty() ? CertificateAuthority::defaultDirectory() : config.caDirectory;
+    if (!m_authority || m_authorityDirectory != directory) {
+        m_authority = CertificateAuthority::open(directory, &error);
+        m_authorityDirectory = directory;
+        m_authorityError = error;
+    }
+    std::shared_ptr<const TlsServerContext> server;
+    if (m_authority)
+        server = TlsServerContext::create(m_authority, m_keyLog, &error);
+    const QString unavailable = m_authority ? error : m_authorityError;
+    m_interception->setServer(server, unavailable);
+    if (!server)
+        emit notice(QStringLiteral("TLS is relayed without decryption: %1").arg(unavailable));
+}
+
 void ProxyServer::publish()
 {
     QList<ConnectionRecord> batch;
@@ -359,6 +408,8 @@ void ProxyServer::publish()
             }
         }
     }
+    if (m_interception->takeChanged())
+        emit interceptionChanged();
     if (!batch.isEmpty())
         emit connectionsUpdated(batch);
     if (!batch.isEmpty() || !exchanges.isEmpty())

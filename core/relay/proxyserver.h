@@ -3,6 +3,7 @@
 #include "connectionrecord.h"
 #include "httpexchange.h"
 #include "proxyconfig.h"
+#include "worker.h"
 
 #include <QHostAddress>
 #include <QList>
@@ -14,8 +15,11 @@
 #include <vector>
 
 class BuiltinEcho;
+class CertificateAuthority;
 class Listener;
 class QThreadPool;
+class TlsInterception;
+class TlsKeyLog;
 class Resolver;
 class Worker;
 
@@ -46,6 +50,12 @@ public:
     ProxyConfig config() const { return m_config; }
     int liveConnections() const;
     quint64 acceptedConnections() const { return m_nextId - 1; }
+    // Which TLS connections are decrypted: lists the window and the
+    // workers share, kept from one start to the next.
+    TlsInterception &interception() const { return *m_interception; }
+    // Decryption on or off for the connections to come (the toolbar's
+    // toggle); turning it on makes the authority if need be.
+    void setDecryption(bool on);
 
 signals:
     // All signals are emitted on the server's thread.
@@ -62,6 +72,9 @@ signals:
     // Something the user should know that is not an error of one
     // connection: accepting paused at the limit or for lack of descriptors.
     void notice(const QString &message);
+    // The passthrough, rejection or insecure-host lists changed (a client
+    // rejected proxymon's certificate, most often); in the next batch.
+    void interceptionChanged();
 
 private:
     struct Generation;
@@ -71,6 +84,8 @@ private:
     void onAcceptError();
     void resumeAccepting();
     void publish();
+    bool startTls(const ProxyConfig &config, Worker::Tls *tls);
+    void prepareDecryption(const ProxyConfig &config);
     void workerFinished(Generation *generation);
 
     ProxyConfig m_config;
@@ -78,6 +93,11 @@ private:
     Listener *m_listener = nullptr;
     std::unique_ptr<Resolver> m_resolver;
     std::unique_ptr<BuiltinEcho> m_echo; // the target, when it is builtin:echo
+    std::shared_ptr<TlsInterception> m_interception;
+    std::shared_ptr<CertificateAuthority> m_authority; // loaded on the first start that decrypts
+    QString m_authorityDirectory;
+    QString m_authorityError;
+    std::shared_ptr<TlsKeyLog> m_keyLog; // the current start's, for contexts made while it runs
     std::shared_ptr<Gate> m_gate;
     std::vector<std::unique_ptr<Generation>> m_generations; // the current one last
     Generation *m_current = nullptr;

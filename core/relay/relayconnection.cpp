@@ -2,7 +2,10 @@
 
 #include "forwardingpolicy.h"
 #include "httpproxypolicy.h"
+#include "clienthello.h"
 #include "tlsclientcontext.h"
+#include "tlsinterception.h"
+#include "tlsservercontext.h"
 #include "worker.h"
 
 #include <QDateTime>
@@ -65,8 +68,10 @@ RelayConnection::~RelayConnection() = default;
 ConnectionRecord RelayConnection::snapshot() const
 {
     ConnectionRecord record = m_record;
-    record.bytesUp = m_up.delivered();
-    record.bytesDown = m_down.delivered();
+    // On the wire: what TLS legs wrote counts as records, not plaintext.
+    record.bytesUp = m_upstreamTls ? m_upstreamTls->wireBytesOut() : m_up.delivered();
+    record.bytesDown = m_clientTls ? m_clientTls->wireBytesOut() : m_down.delivered();
+    record.tlsTruncated = (m_clientTls && m_clientTls->truncated()) || (m_upstreamTls && m_upstreamTls->truncated());
     m_tap.addPrefixes(&record);
     return record;
 }
@@ -214,7 +219,9 @@ void RelayConnection::connected(std::uint32_t events)
 void RelayConnection::startTls()
 {
     const TlsClientContext *context = m_worker.upstreamTls();
-    SSL *ssl = context ? context->session(m_tlsHost) : nullptr;
+    const TlsInterception *interception = m_worker.tls().interception.get();
+    const bool check = !interception || !interception->listed(TlsInterception::Hosts::Insecure, m_tlsHost);
+    SSL *ssl = context ? context->session(m_tlsHost, check) : nullptr;
     if (!ssl) {
         failConnect(Reason::Error, QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream));
         return;
@@ -225,6 +232,9 @@ void RelayConnection::startTls()
     m_up.replaceLeg(m_upstream, *m_upstreamLeg);
     m_down.replaceLeg(m_upstream, *m_upstreamLeg);
     m_phase = Phase::Handshaking;
+    m_upstreamHandshaking = true;
+    if (!m_clientHandshaking)
+        m_handshakeStartedMs = m_worker.nowMs();
     touched();
     continueHandshake();
 }
@@ -235,25 +245,138 @@ void RelayConnection::continueHandshake()
     case TlsLeg::Handshake::Pending:
         return;
     case TlsLeg::Handshake::Done:
-        // Bytes may already wait inside OpenSSL: read as if the socket said so.
-        established(EPOLLIN);
+        m_upstreamHandshaking = false;
+        m_record.upstreamTls = tlsDetails(*m_upstreamTls, m_tlsHost);
+        markDirty();
+        if (!m_clientHandshaking)
+            handshakesDone();
         return;
     case TlsLeg::Handshake::Failed: {
-        QString why = QStringLiteral("TLS with %1 failed: %2").arg(m_record.upstream, m_upstreamTls->errorText());
+        QString why = QStringLiteral("TLS with %1 failed: %2").arg(m_tlsHost, m_upstreamTls->errorText());
         if (m_worker.upstreamTls()->verifies() && m_upstreamTls->errorText().startsWith(QLatin1String("certificate")))
-            why += QStringLiteral(" (--upstream-ca FILE trusts its issuer; --insecure relays it unchecked)");
+            why += QStringLiteral(" (--insecure-host %1 relays it unchecked; --upstream-ca FILE trusts its issuer)").arg(m_tlsHost);
+        m_upstreamHandshaking = false;
+        if (m_clientTls) {
+            // The client's own handshake completes first: it is told in
+            // HTTP, which it can read only over its TLS.
+            m_upstreamFailed = true;
+            m_upstreamFailure = Reason::Error;
+            m_upstreamFailureWhy = why;
+            if (!m_clientHandshaking)
+                handshakesDone();
+            return;
+        }
         failConnect(Reason::Error, why);
         return;
     }
     }
 }
 
+bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed,
+                                const QString &name, const QString &upstreamName, QString *why)
+{
+    const auto type = parsed.offersEcdsa ? LeafCertificate::KeyType::Ecdsa : LeafCertificate::KeyType::Rsa;
+    SSL *ssl = server.session({name}, type, why);
+    if (!ssl)
+        return false;
+    m_clientName = name;
+    m_record.clientTls.serverName = parsed.serverName;
+    m_clientTls = std::make_unique<TlsLeg>(m_client.detach(), ssl, hello);
+    m_clientLeg = m_clientTls.get();
+    m_up.replaceLeg(m_client, *m_clientLeg);
+    m_down.replaceLeg(m_client, *m_clientLeg);
+    m_clientHandshaking = true;
+    m_handshakeStartedMs = m_startedMs = m_worker.nowMs();
+    m_tap.startSecure();
+    m_tlsHost = upstreamName;
+    startTls();
+    if (!isFinished() && m_clientHandshaking)
+        continueClientHandshake();
+    return true;
+}
+
+void RelayConnection::continueClientHandshake()
+{
+    switch (m_clientTls->handshake()) {
+    case TlsLeg::Handshake::Pending:
+        return;
+    case TlsLeg::Handshake::Done:
+        m_clientHandshaking = false;
+        m_clientReadyMs = m_worker.nowMs();
+        m_record.clientTls = tlsDetails(*m_clientTls, m_record.clientTls.serverName);
+        m_record.decryption = ConnectionRecord::Decryption::Decrypted;
+        markDirty();
+        if (!m_upstreamHandshaking)
+            handshakesDone();
+        return;
+    case TlsLeg::Handshake::Failed:
+        break;
+    }
+    const QString alert = m_clientTls->peerAlert();
+    if (!alert.isEmpty())
+        rejected(QStringLiteral("the client rejected proxymon's certificate for %1 (alert \"%2\")").arg(m_clientName, alert));
+    else if (m_clientTls->errorText().startsWith(QLatin1String("the connection closed")))
+        rejected(QStringLiteral("the client closed the connection during the TLS handshake for %1 "
+                                "(it does not trust proxymon's certificate?)").arg(m_clientName));
+    else
+        rejected(QStringLiteral("TLS with the client for %1 failed: %2").arg(m_clientName, m_clientTls->errorText()));
+}
+
+void RelayConnection::rejected(const QString &why)
+{
+    m_record.decryption = ConnectionRecord::Decryption::Rejected;
+    m_record.decryptionNote = why;
+    if (TlsInterception *interception = m_worker.tls().interception.get())
+        interception->clientRejected(m_clientName, why);
+    finish(Reason::Error, why + QStringLiteral("; its next connections pass through undecrypted"));
+}
+
+void RelayConnection::noteSilentRejection(const QString &how)
+{
+    // Right after: a client that stayed a while and then left without a
+    // request merely had nothing to say.
+    constexpr qint64 RightAfterMs = 2000;
+    if (!m_clientTls || m_record.decryption != ConnectionRecord::Decryption::Decrypted || m_record.requests > 0
+        || m_up.delivered() > 0 || m_worker.nowMs() - m_clientReadyMs > RightAfterMs)
+        return;
+    m_record.decryption = ConnectionRecord::Decryption::Rejected;
+    m_record.decryptionNote = QStringLiteral("the client %1 right after the TLS handshake for %2 without a byte "
+                                             "(it pins its certificates?)").arg(how, m_clientName);
+    if (TlsInterception *interception = m_worker.tls().interception.get())
+        interception->clientRejected(m_clientName, m_record.decryptionNote);
+}
+
+void RelayConnection::handshakesDone()
+{
+    if (m_upstreamFailed) {
+        // The client's TLS is up; the policy tells it why there is no
+        // upstream once it asks.
+        failConnect(m_upstreamFailure, m_upstreamFailureWhy);
+        return;
+    }
+    // Bytes may already wait inside OpenSSL: read as if the socket said so.
+    established(EPOLLIN);
+}
+
+TlsDetails RelayConnection::tlsDetails(const TlsLeg &leg, const QString &serverName) const
+{
+    TlsDetails details;
+    details.version = leg.version();
+    details.cipher = leg.cipher();
+    details.alpn = QString::fromLatin1(leg.alpn());
+    details.serverName = serverName;
+    details.handshakeMs = qint32(m_worker.nowMs() - m_handshakeStartedMs);
+    if (&leg == m_upstreamTls.get()) {
+        details.verification = leg.verification();
+        details.chainPem = leg.peerChainPem();
+    }
+    return details;
+}
+
 void RelayConnection::established(std::uint32_t events)
 {
     m_phase = Phase::Relaying;
     m_record.state = State::Open;
-    if (m_upstreamTls)
-        m_record.upstreamTls = m_upstreamTls->version() + QLatin1Char(' ') + m_upstreamTls->cipher();
     touched();
     markDirty();
     m_policy->connected(events);
@@ -305,10 +428,13 @@ void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
             connectReady(events);
             return;
         }
-        if (m_phase == Phase::Handshaking) {
+        if (m_phase == Phase::Handshaking && m_upstreamHandshaking) {
             continueHandshake();
             return;
         }
+    } else if (m_clientHandshaking) {
+        continueClientHandshake();
+        return;
     }
     m_policy->handleEvent(side, events);
 }
@@ -371,7 +497,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
     if (isFinished())
         return;
     m_phase = Phase::Finished;
-    m_client.close(false);
+    m_clientLeg->close(false);
     m_upstreamLeg->close(false);
     if (m_policy)
         m_policy->ended();
@@ -396,7 +522,13 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
     if (isFinished())
         return;
     const ProxyConfig &config = m_worker.config();
-    if (m_phase == Phase::Resolving || m_phase == Phase::Connecting || m_phase == Phase::Handshaking) {
+    if (m_clientHandshaking && nowMs - m_handshakeStartedMs >= config.connectTimeoutMs) {
+        terminate(Reason::Timeout, QStringLiteral("the client's TLS handshake did not finish in %1 ms")
+                                       .arg(config.connectTimeoutMs));
+        return;
+    }
+    if (m_phase == Phase::Resolving || m_phase == Phase::Connecting
+        || (m_phase == Phase::Handshaking && m_upstreamHandshaking)) {
         if (nowMs - m_startedMs >= config.connectTimeoutMs) {
             QString why = QStringLiteral("connecting to %1 timed out after %2 ms")
                               .arg(m_record.upstream).arg(config.connectTimeoutMs);

@@ -8,6 +8,9 @@
 #include "tcpleg.h"
 #include "tlsleg.h"
 
+struct ClientHello;
+class TlsServerContext;
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -72,7 +75,7 @@ public:
     ConnectionRecord &record() { return m_record; }
     Phase phase() const { return m_phase; }
     void setPhase(Phase phase) { m_phase = phase; }
-    Leg &leg(Side side) { return side == Client ? static_cast<Leg &>(m_client) : *m_upstreamLeg; }
+    Leg &leg(Side side) { return side == Client ? *m_clientLeg : *m_upstreamLeg; }
     Flow &flowFrom(Side side) { return side == Client ? m_up : m_down; }
     Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
     Flow &up() { return m_up; }
@@ -91,6 +94,18 @@ public:
     // Resolves host and connects to it, as the upstream leg; with tls,
     // then speaks TLS to it (checking its certificate for host).
     void reachUpstream(const QString &host, quint16 port, bool tls = false);
+    // Ends the client's TLS with a certificate of proxymon's for name and
+    // speaks TLS to the connected upstream as upstreamName: both
+    // handshakes run, then the flows carry plaintext. hello: the client's
+    // bytes read so far (its ClientHello). False, with the reason, when no
+    // certificate can be had; nothing changed then.
+    bool intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed, const QString &name,
+                   const QString &upstreamName, QString *why);
+    bool intercepted() const { return m_clientTls != nullptr; }
+    // The client of an intercepted connection went away without a byte
+    // of HTTP: a client that pins certificates does that. Recorded as a
+    // rejection, and its host passes through from now on.
+    void noteSilentRejection(const QString &how);
     // The upstream leg goes over fd, already connected to address.
     void adoptUpstream(int fd, const QString &address);
     // Takes the upstream's descriptor out of the connection, open.
@@ -121,6 +136,10 @@ private:
     void connected(std::uint32_t events);
     void startTls();
     void continueHandshake();
+    void continueClientHandshake();
+    void handshakesDone();
+    void rejected(const QString &why);
+    TlsDetails tlsDetails(const TlsLeg &leg, const QString &serverName) const;
     // The upstream leg is ready for bytes.
     void established(std::uint32_t events);
     void failConnect(Reason reason, const QString &why);
@@ -129,6 +148,16 @@ private:
 
     Worker &m_worker;
     TcpLeg m_client;
+    std::unique_ptr<TlsLeg> m_clientTls;   // over m_client's socket, once intercepted
+    Leg *m_clientLeg = &m_client;
+    QString m_clientName;                  // what the intercepted client asked for
+    bool m_clientHandshaking = false;
+    bool m_upstreamHandshaking = false;
+    bool m_upstreamFailed = false;         // its TLS failed: the client gets told once its own is up
+    Reason m_upstreamFailure = Reason::Error;
+    QString m_upstreamFailureWhy;
+    qint64 m_handshakeStartedMs = 0;
+    qint64 m_clientReadyMs = 0;            // the client's handshake finished
     TcpLeg m_upstream;
     std::unique_ptr<TlsLeg> m_upstreamTls; // over m_upstream's socket, once TLS is spoken
     Leg *m_upstreamLeg = &m_upstream;      // the one the flows use

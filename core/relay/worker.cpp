@@ -3,6 +3,7 @@
 #include "relayconnection.h"
 #include "resolver.h"
 #include "tlsclientcontext.h"
+#include "tlsinterception.h"
 #include "workerinbox.h"
 
 #include <QMutexLocker>
@@ -46,12 +47,11 @@ qint64 monotonicMs()
 
 } // namespace
 
-Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver,
-               std::shared_ptr<const TlsClientContext> upstreamTls, Hooks hooks)
+Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Tls tls, Hooks hooks)
     : m_index(index)
     , m_config(config)
     , m_resolver(resolver)
-    , m_upstreamTls(std::move(upstreamTls))
+    , m_tls(std::move(tls))
     , m_hooks(std::move(hooks))
     , m_inbox(std::make_shared<WorkerInbox>())
     , m_pipes(config.bufferBytes)

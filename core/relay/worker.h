@@ -18,6 +18,7 @@
 
 class HttpConversation;
 class TlsClientContext;
+class TlsInterception;
 class RelayConnection;
 class Resolver;
 class WorkerInbox;
@@ -40,9 +41,14 @@ public:
         std::function<void()> descriptorsExhausted; // worker thread
     };
 
-    // upstreamTls: how to speak TLS to upstreams that want it (null: none do).
-    Worker(int index, const ProxyConfig &config, Resolver *resolver,
-           std::shared_ptr<const TlsClientContext> upstreamTls, Hooks hooks);
+    // How the worker speaks TLS, shared by all of them.
+    struct Tls
+    {
+        std::shared_ptr<const TlsClientContext> upstream; // toward upstreams
+        std::shared_ptr<TlsInterception> interception;    // which connections to decrypt, and how
+    };
+
+    Worker(int index, const ProxyConfig &config, Resolver *resolver, Tls tls, Hooks hooks);
     ~Worker() override;
 
     void run() override;
@@ -61,7 +67,8 @@ public:
     int epollDescriptor() const { return m_epollFd; }
     char *scratch() { return m_scratch.data(); }
     const Flow::Shared &flowShared() const { return m_flowShared; }
-    const TlsClientContext *upstreamTls() const { return m_upstreamTls.get(); }
+    const TlsClientContext *upstreamTls() const { return m_tls.upstream.get(); }
+    const Tls &tls() const { return m_tls; }
     qint64 nowMs() const { return m_nowMs; }
     qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
     void markDirty(RelayConnection *connection);
@@ -88,7 +95,7 @@ private:
     const int m_index;
     const ProxyConfig m_config;
     Resolver *const m_resolver;
-    const std::shared_ptr<const TlsClientContext> m_upstreamTls;
+    const Tls m_tls;
     const Hooks m_hooks;
     const std::shared_ptr<WorkerInbox> m_inbox;
 

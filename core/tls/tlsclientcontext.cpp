@@ -35,7 +35,7 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const QString &
     // unless checking is off.
     if (!insecure)
         SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
-    SSL_CTX_set_verify(context, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
     SSL_CTX_set_default_verify_paths(context);
     if (!caFile.isEmpty()) {
         ERR_clear_error();
@@ -56,7 +56,7 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::create(const QString &
     return std::shared_ptr<const TlsClientContext>(new TlsClientContext(context, insecure, std::move(keyLog)));
 }
 
-SSL *TlsClientContext::session(const QString &host) const
+SSL *TlsClientContext::session(const QString &host, bool check) const
 {
     SSL *ssl = SSL_new(m_context);
     if (!ssl)
@@ -67,12 +67,16 @@ SSL *TlsClientContext::session(const QString &host) const
     // SNI carries names only (RFC 6066), never address literals.
     if (!literal)
         SSL_set_tlsext_host_name(ssl, name.constData());
-    if (!m_insecure) {
-        X509_VERIFY_PARAM *check = SSL_get0_param(ssl);
-        if (literal)
-            X509_VERIFY_PARAM_set1_ip_asc(check, name.constData());
-        else
-            X509_VERIFY_PARAM_set1_host(check, name.constData(), 0);
+    // The names are checked also when the result does not stop the
+    // handshake, so that the record can say what was let through.
+    X509_VERIFY_PARAM *parameters = SSL_get0_param(ssl);
+    if (literal)
+        X509_VERIFY_PARAM_set1_ip_asc(parameters, name.constData());
+    else
+        X509_VERIFY_PARAM_set1_host(parameters, name.constData(), 0);
+    if (m_insecure || !check) {
+        SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+        SSL_set_min_proto_version(ssl, 0);
     }
     return ssl;
 }

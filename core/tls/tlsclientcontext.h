@@ -28,8 +28,10 @@ public:
 
     // A new client session toward host (a name or an address literal):
     // SNI for names, and the certificate checked against that name or
-    // address unless insecure.
-    SSL *session(const QString &host) const;
+    // address; a failed check ends the handshake unless the context is
+    // insecure or check is false (a host the user allowed), and is
+    // reported either way.
+    SSL *session(const QString &host, bool check = true) const;
     bool verifies() const { return !m_insecure; }
 
 private:

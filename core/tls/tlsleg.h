@@ -22,8 +22,10 @@ class TlsLeg final : public Leg
 {
 public:
     // Takes over fd (non-blocking, connected) and ssl (configured for its
-    // role: context, certificate or expected name).
-    TlsLeg(int fd, SSL *ssl);
+    // role: context, certificate or expected name). received: bytes of the
+    // peer's that were read off the socket already (a ClientHello read to
+    // decide whether to intercept); OpenSSL reads them before the socket.
+    TlsLeg(int fd, SSL *ssl, QByteArray received = QByteArray());
     ~TlsLeg() override;
 
     TlsLeg(const TlsLeg &) = delete;
@@ -39,6 +41,16 @@ public:
     QString version() const;
     QString cipher() const;
     QByteArray alpn() const;
+    // The peer's certificates as PEM, its own first; empty if it sent none.
+    QByteArray peerChainPem() const;
+    // "ok", or OpenSSL's words for why the peer's certificate failed its
+    // check (also when the check did not stop the handshake).
+    QString verification() const;
+    // Bytes as they crossed the wire, records and handshake included.
+    quint64 wireBytesIn() const;
+    quint64 wireBytesOut() const;
+    // The alert the peer ended the handshake with ("unknown CA"), if any.
+    QString peerAlert() const { return m_peerAlert; }
     SSL *ssl() const { return m_ssl; }
 
     int descriptor() const override { return m_socket.descriptor(); }
@@ -58,10 +70,21 @@ private:
     ssize_t receive(int (*operation)(SSL *, void *, size_t, size_t *), char *into, size_t capacity);
     // Turns an OpenSSL result into the system call conventions.
     ssize_t result(int code, size_t done);
+    // Once OpenSSL has read the bytes received before, it reads the
+    // socket; true when it just switched (what wanted more may retry).
+    bool receivedConsumed();
+    static void noteAlert(const SSL *ssl, int where, int value);
 
     TcpLeg m_socket; // what the records travel over
     SSL *m_ssl;
+    BIO *m_socketBio = nullptr;    // the socket, for reading once m_received is used up
+    QByteArray m_received;         // what m_receivedBio reads from
+    quint64 m_receivedBytes = 0;
+    quint64 m_wireIn = 0;          // the counts, once the session is gone
+    quint64 m_wireOut = 0;
+    BIO *m_receivedBio = nullptr;  // the read side while it has bytes; owned by m_ssl
     QString m_error;
+    QString m_peerAlert;
     bool m_truncated = false;
     bool m_ended = false;
     bool m_closeNotifySent = false;

@@ -15,6 +15,7 @@ private slots:
     void builtinEchoTarget();
     void httpProxyMode();
     void tlsTarget();
+    void interception();
     void errors_data();
     void errors();
 };
@@ -118,6 +119,26 @@ void tst_CommandLine::tlsTarget()
     const CommandLine plain = CommandLine::parse({"proxymon", "--headless", "--target", "api.example.test:80"});
     QVERIFY(!plain.config.targetTls);
     QVERIFY(!plain.config.insecureUpstream);
+    QVERIFY(plain.config.decrypt);
+    QVERIFY(plain.config.passthroughHosts.isEmpty());
+}
+
+void tst_CommandLine::interception()
+{
+    // Decryption is on unless --no-decrypt; the host lists read comma-
+    // separated or repeated; the upstream switches apply to intercepted
+    // connections too, so they need no tls: target.
+    const CommandLine line = CommandLine::parse({"proxymon", "--headless", "--target", "a:1", "--no-decrypt",
+                                                 "--passthrough", "bank.test, *.corp.test", "--passthrough", "x.test",
+                                                 "--insecure-host", "self.test", "--ca-dir", "/tmp/ca",
+                                                 "--insecure", "--keylog", "/tmp/keys"});
+    QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
+    QVERIFY(!line.config.decrypt);
+    QCOMPARE(line.config.passthroughHosts, QStringList({"bank.test", "*.corp.test", "x.test"}));
+    QCOMPARE(line.config.insecureHosts, QStringList({"self.test"}));
+    QCOMPARE(line.config.caDirectory, QStringLiteral("/tmp/ca"));
+    QVERIFY(line.config.insecureUpstream);
+    QCOMPARE(line.config.keyLogFile, QStringLiteral("/tmp/keys"));
 }
 
 void tst_CommandLine::everyOption()
@@ -170,8 +191,8 @@ void tst_CommandLine::errors_data()
     QTest::newRow("bad allow") << QStringList{"--headless", "--mode", "http-proxy", "--allow", "everyone"}
                                << "--allow";
     QTest::newRow("via when forwarding") << QStringList{"--headless", "--target", "a:1", "--via"} << "--via";
-    QTest::newRow("insecure without tls") << QStringList{"--headless", "--target", "a:1", "--insecure"}
-                                          << "go with --target tls:";
+    QTest::newRow("bad passthrough") << QStringList{"--headless", "--target", "a:1", "--passthrough", "a b"}
+                                     << "--passthrough: \"a b\" is not a host name";
     QTest::newRow("tls echo") << QStringList{"--headless", "--target", "tls:builtin:echo"} << "does not speak TLS";
     QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "extra"} << "extra";
 }

@@ -12,6 +12,7 @@ private slots:
     void terms();
     void errorsAreExplained();
     void tlsUpstream();
+    void decryption();
 
 private:
     static ConnectionRecord sampleRecord();
@@ -91,10 +92,33 @@ void tst_CaptureFilter::terms()
 void tst_CaptureFilter::tlsUpstream()
 {
     ConnectionRecord record = sampleRecord();
-    record.upstreamTls = QStringLiteral("TLSv1.3 TLS_AES_128_GCM_SHA256");
+    record.upstreamTls.version = QStringLiteral("TLSv1.3");
+    record.upstreamTls.cipher = QStringLiteral("TLS_AES_128_GCM_SHA256");
     QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesConnection(record));
     QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesExchange(sampleExchange(), &record));
     QVERIFY(!CaptureFilter::parse(QStringLiteral("-is:tls")).matchesConnection(record));
+    QVERIFY(!CaptureFilter::parse(QStringLiteral("is:decrypted")).matchesConnection(record));
+}
+
+void tst_CaptureFilter::decryption()
+{
+    using Decryption = ConnectionRecord::Decryption;
+    const QStringList words{QStringLiteral("is:decrypted"), QStringLiteral("is:passthrough"), QStringLiteral("is:rejected")};
+    const QList<Decryption> states{Decryption::Decrypted, Decryption::Passthrough, Decryption::Rejected};
+    for (int i = 0; i < states.size(); ++i) {
+        ConnectionRecord record = sampleRecord();
+        record.decryption = states[i];
+        for (int j = 0; j < words.size(); ++j)
+            QCOMPARE(CaptureFilter::parse(words[j]).matchesConnection(record), i == j);
+        // Every connection whose client spoke TLS is one.
+        QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesConnection(record));
+    }
+    // An exchange that crossed TLS is one too, whatever its record says.
+    HttpExchange exchange = sampleExchange();
+    exchange.secure = true;
+    const ConnectionRecord plain = sampleRecord();
+    QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesExchange(exchange, &plain));
+    QVERIFY(!CaptureFilter::parse(QStringLiteral("is:tls")).matchesConnection(plain));
 }
 
 void tst_CaptureFilter::errorsAreExplained()

@@ -83,9 +83,24 @@ void tst_JsonlWriter::openedAndClosedInOneBatch()
     tls.open(QIODevice::WriteOnly);
     JsonlWriter tlsWriter(&tls);
     ConnectionRecord secured = record(8, true);
-    secured.upstreamTls = QStringLiteral("TLSv1.3 TLS_AES_256_GCM_SHA384");
+    secured.upstreamTls.version = QStringLiteral("TLSv1.3");
+    secured.upstreamTls.cipher = QStringLiteral("TLS_AES_256_GCM_SHA384");
+    secured.upstreamTls.serverName = QStringLiteral("api.example.com");
+    secured.upstreamTls.handshakeMs = 12;
+    secured.upstreamTls.verification = QStringLiteral("ok");
+    secured.decryption = ConnectionRecord::Decryption::Passthrough;
+    secured.decryptionNote = QStringLiteral("api.example.com is on the passthrough list");
     tlsWriter.writeBatch({secured}, {});
-    QCOMPARE(lines(tls.data())[1].value("upstream_tls").toString(), QStringLiteral("TLSv1.3 TLS_AES_256_GCM_SHA384"));
+    const QJsonObject closed = lines(tls.data())[1];
+    const QJsonObject upstreamTls = closed.value("upstream_tls").toObject();
+    QCOMPARE(upstreamTls.value("version").toString(), QStringLiteral("TLSv1.3"));
+    QCOMPARE(upstreamTls.value("cipher").toString(), QStringLiteral("TLS_AES_256_GCM_SHA384"));
+    QCOMPARE(upstreamTls.value("sni").toString(), QStringLiteral("api.example.com"));
+    QCOMPARE(upstreamTls.value("handshake_ms").toInt(), 12);
+    QCOMPARE(upstreamTls.value("verification").toString(), QStringLiteral("ok"));
+    QCOMPARE(closed.value("decryption").toString(), QStringLiteral("passthrough"));
+    QCOMPARE(closed.value("decryption_note").toString(), QStringLiteral("api.example.com is on the passthrough list"));
+    QVERIFY(!closed.contains("client_tls"));
 }
 
 void tst_JsonlWriter::httpProxyConnectionOpensWithoutUpstream()

@@ -1,4 +1,7 @@
 #include "catrustdialog.h"
+#include "certificateauthority.h"
+#include "tlsinterception.h"
+#include "tlstestserver.h"
 #include "connectiontablemodel.h"
 #include "exchangedetailview.h"
 #include "exchangetablemodel.h"
@@ -18,7 +21,9 @@
 #include <QLineEdit>
 #include <QMenu>
 #include <QMessageBox>
+#include <QProcess>
 #include <QPushButton>
+#include <QStandardPaths>
 #include <QScrollBar>
 #include <QSettings>
 #include <QSortFilterProxyModel>
@@ -58,6 +63,7 @@ private slots:
     void columnMenuHidesAndMoves();
     void exportSavesWhatTheListsShow();
     void httpProxyModeShowsEachHost();
+    void interceptedConnectionShowsBothLegs();
     void trustDialogShowsTheAuthority();
 
 private:
@@ -659,6 +665,70 @@ void tst_MainWindow::httpProxyModeShowsEachHost()
     QCOMPARE(cell(exchanges, 1, ExchangeTableModel::Status), QStringLiteral("502 Bad Gateway"));
     QCOMPARE(cell(exchanges, 2, ExchangeTableModel::Method), QStringLiteral("CONNECT"));
     QCOMPARE(cell(exchanges, 2, ExchangeTableModel::Host), QString::fromLatin1(origin));
+    press(window, "startStop");
+}
+
+void tst_MainWindow::interceptedConnectionShowsBothLegs()
+{
+    // curl trusts proxymon's authority and asks for https://shop.test; the
+    // row says it was decrypted, the exchange is an https one, and the TLS
+    // tab shows both legs. A client that does not trust proxymon puts its
+    // host on the bar above the list, and one click there undoes that.
+    QString error;
+    const auto upstreams = CertificateAuthority::open(m_config.path() + QStringLiteral("/upstreams"), &error);
+    QVERIFY2(upstreams, qPrintable(error));
+    TlsTestServer upstream(*upstreams, TlsTestServer::Behaviour::Hello, {QStringLiteral("shop.test")});
+    ProxyConfig engine;
+    engine.upstreamCaFile = upstreams->certificatePath();
+    MainWindow window{engine};
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    attachTesters(window);
+    startOn(window, upstream.port());
+    const quint16 port = window.server()->listenPort();
+    const QString proxymonCa = CertificateAuthority::defaultDirectory() + QStringLiteral("/proxymon-ca.pem");
+    const auto curl = [&](const QString &trusted) {
+        QProcess process;
+        process.start(QStandardPaths::findExecutable(QStringLiteral("curl")),
+                      {QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
+                       QStringLiteral("--resolve"), QStringLiteral("shop.test:%1:127.0.0.1").arg(port),
+                       QStringLiteral("--cacert"), trusted, QStringLiteral("https://shop.test:%1/cart").arg(port)});
+        if (!QTest::qWaitFor([&] { return process.state() == QProcess::NotRunning; }, 30'000))
+            return -1;
+        return process.exitCode();
+    };
+    QCOMPARE(curl(proxymonCa), 0);
+
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    QTRY_VERIFY(cell(connections, 0, ConnectionTableModel::State).startsWith(QStringLiteral("closed")));
+    QCOMPARE(cell(connections, 0, ConnectionTableModel::Tls), QStringLiteral("decrypted TLSv1.3"));
+    const QRect rowRect = connections->visualRect(connections->model()->index(0, ConnectionTableModel::Client));
+    QTest::mouseClick(connections->viewport(), Qt::LeftButton, {}, rowRect.center());
+    QTableView *exchanges = view(window, "exchangesView");
+    QTRY_COMPARE(exchanges->model()->rowCount(), 1);
+    QCOMPARE(cell(exchanges, 0, ExchangeTableModel::Status), QStringLiteral("200 OK"));
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    const QString tls = detail->tabText(ExchangeDetailView::TlsTab);
+    QVERIFY2(tls.contains(QStringLiteral("Decrypted")) && tls.contains(QStringLiteral("Client ⇄ proxymon"))
+                 && tls.contains(QStringLiteral("SNI           shop.test"))
+                 && tls.contains(QStringLiteral("certificate   verified")) && tls.contains(QStringLiteral("sha256")),
+             qPrintable(tls));
+
+    // Rejected: on the bar, passed through next time, and undone there.
+    QCOMPARE(curl(upstreams->certificatePath()), 60);
+    QTRY_VERIFY(label(window, "passthroughBar").contains(QStringLiteral("shop.test")));
+    QCOMPARE(curl(upstreams->certificatePath()), 0);
+    auto *bar = window.findChild<QLabel *>(QStringLiteral("passthroughBar"));
+    emit bar->linkActivated(QStringLiteral("decrypt:shop.test"));
+    QVERIFY(!bar->isVisible());
+    QVERIFY(window.server()->interception().rejections().isEmpty());
+
+    // The toolbar's switch turns decryption off for the next connections.
+    press(window, "decryptAction");
+    QCOMPARE(curl(upstreams->certificatePath()), 0);
+    QTRY_COMPARE(connections->model()->rowCount(), 4);
+    QTRY_COMPARE(cell(connections, 3, ConnectionTableModel::Tls), QStringLiteral("passthrough"));
     press(window, "startStop");
 }
 
