@@ -3,7 +3,8 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer (any report fails the run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-"$root/scripts/deps.sh" curl netcat-openbsd util-linux openssl clang libclang-rt-14-dev
+"$root/scripts/deps.sh" curl netcat-openbsd util-linux openssl clang libclang-rt-14-dev \
+    nginx-light libnss3-tools chromium tshark tcpdump
 export QT_QPA_PLATFORM=offscreen
 jobs="$(nproc)"
 

@@ -34,9 +34,10 @@ void ForwardingPolicy::begin()
     m_connection.reachUpstream(config.targetHost, config.targetPort, config.targetTls);
 }
 
-void ForwardingPolicy::takeOverTunnel(const QString &host, const QByteArray &early)
+void ForwardingPolicy::takeOverTunnel(const QString &host, const QByteArray &early, bool plainUpstream)
 {
     m_sniffHost = host;
+    m_plainUpstream = plainUpstream;
     m_sniffed = early;
     m_shown = early.size(); // the HTTP front showed the capture these
     m_sniffing = true;
@@ -186,7 +187,8 @@ void ForwardingPolicy::decide(const ClientHello &hello)
     const std::shared_ptr<const TlsServerContext> server = tls.interception ? tls.interception->server(&unavailable) : nullptr;
     if (reason.isEmpty() && !server)
         reason = QStringLiteral("not decrypted: %1").arg(unavailable);
-    if (reason.isEmpty() && m_connection.intercept(*server, m_sniffed, hello, name, name, &reason)) {
+    if (reason.isEmpty() && m_connection.intercept(*server, m_sniffed, hello, name,
+                                                          m_plainUpstream ? QString() : name, &reason)) {
         m_sniffing = false;
         m_sniffed = QByteArray();
         return;

@@ -22,8 +22,9 @@ public:
 
     // The upstream is connected already (an HTTP proxy's CONNECT): looks
     // for a ClientHello to decrypt, the client's bytes read so far (early)
-    // first; host names the upstream.
-    void takeOverTunnel(const QString &host, const QByteArray &early);
+    // first; host names the upstream. With plainUpstream the upstream
+    // speaks plain HTTP behind the decrypted TLS (proxymon's own page).
+    void takeOverTunnel(const QString &host, const QByteArray &early, bool plainUpstream = false);
 
     void begin() override;
     void refuse(const QString &why) override;
@@ -56,6 +57,7 @@ private:
     QByteArray m_sniffed;   // the client's bytes read meanwhile
     qsizetype m_shown = 0;  // how many of them the capture has seen
     bool m_sniffing = false;
+    bool m_plainUpstream = false;
     bool m_failed = false;  // answerFailure() waits for the request
     Reason m_failure = Reason::Error;
     QString m_failureWhy;

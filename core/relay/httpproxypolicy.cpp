@@ -1,5 +1,7 @@
 #include "httpproxypolicy.h"
 
+#include "capage.h"
+
 #include "forwardingpolicy.h"
 #include "relayconnection.h"
 #include "worker.h"
@@ -293,6 +295,13 @@ void HttpProxyPolicy::connectUpstream(const HttpProxyFront::Route &route, bool t
     m_tunnelConnect = tunnel;
     m_tunnelHost = route.host;
     m_connection.record().upstream = route.text();
+    // proxymon.test is proxymon's own page, whatever the port asked.
+    const ProxyConfig &config = m_connection.worker().config();
+    m_ownPage = config.caPagePlainPort && route.host.compare(QLatin1String(CaPage::Host), Qt::CaseInsensitive) == 0;
+    if (m_ownPage) {
+        m_connection.reachUpstream(QStringLiteral("127.0.0.1"), tunnel ? config.caPageDecryptedPort : config.caPagePlainPort);
+        return;
+    }
     m_connection.reachUpstream(route.host, route.port);
 }
 
@@ -428,7 +437,7 @@ void HttpProxyPolicy::becomeByteRelay(const QByteArray &early)
     m_connection.setPolicy(std::move(forwarding));
     if (m_tunnelConnect) {
         // What a client says inside a tunnel may be TLS to decrypt.
-        relay->takeOverTunnel(m_tunnelHost, early);
+        relay->takeOverTunnel(m_tunnelHost, early, m_ownPage);
         return;
     }
     // Bytes the client sent after its request go first; then its FIN, or

@@ -60,6 +60,7 @@ private:
     UpstreamPark m_parked;
     bool m_tunnelConnect = false;   // the upstream being reached is for CONNECT
     QString m_tunnelHost;
+    bool m_ownPage = false;         // the upstream is http://proxymon.test/ (CaPage)
     bool m_closingClient = false;   // FIN to the client is due; its input is discarded
     bool m_clientThrottled = false; // reading stopped while the front held enough
     bool m_retired = false;         // the connection is a byte relay now

@@ -34,6 +34,10 @@ struct ProxyConfig
     QStringList passthroughHosts;         // never decrypted ("*.example.com": and its subdomains)
     QStringList insecureHosts;            // upstreams relayed although their certificate fails its check
     QString caDirectory;                  // where proxymon's authority lives; empty: the default
+    // HTTP proxy mode: where the server serves http://proxymon.test/ (set at
+    // start): plain requests, and tunnels whose TLS proxymon decrypted.
+    quint16 caPagePlainPort = 0;
+    quint16 caPageDecryptedPort = 0;
 
     int bufferBytes = 256 * 1024;         // held at most per direction
     int connectTimeoutMs = 10'000;

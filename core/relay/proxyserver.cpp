@@ -1,6 +1,7 @@
 #include "proxyserver.h"
 
 #include "builtinecho.h"
+#include "capage.h"
 #include "descriptorlimit.h"
 #include "endpoint.h"
 #include "listener.h"
@@ -202,6 +203,15 @@ bool ProxyServer::start(const ProxyConfig &requested)
         config.targetPort = m_echo->port();
     }
 
+    if (config.mode == ProxyConfig::Mode::HttpProxy) {
+        // Started once and kept, like the echo server.
+        if (!m_caPage)
+            m_caPage = new CaPage(this);
+        if (!m_caPage->start(&m_errorString))
+            return false;
+        config.caPagePlainPort = m_caPage->plainPort();
+        config.caPageDecryptedPort = m_caPage->decryptedPort();
+    }
     Worker::Tls tls;
     if (!startTls(config, &tls))
         return false;
@@ -354,6 +364,8 @@ bool ProxyServer::startTls(const ProxyConfig &config, Worker::Tls *tls)
         prepareDecryption(config);
     else
         m_interception->setServer(nullptr, QStringLiteral("decryption is off"));
+    if (m_caPage && !config.decrypt)
+        m_caPage->setAuthority(nullptr);
     return true;
 }
 
@@ -382,6 +394,8 @@ void ProxyServer::prepareDecryption(const ProxyConfig &config)
         server = TlsServerContext::create(m_authority, m_keyLog, &error);
     const QString unavailable = m_authority ? error : m_authorityError;
     m_interception->setServer(server, unavailable);
+    if (m_caPage)
+        m_caPage->setAuthority(server ? m_authority : nullptr);
     if (!server)
         emit notice(QStringLiteral("TLS is relayed without decryption: %1").arg(unavailable));
 }

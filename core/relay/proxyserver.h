@@ -15,6 +15,7 @@
 #include <vector>
 
 class BuiltinEcho;
+class CaPage;
 class CertificateAuthority;
 class Listener;
 class QThreadPool;
@@ -93,6 +94,7 @@ private:
     Listener *m_listener = nullptr;
     std::unique_ptr<Resolver> m_resolver;
     std::unique_ptr<BuiltinEcho> m_echo; // the target, when it is builtin:echo
+    CaPage *m_caPage = nullptr;          // http://proxymon.test/, in HTTP proxy mode
     std::shared_ptr<TlsInterception> m_interception;
     std::shared_ptr<CertificateAuthority> m_authority; // loaded on the first start that decrypts
     QString m_authorityDirectory;

@@ -288,8 +288,11 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
     m_clientHandshaking = true;
     m_handshakeStartedMs = m_startedMs = m_worker.nowMs();
     m_tap.startSecure();
-    m_tlsHost = upstreamName;
-    startTls();
+    m_phase = Phase::Handshaking;
+    if (!upstreamName.isEmpty()) {
+        m_tlsHost = upstreamName;
+        startTls();
+    }
     if (!isFinished() && m_clientHandshaking)
         continueClientHandshake();
     return true;

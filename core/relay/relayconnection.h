@@ -95,8 +95,9 @@ public:
     // then speaks TLS to it (checking its certificate for host).
     void reachUpstream(const QString &host, quint16 port, bool tls = false);
     // Ends the client's TLS with a certificate of proxymon's for name and
-    // speaks TLS to the connected upstream as upstreamName: both
-    // handshakes run, then the flows carry plaintext. hello: the client's
+    // speaks TLS to the connected upstream as upstreamName (none when it
+    // is empty: proxymon's own page): both handshakes run, then the flows
+    // carry plaintext. hello: the client's
     // bytes read so far (its ClientHello). False, with the reason, when no
     // certificate can be had; nothing changed then.
     bool intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed, const QString &name,

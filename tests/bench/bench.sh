@@ -79,15 +79,7 @@ start_proxy() { # NAME TARGET_PORT
             2>"$work/proxymon.log" &
         ;;
     haproxy)
-        cat >"$work/haproxy.cfg" <<CONF
-global
-    nbthread 1
-    maxconn 9900
-defaults
-    mode tcp
-    timeout connect 10s
-    timeout client 1h
-    timeout server 1h
+        { haproxy_defaults; cat <<CONF; } >"$work/haproxy.cfg"
 listen forward
     bind 127.0.0.1:$port
     server upstream 127.0.0.1:$target

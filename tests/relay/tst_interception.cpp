@@ -72,9 +72,13 @@ private slots:
     void serverFirstProtocolIsRelayedAsIs();
     void labFlowAndHalfCloseThroughTls();
     void silentCloseAfterHandshakeIsARejection();
+    void proxymonTestServesTheAuthority();
+    void keyLogDecryptsBothLegsInTshark();
+    void bigBodiesBothWaysOnKeepAlive();
 
 private:
     ProxyConfig forwardingTo(quint16 port) const;
+    ProxyConfig httpProxy() const;
     QString curlCaArgument() const { return m_proxymonCa; }
 
     QTemporaryDir m_directory;
@@ -108,6 +112,14 @@ ProxyConfig tst_Interception::forwardingTo(quint16 port) const
     config.upstreamCaFile = m_testAuthority->certificatePath();
     config.caDirectory = m_caDirectory;
     config.stopGraceMs = 100;
+    return config;
+}
+
+ProxyConfig tst_Interception::httpProxy() const
+{
+    ProxyConfig config = forwardingTo(0);
+    config.mode = ProxyConfig::Mode::HttpProxy;
+    config.targetHost.clear();
     return config;
 }
 
@@ -172,10 +184,7 @@ void tst_Interception::httpProxyModeDecryptsInsideConnect()
     TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("localhost")});
     ProxyServer server;
     RecordCollector records(&server);
-    ProxyConfig config = forwardingTo(0);
-    config.mode = ProxyConfig::Mode::HttpProxy;
-    config.targetHost.clear();
-    QVERIFY2(server.start(config), qPrintable(server.errorString()));
+    QVERIFY2(server.start(httpProxy()), qPrintable(server.errorString()));
     const QByteArray upload = randomBytes(700'000, 3);
     const QString uploadPath = m_directory.filePath(QStringLiteral("upload"));
     {
@@ -463,6 +472,144 @@ void tst_Interception::silentCloseAfterHandshakeIsARejection()
     QCOMPARE(record.decryption, Decryption::Rejected);
     QVERIFY2(record.decryptionNote.contains(QStringLiteral("without a byte")), qPrintable(record.decryptionNote));
     QCOMPARE(server.interception().rejections().value(0).host, QStringLiteral("pin.test"));
+}
+
+void tst_Interception::proxymonTestServesTheAuthority()
+{
+    // Through the HTTP proxy, http://proxymon.test/ is proxymon's own page:
+    // its certificate to download and how to trust it; over https it says
+    // whether interception works for the client asking.
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY2(server.start(httpProxy()), qPrintable(server.errorString()));
+    const QString proxy = QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort());
+    const auto fetch = [&](const QString &url, const QString &trusted) {
+        QStringList arguments{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
+                              QStringLiteral("-x"), proxy, url};
+        if (!trusted.isEmpty())
+            arguments << QStringLiteral("--cacert") << trusted;
+        return run(QStringLiteral("curl"), arguments);
+    };
+    const ToolRun page = fetch(QStringLiteral("http://proxymon.test/"), QString());
+    QVERIFY2(page.exitCode == 0, page.err.constData());
+    QVERIFY2(page.out.contains("You reached proxymon through its HTTP proxy"), page.out.constData());
+    QVERIFY(page.out.contains("update-ca-certificates"));
+    QFile ca(m_proxymonCa);
+    QVERIFY(ca.open(QIODevice::ReadOnly));
+    QCOMPARE(fetch(QStringLiteral("http://proxymon.test/proxymon-ca.pem"), QString()).out, ca.readAll());
+    QVERIFY(fetch(QStringLiteral("http://proxymon.test/proxymon-ca.der"), QString()).out.startsWith("\x30\x82"));
+
+    const ToolRun works = fetch(QStringLiteral("https://proxymon.test/"), m_proxymonCa);
+    QVERIFY2(works.exitCode == 0, works.err.constData());
+    QVERIFY2(works.out.contains("Interception works for this client"), works.out.constData());
+    // A client that does not trust the authority cannot read it.
+    QCOMPARE(fetch(QStringLiteral("https://proxymon.test/"), m_testAuthority->certificatePath()).exitCode, 60);
+    QVERIFY(records.waitForClosed(5));
+    bool sawDecrypted = false;
+    for (const ConnectionRecord &record : records.closed()) {
+        QVERIFY2(record.upstream.startsWith(QStringLiteral("proxymon.test:")), qPrintable(record.upstream));
+        sawDecrypted |= record.decryption == Decryption::Decrypted;
+    }
+    QVERIFY(sawDecrypted);
+}
+
+void tst_Interception::keyLogDecryptsBothLegsInTshark()
+{
+    // A packet capture of loopback holds both legs encrypted; with the key
+    // log proxymon wrote, Wireshark's tshark reads the request on each.
+    for (const char *tool : {"tcpdump", "tshark"})
+        QVERIFY2(!QStandardPaths::findExecutable(QString::fromLatin1(tool), {QStringLiteral("/usr/bin"), QStringLiteral("/usr/sbin")}).isEmpty(),
+                 qPrintable(QStringLiteral("%1 is not installed (scripts/test.sh installs it)").arg(QString::fromLatin1(tool))));
+    TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("wire.test")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    ProxyConfig config = forwardingTo(upstream.port());
+    const QString keys = m_directory.filePath(QStringLiteral("wire-keys.log"));
+    config.keyLogFile = keys;
+    QVERIFY(server.start(config));
+    const quint16 port = server.listenPort();
+    const QString capture = m_directory.filePath(QStringLiteral("wire.pcap"));
+    QProcess tcpdump;
+    tcpdump.setProcessChannelMode(QProcess::MergedChannels);
+    tcpdump.start(QStandardPaths::findExecutable(QStringLiteral("tcpdump"), {QStringLiteral("/usr/bin"), QStringLiteral("/usr/sbin")}),
+                  // -Z root: Debian's tcpdump otherwise drops to its own user,
+                  // who cannot write into the test's private directory.
+                  // --immediate-mode: each packet reaches the file at once,
+                  // not when a ring buffer block fills or times out.
+                  {QStringLiteral("-i"), QStringLiteral("lo"), QStringLiteral("-Z"), QStringLiteral("root"), QStringLiteral("-U"),
+                   QStringLiteral("--immediate-mode"),
+                   QStringLiteral("-w"), capture,
+                   QStringLiteral("tcp port %1 or tcp port %2").arg(port).arg(upstream.port())});
+    QVERIFY(tcpdump.waitForStarted(10'000));
+    QVERIFY2(QTest::qWaitFor([&] { return tcpdump.readAll().contains("listening on") || tcpdump.state() == QProcess::NotRunning; }, 10'000)
+                 && tcpdump.state() == QProcess::Running, "tcpdump did not start capturing");
+    const ToolRun curl = run(QStringLiteral("curl"), {
+        QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"), QStringLiteral("--cacert"), m_proxymonCa,
+        QStringLiteral("--resolve"), QStringLiteral("wire.test:%1:127.0.0.1").arg(port),
+        QStringLiteral("https://wire.test:%1/bytes/1234").arg(port)});
+    QVERIFY2(curl.exitCode == 0, curl.err.constData());
+    QCOMPARE(curl.out, randomBytes(1234, 7));
+    QVERIFY(records.waitForClosed(1));
+    QTest::qWait(300); // the last packets reach the capture file
+    tcpdump.terminate();
+    QVERIFY(tcpdump.waitForFinished(10'000));
+
+    const auto requests = [&](const QStringList &options) {
+        QStringList arguments{QStringLiteral("-r"), capture, QStringLiteral("-d"), QStringLiteral("tcp.port==%1,tls").arg(port),
+                              QStringLiteral("-d"), QStringLiteral("tcp.port==%1,tls").arg(upstream.port())};
+        arguments << options << QStringLiteral("-Y") << QStringLiteral("http.request") << QStringLiteral("-T")
+                  << QStringLiteral("fields") << QStringLiteral("-e") << QStringLiteral("tcp.dstport") << QStringLiteral("-e")
+                  << QStringLiteral("http.request.uri");
+        return run(QStringLiteral("tshark"), arguments).out.trimmed();
+    };
+    // Without the keys: TLS, nothing readable.
+    QCOMPARE(requests({}), QByteArray());
+    const QByteArray both = requests({QStringLiteral("-o"), QStringLiteral("tls.keylog_file:") + keys});
+    QList<QByteArray> lines = both.split('\n');
+    std::sort(lines.begin(), lines.end());
+    QList<QByteArray> expected{QByteArray::number(port) + "\t/bytes/1234", QByteArray::number(upstream.port()) + "\t/bytes/1234"};
+    std::sort(expected.begin(), expected.end());
+    QCOMPARE(lines, expected);
+}
+
+void tst_Interception::bigBodiesBothWaysOnKeepAlive()
+{
+    // 64 MiB up, then 64 MiB down, on one kept-alive intercepted connection:
+    // both bodies byte-exact (the server answers the upload with its
+    // SHA-256), and the capture counts them whole.
+    constexpr qsizetype Size = 64 * 1024 * 1024;
+    TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("big.test")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(forwardingTo(upstream.port())));
+    const QByteArray upload = randomBytes(Size, 21);
+    const QString uploadPath = m_directory.filePath(QStringLiteral("big-upload"));
+    const QString downloadPath = m_directory.filePath(QStringLiteral("big-download"));
+    {
+        QFile file(uploadPath);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        QCOMPARE(file.write(upload), Size);
+    }
+    const QString origin = QStringLiteral("https://big.test:%1").arg(server.listenPort());
+    const ToolRun curl = run(QStringLiteral("curl"), {
+        QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("25"), QStringLiteral("--cacert"), m_proxymonCa,
+        QStringLiteral("--resolve"), QStringLiteral("big.test:%1:127.0.0.1").arg(server.listenPort()),
+        QStringLiteral("--data-binary"), QStringLiteral("@") + uploadPath, origin + QStringLiteral("/upload"),
+        QStringLiteral("--next"), QStringLiteral("--cacert"), m_proxymonCa,
+        QStringLiteral("--resolve"), QStringLiteral("big.test:%1:127.0.0.1").arg(server.listenPort()),
+        QStringLiteral("-o"), downloadPath, origin + QStringLiteral("/bytes/%1").arg(Size)});
+    QVERIFY2(curl.exitCode == 0, curl.err.constData());
+    QCOMPARE(curl.out, QCryptographicHash::hash(upload, QCryptographicHash::Sha256).toHex());
+    QFile download(downloadPath);
+    QVERIFY(download.open(QIODevice::ReadOnly));
+    QCOMPARE(sha256(download.readAll()), sha256(randomBytes(Size, 7)));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.decryption, Decryption::Decrypted);
+    QCOMPARE(record.requests, 2u);
+    QVERIFY(record.bytesUp > quint64(Size) && record.bytesDown > quint64(Size));
+    QVERIFY(records.waitForExchanges(2));
+    QCOMPARE(records.exchanges().at(0).requestBodyBytes, quint64(Size));
+    QCOMPARE(records.exchanges().at(1).responseBodyBytes, quint64(Size));
 }
 
 QTEST_GUILESS_MAIN(tst_Interception)
