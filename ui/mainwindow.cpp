@@ -18,6 +18,8 @@
 #include "rawclientpanel.h"
 
 #include <QAction>
+#include <QDir>
+#include <QFileDialog>
 #include <QMenu>
 #include <QRegularExpression>
 #include <QApplication>
@@ -288,6 +290,21 @@ void MainWindow::buildMenus()
     });
     trust->setObjectName(QStringLiteral("trustCa"));
     trust->setToolTip(tr("Where proxymon's certificate authority is, and how to make clients trust it"));
+    proxy->addAction(m_decrypt);
+    m_keyLog = proxy->addAction(tr("Write TLS &key log…"));
+    m_keyLog->setObjectName(QStringLiteral("keyLogAction"));
+    m_keyLog->setCheckable(true);
+    m_keyLog->setToolTip(tr("Append the secrets of both TLS legs to a file Wireshark reads (NSS key log format); "
+                            "anyone who reads it can decrypt the traffic"));
+    connect(m_keyLog, &QAction::triggered, this, [this](bool on) {
+        if (!on) {
+            setKeyLogFile(QString());
+            return;
+        }
+        const QString path = QFileDialog::getSaveFileName(this, tr("TLS key log"),
+                                                          QDir::home().filePath(QStringLiteral("proxymon-keys.log")));
+        setKeyLogFile(path);
+    });
     proxy->addSeparator();
     QAction *quit = proxy->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
@@ -587,6 +604,15 @@ void MainWindow::onExchangeSelected()
     const qsizetype row = m_store.connectionRow(exchange.connectionId);
     if (row >= 0)
         m_detail->showConnection(m_store.connectionAt(row));
+}
+
+void MainWindow::setKeyLogFile(const QString &path)
+{
+    // Off by default: the file decrypts everything it covers.
+    m_engine.keyLogFile = path;
+    m_keyLog->setChecked(!path.isEmpty());
+    if (!path.isEmpty() && isListening())
+        statusBar()->showMessage(tr("The key log starts with the next start of the proxy"), 8000);
 }
 
 void MainWindow::showConnectionMenu(const QPoint &at)

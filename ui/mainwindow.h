@@ -51,6 +51,9 @@ public slots:
     // Saves what the lists show (the filter applies) as JSONL; false with
     // the reason in the banner when the file cannot be written.
     bool exportTo(const QString &path);
+    // Both TLS legs' secrets go to path (NSS key log format) from the next
+    // start on; empty: none. Proxy → Write TLS key log… asks for the file.
+    void setKeyLogFile(const QString &path);
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -89,6 +92,7 @@ private:
     QAction *m_allExchanges = nullptr;
     QAction *m_focusFilter = nullptr;
     QAction *m_decrypt = nullptr;
+    QAction *m_keyLog = nullptr;
     PassthroughBar *m_passthroughBar = nullptr;
     ProxyControls *m_controls = nullptr;
     QLineEdit *m_filterEdit = nullptr;

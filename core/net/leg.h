@@ -41,6 +41,9 @@ public:
 
     // No more bytes will be written: the peer reads its end of the stream.
     virtual void shutdownWrite() = 0;
+    // The socket has room again: a leg that could not yet write what ends
+    // its stream (TLS's close_notify) writes it now, then the FIN.
+    virtual void writable() {}
     // Why the leg failed (ECONNRESET for a reset), or 0.
     virtual int pendingError() const = 0;
     // Bytes written that the peer has not acknowledged: they die with the

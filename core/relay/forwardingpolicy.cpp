@@ -162,6 +162,15 @@ void ForwardingPolicy::sniff()
         }
         if (n == 0)
             break; // its FIN: the relay meets it again after these bytes
+        if (m_sniffed.isEmpty()) {
+            // Most connections tell what they are in their first read: it
+            // is judged where it landed, and relayed from there.
+            status = ClientHello::parse(QByteArrayView(scratch, n), &hello);
+            if (status == ClientHello::Status::NotClientHello) {
+                relayAsIs(QByteArrayView(scratch, n));
+                return;
+            }
+        }
         m_sniffed.append(scratch, n);
         status = ClientHello::parse(m_sniffed, &hello);
     }
@@ -201,11 +210,15 @@ void ForwardingPolicy::decide(const ClientHello &hello)
     relayAsIs();
 }
 
-void ForwardingPolicy::relayAsIs()
+void ForwardingPolicy::relayAsIs(QByteArrayView first)
 {
     m_sniffing = false;
     Flow &up = m_connection.up();
-    if (!m_sniffed.isEmpty()) {
+    if (!first.isEmpty()) {
+        m_connection.capture(up, first.data(), first.size());
+        if (!up.forward(first.data(), first.size()))
+            return;
+    } else if (!m_sniffed.isEmpty()) {
         if (m_sniffed.size() > m_shown)
             m_connection.capture(up, m_sniffed.constData() + m_shown, m_sniffed.size() - m_shown);
         up.hold(m_sniffed.constData(), m_sniffed.size());
@@ -272,6 +285,8 @@ void ForwardingPolicy::handleEvent(Side side, std::uint32_t events)
     Flow &into = m_connection.flowTo(side);
     if ((events & EPOLLOUT) && into.pending() && !into.flush())
         return;
+    if (events & EPOLLOUT)
+        m_connection.leg(side).writable();
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
         from.pump();
 }
@@ -283,8 +298,11 @@ void ForwardingPolicy::pumpAgain(Side side)
 
 void ForwardingPolicy::flowEnded(Flow &flow)
 {
-    if (flow.fromClient() && m_connection.intercepted())
-        m_connection.noteSilentRejection(QStringLiteral("closed the connection"));
+    if (m_connection.intercepted()) {
+        if (flow.fromClient())
+            m_connection.noteSilentRejection(QStringLiteral("closed the connection"));
+        m_connection.mirrorTruncation();
+    }
     flow.markEnded();
     m_connection.noteFin(flow.from());
     m_connection.touched();

@@ -40,8 +40,10 @@ private:
     // Reads the client's first bytes until they prove to be a ClientHello
     // or not.
     void sniff();
-    // Not TLS, or not to be decrypted: relays what was read, then the rest.
-    void relayAsIs();
+    // Not TLS, or not to be decrypted: relays what was read (first, when
+    // it is all and still where it was read; else what sniff() kept),
+    // then the rest.
+    void relayAsIs(QByteArrayView first = QByteArrayView());
     void decide(const struct ClientHello &hello);
     // The upstream failed behind an intercepted client: answers its first
     // request (once it came) in HTTP, over its TLS.

@@ -349,6 +349,16 @@ void RelayConnection::noteSilentRejection(const QString &how)
         interception->clientRejected(m_clientName, m_record.decryptionNote);
 }
 
+void RelayConnection::mirrorTruncation()
+{
+    if (m_clientTls && m_upstreamTls) {
+        if (m_clientTls->truncated())
+            m_upstreamTls->skipCloseNotify();
+        if (m_upstreamTls->truncated())
+            m_clientTls->skipCloseNotify();
+    }
+}
+
 void RelayConnection::handshakesDone()
 {
     if (m_upstreamFailed) {
@@ -467,6 +477,12 @@ void RelayConnection::sideFailed(Side side, int error)
         return;
     if (isResetError(error)) {
         abort(side, side == Client ? Reason::ClientReset : Reason::UpstreamReset, QString());
+        return;
+    }
+    // A TLS failure says what OpenSSL said.
+    const TlsLeg *tls = side == Client ? m_clientTls.get() : m_upstreamTls.get();
+    if (error == EPROTO && tls && !tls->errorText().isEmpty()) {
+        abort(side, Reason::Error, QStringLiteral("%1: TLS: %2").arg(sideName(side), tls->errorText()));
         return;
     }
     abort(side, Reason::Error, QStringLiteral("%1: %2").arg(sideName(side), errorText(error)));

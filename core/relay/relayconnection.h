@@ -103,6 +103,9 @@ public:
     bool intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed, const QString &name,
                    const QString &upstreamName, QString *why);
     bool intercepted() const { return m_clientTls != nullptr; }
+    // A TLS side that ended without close_notify: the other TLS side will
+    // end the same way (a bare FIN).
+    void mirrorTruncation();
     // The client of an intercepted connection went away without a byte
     // of HTTP: a client that pins certificates does that. Recorded as a
     // rejection, and its host passes through from now on.

@@ -264,13 +264,33 @@ void TlsLeg::shutdownWrite()
     if (!m_socket.isOpen())
         return;
     // close_notify, then the FIN: the peer reads the end of the TLS stream
-    // and may still send (TLS 1.3 half-close). A close_notify that cannot
-    // go out now (the socket is full) is lost; the FIN still ends the
-    // stream, which the peer sees as truncated.
+    // and may still send (TLS 1.3 half-close). When the socket is full,
+    // OpenSSL keeps the alert and the FIN waits for room (writable()).
+    if (!m_closeNotifySent) {
+        m_closeNotifySent = true;
+        ERR_clear_error();
+        const int code = SSL_shutdown(m_ssl);
+        const bool full = code < 0 && SSL_get_error(m_ssl, code) == SSL_ERROR_WANT_WRITE;
+        ERR_clear_error();
+        if (full) {
+            m_finPending = true;
+            return;
+        }
+    }
+    m_socket.shutdownWrite();
+}
+
+void TlsLeg::writable()
+{
+    if (!m_finPending || !m_socket.isOpen())
+        return;
     ERR_clear_error();
-    SSL_shutdown(m_ssl);
+    const int code = SSL_shutdown(m_ssl);
+    const bool full = code < 0 && SSL_get_error(m_ssl, code) == SSL_ERROR_WANT_WRITE;
     ERR_clear_error();
-    m_closeNotifySent = true;
+    if (full)
+        return;
+    m_finPending = false;
     m_socket.shutdownWrite();
 }
 

@@ -51,6 +51,9 @@ public:
     quint64 wireBytesOut() const;
     // The alert the peer ended the handshake with ("unknown CA"), if any.
     QString peerAlert() const { return m_peerAlert; }
+    // The stream this leg passes on ended without close_notify: end this
+    // one with a bare FIN too, so that a truncation stays one.
+    void skipCloseNotify() { m_closeNotifySent = true; }
     SSL *ssl() const { return m_ssl; }
 
     int descriptor() const override { return m_socket.descriptor(); }
@@ -61,6 +64,7 @@ public:
     ssize_t readToPipe(int pipeWrite, size_t length) override;
     ssize_t writeFromPipe(int pipeRead, size_t length) override;
     void shutdownWrite() override;
+    void writable() override;
     int pendingError() const override;
     int unacknowledged() const override;
     void close(bool reset) override;
@@ -88,4 +92,5 @@ private:
     bool m_truncated = false;
     bool m_ended = false;
     bool m_closeNotifySent = false;
+    bool m_finPending = false;     // close_notify waits for room; the FIN after it
 };

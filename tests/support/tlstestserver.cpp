@@ -5,6 +5,7 @@
 #include <QCryptographicHash>
 #include <QMutexLocker>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 using namespace Loopback;
@@ -61,6 +62,12 @@ TlsTestServer::~TlsTestServer()
     SSL_CTX_free(m_context);
 }
 
+const QByteArray &TlsTestServer::streamChunk()
+{
+    static const QByteArray chunk = randomBytes(64 * 1024, 13);
+    return chunk;
+}
+
 QList<QByteArray> TlsTestServer::secrets() const
 {
     QMutexLocker lock(&m_mutex);
@@ -90,6 +97,8 @@ void TlsTestServer::serve(SSL *ssl)
     // direction the same way.
     const bool closeNotify = SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN;
     m_closeNotify.store(closeNotify);
+    m_truncation.store(ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+    ERR_clear_error();
     if (closeNotify)
         SSL_shutdown(ssl);
 }
@@ -129,6 +138,19 @@ void TlsTestServer::serveHttp(SSL *ssl)
             length -= take;
         }
         const QByteArray target = requestLine.value(1);
+        if (target.startsWith("/stream/")) {
+            qint64 left = target.mid(8).toLongLong();
+            if (!writeAll(ssl, "HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(left) + "\r\n\r\n"))
+                return;
+            const QByteArray &chunk = streamChunk();
+            while (left > 0) {
+                const qsizetype take = qsizetype(qMin<qint64>(left, chunk.size()));
+                if (!writeAll(ssl, QByteArray::fromRawData(chunk.constData(), take)))
+                    return;
+                left -= take;
+            }
+            continue;
+        }
         QByteArray body;
         if (target.startsWith("/bytes/"))
             body = randomBytes(target.mid(7).toLongLong(), 7);

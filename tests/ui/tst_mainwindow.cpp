@@ -730,6 +730,30 @@ void tst_MainWindow::interceptedConnectionShowsBothLegs()
     QTRY_COMPARE(connections->model()->rowCount(), 4);
     QTRY_COMPARE(cell(connections, 3, ConnectionTableModel::Tls), QStringLiteral("passthrough"));
     press(window, "startStop");
+    QTRY_VERIFY(!window.server()->isDraining());
+
+    // The key log, off by default, holds both legs' secrets once chosen.
+    auto *keyLog = window.findChild<QAction *>(QStringLiteral("keyLogAction"));
+    QVERIFY(!keyLog->isChecked());
+    const QString keys = m_config.path() + QStringLiteral("/keys.log");
+    window.setKeyLogFile(keys);
+    QVERIFY(keyLog->isChecked());
+    press(window, "decryptAction");
+    press(window, "startStop");
+    QVERIFY(window.isListening());
+    const quint16 again = window.server()->listenPort();
+    QProcess second;
+    second.start(QStandardPaths::findExecutable(QStringLiteral("curl")),
+                 {QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
+                  QStringLiteral("--resolve"), QStringLiteral("shop.test:%1:127.0.0.1").arg(again),
+                  QStringLiteral("--cacert"), proxymonCa, QStringLiteral("https://shop.test:%1/").arg(again)});
+    QVERIFY(QTest::qWaitFor([&] { return second.state() == QProcess::NotRunning; }, 30'000));
+    QCOMPARE(second.exitCode(), 0);
+    QFile logged(keys);
+    QVERIFY(logged.open(QIODevice::ReadOnly));
+    // TLS 1.3: five secrets per session, two sessions (client and upstream legs).
+    QCOMPARE(logged.readAll().count('\n'), 10);
+    press(window, "startStop");
 }
 
 void tst_MainWindow::trustDialogShowsTheAuthority()
