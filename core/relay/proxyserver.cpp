@@ -15,6 +15,7 @@
 #include "workerinbox.h"
 
 #include <QDir>
+#include <QFile>
 #include <QHash>
 #include <QRandomGenerator>
 #include <QThread>
@@ -384,7 +385,14 @@ void ProxyServer::prepareDecryption(const ProxyConfig &config)
     // read-only home directory. Each passed-through row says why.
     QString error;
     const QString directory = config.caDirectory.isEmpty() ? CertificateAuthority::defaultDirectory() : config.caDirectory;
-    if (!m_authority || m_authorityDirectory != directory) {
+    // Reloaded when the one on disk is another (replaced in the trust
+    // dialog or by `proxymon --ca-replace`): leaves must come from the
+    // authority the user was just told to trust.
+    const auto replacedOnDisk = [&] {
+        QFile file(m_authority->certificatePath());
+        return !file.open(QIODevice::ReadOnly) || file.readAll() != m_authority->certificatePem();
+    };
+    if (!m_authority || m_authorityDirectory != directory || replacedOnDisk()) {
         m_authority = CertificateAuthority::open(directory, &error);
         m_authorityDirectory = directory;
         m_authorityError = error;

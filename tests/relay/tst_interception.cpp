@@ -157,6 +157,7 @@ private slots:
     void endWithoutCloseNotifyIsPassedOnAndFlagged();
     void resetIsPassedOnAsReset();
     void slowReaderOfAGigabyteHoldsLittle();
+    void replacedAuthorityServesTheNextStart();
 
 private:
     ProxyConfig forwardingTo(quint16 port) const;
@@ -878,6 +879,38 @@ void tst_Interception::slowReaderOfAGigabyteHoldsLittle()
     QVERIFY2(grewKib >= 0 && grewKib < 32 * 1024, qPrintable(QStringLiteral("%1 KiB more while stalled").arg(grewKib)));
     QCOMPARE(received, Size);
     QVERIFY(intact);
+}
+
+void tst_Interception::replacedAuthorityServesTheNextStart()
+{
+    // The user replaced proxymon's authority (trust dialog, --ca-replace):
+    // the next start signs with the new one, which is what they were just
+    // told to trust.
+    const QString directory = m_directory.filePath(QStringLiteral("replaced"));
+    TlsTestServer upstream(*m_testAuthority, Behaviour::Hello, {QStringLiteral("new.test")});
+    ProxyServer server;
+    RecordCollector records(&server);
+    ProxyConfig config = forwardingTo(upstream.port());
+    config.caDirectory = directory;
+    const auto fetch = [&](const QString &trusted) {
+        return run(QStringLiteral("curl"), {
+            QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"), QStringLiteral("--cacert"), trusted,
+            QStringLiteral("--resolve"), QStringLiteral("new.test:%1:127.0.0.1").arg(server.listenPort()),
+            QStringLiteral("https://new.test:%1/").arg(server.listenPort())}).exitCode;
+    };
+    QVERIFY(server.start(config));
+    const QString first = m_directory.filePath(QStringLiteral("first-ca.pem"));
+    QVERIFY(QFile::copy(directory + QStringLiteral("/proxymon-ca.pem"), first));
+    QCOMPARE(fetch(first), 0);
+    server.stop();
+    QTRY_VERIFY(!server.isDraining());
+
+    QString error;
+    QVERIFY2(CertificateAuthority::replace(directory, &error), qPrintable(error));
+    server.interception().forgetRejection(QStringLiteral("new.test"));
+    QVERIFY(server.start(config));
+    QCOMPARE(fetch(directory + QStringLiteral("/proxymon-ca.pem")), 0);
+    QCOMPARE(fetch(first), 60);
 }
 
 QTEST_GUILESS_MAIN(tst_Interception)
