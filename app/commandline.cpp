@@ -79,6 +79,13 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption jsonl(QStringLiteral("jsonl"),
         QStringLiteral("Write one JSON object per event to FILE, or to standard output with -."),
         QStringLiteral("FILE|-"));
+    const QCommandLineOption bodies(QStringLiteral("bodies"),
+        QStringLiteral("Put heads' raw bytes and the bodies kept (--body-prefix, 1M by default with this) in the "
+                       "JSONL stream, exactly (base64 where not text): the window opens such a file as it was."));
+    const QCommandLineOption har(QStringLiteral("har"),
+        QStringLiteral("When the proxy stops, write the capture (the last 10,000 connections, 256M of bytes) to "
+                       "FILE as HAR 1.2, for browser devtools and HAR viewers."),
+        QStringLiteral("FILE"));
     const QCommandLineOption allowRemote(QStringLiteral("allow-remote"),
         QStringLiteral("Allow a listen address other than loopback (other machines can then use the proxy)."));
     const QCommandLineOption buffer(QStringLiteral("buffer"),
@@ -141,10 +148,13 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
-    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, allowRemote, buffer, connectTimeout,
+    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, bodies, har, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
                        ca, caExport, caReplace, filter});
+    parser.addPositionalArgument(QStringLiteral("FILE"),
+                                 QStringLiteral("A saved session, a JSONL stream or a HAR file to open in the window."),
+                                 QStringLiteral("[FILE]"));
     result.helpText = parser.helpText() + QStringLiteral(
         "\nDurations take a unit: 500ms, 10s, 2m, 1h (a bare number is seconds).\n"
         "Sizes take K or M: 64K, 1M.\n"
@@ -154,10 +164,12 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         result.error = parser.errorText();
         return result;
     }
-    if (!parser.positionalArguments().isEmpty()) {
-        result.error = QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first());
+    // One FILE: a capture for the window to open.
+    if (parser.positionalArguments().size() > 1 || (parser.isSet(headless) && !parser.positionalArguments().isEmpty())) {
+        result.error = QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().last());
         return result;
     }
+    result.openPath = parser.positionalArguments().value(0);
     result.helpRequested = parser.isSet(help);
     result.versionRequested = parser.isSet(version);
     result.headless = parser.isSet(headless);
@@ -222,7 +234,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     }
     // Nothing headless shows a body: keeping one would copy every body
     // byte for nobody (the relay then splices bodies without reading them).
-    if (result.headless && !parser.isSet(bodyPrefix))
+    result.bodies = parser.isSet(bodies);
+    result.harPath = parser.value(har);
+    // Headless keeps no bodies unless something will write them.
+    if (result.headless && !parser.isSet(bodyPrefix) && !result.bodies && result.harPath.isEmpty())
         config.bodyPrefixBytes = 0;
     config.capture = !parser.isSet(noCapture);
     config.addVia = parser.isSet(via);

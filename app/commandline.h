@@ -17,7 +17,10 @@ struct CommandLine
     QString caDirectory;       // --ca-dir DIR: where the CA lives (empty: the data directory)
     ProxyConfig config;
     QString jsonlPath; // empty: none; "-": standard output
-    QString filter;    // the window's filter language, applied to the JSONL stream
+    bool bodies = false; // --bodies: the JSONL stream carries heads' and bodies' bytes (a session)
+    QString harPath;   // --har FILE: the capture as HAR, written when the proxy stops
+    QString filter;    // the window's filter language, applied to the JSONL stream and the HAR
+    QString openPath;  // a session, JSONL or HAR file for the window to open
     QString helpText;
     QString error;     // set when the arguments cannot be used
 

@@ -1,10 +1,16 @@
 #include "headlessrunner.h"
 
 #include "capturefilter.h"
+#include "captureselection.h"
+#include "capturesnapshot.h"
+#include "harwriter.h"
 #include "jsonlwriter.h"
 #include "proxyserver.h"
 #include "signalwatcher.h"
 #include "tlsinterception.h"
+
+#include <QFileInfo>
+#include <QSaveFile>
 
 #include <cstdio>
 
@@ -44,6 +50,19 @@ bool HeadlessRunner::start()
     if (m_jsonlFile.isOpen()) {
         m_jsonl = std::make_unique<JsonlWriter>(&m_jsonlFile);
         m_jsonl->setFilter(CaptureFilter::parse(m_commandLine.filter));
+        m_jsonl->setBodies(m_commandLine.bodies);
+    }
+    if (!m_commandLine.harPath.isEmpty()) {
+        // Said now rather than after an hour of capture.
+        const QFileInfo har(m_commandLine.harPath);
+        const QFileInfo directory(har.absolutePath());
+        if (!directory.isDir() || !directory.isWritable() || (har.exists() && !har.isWritable())) {
+            say(QStringLiteral("cannot write HAR to %1: %2").arg(m_commandLine.harPath,
+                                                                  directory.isDir() ? QStringLiteral("not writable")
+                                                                                    : QStringLiteral("no such directory")));
+            return false;
+        }
+        m_harStore = std::make_unique<CaptureStore>();
     }
 
     m_server = new ProxyServer(this);
@@ -53,6 +72,8 @@ bool HeadlessRunner::start()
             [this](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
                 if (m_jsonl)
                     m_jsonl->writeBatch(records, exchanges);
+                if (m_harStore)
+                    m_harStore->add(records, exchanges);
             });
     connect(m_server, &ProxyServer::notice, this, [this](const QString &message) {
         say(message);
@@ -74,11 +95,8 @@ bool HeadlessRunner::start()
         }
     });
     connect(m_server, &ProxyServer::stopped, this, [this] {
-        if (m_jsonl)
-            m_jsonl->writeStopped();
-        m_jsonlFile.close();
         say(QStringLiteral("stopped after %1 connections").arg(m_server->acceptedConnections()));
-        emit finished(0);
+        finish(0);
     });
 
     if (!m_server->start(m_commandLine.config)) {
@@ -113,8 +131,36 @@ void HeadlessRunner::onSignal(int signalNumber)
     say(QStringLiteral("signal %1 again: closing all connections now").arg(signalNumber));
     delete m_server;
     m_server = nullptr;
+    finish(1);
+}
+
+void HeadlessRunner::finish(int exitCode)
+{
     if (m_jsonl)
         m_jsonl->writeStopped();
     m_jsonlFile.close();
-    emit finished(1);
+    if (m_harStore && !writeHar() && exitCode == 0)
+        exitCode = 1;
+    emit finished(exitCode);
+}
+
+bool HeadlessRunner::writeHar()
+{
+    QSaveFile file(m_commandLine.harPath);
+    if (!file.open(QIODevice::WriteOnly)) {
+        say(QStringLiteral("cannot write HAR to %1: %2").arg(m_commandLine.harPath, file.errorString()));
+        return false;
+    }
+    const CaptureSelection selection(CaptureFilter::parse(m_commandLine.filter));
+    const CaptureExport::Counts counts = HarWriter::write(CaptureSnapshot::take(*m_harStore, selection), &file);
+    if (!counts.complete || !file.commit()) {
+        say(QStringLiteral("cannot write HAR to %1: %2").arg(m_commandLine.harPath, file.errorString()));
+        return false;
+    }
+    const CaptureStore::Stats &stats = m_harStore->stats();
+    QString note;
+    if (stats.evictedConnections || stats.evictedExchanges)
+        note = QStringLiteral(" (the oldest %1 exchanges did not fit and are not in it)").arg(stats.evictedExchanges);
+    say(QStringLiteral("wrote %1 exchanges to %2%3").arg(counts.exchanges).arg(m_commandLine.harPath, note));
+    return true;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "capturestore.h"
 #include "commandline.h"
 
 #include <QFile>
@@ -30,10 +31,14 @@ signals:
 
 private:
     void onSignal(int signalNumber);
+    // The --har file from what the store holds; false when it cannot be written.
+    bool writeHar();
+    void finish(int exitCode);
 
     CommandLine m_commandLine;
     QFile m_jsonlFile;
     std::unique_ptr<JsonlWriter> m_jsonl;
+    std::unique_ptr<CaptureStore> m_harStore; // --har: what the file will hold
     QSet<QString> m_toldRejections;
     ProxyServer *m_server = nullptr;
     SignalWatcher *m_signals = nullptr;

@@ -61,6 +61,11 @@ int runWindow(int argc, char *argv[], const CommandLine &commandLine)
     QApplication::setDesktopFileName(QStringLiteral("proxymon"));
     MainWindow window(commandLine.config);
     window.show();
+    if (!commandLine.openPath.isEmpty()) {
+        // Refused files say why in the window's banner.
+        window.openFile(commandLine.openPath, false);
+        return app.exec();
+    }
     // Given a target (or the proxy mode) on the command line, start at
     // once, as headless does.
     if (!commandLine.config.targetHost.isEmpty() || commandLine.config.mode == ProxyConfig::Mode::HttpProxy)

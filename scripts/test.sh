@@ -4,7 +4,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/deps.sh" curl netcat-openbsd util-linux openssl clang libclang-rt-14-dev \
-    nginx-light libnss3-tools chromium tshark tcpdump
+    nginx-light libnss3-tools chromium tshark tcpdump nodejs npm
+# The HAR schema validator the tests run, at the version package-lock.json pins.
+if [ ! -d "$root/tests/tools/node_modules/har-validator" ]; then
+    npm ci --prefix "$root/tests/tools" --no-audit --no-fund
+fi
 export QT_QPA_PLATFORM=offscreen
 jobs="$(nproc)"
 

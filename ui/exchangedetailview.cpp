@@ -150,11 +150,12 @@ QString ExchangeDetailView::timingText(const HttpExchange &exchange)
     return lines.join(QLatin1Char('\n'));
 }
 
-void ExchangeDetailView::showExchange(const HttpExchange &exchange)
+void ExchangeDetailView::showExchange(const HttpExchange &exchange, const QString &note)
 {
     m_content = Content::Exchange;
     m_exchange = exchange;
-    m_heads->setPlainText(headsText(exchange));
+    m_heads->setPlainText((note.isEmpty() ? QString() : QStringLiteral("# ") + note + QLatin1Char('\n'))
+                          + headsText(exchange));
     QString raw = tr("# request head, %1 bytes\n").arg(exchange.request.raw.size())
         + ByteText::hexDump(exchange.request.raw);
     for (const HttpHead &interim : exchange.interim)

@@ -21,7 +21,8 @@ public:
 
     explicit ExchangeDetailView(QWidget *parent = nullptr);
 
-    void showExchange(const HttpExchange &exchange);
+    // note: a line above the heads (where a resent request came from).
+    void showExchange(const HttpExchange &exchange, const QString &note = QString());
     void showRawConnection(const ConnectionRecord &record);
     void showNothing(const QString &why);
     // The connection the shown exchange or bytes belong to: its TLS tab.

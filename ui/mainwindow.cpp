@@ -4,8 +4,14 @@
 #include "endpoint.h"
 #include "passthroughbar.h"
 #include "tlsinterception.h"
+#include "captureactions.h"
 #include "captureexport.h"
+#include "capturefilejob.h"
 #include "catrustdialog.h"
+#include "harwriter.h"
+#include "replayclient.h"
+#include "requestcomposer.h"
+#include "sessionreader.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
 #include "displaytext.h"
@@ -18,22 +24,21 @@
 #include "rawclientpanel.h"
 
 #include <QAction>
-#include <QDir>
-#include <QFileDialog>
-#include <QMenu>
-#include <QRegularExpression>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDateTime>
+#include <QDir>
 #include <QDockWidget>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHeaderView>
+#include <QHostAddress>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
-#include <QRegularExpression>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QRegularExpression>
 #include <QSaveFile>
 #include <QScrollBar>
 #include <QSettings>
@@ -110,18 +115,30 @@ void MainWindow::buildActions()
     m_clear->setToolTip(tr("Forget the captured connections and exchanges (Ctrl+L)"));
     connect(m_clear, &QAction::triggered, this, &MainWindow::clearCapture);
 
-    m_export = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("Export…"), this);
+    m_export = new QAction(tr("Export as JSON Lines…"), this);
     m_export->setObjectName(QStringLiteral("export"));
-    m_export->setShortcut(QKeySequence::Save);
+    m_export->setShortcut(Qt::CTRL | Qt::SHIFT | Qt::Key_E);
     m_export->setToolTip(tr("Save the connections and exchanges the lists show as JSON Lines, "
-                            "the format of the headless --jsonl stream (Ctrl+S)"));
+                            "the format of the headless --jsonl stream (Ctrl+Shift+E)"));
     connect(m_export, &QAction::triggered, this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export capture"),
-                                                          QStringLiteral("proxymon-capture.jsonl"),
-                                                          tr("JSON Lines (*.jsonl);;All files (*)"));
-        if (!path.isEmpty())
-            exportTo(path);
+        askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("jsonl"));
     });
+    m_exportHar = new QAction(tr("Export as HAR…"), this);
+    m_exportHar->setObjectName(QStringLiteral("exportHar"));
+    m_exportHar->setToolTip(tr("Save the HTTP exchanges the lists show as HAR 1.2, for browser devtools and HAR viewers"));
+    connect(m_exportHar, &QAction::triggered, this, [this] {
+        askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("har"));
+    });
+    m_saveSession = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("Save session…"), this);
+    m_saveSession->setObjectName(QStringLiteral("saveSession"));
+    m_saveSession->setShortcut(QKeySequence::Save);
+    m_saveSession->setToolTip(tr("Save the whole capture, bodies and all, to open again later (Ctrl+S)"));
+    connect(m_saveSession, &QAction::triggered, this, [this] { askExport(CaptureSelection(), QStringLiteral("session")); });
+    m_openSession = new QAction(style()->standardIcon(QStyle::SP_DialogOpenButton), tr("Open…"), this);
+    m_openSession->setObjectName(QStringLiteral("openSession"));
+    m_openSession->setShortcut(QKeySequence::Open);
+    m_openSession->setToolTip(tr("Show a saved session, a headless JSONL stream or a HAR file (Ctrl+O)"));
+    connect(m_openSession, &QAction::triggered, this, &MainWindow::askOpen);
 
     m_pause = new QAction(style()->standardIcon(QStyle::SP_MediaPause), tr("Pause capture"), this);
     m_pause->setObjectName(QStringLiteral("pauseCapture"));
@@ -270,18 +287,38 @@ void MainWindow::buildViews()
             &MainWindow::onConnectionSelected);
     connect(m_exchangesView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &MainWindow::onExchangeSelected);
+    m_actions = new CaptureActions(&m_store, m_server, m_connectionsView, m_exchangesView, m_exchangeFilter, this);
+    connect(m_actions, &CaptureActions::filterRequested, this, [this](const QString &text) {
+        m_filterEdit->setText(text);
+        applyFilter();
+    });
+    connect(m_actions, &CaptureActions::exportRequested, this, &MainWindow::askExport);
+    connect(m_actions, &CaptureActions::resendRequested, this, &MainWindow::resend);
+    connect(m_actions, &CaptureActions::message, this, [this](const QString &text) {
+        statusBar()->showMessage(text, 6000);
+    });
     m_connectionsView->setContextMenuPolicy(Qt::CustomContextMenu);
     connect(m_connectionsView, &QWidget::customContextMenuRequested, this, &MainWindow::showConnectionMenu);
+    m_exchangesView->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_exchangesView, &QWidget::customContextMenuRequested, m_actions, &CaptureActions::showExchangeMenu);
     followNewRows(m_connectionsView, &m_followConnections);
     followNewRows(m_exchangesView, &m_followExchanges);
 }
 
 void MainWindow::buildMenus()
 {
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(m_openSession);
+    file->addAction(m_saveSession);
+    file->addSeparator();
+    file->addAction(m_exportHar);
+    file->addAction(m_export);
+    file->addSeparator();
+    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
     QMenu *proxy = menuBar()->addMenu(tr("&Proxy"));
     proxy->addAction(m_startStop);
     proxy->addAction(m_clear);
-    proxy->addAction(m_export);
     proxy->addSeparator();
     QAction *trust = proxy->addAction(tr("&Trust proxymon's CA…"), this, [this] {
         auto *dialog = new CaTrustDialog(this);
@@ -305,9 +342,7 @@ void MainWindow::buildMenus()
                                                           QDir::home().filePath(QStringLiteral("proxymon-keys.log")));
         setKeyLogFile(path);
     });
-    proxy->addSeparator();
-    QAction *quit = proxy->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
+    m_actions->fillMenu(menuBar()->addMenu(tr("&Exchange")));
     QMenu *view = menuBar()->addMenu(tr("&View"));
     view->addAction(m_pause);
     view->addAction(m_allExchanges);
@@ -461,6 +496,12 @@ void MainWindow::startProxy()
         showBanner(tr("Cannot start: %1").arg(m_controls->problems()), true);
         return;
     }
+    if (!m_openedFile.isEmpty()) {
+        // The file stays on disk; the lists now follow the live capture.
+        m_store.clear();
+        m_origins.clear();
+        m_openedFile.clear();
+    }
     ProxyConfig config = m_engine;
     m_controls->applyTo(&config);
     config.decrypt = m_decrypt->isChecked();
@@ -504,6 +545,10 @@ void MainWindow::stopProxy()
 void MainWindow::clearCapture()
 {
     m_store.clear();
+    m_origins.clear();
+    m_unsaved = false;
+    if (!m_openedFile.isEmpty())
+        setShownFile(QString());
     m_detail->showNothing(tr("Select a connection or an exchange."));
     m_followConnections = true;
     m_followExchanges = true;
@@ -518,7 +563,7 @@ bool MainWindow::exportTo(const QString &path)
         return false;
     }
     const CaptureExport::Counts counts
-        = CaptureExport::toJsonl(m_store, CaptureFilter::parse(m_filterEdit->text()), &file);
+        = CaptureExport::toJsonl(CaptureSnapshot::take(m_store, CaptureSelection(CaptureFilter::parse(m_filterEdit->text()))), &file);
     if (!file.commit()) {
         showBanner(tr("Could not export to %1: %2").arg(path, file.errorString()), true);
         return false;
@@ -549,6 +594,8 @@ void MainWindow::onListeningChanged(bool listening)
         const QString to = config.mode == ProxyConfig::Mode::HttpProxy ? tr("HTTP proxy") : config.targetText();
         m_rawClient->setDefaultTarget(where);
         setWindowTitle(tr("proxymon — %1 → %2").arg(where, to));
+    } else if (!m_openedFile.isEmpty()) {
+        setWindowTitle(tr("proxymon — %1 (opened file)").arg(QFileInfo(m_openedFile).fileName()));
     } else {
         setWindowTitle(tr("proxymon"));
     }
@@ -557,7 +604,17 @@ void MainWindow::onListeningChanged(bool listening)
 void MainWindow::onPublished(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
 {
     m_status->count(records);
+    if (!m_resendClients.isEmpty()) {
+        for (const ConnectionRecord &record : records) {
+            const auto found = m_resendClients.constFind(record.client);
+            if (found != m_resendClients.cend()) {
+                m_origins.insert(record.id, *found);
+                m_resendClients.erase(found);
+            }
+        }
+    }
     if (!m_pause->isChecked()) {
+        m_unsaved = m_unsaved || !records.isEmpty();
         m_store.add(records, exchanges);
         return;
     }
@@ -600,8 +657,8 @@ void MainWindow::onExchangeSelected()
     if (source.row() >= m_store.exchangeCount())
         return;
     const HttpExchange &exchange = m_store.exchangeAt(source.row());
-    m_detail->showExchange(exchange);
     const qsizetype row = m_store.connectionRow(exchange.connectionId);
+    m_detail->showExchange(exchange, row >= 0 ? originOf(m_store.connectionAt(row)) : QString());
     if (row >= 0)
         m_detail->showConnection(m_store.connectionAt(row));
 }
@@ -631,25 +688,231 @@ void MainWindow::showConnectionMenu(const QPoint &at)
     if (host.isEmpty() && Endpoint::parse(QString(record.upstream).remove(QRegularExpression(QStringLiteral("^tls:"))),
                                           &upstream, &ignored))
         host = upstream.host;
-    if (host.isEmpty())
+    // The TLS items for this connection's host, above the common ones.
+    QObject holder;
+    QList<QAction *> extra;
+    if (!host.isEmpty()) {
+        TlsInterception &interception = m_server->interception();
+        const bool excluded = interception.listed(TlsInterception::Hosts::Passthrough, host)
+            || record.decryption == ConnectionRecord::Decryption::Rejected;
+        const auto item = [&](const QString &text, auto slot) {
+            auto *action = new QAction(text, &holder);
+            connect(action, &QAction::triggered, this, slot);
+            extra.append(action);
+        };
+        if (excluded)
+            item(tr("Decrypt %1 again").arg(host), [this, host] { m_passthroughBar->undo(QStringLiteral("decrypt:") + host); });
+        else
+            item(tr("Don't decrypt %1").arg(host), [this, host] { m_passthroughBar->exclude(host); });
+        if (record.error.contains(QLatin1String("certificate"))
+            && !interception.listed(TlsInterception::Hosts::Insecure, host)) {
+            item(tr("Relay %1 despite its certificate").arg(host), [&interception, host] {
+                interception.addHost(TlsInterception::Hosts::Insecure, host);
+            });
+        }
+    }
+    m_actions->showConnectionMenu(at, extra);
+}
+
+void MainWindow::askExport(const CaptureSelection &selection, const QString &format)
+{
+    const QString name = format == u"har" ? QStringLiteral("proxymon-capture.har")
+        : format == u"session"            ? QStringLiteral("proxymon-session.jsonl")
+                                          : QStringLiteral("proxymon-capture.jsonl");
+    const QString filter = format == u"har" ? tr("HAR (*.har);;All files (*)") : tr("JSON Lines (*.jsonl);;All files (*)");
+    const QString title = format == u"session" ? tr("Save session") : tr("Export");
+    const QString path = QFileDialog::getSaveFileName(this, title, name, filter);
+    if (!path.isEmpty())
+        writeCapture(path, format, selection);
+}
+
+void MainWindow::askOpen()
+{
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open a capture"), QString(),
+                                                      tr("Captures (*.jsonl *.har *.json);;All files (*)"));
+    if (!path.isEmpty())
+        openFile(path);
+}
+
+bool MainWindow::writeCapture(const QString &path, const QString &format, const CaptureSelection &selection)
+{
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly)) {
+        showBanner(tr("Could not write %1: %2").arg(path, file.errorString()), true);
+        return false;
+    }
+    // Taken here, written there: the store goes on changing meanwhile.
+    const CaptureSnapshot snapshot = CaptureSnapshot::take(m_store, selection);
+    CaptureExport::Counts counts;
+    const QString error = CaptureFileJob::run(this, tr("Writing %1…").arg(QFileInfo(path).fileName()),
+                                              [&](const CaptureExport::Progress &progress) {
+        if (format == u"har")
+            counts = HarWriter::write(snapshot, &file, progress);
+        else if (format == u"session")
+            counts = CaptureExport::toSession(snapshot, &file, progress);
+        else
+            counts = CaptureExport::toJsonl(snapshot, &file, progress);
+        return counts.complete ? QString() : file.errorString();
+    });
+    if (!error.isEmpty() || !file.commit()) {
+        file.cancelWriting();
+        if (error == u"cancelled") {
+            statusBar()->showMessage(tr("Not written: cancelled"), 6000);
+            return false;
+        }
+        showBanner(tr("Could not write %1: %2").arg(path, error.isEmpty() ? file.errorString() : error), true);
+        return false;
+    }
+    if (format == u"session" && !selection.hasPicks())
+        m_unsaved = false;
+    statusBar()->showMessage(tr("Wrote %1 connections and %2 exchanges to %3")
+                                 .arg(counts.connections)
+                                 .arg(counts.exchanges)
+                                 .arg(path),
+                             8000);
+    return true;
+}
+
+bool MainWindow::saveSession(const QString &path)
+{
+    return writeCapture(path, QStringLiteral("session"), CaptureSelection());
+}
+
+bool MainWindow::openFile(const QString &path, bool askFirst)
+{
+    if (askFirst && m_unsaved && m_store.connectionCount() > 0) {
+        const auto answer = QMessageBox::question(
+            this, tr("Open a file?"),
+            tr("The capture on screen has not been saved. Open %1 in its place?").arg(QFileInfo(path).fileName()),
+            QMessageBox::Open | QMessageBox::Cancel, QMessageBox::Cancel);
+        if (answer != QMessageBox::Open)
+            return false;
+    }
+    SessionReader::Result result;
+    const QString error = CaptureFileJob::run(this, tr("Reading %1…").arg(QFileInfo(path).fileName()),
+                                              [&](const CaptureExport::Progress &) {
+        result = SessionReader::readFile(path);
+        return result.error;
+    });
+    if (!error.isEmpty()) {
+        showBanner(tr("Could not open %1: %2").arg(path, error), true);
+        return false;
+    }
+    // A live capture ends here: what comes next belongs to no file.
+    if (m_server->isListening())
+        m_server->stop();
+    m_store.clear();
+    m_origins.clear();
+    // In slices, so that the window paints between them.
+    m_store.add(result.records, {});
+    constexpr qsizetype Slice = 5000;
+    for (qsizetype at = 0; at < result.exchanges.size(); at += Slice) {
+        m_store.add({}, result.exchanges.mid(at, Slice));
+        QCoreApplication::processEvents(QEventLoop::ExcludeUserInputEvents);
+    }
+    m_unsaved = false;
+    m_banner->hide();
+    setShownFile(path);
+    m_status->refresh();
+    statusBar()->showMessage(tr("Opened %1: %2 connections, %3 exchanges (%4)")
+                                 .arg(path)
+                                 .arg(result.records.size())
+                                 .arg(result.exchanges.size())
+                                 .arg(result.kind),
+                             8000);
+    return true;
+}
+
+void MainWindow::setShownFile(const QString &path)
+{
+    m_openedFile = path;
+    onListeningChanged(m_server->isListening());
+}
+
+void MainWindow::resend(const HttpExchange &exchange, bool edit)
+{
+    if (!m_server->isListening()) {
+        showBanner(tr("Start the proxy to send a request again: it goes through proxymon's listener, "
+                      "so that its answer is captured too"),
+                   true);
         return;
-    TlsInterception &interception = m_server->interception();
-    QMenu menu(this);
-    const bool excluded = interception.listed(TlsInterception::Hosts::Passthrough, host)
-        || record.decryption == ConnectionRecord::Decryption::Rejected;
-    if (excluded) {
-        menu.addAction(tr("Decrypt %1 again").arg(host), this, [this, host] {
-            m_passthroughBar->undo(QStringLiteral("decrypt:") + host);
-        });
-    } else {
-        menu.addAction(tr("Don't decrypt %1").arg(host), this, [this, host] { m_passthroughBar->exclude(host); });
     }
-    if (record.error.contains(QLatin1String("certificate")) && !interception.listed(TlsInterception::Hosts::Insecure, host)) {
-        menu.addAction(tr("Relay %1 despite its certificate").arg(host), this, [&interception, host] {
-            interception.addHost(TlsInterception::Hosts::Insecure, host);
-        });
+    const qsizetype row = m_store.connectionRow(exchange.connectionId);
+    const bool clientSpokeTls = row >= 0 && !m_store.connectionAt(row).clientTls.isEmpty();
+    const QString origin = tr("resent from connection %1, exchange %2").arg(exchange.connectionId).arg(exchange.sequence);
+    const ReplayRequest request = ReplayRequest::from(exchange, clientSpokeTls);
+    const ProxyConfig config = m_server->config();
+    const bool proxyMode = config.mode == ProxyConfig::Mode::HttpProxy;
+    if (edit) {
+        const QString where = proxyMode ? tr("proxymon's HTTP proxy on %1").arg(config.listenText())
+                                        : tr("proxymon on %1, forwarding to %2 (the URL gives the path and Host)")
+                                              .arg(config.listenText(), config.targetText());
+        auto *composer = new RequestComposer(request, where, !proxyMode, this);
+        composer->setAttribute(Qt::WA_DeleteOnClose);
+        connect(composer, &RequestComposer::sendRequested, this,
+                [this, origin](const ReplayRequest &edited) { send(edited, origin + tr(", edited")); });
+        composer->open();
+        return;
     }
-    menu.exec(m_connectionsView->viewport()->mapToGlobal(at));
+    if (quint64(exchange.requestBody.size()) < exchange.requestBodyBytes) {
+        showBanner(tr("proxymon kept %1 of the request's %2 body bytes, so it cannot be sent again as it was; "
+                      "Edit and resend sends what was kept, or another body")
+                       .arg(exchange.requestBody.size())
+                       .arg(exchange.requestBodyBytes),
+                   true);
+        return;
+    }
+    send(request, origin);
+}
+
+void MainWindow::send(const ReplayRequest &request, const QString &origin)
+{
+    const ProxyConfig config = m_server->config();
+    ReplayRequest::Listener listener;
+    QHostAddress address = m_server->listenAddress();
+    if (address == QHostAddress::Any || address == QHostAddress::AnyIPv4)
+        address = QHostAddress(QHostAddress::LocalHost);
+    else if (address == QHostAddress::AnyIPv6)
+        address = QHostAddress(QHostAddress::LocalHostIPv6);
+    listener.host = address.toString();
+    listener.port = m_server->listenPort();
+    listener.httpProxy = config.mode == ProxyConfig::Mode::HttpProxy;
+    listener.authorityFile = m_server->authorityCertificatePath();
+    QString error;
+    const ReplayClient::Plan plan = request.plan(listener, &error);
+    if (!error.isEmpty()) {
+        showBanner(tr("Cannot send: %1").arg(error), true);
+        return;
+    }
+    auto *client = new ReplayClient(this);
+    const QString clientPrefix = address.protocol() == QAbstractSocket::IPv6Protocol
+        ? QLatin1Char('[') + listener.host + QStringLiteral("]:")
+        : listener.host + QLatin1Char(':');
+    connect(client, &ReplayClient::connected, this, [this, clientPrefix, origin](quint16 port) {
+        const QString client = clientPrefix + QString::number(port);
+        // Its connection may already be listed.
+        for (qsizetype row = m_store.connectionCount(); row-- > 0;) {
+            const ConnectionRecord &record = m_store.connectionAt(row);
+            if (record.client == client && !record.isClosed()) {
+                m_origins.insert(record.id, origin);
+                return;
+            }
+        }
+        m_resendClients.insert(client, origin);
+    });
+    connect(client, &ReplayClient::finished, this, [this, client](const ReplayClient::Outcome &outcome) {
+        if (outcome.error.isEmpty())
+            statusBar()->showMessage(tr("Sent again: %1, %2 bytes back").arg(outcome.status).arg(outcome.responseBytes), 8000);
+        else
+            showBanner(tr("Sending again failed: %1").arg(outcome.error), true);
+        client->deleteLater();
+    });
+    client->start(plan);
+}
+
+QString MainWindow::originOf(const ConnectionRecord &record) const
+{
+    return m_origins.value(record.id);
 }
 
 void MainWindow::applyFilter()

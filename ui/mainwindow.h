@@ -1,11 +1,15 @@
 #pragma once
 
+#include "captureselection.h"
 #include "capturestore.h"
 #include "proxyconfig.h"
+#include "replayrequest.h"
 
+#include <QHash>
 #include <QMainWindow>
 #include <QTimer>
 
+class CaptureActions;
 class ConnectionFilterModel;
 class ConnectionTableModel;
 class ExchangeDetailView;
@@ -42,6 +46,9 @@ public:
     bool isListening() const;
     ProxyServer *server() const { return m_server; }
     CaptureStore *store() { return &m_store; }
+    CaptureActions *actions() const { return m_actions; }
+    // The file the lists show, when they show one rather than a live capture.
+    QString openedFile() const { return m_openedFile; }
 
 public slots:
     void startProxy();
@@ -51,6 +58,21 @@ public slots:
     // Saves what the lists show (the filter applies) as JSONL; false with
     // the reason in the banner when the file cannot be written.
     bool exportTo(const QString &path);
+    // Writes the selection (everything when it picks nothing and has no
+    // filter) as "har", "jsonl" or "session", on a thread of its own with a
+    // progress dialog; false with the reason in the banner.
+    bool writeCapture(const QString &path, const QString &format, const CaptureSelection &selection);
+    // File → Save session: the whole capture, lossless.
+    bool saveSession(const QString &path);
+    // Shows a saved session, a JSONL stream or a HAR file instead of the
+    // capture; over a capture not saved, asks first (when askFirst). A file
+    // that cannot be read is refused in the banner and the lists stay.
+    bool openFile(const QString &path, bool askFirst = true);
+    // Sends a captured request again through the listener, as it was or
+    // (edit) through the composer; the answer is captured as a new
+    // connection that says where it came from.
+    void resend(const HttpExchange &exchange, bool edit);
+    void send(const ReplayRequest &request, const QString &origin);
     // Both TLS legs' secrets go to path (NSS key log format) from the next
     // start on; empty: none. Proxy → Write TLS key log… asks for the file.
     void setKeyLogFile(const QString &path);
@@ -76,6 +98,11 @@ private:
     void installColumnMenu(QTableView *view);
     void followNewRows(QTableView *view, bool *follow);
     void showConnectionMenu(const QPoint &at);
+    void askExport(const CaptureSelection &selection, const QString &format);
+    void askOpen();
+    void setShownFile(const QString &path);
+    // The note the detail pane shows for a connection that was a resend.
+    QString originOf(const ConnectionRecord &record) const;
 
     ProxyConfig m_engine;
     ProxyServer *m_server;
@@ -93,6 +120,10 @@ private:
     QAction *m_focusFilter = nullptr;
     QAction *m_decrypt = nullptr;
     QAction *m_keyLog = nullptr;
+    QAction *m_exportHar = nullptr;
+    QAction *m_saveSession = nullptr;
+    QAction *m_openSession = nullptr;
+    CaptureActions *m_actions = nullptr;
     PassthroughBar *m_passthroughBar = nullptr;
     ProxyControls *m_controls = nullptr;
     QLineEdit *m_filterEdit = nullptr;
@@ -109,4 +140,10 @@ private:
     QTimer m_filterDelay;
     bool m_followConnections = true;
     bool m_followExchanges = true;
+    QString m_openedFile;
+    bool m_unsaved = false; // live capture since the last save, open or clear
+    // Resends: the client address a resend connected from → where it came
+    // from, until its connection shows up; then by connection id.
+    QHash<QString, QString> m_resendClients;
+    QHash<quint64, QString> m_origins;
 };

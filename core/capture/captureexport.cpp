@@ -1,37 +1,56 @@
 #include "captureexport.h"
 
+#include "jsonline.h"
 #include "jsonlwriter.h"
 
-#include <QHash>
 #include <QIODevice>
 
-CaptureExport::Counts CaptureExport::toJsonl(const CaptureStore &store, const CaptureFilter &filter, QIODevice *device)
+CaptureExport::Counts CaptureExport::toJsonl(const CaptureSnapshot &snapshot, QIODevice *device,
+                                             const Progress &progress)
 {
-    // The exchanges of each connection, in the order they came.
-    QHash<quint64, QList<qsizetype>> exchangesOf;
-    for (qsizetype row = 0; row < store.exchangeCount(); ++row)
-        exchangesOf[store.exchangeAt(row).connectionId].append(row);
+    return write(snapshot, device, false, progress);
+}
 
+CaptureExport::Counts CaptureExport::toSession(const CaptureSnapshot &snapshot, QIODevice *device,
+                                               const Progress &progress)
+{
+    return write(snapshot, device, true, progress);
+}
+
+CaptureExport::Counts CaptureExport::write(const CaptureSnapshot &snapshot, QIODevice *device, bool session,
+                                           const Progress &progress)
+{
     Counts counts;
-    for (qsizetype row = 0; row < store.connectionCount(); ++row) {
-        const ConnectionRecord &record = store.connectionAt(row);
-        QByteArray exchanges;
-        qsizetype matching = 0;
-        for (const qsizetype exchangeRow : exchangesOf.value(record.id)) {
-            const HttpExchange &exchange = store.exchangeAt(exchangeRow);
-            if (filter.isEmpty() || filter.matchesExchange(exchange, &record)) {
-                exchanges += JsonlWriter::exchangeLine(exchange);
-                ++matching;
-            }
+    if (session) {
+        const QByteArray header = JsonLine()
+                                      .add("event", QStringLiteral("session"))
+                                      .add("format", QString::fromLatin1(sessionFormat()))
+                                      .add("connections", qint64(snapshot.entries.size()))
+                                      .add("exchanges", qint64(snapshot.exchangeCount))
+                                      .finish();
+        if (device->write(header) != header.size()) {
+            counts.complete = false;
+            return counts;
         }
-        if (matching == 0 && !filter.isEmpty() && !filter.matchesConnection(record))
-            continue;
-        QByteArray lines = JsonlWriter::openedLine(record) + exchanges;
-        if (record.isClosed())
-            lines += JsonlWriter::closedLine(record);
-        device->write(lines);
+    }
+    for (const CaptureSnapshot::Entry &entry : snapshot.entries) {
+        QByteArray lines = JsonlWriter::openedLine(entry.record);
+        for (const HttpExchange &exchange : entry.exchanges)
+            lines += JsonlWriter::exchangeLine(exchange, session);
+        if (entry.record.isClosed())
+            lines += JsonlWriter::closedLine(entry.record, session);
+        else if (session)
+            lines += JsonlWriter::snapshotLine(entry.record, true);
+        if (device->write(lines) != lines.size()) {
+            counts.complete = false;
+            return counts;
+        }
         ++counts.connections;
-        counts.exchanges += matching;
+        counts.exchanges += entry.exchanges.size();
+        if (progress && !progress(counts.connections, snapshot.entries.size())) {
+            counts.complete = false;
+            return counts;
+        }
     }
     return counts;
 }

@@ -54,6 +54,16 @@ QByteArray JsonLine::quotedBytes(QByteArrayView bytes)
     return out;
 }
 
+QByteArray JsonLine::exactBytes(QByteArrayView bytes)
+{
+    // A JSON string holds any UTF-8 exactly (controls as \u00NN); the round
+    // trip is the test, since it is what a reader will do.
+    const QByteArray copy = bytes.toByteArray();
+    if (QString::fromUtf8(copy).toUtf8() == copy)
+        return quotedBytes(bytes);
+    return "{\"base64\":\"" + copy.toBase64() + "\"}";
+}
+
 QByteArray JsonLine::quoted(const QString &text)
 {
     return quotedBytes(text.toUtf8());

@@ -20,6 +20,9 @@ public:
     // escaped, and every byte that is not UTF-8 is written as the text \xNN,
     // so nothing is lost or corrupted.
     static QByteArray quotedBytes(QByteArrayView bytes);
+    // Bytes that must come back exactly (sessions): a JSON string when they
+    // are UTF-8, else {"base64":"..."}. bytesFrom() reads either back.
+    static QByteArray exactBytes(QByteArrayView bytes);
 
 private:
     void key(const char *name);

@@ -57,14 +57,30 @@ QByteArray tlsJson(const TlsDetails &tls)
 
 } // namespace
 
-QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
+QByteArray JsonlWriter::closedLine(const ConnectionRecord &record, bool bodies)
 {
+    return recordLine("connection_closed", record, bodies);
+}
+
+QByteArray JsonlWriter::snapshotLine(const ConnectionRecord &record, bool bodies)
+{
+    return recordLine("connection_snapshot", record, bodies);
+}
+
+QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &record, bool bodies)
+{
+    const bool closed = record.isClosed();
     JsonLine line;
-    line.add("event", QStringLiteral("connection_closed"))
-        .add("id", qint64(record.id))
+    line.add("event", QString::fromLatin1(event))
+        .add("id", qint64(record.id));
+    if (!closed)
+        line.add("state", ConnectionRecord::stateName(record.state));
+    line.add("bytes_up", qint64(record.bytesUp))
         .add("bytes_up", qint64(record.bytesUp))
         .add("bytes_down", qint64(record.bytesDown))
         .add("close", ConnectionRecord::closeReasonName(record.closeReason));
+    if (record.httpProxy)
+        line.addRaw("http_proxy", "true");
     // Named again at the end: an HTTP proxy's connection learns it late,
     // and it is the last one a keep-alive client used.
     if (!record.upstream.isEmpty())
@@ -86,10 +102,13 @@ QByteArray JsonlWriter::closedLine(const ConnectionRecord &record)
         line.addRaw("tls_truncated", "true");
     line.add("requests", qint64(record.requests));
     if (record.raw) {
+        const auto bytes = bodies ? &JsonLine::exactBytes : &JsonLine::quotedBytes;
         line.addRaw("raw", "true")
-            .addRaw("client_first_bytes", JsonLine::quotedBytes(record.clientPrefix))
-            .addRaw("upstream_first_bytes", JsonLine::quotedBytes(record.upstreamPrefix));
+            .addRaw("client_first_bytes", bytes(record.clientPrefix))
+            .addRaw("upstream_first_bytes", bytes(record.upstreamPrefix));
     }
+    if (!closed)
+        return line.finish();
     return line.add("time", isoTime(record.closedMs))
         .add("duration_ms", qMax<qint64>(0, record.closedMs - record.openedMs))
         .finish();
@@ -148,7 +167,7 @@ QByteArray timeOrNull(qint64 ms)
 
 } // namespace
 
-QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange)
+QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange, bool bodies)
 {
     QByteArray interim("[");
     for (const HttpHead &head : exchange.interim) {
@@ -171,8 +190,8 @@ QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange)
         .addRaw("request_complete", timeOrNull(exchange.requestCompleteMs))
         .addRaw("response_start", timeOrNull(exchange.responseStartMs))
         .addRaw("response_complete", timeOrNull(exchange.responseCompleteMs));
-    return JsonLine()
-        .add("event", QStringLiteral("exchange"))
+    JsonLine line;
+    line.add("event", QStringLiteral("exchange"))
         .add("connection", qint64(exchange.connectionId))
         .add("sequence", qint64(exchange.sequence))
         .addRaw("url", exchange.request.isEmpty() ? QByteArray("null") : JsonLine::quotedBytes(exchange.url()))
@@ -185,8 +204,22 @@ QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange)
         .addRaw("timings", objectJson(timings))
         .addRaw("flags", flags)
         .addRaw("complete", exchange.complete ? "true" : "false")
-        .addRaw("tunnel", exchange.tunnel ? "true" : "false")
-        .finish();
+        .addRaw("tunnel", exchange.tunnel ? "true" : "false");
+    if (bodies) {
+        QByteArray interimHeads("[");
+        for (const HttpHead &head : exchange.interim) {
+            if (interimHeads.size() > 1)
+                interimHeads.append(',');
+            interimHeads.append(JsonLine::exactBytes(head.raw));
+        }
+        interimHeads.append(']');
+        line.addRaw("request_head", JsonLine::exactBytes(exchange.request.raw))
+            .addRaw("interim_heads", interimHeads)
+            .addRaw("response_head", JsonLine::exactBytes(exchange.response.raw))
+            .addRaw("request_body", JsonLine::exactBytes(exchange.requestBody))
+            .addRaw("response_body", JsonLine::exactBytes(exchange.responseBody));
+    }
+    return line.finish();
 }
 
 void JsonlWriter::announce(const ConnectionRecord &record, QByteArray *out)
@@ -216,14 +249,14 @@ void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList
             if (record)
                 announce(*record, &out);
         }
-        out += exchangeLine(exchange);
+        out += exchangeLine(exchange, m_bodies);
     }
     for (const ConnectionRecord &record : records) {
         if (!record.isClosed())
             continue;
         m_live.remove(record.id);
         if (m_open.remove(record.id))
-            out += closedLine(record);
+            out += closedLine(record, m_bodies);
     }
     write(out);
 }

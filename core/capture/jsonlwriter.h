@@ -25,6 +25,11 @@ public:
     // connection's opened event waits until it is known to match, so the
     // stream stays in order: opened, exchanges, closed.
     void setFilter(const CaptureFilter &filter) { m_filter = filter; }
+    // With bodies (--bodies, and every saved session): exchanges carry
+    // their heads' raw bytes and the body bytes kept, raw connections their
+    // first bytes, all exactly (JsonLine::exactBytes), so that the stream
+    // can be opened again as it was.
+    void setBodies(bool on) { m_bodies = on; }
 
     void writeListening(const ProxyConfig &config);
     // One batch in order: new connections, then the exchanges, then the
@@ -35,17 +40,22 @@ public:
 
     // Lines for one record; pure, so it can be tested without a device.
     static QByteArray openedLine(const ConnectionRecord &record);
-    static QByteArray closedLine(const ConnectionRecord &record);
-    static QByteArray exchangeLine(const HttpExchange &exchange);
+    static QByteArray closedLine(const ConnectionRecord &record, bool bodies = false);
+    // A live connection as it stands, in a saved session: the fields of
+    // connection_closed with its state, and no end time.
+    static QByteArray snapshotLine(const ConnectionRecord &record, bool bodies = false);
+    static QByteArray exchangeLine(const HttpExchange &exchange, bool bodies = false);
     static QString isoTime(qint64 msSinceEpoch);
 
 private:
     void write(const QByteArray &line);
     // Appends the opened line once for a connection that goes out.
     void announce(const ConnectionRecord &record, QByteArray *out);
+    static QByteArray recordLine(const char *event, const ConnectionRecord &record, bool bodies);
 
     QIODevice *m_device;
     QSet<quint64> m_open; // ids whose connection_opened was written
     CaptureFilter m_filter;
+    bool m_bodies = false;
     QHash<quint64, ConnectionRecord> m_live; // filtered: the latest record of each live connection
 };

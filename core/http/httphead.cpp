@@ -45,6 +45,17 @@ QVarLengthArray<QByteArrayView, 4> HttpHead::values(QByteArrayView name) const
     return result;
 }
 
+quint32 HttpHead::flagNamed(QByteArrayView name)
+{
+    for (const quint32 flag : {BareLineFeed, MalformedLine, Truncated, AmbiguousFraming, BodyShort}) {
+        HttpHead head;
+        head.flags = flag;
+        if (head.flagNames().value(0) == name)
+            return flag;
+    }
+    return 0;
+}
+
 QList<QByteArray> HttpHead::flagNames() const
 {
     QList<QByteArray> names;

@@ -70,6 +70,8 @@ struct HttpHead
     QVarLengthArray<QByteArrayView, 4> values(QByteArrayView name) const;
     // Lower-case names of the flags that are set, for JSONL and the window.
     QList<QByteArray> flagNames() const;
+    // The flag a name from flagNames() stands for; 0 for none.
+    static quint32 flagNamed(QByteArrayView name);
 };
 
 // Its members are Qt's implicitly shared containers and plain values, so a

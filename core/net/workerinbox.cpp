@@ -40,6 +40,13 @@ void WorkerInbox::postStop(int graceMs)
     wakeLocked();
 }
 
+void WorkerInbox::postClose(quint64 id)
+{
+    QMutexLocker lock(&m_mutex);
+    m_pending.close.push_back(id);
+    wakeLocked();
+}
+
 WorkerInbox::Batch WorkerInbox::take()
 {
     QMutexLocker lock(&m_mutex);

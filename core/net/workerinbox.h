@@ -8,7 +8,8 @@
 #include <vector>
 
 // What other threads hand to a worker: accepted descriptors from the
-// listener, lookup answers from the resolver, and the request to stop. Shared
+// listener, lookup answers from the resolver, connections to close, and the
+// request to stop. Shared
 // through a shared_ptr so a late lookup answer never outlives its target.
 // Posting wakes the worker through an eventfd that its epoll set watches.
 class WorkerInbox
@@ -28,6 +29,7 @@ public:
     {
         std::vector<Accepted> accepted;
         std::vector<Resolved> resolved;
+        std::vector<quint64> close; // connections the user closed
         bool stop = false;
         int stopGraceMs = 0;
     };
@@ -44,6 +46,7 @@ public:
     void postAccepted(int descriptor, quint64 id);
     void postResolved(quint64 id, ResolveResult result);
     void postStop(int graceMs);
+    void postClose(quint64 id);
 
     // Worker thread: everything posted so far; also clears the wake-up.
     Batch take();

@@ -272,6 +272,20 @@ bool ProxyServer::start(const ProxyConfig &requested)
     return true;
 }
 
+QString ProxyServer::authorityCertificatePath() const
+{
+    return m_authority ? m_authority->certificatePath() : QString();
+}
+
+void ProxyServer::closeConnection(quint64 id)
+{
+    // The id does not say which worker holds it: each looks.
+    for (const auto &generation : m_generations) {
+        for (const auto &worker : generation->workers)
+            worker->inbox()->postClose(id);
+    }
+}
+
 void ProxyServer::stop()
 {
     m_resumeTimer.stop();

@@ -57,6 +57,12 @@ public:
     // Decryption on or off for the connections to come (the toolbar's
     // toggle); turning it on makes the authority if need be.
     void setDecryption(bool on);
+    // Closes one live connection at once (both sides), recorded as stopped
+    // "closed by the user"; nothing when it has ended.
+    void closeConnection(quint64 id);
+    // proxymon's CA certificate (PEM), once a start has made or loaded it;
+    // empty before.
+    QString authorityCertificatePath() const;
 
 signals:
     // All signals are emitted on the server's thread.

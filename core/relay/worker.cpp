@@ -144,6 +144,13 @@ void Worker::drainInbox()
         m_resolving.erase(found);
         connection->resolved(resolved.result);
     }
+    for (const quint64 id : batch.close) {
+        // Rare and by hand: a look through this worker's connections will do.
+        const auto found = std::find_if(m_connections.begin(), m_connections.end(),
+                                        [id](const RelayConnection *connection) { return connection->id() == id; });
+        if (found != m_connections.end())
+            (*found)->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("closed by the user"));
+    }
 }
 
 void Worker::updateNow()

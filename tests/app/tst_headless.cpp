@@ -2,6 +2,7 @@
 // would: arguments, stderr, the JSONL stream, signals and exit codes.
 
 #include "loopback.h"
+#include "sessionreader.h"
 
 #include <QFile>
 #include <QFileInfo>
@@ -36,6 +37,8 @@ private slots:
     void filterNarrowsTheStream();
     void httpProxyModeReportsItsAnswers();
     void caShowsWhereAndHowToTrust();
+    void bodiesAndHarWhenStopped();
+    void harToAPlaceThatCannotBeWritten();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -501,6 +504,59 @@ void tst_Headless::caShowsWhereAndHowToTrust()
     QByteArray broken;
     QCOMPARE(run({QStringLiteral("--ca")}, &broken), 1);
     QVERIFY2(broken.contains("cannot read the key"), broken.constData());
+}
+
+void tst_Headless::bodiesAndHarWhenStopped()
+{
+    // proxymon's own 502 for a refused upstream has a head and a body; the
+    // stream with --bodies opens as a capture, the HAR passes the schema.
+    QTemporaryDir dir;
+    const QString jsonlPath = dir.filePath(QStringLiteral("session.jsonl"));
+    const QString harPath = dir.filePath(QStringLiteral("capture.har"));
+    QProcess process;
+    QByteArray stderrSeen;
+    const quint16 port = startProxy(process, {"--headless", "--mode", "http-proxy", "--listen", "127.0.0.1:0",
+                                              "--jsonl", jsonlPath, "--bodies", "--har", harPath}, &stderrSeen);
+    QVERIFY2(port != 0, stderrSeen.constData());
+    const QByteArray refused = "127.0.0.1:" + QByteArray::number(unusedPort());
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        QVERIFY(sendAll(client.fd(), "GET http://" + refused + "/x HTTP/1.1\r\nHost: " + refused + "\r\n\r\n"));
+        QVERIFY(readUntilEof(client.fd()).startsWith("HTTP/1.1 502"));
+    }
+    QVERIFY(QTest::qWaitFor([&] {
+        QFile file(jsonlPath);
+        return file.open(QIODevice::ReadOnly) && file.readAll().contains("connection_closed");
+    }, 10'000));
+    ::kill(pid_t(process.processId()), SIGTERM);
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 0);
+    const QByteArray said = stderrSeen + process.readAllStandardError();
+    QVERIFY2(said.contains("wrote 1 exchanges to " + harPath.toUtf8()), said.constData());
+
+    const SessionReader::Result opened = SessionReader::readFile(jsonlPath);
+    QVERIFY2(opened.ok(), qPrintable(opened.error));
+    QCOMPARE(opened.exchanges.size(), 1);
+    QCOMPARE(opened.exchanges.first().response.status, 502);
+    QVERIFY(opened.exchanges.first().response.raw.startsWith("HTTP/1.1 502 Bad Gateway\r\n"));
+    QVERIFY(!opened.exchanges.first().responseBody.isEmpty());
+    QCOMPARE(quint64(opened.exchanges.first().responseBody.size()), opened.exchanges.first().responseBodyBytes);
+
+    QProcess node;
+    node.start(QStringLiteral("node"), {QStringLiteral(PROXYMON_HAR_VALIDATOR), harPath});
+    QVERIFY(node.waitForFinished(30'000));
+    QVERIFY2(node.exitCode() == 0, node.readAllStandardError().constData());
+}
+
+void tst_Headless::harToAPlaceThatCannotBeWritten()
+{
+    QProcess process;
+    process.start(QStringLiteral(PROXYMON_BINARY), {"--headless", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
+                                                    "--har", "/nonexistent-directory/capture.har"});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 1);
+    const QByteArray said = process.readAllStandardError();
+    QVERIFY2(said.contains("cannot write HAR to /nonexistent-directory/capture.har: no such directory"), said.constData());
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

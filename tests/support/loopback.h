@@ -52,6 +52,8 @@ QByteArray readUntilEof(int fd, int *error = nullptr);
 QByteArray readExactly(int fd, qsizetype size);
 QByteArray randomBytes(qsizetype size, quint32 seed);
 QByteArray sha256(const QByteArray &data);
+// gzip as a server sends it (zlib's encoder), for bodies the capture decodes.
+QByteArray gzip(const QByteArray &data);
 bool ipv6Available();
 // A port nothing listens on (bound, then closed).
 quint16 unusedPort();

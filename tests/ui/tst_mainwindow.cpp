@@ -67,7 +67,6 @@ private slots:
     void trustDialogShowsTheAuthority();
 
 private:
-    static QByteArray gzip(const QByteArray &data);
     static QByteArray fetch(quint16 port, const QByteArray &request);
     void press(MainWindow &window, const char *actionName);
     void attachTesters(MainWindow &window);
@@ -80,21 +79,6 @@ private:
     std::unique_ptr<ScriptedServer> m_web;
     std::vector<std::unique_ptr<QAbstractItemModelTester>> m_testers;
 };
-
-QByteArray tst_MainWindow::gzip(const QByteArray &data)
-{
-    z_stream stream{};
-    deflateInit2(&stream, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-    QByteArray out(qsizetype(deflateBound(&stream, uLong(data.size()))) + 32, Qt::Uninitialized);
-    stream.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
-    stream.avail_in = uInt(data.size());
-    stream.next_out = reinterpret_cast<Bytef *>(out.data());
-    stream.avail_out = uInt(out.size());
-    deflate(&stream, Z_FINISH);
-    out.resize(qsizetype(stream.total_out));
-    deflateEnd(&stream);
-    return out;
-}
 
 void tst_MainWindow::initTestCase()
 {

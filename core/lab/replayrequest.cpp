@@ -1,0 +1,143 @@
+#include "replayrequest.h"
+
+#include "httpexchange.h"
+
+namespace {
+
+bool sameName(QByteArrayView a, QByteArrayView b)
+{
+    return a.compare(b, Qt::CaseInsensitive) == 0;
+}
+
+} // namespace
+
+ReplayRequest ReplayRequest::from(const HttpExchange &exchange, bool clientSpokeTls)
+{
+    ReplayRequest request;
+    const HttpHead &head = exchange.request;
+    request.method = head.method().toByteArray();
+    request.url = exchange.url();
+    request.version = head.version().toByteArray();
+    for (const HttpHead::Header &header : head.headers)
+        request.headers.append({head.name(header).toByteArray(), head.value(header).toByteArray()});
+    request.body = exchange.requestBody;
+    request.tlsToListener = clientSpokeTls;
+    return request;
+}
+
+QByteArray ReplayRequest::scheme() const
+{
+    const qsizetype end = url.indexOf("://");
+    return end < 0 ? QByteArray() : url.left(end).toLower();
+}
+
+QByteArray ReplayRequest::authority() const
+{
+    const qsizetype start = url.indexOf("://");
+    if (start < 0)
+        return {};
+    QByteArray rest = url.mid(start + 3);
+    for (const char stop : {'/', '?', '#'}) {
+        const qsizetype at = rest.indexOf(stop);
+        if (at >= 0)
+            rest.truncate(at);
+    }
+    // A port after the host (after the brackets of an IPv6 literal).
+    const qsizetype bracket = rest.lastIndexOf(']');
+    const qsizetype colon = rest.lastIndexOf(':');
+    if (colon > bracket)
+        return rest;
+    return rest + (scheme() == "https" ? ":443" : ":80");
+}
+
+QByteArray ReplayRequest::host() const
+{
+    QByteArray host = authority();
+    host.truncate(host.lastIndexOf(':'));
+    if (host.startsWith('[') && host.endsWith(']'))
+        host = host.mid(1, host.size() - 2);
+    return host;
+}
+
+QByteArray ReplayRequest::target() const
+{
+    const qsizetype start = url.indexOf("://");
+    if (start < 0)
+        return url.isEmpty() ? QByteArray("/") : url; // a bare target, as a forwarding capture may hold
+    const qsizetype path = url.indexOf('/', start + 3);
+    const qsizetype query = url.indexOf('?', start + 3);
+    if (path < 0 && query < 0)
+        return "/";
+    if (path < 0 || (query >= 0 && query < path))
+        return '/' + url.mid(query);
+    QByteArray target = url.mid(path);
+    const qsizetype fragment = target.indexOf('#');
+    if (fragment >= 0)
+        target.truncate(fragment);
+    return target;
+}
+
+QByteArray ReplayRequest::bytes(bool absoluteForm) const
+{
+    QByteArray head = method + ' ' + (absoluteForm ? url : target()) + ' ' + version + "\r\n";
+    bool chunked = false;
+    bool hasLength = false;
+    bool hasHost = false;
+    for (const auto &[name, value] : headers) {
+        if (sameName(name, "transfer-encoding") && value.toLower().contains("chunked"))
+            chunked = true;
+        if (sameName(name, "host"))
+            hasHost = true;
+        if (sameName(name, "content-length")) {
+            hasLength = true;
+            if (updateLength && !chunked) {
+                head += name + ": " + QByteArray::number(body.size()) + "\r\n";
+                continue;
+            }
+        }
+        head += name + (value.isEmpty() ? QByteArray(":") : ": " + value) + "\r\n";
+    }
+    if (!hasHost && version != "HTTP/1.0" && url.contains("://")) {
+        // HTTP/1.1 requires one; the URL says which.
+        const QByteArray port = authority().mid(authority().lastIndexOf(':') + 1);
+        const bool defaultPort = port == (scheme() == "https" ? "443" : "80");
+        head += "Host: " + (defaultPort ? authority().left(authority().lastIndexOf(':')) : authority()) + "\r\n";
+    }
+    if (!chunked && !hasLength && !body.isEmpty())
+        head += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
+    head += "\r\n";
+    if (!chunked)
+        return head + body;
+    if (body.isEmpty())
+        return head + "0\r\n\r\n";
+    return head + QByteArray::number(body.size(), 16) + "\r\n" + body + "\r\n0\r\n\r\n";
+}
+
+ReplayClient::Plan ReplayRequest::plan(const Listener &listener, QString *error) const
+{
+    ReplayClient::Plan plan;
+    plan.listenHost = listener.host;
+    plan.listenPort = listener.port;
+    plan.method = method;
+    plan.authorityFile = listener.authorityFile;
+    plan.serverName = QString::fromUtf8(host());
+    const QByteArray kind = scheme();
+    if (listener.httpProxy) {
+        if (kind == "https") {
+            plan.tunnelAuthority = authority();
+            plan.tls = true;
+            plan.request = bytes(false);
+        } else if (kind == "http") {
+            plan.request = bytes(true);
+        } else {
+            *error = QStringLiteral("an HTTP proxy takes http:// and https:// URLs, not %1")
+                         .arg(QString::fromUtf8(url.left(40)));
+            return {};
+        }
+        return plan;
+    }
+    // Forwarding: the target is fixed; the URL gives the path and the name.
+    plan.tls = tlsToListener;
+    plan.request = bytes(false);
+    return plan;
+}
