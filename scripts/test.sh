@@ -3,8 +3,13 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer (any report fails the run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# Node.js and npm from Debian unless a node with its own npm is there
+# already (NodeSource's nodejs bundles npm and conflicts with Debian's).
+node_packages=()
+command -v node >/dev/null || node_packages+=(nodejs)
+command -v npm >/dev/null || node_packages+=(npm)
 "$root/scripts/deps.sh" curl netcat-openbsd util-linux openssl clang libclang-rt-14-dev \
-    nginx-light libnss3-tools chromium tshark tcpdump nodejs npm
+    nginx-light libnss3-tools chromium tshark tcpdump "${node_packages[@]}"
 # The HAR schema validator the tests run, at the version package-lock.json pins.
 if [ ! -d "$root/tests/tools/node_modules/har-validator" ]; then
     npm ci --prefix "$root/tests/tools" --no-audit --no-fund
