@@ -496,6 +496,8 @@ void MainWindow::startProxy()
         showBanner(tr("Cannot start: %1").arg(m_controls->problems()), true);
         return;
     }
+    if (m_fileBusy)
+        return;
     if (!m_openedFile.isEmpty()) {
         // The file stays on disk; the lists now follow the live capture.
         m_store.clear();
@@ -544,6 +546,8 @@ void MainWindow::stopProxy()
 
 void MainWindow::clearCapture()
 {
+    if (m_fileBusy)
+        return; // a file is being written from the store; the progress dialog says so
     m_store.clear();
     m_origins.clear();
     m_unsaved = false;
@@ -557,23 +561,7 @@ void MainWindow::clearCapture()
 
 bool MainWindow::exportTo(const QString &path)
 {
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly)) {
-        showBanner(tr("Could not export to %1: %2").arg(path, file.errorString()), true);
-        return false;
-    }
-    const CaptureExport::Counts counts
-        = CaptureExport::toJsonl(CaptureSnapshot::take(m_store, CaptureSelection(CaptureFilter::parse(m_filterEdit->text()))), &file);
-    if (!file.commit()) {
-        showBanner(tr("Could not export to %1: %2").arg(path, file.errorString()), true);
-        return false;
-    }
-    statusBar()->showMessage(tr("Exported %1 connections and %2 exchanges to %3")
-                                 .arg(counts.connections)
-                                 .arg(counts.exchanges)
-                                 .arg(path),
-                             8000);
-    return true;
+    return writeCapture(path, QStringLiteral("jsonl"), CaptureSelection(CaptureFilter::parse(m_filterEdit->text())));
 }
 
 void MainWindow::onListeningChanged(bool listening)
@@ -603,7 +591,15 @@ void MainWindow::onListeningChanged(bool listening)
 
 void MainWindow::onPublished(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
 {
+    if (m_fileBusy) {
+        m_heldBatches.append({records, exchanges});
+        return;
+    }
     m_status->count(records);
+    // A file on screen: live batches (a stopping proxy's last ones) are
+    // counted, not mixed into it.
+    if (!m_openedFile.isEmpty())
+        return;
     if (!m_resendClients.isEmpty()) {
         for (const ConnectionRecord &record : records) {
             const auto found = m_resendClients.constFind(record.client);
@@ -741,21 +737,29 @@ bool MainWindow::writeCapture(const QString &path, const QString &format, const 
         showBanner(tr("Could not write %1: %2").arg(path, file.errorString()), true);
         return false;
     }
-    // Taken here, written there: the store goes on changing meanwhile.
-    const CaptureSnapshot snapshot = CaptureSnapshot::take(m_store, selection);
+    // The store stands still while the file thread reads it: batches
+    // that come meanwhile wait (onPublished), and nothing else changes it.
     CaptureExport::Counts counts;
+    m_fileBusy = true;
     const QString error = CaptureFileJob::run(this, tr("Writing %1…").arg(QFileInfo(path).fileName()),
                                               [&](const CaptureExport::Progress &progress) {
+        const CaptureSnapshot snapshot = CaptureSnapshot::take(m_store, selection);
         if (format == u"har")
             counts = HarWriter::write(snapshot, &file, progress);
         else if (format == u"session")
             counts = CaptureExport::toSession(snapshot, &file, progress);
         else
             counts = CaptureExport::toJsonl(snapshot, &file, progress);
-        return counts.complete ? QString() : file.errorString();
+        if (!counts.complete)
+            return file.errorString();
+        // Its flush to disk can take a while too.
+        return file.commit() ? QString() : file.errorString();
     });
-    if (!error.isEmpty() || !file.commit()) {
-        file.cancelWriting();
+    m_fileBusy = false;
+    const auto held = std::exchange(m_heldBatches, {});
+    for (const auto &[records, exchanges] : held)
+        onPublished(records, exchanges);
+    if (!error.isEmpty()) {
         if (error == u"cancelled") {
             statusBar()->showMessage(tr("Not written: cancelled"), 6000);
             return false;
@@ -780,6 +784,8 @@ bool MainWindow::saveSession(const QString &path)
 
 bool MainWindow::openFile(const QString &path, bool askFirst)
 {
+    if (m_fileBusy)
+        return false;
     if (askFirst && m_unsaved && m_store.connectionCount() > 0) {
         const auto answer = QMessageBox::question(
             this, tr("Open a file?"),

@@ -142,6 +142,10 @@ private:
     bool m_followExchanges = true;
     QString m_openedFile;
     bool m_unsaved = false; // live capture since the last save, open or clear
+    // A file is being written from the store on another thread: the store
+    // must not change, so batches wait here.
+    bool m_fileBusy = false;
+    QList<QPair<QList<ConnectionRecord>, QList<HttpExchange>>> m_heldBatches;
     // Resends: the client address a resend connected from → where it came
     // from, until its connection shows up; then by connection id.
     QHash<QString, QString> m_resendClients;

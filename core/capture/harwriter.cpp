@@ -307,11 +307,20 @@ QJsonObject HarWriter::entry(const HttpExchange &exchange, const ConnectionRecor
     return entry;
 }
 
-QJsonObject HarWriter::log(const CaptureSnapshot &snapshot, const CaptureExport::Progress &progress)
+CaptureExport::Counts HarWriter::write(const CaptureSnapshot &snapshot, QIODevice *device,
+                                       const CaptureExport::Progress &progress)
 {
-    QJsonArray entries;
+    CaptureExport::Counts counts;
+    const auto put = [&](const QByteArray &bytes) {
+        if (counts.complete && device->write(bytes) != bytes.size())
+            counts.complete = false;
+        return counts.complete;
+    };
+    const QJsonObject creator{{QStringLiteral("name"), QStringLiteral("proxymon")},
+                              {QStringLiteral("version"), QStringLiteral(PROXYMON_VERSION)}};
+    put("{\n\"log\": {\n\"version\": \"1.2\",\n\"creator\": " + QJsonDocument(creator).toJson(QJsonDocument::Compact)
+        + ",\n\"pages\": [],\n\"entries\": [\n");
     QJsonArray others;
-    qsizetype done = 0;
     for (const CaptureSnapshot::Entry &item : snapshot.entries) {
         QList<HttpExchange> tunnels;
         bool first = true;
@@ -320,40 +329,23 @@ QJsonObject HarWriter::log(const CaptureSnapshot &snapshot, const CaptureExport:
                 tunnels.append(exchange);
                 continue;
             }
-            entries.append(entry(exchange, item.record, first && exchange.sequence == 1));
+            const QJsonObject harEntry = entry(exchange, item.record, first && exchange.sequence == 1);
+            if (!put((counts.exchanges ? ",\n" : "") + QJsonDocument(harEntry).toJson(QJsonDocument::Compact)))
+                return counts;
+            ++counts.exchanges;
             first = false;
         }
         if (item.record.raw || item.exchanges.isEmpty() || !tunnels.isEmpty())
             others.append(connectionSummary(item.record, tunnels));
-        ++done;
-        if (progress && !progress(done, snapshot.entries.size()))
-            break;
+        ++counts.connections;
+        if (progress && !progress(counts.connections, snapshot.entries.size())) {
+            counts.complete = false;
+            return counts;
+        }
     }
-    return QJsonObject{
-        {QStringLiteral("version"), QStringLiteral("1.2")},
-        {QStringLiteral("creator"), QJsonObject{{QStringLiteral("name"), QStringLiteral("proxymon")},
-                                                {QStringLiteral("version"), QStringLiteral(PROXYMON_VERSION)}}},
-        {QStringLiteral("pages"), QJsonArray()},
-        {QStringLiteral("entries"), entries},
-        {QStringLiteral("_proxymon"),
-         QJsonObject{{QStringLiteral("connections"), others},
-                     {QStringLiteral("comment"), QStringLiteral("Connections that carried no HTTP exchange, and "
-                                                                "CONNECT tunnels, as HAR entries cannot hold them")}}}};
-}
-
-CaptureExport::Counts HarWriter::write(const CaptureSnapshot &snapshot, QIODevice *device,
-                                       const CaptureExport::Progress &progress)
-{
-    CaptureExport::Counts counts;
-    const QJsonObject harLog = log(snapshot, [&](qsizetype done, qsizetype total) {
-        counts.connections = done;
-        return !progress || progress(done, total);
-    });
-    counts.exchanges = harLog.value(QStringLiteral("entries")).toArray().size();
-    counts.complete = counts.connections == snapshot.entries.size();
-    if (!counts.complete)
-        return counts;
-    const QByteArray json = QJsonDocument(QJsonObject{{QStringLiteral("log"), harLog}}).toJson(QJsonDocument::Indented);
-    counts.complete = device->write(json) == json.size();
+    const QJsonObject own{{QStringLiteral("connections"), others},
+                          {QStringLiteral("comment"), QStringLiteral("Connections that carried no HTTP exchange, and "
+                                                                     "CONNECT tunnels, as HAR entries cannot hold them")}};
+    put("\n],\n\"_proxymon\": " + QJsonDocument(own).toJson(QJsonDocument::Compact) + "\n}\n}\n");
     return counts;
 }

@@ -25,7 +25,8 @@ class QIODevice;
 class HarWriter
 {
 public:
-    static QJsonObject log(const CaptureSnapshot &snapshot, const CaptureExport::Progress &progress = {});
+    // Written entry by entry: a HAR of 100,000 exchanges is never one JSON
+    // tree in memory.
     static CaptureExport::Counts write(const CaptureSnapshot &snapshot, QIODevice *device,
                                        const CaptureExport::Progress &progress = {});
 

@@ -8,7 +8,9 @@
 //       batches the views took per second, rows and exchanges held.
 //   proxymon_guibench scale
 //       Fills the window's store with 10,000 connections and 100,000
-//       exchanges, then times sorting and filtering both lists.
+//       exchanges, then times sorting and filtering both lists, and saving
+//       them as a session and as HAR and opening the session again, with
+//       the longest GUI stall during each.
 #include "capturestore.h"
 #include "httpheadparser.h"
 #include "mainwindow.h"
@@ -19,11 +21,52 @@
 #include <QElapsedTimer>
 #include <QLineEdit>
 #include <QTableView>
+#include <QTemporaryDir>
 #include <QTimer>
 
 #include <cstdio>
 
 namespace {
+
+// A 5 ms timer on the GUI thread: the longest gap between its beats is the
+// longest the window stood still.
+class Heartbeat
+{
+public:
+    Heartbeat()
+    {
+        m_clock.start();
+        m_timer.setTimerType(Qt::PreciseTimer);
+        m_timer.setInterval(5);
+        QObject::connect(&m_timer, &QTimer::timeout, [this] { beat(); });
+        m_timer.start();
+    }
+    // Counts the time since the last beat too.
+    qint64 worstMs()
+    {
+        beat();
+        return m_worst;
+    }
+    int stallsOver50ms() const { return m_stalls; }
+    qint64 elapsedMs() const { return m_clock.elapsed(); }
+
+private:
+    void beat()
+    {
+        const qint64 now = m_clock.elapsed();
+        const qint64 gap = now - m_last - 5;
+        m_last = now;
+        m_worst = qMax(m_worst, gap);
+        if (gap > 50)
+            ++m_stalls;
+    }
+
+    QElapsedTimer m_clock;
+    QTimer m_timer;
+    qint64 m_last = 0;
+    qint64 m_worst = 0;
+    int m_stalls = 0;
+};
 
 int load(MainWindow &window, quint16 target, int seconds)
 {
@@ -38,27 +81,12 @@ int load(MainWindow &window, quint16 target, int seconds)
     qint64 batches = 0;
     QObject::connect(window.server(), &ProxyServer::published, &window,
                      [&batches](const QList<ConnectionRecord> &, const QList<HttpExchange> &) { ++batches; });
-    QElapsedTimer clock;
-    clock.start();
-    qint64 last = 0;
-    qint64 worst = 0;
-    int stalls = 0;
-    QTimer heartbeat;
-    heartbeat.setTimerType(Qt::PreciseTimer);
-    heartbeat.setInterval(5);
-    QObject::connect(&heartbeat, &QTimer::timeout, [&] {
-        const qint64 now = clock.elapsed();
-        const qint64 gap = now - last - 5;
-        last = now;
-        worst = qMax(worst, gap);
-        if (gap > 50)
-            ++stalls;
-    });
-    heartbeat.start();
+    Heartbeat heartbeat;
     QTimer::singleShot(seconds * 1000, qApp, &QCoreApplication::quit);
     QApplication::exec();
+    const qint64 worst = heartbeat.worstMs();
     std::printf("stall_max_ms %lld stalls_over_50ms %d batches_per_s %.1f connections %lld exchanges %lld\n",
-                worst, stalls, double(batches) * 1000.0 / double(clock.elapsed()),
+                worst, heartbeat.stallsOver50ms(), double(batches) * 1000.0 / double(heartbeat.elapsedMs()),
                 qint64(window.store()->connectionCount()), qint64(window.store()->exchangeCount()));
     return 0;
 }
@@ -140,10 +168,29 @@ int scale(MainWindow &window)
     const qint64 filterStatusMs = filterMs(QStringLiteral("status:404"));
     const int matched = exchanges->model()->rowCount();
     const qint64 filterClearMs = filterMs(QString());
+
+    // Files of the whole capture, while a 5 ms heartbeat watches the GUI
+    // thread: how long each takes, and the longest the window stood still.
+    QTemporaryDir directory;
+    const auto watched = [&](const std::function<bool()> &work, qint64 *stallMs) {
+        Heartbeat heartbeat;
+        const bool ok = work();
+        *stallMs = heartbeat.worstMs();
+        return ok ? heartbeat.elapsedMs() : -1;
+    };
+    const QString session = directory.filePath(QStringLiteral("session.jsonl"));
+    qint64 sessionStallMs = 0, harStallMs = 0, openStallMs = 0;
+    const qint64 sessionMs = watched([&] { return window.saveSession(session); }, &sessionStallMs);
+    const qint64 harMs = watched([&] {
+        return window.writeCapture(directory.filePath(QStringLiteral("capture.har")), QStringLiteral("har"), CaptureSelection());
+    }, &harStallMs);
+    const qint64 openMs = watched([&] { return window.openFile(session, false); }, &openStallMs);
     std::printf("fill_ms %lld sort_connections_ms %lld sort_exchanges_ms %lld filter_ms %lld filter_clear_ms %lld "
-                "connections %lld exchanges %lld matched %d\n",
+                "connections %lld exchanges %lld matched %d session_ms %lld session_stall_ms %lld har_ms %lld "
+                "har_stall_ms %lld open_ms %lld open_stall_ms %lld\n",
                 fillMs, sortConnectionsMs, sortExchangesMs, filterStatusMs, filterClearMs,
-                qint64(store->connectionCount()), qint64(store->exchangeCount()), matched);
+                qint64(store->connectionCount()), qint64(store->exchangeCount()), matched, sessionMs, sessionStallMs,
+                harMs, harStallMs, openMs, openStallMs);
     return 0;
 }
 

@@ -104,7 +104,10 @@ QByteArray sessionOf(const CaptureStore &store)
 
 QJsonObject harOf(const CaptureStore &store)
 {
-    return HarWriter::log(CaptureSnapshot::take(store, CaptureSelection()));
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    HarWriter::write(CaptureSnapshot::take(store, CaptureSelection()), &buffer);
+    return QJsonDocument::fromJson(buffer.data()).object().value(QLatin1String("log")).toObject();
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 #include "loopback.h"
 #include "proxyserver.h"
 #include "recordcollector.h"
+#include "replayrequest.h"
 #include "tlsinterception.h"
 #include "tlstestserver.h"
 
@@ -158,8 +159,15 @@ private slots:
     void resetIsPassedOnAsReset();
     void slowReaderOfAGigabyteHoldsLittle();
     void replacedAuthorityServesTheNextStart();
+    void decryptedExchangesAreResentOverTls();
 
 private:
+    // curl -x through the proxy: POSTs the bytes to origin's /upload over
+    // a decrypted CONNECT tunnel (the server answers with their digest).
+    ToolRun uploadThroughProxy(const ProxyServer &server, const QString &origin, const QByteArray &upload,
+                               const QString &name);
+    // Sends the request again through the proxy, as the window's Resend.
+    ReplayClient::Outcome resend(const ReplayRequest &request, const ProxyServer &server);
     ProxyConfig forwardingTo(quint16 port) const;
     ProxyConfig httpProxy() const;
     QString curlCaArgument() const { return m_proxymonCa; }
@@ -269,18 +277,8 @@ void tst_Interception::httpProxyModeDecryptsInsideConnect()
     RecordCollector records(&server);
     QVERIFY2(server.start(httpProxy()), qPrintable(server.errorString()));
     const QByteArray upload = randomBytes(700'000, 3);
-    const QString uploadPath = m_directory.filePath(QStringLiteral("upload"));
-    {
-        QFile file(uploadPath);
-        QVERIFY(file.open(QIODevice::WriteOnly));
-        file.write(upload);
-    }
     const QString origin = QStringLiteral("https://localhost:%1").arg(upstream.port());
-    const ToolRun curl = run(QStringLiteral("curl"), {
-        QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
-        QStringLiteral("-x"), QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort()),
-        QStringLiteral("--cacert"), m_proxymonCa,
-        QStringLiteral("--data-binary"), QStringLiteral("@") + uploadPath, origin + QStringLiteral("/upload")});
+    const ToolRun curl = uploadThroughProxy(server, origin, upload, QStringLiteral("upload"));
     QVERIFY2(curl.exitCode == 0, curl.err.constData());
     QCOMPARE(curl.out, QCryptographicHash::hash(upload, QCryptographicHash::Sha256).toHex());
 
@@ -911,6 +909,102 @@ void tst_Interception::replacedAuthorityServesTheNextStart()
     QVERIFY(server.start(config));
     QCOMPARE(fetch(directory + QStringLiteral("/proxymon-ca.pem")), 0);
     QCOMPARE(fetch(first), 60);
+}
+
+ToolRun tst_Interception::uploadThroughProxy(const ProxyServer &server, const QString &origin, const QByteArray &upload,
+                                             const QString &name)
+{
+    const QString uploadPath = m_directory.filePath(name);
+    QFile file(uploadPath);
+    if (!file.open(QIODevice::WriteOnly) || file.write(upload) != upload.size())
+        return ToolRun{};
+    file.close();
+    return run(QStringLiteral("curl"), {
+        QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
+        QStringLiteral("-x"), QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort()),
+        QStringLiteral("--cacert"), m_proxymonCa,
+        QStringLiteral("--data-binary"), QStringLiteral("@") + uploadPath, origin + QStringLiteral("/upload")});
+}
+
+ReplayClient::Outcome tst_Interception::resend(const ReplayRequest &request, const ProxyServer &server)
+{
+    ReplayRequest::Listener listener;
+    listener.host = QStringLiteral("127.0.0.1");
+    listener.port = server.listenPort();
+    listener.httpProxy = server.config().mode == ProxyConfig::Mode::HttpProxy;
+    listener.authorityFile = server.authorityCertificatePath();
+    QString error;
+    const ReplayClient::Plan plan = request.plan(listener, &error);
+    if (!error.isEmpty()) {
+        ReplayClient::Outcome failed;
+        failed.error = error;
+        return failed;
+    }
+    ReplayClient client;
+    QSignalSpy finished(&client, &ReplayClient::finished);
+    client.start(plan);
+    if (!finished.wait(20'000)) {
+        ReplayClient::Outcome failed;
+        failed.error = QStringLiteral("no outcome in 20 s");
+        return failed;
+    }
+    return finished.first().first().value<ReplayClient::Outcome>();
+}
+
+void tst_Interception::decryptedExchangesAreResentOverTls()
+{
+    // Forwarding: the client spoke TLS to proxymon, so the resend does too
+    // (trusting proxymon's authority) and proxymon decrypts it again.
+    {
+        TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("test.example")});
+        ProxyServer server;
+        RecordCollector records(&server);
+        QVERIFY2(server.start(forwardingTo(upstream.port())), qPrintable(server.errorString()));
+        QCOMPARE(server.authorityCertificatePath(), m_proxymonCa);
+        const QString origin = QStringLiteral("https://test.example:%1").arg(server.listenPort());
+        const ToolRun curl = run(QStringLiteral("curl"), {
+            QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"), QStringLiteral("--cacert"), m_proxymonCa,
+            QStringLiteral("--resolve"), QStringLiteral("test.example:%1:127.0.0.1").arg(server.listenPort()),
+            QStringLiteral("-o"), QStringLiteral("/dev/null"), origin + QStringLiteral("/bytes/5000")});
+        QVERIFY2(curl.exitCode == 0, curl.err.constData());
+        QVERIFY(records.waitForExchanges(1));
+        const HttpExchange original = records.exchanges().first();
+        const ReplayClient::Outcome outcome = resend(ReplayRequest::from(original, true), server);
+        QVERIFY2(outcome.error.isEmpty(), qPrintable(outcome.error));
+        QCOMPARE(outcome.status, 200);
+        QVERIFY(records.waitForExchanges(2));
+        const HttpExchange again = records.exchanges().at(1);
+        QVERIFY(again.secure);
+        QCOMPARE(again.url(), original.url());
+        QCOMPARE(again.responseBodyBytes, 5000u);
+        QVERIFY(records.waitForClosed(2));
+        for (const ConnectionRecord &record : records.closed())
+            QCOMPARE(record.decryption, Decryption::Decrypted);
+    }
+    // HTTP proxy: a CONNECT tunnel first, then TLS inside it; the body goes
+    // up again byte for byte (the server answers with its digest).
+    {
+        TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("localhost")});
+        ProxyServer server;
+        RecordCollector records(&server);
+        QVERIFY2(server.start(httpProxy()), qPrintable(server.errorString()));
+        const QByteArray upload = randomBytes(300'000, 12);
+        const QString origin = QStringLiteral("https://localhost:%1").arg(upstream.port());
+        const ToolRun curl = uploadThroughProxy(server, origin, upload, QStringLiteral("resend-upload"));
+        QVERIFY2(curl.exitCode == 0, curl.err.constData());
+        QVERIFY(records.waitForExchanges(2));
+        const HttpExchange original = records.exchanges().at(1);
+        QCOMPARE(original.requestBodyBytes, quint64(upload.size()));
+        const ReplayClient::Outcome outcome = resend(ReplayRequest::from(original, false), server);
+        QVERIFY2(outcome.error.isEmpty(), qPrintable(outcome.error));
+        QCOMPARE(outcome.status, 200);
+        QVERIFY(records.waitForExchanges(4));
+        const HttpExchange again = records.exchanges().at(3);
+        QCOMPARE(records.exchanges().at(2).request.method(), QByteArrayView("CONNECT"));
+        QCOMPARE(again.url(), original.url());
+        QCOMPARE(again.requestBodyBytes, quint64(upload.size()));
+        QCOMPARE(again.responseBody, curl.out);
+    }
 }
 
 QTEST_GUILESS_MAIN(tst_Interception)

@@ -583,7 +583,7 @@ void tst_MainWindow::exportSavesWhatTheListsShow()
     QCOMPARE(target, QStringLiteral("/missing"));
 
     QVERIFY(!window.exportTo(dir.filePath(QStringLiteral("no/such/dir/capture.jsonl"))));
-    QVERIFY(label(window, "banner").startsWith(QStringLiteral("Could not export to ")));
+    QVERIFY(label(window, "banner").startsWith(QStringLiteral("Could not write ")));
 }
 
 void tst_MainWindow::httpProxyModeShowsEachHost()
