@@ -86,6 +86,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("When the proxy stops, write the capture (the last 10,000 connections, 256M of bytes) to "
                        "FILE as HAR 1.2, for browser devtools and HAR viewers."),
         QStringLiteral("FILE"));
+    const QCommandLineOption curl(QStringLiteral("curl"),
+        QStringLiteral("With --headless FILE: print a curl command for each exchange in FILE (see Copy as curl)."));
     const QCommandLineOption allowRemote(QStringLiteral("allow-remote"),
         QStringLiteral("Allow a listen address other than loopback (other machines can then use the proxy)."));
     const QCommandLineOption buffer(QStringLiteral("buffer"),
@@ -148,7 +150,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
-    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, bodies, har, allowRemote, buffer, connectTimeout,
+    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, bodies, har, curl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
                        ca, caExport, caReplace, filter});
@@ -164,14 +166,34 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         result.error = parser.errorText();
         return result;
     }
-    // One FILE: a capture for the window to open.
-    if (parser.positionalArguments().size() > 1 || (parser.isSet(headless) && !parser.positionalArguments().isEmpty())) {
+    result.helpRequested = parser.isSet(help);
+    result.versionRequested = parser.isSet(version);
+    // One FILE: a capture for the window to open, or headless to write out.
+    if (parser.positionalArguments().size() > 1) {
         result.error = QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().last());
         return result;
     }
     result.openPath = parser.positionalArguments().value(0);
-    result.helpRequested = parser.isSet(help);
-    result.versionRequested = parser.isSet(version);
+    result.curl = parser.isSet(curl);
+    if (parser.isSet(headless) && !result.openPath.isEmpty()) {
+        // No proxy then: the file is read and written out as asked.
+        result.headless = true;
+        result.harPath = parser.value(har);
+        result.jsonlPath = parser.value(jsonl);
+        result.bodies = parser.isSet(bodies);
+        result.filter = parser.value(filter);
+        QString filterError;
+        CaptureFilter::parse(result.filter, &filterError);
+        if (!filterError.isEmpty())
+            result.error = QStringLiteral("--filter: %1").arg(filterError);
+        else if (result.harPath.isEmpty() && result.jsonlPath.isEmpty() && !result.curl)
+            result.error = QStringLiteral("with a FILE, say what to write: --har FILE, --jsonl FILE|- or --curl");
+        return result;
+    }
+    if (result.curl) {
+        result.error = QStringLiteral("--curl goes with --headless FILE");
+        return result;
+    }
     result.headless = parser.isSet(headless);
     if (result.helpRequested || result.versionRequested)
         return result;

@@ -20,7 +20,8 @@ struct CommandLine
     bool bodies = false; // --bodies: the JSONL stream carries heads' and bodies' bytes (a session)
     QString harPath;   // --har FILE: the capture as HAR, written when the proxy stops
     QString filter;    // the window's filter language, applied to the JSONL stream and the HAR
-    QString openPath;  // a session, JSONL or HAR file for the window to open
+    QString openPath;  // a session, JSONL or HAR file: the window opens it, headless writes it out again
+    bool curl = false; // --curl: headless with a FILE, a curl command per exchange on standard output
     QString helpText;
     QString error;     // set when the arguments cannot be used
 

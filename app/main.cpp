@@ -1,5 +1,6 @@
 #include "cacommand.h"
 #include "commandline.h"
+#include "filecommand.h"
 #include "headlessrunner.h"
 #include "mainwindow.h"
 
@@ -99,6 +100,11 @@ int main(int argc, char *argv[])
         QCoreApplication app(argc, argv);
         nameApplication();
         return CaCommand::run(commandLine);
+    }
+    if (commandLine.headless && !commandLine.openPath.isEmpty()) {
+        QCoreApplication app(argc, argv);
+        nameApplication();
+        return FileCommand::run(commandLine);
     }
     return commandLine.headless ? runHeadless(argc, argv, commandLine) : runWindow(argc, argv, commandLine);
 }

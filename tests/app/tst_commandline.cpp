@@ -194,7 +194,11 @@ void tst_CommandLine::errors_data()
     QTest::newRow("bad passthrough") << QStringList{"--headless", "--target", "a:1", "--passthrough", "a b"}
                                      << "--passthrough: \"a b\" is not a host name";
     QTest::newRow("tls echo") << QStringList{"--headless", "--target", "tls:builtin:echo"} << "does not speak TLS";
-    QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "extra"} << "extra";
+    QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "one", "two"} << "two";
+    QTest::newRow("a file and nothing to write")
+        << QStringList{"--headless", "capture.jsonl"} << "with a FILE, say what to write";
+    QTest::newRow("curl without a file") << QStringList{"--headless", "--target", "a:1", "--curl"}
+                                         << "--curl goes with --headless FILE";
 }
 
 void tst_CommandLine::errors()

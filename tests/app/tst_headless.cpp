@@ -542,10 +542,42 @@ void tst_Headless::bodiesAndHarWhenStopped()
     QVERIFY(!opened.exchanges.first().responseBody.isEmpty());
     QCOMPARE(quint64(opened.exchanges.first().responseBody.size()), opened.exchanges.first().responseBodyBytes);
 
-    QProcess node;
-    node.start(QStringLiteral("node"), {QStringLiteral(PROXYMON_HAR_VALIDATOR), harPath});
-    QVERIFY(node.waitForFinished(30'000));
-    QVERIFY2(node.exitCode() == 0, node.readAllStandardError().constData());
+    // The stream written out again without a proxy: HAR, a session, curl.
+    const QString converted = dir.filePath(QStringLiteral("converted.har"));
+    const QString session = dir.filePath(QStringLiteral("converted.jsonl"));
+    QProcess convert;
+    convert.start(QStringLiteral(PROXYMON_BINARY), {"--headless", jsonlPath, "--har", converted, "--jsonl", session,
+                                                    "--bodies", "--curl"});
+    QVERIFY(convert.waitForFinished(20'000));
+    QVERIFY2(convert.exitCode() == 0, convert.readAllStandardError().constData());
+    const QByteArray commands = convert.readAllStandardOutput();
+    QVERIFY2(commands.startsWith("# connection 1, exchange 1\ncurl "), commands.constData());
+    QVERIFY(commands.contains("'http://" + refused + "/x'"));
+    const SessionReader::Result again = SessionReader::readFile(session);
+    QVERIFY2(again.ok(), qPrintable(again.error));
+    QCOMPARE(again.kind, QStringLiteral("session"));
+    QCOMPARE(again.exchanges.first().responseBody, opened.exchanges.first().responseBody);
+
+    for (const QString &har : {harPath, converted}) {
+        QProcess node;
+        node.start(QStringLiteral("node"), {QStringLiteral(PROXYMON_HAR_VALIDATOR), har});
+        QVERIFY(node.waitForFinished(30'000));
+        QVERIFY2(node.exitCode() == 0, node.readAllStandardError().constData());
+    }
+
+    // Not a capture: said with where, nothing written.
+    const QString garbage = dir.filePath(QStringLiteral("garbage.txt"));
+    {
+        QFile file(garbage);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("hello\n");
+    }
+    QProcess refusedFile;
+    refusedFile.start(QStringLiteral(PROXYMON_BINARY), {"--headless", garbage, "--har", dir.filePath("never.har")});
+    QVERIFY(refusedFile.waitForFinished(20'000));
+    QCOMPARE(refusedFile.exitCode(), 1);
+    QVERIFY(refusedFile.readAllStandardError().contains("garbage.txt: line 1: not a proxymon session"));
+    QVERIFY(!QFile::exists(dir.filePath("never.har")));
 }
 
 void tst_Headless::harToAPlaceThatCannotBeWritten()
