@@ -86,6 +86,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("When the proxy stops, write the capture (the last 10,000 connections, 256M of bytes) to "
                        "FILE as HAR 1.2, for browser devtools and HAR viewers."),
         QStringLiteral("FILE"));
+    const QCommandLineOption pcapng(QStringLiteral("pcapng"),
+        QStringLiteral("When the proxy stops, write the capture's connections to FILE as pcapng for Wireshark "
+                       "(both legs; TCP synthesized around the recorded bytes)."),
+        QStringLiteral("FILE"));
     const QCommandLineOption curl(QStringLiteral("curl"),
         QStringLiteral("With --headless FILE: print a curl command for each exchange in FILE (see Copy as curl)."));
     const QCommandLineOption allowRemote(QStringLiteral("allow-remote"),
@@ -150,7 +154,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
-    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, bodies, har, curl, allowRemote, buffer, connectTimeout,
+    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, bodies, har, pcapng, curl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
                        ca, caExport, caReplace, filter});
@@ -179,6 +183,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         // No proxy then: the file is read and written out as asked.
         result.headless = true;
         result.harPath = parser.value(har);
+        result.pcapngPath = parser.value(pcapng);
         result.jsonlPath = parser.value(jsonl);
         result.bodies = parser.isSet(bodies);
         result.filter = parser.value(filter);
@@ -186,8 +191,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         CaptureFilter::parse(result.filter, &filterError);
         if (!filterError.isEmpty())
             result.error = QStringLiteral("--filter: %1").arg(filterError);
-        else if (result.harPath.isEmpty() && result.jsonlPath.isEmpty() && !result.curl)
-            result.error = QStringLiteral("with a FILE, say what to write: --har FILE, --jsonl FILE|- or --curl");
+        else if (result.harPath.isEmpty() && result.pcapngPath.isEmpty() && result.jsonlPath.isEmpty() && !result.curl)
+            result.error = QStringLiteral("with a FILE, say what to write: --har FILE, --pcapng FILE, --jsonl FILE|- or --curl");
         return result;
     }
     if (result.curl) {
@@ -258,8 +263,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     // byte for nobody (the relay then splices bodies without reading them).
     result.bodies = parser.isSet(bodies);
     result.harPath = parser.value(har);
+    result.pcapngPath = parser.value(pcapng);
     // Headless keeps no bodies unless something will write them.
-    if (result.headless && !parser.isSet(bodyPrefix) && !result.bodies && result.harPath.isEmpty())
+    if (result.headless && !parser.isSet(bodyPrefix) && !result.bodies && result.harPath.isEmpty()
+        && result.pcapngPath.isEmpty())
         config.bodyPrefixBytes = 0;
     config.capture = !parser.isSet(noCapture);
     config.addVia = parser.isSet(via);

@@ -19,6 +19,7 @@ struct CommandLine
     QString jsonlPath; // empty: none; "-": standard output
     bool bodies = false; // --bodies: the JSONL stream carries heads' and bodies' bytes (a session)
     QString harPath;   // --har FILE: the capture as HAR, written when the proxy stops
+    QString pcapngPath; // --pcapng FILE: the same as pcapng
     QString filter;    // the window's filter language, applied to the JSONL stream and the HAR
     QString openPath;  // a session, JSONL or HAR file: the window opens it, headless writes it out again
     bool curl = false; // --curl: headless with a FILE, a curl command per exchange on standard output

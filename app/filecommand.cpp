@@ -6,6 +6,7 @@
 #include "commandline.h"
 #include "curlcommand.h"
 #include "harwriter.h"
+#include "pcapngwriter.h"
 #include "sessionreader.h"
 
 #include <QFile>
@@ -54,6 +55,9 @@ int FileCommand::run(const CommandLine &commandLine)
 
     if (!commandLine.harPath.isEmpty()
         && !writeTo(commandLine.harPath, [&](QIODevice *device) { return HarWriter::write(snapshot, device); }))
+        return 1;
+    if (!commandLine.pcapngPath.isEmpty()
+        && !writeTo(commandLine.pcapngPath, [&](QIODevice *device) { return PcapngWriter::write(snapshot, device); }))
         return 1;
     if (!commandLine.jsonlPath.isEmpty() && !writeTo(commandLine.jsonlPath, [&](QIODevice *device) {
             return commandLine.bodies ? CaptureExport::toSession(snapshot, device)

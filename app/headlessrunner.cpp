@@ -4,6 +4,7 @@
 #include "captureselection.h"
 #include "capturesnapshot.h"
 #include "harwriter.h"
+#include "pcapngwriter.h"
 #include "jsonlwriter.h"
 #include "proxyserver.h"
 #include "signalwatcher.h"
@@ -13,6 +14,7 @@
 #include <QSaveFile>
 
 #include <cstdio>
+#include <tuple>
 
 namespace {
 
@@ -52,17 +54,20 @@ bool HeadlessRunner::start()
         m_jsonl->setFilter(CaptureFilter::parse(m_commandLine.filter));
         m_jsonl->setBodies(m_commandLine.bodies);
     }
-    if (!m_commandLine.harPath.isEmpty()) {
+    for (const auto &[kind, path] : {std::pair{"HAR", m_commandLine.harPath}, std::pair{"pcapng", m_commandLine.pcapngPath}}) {
+        if (path.isEmpty())
+            continue;
         // Said now rather than after an hour of capture.
-        const QFileInfo har(m_commandLine.harPath);
-        const QFileInfo directory(har.absolutePath());
-        if (!directory.isDir() || !directory.isWritable() || (har.exists() && !har.isWritable())) {
-            say(QStringLiteral("cannot write HAR to %1: %2").arg(m_commandLine.harPath,
-                                                                  directory.isDir() ? QStringLiteral("not writable")
-                                                                                    : QStringLiteral("no such directory")));
+        const QFileInfo file(path);
+        const QFileInfo directory(file.absolutePath());
+        if (!directory.isDir() || !directory.isWritable() || (file.exists() && !file.isWritable())) {
+            say(QStringLiteral("cannot write %1 to %2: %3")
+                    .arg(QLatin1String(kind), path,
+                         directory.isDir() ? QStringLiteral("not writable") : QStringLiteral("no such directory")));
             return false;
         }
-        m_harStore = std::make_unique<CaptureStore>();
+        if (!m_stopStore)
+            m_stopStore = std::make_unique<CaptureStore>();
     }
 
     m_server = new ProxyServer(this);
@@ -72,8 +77,8 @@ bool HeadlessRunner::start()
             [this](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
                 if (m_jsonl)
                     m_jsonl->writeBatch(records, exchanges);
-                if (m_harStore)
-                    m_harStore->add(records, exchanges);
+                if (m_stopStore)
+                    m_stopStore->add(records, exchanges);
             });
     connect(m_server, &ProxyServer::notice, this, [this](const QString &message) {
         say(message);
@@ -139,28 +144,37 @@ void HeadlessRunner::finish(int exitCode)
     if (m_jsonl)
         m_jsonl->writeStopped();
     m_jsonlFile.close();
-    if (m_harStore && !writeHar() && exitCode == 0)
+    if (m_stopStore && !writeAtStop() && exitCode == 0)
         exitCode = 1;
     emit finished(exitCode);
 }
 
-bool HeadlessRunner::writeHar()
+bool HeadlessRunner::writeAtStop()
 {
-    QSaveFile file(m_commandLine.harPath);
-    if (!file.open(QIODevice::WriteOnly)) {
-        say(QStringLiteral("cannot write HAR to %1: %2").arg(m_commandLine.harPath, file.errorString()));
-        return false;
-    }
     const CaptureSelection selection(CaptureFilter::parse(m_commandLine.filter));
-    const CaptureExport::Counts counts = HarWriter::write(CaptureSnapshot::take(*m_harStore, selection), &file);
-    if (!counts.complete || !file.commit()) {
-        say(QStringLiteral("cannot write HAR to %1: %2").arg(m_commandLine.harPath, file.errorString()));
-        return false;
-    }
-    const CaptureStore::Stats &stats = m_harStore->stats();
+    const CaptureSnapshot snapshot = CaptureSnapshot::take(*m_stopStore, selection);
+    const CaptureStore::Stats &stats = m_stopStore->stats();
     QString note;
     if (stats.evictedConnections || stats.evictedExchanges)
-        note = QStringLiteral(" (the oldest %1 exchanges did not fit and are not in it)").arg(stats.evictedExchanges);
-    say(QStringLiteral("wrote %1 exchanges to %2%3").arg(counts.exchanges).arg(m_commandLine.harPath, note));
-    return true;
+        note = QStringLiteral(" (the oldest %1 connections and %2 exchanges did not fit and are not in it)")
+                   .arg(stats.evictedConnections)
+                   .arg(stats.evictedExchanges);
+    bool ok = true;
+    using Writer = CaptureExport::Counts (*)(const CaptureSnapshot &, QIODevice *, const CaptureExport::Progress &);
+    for (const auto &[kind, path, writer] : {std::tuple{"HAR", m_commandLine.harPath, Writer(&HarWriter::write)},
+                                             std::tuple{"pcapng", m_commandLine.pcapngPath, Writer(&PcapngWriter::write)}}) {
+        if (path.isEmpty())
+            continue;
+        QSaveFile file(path);
+        if (!file.open(QIODevice::WriteOnly) || !writer(snapshot, &file, {}).complete || !file.commit()) {
+            say(QStringLiteral("cannot write %1 to %2: %3").arg(QLatin1String(kind), path, file.errorString()));
+            ok = false;
+            continue;
+        }
+        say(QStringLiteral("wrote %1 connections, %2 exchanges to %3%4")
+                .arg(snapshot.entries.size())
+                .arg(snapshot.exchangeCount)
+                .arg(path, note));
+    }
+    return ok;
 }

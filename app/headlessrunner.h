@@ -31,14 +31,15 @@ signals:
 
 private:
     void onSignal(int signalNumber);
-    // The --har file from what the store holds; false when it cannot be written.
-    bool writeHar();
+    // The --har and --pcapng files from what the store holds; false when
+    // one cannot be written.
+    bool writeAtStop();
     void finish(int exitCode);
 
     CommandLine m_commandLine;
     QFile m_jsonlFile;
     std::unique_ptr<JsonlWriter> m_jsonl;
-    std::unique_ptr<CaptureStore> m_harStore; // --har: what the file will hold
+    std::unique_ptr<CaptureStore> m_stopStore; // --har, --pcapng: what the files will hold
     QSet<QString> m_toldRejections;
     ProxyServer *m_server = nullptr;
     SignalWatcher *m_signals = nullptr;

@@ -103,6 +103,7 @@ CaptureActions::CaptureActions(CaptureStore *store, ProxyServer *server, QTableV
     const struct { const char *name; QString text; QString format; } exports[] = {
         {"exportSelectedHar", tr("As HAR…"), QStringLiteral("har")},
         {"exportSelectedJsonl", tr("As JSON Lines…"), QStringLiteral("jsonl")},
+        {"exportSelectedPcapng", tr("As pcapng (for Wireshark)…"), QStringLiteral("pcapng")},
         {"exportSelectedSession", tr("As a session…"), QStringLiteral("session")},
     };
     for (const auto &item : exports) {
@@ -280,7 +281,8 @@ void CaptureActions::updateEnabled()
     action("resend")->setEnabled(anyCurl);
     action("editAndResend")->setEnabled(one && CurlCommand::canBuild(exchanges.first()));
     const bool anything = !records.isEmpty();
-    for (const char *name : {"exportSelectedHar", "exportSelectedJsonl", "exportSelectedSession", "filterByClient"})
+    for (const char *name : {"exportSelectedHar", "exportSelectedJsonl", "exportSelectedPcapng", "exportSelectedSession",
+                             "filterByClient"})
         action(name)->setEnabled(anything);
     action("filterByHost")->setEnabled(anyRequest || std::any_of(records.cbegin(), records.cend(), [](const auto &r) {
         return !hostOfRecord(r).isEmpty();

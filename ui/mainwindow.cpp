@@ -9,6 +9,7 @@
 #include "capturefilejob.h"
 #include "catrustdialog.h"
 #include "harwriter.h"
+#include "pcapngwriter.h"
 #include "replayclient.h"
 #include "requestcomposer.h"
 #include "sessionreader.h"
@@ -128,6 +129,13 @@ void MainWindow::buildActions()
     m_exportHar->setToolTip(tr("Save the HTTP exchanges the lists show as HAR 1.2, for browser devtools and HAR viewers"));
     connect(m_exportHar, &QAction::triggered, this, [this] {
         askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("har"));
+    });
+    m_exportPcapng = new QAction(tr("Export as pcapng…"), this);
+    m_exportPcapng->setObjectName(QStringLiteral("exportPcapng"));
+    m_exportPcapng->setToolTip(tr("Save the connections the lists show as pcapng for Wireshark: both legs of each, "
+                                  "their bytes in TCP that proxymon synthesizes"));
+    connect(m_exportPcapng, &QAction::triggered, this, [this] {
+        askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("pcapng"));
     });
     m_saveSession = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("Save session…"), this);
     m_saveSession->setObjectName(QStringLiteral("saveSession"));
@@ -312,6 +320,7 @@ void MainWindow::buildMenus()
     file->addAction(m_saveSession);
     file->addSeparator();
     file->addAction(m_exportHar);
+    file->addAction(m_exportPcapng);
     file->addAction(m_export);
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
@@ -713,9 +722,12 @@ void MainWindow::showConnectionMenu(const QPoint &at)
 void MainWindow::askExport(const CaptureSelection &selection, const QString &format)
 {
     const QString name = format == u"har" ? QStringLiteral("proxymon-capture.har")
+        : format == u"pcapng"             ? QStringLiteral("proxymon-capture.pcapng")
         : format == u"session"            ? QStringLiteral("proxymon-session.jsonl")
                                           : QStringLiteral("proxymon-capture.jsonl");
-    const QString filter = format == u"har" ? tr("HAR (*.har);;All files (*)") : tr("JSON Lines (*.jsonl);;All files (*)");
+    const QString filter = format == u"har"  ? tr("HAR (*.har);;All files (*)")
+        : format == u"pcapng"                ? tr("pcapng (*.pcapng);;All files (*)")
+                                             : tr("JSON Lines (*.jsonl);;All files (*)");
     const QString title = format == u"session" ? tr("Save session") : tr("Export");
     const QString path = QFileDialog::getSaveFileName(this, title, name, filter);
     if (!path.isEmpty())
@@ -746,6 +758,8 @@ bool MainWindow::writeCapture(const QString &path, const QString &format, const 
         const CaptureSnapshot snapshot = CaptureSnapshot::take(m_store, selection);
         if (format == u"har")
             counts = HarWriter::write(snapshot, &file, progress);
+        else if (format == u"pcapng")
+            counts = PcapngWriter::write(snapshot, &file, progress);
         else if (format == u"session")
             counts = CaptureExport::toSession(snapshot, &file, progress);
         else

@@ -59,7 +59,7 @@ public slots:
     // the reason in the banner when the file cannot be written.
     bool exportTo(const QString &path);
     // Writes the selection (everything when it picks nothing and has no
-    // filter) as "har", "jsonl" or "session", on a thread of its own with a
+    // filter) as "har", "pcapng", "jsonl" or "session", on a thread of its own with a
     // progress dialog; false with the reason in the banner.
     bool writeCapture(const QString &path, const QString &format, const CaptureSelection &selection);
     // File → Save session: the whole capture, lossless.
@@ -121,6 +121,7 @@ private:
     QAction *m_decrypt = nullptr;
     QAction *m_keyLog = nullptr;
     QAction *m_exportHar = nullptr;
+    QAction *m_exportPcapng = nullptr;
     QAction *m_saveSession = nullptr;
     QAction *m_openSession = nullptr;
     CaptureActions *m_actions = nullptr;

@@ -41,16 +41,24 @@ CaptureExport::Counts CaptureExport::write(const CaptureSnapshot &snapshot, QIOD
             lines += JsonlWriter::closedLine(entry.record, session);
         else if (session)
             lines += JsonlWriter::snapshotLine(entry.record, true);
-        if (device->write(lines) != lines.size()) {
-            counts.complete = false;
+        if (!counts.written(device, lines, entry.exchanges.size(), snapshot.entries.size(), progress))
             return counts;
-        }
-        ++counts.connections;
-        counts.exchanges += entry.exchanges.size();
-        if (progress && !progress(counts.connections, snapshot.entries.size())) {
-            counts.complete = false;
-            return counts;
-        }
     }
     return counts;
+}
+
+bool CaptureExport::Counts::written(QIODevice *device, const QByteArray &bytes, qsizetype exchangeCount,
+                                    qsizetype total, const Progress &progress)
+{
+    if (device->write(bytes) != bytes.size()) {
+        complete = false;
+        return false;
+    }
+    ++connections;
+    exchanges += exchangeCount;
+    if (progress && !progress(connections, total)) {
+        complete = false;
+        return false;
+    }
+    return true;
 }

@@ -17,16 +17,22 @@ class QIODevice;
 class CaptureExport
 {
 public:
+    // Called after each connection with how many are done of how many;
+    // returning false stops the export (the user cancelled).
+    using Progress = std::function<bool(qsizetype done, qsizetype total)>;
+
     struct Counts
     {
         qsizetype connections = 0;
         qsizetype exchanges = 0;
         bool complete = true; // false: stopped by the progress callback, or the device failed
-    };
 
-    // Called after each connection with how many are done of how many;
-    // returning false stops the export (the user cancelled).
-    using Progress = std::function<bool(qsizetype done, qsizetype total)>;
+        // One connection written out: its bytes to the device, counted,
+        // progress told. False (and not complete) when the device failed
+        // or the user cancelled: the writer stops.
+        bool written(QIODevice *device, const QByteArray &bytes, qsizetype exchangeCount, qsizetype total,
+                     const Progress &progress);
+    };
 
     static Counts toJsonl(const CaptureSnapshot &snapshot, QIODevice *device, const Progress &progress = {});
     static Counts toSession(const CaptureSnapshot &snapshot, QIODevice *device, const Progress &progress = {});

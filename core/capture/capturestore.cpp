@@ -31,7 +31,8 @@ qint64 CaptureStore::sizeOf(const ConnectionRecord &record)
 qint64 CaptureStore::sizeOf(const HttpExchange &exchange)
 {
     qint64 size = qint64(sizeof(HttpExchange)) + headSize(exchange.request) + headSize(exchange.response)
-        + exchange.requestBody.size() + exchange.responseBody.size();
+        + exchange.requestBody.size() + exchange.responseBody.size() + exchange.requestFraming.byteCount()
+        + exchange.responseFraming.byteCount();
     for (const HttpHead &head : exchange.interim)
         size += qint64(sizeof(HttpHead)) + headSize(head);
     return size;

@@ -6,6 +6,8 @@
 #include <QFileDevice>
 #include <QIODevice>
 
+#include <tuple>
+
 JsonlWriter::JsonlWriter(QIODevice *device)
     : m_device(device)
 {
@@ -89,6 +91,10 @@ QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &re
         line.add("error", record.error);
     if (!record.upstreamAddress.isEmpty())
         line.add("upstream_address", record.upstreamAddress);
+    if (!record.acceptedOn.isEmpty())
+        line.add("accepted_on", record.acceptedOn);
+    if (!record.upstreamFrom.isEmpty())
+        line.add("upstream_from", record.upstreamFrom);
     if (record.decryption != ConnectionRecord::Decryption::None) {
         line.add("decryption", ConnectionRecord::decryptionName(record.decryption));
         if (!record.decryptionNote.isEmpty())
@@ -213,6 +219,24 @@ QByteArray JsonlWriter::exchangeLine(const HttpExchange &exchange, bool bodies)
             interimHeads.append(JsonLine::exactBytes(head.raw));
         }
         interimHeads.append(']');
+        const auto framing = [](const ChunkFraming &framing) {
+            QByteArray lines("[");
+            for (const ChunkFraming::Line &item : framing.lines()) {
+                if (lines.size() > 1)
+                    lines.append(',');
+                lines.append('[').append(QByteArray::number(item.at)).append(',');
+                lines.append(JsonLine::exactBytes(item.bytes)).append(']');
+            }
+            return lines.append(']');
+        };
+        for (const auto &[name, cutName, side] : {std::tuple{"request_framing", "request_framing_cut_at", &exchange.requestFraming},
+                                                  std::tuple{"response_framing", "response_framing_cut_at", &exchange.responseFraming}}) {
+            if (side->isEmpty())
+                continue;
+            line.addRaw(name, framing(*side));
+            if (side->isCut())
+                line.add(cutName, qint64(side->cutAt()));
+        }
         line.addRaw("request_head", JsonLine::exactBytes(exchange.request.raw))
             .addRaw("interim_heads", interimHeads)
             .addRaw("response_head", JsonLine::exactBytes(exchange.response.raw))

@@ -11,6 +11,8 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
+#include <tuple>
+
 namespace {
 
 qint64 msOf(const QJsonValue &value)
@@ -213,6 +215,8 @@ QString SessionReader::readRecordFields(const QJsonObject &object, ConnectionRec
         record->upstream = object.value(QLatin1String("upstream")).toString();
     record->error = object.value(QLatin1String("error")).toString();
     record->upstreamAddress = object.value(QLatin1String("upstream_address")).toString();
+    record->acceptedOn = object.value(QLatin1String("accepted_on")).toString();
+    record->upstreamFrom = object.value(QLatin1String("upstream_from")).toString();
     record->httpProxy = object.value(QLatin1String("http_proxy")).toBool();
     if (object.contains(QLatin1String("decryption"))
         && !enumNamed(object.value(QLatin1String("decryption")).toString(), &ConnectionRecord::decryptionName,
@@ -251,6 +255,16 @@ QString SessionReader::readExchange(const QJsonObject &object, HttpExchange *exc
             exchange->interim.append(headOf(bytesOf(head), HttpHead::Kind::Response));
         exchange->requestBody = bytesOf(object.value(QLatin1String("request_body")));
         exchange->responseBody = bytesOf(object.value(QLatin1String("response_body")));
+        for (const auto &[name, cutName, side] :
+             {std::tuple{"request_framing", "request_framing_cut_at", &exchange->requestFraming},
+              std::tuple{"response_framing", "response_framing_cut_at", &exchange->responseFraming}}) {
+            for (const QJsonValue &item : object.value(QLatin1String(name)).toArray()) {
+                const QJsonArray pair = item.toArray();
+                side->append({quint64(pair.at(0).toInteger()), bytesOf(pair.at(1))});
+            }
+            if (object.contains(QLatin1String(cutName)))
+                side->markCut(quint64(object.value(QLatin1String(cutName)).toInteger()));
+        }
     } else {
         if (request.isObject())
             exchange->request = headOf(rebuiltHead(request.toObject(), HttpHead::Kind::Request), HttpHead::Kind::Request);

@@ -101,6 +101,12 @@ void HttpConversation::onRequestEvents(qint64 nowMs)
             m_requestBytesSince = 0;
             m_inRequest = false;
             break;
+        case Type::Framing:
+            if (!m_open.isEmpty()) {
+                HttpExchange &exchange = m_open.last();
+                exchange.requestFraming.add(exchange.requestBodyBytes, exchange.requestBody.size(), event.framing);
+            }
+            break;
         case Type::Tunnel:
             break;
         case Type::NotHttp:
@@ -119,6 +125,13 @@ void HttpConversation::onResponseEvents(qint64 nowMs)
     for (HttpMessageStream::Event &event : m_events) {
         if (event.type == Type::Tunnel || event.type == Type::NotHttp)
             continue;
+        if (event.type == Type::Framing) {
+            if (!m_open.isEmpty() && m_open.head().hasResponse()) {
+                HttpExchange &exchange = m_open.head();
+                exchange.responseFraming.add(exchange.responseBodyBytes, exchange.responseBody.size(), event.framing);
+            }
+            continue;
+        }
         if (m_open.isEmpty()) {
             if (event.type != Type::Head)
                 continue;
@@ -167,6 +180,7 @@ void HttpConversation::onResponseEvents(qint64 nowMs)
         }
         case Type::Tunnel:
         case Type::NotHttp:
+        case Type::Framing:
             break;
         }
     }

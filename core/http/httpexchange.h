@@ -1,5 +1,6 @@
 #pragma once
 
+#include "chunkframing.h"
 #include "httphead.h"
 
 #include <QList>
@@ -19,6 +20,8 @@ struct HttpExchange
     quint64 responseBodyBytes = 0;
     QByteArray requestBody;        // the first bytes, up to the body cap
     QByteArray responseBody;
+    ChunkFraming requestFraming;   // chunked bodies: their framing, for the wire form
+    ChunkFraming responseFraming;
     // Milliseconds since the epoch; 0 when it did not happen.
     qint64 requestStartMs = 0;
     qint64 requestCompleteMs = 0;

@@ -246,6 +246,7 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
                 }
                 return;
             }
+            add(events, Event::Type::Framing).framing = m_line;
             const QByteArrayView line = trimmed(m_line);
             if (m_state == State::ChunkDataEnd) {
                 // The CRLF after a chunk's data.

@@ -23,10 +23,13 @@ public:
             End,     // the message is complete; flags may say BodyShort
             Tunnel,  // bytes: opaque data after CONNECT or 101
             NotHttp, // this direction is not HTTP; nothing more follows
+            Framing, // framing: a chunked body's own line (a chunk size, the CRLF
+                     // after a chunk's data, the last chunk, a trailer), whole
         };
         Type type;
         HttpHead head;
         QByteArrayView bytes;
+        QByteArray framing;
         quint32 flags = 0;
         quint64 bodyLength = 0; // Head: the body's length when the head gives it (Content-Length)
         // Where the event ends in the data given to feed(): the bytes between

@@ -191,6 +191,7 @@ void HttpProxyFront::clientBytes(QByteArrayView data)
             onHead(event.head);
             break;
         case Type::Body:
+        case Type::Framing:
         case Type::Tunnel:
             append(wire);
             break;
@@ -513,6 +514,7 @@ void HttpProxyFront::upstreamBytes(QByteArrayView data)
             m_opaque = true;
             break;
         case Type::Body:
+        case Type::Framing:
             break;
         }
     }

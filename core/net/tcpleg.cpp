@@ -32,6 +32,15 @@ SocketAddress TcpLeg::peer() const
     return address;
 }
 
+SocketAddress TcpLeg::local() const
+{
+    SocketAddress address;
+    address.length = sizeof address.storage;
+    if (getsockname(m_fd, reinterpret_cast<sockaddr *>(&address.storage), &address.length) != 0)
+        address.length = 0;
+    return address;
+}
+
 void TcpLeg::tune(int fd)
 {
     // Forward whatever arrives as soon as it arrives: the sender's own stack

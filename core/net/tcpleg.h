@@ -21,6 +21,7 @@ public:
     // later); the leg is closed afterwards.
     int detach();
     SocketAddress peer() const;
+    SocketAddress local() const; // this end's address
 
     // Socket options for a relayed socket, set once: no Nagle delay, the
     // kernel's count of what is left with each read (TCP_INQ), urgent data

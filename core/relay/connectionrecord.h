@@ -51,6 +51,8 @@ struct ConnectionRecord
     QString client;          // "IP:PORT" of the client
     QString upstream;        // the target as configured, "HOST:PORT"
     QString upstreamAddress; // the address actually connected to, once known
+    QString acceptedOn;      // proxymon's end of the client's connection, "IP:PORT"
+    QString upstreamFrom;    // proxymon's end of the upstream connection, once connected
     // Whether proxymon read inside the client's TLS.
     enum class Decryption : quint8 {
         None,        // the client did not speak TLS (or proxymon did not look)

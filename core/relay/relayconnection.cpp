@@ -50,6 +50,14 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
     const SocketAddress peer = m_client.peer();
     m_record.client = peer.length ? peer.toString() : QStringLiteral("(unknown)");
+    // A shared string when the listener's address says it all; a
+    // wildcard listener's connections each ask their socket.
+    m_record.acceptedOn = worker.listenText();
+    if (m_record.acceptedOn.isEmpty()) {
+        const SocketAddress local = m_client.local();
+        if (local.length)
+            m_record.acceptedOn = local.toString();
+    }
     m_record.upstream = worker.config().targetText();
     m_record.state = State::Resolving;
     // QTcpServer accepts without SOCK_NONBLOCK; one blocking recv() would
@@ -207,6 +215,7 @@ void RelayConnection::noteConnectFailure(int error)
 void RelayConnection::connected(std::uint32_t events)
 {
     m_record.upstreamAddress = m_addresses[m_nextAddress].toString();
+    noteUpstreamFrom();
     m_addresses.clear();
     m_addresses.shrink_to_fit();
     if (!m_tlsHost.isEmpty()) {
@@ -411,6 +420,12 @@ void RelayConnection::failConnect(Reason reason, const QString &why)
     m_policy->connectFailed(reason, why);
 }
 
+void RelayConnection::noteUpstreamFrom()
+{
+    const SocketAddress local = m_upstream.local();
+    m_record.upstreamFrom = local.length ? local.toString() : QString();
+}
+
 void RelayConnection::adoptUpstream(int fd, const QString &address)
 {
     closeUpstream();
@@ -418,6 +433,7 @@ void RelayConnection::adoptUpstream(int fd, const QString &address)
     m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
     watch(Upstream);
     m_record.upstreamAddress = address;
+    noteUpstreamFrom();
     markDirty();
 }
 

@@ -125,6 +125,8 @@ public:
     static QString errorText(int error);
 
 private:
+    // The local address of the upstream leg, for the record (pcapng shows it).
+    void noteUpstreamFrom();
     // Flow::Owner
     void flowActive() override { touched(); }
     void flowDelivered() override { markDirty(); }

@@ -54,6 +54,10 @@ Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Tls tls
     , m_tls(std::move(tls))
     , m_hooks(std::move(hooks))
     , m_inbox(std::make_shared<WorkerInbox>())
+    , m_listenText(config.listenAddress == QHostAddress::Any || config.listenAddress == QHostAddress::AnyIPv4
+                           || config.listenAddress == QHostAddress::AnyIPv6
+                       ? QString()
+                       : config.listenText())
     , m_pipes(config.bufferBytes)
 {
     setAutoDelete(false);

@@ -64,6 +64,9 @@ public:
 
     // Used by RelayConnection, on the worker thread.
     const ProxyConfig &config() const { return m_config; }
+    // Where clients reach proxymon, "IP:PORT"; empty when it listens on a
+    // wildcard address (each connection then asks its socket).
+    const QString &listenText() const { return m_listenText; }
     int epollDescriptor() const { return m_epollFd; }
     char *scratch() { return m_scratch.data(); }
     const Flow::Shared &flowShared() const { return m_flowShared; }
@@ -98,6 +101,7 @@ private:
     const Tls m_tls;
     const Hooks m_hooks;
     const std::shared_ptr<WorkerInbox> m_inbox;
+    const QString m_listenText;
 
     int m_epollFd = -1;
     qint64 m_nowMs = 0;

@@ -513,10 +513,12 @@ void tst_Headless::bodiesAndHarWhenStopped()
     QTemporaryDir dir;
     const QString jsonlPath = dir.filePath(QStringLiteral("session.jsonl"));
     const QString harPath = dir.filePath(QStringLiteral("capture.har"));
+    const QString pcapngPath = dir.filePath(QStringLiteral("capture.pcapng"));
     QProcess process;
     QByteArray stderrSeen;
     const quint16 port = startProxy(process, {"--headless", "--mode", "http-proxy", "--listen", "127.0.0.1:0",
-                                              "--jsonl", jsonlPath, "--bodies", "--har", harPath}, &stderrSeen);
+                                              "--jsonl", jsonlPath, "--bodies", "--har", harPath, "--pcapng", pcapngPath},
+                                    &stderrSeen);
     QVERIFY2(port != 0, stderrSeen.constData());
     const QByteArray refused = "127.0.0.1:" + QByteArray::number(unusedPort());
     {
@@ -532,7 +534,7 @@ void tst_Headless::bodiesAndHarWhenStopped()
     QVERIFY(process.waitForFinished(10'000));
     QCOMPARE(process.exitCode(), 0);
     const QByteArray said = stderrSeen + process.readAllStandardError();
-    QVERIFY2(said.contains("wrote 1 exchanges to " + harPath.toUtf8()), said.constData());
+    QVERIFY2(said.contains("wrote 1 connections, 1 exchanges to " + harPath.toUtf8()), said.constData());
 
     const SessionReader::Result opened = SessionReader::readFile(jsonlPath);
     QVERIFY2(opened.ok(), qPrintable(opened.error));
@@ -545,9 +547,10 @@ void tst_Headless::bodiesAndHarWhenStopped()
     // The stream written out again without a proxy: HAR, a session, curl.
     const QString converted = dir.filePath(QStringLiteral("converted.har"));
     const QString session = dir.filePath(QStringLiteral("converted.jsonl"));
+    const QString convertedPcapng = dir.filePath(QStringLiteral("converted.pcapng"));
     QProcess convert;
     convert.start(QStringLiteral(PROXYMON_BINARY), {"--headless", jsonlPath, "--har", converted, "--jsonl", session,
-                                                    "--bodies", "--curl"});
+                                                    "--bodies", "--curl", "--pcapng", convertedPcapng});
     QVERIFY(convert.waitForFinished(20'000));
     QVERIFY2(convert.exitCode() == 0, convert.readAllStandardError().constData());
     const QByteArray commands = convert.readAllStandardOutput();
@@ -557,6 +560,19 @@ void tst_Headless::bodiesAndHarWhenStopped()
     QVERIFY2(again.ok(), qPrintable(again.error));
     QCOMPARE(again.kind, QStringLiteral("session"));
     QCOMPARE(again.exchanges.first().responseBody, opened.exchanges.first().responseBody);
+
+    // Both pcapng files read in tshark and hold the proxy's 502 (only the
+    // client leg: an HTTP proxy rewrites what goes upstream).
+    for (const QString &pcapng : {pcapngPath, convertedPcapng}) {
+        QProcess tshark;
+        tshark.start(QStringLiteral("tshark"), {QStringLiteral("-r"), pcapng});
+        QVERIFY(tshark.waitForFinished(30'000));
+        QCOMPARE(tshark.exitCode(), 0);
+        QVERIFY(tshark.readAllStandardOutput().contains("502 Bad Gateway"));
+    }
+    QFile first(pcapngPath), second(convertedPcapng);
+    QVERIFY(first.open(QIODevice::ReadOnly) && second.open(QIODevice::ReadOnly));
+    QCOMPARE(second.readAll(), first.readAll());
 
     for (const QString &har : {harPath, converted}) {
         QProcess node;

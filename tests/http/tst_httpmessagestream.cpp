@@ -19,6 +19,7 @@ private slots:
     void responses();
     void upgradeSwitchesTheOtherDirection();
     void bodyBytesCanBePassedBy();
+    void framingAndBodyRebuildTheWire();
 
 private:
     static QString run(Kind kind, const QList<QByteArrayView> &parts, const QList<QByteArray> &methods);
@@ -49,6 +50,8 @@ QString tst_HttpMessageStream::run(Kind kind, const QList<QByteArrayView> &parts
             case Type::Body:
                 body += e.bytes.toByteArray();
                 break;
+            case Type::Framing:
+                break; // framingAndBodyRebuildTheWire() looks at these
             case Type::End:
                 if (!body.isEmpty())
                     out.append(QStringLiteral("B[%1]").arg(QString::fromLatin1(body)));
@@ -224,10 +227,15 @@ void tst_HttpMessageStream::bodyBytesCanBePassedBy()
     QCOMPARE(stream.bodyBytesAhead(), quint64(0));
     events.clear();
     stream.feed("\r\n3\r\nxyz\r\n0\r\n\r\n", &events);
-    QCOMPARE(events.size(), 2);
-    QCOMPARE(events[0].type, Type::Body);
-    QCOMPARE(events[0].bytes, QByteArrayView("xyz"));
-    QCOMPARE(events[1].type, Type::End);
+    // The framing lines come as events of their own, each in its place.
+    QStringList kinds;
+    for (const HttpMessageStream::Event &event : std::as_const(events))
+        kinds.append(event.type == Type::Body      ? QStringLiteral("body ") + QString::fromLatin1(event.bytes.toByteArray())
+                     : event.type == Type::Framing ? QStringLiteral("framing ") + QString::fromLatin1(event.framing.toHex())
+                     : event.type == Type::End     ? QStringLiteral("end")
+                                                   : QStringLiteral("other"));
+    QCOMPARE(kinds, QStringList({"framing 0d0a", "framing 330d0a", "body xyz", "framing 0d0a", "framing 300d0a",
+                                 "framing 0d0a", "end"}));
     events.clear();
 
     // A body that runs to the end of the connection has no end ahead.
@@ -240,6 +248,42 @@ void tst_HttpMessageStream::bodyBytesCanBePassedBy()
     QCOMPARE(events.size(), 1);
     QCOMPARE(events[0].type, Type::End);
     QCOMPARE(events[0].flags, 0u);
+}
+
+void tst_HttpMessageStream::framingAndBodyRebuildTheWire()
+{
+    // A chunked body with extensions, an empty-looking chunk line split
+    // anywhere, and trailers: its data and framing, in event order, are
+    // the bytes that came, however they were cut.
+    const QByteArray head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const QByteArray wire = "5;name=value\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: t\r\n\r\n";
+    const QByteArray next = "HTTP/1.1 204 No Content\r\n\r\n";
+    for (const qsizetype piece : {qsizetype(1), qsizetype(3), qsizetype(7), qsizetype(1000)}) {
+        HttpMessageStream stream(Kind::Response);
+        stream.expectResponseTo("GET");
+        stream.expectResponseTo("GET");
+        const QByteArray input = head + wire + next;
+        QByteArray rebuilt;
+        QByteArray decoded;
+        int ends = 0;
+        for (qsizetype at = 0; at < input.size(); at += piece) {
+            QList<HttpMessageStream::Event> events;
+            stream.feed(QByteArrayView(input).sliced(at, qMin(piece, input.size() - at)), &events);
+            for (const HttpMessageStream::Event &event : events) {
+                if (event.type == Type::Body) {
+                    rebuilt += event.bytes.toByteArray();
+                    decoded += event.bytes.toByteArray();
+                } else if (event.type == Type::Framing) {
+                    rebuilt += event.framing;
+                } else if (event.type == Type::End) {
+                    ++ends;
+                }
+            }
+        }
+        QCOMPARE(rebuilt, wire);
+        QCOMPARE(decoded, QByteArray("helloabcdefghijklmnopqrstuvwxyz"));
+        QCOMPARE(ends, 2);
+    }
 }
 
 QTEST_APPLESS_MAIN(tst_HttpMessageStream)
