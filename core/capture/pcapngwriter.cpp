@@ -372,10 +372,15 @@ CaptureExport::Counts PcapngWriter::write(const CaptureSnapshot &snapshot, QIODe
         quint64 sentDown = 0;
         const QList<Piece> pieces = piecesOf(entry, &sentUp, &sentDown);
         const bool decrypted = record.decryption == ConnectionRecord::Decryption::Decrypted || !record.clientTls.isEmpty();
-        // Bytes that crossed after the last kept ones (a tunnel, a raw
-        // stream's rest); not for decrypted legs, whose counts are TLS's.
-        const quint64 trailingUp = decrypted || record.bytesUp < sentUp ? 0 : record.bytesUp - sentUp;
-        const quint64 trailingDown = decrypted || record.bytesDown < sentDown ? 0 : record.bytesDown - sentDown;
+        // Bytes that crossed after the last kept ones: a raw stream's rest,
+        // a tunnel's contents. Not where the counts are of other bytes:
+        // a decrypted leg's (TLS records), an HTTP proxy's plain requests
+        // (the heads as rewritten for the upstream).
+        const bool tunnelled = std::any_of(entry.exchanges.cbegin(), entry.exchanges.cend(),
+                                           [](const HttpExchange &exchange) { return exchange.tunnel; });
+        const bool comparable = !decrypted && (!record.httpProxy || tunnelled);
+        const quint64 trailingUp = !comparable || record.bytesUp < sentUp ? 0 : record.bytesUp - sentUp;
+        const quint64 trailingDown = !comparable || record.bytesDown < sentDown ? 0 : record.bytesDown - sentDown;
         QByteArray note = "proxymon connection " + QByteArray::number(record.id);
         if (decrypted)
             note += ": decrypted, the bytes inside TLS";

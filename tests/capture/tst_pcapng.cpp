@@ -139,6 +139,7 @@ private slots:
     void initTestCase();
     void legsCarryTheBytesThatCrossed();
     void sequenceNumbersWrapPast4GiB();
+    void httpProxyShowsTheClientLegOnly();
 };
 
 void tst_Pcapng::initTestCase()
@@ -290,6 +291,52 @@ void tst_Pcapng::sequenceNumbersWrapPast4GiB()
     QCOMPARE(fields[0].toULongLong(), quint64(expected));
     // Nanoseconds survive: the FIN is at the close, to the nanosecond.
     QVERIFY2(fields[1].startsWith("1800000060.000000000"), fields[1].constData());
+}
+
+void tst_Pcapng::httpProxyShowsTheClientLegOnly()
+{
+    // With --via proxymon forwards longer heads than the client sent: the
+    // upstream's count is not the client leg's, and no gap is made up.
+    Origin origin;
+    ProxyConfig config;
+    config.listenAddress = QHostAddress(QHostAddress::LocalHost);
+    config.mode = ProxyConfig::Mode::HttpProxy;
+    config.addVia = true;
+    config.stopGraceMs = 100;
+    ProxyServer server;
+    RecordCollector records(&server);
+    CaptureStore store;
+    connect(&server, &ProxyServer::published, this,
+            [&store](const QList<ConnectionRecord> &batch, const QList<HttpExchange> &exchanges) { store.add(batch, exchanges); });
+    QVERIFY2(server.start(config), qPrintable(server.errorString()));
+    const QByteArray request = "GET http://127.0.0.1:" + QByteArray::number(origin.port()) + "/a HTTP/1.1\r\nHost: 127.0.0.1:"
+        + QByteArray::number(origin.port()) + "\r\n\r\n";
+    const QByteArray answer = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), request);
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QVERIFY(answer.endsWith("alpha"));
+    QVERIFY(records.waitForClosed(1));
+    server.stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!server.isDraining(), 10'000);
+    QVERIFY(store.connectionAt(0).bytesUp > quint64(request.size())); // the Via header went up too
+
+    QTemporaryDir directory;
+    const QString path = directory.filePath(QStringLiteral("proxy.pcapng"));
+    {
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        QVERIFY(PcapngWriter::write(CaptureSnapshot::take(store, CaptureSelection()), &file).complete);
+    }
+    const ToolRun streams = tshark({QStringLiteral("-r"), path, QStringLiteral("-T"), QStringLiteral("fields"),
+                                    QStringLiteral("-e"), QStringLiteral("tcp.stream"), QStringLiteral("-e"),
+                                    QStringLiteral("tcp.analysis.lost_segment")});
+    QVERIFY2(streams.exitCode == 0 && streams.err.isEmpty(), streams.err.constData());
+    for (const QByteArray &line : streams.out.trimmed().split('\n'))
+        QCOMPARE(line.trimmed(), QByteArray("0")); // one stream, nothing lost
+    QCOMPARE(follow(path, 0), qMakePair(request, answer));
 }
 
 QTEST_GUILESS_MAIN(tst_Pcapng)
