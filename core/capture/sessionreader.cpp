@@ -109,9 +109,12 @@ SessionReader::Result SessionReader::readFile(const QString &path)
 SessionReader::Result SessionReader::read(const QByteArray &contents)
 {
     Result result;
-    const QByteArray start = contents.left(4096).trimmed();
-    if (start.startsWith('{') && !start.contains("\"event\"")) {
-        // Not a line of ours: a HAR file is one JSON document with a log.
+    // Ours start with a line that is an object with an "event"; anything
+    // else that starts as JSON may be a HAR file, one document with a log
+    // (indented, or all on one line).
+    const qsizetype firstEnd = contents.indexOf('\n');
+    const QJsonDocument firstLine = QJsonDocument::fromJson(firstEnd < 0 ? contents : contents.left(firstEnd));
+    if (contents.trimmed().startsWith('{') && !firstLine.object().contains(QLatin1String("event"))) {
         result = HarReader::read(contents);
         result.kind = QStringLiteral("har");
         return result;

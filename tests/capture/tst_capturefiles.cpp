@@ -262,6 +262,12 @@ void CaptureFilesTest::brokenFilesAreRefusedSayingWhere()
     damaged.insert(third + 1, "}}");
     const SessionReader::Result bad = SessionReader::read(damaged);
     QVERIFY2(bad.error.startsWith(QLatin1String("line 3: not JSON at column")), qPrintable(bad.error));
+    // A HAR on one line that speaks of an "event" early is still a HAR.
+    const SessionReader::Result oneLine = SessionReader::read(
+        "{\"log\":{\"comment\":\"\\\"event\\\"\",\"version\":\"1.2\",\"creator\":{\"name\":\"x\",\"version\":\"1\"},"
+        "\"entries\":[]}}");
+    QVERIFY2(oneLine.ok(), qPrintable(oneLine.error));
+    QCOMPARE(oneLine.kind, QStringLiteral("har"));
     const SessionReader::Result badHar = SessionReader::read("{\"log\": {\"entries\": [\n{]}}\n");
     QVERIFY2(badHar.error.startsWith(QLatin1String("not valid JSON at line 2")), qPrintable(badHar.error));
 }
