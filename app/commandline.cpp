@@ -79,6 +79,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption jsonl(QStringLiteral("jsonl"),
         QStringLiteral("Write one JSON object per event to FILE, or to standard output with -."),
         QStringLiteral("FILE|-"));
+    const QCommandLineOption jsonlSamples(QStringLiteral("jsonl-samples"),
+        QStringLiteral("Add a connection_sample line for every live connection this often (bytes and rate each way "
+                       "since the last sample), e.g. 1s."),
+        QStringLiteral("DURATION"));
     const QCommandLineOption bodies(QStringLiteral("bodies"),
         QStringLiteral("Put heads' raw bytes and the bodies kept (--body-prefix, 1M by default with this) in the "
                        "JSONL stream, exactly (base64 where not text): the window opens such a file as it was."));
@@ -154,7 +158,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
-    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, bodies, har, pcapng, curl, allowRemote, buffer, connectTimeout,
+    parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, jsonlSamples, bodies, har, pcapng, curl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
                        ca, caExport, caReplace, filter});
@@ -244,7 +248,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     for (const DurationOption &d : {DurationOption{&connectTimeout, &config.connectTimeoutMs},
                                     DurationOption{&idleTimeout, &config.idleTimeoutMs},
                                     DurationOption{&halfCloseTimeout, &config.halfCloseTimeoutMs},
-                                    DurationOption{&stopGrace, &config.stopGraceMs}}) {
+                                    DurationOption{&stopGrace, &config.stopGraceMs},
+                                    DurationOption{&jsonlSamples, &result.jsonlSamplesMs}}) {
         if (parser.isSet(*d.option) && !parseDuration(parser.value(*d.option), d.value)) {
             result.error = QStringLiteral("--%1: '%2' is not a duration such as 500ms, 10s, 2m or 1h")
                                .arg(d.option->names().first(), parser.value(*d.option));
@@ -318,6 +323,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         *c.value = value;
     }
     result.jsonlPath = parser.value(jsonl);
+    if (result.jsonlSamplesMs > 0 && result.jsonlPath.isEmpty()) {
+        result.error = QStringLiteral("--jsonl-samples goes with --jsonl FILE|-");
+        return result;
+    }
     const QString invalid = config.validate();
     if (!invalid.isEmpty() && (result.headless || !config.targetHost.isEmpty())) {
         result.error = invalid;

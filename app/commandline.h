@@ -17,6 +17,7 @@ struct CommandLine
     QString caDirectory;       // --ca-dir DIR: where the CA lives (empty: the data directory)
     ProxyConfig config;
     QString jsonlPath; // empty: none; "-": standard output
+    int jsonlSamplesMs = 0; // --jsonl-samples D: a rate sample of every live connection this often (0: none)
     bool bodies = false; // --bodies: the JSONL stream carries heads' and bodies' bytes (a session)
     QString harPath;   // --har FILE: the capture as HAR, written when the proxy stops
     QString pcapngPath; // --pcapng FILE: the same as pcapng

@@ -12,6 +12,7 @@
 
 #include <QFileInfo>
 #include <QSaveFile>
+#include <QTimer>
 
 #include <cstdio>
 #include <tuple>
@@ -53,6 +54,16 @@ bool HeadlessRunner::start()
         m_jsonl = std::make_unique<JsonlWriter>(&m_jsonlFile);
         m_jsonl->setFilter(CaptureFilter::parse(m_commandLine.filter));
         m_jsonl->setBodies(m_commandLine.bodies);
+        m_jsonl->setSampling(m_commandLine.jsonlSamplesMs > 0);
+        if (m_commandLine.jsonlSamplesMs > 0) {
+            auto *samples = new QTimer(this);
+            samples->setInterval(m_commandLine.jsonlSamplesMs);
+            connect(samples, &QTimer::timeout, this, [this] {
+                if (m_jsonl)
+                    m_jsonl->writeSamples();
+            });
+            samples->start();
+        }
     }
     for (const auto &[kind, path] : {std::pair{"HAR", m_commandLine.harPath}, std::pair{"pcapng", m_commandLine.pcapngPath}}) {
         if (path.isEmpty())

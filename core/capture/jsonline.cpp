@@ -97,6 +97,23 @@ JsonLine &JsonLine::addRaw(const char *name, const QByteArray &json)
     return *this;
 }
 
+JsonLine &JsonLine::addMs(const char *name, qint64 us)
+{
+    key(name);
+    m_body.append(milliseconds(us));
+    return *this;
+}
+
+QByteArray JsonLine::milliseconds(qint64 us)
+{
+    const qint64 magnitude = us < 0 ? -us : us;
+    QByteArray text = us < 0 ? QByteArray("-") : QByteArray();
+    text += QByteArray::number(magnitude / 1000);
+    text += '.';
+    text += QByteArray::number(magnitude % 1000).rightJustified(3, '0');
+    return text;
+}
+
 QByteArray JsonLine::finish() const
 {
     QByteArray out = m_body.isEmpty() ? QByteArray("{") : m_body;

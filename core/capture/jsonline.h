@@ -11,11 +11,14 @@ public:
     JsonLine &add(const char *key, const QString &value);
     JsonLine &add(const char *key, qint64 value);
     JsonLine &addRaw(const char *key, const QByteArray &json); // value already JSON
+    // Microseconds written as milliseconds with three decimals ("200.125").
+    JsonLine &addMs(const char *key, qint64 us);
 
     // The finished object and its newline.
     QByteArray finish() const;
 
     static QByteArray quoted(const QString &text);
+    static QByteArray milliseconds(qint64 us);
     // Bytes off the wire: valid UTF-8 is kept, control characters are
     // escaped, and every byte that is not UTF-8 is written as the text \xNN,
     // so nothing is lost or corrupted.

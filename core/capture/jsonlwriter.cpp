@@ -1,6 +1,7 @@
 #include "jsonlwriter.h"
 
 #include "jsonline.h"
+#include "timebreakdown.h"
 
 #include <QDateTime>
 #include <QFileDevice>
@@ -57,6 +58,45 @@ QByteArray tlsJson(const TlsDetails &tls)
     return objectJson(object);
 }
 
+QByteArray timelineJson(const ConnectionTimeline &timeline)
+{
+    QByteArray array = "[";
+    for (const TimelineMark &mark : timeline.marks) {
+        if (array.size() > 1)
+            array += ',';
+        JsonLine object;
+        object.addMs("t", mark.atUs)
+            .add("lane", TimelineMark::laneName(mark.lane))
+            .add("mark", TimelineMark::kindName(mark.kind));
+        if (mark.code != 0 && mark.kind != TimelineMark::Kind::Closed)
+            object.add("errno", qint64(mark.code));
+        if (!mark.note.isEmpty())
+            object.add("note", mark.note);
+        array += objectJson(object);
+    }
+    array += ']';
+    return array;
+}
+
+QByteArray timingJson(const ConnectionRecord &record)
+{
+    const ConnectionTimeline &timeline = record.timeline;
+    JsonLine object;
+    for (const TimeBreakdown::Part &part : TimeBreakdown::of(record))
+        object.addMs(part.key, part.us);
+    if (timeline.lastByteUs[0] >= 0)
+        object.addMs("last_byte_up_ms", timeline.lastByteUs[0]);
+    if (timeline.lastByteUs[1] >= 0)
+        object.addMs("last_byte_down_ms", timeline.lastByteUs[1]);
+    if (timeline.waitingSinceUs[0] >= 0)
+        object.addMs("waiting_up_since_ms", timeline.waitingSinceUs[0]);
+    if (timeline.waitingSinceUs[1] >= 0)
+        object.addMs("waiting_down_since_ms", timeline.waitingSinceUs[1]);
+    if (timeline.unmarked > 0)
+        object.add("unmarked", qint64(timeline.unmarked));
+    return objectJson(object);
+}
+
 } // namespace
 
 QByteArray JsonlWriter::closedLine(const ConnectionRecord &record, bool bodies)
@@ -78,7 +118,6 @@ QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &re
     if (!closed)
         line.add("state", ConnectionRecord::stateName(record.state));
     line.add("bytes_up", qint64(record.bytesUp))
-        .add("bytes_up", qint64(record.bytesUp))
         .add("bytes_down", qint64(record.bytesDown))
         .add("close", ConnectionRecord::closeReasonName(record.closeReason));
     if (record.httpProxy)
@@ -113,6 +152,8 @@ QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &re
             .addRaw("client_first_bytes", bytes(record.clientPrefix))
             .addRaw("upstream_first_bytes", bytes(record.upstreamPrefix));
     }
+    if (!record.timeline.isEmpty())
+        line.addRaw("timeline", timelineJson(record.timeline)).addRaw("timing", timingJson(record));
     if (!closed)
         return line.finish();
     return line.add("time", isoTime(record.closedMs))
@@ -259,7 +300,7 @@ void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList
     QByteArray out;
     const bool filtered = !m_filter.isEmpty();
     for (const ConnectionRecord &record : records) {
-        if (filtered)
+        if (filtered || m_sampling)
             m_live.insert(record.id, record);
         if (!filtered || m_filter.matchesConnection(record))
             announce(record, &out);
@@ -279,8 +320,43 @@ void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList
         if (!record.isClosed())
             continue;
         m_live.remove(record.id);
+        m_lastSample.remove(record.id);
         if (m_open.remove(record.id))
             out += closedLine(record, m_bodies);
+    }
+    write(out);
+}
+
+void JsonlWriter::writeSamples()
+{
+    QByteArray out;
+    for (const ConnectionRecord &record : std::as_const(m_live)) {
+        if (!m_open.contains(record.id) || record.isClosed())
+            continue;
+        const ConnectionTimeline &timeline = record.timeline;
+        Sample &last = m_lastSample[record.id];
+        // The rate over the time between the records the two samples saw;
+        // a connection that sent no record since moved no bytes.
+        const qint64 spanUs = timeline.sampledUs - last.atUs;
+        const auto rate = [spanUs](quint64 now, quint64 before) {
+            return spanUs > 0 ? qint64(double(now - qMin(now, before)) * 1e6 / double(spanUs)) : qint64(0);
+        };
+        JsonLine line;
+        line.add("event", QStringLiteral("connection_sample"))
+            .add("id", qint64(record.id))
+            .addMs("t", timeline.sampledUs)
+            .add("state", ConnectionRecord::stateName(record.state))
+            .add("bytes_up", qint64(record.bytesUp))
+            .add("bytes_down", qint64(record.bytesDown))
+            .add("up_bytes_per_s", rate(record.bytesUp, last.up))
+            .add("down_bytes_per_s", rate(record.bytesDown, last.down));
+        if (timeline.waitingSinceUs[0] >= 0)
+            line.addMs("waiting_up_since_ms", timeline.waitingSinceUs[0]);
+        if (timeline.waitingSinceUs[1] >= 0)
+            line.addMs("waiting_down_since_ms", timeline.waitingSinceUs[1]);
+        out += line.finish();
+        if (spanUs > 0)
+            last = {timeline.sampledUs, record.bytesUp, record.bytesDown};
     }
     write(out);
 }

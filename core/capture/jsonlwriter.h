@@ -30,11 +30,18 @@ public:
     // first bytes, all exactly (JsonLine::exactBytes), so that the stream
     // can be opened again as it was.
     void setBodies(bool on) { m_bodies = on; }
+    // Live connections are remembered so that writeSamples() can speak of
+    // them (--jsonl-samples).
+    void setSampling(bool on) { m_sampling = on; }
 
     void writeListening(const ProxyConfig &config);
     // One batch in order: new connections, then the exchanges, then the
     // connections that closed.
     void writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
+    // A connection_sample line for each live connection written so far:
+    // its bytes as of its latest record and the rate each way since the
+    // previous sample.
+    void writeSamples();
     void writeNotice(const QString &message);
     void writeStopped();
 
@@ -57,5 +64,14 @@ private:
     QSet<quint64> m_open; // ids whose connection_opened was written
     CaptureFilter m_filter;
     bool m_bodies = false;
-    QHash<quint64, ConnectionRecord> m_live; // filtered: the latest record of each live connection
+    bool m_sampling = false;
+    // Filtered or sampling: the latest record of each live connection.
+    QHash<quint64, ConnectionRecord> m_live;
+    struct Sample
+    {
+        qint64 atUs = 0; // the record's timeline.sampledUs
+        quint64 up = 0;
+        quint64 down = 0;
+    };
+    QHash<quint64, Sample> m_lastSample;
 };

@@ -93,6 +93,44 @@ QByteArray rebuiltHead(const QJsonObject &object, HttpHead::Kind kind)
     return raw + "\r\n";
 }
 
+qint64 usOf(const QJsonValue &value, qint64 absent = -1)
+{
+    return value.isDouble() ? qRound64(value.toDouble() * 1000) : absent;
+}
+
+// The marks and totals connection_closed wrote; false for a mark it
+// cannot name.
+bool readTimeline(const QJsonObject &object, ConnectionTimeline *timeline)
+{
+    for (const QJsonValue &entry : object.value(QLatin1String("timeline")).toArray()) {
+        const QJsonObject markObject = entry.toObject();
+        TimelineMark mark;
+        if (!TimelineMark::kindNamed(markObject.value(QLatin1String("mark")).toString(), &mark.kind))
+            return false;
+        const QString lane = markObject.value(QLatin1String("lane")).toString();
+        mark.lane = lane == QLatin1String("client") ? TimelineMark::Lane::Client
+                    : lane == QLatin1String("upstream") ? TimelineMark::Lane::Upstream
+                                                        : TimelineMark::Lane::Connection;
+        mark.atUs = usOf(markObject.value(QLatin1String("t")), 0);
+        mark.code = markObject.value(QLatin1String("errno")).toInt();
+        mark.note = markObject.value(QLatin1String("note")).toString();
+        timeline->marks.append(mark);
+    }
+    const QJsonObject timing = object.value(QLatin1String("timing")).toObject();
+    timeline->resolveUs = usOf(timing.value(QLatin1String("dns_ms")));
+    timeline->connectUs = usOf(timing.value(QLatin1String("connect_ms")));
+    timeline->waitedUs[0] = usOf(timing.value(QLatin1String("queued_up_ms")), 0);
+    timeline->waitedUs[1] = usOf(timing.value(QLatin1String("queued_down_ms")), 0);
+    timeline->lastByteUs[0] = usOf(timing.value(QLatin1String("last_byte_up_ms")));
+    timeline->lastByteUs[1] = usOf(timing.value(QLatin1String("last_byte_down_ms")));
+    timeline->waitingSinceUs[0] = usOf(timing.value(QLatin1String("waiting_up_since_ms")));
+    timeline->waitingSinceUs[1] = usOf(timing.value(QLatin1String("waiting_down_since_ms")));
+    timeline->unmarked = quint32(timing.value(QLatin1String("unmarked")).toInteger());
+    if (!timeline->marks.isEmpty())
+        timeline->sampledUs = timeline->marks.constLast().atUs;
+    return true;
+}
+
 } // namespace
 
 SessionReader::Result SessionReader::readFile(const QString &path)
@@ -233,6 +271,9 @@ QString SessionReader::readRecordFields(const QJsonObject &object, ConnectionRec
     record->raw = object.value(QLatin1String("raw")).toBool();
     record->clientPrefix = bytesOf(object.value(QLatin1String("client_first_bytes")));
     record->upstreamPrefix = bytesOf(object.value(QLatin1String("upstream_first_bytes")));
+    record->timeline = ConnectionTimeline();
+    if (!readTimeline(object, &record->timeline))
+        return QStringLiteral("an unknown mark in the timeline");
     if (object.value(QLatin1String("event")).toString() == QLatin1String("connection_snapshot")) {
         if (!enumNamed(object.value(QLatin1String("state")).toString(), &ConnectionRecord::stateName,
                        int(ConnectionRecord::State::Closed), &record->state))

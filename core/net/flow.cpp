@@ -2,6 +2,7 @@
 
 #include "flowobserver.h"
 #include "leg.h"
+#include "monotonicclock.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -71,6 +72,7 @@ void Flow::pump()
         const ssize_t received = m_source->read(scratch, size_t(capacity), &drained);
         if (received > 0) {
             m_owner.flowActive();
+            noteRead();
             show(scratch, received);
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself, and an observer gets a copy of what it
@@ -127,6 +129,7 @@ int Flow::spliceOnce(int capacity)
         received = m_source->readToPipe(m_pipe.write, want);
     if (received > 0) {
         m_owner.flowActive();
+        noteRead();
         m_piped = int(received);
         if (window.ahead > 0)
             m_observer->passed(fromClient(), quint64(received));
@@ -136,6 +139,8 @@ int Flow::spliceOnce(int capacity)
             return -1;
         if (m_piped == 0)
             pipes.give(&m_pipe);
+        else
+            waitBegins();
         return int(received);
     }
     if (window.roomBytes > 0)
@@ -200,6 +205,7 @@ void Flow::keep(const char *data, qsizetype length)
     std::memcpy(m_buffer, data, size_t(length));
     m_head = 0;
     m_tail = length;
+    waitBegins();
 }
 
 bool Flow::sendOrFail(const char *data, qsizetype length, qsizetype *sent)
@@ -235,6 +241,8 @@ bool Flow::flush()
         if (m_piped > 0)
             return true;
         m_shared.pipes->give(&m_pipe);
+        if (!pending())
+            waitEnds();
     }
     if (pending()) {
         qsizetype sent = 0;
@@ -246,6 +254,7 @@ bool Flow::flush()
         if (pending())
             return true;
         release(false);
+        waitEnds();
     }
     if (m_eof) {
         m_owner.flowFinDue(*this);
@@ -303,8 +312,45 @@ void Flow::release(bool stop)
     m_buffer = nullptr;
     m_bufferSize = 0;
     m_head = m_tail = 0;
-    if (stop)
+    if (stop) {
         m_stopped = true;
+        // A wait cut short by the end counts until now; the owner marks
+        // it from waitingSinceUs() before it stops the flow, if it cares.
+        if (m_waitSinceUs >= 0) {
+            m_waitedUs += MonotonicClock::nowUs() - m_waitSinceUs;
+            m_waitSinceUs = -1;
+        }
+    }
+}
+
+void Flow::noteRead()
+{
+    if (m_lastReadUs < 0) {
+        m_lastReadUs = MonotonicClock::nowUs();
+        m_owner.flowFirstBytes(*this);
+        return;
+    }
+    // The wake-up's time: within the batch of events being served, and
+    // no clock call per read.
+    if (m_shared.wakeUs && *m_shared.wakeUs > m_lastReadUs)
+        m_lastReadUs = *m_shared.wakeUs;
+}
+
+void Flow::waitBegins()
+{
+    if (m_waitSinceUs < 0)
+        m_waitSinceUs = MonotonicClock::nowUs();
+}
+
+void Flow::waitEnds()
+{
+    if (m_waitSinceUs < 0)
+        return;
+    const qint64 since = m_waitSinceUs;
+    const qint64 now = MonotonicClock::nowUs();
+    m_waitSinceUs = -1;
+    m_waitedUs += now - since;
+    m_owner.flowWaited(*this, since, now);
 }
 
 bool Flow::watched() const

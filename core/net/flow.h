@@ -36,6 +36,11 @@ public:
         // The source still has data after a wake-up's share: come back
         // to it after the worker's other ready connections.
         virtual void flowYield(Flow &flow) = 0;
+        // The first bytes came from the source (timed at the read).
+        virtual void flowFirstBytes(Flow &flow) = 0;
+        // Bytes waited for the destination from sinceUs to untilUs
+        // (monotonic): it was not taking them, so the source was paused.
+        virtual void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) = 0;
 
     protected:
         ~Owner() = default;
@@ -49,6 +54,9 @@ public:
         char *scratch = nullptr;
         int capacity = 0;
         PipePool *pipes = nullptr;
+        // The worker's wake-up time (monotonic µs): what "the last read"
+        // is timed by, without a clock call per read.
+        const qint64 *wakeUs = nullptr;
     };
 
     Flow(Side from, Leg &source, Leg &destination, Owner &owner, const Shared &shared);
@@ -64,6 +72,15 @@ public:
     bool ended() const { return m_eof; }          // the source's FIN was read
     bool finPassed() const { return m_shutDown; } // and passed on
     quint64 delivered() const { return m_delivered; }
+    // Monotonic µs: the last read from the source (-1: none yet), how long
+    // bytes have waited for the destination in all, and since when they
+    // wait now (-1: they do not).
+    qint64 lastReadUs() const { return m_lastReadUs; }
+    qint64 waitedUs() const { return m_waitedUs; }
+    qint64 waitingSinceUs() const { return m_waitSinceUs; }
+    // The session read bytes from the source itself (a ClientHello being
+    // sniffed, an HTTP proxy's requests).
+    void noteRead();
 
     void setObserver(FlowObserver *observer) { m_observer = observer; }
     // The session put another leg in place of one of this flow's (a TLS
@@ -109,6 +126,9 @@ private:
     void sourceEnded();
     void show(const char *data, qsizetype size);
     bool watched() const;
+    // Bytes began to wait for the destination, or stopped waiting.
+    void waitBegins();
+    void waitEnds();
 
     const Side m_from;
     Leg *m_source;
@@ -128,4 +148,7 @@ private:
     bool m_eof = false;
     bool m_shutDown = false;
     bool m_stopped = false;
+    qint64 m_lastReadUs = -1;
+    qint64 m_waitSinceUs = -1;
+    qint64 m_waitedUs = 0;
 };

@@ -4,6 +4,8 @@
 #include <QMetaType>
 #include <QString>
 
+#include "connectiontimeline.h"
+
 // One leg's TLS, as its handshake left it. Empty while none was spoken.
 struct TlsDetails
 {
@@ -77,6 +79,7 @@ struct ConnectionRecord
     State state = State::Resolving;
     CloseReason closeReason = CloseReason::None;
     QString error;           // words for Error and Timeout
+    ConnectionTimeline timeline; // its life on both legs, as the worker timed it
 
     bool isClosed() const { return state == State::Closed; }
 

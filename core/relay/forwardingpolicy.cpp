@@ -117,6 +117,7 @@ bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
         const ssize_t n = client.read(scratch, size_t(capacity), &drained);
         if (n <= 0)
             break;
+        m_connection.up().noteRead();
         m_connection.capture(m_connection.up(), scratch, n);
     }
     const QByteArray answer = HttpProxyFront::answerBytes({reason == Reason::Timeout ? 504 : 502, why});
@@ -124,7 +125,7 @@ bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
     const ssize_t sent = client.write(answer.constData(), size_t(answer.size()));
     if (sent > 0)
         m_connection.down().countDelivered(quint64(sent));
-    client.shutdownWrite();
+    m_connection.passFin(Side::Client);
     m_connection.finish(reason, why);
     return true;
 }
@@ -162,6 +163,7 @@ void ForwardingPolicy::sniff()
         }
         if (n == 0)
             break; // its FIN: the relay meets it again after these bytes
+        m_connection.up().noteRead();
         if (m_sniffed.isEmpty()) {
             // Most connections tell what they are in their first read: it
             // is judged where it landed, and relayed from there.
@@ -304,6 +306,7 @@ void ForwardingPolicy::flowEnded(Flow &flow)
         m_connection.mirrorTruncation();
     }
     flow.markEnded();
+    m_connection.finReceived(flow.from());
     m_connection.noteFin(flow.from());
     m_connection.touched();
     const bool upEnded = m_connection.up().ended();
@@ -322,7 +325,7 @@ void ForwardingPolicy::finDue(Flow &flow)
     // The last FIN of the two goes out with close() in finish(); a separate
     // shutdown() would only cost a system call per connection.
     if (!m_connection.up().finPassed() || !m_connection.down().finPassed()) {
-        m_connection.leg(flow.to()).shutdownWrite();
+        m_connection.passFin(flow.to());
         return;
     }
     // Both sides said FIN and everything they sent has been handed to the

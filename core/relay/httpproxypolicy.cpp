@@ -175,6 +175,7 @@ void HttpProxyPolicy::readClient()
         const ssize_t received = client.read(scratch, size_t(capacity), &drained);
         if (received > 0) {
             m_connection.touched();
+            up.noteRead();
             // Once the answer is given, what the client still sends is
             // read only so that closing does not reset the connection.
             if (!m_closingClient) {
@@ -192,6 +193,7 @@ void HttpProxyPolicy::readClient()
         }
         if (received == 0) {
             up.markEnded();
+            m_connection.finReceived(Side::Client);
             m_connection.noteFin(Side::Client);
             m_connection.touched();
             m_connection.markDirty();
@@ -279,7 +281,7 @@ void HttpProxyPolicy::advance()
     if (up.ended() && !up.finPassed() && upstream.isOpen() && relaying && m_front.step() == Step::Wait
         && m_front.outgoing().isEmpty()) {
         up.markFinPassed();
-        upstream.shutdownWrite();
+        m_connection.passFin(Side::Upstream);
     }
     if (m_front.idle() && !down.pending() && relaying) {
         if (up.ended())
@@ -340,6 +342,7 @@ void HttpProxyPolicy::dropUpstream()
 void HttpProxyPolicy::flowEnded(Flow &)
 {
     // Only the upstream's end comes here; the client's is read by readClient().
+    m_connection.finReceived(Side::Upstream);
     m_connection.touched();
     const HttpProxyFront::UpstreamEnd end = m_front.upstreamEnded();
     dropUpstream();
@@ -355,7 +358,7 @@ void HttpProxyPolicy::finDue(Flow &flow)
     if (flow.finPassed())
         return;
     flow.markFinPassed();
-    m_connection.leg(flow.to()).shutdownWrite();
+    m_connection.passFin(flow.to());
     // The client has its FIN and had sent its own: done.
     if (flow.to() == Side::Client && m_connection.up().ended())
         m_connection.finish(m_endReason, m_connection.record().error);

@@ -7,6 +7,7 @@
 #include "tlsinterception.h"
 #include "tlsservercontext.h"
 #include "worker.h"
+#include "monotonicclock.h"
 
 #include <QDateTime>
 
@@ -19,12 +20,26 @@
 #include <cstring>
 
 using State = ConnectionRecord::State;
+using Mark = TimelineMark;
 
 namespace {
 
 bool isResetError(int error)
 {
     return error == ECONNRESET || error == EPIPE || error == ECONNABORTED;
+}
+
+// Waits for a destination shorter than this are counted, not marked: a
+// bulk transfer meets a full socket many times a second.
+constexpr qint64 StallMarkUs = 10'000;
+constexpr int MaxMarkedStalls = 32;
+// An HTTP proxy's connection reaches an upstream per host; its marks stop
+// here (the count of the rest is kept).
+constexpr int MaxMarks = 512;
+
+Mark::Lane laneOf(RelayConnection::Side side)
+{
+    return side == RelayConnection::Client ? Mark::Lane::Client : Mark::Lane::Upstream;
 }
 
 QString sideName(RelayConnection::Side side)
@@ -45,8 +60,10 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     , m_up(Client, m_client, m_upstream, *this, worker.flowShared())
     , m_down(Upstream, m_upstream, m_client, *this, worker.flowShared())
 {
+    m_originUs = MonotonicClock::nowUs();
     m_startedMs = m_lastActivityMs = worker.nowMs();
     m_record.id = id;
+    markOnLane(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString());
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
     const SocketAddress peer = m_client.peer();
     m_record.client = peer.length ? peer.toString() : QStringLiteral("(unknown)");
@@ -81,7 +98,86 @@ ConnectionRecord RelayConnection::snapshot() const
     record.bytesDown = m_clientTls ? m_clientTls->wireBytesOut() : m_down.delivered();
     record.tlsTruncated = (m_clientTls && m_clientTls->truncated()) || (m_upstreamTls && m_upstreamTls->truncated());
     m_tap.addPrefixes(&record);
+    fillTimeline(&record.timeline);
     return record;
+}
+
+void RelayConnection::fillTimeline(ConnectionTimeline *timeline) const
+{
+    const qint64 nowUs = m_worker.wakeUs();
+    for (const Flow *flow : {&m_up, &m_down}) {
+        const int direction = flow->fromClient() ? 0 : 1;
+        timeline->lastByteUs[direction] = flow->lastReadUs() >= 0 ? flow->lastReadUs() - m_originUs : -1;
+        qint64 waited = flow->waitedUs();
+        if (flow->waitingSinceUs() >= 0) {
+            waited += qMax<qint64>(0, nowUs - flow->waitingSinceUs());
+            timeline->waitingSinceUs[direction] = flow->waitingSinceUs() - m_originUs;
+        }
+        timeline->waitedUs[direction] = waited;
+    }
+    const qint64 lastMark = timeline->marks.isEmpty() ? 0 : timeline->marks.constLast().atUs;
+    timeline->sampledUs = qMax(nowUs - m_originUs, lastMark);
+}
+
+void RelayConnection::mark(Mark::Kind kind, Side side, qint32 code, const QString &note)
+{
+    markOnLane(kind, laneOf(side), code, note);
+}
+
+void RelayConnection::markOnLane(Mark::Kind kind, Mark::Lane lane, qint32 code, const QString &note)
+{
+    Mark mark;
+    mark.kind = kind;
+    mark.lane = lane;
+    mark.code = code;
+    mark.note = note;
+    addMark(std::move(mark), MonotonicClock::nowUs());
+}
+
+void RelayConnection::addMark(TimelineMark mark, qint64 atMonotonicUs)
+{
+    ConnectionTimeline &timeline = m_record.timeline;
+    if (timeline.marks.size() >= MaxMarks && mark.kind != Mark::Kind::Closed) {
+        ++timeline.unmarked;
+        return;
+    }
+    mark.atUs = atMonotonicUs - m_originUs;
+    // Nearly always the latest; a stall is marked when it ends, at its start.
+    qsizetype at = timeline.marks.size();
+    while (at > 0 && timeline.marks.at(at - 1).atUs > mark.atUs)
+        --at;
+    timeline.marks.insert(at, std::move(mark));
+    markDirty();
+}
+
+void RelayConnection::flowFirstBytes(Flow &flow)
+{
+    addMark({0, Mark::Kind::FirstByte, laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
+}
+
+void RelayConnection::flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs)
+{
+    if (untilUs - sinceUs < StallMarkUs)
+        return;
+    if (m_markedStalls >= MaxMarkedStalls) {
+        ++m_record.timeline.unmarked;
+        return;
+    }
+    ++m_markedStalls;
+    addMark({0, Mark::Kind::StallStart, laneOf(flow.to()), 0, QString()}, sinceUs);
+    addMark({0, Mark::Kind::StallEnd, laneOf(flow.to()), 0, QString()}, untilUs);
+}
+
+void RelayConnection::finReceived(Side side)
+{
+    mark(Mark::Kind::Fin, side);
+}
+
+void RelayConnection::passFin(Side toward)
+{
+    leg(toward).shutdownWrite();
+    m_finSent[toward] = true;
+    mark(Mark::Kind::FinSent, toward);
 }
 
 FlowObserver *RelayConnection::captureTap()
@@ -123,10 +219,12 @@ void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
 void RelayConnection::resolve(const QString &host, quint16 port)
 {
     ResolveResult result;
+    m_resolveStartUs = -1; // an address needs no lookup, and gets no mark
     if (Resolver::resolveImmediately(host, port, &result)) {
         resolved(result);
         return;
     }
+    m_resolveStartUs = MonotonicClock::nowUs();
     m_worker.lookUp(this, host, port);
 }
 
@@ -135,6 +233,18 @@ void RelayConnection::resolved(const ResolveResult &result)
     // A late answer for an attempt that already timed out is dropped.
     if (m_phase != Phase::Resolving)
         return;
+    if (m_resolveStartUs >= 0) {
+        const qint64 nowUs = MonotonicClock::nowUs();
+        ConnectionTimeline &timeline = m_record.timeline;
+        timeline.resolveUs = qMax<qint64>(0, timeline.resolveUs) + (nowUs - m_resolveStartUs);
+        m_resolveStartUs = -1;
+        markOnLane(Mark::Kind::Resolved, Mark::Lane::Upstream, 0,
+                   result.addresses.empty() ? result.error
+                                            : result.addresses.front().toString()
+                                                  + (result.addresses.size() > 1
+                                                         ? QStringLiteral(" and %1 more").arg(result.addresses.size() - 1)
+                                                         : QString()));
+    }
     if (result.addresses.empty()) {
         failConnect(Reason::Error, result.error);
         return;
@@ -167,6 +277,11 @@ void RelayConnection::connectNext()
         TcpLeg::tune(fd);
         m_upstream.attach(fd);
         m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
+        m_finSent[Upstream] = false;
+        m_sideDead[Upstream] = false;
+        if (m_connectStartUs < 0)
+            m_connectStartUs = MonotonicClock::nowUs();
+        mark(Mark::Kind::Connecting, Upstream, 0, address.toString());
         if (::connect(fd, address.data(), address.length) == 0) {
             watch(Upstream);
             connected(0);
@@ -179,6 +294,7 @@ void RelayConnection::connectNext()
         }
         noteConnectFailure(error);
     }
+    stopConnectClock();
     failConnect(Reason::Error, QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connectErrors));
 }
 
@@ -202,10 +318,20 @@ void RelayConnection::connectReady(std::uint32_t events)
     connectNext();
 }
 
+void RelayConnection::stopConnectClock()
+{
+    if (m_connectStartUs < 0)
+        return;
+    ConnectionTimeline &timeline = m_record.timeline;
+    timeline.connectUs = qMax<qint64>(0, timeline.connectUs) + (MonotonicClock::nowUs() - m_connectStartUs);
+    m_connectStartUs = -1;
+}
+
 void RelayConnection::noteConnectFailure(int error)
 {
     // Every address tried is named in the record, with why it failed.
     m_upstream.close(false);
+    mark(Mark::Kind::ConnectFailed, Upstream, error, m_addresses[m_nextAddress].toString());
     if (!m_connectErrors.isEmpty())
         m_connectErrors += QStringLiteral("; ");
     m_connectErrors += QStringLiteral("%1: %2").arg(m_addresses[m_nextAddress].toString(), errorText(error));
@@ -215,6 +341,8 @@ void RelayConnection::noteConnectFailure(int error)
 void RelayConnection::connected(std::uint32_t events)
 {
     m_record.upstreamAddress = m_addresses[m_nextAddress].toString();
+    stopConnectClock();
+    mark(Mark::Kind::Connected, Upstream, 0, m_record.upstreamAddress);
     noteUpstreamFrom();
     m_addresses.clear();
     m_addresses.shrink_to_fit();
@@ -256,6 +384,7 @@ void RelayConnection::continueHandshake()
     case TlsLeg::Handshake::Done:
         m_upstreamHandshaking = false;
         m_record.upstreamTls = tlsDetails(*m_upstreamTls, m_tlsHost);
+        mark(Mark::Kind::TlsDone, Upstream, 0, m_record.upstreamTls.version);
         markDirty();
         if (!m_clientHandshaking)
             handshakesDone();
@@ -316,6 +445,7 @@ void RelayConnection::continueClientHandshake()
         m_clientHandshaking = false;
         m_clientReadyMs = m_worker.nowMs();
         m_record.clientTls = tlsDetails(*m_clientTls, m_record.clientTls.serverName);
+        mark(Mark::Kind::TlsDone, Client, 0, m_record.clientTls.version);
         m_record.decryption = ConnectionRecord::Decryption::Decrypted;
         markDirty();
         if (!m_upstreamHandshaking)
@@ -406,6 +536,8 @@ void RelayConnection::established(std::uint32_t events)
 
 void RelayConnection::closeUpstream()
 {
+    if (m_upstreamLeg->isOpen() && !m_finSent[Upstream] && !m_sideDead[Upstream])
+        mark(Mark::Kind::FinSent, Upstream);
     m_upstreamLeg->close(false);
     if (m_upstreamTls) {
         m_up.replaceLeg(*m_upstreamTls, m_upstream);
@@ -431,6 +563,9 @@ void RelayConnection::adoptUpstream(int fd, const QString &address)
     closeUpstream();
     m_upstream.attach(fd);
     m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
+    m_finSent[Upstream] = false;
+    m_sideDead[Upstream] = false;
+    mark(Mark::Kind::Connected, Upstream, 0, address);
     watch(Upstream);
     m_record.upstreamAddress = address;
     noteUpstreamFrom();
@@ -489,6 +624,10 @@ void RelayConnection::noteFin(Side side)
 
 void RelayConnection::sideFailed(Side side, int error)
 {
+    if (!m_sideDead[side]) {
+        m_sideDead[side] = true;
+        mark(isResetError(error) ? Mark::Kind::Reset : Mark::Kind::Failed, side, error);
+    }
     if (m_policy->sideFailed(side, error))
         return;
     if (isResetError(error)) {
@@ -511,6 +650,10 @@ void RelayConnection::abort(Side culprit, Reason reason, const QString &why)
     const Side other = culprit == Client ? Upstream : Client;
     flowTo(culprit).uncountUnacknowledged();
     flowTo(other).uncountUnacknowledged();
+    if (leg(other).isOpen() && !m_sideDead[other]) {
+        m_sideDead[other] = true;
+        mark(Mark::Kind::ResetSent, other);
+    }
     leg(other).close(true);
     // Once the end was decided (an HTTP proxy answered and is closing), how
     // the client then leaves (curl resets without reading a 502's body)
@@ -532,6 +675,16 @@ void RelayConnection::finish(Reason reason, const QString &why)
     if (isFinished())
         return;
     m_phase = Phase::Finished;
+    // Closing a leg sends its FIN, unless one went already or the side is
+    // gone; a wait for a destination cut short by the end is marked too.
+    for (const Side side : {Client, Upstream}) {
+        if (leg(side).isOpen() && !m_finSent[side] && !m_sideDead[side])
+            mark(Mark::Kind::FinSent, side);
+        const Flow &into = flowTo(side);
+        if (into.waitingSinceUs() >= 0 && MonotonicClock::nowUs() - into.waitingSinceUs() >= StallMarkUs
+            && m_markedStalls < MaxMarkedStalls)
+            addMark({0, Mark::Kind::StallStart, laneOf(side), 0, QString()}, into.waitingSinceUs());
+    }
     m_clientLeg->close(false);
     m_upstreamLeg->close(false);
     if (m_policy)
@@ -543,6 +696,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
     m_record.closeReason = reason;
     m_record.error = why;
     m_record.closedMs = QDateTime::currentMSecsSinceEpoch();
+    markOnLane(Mark::Kind::Closed, Mark::Lane::Connection, qint32(reason), why);
     m_worker.connectionFinished(this);
 }
 
@@ -558,6 +712,7 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
         return;
     const ProxyConfig &config = m_worker.config();
     if (m_clientHandshaking && nowMs - m_handshakeStartedMs >= config.connectTimeoutMs) {
+        markOnLane(Mark::Kind::Timeout, Mark::Lane::Client, 0, QStringLiteral("TLS handshake"));
         terminate(Reason::Timeout, QStringLiteral("the client's TLS handshake did not finish in %1 ms")
                                        .arg(config.connectTimeoutMs));
         return;
@@ -569,14 +724,19 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
                               .arg(m_record.upstream).arg(config.connectTimeoutMs);
             if (!m_connectErrors.isEmpty())
                 why += QStringLiteral(" (%1)").arg(m_connectErrors);
+            stopConnectClock();
+            markOnLane(Mark::Kind::Timeout, Mark::Lane::Upstream, 0,
+                       m_phase == Phase::Handshaking ? QStringLiteral("TLS handshake") : QStringLiteral("connect"));
             failConnect(Reason::Timeout, why);
         }
         return;
     }
     const qint64 quiet = nowMs - m_lastActivityMs;
     if (m_anyFin && quiet >= config.halfCloseTimeoutMs) {
+        markOnLane(Mark::Kind::Timeout, Mark::Lane::Connection, 0, QStringLiteral("half-close"));
         terminate(Reason::Timeout, QStringLiteral("half-closed and idle for %1 ms").arg(config.halfCloseTimeoutMs));
     } else if (quiet >= config.idleTimeoutMs) {
+        markOnLane(Mark::Kind::Timeout, Mark::Lane::Connection, 0, QStringLiteral("idle"));
         terminate(Reason::Timeout, QStringLiteral("idle for %1 ms").arg(config.idleTimeoutMs));
     }
 }

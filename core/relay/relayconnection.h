@@ -91,6 +91,12 @@ public:
     Side firstFin() const { return m_firstFin; }
     void touched();
     void markDirty();
+    // The connection's life: a mark on side's lane, timed now.
+    void mark(TimelineMark::Kind kind, Side side, qint32 code = 0, const QString &note = QString());
+    // side's FIN was read (a read returned 0).
+    void finReceived(Side side);
+    // Passes a FIN toward side (shuts down writing to it).
+    void passFin(Side toward);
     // Resolves host and connects to it, as the upstream leg; with tls,
     // then speaks TLS to it (checking its certificate for host).
     void reachUpstream(const QString &host, quint16 port, bool tls = false);
@@ -134,11 +140,19 @@ private:
     void flowFinDue(Flow &flow) override { m_policy->finDue(flow); }
     void flowFailed(Side side, int error) override { sideFailed(side, error); }
     void flowYield(Flow &flow) override { yield(flow.from()); }
+    void flowFirstBytes(Flow &flow) override;
+    void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) override;
 
+    void addMark(TimelineMark mark, qint64 atMonotonicUs);
+    void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note);
+    // What the flows measured, into a copy of the record's timeline.
+    void fillTimeline(ConnectionTimeline *timeline) const;
     void resolve(const QString &host, quint16 port);
     void connectNext();
     void connectReady(std::uint32_t events);
     void noteConnectFailure(int error);
+    // Adds the connect attempts' time so far to the breakdown.
+    void stopConnectClock();
     void connected(std::uint32_t events);
     void startTls();
     void continueHandshake();
@@ -178,6 +192,12 @@ private:
     std::vector<SocketAddress> m_addresses;
     size_t m_nextAddress = 0;
     QString m_connectErrors;
+    qint64 m_originUs = 0;      // monotonic, at the accept: the marks count from here
+    qint64 m_resolveStartUs = -1;
+    qint64 m_connectStartUs = -1;
+    bool m_finSent[2] = {false, false}; // toward each side, on its current socket
+    bool m_sideDead[2] = {false, false}; // reset or failed: closing it sends nothing
+    int m_markedStalls = 0;
     qint64 m_startedMs = 0;     // monotonic
     qint64 m_lastActivityMs = 0;
 

@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include "monotonicclock.h"
 #include "relayconnection.h"
 #include "resolver.h"
 #include "tlsclientcontext.h"
@@ -36,13 +37,6 @@ void moveAppend(QList<HttpExchange> *to, QList<HttpExchange> *from)
     else
         to->append(std::move(*from));
     from->clear();
-}
-
-qint64 monotonicMs()
-{
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    return qint64(now.tv_sec) * 1000 + now.tv_nsec / 1'000'000;
 }
 
 } // namespace
@@ -159,7 +153,10 @@ void Worker::drainInbox()
 
 void Worker::updateNow()
 {
-    m_nowMs = monotonicMs();
+    // The precise clock, once per wake-up: the connection-life marks
+    // share its base, and the last read of each flow is timed by it.
+    m_wakeUs = MonotonicClock::nowUs();
+    m_nowMs = m_wakeUs / 1000;
     timespec wall{};
     clock_gettime(CLOCK_REALTIME_COARSE, &wall);
     m_wallMs = qint64(wall.tv_sec) * 1000 + wall.tv_nsec / 1'000'000;
@@ -172,7 +169,7 @@ void Worker::run()
     prctl(PR_SET_NAME, name.toLatin1().left(15).constData(), 0, 0, 0);
 
     m_scratch.resize(size_t(m_config.bufferBytes));
-    m_flowShared = {m_scratch.data(), m_config.bufferBytes, &m_pipes};
+    m_flowShared = {m_scratch.data(), m_config.bufferBytes, &m_pipes, &m_wakeUs};
     m_epollFd = epoll_create1(EPOLL_CLOEXEC);
     epoll_event inboxEvent{};
     inboxEvent.events = EPOLLIN;

@@ -73,6 +73,7 @@ public:
     const TlsClientContext *upstreamTls() const { return m_tls.upstream.get(); }
     const Tls &tls() const { return m_tls; }
     qint64 nowMs() const { return m_nowMs; }
+    qint64 wakeUs() const { return m_wakeUs; } // monotonic, as of this wake-up
     qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
     void markDirty(RelayConnection *connection);
     void lookUp(RelayConnection *connection, const QString &host, quint16 port);
@@ -105,6 +106,7 @@ private:
 
     int m_epollFd = -1;
     qint64 m_nowMs = 0;
+    qint64 m_wakeUs = 0;
     qint64 m_wallMs = 0;
     qint64 m_nextSweepMs = 0;
     std::vector<char> m_scratch;

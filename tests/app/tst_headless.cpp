@@ -6,6 +6,7 @@
 
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -13,7 +14,9 @@
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 
+#include <algorithm>
 #include <csignal>
 #include <sys/socket.h>
 
@@ -39,6 +42,7 @@ private slots:
     void caShowsWhereAndHowToTrust();
     void bodiesAndHarWhenStopped();
     void harToAPlaceThatCannotBeWritten();
+    void samplesAndTimelineOfALiveTransfer();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -154,6 +158,17 @@ void tst_Headless::badArgumentsExitNonZero()
     QCOMPARE(process.exitCode(), 2);
     const QString error = QString::fromUtf8(process.readAllStandardError());
     QVERIFY2(error.contains(QStringLiteral("--target")), qPrintable(error));
+
+    // Samples go into a JSONL stream, which must be asked for.
+    process.start(QStringLiteral(PROXYMON_BINARY), {"--headless", "--target", "127.0.0.1:9", "--jsonl-samples", "1s"});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 2);
+    QVERIFY(process.readAllStandardError().contains("--jsonl-samples goes with --jsonl"));
+    process.start(QStringLiteral(PROXYMON_BINARY), {"--headless", "--target", "127.0.0.1:9", "--jsonl", "-",
+                                                     "--jsonl-samples", "often"});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 2);
+    QVERIFY(process.readAllStandardError().contains("--jsonl-samples: 'often' is not a duration"));
 }
 
 void tst_Headless::windowWithoutDisplaySaysWhatToDo()
@@ -605,6 +620,71 @@ void tst_Headless::harToAPlaceThatCannotBeWritten()
     QCOMPARE(process.exitCode(), 1);
     const QByteArray said = process.readAllStandardError();
     QVERIFY2(said.contains("cannot write HAR to /nonexistent-directory/capture.har: no such directory"), said.constData());
+}
+
+void tst_Headless::samplesAndTimelineOfALiveTransfer()
+{
+    // An upstream that sends 100,000 bytes every 100 ms for 1.5 s: about
+    // 1,000,000 bytes/s, which the samples must say while it runs.
+    constexpr int Pieces = 15;
+    const QByteArray piece = randomBytes(100'000, 11);
+    ScriptedServer upstream([&](Socket &connection, int) {
+        for (int i = 0; i < Pieces; ++i) {
+            if (!sendAll(connection.fd(), piece))
+                return;
+            QThread::msleep(100);
+        }
+    });
+    QProcess process;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(upstream.port()), "--jsonl", "-",
+                                              "--jsonl-samples", "250ms"});
+    QVERIFY(port != 0);
+    QByteArray received;
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        received = readUntilEof(client.fd());
+    }
+    QCOMPARE(received.size(), Pieces * piece.size());
+    QByteArray out;
+    QVERIFY(stopAfterFirstClose(process, SIGTERM, &out));
+    QList<qint64> rates;
+    double lastT = -1;
+    qint64 lastBytes = -1;
+    QJsonObject closed;
+    for (const QJsonObject &event : jsonLines(out)) {
+        const QString type = event.value("event").toString();
+        if (type == u"connection_closed")
+            closed = event;
+        if (type != u"connection_sample")
+            continue;
+        QVERIFY(closed.isEmpty()); // samples only while it lives
+        QCOMPARE(event.value("id").toInt(), 1);
+        QVERIFY(event.value("t").toDouble() >= lastT);
+        QVERIFY(event.value("bytes_down").toInteger() >= lastBytes);
+        lastT = event.value("t").toDouble();
+        lastBytes = event.value("bytes_down").toInteger();
+        rates.append(event.value("down_bytes_per_s").toInteger());
+    }
+    QVERIFY2(rates.size() >= 4, qPrintable(QString::number(rates.size())));
+    std::sort(rates.begin(), rates.end());
+    const qint64 median = rates.at(rates.size() / 2);
+    QVERIFY2(median > 500'000 && median < 2'000'000, qPrintable(QString::number(median)));
+
+    // The closed event: the marks of its life and where the time went.
+    QStringList marks;
+    for (const QJsonValue &mark : closed.value("timeline").toArray())
+        marks.append(mark.toObject().value("lane").toString() + QLatin1Char(':') + mark.toObject().value("mark").toString());
+    QCOMPARE(marks.first(), QStringLiteral("client:accepted"));
+    QCOMPARE(marks.last(), QStringLiteral("connection:closed"));
+    for (const char *expected : {"upstream:connecting", "upstream:connected", "upstream:first_byte", "upstream:fin",
+                                 "client:fin_sent"})
+        QVERIFY2(marks.contains(QLatin1String(expected)), expected);
+    const QJsonObject timing = closed.value("timing").toObject();
+    // First to last byte down: the 14 pauses between the 15 pieces.
+    const double transfer = timing.value("transfer_down_ms").toDouble();
+    QVERIFY2(transfer > 1'300 && transfer < 2'500, qPrintable(QString::number(transfer)));
+    QVERIFY(timing.contains("queued_down_ms"));
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

@@ -158,12 +158,28 @@ void tst_Flow::stopsReadingWhileTheDestinationIsFull()
     QCOMPARE(queuedToRead(client.leg.descriptor()), queued);
     QCOMPARE(flow.delivered(), delivered);
     QVERIFY(delivered < quint64(data.size()));
+    // The wait is timed from its start; it has not ended yet.
+    QVERIFY(flow.waitingSinceUs() > 0);
+    QCOMPARE(owner.waits.size(), size_t(0));
+    QCOMPARE(owner.firstBytes, 1);
 
     // Once the upstream reads, everything arrives, in order.
     auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
     QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
     QVERIFY(sender.get());
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+    // Every wait ended and was reported; the first one lasted until the
+    // upstream began to read, and all of them add up to the total.
+    QCOMPARE(flow.waitingSinceUs(), qint64(-1));
+    QVERIFY(!owner.waits.empty());
+    qint64 total = 0;
+    for (const auto &[since, until] : owner.waits) {
+        QVERIFY(until >= since);
+        total += until - since;
+    }
+    QCOMPARE(flow.waitedUs(), total);
+    QVERIFY(owner.waits.front().second - owner.waits.front().first > 0);
+    QCOMPARE(owner.firstBytes, 1);
 }
 
 void tst_Flow::splicesBulkAndTellsTheObserverOnlyCounts()

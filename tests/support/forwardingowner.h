@@ -32,11 +32,15 @@ struct ForwardingOwner final : Flow::Owner
     }
     void flowFailed(Flow::Side side, int error) override { failures.push_back({side, error}); }
     void flowYield(Flow &) override { ++yields; }
+    void flowFirstBytes(Flow &) override { ++firstBytes; }
+    void flowWaited(Flow &, qint64 sinceUs, qint64 untilUs) override { waits.push_back({sinceUs, untilUs}); }
 
     Leg &destination;
     int deliveredNotes = 0;
     int ended = 0;
     int finsPassed = 0;
     int yields = 0;
+    int firstBytes = 0;
+    std::vector<std::pair<qint64, qint64>> waits; // monotonic µs
     std::vector<std::pair<Flow::Side, int>> failures;
 };
