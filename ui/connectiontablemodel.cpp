@@ -1,6 +1,7 @@
 #include "connectiontablemodel.h"
 
 #include "displaytext.h"
+#include "lifesummary.h"
 
 #include <QBrush>
 #include <QDateTime>
@@ -59,7 +60,25 @@ QString ConnectionTableModel::stateText(const ConnectionRecord &record)
 
 double ConnectionTableModel::rateOf(quint64 id) const
 {
-    return m_rates.value(id).rate;
+    const qsizetype row = m_store->connectionRow(id);
+    if (row < 0 || m_store->connectionAt(row).isClosed())
+        return 0;
+    const RateHistory history = m_store->rateHistory(id);
+    const qint64 now = m_store->connectionAt(row).ageUs(QDateTime::currentMSecsSinceEpoch());
+    double bytes = 0;
+    for (int direction = 0; direction < 2; ++direction)
+        bytes += history.bytesAt(now, direction) - history.bytesAt(now - 1'000'000, direction);
+    return bytes;
+}
+
+QList<float> ConnectionTableModel::activityOf(const ConnectionRecord &record) const
+{
+    const qint64 end = record.ageUs(QDateTime::currentMSecsSinceEpoch());
+    QList<float> up;
+    QList<float> down;
+    // Up to the last minute; a younger connection's whole life fills the cell.
+    m_store->rateHistory(record.id).rates(qMax<qint64>(0, end - ActivitySpanUs), qMax<qint64>(end, 1000), ActivityBins, &up, &down);
+    return up + down;
 }
 
 QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
@@ -81,15 +100,19 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
         case Client: return record.client;
         case Upstream: return record.upstreamAddress.isEmpty() ? record.upstream : record.upstreamAddress;
         case State: return stateText(record);
+        case Life: return LifeSummary::compact(record);
         case Duration: return durationMs();
         case BytesUp: return record.bytesUp;
         case BytesDown: return record.bytesDown;
         case Rate: return rateOf(record.id);
+        case Activity: return rateOf(record.id);
         case Requests: return record.requests;
         case Tls: return tlsText(record);
         }
         return QVariant();
     }
+    if (role == ActivityRole)
+        return QVariant::fromValue(activityOf(record));
     if (role == Qt::DisplayRole) {
         switch (index.column()) {
         case Id: return QString::number(record.id);
@@ -100,6 +123,7 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
                 ? record.upstream
                 : tr("%1 (%2)").arg(record.upstream, record.upstreamAddress);
         case State: return stateText(record);
+        case Life: return LifeSummary::compact(record);
         case Duration: return DisplayText::duration(durationMs());
         case BytesUp: return DisplayText::bytes(record.bytesUp);
         case BytesDown: return DisplayText::bytes(record.bytesDown);
@@ -111,6 +135,17 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
     }
     if (role == Qt::ToolTipRole && index.column() == State && !record.error.isEmpty())
         return record.error;
+    if (role == Qt::ToolTipRole && index.column() == Life && !record.timeline.isEmpty()) {
+        // The marks in words: the strip's content for a glance from the list.
+        QStringList lines;
+        for (const TimelineMark &mark : record.timeline.marks)
+            lines.append(QStringLiteral("%1 ms  %2").arg(double(mark.atUs) / 1000, 0, 'f', 3).arg(mark.describe()));
+        if (lines.size() > 24)
+            lines = lines.mid(0, 12) + QStringList{QStringLiteral("…")} + lines.mid(lines.size() - 11);
+        return lines.join(QLatin1Char('\n'));
+    }
+    if (role == Qt::ToolTipRole && index.column() == Activity)
+        return tr("The last minute: up (from the client) as a line, down as an area");
     if (role == Qt::ToolTipRole && index.column() == Tls && !record.decryptionNote.isEmpty())
         return record.decryptionNote;
     if (role == Qt::ForegroundRole && index.column() == Tls
@@ -167,31 +202,20 @@ QVariant ConnectionTableModel::headerData(int section, Qt::Orientation orientati
     case BytesUp: return tr("Up");
     case BytesDown: return tr("Down");
     case Rate: return tr("Rate");
+    case Activity: return tr("Activity");
+    case Life: return tr("Ends");
     case Requests: return tr("Requests");
     case Tls: return tr("TLS");
     }
     return QVariant();
 }
 
-void ConnectionTableModel::sample(const ConnectionRecord &record, qint64 nowMs)
+void ConnectionTableModel::follow(const ConnectionRecord &record)
 {
-    if (record.isClosed()) {
-        m_rates.remove(record.id);
-        return;
-    }
-    const quint64 bytes = record.bytesUp + record.bytesDown;
-    auto it = m_rates.find(record.id);
-    if (it == m_rates.end()) {
-        m_rates.insert(record.id, RateSample{bytes, nowMs, 0});
-        return;
-    }
-    // At least a quarter second between samples, so that one 50 ms batch
-    // does not make a spike.
-    if (nowMs - it->atMs < 250)
-        return;
-    it->rate = double(bytes - it->bytes) * 1000.0 / double(nowMs - it->atMs);
-    it->bytes = bytes;
-    it->atMs = nowMs;
+    if (record.isClosed())
+        m_live.remove(record.id);
+    else
+        m_live.insert(record.id);
 }
 
 void ConnectionTableModel::connectionsAboutToBeInserted(qsizetype first, qsizetype last)
@@ -202,12 +226,19 @@ void ConnectionTableModel::connectionsAboutToBeInserted(qsizetype first, qsizety
 void ConnectionTableModel::connectionsInserted()
 {
     endInsertRows();
+    // New rows come last, nearly always: the live ones among them are followed.
+    for (qsizetype row = m_store->connectionCount() - 1; row >= 0; --row) {
+        const ConnectionRecord &record = m_store->connectionAt(row);
+        if (m_live.contains(record.id) || record.isClosed())
+            break;
+        m_live.insert(record.id);
+    }
 }
 
 void ConnectionTableModel::connectionsAboutToBeRemoved(qsizetype first, qsizetype last)
 {
     for (qsizetype row = first; row <= last; ++row)
-        m_rates.remove(m_store->connectionAt(row).id);
+        m_live.remove(m_store->connectionAt(row).id);
     beginRemoveRows(QModelIndex(), int(first), int(last));
 }
 
@@ -218,9 +249,8 @@ void ConnectionTableModel::connectionsRemoved()
 
 void ConnectionTableModel::connectionsChanged(qsizetype first, qsizetype last)
 {
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
     for (qsizetype row = first; row <= last; ++row)
-        sample(m_store->connectionAt(row), now);
+        follow(m_store->connectionAt(row));
     emit dataChanged(index(int(first), 0), index(int(last), ColumnCount - 1));
 }
 
@@ -231,28 +261,24 @@ void ConnectionTableModel::aboutToBeCleared()
 
 void ConnectionTableModel::cleared()
 {
-    m_rates.clear();
+    m_live.clear();
     endResetModel();
 }
 
 void ConnectionTableModel::tick()
 {
-    if (m_rates.isEmpty())
+    if (m_live.isEmpty())
         return;
-    // Connections that said nothing for a while are idle: their rate decays
-    // to zero rather than freezing at the last value.
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    // Live rows' durations, rates and sparklines move on with the clock.
     int first = -1;
     int last = -1;
-    for (auto it = m_rates.begin(); it != m_rates.end(); ++it) {
-        if (now - it->atMs >= 1000)
-            it->rate = 0;
-        const qsizetype row = m_store->connectionRow(it.key());
+    for (const quint64 id : std::as_const(m_live)) {
+        const qsizetype row = m_store->connectionRow(id);
         if (row < 0)
             continue;
         first = first < 0 ? int(row) : qMin(first, int(row));
         last = qMax(last, int(row));
     }
     if (first >= 0)
-        emit dataChanged(index(first, Duration), index(last, Rate));
+        emit dataChanged(index(first, Duration), index(last, Activity));
 }

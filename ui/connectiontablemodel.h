@@ -3,7 +3,7 @@
 #include "capturestore.h"
 
 #include <QAbstractTableModel>
-#include <QHash>
+#include <QSet>
 #include <QTimer>
 
 // The connections of a CaptureStore as table rows, live while they are open.
@@ -13,9 +13,15 @@ class ConnectionTableModel : public QAbstractTableModel, private CaptureStore::L
 {
     Q_OBJECT
 public:
-    enum Column { Id, Started, Client, Upstream, State, Duration, BytesUp, BytesDown, Rate, Requests, Tls, ColumnCount };
+    enum Column { Id, Started, Client, Upstream, State, Life, Duration, BytesUp, BytesDown, Rate, Activity, Requests, Tls, ColumnCount };
     static constexpr int SortRole = Qt::UserRole;
     static constexpr int IdRole = Qt::UserRole + 1;
+    // Activity: the last minute's rates (a younger connection's whole
+    // life), ActivityBins up then as many down (QList<float>, bytes/s), for
+    // the sparkline.
+    static constexpr int ActivityRole = Qt::UserRole + 2;
+    static constexpr int ActivityBins = 60;
+    static constexpr qint64 ActivitySpanUs = 60'000'000;
 
     explicit ConnectionTableModel(CaptureStore *store, QObject *parent = nullptr);
     ~ConnectionTableModel() override;
@@ -25,21 +31,17 @@ public:
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
-    // Bytes per second both ways over the last update, 0 once idle.
+    // Bytes per second both ways over the last second (from the store's
+    // rate history); 0 once closed.
     double rateOf(quint64 id) const;
+    // The last minute's rates of a connection, as ActivityRole gives them.
+    QList<float> activityOf(const ConnectionRecord &record) const;
     // Words for how a connection stands or ended, as the State column shows.
     static QString stateText(const ConnectionRecord &record);
     // Words for whether and how its TLS was read, as the TLS column shows.
     static QString tlsText(const ConnectionRecord &record);
 
 private:
-    struct RateSample
-    {
-        quint64 bytes = 0;
-        qint64 atMs = 0;
-        double rate = 0;
-    };
-
     void connectionsAboutToBeInserted(qsizetype first, qsizetype last) override;
     void connectionsInserted() override;
     void connectionsAboutToBeRemoved(qsizetype first, qsizetype last) override;
@@ -47,10 +49,10 @@ private:
     void connectionsChanged(qsizetype first, qsizetype last) override;
     void aboutToBeCleared() override;
     void cleared() override;
-    void sample(const ConnectionRecord &record, qint64 nowMs);
+    void follow(const ConnectionRecord &record);
     void tick();
 
     CaptureStore *m_store;
-    QHash<quint64, RateSample> m_rates; // live connections only
-    QTimer m_clock;                     // durations and rates of live rows move on
+    QSet<quint64> m_live;  // ids of live rows: their durations, rates and sparklines move on
+    QTimer m_clock;
 };

@@ -3,6 +3,7 @@
 #include "tlsdetailstext.h"
 
 #include "bytetext.h"
+#include "connectionlifeview.h"
 #include "contentdecoder.h"
 #include "displaytext.h"
 #include "exchangetablemodel.h"
@@ -59,6 +60,7 @@ ExchangeDetailView::ExchangeDetailView(QWidget *parent)
     , m_body(monospaceView(this))
     , m_timing(monospaceView(this))
     , m_tls(monospaceView(this))
+    , m_life(new ConnectionLifeView(this))
     , m_bodySide(new QComboBox(this))
     , m_bodyMode(new QComboBox(this))
     , m_bodyInfo(new QLabel(this))
@@ -84,6 +86,7 @@ ExchangeDetailView::ExchangeDetailView(QWidget *parent)
     addTab(bodyPage, tr("Body"));
     addTab(m_timing, tr("Timing"));
     addTab(m_tls, tr("TLS"));
+    addTab(m_life, tr("Life"));
     connect(m_bodySide, &QComboBox::currentIndexChanged, this, &ExchangeDetailView::renderBody);
     connect(m_bodyMode, &QComboBox::currentIndexChanged, this, &ExchangeDetailView::renderBody);
     showNothing(tr("Select a connection or an exchange."));
@@ -97,6 +100,7 @@ QString ExchangeDetailView::tabText(Tab tab) const
     case BodyTab: return m_bodyInfo->text() + QLatin1Char('\n') + m_body->toPlainText();
     case TimingTab: return m_timing->toPlainText();
     case TlsTab: return m_tls->toPlainText();
+    case LifeTab: return m_life->text();
     }
     return QString();
 }
@@ -184,9 +188,20 @@ void ExchangeDetailView::showRawConnection(const ConnectionRecord &record)
     renderBody();
 }
 
-void ExchangeDetailView::showConnection(const ConnectionRecord &record)
+void ExchangeDetailView::showConnection(const ConnectionRecord &record, const RateHistory &history)
 {
     m_tls->setPlainText(TlsDetailsText::describe(record));
+    m_life->showConnection(record, history);
+}
+
+void ExchangeDetailView::updateConnection(const ConnectionRecord &record, const RateHistory &history)
+{
+    if (record.id != m_life->shownId())
+        return;
+    m_life->showConnection(record, history);
+    // The TLS tab changes only while the handshakes finish.
+    if (!record.clientTls.isEmpty() || !record.upstreamTls.isEmpty() || record.decryption != ConnectionRecord::Decryption::None)
+        m_tls->setPlainText(TlsDetailsText::describe(record));
 }
 
 void ExchangeDetailView::showNothing(const QString &why)

@@ -2,9 +2,11 @@
 
 #include "connectionrecord.h"
 #include "httpexchange.h"
+#include "ratehistory.h"
 
 #include <QTabWidget>
 
+class ConnectionLifeView;
 class QComboBox;
 class QLabel;
 class QPlainTextEdit;
@@ -17,7 +19,7 @@ class ExchangeDetailView : public QTabWidget
 {
     Q_OBJECT
 public:
-    enum Tab { HeadsTab, RawTab, BodyTab, TimingTab, TlsTab };
+    enum Tab { HeadsTab, RawTab, BodyTab, TimingTab, TlsTab, LifeTab };
 
     explicit ExchangeDetailView(QWidget *parent = nullptr);
 
@@ -25,8 +27,12 @@ public:
     void showExchange(const HttpExchange &exchange, const QString &note = QString());
     void showRawConnection(const ConnectionRecord &record);
     void showNothing(const QString &why);
-    // The connection the shown exchange or bytes belong to: its TLS tab.
-    void showConnection(const ConnectionRecord &record);
+    // The connection the shown exchange or bytes belong to: its TLS tab,
+    // and its life (the strip, its rate over time, where its time went).
+    void showConnection(const ConnectionRecord &record, const RateHistory &history = RateHistory());
+    // A newer record of the connection shown: its life moves on.
+    void updateConnection(const ConnectionRecord &record, const RateHistory &history);
+    ConnectionLifeView *lifeView() const { return m_life; }
 
     // The text a tab shows now; what the tests read.
     QString tabText(Tab tab) const;
@@ -43,6 +49,7 @@ private:
     QPlainTextEdit *m_body;
     QPlainTextEdit *m_timing;
     QPlainTextEdit *m_tls;
+    ConnectionLifeView *m_life;
     QComboBox *m_bodySide;
     QComboBox *m_bodyMode;
     QLabel *m_bodyInfo;

@@ -5,6 +5,7 @@
 #include "passthroughbar.h"
 #include "tlsinterception.h"
 #include "captureactions.h"
+#include "connectionlifeview.h"
 #include "captureexport.h"
 #include "capturefilejob.h"
 #include "catrustdialog.h"
@@ -12,6 +13,7 @@
 #include "pcapngwriter.h"
 #include "replayclient.h"
 #include "requestcomposer.h"
+#include "sparklinedelegate.h"
 #include "sessionreader.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
@@ -243,6 +245,9 @@ void MainWindow::buildViews()
     m_connectionsView->setColumnWidth(ConnectionTableModel::Client, 150);
     m_connectionsView->setColumnWidth(ConnectionTableModel::Upstream, 190);
     m_connectionsView->setColumnWidth(ConnectionTableModel::State, 170);
+    m_connectionsView->setColumnWidth(ConnectionTableModel::Life, 150);
+    m_connectionsView->setColumnWidth(ConnectionTableModel::Activity, 110);
+    m_connectionsView->setItemDelegateForColumn(ConnectionTableModel::Activity, new SparklineDelegate(m_connectionsView));
     m_exchangesView = makeTable(QStringLiteral("exchangesView"), m_exchangeFilter);
     m_exchangesView->sortByColumn(ExchangeTableModel::Connection, Qt::AscendingOrder);
     m_exchangesView->setColumnWidth(ExchangeTableModel::Connection, 60);
@@ -563,6 +568,7 @@ void MainWindow::clearCapture()
     if (!m_openedFile.isEmpty())
         setShownFile(QString());
     m_detail->showNothing(tr("Select a connection or an exchange."));
+    m_detail->lifeView()->showNothing();
     m_followConnections = true;
     m_followExchanges = true;
     m_status->refresh();
@@ -621,6 +627,7 @@ void MainWindow::onPublished(const QList<ConnectionRecord> &records, const QList
     if (!m_pause->isChecked()) {
         m_unsaved = m_unsaved || !records.isEmpty();
         m_store.add(records, exchanges);
+        followShownConnection(records);
         return;
     }
     // Paused: the connections already listed still move on; nothing new.
@@ -629,8 +636,26 @@ void MainWindow::onPublished(const QList<ConnectionRecord> &records, const QList
         if (m_store.connectionRow(record.id) >= 0)
             known.append(record);
     }
-    if (!known.isEmpty())
+    if (!known.isEmpty()) {
         m_store.add(known, {});
+        followShownConnection(known);
+    }
+}
+
+void MainWindow::followShownConnection(const QList<ConnectionRecord> &records)
+{
+    // The connection whose life is on screen moves on with its records.
+    const quint64 shown = m_detail->lifeView()->shownId();
+    if (shown == 0)
+        return;
+    for (const ConnectionRecord &record : records) {
+        if (record.id != shown)
+            continue;
+        const qsizetype row = m_store.connectionRow(shown);
+        if (row >= 0)
+            m_detail->updateConnection(m_store.connectionAt(row), m_store.rateHistory(shown));
+        return;
+    }
 }
 
 void MainWindow::onConnectionSelected()
@@ -642,7 +667,7 @@ void MainWindow::onConnectionSelected()
         return;
     const qsizetype row = m_store.connectionRow(id);
     if (row >= 0)
-        m_detail->showConnection(m_store.connectionAt(row));
+        m_detail->showConnection(m_store.connectionAt(row), m_store.rateHistory(id));
     if (row >= 0 && m_store.connectionAt(row).raw) {
         m_detail->showRawConnection(m_store.connectionAt(row));
         return;
@@ -665,7 +690,7 @@ void MainWindow::onExchangeSelected()
     const qsizetype row = m_store.connectionRow(exchange.connectionId);
     m_detail->showExchange(exchange, row >= 0 ? originOf(m_store.connectionAt(row)) : QString());
     if (row >= 0)
-        m_detail->showConnection(m_store.connectionAt(row));
+        m_detail->showConnection(m_store.connectionAt(row), m_store.rateHistory(exchange.connectionId));
 }
 
 void MainWindow::setKeyLogFile(const QString &path)

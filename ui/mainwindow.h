@@ -93,6 +93,7 @@ private:
     void onPublished(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void onListeningChanged(bool listening);
     void onConnectionSelected();
+    void followShownConnection(const QList<ConnectionRecord> &records);
     void onExchangeSelected();
     void showBanner(const QString &text, bool error);
     void installColumnMenu(QTableView *view);

@@ -70,6 +70,7 @@ void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpE
                 m_evictedLive.remove(record.id);
             continue;
         }
+        m_rates[record.id].add(record.timeline.sampledUs, record.bytesUp, record.bytesDown);
         const qsizetype row = connectionRow(record.id);
         if (row < 0) {
             added.append(&record);
@@ -183,6 +184,7 @@ void CaptureStore::evictConnection(qsizetype row)
     }
     notify(&Listener::connectionsAboutToBeRemoved, row, row);
     m_stats.bytes -= m_connectionBytes[row];
+    m_rates.remove(id);
     m_connections.removeAt(row);
     m_connectionBytes.removeAt(row);
     ++m_stats.evictedConnections;
@@ -229,6 +231,7 @@ void CaptureStore::clear()
     m_exchangeBytes.clear();
     m_evictedLive.clear();
     m_exchangesOf.clear();
+    m_rates.clear();
     m_stats = Stats();
     notify(&Listener::cleared);
 }

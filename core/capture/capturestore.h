@@ -2,6 +2,7 @@
 
 #include "connectionrecord.h"
 #include "httpexchange.h"
+#include "ratehistory.h"
 
 #include <QHash>
 #include <QList>
@@ -77,6 +78,9 @@ public:
     const HttpExchange &exchangeAt(qsizetype row) const { return m_exchanges[size_t(row)]; }
 
     const Stats &stats() const { return m_stats; }
+    // A held connection's bytes each way over time, from the records the
+    // batches brought (empty for one not held).
+    RateHistory rateHistory(quint64 id) const { return m_rates.value(id); }
 
     // The captured bytes one item holds, as the byte limit counts them.
     static qint64 sizeOf(const ConnectionRecord &record);
@@ -110,6 +114,7 @@ private:
     std::deque<HttpExchange> m_exchanges;
     std::deque<qint64> m_exchangeBytes;
     QHash<quint64, qsizetype> m_exchangesOf; // held exchanges per connection id
+    QHash<quint64, RateHistory> m_rates;   // per held connection
     QSet<quint64> m_evictedLive;           // evicted while open: their updates stay out
     Stats m_stats;
 };

@@ -38,3 +38,9 @@ QString ConnectionRecord::decryptionName(Decryption decryption)
     }
     return QString();
 }
+
+qint64 ConnectionRecord::ageUs(qint64 msSinceEpoch) const
+{
+    const qint64 endMs = isClosed() ? closedMs : msSinceEpoch;
+    return qMax<qint64>(timeline.sampledUs, (endMs - openedMs) * 1000);
+}

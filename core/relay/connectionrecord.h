@@ -82,6 +82,9 @@ struct ConnectionRecord
     ConnectionTimeline timeline; // its life on both legs, as the worker timed it
 
     bool isClosed() const { return state == State::Closed; }
+    // The connection's own time (µs since it was accepted, as its timeline
+    // counts) at a wall-clock instant; a closed one's stays at its end.
+    qint64 ageUs(qint64 msSinceEpoch) const;
 
     // Stable lower-case names, used by the JSONL stream and the README.
     static QString closeReasonName(CloseReason reason);

@@ -1,0 +1,261 @@
+// The connection-life views in the real window (offscreen): the lifecycle
+// strip of a scripted connection, the row's compact end and sparkline, the
+// detail pane's rate graph while a transfer runs.
+
+#include "connectionlifeview.h"
+#include "connectiontablemodel.h"
+#include "exchangedetailview.h"
+#include "lifecyclestrip.h"
+#include "loopback.h"
+#include "mainwindow.h"
+#include "monotonicclock.h"
+#include "proxyserver.h"
+#include "rategraph.h"
+
+#include <QAbstractItemModel>
+#include <QCoreApplication>
+#include <QImage>
+#include <QSettings>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThread>
+
+#include <atomic>
+#include <future>
+
+#include <sys/socket.h>
+
+using namespace Loopback;
+using Kind = TimelineMark::Kind;
+using Lane = TimelineMark::Lane;
+
+class tst_ConnectionLife : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void init();
+    void stripShowsTheMarksOfAScriptedConnection();
+    void sparklineAndGraphMoveDuringATransfer();
+
+private:
+    static void startOn(MainWindow &window, quint16 upstreamPort);
+    // Selects the connection's row and shows its Life tab.
+    static void selectConnection(MainWindow &window, quint64 id);
+    static QTableView *connectionsView(MainWindow &window);
+
+    QTemporaryDir m_config;
+};
+
+void tst_ConnectionLife::initTestCase()
+{
+    QVERIFY(m_config.isValid());
+    qputenv("XDG_CONFIG_HOME", m_config.path().toLocal8Bit());
+    QCoreApplication::setOrganizationName(QStringLiteral("proxymon-test"));
+    QCoreApplication::setApplicationName(QStringLiteral("proxymon-test-life"));
+}
+
+void tst_ConnectionLife::init()
+{
+    QSettings().clear();
+}
+
+QTableView *tst_ConnectionLife::connectionsView(MainWindow &window)
+{
+    return window.findChild<QTableView *>(QStringLiteral("connectionsView"));
+}
+
+void tst_ConnectionLife::startOn(MainWindow &window, quint16 upstreamPort)
+{
+    window.setListenText(QStringLiteral("127.0.0.1:0"));
+    window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(upstreamPort));
+    window.startProxy();
+    QVERIFY(window.isListening());
+}
+
+void tst_ConnectionLife::selectConnection(MainWindow &window, quint64 id)
+{
+    QTableView *view = connectionsView(window);
+    const QAbstractItemModel *model = view->model();
+    for (int row = 0; row < model->rowCount(); ++row) {
+        const QModelIndex index = model->index(row, 0);
+        if (index.data(ConnectionTableModel::IdRole).toULongLong() == id) {
+            view->setCurrentIndex(index);
+            break;
+        }
+    }
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    detail->setCurrentWidget(detail->lifeView());
+}
+
+void tst_ConnectionLife::stripShowsTheMarksOfAScriptedConnection()
+{
+    // The lab's client: a line, FIN at 200 ms, read to the end; the
+    // upstream answers at 300 ms and closes at 400 ms.
+    std::atomic<qint64> connected{0};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        const qint64 accepted = MonotonicClock::nowUs();
+        readExactly(connection.fd(), 5);
+        QThread::usleep(300'000 - (MonotonicClock::nowUs() - accepted));
+        sendAll(connection.fd(), "pong\n");
+        readUntilEof(connection.fd());
+        QThread::usleep(qMax<qint64>(0, 400'000 - (MonotonicClock::nowUs() - accepted)));
+    });
+    MainWindow window{ProxyConfig()};
+    window.resize(1200, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    startOn(window, upstream.port());
+    const QByteArray answer = offThread([&] {
+        Socket client = connectTo("127.0.0.1", window.server()->listenPort());
+        connected = MonotonicClock::nowUs();
+        sendAll(client.fd(), "ping\n");
+        QThread::usleep(200'000);
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(answer, QByteArray("pong\n"));
+    QTRY_VERIFY(window.store()->connectionCount() == 1 && window.store()->connectionAt(0).isClosed());
+    const ConnectionRecord record = window.store()->connectionAt(0);
+
+    // The row says it in short: the client's FIN passed on, the upstream
+    // went on about 100 ms, then its FIN, passed on too.
+    QTableView *view = connectionsView(window);
+    const QString ends = view->model()->index(0, ConnectionTableModel::Life).data().toString();
+    QVERIFY2(ends.startsWith(QStringLiteral("C FIN→ · U +")) && ends.endsWith(QStringLiteral(" · U FIN→")), qPrintable(ends));
+
+    selectConnection(window, record.id);
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    ConnectionLifeView *life = detail->lifeView();
+    QTRY_COMPARE(life->shownId(), record.id);
+    QVERIFY(life->isVisible());
+    LifecycleStrip *strip = life->strip();
+    const QList<LifecycleStrip::ShownMark> &shown = strip->shownMarks();
+    QCOMPARE(shown.size(), record.timeline.marks.size());
+    const auto find = [&](Kind kind, Lane lane) -> const LifecycleStrip::ShownMark * {
+        for (const LifecycleStrip::ShownMark &item : shown) {
+            if (item.mark.kind == kind && item.mark.lane == lane)
+                return &item;
+        }
+        return nullptr;
+    };
+    const LifecycleStrip::ShownMark *accepted = find(Kind::Accepted, Lane::Client);
+    const LifecycleStrip::ShownMark *clientFin = find(Kind::Fin, Lane::Client);
+    const LifecycleStrip::ShownMark *finPassed = find(Kind::FinSent, Lane::Upstream);
+    const LifecycleStrip::ShownMark *answered = find(Kind::FirstByte, Lane::Upstream);
+    const LifecycleStrip::ShownMark *upstreamFin = find(Kind::Fin, Lane::Upstream);
+    const LifecycleStrip::ShownMark *closed = find(Kind::Closed, Lane::Connection);
+    QVERIFY(accepted && clientFin && finPassed && answered && upstreamFin && closed);
+    // On their lanes, in time order along the axis, at the times they
+    // happened: 200 ms is half of the 400 ms life.
+    QCOMPARE(clientFin->at.y(), strip->laneY(Lane::Client));
+    QCOMPARE(finPassed->at.y(), strip->laneY(Lane::Upstream));
+    QVERIFY(accepted->at.x() < clientFin->at.x() && clientFin->at.x() < answered->at.x());
+    QVERIFY(answered->at.x() < upstreamFin->at.x() && upstreamFin->at.x() <= closed->at.x());
+    const qreal axis = strip->xOf(record.timeline.sampledUs) - strip->xOf(0);
+    QVERIFY(axis > 300);
+    const qreal fraction = (clientFin->at.x() - strip->xOf(0)) / axis;
+    QVERIFY2(qAbs(fraction - 0.5) < 0.06, qPrintable(QString::number(fraction)));
+    // Hovering the client's FIN names it with its exact time.
+    const QString tip = strip->toolTipAt(clientFin->at.toPoint());
+    QVERIFY2(tip.contains(QStringLiteral("the client sent FIN at %1 ms").arg(double(clientFin->mark.atUs) / 1000, 0, 'f', 3)),
+             qPrintable(tip));
+    QVERIFY(strip->toolTipAt(closed->at.toPoint()).contains(QLatin1String("closed (client_fin)")));
+
+    // Drawn, not only laid out: the FIN's mark is in the strip's pixels.
+    const QImage image = strip->grab().toImage();
+    const QPoint finPixel(qRound(clientFin->at.x()), qRound(clientFin->at.y()));
+    QVERIFY(image.pixelColor(finPixel) != strip->palette().color(QPalette::Base));
+
+    // Where the time went: the upstream's 300 ms before its first byte.
+    const QString text = detail->tabText(ExchangeDetailView::LifeTab);
+    QVERIFY2(text.contains(QLatin1String("client's first byte to upstream's: ")), qPrintable(text));
+    QVERIFY(text.contains(QLatin1String("upstream connect: ")));
+}
+
+void tst_ConnectionLife::sparklineAndGraphMoveDuringATransfer()
+{
+    // 100,000 bytes every 100 ms for 3 s.
+    std::atomic<bool> stop{false};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        const QByteArray piece = randomBytes(100'000, 5);
+        for (int i = 0; i < 30 && !stop; ++i) {
+            if (!sendAll(connection.fd(), piece))
+                return;
+            QThread::msleep(100);
+        }
+    });
+    MainWindow window{ProxyConfig()};
+    window.resize(1400, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    startOn(window, upstream.port());
+    std::atomic<qint64> received{0};
+    auto reader = std::async(std::launch::async, [&] {
+        Socket client = connectTo("127.0.0.1", window.server()->listenPort());
+        char buffer[65536];
+        for (;;) {
+            const ssize_t n = ::recv(client.fd(), buffer, sizeof buffer, 0);
+            if (n <= 0)
+                return;
+            received += n;
+        }
+    });
+    QTRY_VERIFY(window.store()->connectionCount() == 1);
+    const quint64 id = window.store()->connectionAt(0).id;
+    selectConnection(window, id);
+    QTableView *view = connectionsView(window);
+    const QModelIndex cell = view->model()->index(0, ConnectionTableModel::Activity);
+    const auto activity = [&] { return cell.data(ConnectionTableModel::ActivityRole).value<QList<float>>(); };
+    const auto downBins = [](const QList<float> &values) {
+        int moving = 0;
+        for (qsizetype i = values.size() / 2; i < values.size(); ++i)
+            moving += values[i] > 0;
+        return moving;
+    };
+    // Live: the sparkline moves as the bytes come, and says they come
+    // down, not up.
+    QTRY_VERIFY_WITH_TIMEOUT(received > 500'000, 10'000);
+    const QList<float> early = activity();
+    QCOMPARE(early.size(), 2 * ConnectionTableModel::ActivityBins);
+    QVERIFY(downBins(early) > 0);
+    QTRY_VERIFY_WITH_TIMEOUT(received > 1'500'000, 10'000);
+    QTRY_VERIFY_WITH_TIMEOUT(activity() != early && downBins(activity()) > 0, 5'000);
+    for (qsizetype i = 0; i < ConnectionTableModel::ActivityBins; ++i)
+        QCOMPARE(activity().at(i), 0.0f);
+    QVERIFY(!window.store()->connectionAt(0).isClosed());
+    // The cell shows it: the down colour among its pixels (the row not
+    // selected, so that no highlight is taken for it).
+    view->selectionModel()->clearSelection();
+    QTest::qWait(50);
+    const QRect rect = view->visualRect(view->model()->index(0, ConnectionTableModel::Activity));
+    QVERIFY(rect.width() > 20);
+    const QImage pixels = view->viewport()->grab(rect).toImage();
+    int blue = 0;
+    for (int y = 0; y < pixels.height(); ++y) {
+        for (int x = 0; x < pixels.width(); ++x) {
+            const QColor colour = pixels.pixelColor(x, y);
+            if (colour.blue() > colour.red() + 40 && colour.blue() > 120)
+                ++blue;
+        }
+    }
+    QVERIFY2(blue > 10, qPrintable(QString::number(blue)));
+    // The detail pane's graph over the whole life: about 1 MB/s down, no
+    // bytes up.
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    RateGraph *graph = detail->lifeView()->graph();
+    QTRY_VERIFY(!graph->shownRates(1).isEmpty());
+    float top = 0;
+    for (const float rate : graph->shownRates(1))
+        top = qMax(top, rate);
+    QVERIFY2(top > 300'000, qPrintable(QString::number(top)));
+    for (const float rate : graph->shownRates(0))
+        QCOMPARE(rate, 0.0f);
+    stop = true;
+    window.stopProxy();
+    reader.wait();
+}
+
+QTEST_MAIN(tst_ConnectionLife)
+#include "tst_connectionlife.moc"
