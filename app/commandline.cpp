@@ -121,6 +121,9 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     const QCommandLineOption bodyPrefix(QStringLiteral("body-prefix"),
         QStringLiteral("Bytes of each HTTP body kept for viewing (default 1M in the window; none headless, "
                        "whose stream carries no bodies)."), QStringLiteral("SIZE"));
+    const QCommandLineOption rawPrefix(QStringLiteral("raw-prefix"),
+        QStringLiteral("Bytes kept each way of a connection that is not HTTP, with the reads that brought them, for "
+                       "its conversation view (default 64K)."), QStringLiteral("SIZE"));
     const QCommandLineOption via(QStringLiteral("via"),
         QStringLiteral("HTTP proxy mode: add a Via header naming proxymon to forwarded requests (off by default: "
                        "servers answer a proxy differently, e.g. nginx stops compressing)."));
@@ -160,7 +163,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("EXPR"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, jsonlSamples, bodies, har, pcapng, curl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
-                       bodyPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
+                       bodyPrefix, rawPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
                        ca, caExport, caReplace, filter});
     parser.addPositionalArgument(QStringLiteral("FILE"),
                                  QStringLiteral("A saved session, a JSONL stream or a HAR file to open in the window."),
@@ -257,7 +260,8 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         }
     }
     struct SizeOption { const QCommandLineOption *option; int *value; };
-    for (const SizeOption &z : {SizeOption{&buffer, &config.bufferBytes}, SizeOption{&bodyPrefix, &config.bodyPrefixBytes}}) {
+    for (const SizeOption &z : {SizeOption{&buffer, &config.bufferBytes}, SizeOption{&bodyPrefix, &config.bodyPrefixBytes},
+                                SizeOption{&rawPrefix, &config.rawPrefixBytes}}) {
         if (parser.isSet(*z.option) && !parseSize(parser.value(*z.option), z.value)) {
             result.error = QStringLiteral("--%1: '%2' is not a size such as 64K or 1M")
                                .arg(z.option->names().first(), parser.value(*z.option));

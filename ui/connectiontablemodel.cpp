@@ -108,6 +108,7 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
         case Activity: return rateOf(record.id);
         case Requests: return record.requests;
         case Tls: return tlsText(record);
+        case Waterfall: return record.openedMs;
         }
         return QVariant();
     }
@@ -203,6 +204,7 @@ QVariant ConnectionTableModel::headerData(int section, Qt::Orientation orientati
     case BytesDown: return tr("Down");
     case Rate: return tr("Rate");
     case Activity: return tr("Activity");
+    case Waterfall: return tr("Waterfall");
     case Life: return tr("Ends");
     case Requests: return tr("Requests");
     case Tls: return tr("TLS");
@@ -279,6 +281,9 @@ void ConnectionTableModel::tick()
         first = first < 0 ? int(row) : qMin(first, int(row));
         last = qMax(last, int(row));
     }
-    if (first >= 0)
-        emit dataChanged(index(first, Duration), index(last, Activity));
+    if (first < 0)
+        return;
+    emit dataChanged(index(first, Duration), index(last, Activity));
+    // The waterfall's axis runs to now while anything is live: every bar moves.
+    emit dataChanged(index(0, Waterfall), index(rowCount() - 1, Waterfall));
 }

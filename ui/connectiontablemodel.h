@@ -13,7 +13,7 @@ class ConnectionTableModel : public QAbstractTableModel, private CaptureStore::L
 {
     Q_OBJECT
 public:
-    enum Column { Id, Started, Client, Upstream, State, Life, Duration, BytesUp, BytesDown, Rate, Activity, Requests, Tls, ColumnCount };
+    enum Column { Id, Started, Client, Upstream, State, Life, Duration, BytesUp, BytesDown, Rate, Activity, Requests, Tls, Waterfall, ColumnCount };
     static constexpr int SortRole = Qt::UserRole;
     static constexpr int IdRole = Qt::UserRole + 1;
     // Activity: the last minute's rates (a younger connection's whole

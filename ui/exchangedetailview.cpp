@@ -4,6 +4,7 @@
 
 #include "bytetext.h"
 #include "connectionlifeview.h"
+#include "conversationview.h"
 #include "contentdecoder.h"
 #include "displaytext.h"
 #include "exchangetablemodel.h"
@@ -61,6 +62,7 @@ ExchangeDetailView::ExchangeDetailView(QWidget *parent)
     , m_timing(monospaceView(this))
     , m_tls(monospaceView(this))
     , m_life(new ConnectionLifeView(this))
+    , m_conversation(new ConversationView(this))
     , m_bodySide(new QComboBox(this))
     , m_bodyMode(new QComboBox(this))
     , m_bodyInfo(new QLabel(this))
@@ -87,6 +89,7 @@ ExchangeDetailView::ExchangeDetailView(QWidget *parent)
     addTab(m_timing, tr("Timing"));
     addTab(m_tls, tr("TLS"));
     addTab(m_life, tr("Life"));
+    addTab(m_conversation, tr("Conversation"));
     connect(m_bodySide, &QComboBox::currentIndexChanged, this, &ExchangeDetailView::renderBody);
     connect(m_bodyMode, &QComboBox::currentIndexChanged, this, &ExchangeDetailView::renderBody);
     showNothing(tr("Select a connection or an exchange."));
@@ -101,6 +104,7 @@ QString ExchangeDetailView::tabText(Tab tab) const
     case TimingTab: return m_timing->toPlainText();
     case TlsTab: return m_tls->toPlainText();
     case LifeTab: return m_life->text();
+    case ConversationTab: return m_conversation->text();
     }
     return QString();
 }
@@ -186,12 +190,16 @@ void ExchangeDetailView::showRawConnection(const ConnectionRecord &record)
     m_timing->setPlainText(QString());
     m_bodySide->setEnabled(true);
     renderBody();
+    m_conversation->showConnection(record);
 }
 
 void ExchangeDetailView::showConnection(const ConnectionRecord &record, const RateHistory &history)
 {
     m_tls->setPlainText(TlsDetailsText::describe(record));
     m_life->showConnection(record, history);
+    if (!record.raw)
+        m_conversation->showNothing(tr("Connection %1 speaks HTTP (or has said nothing yet): its exchanges are in the list.")
+                                        .arg(record.id));
 }
 
 void ExchangeDetailView::updateConnection(const ConnectionRecord &record, const RateHistory &history)
@@ -199,6 +207,9 @@ void ExchangeDetailView::updateConnection(const ConnectionRecord &record, const 
     if (record.id != m_life->shownId())
         return;
     m_life->showConnection(record, history);
+    // A raw connection's conversation grows with its kept bytes.
+    if (record.raw && (m_conversation->shownId() == record.id || m_conversation->shownId() == 0))
+        m_conversation->showConnection(record);
     // The TLS tab changes only while the handshakes finish.
     if (!record.clientTls.isEmpty() || !record.upstreamTls.isEmpty() || record.decryption != ConnectionRecord::Decryption::None)
         m_tls->setPlainText(TlsDetailsText::describe(record));

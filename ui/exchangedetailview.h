@@ -7,6 +7,7 @@
 #include <QTabWidget>
 
 class ConnectionLifeView;
+class ConversationView;
 class QComboBox;
 class QLabel;
 class QPlainTextEdit;
@@ -19,7 +20,7 @@ class ExchangeDetailView : public QTabWidget
 {
     Q_OBJECT
 public:
-    enum Tab { HeadsTab, RawTab, BodyTab, TimingTab, TlsTab, LifeTab };
+    enum Tab { HeadsTab, RawTab, BodyTab, TimingTab, TlsTab, LifeTab, ConversationTab };
 
     explicit ExchangeDetailView(QWidget *parent = nullptr);
 
@@ -33,6 +34,7 @@ public:
     // A newer record of the connection shown: its life moves on.
     void updateConnection(const ConnectionRecord &record, const RateHistory &history);
     ConnectionLifeView *lifeView() const { return m_life; }
+    ConversationView *conversationView() const { return m_conversation; }
 
     // The text a tab shows now; what the tests read.
     QString tabText(Tab tab) const;
@@ -50,6 +52,7 @@ private:
     QPlainTextEdit *m_timing;
     QPlainTextEdit *m_tls;
     ConnectionLifeView *m_life;
+    ConversationView *m_conversation;
     QComboBox *m_bodySide;
     QComboBox *m_bodyMode;
     QLabel *m_bodyInfo;

@@ -1,6 +1,7 @@
 #include "lifecyclestrip.h"
 
 #include "lifesummary.h"
+#include "timebreakdown.h"
 
 #include <QHelpEvent>
 #include <QPainter>
@@ -243,25 +244,14 @@ void LifecycleStrip::paintEvent(QPaintEvent *)
         painter.setPen(QPen(palette().color(QPalette::Mid), 1));
         painter.drawLine(QPointF(xOf(start), y), QPointF(right, y));
     }
-    // Stalls: shaded where a side was not taking bytes.
-    for (const Lane lane : {Lane::Client, Lane::Upstream}) {
-        const qreal y = laneY(lane);
-        qint64 since = -1;
-        for (const TimelineMark &mark : timeline.marks) {
-            if (mark.lane != lane)
-                continue;
-            if (mark.kind == Kind::StallStart)
-                since = mark.atUs;
-            else if (mark.kind == Kind::StallEnd && since >= 0) {
-                painter.fillRect(QRectF(QPointF(xOf(since), y - 9), QPointF(qMax(xOf(mark.atUs), xOf(since) + 1), y + 9)), StallColour);
-                since = -1;
-            }
-        }
-        // A stall still going on (or cut by the end): to the end.
-        const int direction = lane == Lane::Upstream ? 0 : 1; // bytes toward this lane
-        const qint64 ongoing = timeline.waitingSinceUs[direction] >= 0 ? timeline.waitingSinceUs[direction] : since;
-        if (ongoing >= 0)
-            painter.fillRect(QRectF(QPointF(xOf(ongoing), y - 9), QPointF(right, y + 9)), StallColour);
+    // Stalls: shaded where a side was not taking bytes (one still going
+    // on, or cut by the end, runs to the end).
+    for (const TimeBreakdown::Span &span : TimeBreakdown::spans(m_record, m_endUs)) {
+        if (span.phase != TimeBreakdown::Phase::Stall)
+            continue;
+        const qreal y = laneY(span.lane);
+        painter.fillRect(QRectF(QPointF(xOf(span.fromUs), y - 9), QPointF(qMax(xOf(span.toUs), xOf(span.fromUs) + 1), y + 9)),
+                         StallColour);
     }
     // Data: from each side's first byte to its last.
     for (const Lane lane : {Lane::Client, Lane::Upstream}) {

@@ -14,6 +14,7 @@
 #include "replayclient.h"
 #include "requestcomposer.h"
 #include "sparklinedelegate.h"
+#include "waterfalldelegate.h"
 #include "sessionreader.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
@@ -248,6 +249,10 @@ void MainWindow::buildViews()
     m_connectionsView->setColumnWidth(ConnectionTableModel::Life, 150);
     m_connectionsView->setColumnWidth(ConnectionTableModel::Activity, 110);
     m_connectionsView->setItemDelegateForColumn(ConnectionTableModel::Activity, new SparklineDelegate(m_connectionsView));
+    m_connectionsView->setColumnWidth(ConnectionTableModel::Tls, 110);
+    m_connectionsView->setColumnWidth(ConnectionTableModel::Waterfall, 280);
+    m_connectionsView->setItemDelegateForColumn(ConnectionTableModel::Waterfall,
+                                                new WaterfallDelegate(&m_store, m_connectionFilter, m_connectionsView));
     m_exchangesView = makeTable(QStringLiteral("exchangesView"), m_exchangeFilter);
     m_exchangesView->sortByColumn(ExchangeTableModel::Connection, Qt::AscendingOrder);
     m_exchangesView->setColumnWidth(ExchangeTableModel::Connection, 60);

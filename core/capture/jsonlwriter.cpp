@@ -151,6 +151,18 @@ QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &re
         line.addRaw("raw", "true")
             .addRaw("client_first_bytes", bytes(record.clientPrefix))
             .addRaw("upstream_first_bytes", bytes(record.upstreamPrefix));
+        // The reads that brought them, so that the two directions can be put
+        // back in the order they crossed: [from, t in ms, bytes].
+        QByteArray reads = "[";
+        for (const RawRead &read : record.rawReads) {
+            if (reads.size() > 1)
+                reads += ',';
+            reads += read.fromClient ? "[\"client\"," : "[\"upstream\",";
+            reads += JsonLine::milliseconds(read.atUs) + ',' + QByteArray::number(read.bytes) + ']';
+        }
+        line.addRaw("reads", reads + ']');
+        if (record.rawReadsCut)
+            line.addRaw("reads_cut", "true");
     }
     if (!record.timeline.isEmpty())
         line.addRaw("timeline", timelineJson(record.timeline)).addRaw("timing", timingJson(record));

@@ -271,6 +271,15 @@ QString SessionReader::readRecordFields(const QJsonObject &object, ConnectionRec
     record->raw = object.value(QLatin1String("raw")).toBool();
     record->clientPrefix = bytesOf(object.value(QLatin1String("client_first_bytes")));
     record->upstreamPrefix = bytesOf(object.value(QLatin1String("upstream_first_bytes")));
+    record->rawReads.clear();
+    for (const QJsonValue &entry : object.value(QLatin1String("reads")).toArray()) {
+        const QJsonArray read = entry.toArray();
+        const QString from = read.at(0).toString();
+        if (read.size() != 3 || (from != QLatin1String("client") && from != QLatin1String("upstream")) || read.at(2).toInt() <= 0)
+            return QStringLiteral("a read that is not [\"client\"|\"upstream\", ms, bytes]");
+        record->rawReads.append({usOf(read.at(1), 0), read.at(2).toInt(), from == QLatin1String("client")});
+    }
+    record->rawReadsCut = object.value(QLatin1String("reads_cut")).toBool();
     record->timeline = ConnectionTimeline();
     if (!readTimeline(object, &record->timeline))
         return QStringLiteral("an unknown mark in the timeline");

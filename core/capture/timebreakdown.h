@@ -21,4 +21,19 @@ public:
     };
 
     static QList<Part> of(const ConnectionRecord &record);
+
+    // The same as spans of the connection's time, for a waterfall bar.
+    enum class Phase : quint8 { Lookup, Connect, Tls, Wait, Receive, Stall };
+    struct Span
+    {
+        Phase phase;
+        qint64 fromUs;
+        qint64 toUs;
+        // A stall's lane: the side that was not taking bytes.
+        TimelineMark::Lane lane = TimelineMark::Lane::Connection;
+    };
+    // Spans in drawing order (stalls last, over the rest); endUs closes
+    // spans still open on a live connection.
+    static QList<Span> spans(const ConnectionRecord &record, qint64 endUs);
+    static QString phaseName(Phase phase);
 };

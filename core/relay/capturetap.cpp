@@ -3,9 +3,10 @@
 #include "connectionrecord.h"
 #include "worker.h"
 
-CaptureTap::CaptureTap(Worker &worker, ConnectionRecord &record)
+CaptureTap::CaptureTap(Worker &worker, ConnectionRecord &record, const qint64 &originUs)
     : m_worker(worker)
     , m_record(record)
+    , m_originUs(originUs)
 {
 }
 
@@ -38,15 +39,36 @@ void CaptureTap::seen(bool fromClient, const char *data, qsizetype size)
         limits.head.maxBytes = config.headBytes;
         limits.head.maxHeaders = config.headHeaders;
         limits.bodyPrefixBytes = config.bodyPrefixBytes;
+        limits.rawPrefixBytes = config.rawPrefixBytes;
         m_conversation = std::make_unique<HttpConversation>(m_record.id, limits, m_earlierExchanges, m_secure);
     }
     const QByteArrayView bytes(data, size);
     const qint64 now = m_worker.wallMs();
+    const qsizetype keptBefore = (fromClient ? m_conversation->rawClientPrefix() : m_conversation->rawUpstreamPrefix()).size();
     if (fromClient)
         m_conversation->clientBytes(bytes, now);
     else
         m_conversation->upstreamBytes(bytes, now);
+    noteRead(fromClient, keptBefore);
     collect();
+}
+
+void CaptureTap::noteRead(bool fromClient, qsizetype keptBefore)
+{
+    const qsizetype kept = (fromClient ? m_conversation->rawClientPrefix() : m_conversation->rawUpstreamPrefix()).size();
+    if (kept < keptBefore || (m_conversation->rawClientPrefix().isEmpty() && m_conversation->rawUpstreamPrefix().isEmpty())) {
+        // HTTP after all: the prefixes went, and their reads go too.
+        m_reads.clear();
+        m_readsCut = false;
+        return;
+    }
+    if (kept == keptBefore)
+        return;
+    if (m_reads.size() >= ConnectionRecord::MaxRawReads) {
+        m_readsCut = true;
+        return;
+    }
+    m_reads.append({m_worker.wakeUs() - m_originUs, qint32(kept - keptBefore), fromClient});
 }
 
 void CaptureTap::passed(bool fromClient, quint64 bytes)
@@ -71,6 +93,8 @@ void CaptureTap::addPrefixes(ConnectionRecord *record) const
     if (m_conversation && m_conversation->isRaw()) {
         record->clientPrefix = m_conversation->rawClientPrefix();
         record->upstreamPrefix = m_conversation->rawUpstreamPrefix();
+        record->rawReads = m_reads;
+        record->rawReadsCut = m_readsCut;
     }
 }
 

@@ -1,11 +1,11 @@
 #pragma once
 
+#include "connectionrecord.h"
 #include "flowobserver.h"
 #include "httpconversation.h"
 
 #include <memory>
 
-struct ConnectionRecord;
 class Worker;
 
 // The HTTP capture's view of one connection's flows: hands what passes to
@@ -15,7 +15,8 @@ class Worker;
 class CaptureTap final : public FlowObserver
 {
 public:
-    CaptureTap(Worker &worker, ConnectionRecord &record);
+    // originUs: the connection's monotonic start, which read times count from.
+    CaptureTap(Worker &worker, ConnectionRecord &record, const qint64 &originUs);
     ~CaptureTap() override;
 
     bool watching(bool fromClient) const override;
@@ -35,12 +36,17 @@ public:
 
 private:
     void collect();
+    // A read that added to a raw prefix, for the conversation view.
+    void noteRead(bool fromClient, qsizetype keptBefore);
     // Hands out the conversation's last exchanges and lets it go; with
     // keepPrefixes, its raw prefixes stay in the record.
     void endConversation(bool keepPrefixes);
 
     Worker &m_worker;
     ConnectionRecord &m_record;
+    const qint64 &m_originUs;
+    QList<RawRead> m_reads;
+    bool m_readsCut = false;
     std::unique_ptr<HttpConversation> m_conversation;
     int m_earlierExchanges = 0;
     bool m_secure = false;

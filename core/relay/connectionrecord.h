@@ -24,6 +24,15 @@ struct TlsDetails
     QString summary() const { return isEmpty() ? QString() : version + QLatin1Char(' ') + cipher; }
 };
 
+// One read of a raw connection's kept first bytes: the conversation view
+// puts the two directions back in the order they crossed.
+struct RawRead
+{
+    qint64 atUs = 0; // since the connection was accepted (the worker's wake-up)
+    qint32 bytes = 0;
+    bool fromClient = true;
+};
+
 // One proxied connection as observers see it. A plain value: workers build
 // snapshots of it and the core hands lists of them across threads.
 struct ConnectionRecord
@@ -75,7 +84,10 @@ struct ConnectionRecord
     bool raw = false;        // not HTTP: only the first bytes each way are kept
     bool httpProxy = false;  // HTTP proxy mode: each request names its upstream
     QByteArray clientPrefix;   // raw connections: the first bytes from the client
-    QByteArray upstreamPrefix; // and from the upstream (up to 64 KiB each)
+    QByteArray upstreamPrefix; // and from the upstream (up to rawPrefixBytes each, 64 KiB by default)
+    QList<RawRead> rawReads;   // the reads that brought the prefixes, in order
+    bool rawReadsCut = false;  // reads past MaxRawReads were not kept one by one
+    static constexpr int MaxRawReads = 4096;
     State state = State::Resolving;
     CloseReason closeReason = CloseReason::None;
     QString error;           // words for Error and Timeout

@@ -50,6 +50,7 @@ struct ProxyConfig
 
     bool capture = true;                  // follow HTTP and report exchanges
     int bodyPrefixBytes = 1024 * 1024;    // kept per body for viewing
+    int rawPrefixBytes = 64 * 1024;       // kept each way of a connection that is not HTTP
     int headBytes = 64 * 1024;            // a head's cap
     int headHeaders = 100;
 

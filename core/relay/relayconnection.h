@@ -202,7 +202,7 @@ private:
     qint64 m_lastActivityMs = 0;
 
     ConnectionRecord m_record;
-    CaptureTap m_tap{m_worker, m_record};
+    CaptureTap m_tap{m_worker, m_record, m_originUs};
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
 };

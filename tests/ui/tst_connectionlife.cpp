@@ -4,6 +4,7 @@
 
 #include "connectionlifeview.h"
 #include "connectiontablemodel.h"
+#include "conversationview.h"
 #include "exchangedetailview.h"
 #include "lifecyclestrip.h"
 #include "loopback.h"
@@ -11,13 +12,18 @@
 #include "monotonicclock.h"
 #include "proxyserver.h"
 #include "rategraph.h"
+#include "waterfalldelegate.h"
 
 #include <QAbstractItemModel>
 #include <QCoreApplication>
+#include <QDateTime>
+#include <QComboBox>
 #include <QImage>
+#include <QLineEdit>
 #include <QSettings>
 #include <QTableView>
 #include <QTemporaryDir>
+#include <QFile>
 #include <QTest>
 #include <QThread>
 
@@ -38,6 +44,8 @@ private slots:
     void init();
     void stripShowsTheMarksOfAScriptedConnection();
     void sparklineAndGraphMoveDuringATransfer();
+    void waterfallFollowsTheFilter();
+    void conversationFramesADelimitedStream();
 
 private:
     static void startOn(MainWindow &window, quint16 upstreamPort);
@@ -255,6 +263,173 @@ void tst_ConnectionLife::sparklineAndGraphMoveDuringATransfer()
     stop = true;
     window.stopProxy();
     reader.wait();
+}
+
+void tst_ConnectionLife::waterfallFollowsTheFilter()
+{
+    // Three connections, a while apart: one that ends cleanly, one the
+    // client resets, one still open.
+    ScriptedServer upstream([&](Socket &connection, int) {
+        const QByteArray line = readExactly(connection.fd(), 4);
+        sendAll(connection.fd(), line);
+        readUntilEof(connection.fd());
+    });
+    MainWindow window{ProxyConfig()};
+    window.resize(1600, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    startOn(window, upstream.port());
+    const quint16 port = window.server()->listenPort();
+    offThread([&] {
+        Socket first = connectTo("127.0.0.1", port);
+        sendAll(first.fd(), "one\n");
+        readExactly(first.fd(), 4);
+        first.shutdownWrite();
+        readUntilEof(first.fd());
+    });
+    QTest::qWait(300);
+    offThread([&] {
+        Socket second = connectTo("127.0.0.1", port);
+        sendAll(second.fd(), "two\n");
+        readExactly(second.fd(), 4);
+        QThread::msleep(100);
+        second.reset();
+    });
+    QTest::qWait(300);
+    Socket third = offThread([&] {
+        Socket socket = connectTo("127.0.0.1", port);
+        sendAll(socket.fd(), "3rd\n");
+        readExactly(socket.fd(), 4);
+        return socket;
+    });
+    CaptureStore *store = window.store();
+    QTRY_VERIFY(store->connectionCount() == 3 && store->connectionAt(1).isClosed() && store->connectionAt(0).isClosed());
+
+    QTableView *view = connectionsView(window);
+    auto *waterfall = qobject_cast<WaterfallDelegate *>(view->itemDelegateForColumn(ConnectionTableModel::Waterfall));
+    QVERIFY(waterfall);
+    view->scrollTo(view->model()->index(0, ConnectionTableModel::Waterfall));
+    const auto barOf = [&](int row) {
+        const QModelIndex index = view->model()->index(row, ConnectionTableModel::Waterfall);
+        return waterfall->barRect(index, view->visualRect(index));
+    };
+    // One axis for all: from the first one's start to now (one is live).
+    QCOMPARE(waterfall->axis().firstMs, store->connectionAt(0).openedMs);
+    QVERIFY(waterfall->axis().lastMs >= QDateTime::currentMSecsSinceEpoch() - 1000);
+    QVERIFY(barOf(0).left() < barOf(1).left() && barOf(1).left() < barOf(2).left());
+    QVERIFY(barOf(0).right() < barOf(2).right());
+    const QRect cell = view->visualRect(view->model()->index(2, ConnectionTableModel::Waterfall));
+    QVERIFY(cell.width() > 100);
+    QVERIFY(barOf(2).right() > cell.right() - 10); // the live one runs to now
+
+    // The filter: only the reset one, and the axis is its life alone.
+    window.findChild<QLineEdit *>(QStringLiteral("filterEdit"))->setText(QStringLiteral("state:reset"));
+    QTRY_COMPARE(view->model()->rowCount(), 1);
+    const ConnectionRecord &reset = store->connectionAt(1);
+    QCOMPARE(view->model()->index(0, 0).data(ConnectionTableModel::IdRole).toULongLong(), reset.id);
+    QCOMPARE(waterfall->axis().firstMs, reset.openedMs);
+    const QRect only = view->visualRect(view->model()->index(0, ConnectionTableModel::Waterfall));
+    QVERIFY(qAbs(barOf(0).left() - (only.left() + 3)) < 2);
+    QVERIFY(qAbs(barOf(0).right() - (only.right() - 3)) < 3);
+    // Painted: its life as a line across the cell, and its phases (here
+    // a fraction of a millisecond at the start) in their colours.
+    view->selectionModel()->clearSelection();
+    QTest::qWait(50);
+    const QImage pixels = view->viewport()->grab(only).toImage();
+    QList<QColor> phases;
+    for (const auto phase : {TimeBreakdown::Phase::Connect, TimeBreakdown::Phase::Wait, TimeBreakdown::Phase::Receive})
+        phases.append(WaterfallDelegate::colourOf(phase));
+    int seen = 0;
+    int lifeLine = 0;
+    const QColor mid = view->palette().color(QPalette::Mid);
+    for (int y = 0; y < pixels.height(); ++y) {
+        for (int x = 0; x < pixels.width(); ++x) {
+            seen += phases.contains(pixels.pixelColor(x, y));
+            lifeLine += pixels.pixel(x, y) == mid.rgb();
+        }
+    }
+    QVERIFY2(lifeLine > only.width() / 2, qPrintable(QString::number(lifeLine)));
+    QVERIFY2(seen > 0, "no phase drawn");
+    // Selecting the row shows that connection's life.
+    selectConnection(window, reset.id);
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    QTRY_COMPARE(detail->lifeView()->shownId(), reset.id);
+    third.close();
+}
+
+void tst_ConnectionLife::conversationFramesADelimitedStream()
+{
+    // A Redis-like session: two commands in one write, the answers in two
+    // writes a moment apart, then one more command.
+    ScriptedServer upstream([&](Socket &connection, int) {
+        readExactly(connection.fd(), 16);
+        sendAll(connection.fd(), "+OK\r\n");
+        QThread::msleep(60);
+        sendAll(connection.fd(), "$1\r\n1\r\n");
+        readUntilEof(connection.fd());
+    });
+    MainWindow window{ProxyConfig()};
+    window.resize(1400, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    startOn(window, upstream.port());
+    offThread([&] {
+        Socket client = connectTo("127.0.0.1", window.server()->listenPort());
+        sendAll(client.fd(), "SET a 1\r\nGET a\r\n");
+        readExactly(client.fd(), 12);
+        QThread::msleep(60);
+        sendAll(client.fd(), "QUIT\r\n");
+        client.shutdownWrite();
+        readUntilEof(client.fd());
+    });
+    QTRY_VERIFY(window.store()->connectionCount() == 1 && window.store()->connectionAt(0).isClosed());
+    const ConnectionRecord record = window.store()->connectionAt(0);
+    QVERIFY(record.raw);
+    selectConnection(window, record.id);
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    ConversationView *conversation = detail->conversationView();
+    detail->setCurrentWidget(conversation);
+    QTRY_COMPARE(conversation->shownId(), record.id);
+
+    using Blocks = QList<QPair<bool, QByteArray>>;
+    const auto blocks = [&] {
+        Blocks result;
+        for (const ConversationFramer::Message &message : conversation->messages())
+            result.append({message.fromClient, message.bytes});
+        return result;
+    };
+    // By read: as the bytes crossed.
+    QVERIFY(conversation->setFraming(QStringLiteral("read")));
+    QCOMPARE(blocks(), (Blocks{{true, "SET a 1\r\nGET a\r\n"}, {false, "+OK\r\n"}, {false, "$1\r\n1\r\n"}, {true, "QUIT\r\n"}}));
+    // By CRLF, chosen from the presets as a user would.
+    auto *preset = conversation->findChild<QComboBox *>(QStringLiteral("conversationPreset"));
+    const int crlf = preset->findData(QStringLiteral("crlf"));
+    QVERIFY(crlf >= 0);
+    preset->setCurrentIndex(crlf);
+    emit preset->activated(crlf);
+    QCOMPARE(blocks(), (Blocks{{true, "SET a 1\r\n"}, {true, "GET a\r\n"}, {false, "+OK\r\n"}, {false, "$1\r\n"},
+                               {false, "1\r\n"}, {true, "QUIT\r\n"}}));
+    for (const ConversationFramer::Message &message : conversation->messages())
+        QVERIFY(!message.incomplete);
+    // Times follow the reads: the second answer came about 60 ms after the first.
+    const QList<ConversationFramer::Message> &messages = conversation->messages();
+    QVERIFY(messages[3].atUs - messages[2].atUs >= 40'000);
+    // What the user reads and what the export writes.
+    const QString text = detail->tabText(ExchangeDetailView::ConversationTab);
+    QCOMPARE(text.count(QStringLiteral("▶ client")), 3);
+    QCOMPARE(text.count(QStringLiteral("◀ upstream")), 3);
+    QVERIFY(text.indexOf(QLatin1String("GET a")) < text.indexOf(QLatin1String("+OK")));
+    QVERIFY(text.indexOf(QLatin1String("+OK")) < text.indexOf(QLatin1String("QUIT")));
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("conversation.txt"));
+    QString error;
+    QVERIFY2(conversation->saveTo(path, &error), qPrintable(error));
+    QFile saved(path);
+    QVERIFY(saved.open(QIODevice::ReadOnly));
+    QCOMPARE(QString::fromUtf8(saved.readAll()), text);
+    // A framing that is not one says why and leaves the view as it was.
+    QVERIFY(!conversation->setFraming(QStringLiteral("length:3")));
+    QCOMPARE(conversation->messages().size(), 6);
 }
 
 QTEST_MAIN(tst_ConnectionLife)
