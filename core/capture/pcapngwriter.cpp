@@ -1,5 +1,7 @@
 #include "pcapngwriter.h"
 
+#include "conversationframer.h"
+
 #include "endpoint.h"
 
 #include <QHostAddress>
@@ -245,8 +247,15 @@ QList<Piece> piecesOf(const CaptureSnapshot::Entry &entry, quint64 *sentUp, quin
     const ConnectionRecord &record = entry.record;
     const qint64 opened = nsOf(record.openedMs) + 10'000;
     if (record.raw) {
-        pieces.append({opened, 0, record.clientPrefix, 0});
-        pieces.append({opened + 1000, 1, record.upstreamPrefix, 0});
+        // Read by read, in the order and at the times they crossed (a file
+        // from before reads were kept: each side's bytes at once, the
+        // client's first).
+        qint64 previous = opened;
+        for (const ConversationFramer::Message &read : ConversationFramer::frame(record, ConversationFramer::Framing())) {
+            const qint64 at = qMax(previous + 1000, nsOf(record.openedMs) + read.atUs * 1000);
+            pieces.append({at, read.fromClient ? 0 : 1, read.bytes, 0});
+            previous = at;
+        }
     }
     for (const HttpExchange &exchange : entry.exchanges) {
         if (!exchange.request.isEmpty()) {
@@ -385,7 +394,8 @@ CaptureExport::Counts PcapngWriter::write(const CaptureSnapshot &snapshot, QIODe
         if (decrypted)
             note += ": decrypted, the bytes inside TLS";
         if (record.raw)
-            note += ": not HTTP; the first bytes each way, the client's placed first";
+            note += record.rawReads.isEmpty() ? QByteArray(": not HTTP; the first bytes each way, the client's placed first")
+                                              : QByteArray(": not HTTP; the first bytes each way, read by read");
 
         Address client = addressOf(record.client);
         Address acceptedOn = addressOf(record.acceptedOn);

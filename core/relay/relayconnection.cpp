@@ -63,6 +63,8 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     m_originUs = MonotonicClock::nowUs();
     m_startedMs = m_lastActivityMs = worker.nowMs();
     m_record.id = id;
+    // A forwarded connection's life takes about ten marks: one allocation.
+    m_record.timeline.marks.reserve(10);
     markOnLane(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString());
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
     const SocketAddress peer = m_client.peer();
@@ -281,7 +283,9 @@ void RelayConnection::connectNext()
         m_sideDead[Upstream] = false;
         if (m_connectStartUs < 0)
             m_connectStartUs = MonotonicClock::nowUs();
-        mark(Mark::Kind::Connecting, Upstream, 0, address.toString());
+        // Written once: the marks and the record share the text.
+        m_attemptAddress = address.toString();
+        mark(Mark::Kind::Connecting, Upstream, 0, m_attemptAddress);
         if (::connect(fd, address.data(), address.length) == 0) {
             watch(Upstream);
             connected(0);
@@ -331,16 +335,16 @@ void RelayConnection::noteConnectFailure(int error)
 {
     // Every address tried is named in the record, with why it failed.
     m_upstream.close(false);
-    mark(Mark::Kind::ConnectFailed, Upstream, error, m_addresses[m_nextAddress].toString());
+    mark(Mark::Kind::ConnectFailed, Upstream, error, m_attemptAddress);
     if (!m_connectErrors.isEmpty())
         m_connectErrors += QStringLiteral("; ");
-    m_connectErrors += QStringLiteral("%1: %2").arg(m_addresses[m_nextAddress].toString(), errorText(error));
+    m_connectErrors += QStringLiteral("%1: %2").arg(m_attemptAddress, errorText(error));
     ++m_nextAddress;
 }
 
 void RelayConnection::connected(std::uint32_t events)
 {
-    m_record.upstreamAddress = m_addresses[m_nextAddress].toString();
+    m_record.upstreamAddress = m_attemptAddress;
     stopConnectClock();
     mark(Mark::Kind::Connected, Upstream, 0, m_record.upstreamAddress);
     noteUpstreamFrom();

@@ -192,6 +192,7 @@ private:
     std::vector<SocketAddress> m_addresses;
     size_t m_nextAddress = 0;
     QString m_connectErrors;
+    QString m_attemptAddress;   // the address being connected to, as text
     qint64 m_originUs = 0;      // monotonic, at the accept: the marks count from here
     qint64 m_resolveStartUs = -1;
     qint64 m_connectStartUs = -1;

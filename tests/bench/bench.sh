@@ -22,6 +22,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 seconds="${BENCH_SECONDS:-8}"
 stream_bytes=$((2 * 1024 * 1024 * 1024))
 idle_count=5000
+live_count=10000
 capture_rounds="${BENCH_CAPTURE_ROUNDS:-5}"
 
 "$root/scripts/deps.sh" wrk haproxy socat nginx-light python3
@@ -30,6 +31,8 @@ cmake --build "$root/build" --target proxymon proxymon_benchtool proxymon_guiben
 proxymon="$root/build/app/proxymon"
 benchtool="$root/build/tests/proxymon_benchtool"
 guibench="$root/build/tests/proxymon_guibench"
+# 10,000 live connections through the window hold 20,000 descriptors in it.
+ulimit -Hn 65536 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)"
 
 # shellcheck source=../../scripts/lib.sh
@@ -216,6 +219,23 @@ read -r _ fill_ms _ sort_connections_ms _ sort_exchanges_ms _ filter_ms _ filter
     _ session_ms _ session_stall_ms _ har_ms _ har_stall_ms _ open_ms _ open_stall_ms \
     <<<"$("$guibench" scale 2>>"$work/guibench.log")"
 
+echo "== the window with $live_count live connections, every one updating twice a second" >&2
+# An echo upstream; benchtool trickle sends a byte on each connection every
+# 500 ms (spread evenly) and reads the echoes, while the window shows the
+# list with its sparklines and waterfall and the first connection's Life
+# tab. The heartbeat runs from before the first accept to the end.
+coproc echoer { "$benchtool" echo; }
+read -r echo_port <&"${echoer[0]}"
+coproc guilive { "$guibench" live "$echo_port" $((seconds + 20)) 2>>"$work/guibench.log"; }
+read -r live_port <&"${guilive[0]}"
+coproc trickler { "$benchtool" trickle "$live_port" "$live_count" "$((seconds + 5))"; }
+read -r _ <&"${trickler[0]}"
+read -r live_echoed <&"${trickler[0]}"
+wait "$trickler_PID" 2>/dev/null || true
+read -r _ live_stall _ live_stalls _ live_max <&"${guilive[0]}"
+wait "$guilive_PID" 2>/dev/null || true
+kill "$echoer_PID" 2>/dev/null || true
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 echo
@@ -244,5 +264,6 @@ echo "- proxymon's CPU per keep-alive request beside $idle_count idle connection
 echo
 echo "The window (its own engine, capture on, one worker per core):"
 echo "- under keep-alive load: $gui_rate req/s (target ≥ 20,000), longest GUI stall $gui_stall ms (target < 50), $gui_stalls stalls over 50 ms, views updated $gui_batches times a second"
+echo "- $live_max live connections at once, each updating twice a second ($live_echoed bytes echoed), sparklines, waterfall and a Life tab on screen: longest GUI stall $live_stall ms (target < 50), $live_stalls stalls over 50 ms"
 echo "- 10,000 connections and 100,000 exchanges: filled in $fill_ms ms; sorting connections $sort_connections_ms ms, exchanges $sort_exchanges_ms ms; filter status:404 $filter_ms ms, clearing it $filter_clear_ms ms (longest GUI stall while each ran)"
 echo "- the same 100,000 exchanges written and read on the file thread: session saved in $session_ms ms (longest GUI stall $session_stall_ms ms), HAR in $har_ms ms (stall $har_stall_ms ms), session opened in $open_ms ms (stall $open_stall_ms ms) (stalls ≤ 100)"

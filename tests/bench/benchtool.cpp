@@ -7,6 +7,12 @@
 //                              print "bytes seconds GB/s"
 //   benchtool idle PORT COUNT  open COUNT connections, print "ready", hold them
 //                              until standard input closes (at most 10 min)
+//   benchtool echo             listen on 127.0.0.1, print the port, echo every
+//                              byte of every client
+//   benchtool trickle PORT COUNT SECONDS
+//                              open COUNT connections, print "ready", then send
+//                              a byte on each every 500 ms (spread evenly) and
+//                              read the echoes, for SECONDS; print "bytes echoed"
 
 #include "loopback.h"
 
@@ -64,20 +70,31 @@ void streamTo(int fd, quint64 total)
     }
 }
 
-int serve()
+// A server's start: a listener on 127.0.0.1 whose port is printed, and an
+// epoll set watching it (-1 when there is no listener).
+int listenAndWatch(Socket *listener)
 {
     raiseDescriptorLimit();
     quint16 port = 0;
-    Socket listener = listenOn("127.0.0.1", 8192, &port);
-    if (!listener.isValid())
-        return 1;
+    *listener = listenOn("127.0.0.1", 8192, &port);
+    if (!listener->isValid())
+        return -1;
     std::printf("%u\n", port);
     std::fflush(stdout);
     const int epoll = epoll_create1(EPOLL_CLOEXEC);
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.fd = listener.fd();
-    epoll_ctl(epoll, EPOLL_CTL_ADD, listener.fd(), &event);
+    event.data.fd = listener->fd();
+    epoll_ctl(epoll, EPOLL_CTL_ADD, listener->fd(), &event);
+    return epoll;
+}
+
+int serve()
+{
+    Socket listener;
+    const int epoll = listenAndWatch(&listener);
+    if (epoll < 0)
+        return 1;
     epoll_event events[256];
     for (;;) {
         // Ends when its parent (the bench script) goes away.
@@ -180,6 +197,86 @@ int idle(quint16 port, int count)
     return 0;
 }
 
+int echo()
+{
+    Socket listener;
+    const int epoll = listenAndWatch(&listener);
+    if (epoll < 0)
+        return 1;
+    epoll_event events[256];
+    char buffer[4096];
+    for (;;) {
+        if (getppid() == 1)
+            return 0;
+        const int ready = epoll_wait(epoll, events, 256, 1000);
+        for (int i = 0; i < ready; ++i) {
+            const int fd = events[i].data.fd;
+            if (fd == listener.fd()) {
+                for (;;) {
+                    const int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                    if (client < 0)
+                        break;
+                    epoll_event watch{};
+                    watch.events = EPOLLIN;
+                    watch.data.fd = client;
+                    epoll_ctl(epoll, EPOLL_CTL_ADD, client, &watch);
+                }
+                continue;
+            }
+            const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+            if (n <= 0) {
+                epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+                ::close(fd);
+                continue;
+            }
+            // A few bytes at a time: the send queue always has room.
+            ::send(fd, buffer, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+    }
+}
+
+int trickle(quint16 port, int count, int seconds)
+{
+    raiseDescriptorLimit();
+    std::vector<Socket> sockets;
+    sockets.reserve(size_t(count));
+    for (int i = 0; i < count; ++i) {
+        Socket socket = connectTo("127.0.0.1", port);
+        if (!socket.isValid()) {
+            std::fprintf(stderr, "benchtool: connection %d failed\n", i);
+            return 1;
+        }
+        sockets.push_back(std::move(socket));
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    // Every connection gets a byte per 500 ms cycle, in 50 slices of 10 ms.
+    constexpr int Slices = 50;
+    quint64 echoed = 0;
+    QElapsedTimer clock;
+    clock.start();
+    const qint64 until = qint64(seconds) * 1000;
+    char sink[256];
+    for (qint64 slice = 0; clock.elapsed() < until; ++slice) {
+        const size_t first = size_t(slice % Slices) * sockets.size() / Slices;
+        const size_t last = size_t(slice % Slices + 1) * sockets.size() / Slices;
+        for (size_t i = first; i < last; ++i) {
+            ::send(sockets[i].fd(), "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            for (;;) {
+                const ssize_t n = ::recv(sockets[i].fd(), sink, sizeof sink, MSG_DONTWAIT);
+                if (n <= 0)
+                    break;
+                echoed += quint64(n);
+            }
+        }
+        const qint64 next = (slice + 1) * 10;
+        if (next > clock.elapsed())
+            std::this_thread::sleep_for(std::chrono::milliseconds(next - clock.elapsed()));
+    }
+    std::printf("%llu\n", static_cast<unsigned long long>(echoed));
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -191,6 +288,10 @@ int main(int argc, char **argv)
         return stream(quint16(atoi(argv[2])), std::strtoull(argv[3], nullptr, 10));
     if (mode == "idle" && argc == 4)
         return idle(quint16(atoi(argv[2])), atoi(argv[3]));
-    std::fprintf(stderr, "usage: benchtool serve | stream PORT BYTES | idle PORT COUNT\n");
+    if (mode == "echo" && argc == 2)
+        return echo();
+    if (mode == "trickle" && argc == 5)
+        return trickle(quint16(atoi(argv[2])), atoi(argv[3]), atoi(argv[4]));
+    std::fprintf(stderr, "usage: benchtool serve | stream PORT BYTES | idle PORT COUNT | echo | trickle PORT COUNT SECONDS\n");
     return 64;
 }

@@ -6,12 +6,19 @@
 //       caller puts load through it, watches the GUI thread with a 5 ms
 //       heartbeat. Then prints: longest stall in ms, stalls over 50 ms,
 //       batches the views took per second, rows and exchanges held.
+//   proxymon_guibench live TARGET_PORT SECONDS
+//       The same with the window wide enough for the sparkline and waterfall
+//       columns, the first connection selected with its Life tab showing,
+//       for many live connections that all keep updating (benchtool
+//       trickle). Prints the stall figures and the most live rows held.
 //   proxymon_guibench scale
 //       Fills the window's store with 10,000 connections and 100,000
 //       exchanges, then times sorting and filtering both lists, and saving
 //       them as a session and as HAR and opening the session again, with
 //       the longest GUI stall during each.
 #include "capturestore.h"
+#include "connectiontablemodel.h"
+#include "exchangedetailview.h"
 #include "httpheadparser.h"
 #include "mainwindow.h"
 #include "proxyserver.h"
@@ -68,15 +75,23 @@ private:
     int m_stalls = 0;
 };
 
-int load(MainWindow &window, quint16 target, int seconds)
+// Starts the window forwarding to target and prints its port.
+bool startForwarding(MainWindow &window, quint16 target)
 {
     window.setListenText(QStringLiteral("127.0.0.1:0"));
     window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(target));
     window.startProxy();
     if (!window.isListening())
-        return 1;
+        return false;
     std::printf("%u\n", unsigned(window.server()->listenPort()));
     std::fflush(stdout);
+    return true;
+}
+
+int load(MainWindow &window, quint16 target, int seconds)
+{
+    if (!startForwarding(window, target))
+        return 1;
 
     qint64 batches = 0;
     QObject::connect(window.server(), &ProxyServer::published, &window,
@@ -88,6 +103,34 @@ int load(MainWindow &window, quint16 target, int seconds)
     std::printf("stall_max_ms %lld stalls_over_50ms %d batches_per_s %.1f connections %lld exchanges %lld\n",
                 worst, heartbeat.stallsOver50ms(), double(batches) * 1000.0 / double(heartbeat.elapsedMs()),
                 qint64(window.store()->connectionCount()), qint64(window.store()->exchangeCount()));
+    return 0;
+}
+
+int live(MainWindow &window, quint16 target, int seconds)
+{
+    window.resize(2600, 1000);
+    if (!startForwarding(window, target))
+        return 1;
+    auto *view = window.findChild<QTableView *>(QStringLiteral("connectionsView"));
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    detail->setCurrentIndex(ExchangeDetailView::LifeTab);
+    qint64 mostLive = 0;
+    QTimer watch;
+    QObject::connect(&watch, &QTimer::timeout, &window, [&] {
+        // The first row selected once there is one: its strip and graph move too.
+        if (!view->currentIndex().isValid() && view->model()->rowCount() > 0)
+            view->setCurrentIndex(view->model()->index(0, 0));
+        qint64 live = 0;
+        for (qsizetype row = 0; row < window.store()->connectionCount(); ++row)
+            live += !window.store()->connectionAt(row).isClosed();
+        mostLive = qMax(mostLive, live);
+    });
+    watch.start(1000);
+    Heartbeat heartbeat;
+    QTimer::singleShot(seconds * 1000, qApp, &QCoreApplication::quit);
+    QApplication::exec();
+    const qint64 worst = heartbeat.worstMs();
+    std::printf("stall_max_ms %lld stalls_over_50ms %d live_max %lld\n", worst, heartbeat.stallsOver50ms(), mostLive);
     return 0;
 }
 
@@ -207,8 +250,10 @@ int main(int argc, char *argv[])
     window.show();
     if (args.value(1) == u"load" && args.size() == 4)
         return load(window, quint16(args[2].toUInt()), args[3].toInt());
+    if (args.value(1) == u"live" && args.size() == 4)
+        return live(window, quint16(args[2].toUInt()), args[3].toInt());
     if (args.value(1) == u"scale")
         return scale(window);
-    std::fprintf(stderr, "usage: proxymon_guibench load TARGET_PORT SECONDS | scale\n");
+    std::fprintf(stderr, "usage: proxymon_guibench load TARGET_PORT SECONDS | live TARGET_PORT SECONDS | scale\n");
     return 2;
 }

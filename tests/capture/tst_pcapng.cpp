@@ -116,6 +116,28 @@ ToolRun tshark(const QStringList &arguments)
 
 // tshark -z follow,tcp,raw: the bytes each way of one stream; lines of
 // hex, the responder's indented by a tab.
+QPair<QByteArray, QByteArray> follow(const QString &file, int stream);
+
+// The same, as the runs each side sent in the order they came: true for
+// the responder's.
+QList<QPair<bool, QByteArray>> followInOrder(const QString &file, int stream)
+{
+    const ToolRun run = tshark({QStringLiteral("-r"), file, QStringLiteral("-q"), QStringLiteral("-z"),
+                                QStringLiteral("follow,tcp,raw,%1").arg(stream)});
+    QList<QPair<bool, QByteArray>> runs;
+    for (const QByteArray &line : run.out.split('\n')) {
+        const QByteArray hex = line.trimmed();
+        if (hex.isEmpty() || hex.startsWith('=') || hex.contains(':'))
+            continue;
+        const bool responder = line.startsWith('\t');
+        if (!runs.isEmpty() && runs.last().first == responder)
+            runs.last().second += QByteArray::fromHex(hex);
+        else
+            runs.append({responder, QByteArray::fromHex(hex)});
+    }
+    return runs;
+}
+
 QPair<QByteArray, QByteArray> follow(const QString &file, int stream)
 {
     const ToolRun run = tshark({QStringLiteral("-r"), file, QStringLiteral("-q"), QStringLiteral("-z"),
@@ -138,6 +160,7 @@ class tst_Pcapng : public QObject
 private slots:
     void initTestCase();
     void legsCarryTheBytesThatCrossed();
+    void rawConnectionInterleavesAsItsReadsCrossed();
     void sequenceNumbersWrapPast4GiB();
     void httpProxyShowsTheClientLegOnly();
 };
@@ -255,6 +278,36 @@ void tst_Pcapng::legsCarryTheBytesThatCrossed()
     QCOMPARE(firstEnd.value(6), qMakePair(portOf(resetRecord.client), true));              // the client's RST
     QCOMPARE(firstEnd.value(7), qMakePair(portOf(resetRecord.upstreamFrom), true));        // passed on
     QCOMPARE(portOf(resetRecord.acceptedOn), port);
+}
+
+void tst_Pcapng::rawConnectionInterleavesAsItsReadsCrossed()
+{
+    // An echo-like raw conversation, two rounds, with its reads kept.
+    ConnectionRecord record;
+    record.id = 9;
+    record.client = QStringLiteral("127.0.0.1:40001");
+    record.acceptedOn = QStringLiteral("127.0.0.1:8080");
+    record.raw = true;
+    record.clientPrefix = "ping1ping2";
+    record.upstreamPrefix = "pong1pong2";
+    record.rawReads = {{1000, 5, true}, {2000, 5, false}, {3000, 5, true}, {4000, 5, false}};
+    record.bytesUp = 10;
+    record.bytesDown = 10;
+    record.openedMs = 1'800'000'000'000;
+    record.closedMs = record.openedMs + 10;
+    record.state = ConnectionRecord::State::Closed;
+    record.closeReason = Reason::ClientFin;
+    CaptureSnapshot snapshot;
+    snapshot.entries.append({record, {}});
+    QTemporaryDir directory;
+    const QString path = directory.filePath(QStringLiteral("raw.pcapng"));
+    {
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        QVERIFY(PcapngWriter::write(snapshot, &file).complete);
+    }
+    using Runs = QList<QPair<bool, QByteArray>>;
+    QCOMPARE(followInOrder(path, 0), (Runs{{false, "ping1"}, {true, "pong1"}, {false, "ping2"}, {true, "pong2"}}));
 }
 
 void tst_Pcapng::sequenceNumbersWrapPast4GiB()
