@@ -9,6 +9,8 @@
 #include "displaytext.h"
 #include "exchangetablemodel.h"
 #include "headhighlighter.h"
+#include "lifesummary.h"
+#include "timebreakdown.h"
 
 #include <QComboBox>
 #include <QDateTime>
@@ -197,6 +199,13 @@ void ExchangeDetailView::showConnection(const ConnectionRecord &record, const Ra
 {
     m_tls->setPlainText(TlsDetailsText::describe(record));
     m_life->showConnection(record, history);
+    if (m_content == Content::Exchange && m_exchange.connectionId == record.id) {
+        // Beside the exchange's own moments: what its connection spent.
+        QStringList lines{timingText(m_exchange), QString(), tr("On its connection (%1):").arg(record.id)};
+        for (const TimeBreakdown::Part &part : TimeBreakdown::ofExchange(record, m_exchange))
+            lines.append(QStringLiteral("  %1: %2").arg(part.label, LifeSummary::duration(part.us)));
+        m_timing->setPlainText(lines.join(QLatin1Char('\n')));
+    }
     if (!record.raw)
         m_conversation->showNothing(tr("Connection %1 speaks HTTP (or has said nothing yet): its exchanges are in the list.")
                                         .arg(record.id));

@@ -100,3 +100,32 @@ QString TimeBreakdown::phaseName(Phase phase)
     }
     return QString();
 }
+
+QList<TimeBreakdown::Part> TimeBreakdown::ofExchange(const ConnectionRecord &record, const HttpExchange &exchange)
+{
+    QList<Part> parts;
+    if (exchange.sequence == 1) {
+        for (const Part &part : of(record)) {
+            if (qstrcmp(part.key, "dns_ms") == 0 || qstrcmp(part.key, "connect_ms") == 0
+                || qstrcmp(part.key, "tls_client_ms") == 0 || qstrcmp(part.key, "tls_upstream_ms") == 0)
+                parts.append(part);
+        }
+    }
+    // The exchange's span in the connection's time (µs since the accept).
+    const qint64 end = exchange.responseCompleteMs ? exchange.responseCompleteMs
+                       : record.closedMs            ? record.closedMs
+                                                    : exchange.requestStartMs;
+    const qint64 fromUs = (exchange.requestStartMs - record.openedMs) * 1000;
+    const qint64 toUs = (end - record.openedMs) * 1000 + 999;
+    qint64 held[2] = {0, 0};
+    for (const Span &span : spans(record, record.timeline.sampledUs)) {
+        if (span.phase != Phase::Stall)
+            continue;
+        const qint64 overlap = qMin(span.toUs, toUs) - qMax(span.fromUs, fromUs);
+        if (overlap > 0)
+            held[span.lane == Lane::Upstream ? 0 : 1] += overlap;
+    }
+    parts.append({"stalled_up_ms", QStringLiteral("held in proxymon during it, up (upstream slow to take)"), held[0]});
+    parts.append({"stalled_down_ms", QStringLiteral("held in proxymon during it, down (client slow to take)"), held[1]});
+    return parts;
+}

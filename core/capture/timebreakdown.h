@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "httpexchange.h"
 
 #include <QList>
 #include <QString>
@@ -21,6 +22,10 @@ public:
     };
 
     static QList<Part> of(const ConnectionRecord &record);
+    // The same for one HTTP exchange of the connection: its first one
+    // carries the lookup, connect and TLS; each counts the stalls (waits
+    // for a side of 10 ms or more) within its own time, up and down.
+    static QList<Part> ofExchange(const ConnectionRecord &record, const HttpExchange &exchange);
 
     // The same as spans of the connection's time, for a waterfall bar.
     enum class Phase : quint8 { Lookup, Connect, Tls, Wait, Receive, Stall };

@@ -46,9 +46,12 @@ private slots:
     void sparklineAndGraphMoveDuringATransfer();
     void waterfallFollowsTheFilter();
     void conversationFramesADelimitedStream();
+    void exchangeTimingSaysWhatItsConnectionSpent();
 
 private:
     static void startOn(MainWindow &window, quint16 upstreamPort);
+    // Shows the window at size and starts it forwarding to the upstream.
+    static void openOn(MainWindow &window, QSize size, quint16 upstreamPort);
     // Selects the connection's row and shows its Life tab.
     static void selectConnection(MainWindow &window, quint64 id);
     static QTableView *connectionsView(MainWindow &window);
@@ -82,6 +85,14 @@ void tst_ConnectionLife::startOn(MainWindow &window, quint16 upstreamPort)
     QVERIFY(window.isListening());
 }
 
+void tst_ConnectionLife::openOn(MainWindow &window, QSize size, quint16 upstreamPort)
+{
+    window.resize(size);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    startOn(window, upstreamPort);
+}
+
 void tst_ConnectionLife::selectConnection(MainWindow &window, quint64 id)
 {
     QTableView *view = connectionsView(window);
@@ -111,10 +122,9 @@ void tst_ConnectionLife::stripShowsTheMarksOfAScriptedConnection()
         QThread::usleep(qMax<qint64>(0, 400'000 - (MonotonicClock::nowUs() - accepted)));
     });
     MainWindow window{ProxyConfig()};
-    window.resize(1200, 800);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
-    startOn(window, upstream.port());
+    openOn(window, QSize(1200, 800), upstream.port());
+    if (QTest::currentTestFailed())
+        return;
     const QByteArray answer = offThread([&] {
         Socket client = connectTo("127.0.0.1", window.server()->listenPort());
         connected = MonotonicClock::nowUs();
@@ -195,10 +205,9 @@ void tst_ConnectionLife::sparklineAndGraphMoveDuringATransfer()
         }
     });
     MainWindow window{ProxyConfig()};
-    window.resize(1400, 800);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
-    startOn(window, upstream.port());
+    openOn(window, QSize(1400, 800), upstream.port());
+    if (QTest::currentTestFailed())
+        return;
     std::atomic<qint64> received{0};
     auto reader = std::async(std::launch::async, [&] {
         Socket client = connectTo("127.0.0.1", window.server()->listenPort());
@@ -275,10 +284,9 @@ void tst_ConnectionLife::waterfallFollowsTheFilter()
         readUntilEof(connection.fd());
     });
     MainWindow window{ProxyConfig()};
-    window.resize(1600, 800);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
-    startOn(window, upstream.port());
+    openOn(window, QSize(1600, 800), upstream.port());
+    if (QTest::currentTestFailed())
+        return;
     const quint16 port = window.server()->listenPort();
     offThread([&] {
         Socket first = connectTo("127.0.0.1", port);
@@ -369,10 +377,9 @@ void tst_ConnectionLife::conversationFramesADelimitedStream()
         readUntilEof(connection.fd());
     });
     MainWindow window{ProxyConfig()};
-    window.resize(1400, 800);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
-    startOn(window, upstream.port());
+    openOn(window, QSize(1400, 800), upstream.port());
+    if (QTest::currentTestFailed())
+        return;
     offThread([&] {
         Socket client = connectTo("127.0.0.1", window.server()->listenPort());
         sendAll(client.fd(), "SET a 1\r\nGET a\r\n");
@@ -430,6 +437,41 @@ void tst_ConnectionLife::conversationFramesADelimitedStream()
     // A framing that is not one says why and leaves the view as it was.
     QVERIFY(!conversation->setFraming(QStringLiteral("length:3")));
     QCOMPARE(conversation->messages().size(), 6);
+}
+
+void tst_ConnectionLife::exchangeTimingSaysWhatItsConnectionSpent()
+{
+    ScriptedServer upstream([&](Socket &connection, int) {
+        QByteArray request;
+        char buffer[4096];
+        while (!request.contains("\r\n\r\n")) {
+            const ssize_t n = ::recv(connection.fd(), buffer, sizeof buffer, 0);
+            if (n <= 0)
+                return;
+            request.append(buffer, n);
+        }
+        QThread::msleep(50);
+        sendAll(connection.fd(), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        readUntilEof(connection.fd());
+    });
+    MainWindow window{ProxyConfig()};
+    openOn(window, QSize(1400, 800), upstream.port());
+    if (QTest::currentTestFailed())
+        return;
+    offThread([&] {
+        Socket client = connectTo("127.0.0.1", window.server()->listenPort());
+        sendAll(client.fd(), "GET /x HTTP/1.1\r\nHost: lab.test\r\n\r\n");
+        readExactly(client.fd(), 43);
+    });
+    QTRY_VERIFY(window.store()->exchangeCount() == 1);
+    QTRY_VERIFY(window.store()->connectionCount() == 1);
+    selectConnection(window, window.store()->connectionAt(0).id);
+    auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
+    QTRY_VERIFY(detail->tabText(ExchangeDetailView::TimingTab).contains(QLatin1String("On its connection (1):")));
+    const QString timing = detail->tabText(ExchangeDetailView::TimingTab);
+    QVERIFY2(timing.contains(QLatin1String("Waiting for the server: ")), qPrintable(timing));
+    QVERIFY(timing.contains(QLatin1String("  upstream connect: ")));
+    QVERIFY(timing.contains(QStringLiteral("  held in proxymon during it, up (upstream slow to take): 0 µs")));
 }
 
 QTEST_MAIN(tst_ConnectionLife)
