@@ -63,8 +63,6 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     m_originUs = MonotonicClock::nowUs();
     m_startedMs = m_lastActivityMs = worker.nowMs();
     m_record.id = id;
-    // A forwarded connection's life takes about ten marks: one allocation.
-    m_record.timeline.marks.reserve(10);
     markOnLane(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString());
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
     const SocketAddress peer = m_client.peer();

@@ -212,10 +212,10 @@ int echo()
         for (int i = 0; i < ready; ++i) {
             const int fd = events[i].data.fd;
             if (fd == listener.fd()) {
-                for (;;) {
-                    const int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                    if (client < 0)
-                        break;
+                // One per event: the listener blocks, and level-triggered
+                // epoll reports the rest of the backlog again.
+                const int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (client >= 0) {
                     epoll_event watch{};
                     watch.events = EPOLLIN;
                     watch.data.fd = client;
