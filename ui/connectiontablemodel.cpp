@@ -281,9 +281,9 @@ void ConnectionTableModel::tick()
         first = first < 0 ? int(row) : qMin(first, int(row));
         last = qMax(last, int(row));
     }
-    if (first < 0)
-        return;
-    emit dataChanged(index(first, Duration), index(last, Activity));
-    // The waterfall's axis runs to now while anything is live: every bar moves.
-    emit dataChanged(index(0, Waterfall), index(rowCount() - 1, Waterfall));
+    // Only their looks move with the clock (duration, rate, sparkline, the
+    // waterfall's axis to now): a repaint, not a change of data that a
+    // sorting proxy would judge every live row again for.
+    if (first >= 0)
+        emit clockMoved();
 }

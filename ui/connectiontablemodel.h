@@ -41,6 +41,11 @@ public:
     // Words for whether and how its TLS was read, as the TLS column shows.
     static QString tlsText(const ConnectionRecord &record);
 
+signals:
+    // Live rows' durations, rates, sparklines and the waterfall moved on
+    // with the clock (once a second): views repaint.
+    void clockMoved();
+
 private:
     void connectionsAboutToBeInserted(qsizetype first, qsizetype last) override;
     void connectionsInserted() override;

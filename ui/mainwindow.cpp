@@ -253,6 +253,8 @@ void MainWindow::buildViews()
     m_connectionsView->setColumnWidth(ConnectionTableModel::Waterfall, 280);
     m_connectionsView->setItemDelegateForColumn(ConnectionTableModel::Waterfall,
                                                 new WaterfallDelegate(&m_store, m_connectionFilter, m_connectionsView));
+    connect(m_connectionModel, &ConnectionTableModel::clockMoved, m_connectionsView->viewport(),
+            qOverload<>(&QWidget::update));
     m_exchangesView = makeTable(QStringLiteral("exchangesView"), m_exchangeFilter);
     m_exchangesView->sortByColumn(ExchangeTableModel::Connection, Qt::AscendingOrder);
     m_exchangesView->setColumnWidth(ExchangeTableModel::Connection, 60);

@@ -59,11 +59,12 @@ qsizetype CaptureStore::connectionRow(quint64 id) const
 
 void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
 {
-    // Updates first, announced as one range: a view then does its work
-    // once per batch rather than once per live connection.
+    // Updates first, announced in runs of neighbouring rows: a view then
+    // does its work once per run, and never for the rows between runs (with
+    // thousands of live rows, one range over all of them made a sorting
+    // proxy judge every row on every batch).
     QList<const ConnectionRecord *> added;
-    qsizetype firstChanged = m_connections.size();
-    qsizetype lastChanged = -1;
+    QList<qsizetype> changed;
     for (const ConnectionRecord &record : records) {
         if (m_evictedLive.contains(record.id)) {
             if (record.isClosed())
@@ -80,11 +81,16 @@ void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpE
         m_stats.bytes += size - m_connectionBytes[row];
         m_connectionBytes[row] = size;
         m_connections[row] = record;
-        firstChanged = qMin(firstChanged, row);
-        lastChanged = qMax(lastChanged, row);
+        changed.append(row);
     }
-    if (lastChanged >= 0)
-        notify(&Listener::connectionsChanged, firstChanged, lastChanged);
+    std::sort(changed.begin(), changed.end());
+    for (qsizetype i = 0; i < changed.size();) {
+        qsizetype last = i;
+        while (last + 1 < changed.size() && changed[last + 1] <= changed[last] + 1)
+            ++last;
+        notify(&Listener::connectionsChanged, changed[i], changed[last]);
+        i = last + 1;
+    }
     insertConnections(added);
     appendExchanges(exchanges);
     enforceLimits();

@@ -30,6 +30,7 @@ public:
     QList<quint64> connections; // ids, in rows
     QList<quint64> exchanges;   // connection id of each exchange row
     int changed = 0;
+    int runs = 0;
     bool consistent = true;
 
     void connectionsAboutToBeInserted(qsizetype first, qsizetype last) override { m_pending = {first, last}; }
@@ -47,6 +48,7 @@ public:
     void connectionsChanged(qsizetype first, qsizetype last) override
     {
         changed += int(last - first + 1);
+        ++runs;
         check();
     }
     void exchangesAboutToBeInserted(qsizetype first, qsizetype last) override { m_pending = {first, last}; }
@@ -135,6 +137,18 @@ void tst_CaptureStore::recordsAreUpdatedInPlace()
     QCOMPARE(store.connectionRow(9), -1);
     QCOMPARE(mirror.changed, 1);
     QVERIFY(mirror.matches());
+    // Changes come in runs of neighbouring rows, not one range over the
+    // rows between them.
+    mirror.changed = 0;
+    mirror.runs = 0;
+    store.add({record(3, false), record(1, false)}, {});
+    QCOMPARE(mirror.changed, 2);
+    QCOMPARE(mirror.runs, 2);
+    mirror.changed = 0;
+    mirror.runs = 0;
+    store.add({record(2, false), record(1, false)}, {});
+    QCOMPARE(mirror.changed, 2);
+    QCOMPARE(mirror.runs, 1);
 }
 
 void tst_CaptureStore::exchangesAreAppended()
