@@ -4,6 +4,7 @@
 #include "endpoint.h"
 #include "passthroughbar.h"
 #include "tlsinterception.h"
+#include "batchintake.h"
 #include "captureactions.h"
 #include "connectionlifeview.h"
 #include "captureexport.h"
@@ -74,7 +75,10 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     setStatusBar(m_status);
     buildMenus();
 
-    connect(m_server, &ProxyServer::published, this, &MainWindow::onPublished);
+    m_intake = new BatchIntake([this](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
+        takeBatch(records, exchanges);
+    }, this);
+    connect(m_server, &ProxyServer::published, m_intake, &BatchIntake::push);
     connect(m_server, &ProxyServer::listeningChanged, this, &MainWindow::onListeningChanged);
     connect(m_server, &ProxyServer::notice, this, [this](const QString &message) {
         showBanner(message, false);
@@ -521,6 +525,7 @@ void MainWindow::startProxy()
         return;
     if (!m_openedFile.isEmpty()) {
         // The file stays on disk; the lists now follow the live capture.
+        m_intake->clear();
         m_store.clear();
         m_origins.clear();
         m_openedFile.clear();
@@ -569,6 +574,7 @@ void MainWindow::clearCapture()
 {
     if (m_fileBusy)
         return; // a file is being written from the store; the progress dialog says so
+    m_intake->clear();
     m_store.clear();
     m_origins.clear();
     m_unsaved = false;
@@ -611,12 +617,8 @@ void MainWindow::onListeningChanged(bool listening)
     }
 }
 
-void MainWindow::onPublished(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
+void MainWindow::takeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
 {
-    if (m_fileBusy) {
-        m_heldBatches.append({records, exchanges});
-        return;
-    }
     m_status->count(records);
     // A file on screen: live batches (a stopping proxy's last ones) are
     // counted, not mixed into it.
@@ -782,9 +784,10 @@ bool MainWindow::writeCapture(const QString &path, const QString &format, const 
         return false;
     }
     // The store stands still while the file thread reads it: batches
-    // that come meanwhile wait (onPublished), and nothing else changes it.
+    // that come meanwhile wait in the intake, and nothing else changes it.
     CaptureExport::Counts counts;
     m_fileBusy = true;
+    m_intake->hold(true);
     const QString error = CaptureFileJob::run(this, tr("Writing %1…").arg(QFileInfo(path).fileName()),
                                               [&](const CaptureExport::Progress &progress) {
         const CaptureSnapshot snapshot = CaptureSnapshot::take(m_store, selection);
@@ -802,9 +805,7 @@ bool MainWindow::writeCapture(const QString &path, const QString &format, const 
         return file.commit() ? QString() : file.errorString();
     });
     m_fileBusy = false;
-    const auto held = std::exchange(m_heldBatches, {});
-    for (const auto &[records, exchanges] : held)
-        onPublished(records, exchanges);
+    m_intake->hold(false);
     if (!error.isEmpty()) {
         if (error == u"cancelled") {
             statusBar()->showMessage(tr("Not written: cancelled"), 6000);
@@ -853,6 +854,7 @@ bool MainWindow::openFile(const QString &path, bool askFirst)
     // A live capture ends here: what comes next belongs to no file.
     if (m_server->isListening())
         m_server->stop();
+    m_intake->clear();
     m_store.clear();
     m_origins.clear();
     // In slices, so that the window paints between them.

@@ -9,6 +9,7 @@
 #include <QMainWindow>
 #include <QTimer>
 
+class BatchIntake;
 class CaptureActions;
 class ConnectionFilterModel;
 class ConnectionTableModel;
@@ -90,7 +91,8 @@ private:
 
     void onInputsEdited();
     void applyFilter();
-    void onPublished(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
+    // A batch (or a slice of one) from the intake.
+    void takeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void onListeningChanged(bool listening);
     void onConnectionSelected();
     void followShownConnection(const QList<ConnectionRecord> &records);
@@ -145,9 +147,9 @@ private:
     QString m_openedFile;
     bool m_unsaved = false; // live capture since the last save, open or clear
     // A file is being written from the store on another thread: the store
-    // must not change, so batches wait here.
+    // must not change, so batches wait in the intake.
     bool m_fileBusy = false;
-    QList<QPair<QList<ConnectionRecord>, QList<HttpExchange>>> m_heldBatches;
+    BatchIntake *m_intake = nullptr;
     // Resends: the client address a resend connected from → where it came
     // from, until its connection shows up; then by connection id.
     QHash<QString, QString> m_resendClients;

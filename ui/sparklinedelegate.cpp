@@ -3,7 +3,6 @@
 #include "connectiontablemodel.h"
 
 #include <QPainter>
-#include <QPainterPath>
 
 #include <algorithm>
 
@@ -31,22 +30,27 @@ void SparklineDelegate::paint(QPainter *painter, const QStyleOptionViewItem &opt
     if (top > 0) {
         const qreal step = area.width() / qreal(bins - 1);
         const auto yOf = [&](float value) { return area.bottom() - area.height() * qreal(value) / qreal(top); };
-        QPainterPath down;
-        down.moveTo(area.left(), area.bottom());
-        QPainterPath up;
+        // A polygon and a hairline: a stroked path of a spiky series went
+        // through the raster engine's slow stroker for every visible row.
+        QPolygonF down;
+        down.reserve(bins + 2);
+        down.append(area.bottomLeft());
+        QPolygonF up;
+        up.reserve(bins);
         for (qsizetype i = 0; i < bins; ++i) {
             const qreal x = area.left() + step * qreal(i);
-            down.lineTo(x, yOf(values[bins + i]));
-            if (i == 0)
-                up.moveTo(x, yOf(values[i]));
-            else
-                up.lineTo(x, yOf(values[i]));
+            down.append(QPointF(x, yOf(values[bins + i])));
+            up.append(QPointF(x, yOf(values[i])));
         }
-        down.lineTo(area.right(), area.bottom());
-        down.closeSubpath();
-        painter->fillPath(down, QColor(41, 128, 185, 150));
-        painter->setPen(QPen(QColor(230, 126, 34), 1.2));
-        painter->drawPath(up);
+        down.append(area.bottomRight());
+        painter->setPen(Qt::NoPen);
+        painter->setBrush(QColor(41, 128, 185, 150));
+        painter->drawPolygon(down);
+        QPen upPen(QColor(230, 126, 34), 1);
+        upPen.setCosmetic(true);
+        painter->setPen(upPen);
+        painter->setBrush(Qt::NoBrush);
+        painter->drawPolyline(up);
     }
     painter->restore();
 }

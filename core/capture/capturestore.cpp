@@ -47,14 +47,14 @@ void CaptureStore::setLimits(Limits limits)
 qsizetype CaptureStore::rowFor(quint64 id) const
 {
     const auto at = std::lower_bound(m_connections.cbegin(), m_connections.cend(), id,
-                                     [](const ConnectionRecord &record, quint64 key) { return record.id < key; });
+                                     [](const auto &record, quint64 key) { return record->id < key; });
     return qsizetype(at - m_connections.cbegin());
 }
 
 qsizetype CaptureStore::connectionRow(quint64 id) const
 {
     const qsizetype row = rowFor(id);
-    return row < m_connections.size() && m_connections[row].id == id ? row : -1;
+    return row < connectionCount() && connectionAt(row).id == id ? row : -1;
 }
 
 void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
@@ -80,7 +80,7 @@ void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpE
         const qint64 size = sizeOf(record);
         m_stats.bytes += size - m_connectionBytes[row];
         m_connectionBytes[row] = size;
-        m_connections[row] = record;
+        *m_connections[size_t(row)] = record;
         changed.append(row);
     }
     std::sort(changed.begin(), changed.end());
@@ -100,29 +100,30 @@ void CaptureStore::insertConnections(QList<const ConnectionRecord *> added)
 {
     std::sort(added.begin(), added.end(),
               [](const ConnectionRecord *a, const ConnectionRecord *b) { return a->id < b->id; });
-    // New ids nearly always come after every held one: one insertion.
-    qsizetype tail = 0;
-    while (tail < added.size() && !m_connections.isEmpty() && added[tail]->id < m_connections.last().id)
-        ++tail;
-    // One that a busier worker overtook goes where it belongs, on its own.
-    for (qsizetype i = 0; i < tail; ++i) {
+    // New ids nearly always come after every held one, in one run. Those a
+    // busier worker reported late go in runs between the held rows they
+    // belong between: one announcement per run.
+    for (qsizetype i = 0; i < added.size();) {
         const qsizetype row = rowFor(added[i]->id);
-        notify(&Listener::connectionsAboutToBeInserted, row, row);
-        m_connections.insert(row, *added[i]);
-        m_connectionBytes.insert(row, sizeOf(*added[i]));
-        m_stats.bytes += m_connectionBytes[row];
+        qsizetype end = i + 1;
+        while (end < added.size() && (row == connectionCount() || added[end]->id < connectionAt(row).id))
+            ++end;
+        const qsizetype count = end - i;
+        std::vector<std::unique_ptr<ConnectionRecord>> run;
+        run.reserve(size_t(count));
+        for (qsizetype k = i; k < end; ++k)
+            run.push_back(std::make_unique<ConnectionRecord>(*added[k]));
+        notify(&Listener::connectionsAboutToBeInserted, row, row + count - 1);
+        m_connections.insert(m_connections.begin() + row, std::make_move_iterator(run.begin()),
+                             std::make_move_iterator(run.end()));
+        m_connectionBytes.insert(row, count, 0);
+        for (qsizetype k = 0; k < count; ++k) {
+            m_connectionBytes[row + k] = sizeOf(*added[i + k]);
+            m_stats.bytes += m_connectionBytes[row + k];
+        }
         notify(&Listener::connectionsInserted);
+        i = end;
     }
-    if (tail == added.size())
-        return;
-    const qsizetype first = m_connections.size();
-    notify(&Listener::connectionsAboutToBeInserted, first, first + added.size() - tail - 1);
-    for (qsizetype i = tail; i < added.size(); ++i) {
-        m_connections.append(*added[i]);
-        m_connectionBytes.append(sizeOf(*added[i]));
-        m_stats.bytes += m_connectionBytes.last();
-    }
-    notify(&Listener::connectionsInserted);
 }
 
 void CaptureStore::appendExchanges(const QList<HttpExchange> &exchanges)
@@ -160,16 +161,16 @@ void CaptureStore::enforceLimits()
         removeExchanges(0, drop - 1);
     // Then whole connections: over the count, or still over the bytes
     // (raw prefixes) with no exchange left to give.
-    while (!m_connections.isEmpty()
-           && (m_connections.size() > m_limits.maxConnections || m_stats.bytes > m_limits.maxBytes)) {
+    while (connectionCount() > 0
+           && (connectionCount() > m_limits.maxConnections || m_stats.bytes > m_limits.maxBytes)) {
         // The oldest finished connection; the oldest of all only when every
         // one is live.
         qsizetype row = 0;
-        while (row < m_connections.size() && !m_connections[row].isClosed())
+        while (row < connectionCount() && !connectionAt(row).isClosed())
             ++row;
-        if (row == m_connections.size()) {
+        if (row == connectionCount()) {
             row = 0;
-            m_evictedLive.insert(m_connections[0].id);
+            m_evictedLive.insert(connectionAt(0).id);
         }
         evictConnection(row);
     }
@@ -177,7 +178,7 @@ void CaptureStore::enforceLimits()
 
 void CaptureStore::evictConnection(qsizetype row)
 {
-    const quint64 id = m_connections[row].id;
+    const quint64 id = connectionAt(row).id;
     // Its exchanges, in runs of neighbouring rows, from the back so that
     // the rows still to remove stay valid.
     const QList<qsizetype> rows = exchangeRowsOf(id);
@@ -191,7 +192,7 @@ void CaptureStore::evictConnection(qsizetype row)
     notify(&Listener::connectionsAboutToBeRemoved, row, row);
     m_stats.bytes -= m_connectionBytes[row];
     m_rates.remove(id);
-    m_connections.removeAt(row);
+    m_connections.erase(m_connections.begin() + row);
     m_connectionBytes.removeAt(row);
     ++m_stats.evictedConnections;
     notify(&Listener::connectionsRemoved);

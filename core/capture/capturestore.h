@@ -9,6 +9,7 @@
 #include <QSet>
 
 #include <deque>
+#include <memory>
 
 // What the window keeps of a capture: connection records (live and
 // finished) in id order, and exchanges in the order they completed. Bounded
@@ -69,8 +70,8 @@ public:
     // Forgets everything, the eviction counts too (the user's Clear).
     void clear();
 
-    qsizetype connectionCount() const { return m_connections.size(); }
-    const ConnectionRecord &connectionAt(qsizetype row) const { return m_connections[row]; }
+    qsizetype connectionCount() const { return qsizetype(m_connections.size()); }
+    const ConnectionRecord &connectionAt(qsizetype row) const { return *m_connections[size_t(row)]; }
     // The row of a connection, or -1 when it is not (or no longer) held.
     qsizetype connectionRow(quint64 id) const;
 
@@ -106,7 +107,10 @@ private:
     }
 
     QList<Listener *> m_listeners;
-    QList<ConnectionRecord> m_connections; // sorted by id
+    // Sorted by id, each record on its own: a busier worker's new connections
+    // can come a batch after a quieter one's newer ids, and inserting them
+    // among thousands of rows then moves pointers, not records.
+    std::vector<std::unique_ptr<ConnectionRecord>> m_connections;
     QList<qint64> m_connectionBytes;       // sizeOf() of each, same rows
     // In the order they came. A deque: appending never moves what is held
     // (a list of 100,000 exchanges that grows moves tens of megabytes at

@@ -9,11 +9,12 @@ class QSocketNotifier;
 // The accepting socket. It hands over only the descriptor: the worker that
 // adopts it creates everything else in its own thread.
 //
-// It also notices when accepting keeps failing. Qt 6.4 treats EMFILE from
-// accept() as a temporary error: it emits nothing and leaves the listener
-// armed, so a full descriptor table turns into a busy loop. The listener
-// watches its own read notifier, and when it fires repeatedly without a
-// connection coming out, pauses and reports acceptStalled().
+// It accepts itself, from its read notifier, at most a bounded number per
+// wake-up (Qt's loop drains the whole backlog in one go, on the window's
+// thread). It also notices when accepting keeps failing: a full descriptor
+// table leaves the notifier readable with nothing to accept, a busy loop;
+// when it fires repeatedly without a connection coming out, the listener
+// pauses and reports acceptStalled().
 //
 // Under a burst of connections it accepts in batches: every wake-up of the
 // accepting thread costs a context switch (and in a VM an interrupt between

@@ -104,5 +104,10 @@ struct ConnectionRecord
     static QString decryptionName(Decryption decryption);
 };
 
+// Implicitly shared Qt members and plain values only: a list of thousands of
+// records grows and inserts by moving memory instead of copying each one.
+Q_DECLARE_TYPEINFO(TlsDetails, Q_RELOCATABLE_TYPE);
+Q_DECLARE_TYPEINFO(RawRead, Q_PRIMITIVE_TYPE);
+Q_DECLARE_TYPEINFO(ConnectionRecord, Q_RELOCATABLE_TYPE);
 Q_DECLARE_METATYPE(ConnectionRecord)
 Q_DECLARE_METATYPE(QList<ConnectionRecord>)

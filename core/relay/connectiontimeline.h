@@ -41,6 +41,7 @@ struct TimelineMark
     // "the client sent FIN": the words the strip and its tooltips use.
     QString describe() const;
 };
+Q_DECLARE_TYPEINFO(TimelineMark, Q_RELOCATABLE_TYPE);
 
 // A connection's life as marks, and the totals the time breakdown needs.
 // Per direction, index 0 is client to upstream (up) and 1 upstream to
@@ -61,3 +62,4 @@ struct ConnectionTimeline
     qint64 timeOf(TimelineMark::Kind kind, TimelineMark::Lane lane) const; // -1 when absent
     bool isEmpty() const { return marks.isEmpty(); }
 };
+Q_DECLARE_TYPEINFO(ConnectionTimeline, Q_RELOCATABLE_TYPE);

@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <vector>
 
 namespace {
 
@@ -424,32 +425,55 @@ void ProxyServer::prepareDecryption(const ProxyConfig &config)
 
 void ProxyServer::publish()
 {
-    QList<ConnectionRecord> batch;
-    QList<HttpExchange> exchanges;
-    QHash<quint64, qsizetype> index;
-    for (const auto &generation : m_generations) {
-        for (const auto &worker : generation->workers) {
-            QList<ConnectionRecord> reports;
-            worker->takeReports(&reports, &exchanges);
-            for (const ConnectionRecord &record : reports) {
-                // A worker may have published twice since the last batch; the
-                // later snapshot of a connection replaces the earlier one.
-                const auto found = index.constFind(record.id);
-                if (found != index.constEnd()) {
-                    batch[*found] = record;
-                } else {
-                    index.insert(record.id, batch.size());
-                    batch.append(record);
-                }
-            }
-        }
-    }
     if (m_interception->takeChanged())
         emit interceptionChanged();
-    if (!batch.isEmpty())
-        emit connectionsUpdated(batch);
-    if (!batch.isEmpty() || !exchanges.isEmpty())
-        emit published(batch, exchanges);
+    // One batch per worker, its lists taken whole: a connection lives on
+    // one worker, so nothing needs merging, and merging thousands of new
+    // connections from two workers into one list was a visible part of the
+    // window's work in a burst.
+    for (const auto &generation : m_generations) {
+        for (const auto &worker : generation->workers) {
+            QList<ConnectionRecord> records;
+            QList<HttpExchange> exchanges;
+            worker->takeReports(&records, &exchanges);
+            dropSuperseded(&records);
+            if (!records.isEmpty())
+                emit connectionsUpdated(records);
+            if (!records.isEmpty() || !exchanges.isEmpty())
+                emit published(records, exchanges);
+        }
+    }
+}
+
+void ProxyServer::dropSuperseded(QList<ConnectionRecord> *records)
+{
+    // A worker that published twice since the last batch has two snapshots
+    // of a connection: the later one takes the earlier one's place.
+    QHash<quint64, qsizetype> firstAt;
+    firstAt.reserve(records->size());
+    std::vector<bool> superseded;
+    for (qsizetype i = 0; i < records->size(); ++i) {
+        const quint64 id = records->at(i).id;
+        const auto found = firstAt.constFind(id);
+        if (found == firstAt.constEnd()) {
+            firstAt.insert(id, i);
+            continue;
+        }
+        (*records)[*found] = std::move((*records)[i]);
+        superseded.resize(size_t(records->size()));
+        superseded[size_t(i)] = true;
+    }
+    if (superseded.empty())
+        return;
+    qsizetype kept = 0;
+    for (qsizetype i = 0; i < records->size(); ++i) {
+        if (superseded[size_t(i)])
+            continue;
+        if (kept != i)
+            (*records)[kept] = std::move((*records)[i]);
+        ++kept;
+    }
+    records->resize(kept);
 }
 
 void ProxyServer::workerFinished(Generation *generation)

@@ -91,6 +91,7 @@ private:
     void onAcceptError();
     void resumeAccepting();
     void publish();
+    static void dropSuperseded(QList<ConnectionRecord> *records);
     bool startTls(const ProxyConfig &config, Worker::Tls *tls);
     void prepareDecryption(const ProxyConfig &config);
     void workerFinished(Generation *generation);

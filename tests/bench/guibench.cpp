@@ -11,6 +11,8 @@
 //       columns, the first connection selected with its Life tab showing,
 //       for many live connections that all keep updating (benchtool
 //       trickle). Prints the stall figures and the most live rows held.
+//   With GUIBENCH_TRACE set, each stall over 50 ms is also written to
+//   stderr with the deliveries (receiver class / event type) that took it.
 //   proxymon_guibench scale
 //       Fills the window's store with 10,000 connections and 100,000
 //       exchanges, then times sorting and filtering both lists, and saving
@@ -26,6 +28,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QLineEdit>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -34,6 +37,48 @@
 #include <cstdio>
 
 namespace {
+
+// With GUIBENCH_TRACE set, what the GUI thread delivered since the last
+// heartbeat, timed per receiver class and event type: a stall then names
+// what took it.
+class TracingApplication : public QApplication
+{
+public:
+    using QApplication::QApplication;
+
+    bool notify(QObject *receiver, QEvent *event) override
+    {
+        if (!m_tracing || m_depth > 0)
+            return QApplication::notify(receiver, event);
+        ++m_depth;
+        QElapsedTimer clock;
+        clock.start();
+        const QByteArray key = QByteArray(receiver->metaObject()->className()) + '/' + QByteArray::number(int(event->type()));
+        const bool result = QApplication::notify(receiver, event);
+        m_spent[key] += clock.nsecsElapsed();
+        --m_depth;
+        return result;
+    }
+    void setTracing(bool tracing) { m_tracing = tracing; }
+    // The costliest deliveries since the last call, and forgets them.
+    QByteArray takeReport()
+    {
+        QList<QPair<qint64, QByteArray>> costs;
+        for (auto it = m_spent.cbegin(); it != m_spent.cend(); ++it)
+            costs.append({it.value(), it.key()});
+        std::sort(costs.begin(), costs.end(), std::greater<>());
+        QByteArray report;
+        for (qsizetype i = 0; i < qMin<qsizetype>(4, costs.size()); ++i)
+            report += costs[i].second + ' ' + QByteArray::number(costs[i].first / 1'000'000) + " ms; ";
+        m_spent.clear();
+        return report;
+    }
+
+private:
+    bool m_tracing = false;
+    int m_depth = 0;
+    QHash<QByteArray, qint64> m_spent;
+};
 
 // A 5 ms timer on the GUI thread: the longest gap between its beats is the
 // longest the window stood still.
@@ -64,8 +109,14 @@ private:
         const qint64 gap = now - m_last - 5;
         m_last = now;
         m_worst = qMax(m_worst, gap);
-        if (gap > 50)
+        if (gap > 50) {
             ++m_stalls;
+            if (qEnvironmentVariableIsSet("GUIBENCH_TRACE"))
+                std::fprintf(stderr, "stall %lld ms at %lld ms: %s\n", gap, now,
+                             static_cast<TracingApplication *>(qApp)->takeReport().constData());
+        }
+        if (qEnvironmentVariableIsSet("GUIBENCH_TRACE"))
+            static_cast<TracingApplication *>(qApp)->takeReport();
     }
 
     QElapsedTimer m_clock;
@@ -75,9 +126,19 @@ private:
     int m_stalls = 0;
 };
 
+// Lets the window lay itself out and paint once, so that its first show is
+// not counted as a stall under load.
+void settle()
+{
+    QEventLoop loop;
+    QTimer::singleShot(300, &loop, &QEventLoop::quit);
+    loop.exec();
+}
+
 // Starts the window forwarding to target and prints its port.
 bool startForwarding(MainWindow &window, quint16 target)
 {
+    settle();
     window.setListenText(QStringLiteral("127.0.0.1:0"));
     window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(target));
     window.startProxy();
@@ -241,7 +302,8 @@ int scale(MainWindow &window)
 
 int main(int argc, char *argv[])
 {
-    QApplication app(argc, argv);
+    TracingApplication app(argc, argv);
+    app.setTracing(qEnvironmentVariableIsSet("GUIBENCH_TRACE"));
     QCoreApplication::setOrganizationName(QStringLiteral("proxymon-bench"));
     QCoreApplication::setApplicationName(QStringLiteral("proxymon-bench"));
     const QStringList args = QCoreApplication::arguments();
