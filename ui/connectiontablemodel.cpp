@@ -58,13 +58,12 @@ QString ConnectionTableModel::stateText(const ConnectionRecord &record)
     return tr("closed");
 }
 
-double ConnectionTableModel::rateOf(quint64 id) const
+double ConnectionTableModel::rateOf(const ConnectionRecord &record) const
 {
-    const qsizetype row = m_store->connectionRow(id);
-    if (row < 0 || m_store->connectionAt(row).isClosed())
+    if (record.isClosed())
         return 0;
-    const RateHistory history = m_store->rateHistory(id);
-    const qint64 now = m_store->connectionAt(row).ageUs(QDateTime::currentMSecsSinceEpoch());
+    const RateHistory history = m_store->rateHistory(record.id);
+    const qint64 now = record.ageUs(QDateTime::currentMSecsSinceEpoch());
     double bytes = 0;
     for (int direction = 0; direction < 2; ++direction)
         bytes += history.bytesAt(now, direction) - history.bytesAt(now - 1'000'000, direction);
@@ -104,8 +103,8 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
         case Duration: return durationMs();
         case BytesUp: return record.bytesUp;
         case BytesDown: return record.bytesDown;
-        case Rate: return rateOf(record.id);
-        case Activity: return rateOf(record.id);
+        case Rate: return rateOf(record);
+        case Activity: return rateOf(record);
         case Requests: return record.requests;
         case Tls: return tlsText(record);
         case Waterfall: return record.openedMs;
@@ -128,7 +127,7 @@ QVariant ConnectionTableModel::data(const QModelIndex &index, int role) const
         case Duration: return DisplayText::duration(durationMs());
         case BytesUp: return DisplayText::bytes(record.bytesUp);
         case BytesDown: return DisplayText::bytes(record.bytesDown);
-        case Rate: return record.isClosed() ? QString() : DisplayText::rate(rateOf(record.id));
+        case Rate: return record.isClosed() ? QString() : DisplayText::rate(rateOf(record));
         case Requests: return record.raw ? tr("raw") : QString::number(record.requests);
         case Tls: return tlsText(record);
         }

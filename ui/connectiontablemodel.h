@@ -33,7 +33,7 @@ public:
 
     // Bytes per second both ways over the last second (from the store's
     // rate history); 0 once closed.
-    double rateOf(quint64 id) const;
+    double rateOf(const ConnectionRecord &record) const;
     // The last minute's rates of a connection, as ActivityRole gives them.
     QList<float> activityOf(const ConnectionRecord &record) const;
     // Words for how a connection stands or ended, as the State column shows.

@@ -158,6 +158,13 @@ void LifecycleStrip::drawGlyph(QPainter &painter, const ShownMark &shown) const
         painter.setBrush(Qt::NoBrush);
         painter.drawEllipse(c, r, r);
         break;
+    case Kind::Reused:
+        // Connected, with a ring: no connect happened.
+        painter.setBrush(GoodColour);
+        painter.drawEllipse(c, r, r);
+        painter.setBrush(Qt::NoBrush);
+        painter.drawEllipse(c, r - 2, r - 2);
+        break;
     case Kind::Resolved: {
         painter.setBrush(QColor(142, 68, 173));
         const QPolygonF diamond({c + QPointF(0, -r), c + QPointF(r, 0), c + QPointF(0, r), c + QPointF(-r, 0)});

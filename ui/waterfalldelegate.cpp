@@ -65,14 +65,15 @@ qreal WaterfallDelegate::xOf(qint64 wallUs, const Axis &axis, const QRectF &area
 QRectF WaterfallDelegate::barRect(const QModelIndex &index, const QRect &cell) const
 {
     const ConnectionRecord *record = recordOf(index);
-    if (!record)
-        return QRectF();
-    const Axis shared = axis();
-    const QRectF area = QRectF(cell).adjusted(3, 4, -3, -4);
-    const qint64 start = record->openedMs * 1000;
-    const qint64 end = start + record->ageUs(QDateTime::currentMSecsSinceEpoch());
-    const qreal left = xOf(start, shared, area);
-    return QRectF(QPointF(left, area.top()), QPointF(qMax(xOf(end, shared, area), left + 1), area.bottom()));
+    return record ? barRect(*record, axis(), QRectF(cell).adjusted(3, 4, -3, -4)) : QRectF();
+}
+
+QRectF WaterfallDelegate::barRect(const ConnectionRecord &record, const Axis &axis, const QRectF &area) const
+{
+    const qint64 start = record.openedMs * 1000;
+    const qint64 end = start + record.ageUs(QDateTime::currentMSecsSinceEpoch());
+    const qreal left = xOf(start, axis, area);
+    return QRectF(QPointF(left, area.top()), QPointF(qMax(xOf(end, axis, area), left + 1), area.bottom()));
 }
 
 QColor WaterfallDelegate::colourOf(TimeBreakdown::Phase phase)
@@ -99,9 +100,9 @@ void WaterfallDelegate::paint(QPainter *painter, const QStyleOptionViewItem &opt
     const ConnectionRecord *record = recordOf(index);
     if (!record)
         return;
-    const QRectF bar = barRect(index, option.rect);
     const Axis shared = axis();
     const QRectF area = QRectF(option.rect).adjusted(3, 4, -3, -4);
+    const QRectF bar = barRect(*record, shared, area);
     painter->save();
     // The whole life as a thin line; the phases over it.
     painter->fillRect(QRectF(bar.left(), bar.center().y() - 1, bar.width(), 2), option.palette.color(QPalette::Mid));

@@ -39,6 +39,7 @@ public:
 private:
     const ConnectionRecord *recordOf(const QModelIndex &index) const;
     qreal xOf(qint64 wallUs, const Axis &axis, const QRectF &area) const;
+    QRectF barRect(const ConnectionRecord &record, const Axis &axis, const QRectF &area) const;
 
     const CaptureStore *m_store;
     QAbstractItemModel *m_rows;

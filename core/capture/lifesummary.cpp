@@ -73,7 +73,7 @@ QString LifeSummary::compact(const ConnectionRecord &record)
             firstEnd = false;
             break;
         case Kind::ConnectFailed:
-            if (!timeline.find(Kind::Connected, Lane::Upstream))
+            if (!timeline.find(Kind::Connected, Lane::Upstream) && !timeline.find(Kind::Reused, Lane::Upstream))
                 parts.append(QStringLiteral("U refused"));
             break;
         case Kind::Timeout:

@@ -15,6 +15,7 @@ constexpr KindName KindNames[] = {
     {TimelineMark::Kind::Resolved, "resolved"},
     {TimelineMark::Kind::Connecting, "connecting"},
     {TimelineMark::Kind::Connected, "connected"},
+    {TimelineMark::Kind::Reused, "reused"},
     {TimelineMark::Kind::ConnectFailed, "connect_failed"},
     {TimelineMark::Kind::TlsDone, "tls_done"},
     {TimelineMark::Kind::FirstByte, "first_byte"},
@@ -71,6 +72,7 @@ QString TimelineMark::describe() const
     case Kind::Resolved: return QStringLiteral("name resolved: %1").arg(note);
     case Kind::Connecting: return QStringLiteral("connecting to %1").arg(note);
     case Kind::Connected: return QStringLiteral("connected to %1").arg(note);
+    case Kind::Reused: return QStringLiteral("kept connection to %1 taken up again").arg(note);
     case Kind::ConnectFailed: return QStringLiteral("connecting to %1 failed: %2").arg(note, QString::fromLocal8Bit(strerror(code)));
     case Kind::TlsDone: return QStringLiteral("TLS handshake with %1 done (%2)").arg(side, note);
     case Kind::FirstByte: return QStringLiteral("first byte from %1").arg(side);

@@ -12,6 +12,7 @@ struct TimelineMark
         Resolved,      // upstream: the name lookup answered; note: the first address or why not
         Connecting,    // upstream: a connect attempt began; note: the address
         Connected,     // upstream: that attempt succeeded
+        Reused,        // upstream: HTTP proxy mode took up a kept connection to the host asked for; note: its address
         ConnectFailed, // upstream: it failed; code: errno
         TlsDone,       // a TLS handshake finished on that leg; note: the version
         FirstByte,     // the first byte read from that side

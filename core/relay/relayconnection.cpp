@@ -567,7 +567,7 @@ void RelayConnection::adoptUpstream(int fd, const QString &address)
     m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
     m_finSent[Upstream] = false;
     m_sideDead[Upstream] = false;
-    mark(Mark::Kind::Connected, Upstream, 0, address);
+    mark(Mark::Kind::Reused, Upstream, 0, address);
     watch(Upstream);
     m_record.upstreamAddress = address;
     noteUpstreamFrom();
@@ -679,11 +679,12 @@ void RelayConnection::finish(Reason reason, const QString &why)
     m_phase = Phase::Finished;
     // Closing a leg sends its FIN, unless one went already or the side is
     // gone; a wait for a destination cut short by the end is marked too.
+    const qint64 now = MonotonicClock::nowUs();
     for (const Side side : {Client, Upstream}) {
         if (leg(side).isOpen() && !m_finSent[side] && !m_sideDead[side])
             mark(Mark::Kind::FinSent, side);
         const Flow &into = flowTo(side);
-        if (into.waitingSinceUs() >= 0 && MonotonicClock::nowUs() - into.waitingSinceUs() >= StallMarkUs
+        if (into.waitingSinceUs() >= 0 && now - into.waitingSinceUs() >= StallMarkUs
             && m_markedStalls < MaxMarkedStalls)
             addMark({0, Mark::Kind::StallStart, laneOf(side), 0, QString()}, into.waitingSinceUs());
     }

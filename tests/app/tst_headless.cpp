@@ -43,6 +43,7 @@ private slots:
     void bodiesAndHarWhenStopped();
     void harToAPlaceThatCannotBeWritten();
     void samplesAndTimelineOfALiveTransfer();
+    void rawPrefixBoundsWhatIsKept();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -685,6 +686,69 @@ void tst_Headless::samplesAndTimelineOfALiveTransfer()
     const double transfer = timing.value("transfer_down_ms").toDouble();
     QVERIFY2(transfer > 1'300 && transfer < 2'500, qPrintable(QString::number(transfer)));
     QVERIFY(timing.contains("queued_down_ms"));
+}
+
+void tst_Headless::rawPrefixBoundsWhatIsKept()
+{
+    // A binary protocol, three 60-byte messages each echoed, through a
+    // proxy that keeps 100 bytes each way: all 180 pass, the stream says
+    // the first 100 of each way and the reads that brought them.
+    ScriptedServer upstream([](Socket &connection, int) {
+        for (int i = 0; i < 3; ++i) {
+            const QByteArray message = readExactly(connection.fd(), 60);
+            if (message.size() != 60 || !sendAll(connection.fd(), message))
+                return;
+        }
+        readUntilEof(connection.fd());
+    });
+    QProcess process;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(upstream.port()), "--jsonl", "-",
+                                              "--raw-prefix", "100"});
+    QVERIFY(port != 0);
+    QByteArray sent;
+    QByteArray echoed;
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        for (char fill : {'a', 'b', 'c'}) {
+            QByteArray message(60, fill);
+            message[0] = '\x01';
+            sent += message;
+            QVERIFY(sendAll(client.fd(), message));
+            echoed += readExactly(client.fd(), 60);
+        }
+        client.shutdownWrite();
+        echoed += readUntilEof(client.fd());
+    }
+    QCOMPARE(echoed, sent);
+    QByteArray out;
+    QVERIFY(stopAfterFirstClose(process, SIGTERM, &out));
+    QJsonObject closed;
+    for (const QJsonObject &event : jsonLines(out)) {
+        if (event.value("event").toString() == u"connection_closed")
+            closed = event;
+    }
+    QVERIFY(!closed.isEmpty());
+    QCOMPARE(closed.value("bytes_up").toInteger(), 180);
+    QCOMPARE(closed.value("bytes_down").toInteger(), 180);
+    QVERIFY(closed.value("raw").toBool());
+    // 60 + 40 bytes of the first two messages.
+    const QString kept = QChar(1) + QString(59, u'a') + QChar(1) + QString(39, u'b');
+    QCOMPARE(closed.value("client_first_bytes").toString(), kept);
+    QCOMPARE(closed.value("upstream_first_bytes").toString(), kept);
+    QStringList reads;
+    for (const QJsonValue &read : closed.value("reads").toArray())
+        reads.append(QStringLiteral("%1 %2").arg(read.toArray().at(0).toString()).arg(read.toArray().at(2).toInt()));
+    QCOMPARE(reads, (QStringList{"client 60", "upstream 60", "client 40", "upstream 40"}));
+    QVERIFY(!closed.contains("reads_cut"));
+
+    // A size that is not one is refused, naming the option.
+    QProcess bad;
+    bad.start(QStringLiteral(PROXYMON_BINARY), {"--headless", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9",
+                                                "--raw-prefix", "lots"});
+    QVERIFY(bad.waitForFinished(10'000));
+    QVERIFY(bad.exitCode() != 0);
+    QVERIFY2(bad.readAllStandardError().contains("--raw-prefix"), "the error names the option");
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

@@ -26,6 +26,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 using namespace Loopback;
@@ -70,64 +71,66 @@ void streamTo(int fd, quint64 total)
     }
 }
 
-// A server's start: a listener on 127.0.0.1 whose port is printed, and an
-// epoll set watching it (-1 when there is no listener).
-int listenAndWatch(Socket *listener)
+// A server: a listener on 127.0.0.1 whose port is printed, and an epoll
+// loop that accepts each connection (with acceptFlags) and hands each
+// readable one to readable(epoll, fd). Ends when its parent (the bench
+// script) goes away.
+int serveEach(int acceptFlags, const std::function<void(int epoll, int fd)> &readable)
 {
     raiseDescriptorLimit();
     quint16 port = 0;
-    *listener = listenOn("127.0.0.1", 8192, &port);
-    if (!listener->isValid())
-        return -1;
+    Socket listener = listenOn("127.0.0.1", 8192, &port);
+    if (!listener.isValid())
+        return 1;
     std::printf("%u\n", port);
     std::fflush(stdout);
     const int epoll = epoll_create1(EPOLL_CLOEXEC);
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.fd = listener->fd();
-    epoll_ctl(epoll, EPOLL_CTL_ADD, listener->fd(), &event);
-    return epoll;
-}
-
-int serve()
-{
-    Socket listener;
-    const int epoll = listenAndWatch(&listener);
-    if (epoll < 0)
-        return 1;
+    event.data.fd = listener.fd();
+    epoll_ctl(epoll, EPOLL_CTL_ADD, listener.fd(), &event);
     epoll_event events[256];
     for (;;) {
-        // Ends when its parent (the bench script) goes away.
         if (getppid() == 1)
             return 0;
         const int ready = epoll_wait(epoll, events, 256, 1000);
         for (int i = 0; i < ready; ++i) {
             const int fd = events[i].data.fd;
-            if (fd == listener.fd()) {
-                const int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-                if (client < 0)
-                    continue;
-                epoll_event watch{};
-                watch.events = EPOLLIN;
-                watch.data.fd = client;
-                epoll_ctl(epoll, EPOLL_CTL_ADD, client, &watch);
+            if (fd != listener.fd()) {
+                readable(epoll, fd);
                 continue;
             }
-            epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
-            unsigned char header[8];
-            if (::recv(fd, header, sizeof header, MSG_WAITALL) != 8) {
-                ::close(fd);
+            // One per event: the listener blocks, and level-triggered epoll
+            // reports the rest of the backlog again.
+            const int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | acceptFlags);
+            if (client < 0)
                 continue;
-            }
-            quint64 total = 0;
-            for (unsigned char byte : header)
-                total = (total << 8) | byte;
-            std::thread([fd, total] {
-                streamTo(fd, total);
-                ::close(fd);
-            }).detach();
+            epoll_event watch{};
+            watch.events = EPOLLIN;
+            watch.data.fd = client;
+            epoll_ctl(epoll, EPOLL_CTL_ADD, client, &watch);
         }
     }
+}
+
+// Each client sends 8 bytes (a big-endian count) and gets that many bytes.
+int serve()
+{
+    return serveEach(0, [](int epoll, int fd) {
+        epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+        unsigned char header[8];
+        if (::recv(fd, header, sizeof header, MSG_WAITALL) != 8) {
+            ::close(fd);
+            return;
+        }
+        quint64 total = 0;
+        for (unsigned char byte : header)
+            total = (total << 8) | byte;
+        std::thread([fd, total] {
+            streamTo(fd, total);
+            ::close(fd);
+        }).detach();
+    });
 }
 
 int stream(quint16 port, quint64 total)
@@ -197,42 +200,20 @@ int idle(quint16 port, int count)
     return 0;
 }
 
+// Sends back what each client sends.
 int echo()
 {
-    Socket listener;
-    const int epoll = listenAndWatch(&listener);
-    if (epoll < 0)
-        return 1;
-    epoll_event events[256];
-    char buffer[4096];
-    for (;;) {
-        if (getppid() == 1)
-            return 0;
-        const int ready = epoll_wait(epoll, events, 256, 1000);
-        for (int i = 0; i < ready; ++i) {
-            const int fd = events[i].data.fd;
-            if (fd == listener.fd()) {
-                // One per event: the listener blocks, and level-triggered
-                // epoll reports the rest of the backlog again.
-                const int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                if (client >= 0) {
-                    epoll_event watch{};
-                    watch.events = EPOLLIN;
-                    watch.data.fd = client;
-                    epoll_ctl(epoll, EPOLL_CTL_ADD, client, &watch);
-                }
-                continue;
-            }
-            const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-            if (n <= 0) {
-                epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
-                ::close(fd);
-                continue;
-            }
-            // A few bytes at a time: the send queue always has room.
-            ::send(fd, buffer, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return serveEach(SOCK_NONBLOCK, [](int epoll, int fd) {
+        char buffer[4096];
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0) {
+            epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+            ::close(fd);
+            return;
         }
-    }
+        // A few bytes at a time: the send queue always has room.
+        ::send(fd, buffer, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
 }
 
 int trickle(quint16 port, int count, int seconds)

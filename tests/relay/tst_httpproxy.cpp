@@ -214,6 +214,16 @@ void tst_HttpProxy::twoOriginsOverOneConnection()
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QCOMPARE(record.requests, quint32(4));
     QCOMPARE(record.upstream, QStringLiteral("127.0.0.1:%1").arg(a.port()));
+    // Its life says so: two connects, then A's kept connection taken up.
+    QStringList upstreamMarks;
+    for (const TimelineMark &mark : record.timeline.marks) {
+        if (mark.lane == TimelineMark::Lane::Upstream
+            && (mark.kind == TimelineMark::Kind::Connected || mark.kind == TimelineMark::Kind::Reused))
+            upstreamMarks.append(TimelineMark::kindName(mark.kind) + QLatin1Char(' ') + mark.note);
+    }
+    const QString addressA = QStringLiteral("127.0.0.1:%1").arg(a.port());
+    const QString addressB = QStringLiteral("127.0.0.1:%1").arg(b.port());
+    QCOMPARE(upstreamMarks, (QStringList{"connected " + addressA, "connected " + addressB, "reused " + addressA}));
     QVERIFY(records.waitForExchanges(4));
     const QList<HttpExchange> exchanges = records.exchanges();
     QCOMPARE(exchanges[1].request.target(), QByteArrayView(b.url("/two")));

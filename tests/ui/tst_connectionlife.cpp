@@ -36,6 +36,24 @@ using namespace Loopback;
 using Kind = TimelineMark::Kind;
 using Lane = TimelineMark::Lane;
 
+namespace {
+
+// Pixels of the down colour (blue) in an image, from row fromY on.
+int downColouredPixels(const QImage &pixels, int fromY = 0)
+{
+    int blue = 0;
+    for (int y = fromY; y < pixels.height(); ++y) {
+        for (int x = 0; x < pixels.width(); ++x) {
+            const QColor colour = pixels.pixelColor(x, y);
+            if (colour.blue() > colour.red() + 40 && colour.blue() > 120)
+                ++blue;
+        }
+    }
+    return blue;
+}
+
+} // namespace
+
 class tst_ConnectionLife : public QObject
 {
     Q_OBJECT
@@ -248,15 +266,7 @@ void tst_ConnectionLife::sparklineAndGraphMoveDuringATransfer()
     QTest::qWait(50);
     const QRect rect = view->visualRect(view->model()->index(0, ConnectionTableModel::Activity));
     QVERIFY(rect.width() > 20);
-    const QImage pixels = view->viewport()->grab(rect).toImage();
-    int blue = 0;
-    for (int y = 0; y < pixels.height(); ++y) {
-        for (int x = 0; x < pixels.width(); ++x) {
-            const QColor colour = pixels.pixelColor(x, y);
-            if (colour.blue() > colour.red() + 40 && colour.blue() > 120)
-                ++blue;
-        }
-    }
+    const int blue = downColouredPixels(view->viewport()->grab(rect).toImage());
     QVERIFY2(blue > 10, qPrintable(QString::number(blue)));
     // The detail pane's graph over the whole life: about 1 MB/s down, no
     // bytes up.
@@ -269,6 +279,10 @@ void tst_ConnectionLife::sparklineAndGraphMoveDuringATransfer()
     QVERIFY2(top > 300'000, qPrintable(QString::number(top)));
     for (const float rate : graph->shownRates(0))
         QCOMPARE(rate, 0.0f);
+    // And draws it: the down colour fills part of the plot (below the
+    // legend, which is written in the same colour).
+    const int graphBlue = downColouredPixels(graph->grab().toImage(), 20);
+    QVERIFY2(graphBlue > 100, qPrintable(QString::number(graphBlue)));
     stop = true;
     window.stopProxy();
     reader.wait();
