@@ -5,6 +5,7 @@
 #include "lifesummary.h"
 
 #include <QAbstractItemView>
+#include <QAbstractProxyModel>
 #include <QDateTime>
 #include <QHelpEvent>
 #include <QPainter>
@@ -27,8 +28,13 @@ WaterfallDelegate::WaterfallDelegate(const CaptureStore *store, QAbstractItemMod
 
 const ConnectionRecord *WaterfallDelegate::recordOf(const QModelIndex &index) const
 {
-    const qsizetype row = m_store->connectionRow(index.data(ConnectionTableModel::IdRole).toULongLong());
-    return row >= 0 ? &m_store->connectionAt(row) : nullptr;
+    // The table's rows are the store's, through the filter: mapped, not
+    // looked up by id (the axis takes every shown row after each batch).
+    const auto *proxy = qobject_cast<const QAbstractProxyModel *>(index.model());
+    const QModelIndex source = proxy ? proxy->mapToSource(index) : index;
+    if (!source.isValid() || source.row() >= m_store->connectionCount())
+        return nullptr;
+    return &m_store->connectionAt(source.row());
 }
 
 WaterfallDelegate::Axis WaterfallDelegate::axis() const

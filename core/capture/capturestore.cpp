@@ -46,15 +46,13 @@ void CaptureStore::setLimits(Limits limits)
 
 qsizetype CaptureStore::rowFor(quint64 id) const
 {
-    const auto at = std::lower_bound(m_connections.cbegin(), m_connections.cend(), id,
-                                     [](const auto &record, quint64 key) { return record->id < key; });
-    return qsizetype(at - m_connections.cbegin());
+    return qsizetype(std::lower_bound(m_ids.cbegin(), m_ids.cend(), id) - m_ids.cbegin());
 }
 
 qsizetype CaptureStore::connectionRow(quint64 id) const
 {
     const qsizetype row = rowFor(id);
-    return row < connectionCount() && connectionAt(row).id == id ? row : -1;
+    return row < connectionCount() && m_ids[size_t(row)] == id ? row : -1;
 }
 
 void CaptureStore::add(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges)
@@ -106,7 +104,7 @@ void CaptureStore::insertConnections(QList<const ConnectionRecord *> added)
     for (qsizetype i = 0; i < added.size();) {
         const qsizetype row = rowFor(added[i]->id);
         qsizetype end = i + 1;
-        while (end < added.size() && (row == connectionCount() || added[end]->id < connectionAt(row).id))
+        while (end < added.size() && (row == connectionCount() || added[end]->id < m_ids[size_t(row)]))
             ++end;
         const qsizetype count = end - i;
         std::vector<std::unique_ptr<ConnectionRecord>> run;
@@ -116,8 +114,10 @@ void CaptureStore::insertConnections(QList<const ConnectionRecord *> added)
         notify(&Listener::connectionsAboutToBeInserted, row, row + count - 1);
         m_connections.insert(m_connections.begin() + row, std::make_move_iterator(run.begin()),
                              std::make_move_iterator(run.end()));
+        m_ids.insert(m_ids.begin() + row, size_t(count), 0);
         m_connectionBytes.insert(row, count, 0);
         for (qsizetype k = 0; k < count; ++k) {
+            m_ids[size_t(row + k)] = added[i + k]->id;
             m_connectionBytes[row + k] = sizeOf(*added[i + k]);
             m_stats.bytes += m_connectionBytes[row + k];
         }
@@ -193,6 +193,7 @@ void CaptureStore::evictConnection(qsizetype row)
     m_stats.bytes -= m_connectionBytes[row];
     m_rates.remove(id);
     m_connections.erase(m_connections.begin() + row);
+    m_ids.erase(m_ids.begin() + row);
     m_connectionBytes.removeAt(row);
     ++m_stats.evictedConnections;
     notify(&Listener::connectionsRemoved);
@@ -233,6 +234,7 @@ void CaptureStore::clear()
 {
     notify(&Listener::aboutToBeCleared);
     m_connections.clear();
+    m_ids.clear();
     m_connectionBytes.clear();
     m_exchanges.clear();
     m_exchangeBytes.clear();

@@ -111,6 +111,7 @@ private:
     // can come a batch after a quieter one's newer ids, and inserting them
     // among thousands of rows then moves pointers, not records.
     std::vector<std::unique_ptr<ConnectionRecord>> m_connections;
+    std::vector<quint64> m_ids; // theirs, same rows: looked up without touching the records
     QList<qint64> m_connectionBytes;       // sizeOf() of each, same rows
     // In the order they came. A deque: appending never moves what is held
     // (a list of 100,000 exchanges that grows moves tens of megabytes at
