@@ -67,8 +67,9 @@ void Listener::incomingConnection(qintptr descriptor)
 {
     m_emptyActivations = 0;
     if (m_burst && !m_batchTimer.isActive()) {
-        // Qt's accept loop goes on until the backlog is empty; only the
-        // next look is put off.
+        // This wake-up still takes its share (up to MaxPerActivation);
+        // only the next look is put off. The cap bounds the time one turn
+        // of the window's loop spends here, the rest the number of turns.
         pauseAccepting();
         m_batchTimer.start();
     }

@@ -31,9 +31,14 @@ public:
     QList<quint64> exchanges;   // connection id of each exchange row
     int changed = 0;
     int runs = 0;
+    int insertions = 0;
     bool consistent = true;
 
-    void connectionsAboutToBeInserted(qsizetype first, qsizetype last) override { m_pending = {first, last}; }
+    void connectionsAboutToBeInserted(qsizetype first, qsizetype last) override
+    {
+        m_pending = {first, last};
+        ++insertions;
+    }
     void connectionsInserted() override
     {
         for (qsizetype row = m_pending.first; row <= m_pending.second; ++row)
@@ -112,6 +117,7 @@ class tst_CaptureStore : public QObject
 
 private slots:
     void recordsAreUpdatedInPlace();
+    void lateIdsGoInRuns();
     void exchangesAreAppended();
     void oldestFinishedConnectionsGoFirst();
     void bytesEvictOldestExchanges();
@@ -149,6 +155,31 @@ void tst_CaptureStore::recordsAreUpdatedInPlace()
     store.add({record(2, false), record(1, false)}, {});
     QCOMPARE(mirror.changed, 2);
     QCOMPARE(mirror.runs, 1);
+}
+
+void tst_CaptureStore::lateIdsGoInRuns()
+{
+    // One worker's batch comes after the other's higher ids: its records go
+    // between the held rows, each contiguous run in one announcement.
+    CaptureStore store;
+    MirrorListener mirror(store);
+    store.addListener(&mirror);
+    store.add({record(1, false), record(2, false), record(10, false), record(11, false)}, {});
+    QCOMPARE(mirror.insertions, 1);
+    mirror.insertions = 0;
+    store.add({record(5, false), record(12, false), record(3, false), record(13, false), record(4, false),
+               record(20, false)},
+              {});
+    QCOMPARE(mirror.connections, QList<quint64>({1, 2, 3, 4, 5, 10, 11, 12, 13, 20}));
+    QCOMPARE(mirror.insertions, 2); // 3..5 before 10; 12, 13, 20 at the end
+    for (const quint64 id : {1, 2, 3, 4, 5, 10, 11, 12, 13, 20})
+        QCOMPARE(store.connectionAt(store.connectionRow(id)).id, id);
+    // A late id ahead of every held row, and one between two held rows.
+    mirror.insertions = 0;
+    store.add({record(0, false), record(7, false)}, {});
+    QCOMPARE(mirror.connections, QList<quint64>({0, 1, 2, 3, 4, 5, 7, 10, 11, 12, 13, 20}));
+    QCOMPARE(mirror.insertions, 2);
+    QVERIFY(mirror.matches());
 }
 
 void tst_CaptureStore::exchangesAreAppended()

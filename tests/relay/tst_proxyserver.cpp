@@ -45,6 +45,7 @@ private slots:
     void stopEndsLiveConnections();
     void stopStartWhileTrafficFlows();
     void thousandConcurrentConnections();
+    void busyObserverGetsOneSnapshotEach();
     void connectionLimitPausesAccepting();
     void httpExchangesAreReported();
     void binaryConnectionIsRaw();
@@ -687,6 +688,75 @@ void tst_ProxyServer::thousandConcurrentConnections()
         QCOMPARE(record.closeReason, Reason::ClientFin);
     // Updates come in batches on a clock, not one signal per connection.
     QVERIFY2(records.batches() < count / 4, qPrintable(QString::number(records.batches())));
+}
+
+void tst_ProxyServer::busyObserverGetsOneSnapshotEach()
+{
+    // The server's thread (the window's, in the app) busy while its
+    // connections change and then close: the workers report several times
+    // meanwhile, and the next batches hold each connection once, its latest
+    // snapshot, so a closing record is never overtaken by an older one.
+    constexpr int Clients = 20;
+    EchoServer echo;
+    ProxyServer server;
+    QList<QList<ConnectionRecord>> batches;
+    connect(&server, &ProxyServer::published, this,
+            [&](const QList<ConnectionRecord> &records, const QList<HttpExchange> &) { batches.append(records); });
+    QVERIFY(server.start(configFor("127.0.0.1", "127.0.0.1", echo.port())));
+    std::vector<Socket> clients = offThread([&] {
+        std::vector<Socket> opened;
+        for (int i = 0; i < Clients; ++i) {
+            opened.push_back(connectTo("127.0.0.1", server.listenPort()));
+            sendAll(opened.back().fd(), "hello");
+            readExactly(opened.back().fd(), 5);
+        }
+        return opened;
+    });
+    QCOMPARE(server.liveConnections(), Clients);
+    QTest::qWait(150); // the opening snapshots are out
+    batches.clear();
+
+    // From here this thread runs no events: the workers relay and report
+    // on their own, into outboxes nobody empties.
+    const QByteArray message = randomBytes(1000, 3);
+    for (Socket &client : clients) {
+        QVERIFY(sendAll(client.fd(), message));
+        QCOMPARE(readExactly(client.fd(), message.size()), message);
+    }
+    QThread::msleep(150); // a few of the workers' reports with every connection changed
+    for (int i = 0; i < Clients / 2; ++i) {
+        clients[size_t(i)].shutdownWrite();
+        readUntilEof(clients[size_t(i)].fd());
+    }
+    QThread::msleep(150);
+
+    QHash<quint64, ConnectionRecord> latest;
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            for (const QList<ConnectionRecord> &batch : std::as_const(batches))
+                for (const ConnectionRecord &record : batch)
+                    latest.insert(record.id, record);
+            return latest.size() == Clients;
+        },
+        5'000));
+    for (const QList<ConnectionRecord> &batch : std::as_const(batches)) {
+        QSet<quint64> ids;
+        for (const ConnectionRecord &record : batch) {
+            QVERIFY2(!ids.contains(record.id), "a connection twice in one batch");
+            ids.insert(record.id);
+        }
+    }
+    int closed = 0;
+    for (const ConnectionRecord &record : std::as_const(latest)) {
+        QCOMPARE(record.bytesUp, quint64(5 + message.size()));
+        QCOMPARE(record.bytesDown, quint64(5 + message.size()));
+        if (record.state == ConnectionRecord::State::Closed) {
+            QCOMPARE(record.closeReason, Reason::ClientFin);
+            ++closed;
+        }
+    }
+    QCOMPARE(closed, Clients / 2);
+    QCOMPARE(server.liveConnections(), Clients / 2);
 }
 
 void tst_ProxyServer::connectionLimitPausesAccepting()

@@ -9,6 +9,7 @@
 #include "recordcollector.h"
 #include "timebreakdown.h"
 
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -16,6 +17,7 @@
 
 #include <cerrno>
 #include <functional>
+#include <sys/socket.h>
 #include <thread>
 
 using namespace Loopback;
@@ -46,7 +48,21 @@ struct Steps
     std::atomic<qint64> upstreamFin{0};
     std::atomic<qint64> upstreamReset{0};
     std::atomic<qint64> upstreamReads{0};
+    std::atomic<qint64> upstreamFreedRoom{0};
 };
+
+// The most a loopback send buffer grows to (tcp_wmem's maximum): the proxy's
+// upstream socket turns writable again once about a third of it is free.
+qsizetype largestSendBuffer()
+{
+    QFile file(QStringLiteral("/proc/sys/net/ipv4/tcp_wmem"));
+    if (file.open(QIODevice::ReadOnly)) {
+        const QList<QByteArray> fields = file.readAll().simplified().split(' ');
+        if (fields.size() == 3 && fields[2].toLongLong() > 0)
+            return qsizetype(fields[2].toLongLong());
+    }
+    return 4 * 1024 * 1024;
+}
 
 } // namespace
 
@@ -240,15 +256,31 @@ void tst_Timeline::slowUpstreamIsAStall()
 {
     // The upstream reads nothing for 300 ms while the client sends far more
     // than the kernel's queues hold: proxymon waits on the upstream, and
-    // the client's reads pause; the wait ends when the upstream reads.
+    // the client's reads pause. The wait ends when the upstream's reading
+    // has made room in proxymon's send buffer: after its first read, and by
+    // the time it has read half the largest such buffer (the kernel wakes a
+    // writer once a third is free). Both are timed, so a slow upstream on a
+    // busy machine moves the expectation with it instead of the tolerance.
     const QByteArray data = randomBytes(16 * 1024 * 1024, 7);
+    const qsizetype room = largestSendBuffer() / 2;
     Steps steps;
     QByteArray received;
     ScriptedServer upstream([&](Socket &connection, int) {
         steps.accepted = MonotonicClock::nowUs();
+        received.reserve(data.size());
         sleepUntil(steps.accepted + 300'000);
         steps.upstreamReads = MonotonicClock::nowUs();
-        received = readUntilEof(connection.fd());
+        char chunk[256 * 1024];
+        for (;;) {
+            const ssize_t n = ::recv(connection.fd(), chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            received.append(chunk, n);
+            if (received.size() >= room && !steps.upstreamFreedRoom)
+                steps.upstreamFreedRoom = MonotonicClock::nowUs();
+        }
     });
     const ConnectionRecord record = relayOnce(upstream.port(), steps, [&](Socket &client) {
         sendAll(client.fd(), data);
@@ -256,10 +288,16 @@ void tst_Timeline::slowUpstreamIsAStall()
         readUntilEof(client.fd());
     });
     QCOMPARE(sha256(received), sha256(data));
+    QVERIFY(steps.upstreamFreedRoom);
     const TimelineMark *stall = record.timeline.find(Kind::StallStart, Lane::Upstream);
     QVERIFY(stall);
     QVERIFY(stall->atUs < steps.upstreamReads - steps.connected);
-    VERIFY_MARK(record, Kind::StallEnd, Lane::Upstream, steps.upstreamReads - steps.connected);
+    const TimelineMark *end = record.timeline.find(Kind::StallEnd, Lane::Upstream);
+    QVERIFY(end);
+    const qint64 earliest = steps.upstreamReads - steps.connected - ToleranceUs;
+    const qint64 latest = steps.upstreamFreedRoom - steps.connected + ToleranceUs;
+    QVERIFY2(end->atUs >= earliest && end->atUs <= latest,
+             qPrintable(QStringLiteral("stall_end at %1 µs, expected %2 … %3 µs").arg(end->atUs).arg(earliest).arg(latest)));
     // All that waiting is counted up, not down.
     QVERIFY2(record.timeline.waitedUs[0] >= 250'000, qPrintable(QString::number(record.timeline.waitedUs[0])));
     QVERIFY(!record.timeline.find(Kind::StallStart, Lane::Client));

@@ -59,6 +59,7 @@ private slots:
     void settingsPersist();
     void remoteListenAsksFirst();
     void newRowsFollowUntilScrolledAway();
+    void burstOfChangesArrivesWhole();
     void echoTargetAndRawClient();
     void columnMenuHidesAndMoves();
     void exportSavesWhatTheListsShow();
@@ -466,6 +467,64 @@ void tst_MainWindow::newRowsFollowUntilScrolledAway()
     traffic(10);
     QTRY_COMPARE(connections->model()->rowCount(), 60);
     QTRY_COMPARE(bar->value(), bar->maximum());
+}
+
+void tst_MainWindow::burstOfChangesArrivesWhole()
+{
+    // 1,200 live connections all change while the window's thread is
+    // busy: the batches waiting for it hold more records than it takes in
+    // one turn, so they come in over several turns. Every row arrives, in
+    // id order, with its latest counts. (No model tester here: its checks
+    // over 1,200 rows take seconds per change.)
+    constexpr int Clients = 1200;
+    EchoServer echo;
+    MainWindow window{ProxyConfig()};
+    window.resize(900, 500);
+    window.show();
+    startOn(window, echo.port());
+    const quint16 port = window.server()->listenPort();
+    std::vector<Socket> clients = offThread([&] {
+        std::vector<Socket> opened;
+        for (int i = 0; i < Clients; ++i) {
+            opened.push_back(connectTo("127.0.0.1", port));
+            sendAll(opened.back().fd(), "x");
+            readExactly(opened.back().fd(), 1);
+        }
+        return opened;
+    });
+    QTableView *connections = view(window, "connectionsView");
+    QAbstractItemModel *model = connections->model();
+    QTRY_COMPARE_WITH_TIMEOUT(model->rowCount(), Clients, 20'000);
+
+    // No events run on this thread from here until the wait below.
+    const QByteArray message(999, 'm');
+    for (Socket &client : clients) {
+        QVERIFY(sendAll(client.fd(), message));
+        QCOMPARE(readExactly(client.fd(), message.size()).size(), message.size());
+    }
+    QThread::msleep(200); // the workers' reports of every connection wait
+
+    const auto bytesUp = [&](int row) {
+        return model->index(row, ConnectionTableModel::BytesUp).data(ConnectionTableModel::SortRole).toULongLong();
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            for (int row = 0; row < model->rowCount(); ++row)
+                if (bytesUp(row) != 1000)
+                    return false;
+            return true;
+        }(),
+        10'000);
+    QCOMPARE(model->rowCount(), Clients);
+    quint64 previous = 0;
+    for (int row = 0; row < Clients; ++row) {
+        const quint64 id = model->index(row, 0).data(ConnectionTableModel::IdRole).toULongLong();
+        QVERIFY2(id > previous, qPrintable(QStringLiteral("row %1: id %2 after %3").arg(row).arg(id).arg(previous)));
+        previous = id;
+    }
+    for (Socket &client : clients)
+        client.close();
+    QTRY_COMPARE_WITH_TIMEOUT(window.server()->liveConnections(), 0, 10'000);
 }
 
 void tst_MainWindow::echoTargetAndRawClient()
