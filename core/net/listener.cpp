@@ -86,7 +86,9 @@ bool Listener::eventFilter(QObject *watched, QEvent *event)
     // Accepted here rather than by Qt, whose loop drains the whole backlog.
     int accepted = 0;
     while (accepted < MaxPerActivation && !m_ownerPaused) {
-        const int descriptor = ::accept4(int(socketDescriptor()), nullptr, nullptr, SOCK_CLOEXEC);
+        // Non-blocking from the start: the worker relays it on an epoll
+        // loop, and this saves it a system call per connection.
+        const int descriptor = ::accept4(int(socketDescriptor()), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (descriptor < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;

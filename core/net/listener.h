@@ -34,7 +34,8 @@ public:
     void resume();
 
 signals:
-    // Emitted on the listener's thread for each accepted connection.
+    // Emitted on the listener's thread for each accepted connection; the
+    // descriptor is non-blocking and close-on-exec.
     void descriptorAccepted(qintptr descriptor);
     // Accepting failed several times in a row; the listener is paused.
     void acceptStalled();

@@ -435,8 +435,10 @@ void ProxyServer::publish()
         for (const auto &worker : generation->workers) {
             QList<ConnectionRecord> records;
             QList<HttpExchange> exchanges;
-            worker->takeReports(&records, &exchanges);
-            dropSuperseded(&records);
+            // Only a worker that reported twice since the last batch can
+            // have two snapshots of a connection in it.
+            if (worker->takeReports(&records, &exchanges))
+                dropSuperseded(&records);
             if (!records.isEmpty())
                 emit connectionsUpdated(records);
             if (!records.isEmpty() || !exchanges.isEmpty())

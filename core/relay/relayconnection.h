@@ -40,6 +40,7 @@ public:
     using Reason = ConnectionRecord::CloseReason;
     enum class Phase { Resolving, Connecting, Handshaking, Relaying, Finished };
 
+    // clientFd is an accepted, non-blocking socket (Listener makes it so).
     RelayConnection(Worker &worker, quint64 id, int clientFd);
     ~RelayConnection();
 
@@ -91,8 +92,9 @@ public:
     Side firstFin() const { return m_firstFin; }
     void touched();
     void markDirty();
-    // The connection's life: a mark on side's lane, timed now.
-    void mark(TimelineMark::Kind kind, Side side, qint32 code = 0, const QString &note = QString());
+    // The connection's life: a mark on side's lane, timed now (or at atUs,
+    // monotonic, when the caller has just read the clock).
+    void mark(TimelineMark::Kind kind, Side side, qint32 code = 0, const QString &note = QString(), qint64 atUs = -1);
     // side's FIN was read (a read returned 0).
     void finReceived(Side side);
     // Passes a FIN toward side (shuts down writing to it).
@@ -144,15 +146,16 @@ private:
     void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) override;
 
     void addMark(TimelineMark mark, qint64 atMonotonicUs);
-    void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note);
+    void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
     // What the flows measured, into a copy of the record's timeline.
     void fillTimeline(ConnectionTimeline *timeline) const;
     void resolve(const QString &host, quint16 port);
     void connectNext();
     void connectReady(std::uint32_t events);
     void noteConnectFailure(int error);
-    // Adds the connect attempts' time so far to the breakdown.
-    void stopConnectClock();
+    // Adds the connect attempts' time until nowUs (monotonic) to the
+    // breakdown.
+    void stopConnectClock(qint64 nowUs);
     void connected(std::uint32_t events);
     void startTls();
     void continueHandshake();

@@ -61,11 +61,14 @@ Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Tls tls
 
 Worker::~Worker() = default;
 
-void Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges)
+bool Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges)
 {
     QMutexLocker lock(&m_outboxMutex);
     records->swap(m_outbox);
     moveAppend(exchanges, &m_exchangeOutbox);
+    const bool repeats = m_outboxReports > 1;
+    m_outboxReports = 0;
+    return repeats;
 }
 
 void Worker::markDirty(RelayConnection *connection)
@@ -270,6 +273,8 @@ void Worker::publish()
         delete finished;
     m_finished.clear();
     QMutexLocker lock(&m_outboxMutex);
+    if (!records.isEmpty())
+        ++m_outboxReports;
     moveAppend(&m_outbox, &records);
     moveAppend(&m_exchangeOutbox, &m_exchanges);
 }
