@@ -97,7 +97,9 @@ bool Listener::eventFilter(QObject *watched, QEvent *event)
         ++accepted;
         incomingConnection(descriptor);
     }
-    if (accepted == 0 && ++m_emptyActivations >= StallThreshold) {
+    if (accepted > 0)
+        emit wakeUpDone();
+    else if (++m_emptyActivations >= StallThreshold) {
         m_emptyActivations = 0;
         pause();
         emit acceptStalled();

@@ -37,6 +37,9 @@ signals:
     // Emitted on the listener's thread for each accepted connection; the
     // descriptor is non-blocking and close-on-exec.
     void descriptorAccepted(qintptr descriptor);
+    // The connections accepted since the last of these came in one wake-up
+    // (a burst's share): an owner may hand them on together.
+    void wakeUpDone();
     // Accepting failed several times in a row; the listener is paused.
     void acceptStalled();
 

@@ -266,6 +266,7 @@ bool ProxyServer::start(const ProxyConfig &requested)
     m_current = raw;
 
     connect(listener, &Listener::descriptorAccepted, this, &ProxyServer::onDescriptorAccepted);
+    connect(listener, &Listener::wakeUpDone, this, [this] { m_wakeUpTarget = nullptr; });
     connect(listener, &QTcpServer::acceptError, this, &ProxyServer::onAcceptError);
     connect(listener, &Listener::acceptStalled, this, &ProxyServer::onAcceptError);
     m_publishTimer.start();
@@ -298,6 +299,7 @@ void ProxyServer::stop()
             worker->inbox()->postStop(m_config.stopGraceMs);
         m_current = nullptr;
     }
+    m_wakeUpTarget = nullptr;
     if (wasListening)
         emit listeningChanged(false);
     if (m_generations.empty() && wasListening)
@@ -313,13 +315,19 @@ void ProxyServer::onDescriptorAccepted(qintptr descriptor)
         ::close(int(descriptor));
         return;
     }
-    Worker *target = m_current->workers.front().get();
-    for (const auto &worker : m_current->workers) {
-        if (worker->load() < target->load())
-            target = worker.get();
+    // One wake-up's connections go to one worker, the least loaded when it
+    // began: their ids then reach the window as one run, where spreading a
+    // burst one by one over the workers interleaved their batches' ids and
+    // the store inserted them row by row.
+    if (!m_wakeUpTarget) {
+        m_wakeUpTarget = m_current->workers.front().get();
+        for (const auto &worker : m_current->workers) {
+            if (worker->load() < m_wakeUpTarget->load())
+                m_wakeUpTarget = worker.get();
+        }
     }
     const int live = m_gate->live.fetch_add(1) + 1;
-    target->inbox()->postAccepted(int(descriptor), m_nextId++);
+    m_wakeUpTarget->postAccepted(int(descriptor), m_nextId++);
     if (live >= m_gate->limit && !m_pausedAtLimit) {
         m_pausedAtLimit = true;
         m_gate->paused.store(true);

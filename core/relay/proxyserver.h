@@ -111,6 +111,7 @@ private:
     std::vector<std::unique_ptr<Generation>> m_generations; // the current one last
     Generation *m_current = nullptr;
     QTimer m_publishTimer;
+    Worker *m_wakeUpTarget = nullptr; // where this wake-up of the listener's connections go
     QTimer m_resumeTimer;
     int m_backoffMs = 100;
     long m_descriptorLimit = 0;     // soft RLIMIT_NOFILE after raising it

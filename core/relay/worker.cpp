@@ -10,8 +10,10 @@
 #include <QMutexLocker>
 #include <QThread>
 
+#include <cerrno>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -116,12 +118,17 @@ void Worker::pumpLater(RelayConnection *connection, int side)
     m_again.emplace_back(connection, side);
 }
 
+void Worker::postAccepted(int descriptor, quint64 id)
+{
+    m_load.fetch_add(1, std::memory_order_relaxed);
+    m_inbox->postAccepted(descriptor, id);
+}
+
 void Worker::adopt(int descriptor, quint64 id)
 {
     auto *connection = new RelayConnection(*this, id, descriptor);
     connection->slot = m_connections.size();
     m_connections.push_back(connection);
-    m_load.fetch_add(1, std::memory_order_relaxed);
     markDirty(connection);
     if (m_stopping) {
         connection->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("the proxy was stopping"));
@@ -172,6 +179,16 @@ void Worker::run()
     const QString name = QStringLiteral("proxymon-worker-%1").arg(m_index);
     QThread::currentThread()->setObjectName(name);
     prctl(PR_SET_NAME, name.toLatin1().left(15).constData(), 0, 0, 0);
+    // Linux keeps a nice value per thread; raising one's own needs no
+    // privilege. Failing leaves the worker as it was, which only costs the
+    // window some smoothness.
+    if (m_config.workerNiceness > 0) {
+        const auto self = id_t(gettid());
+        errno = 0;
+        const int current = getpriority(PRIO_PROCESS, self);
+        if (errno == 0)
+            setpriority(PRIO_PROCESS, self, current + m_config.workerNiceness);
+    }
 
     m_scratch.resize(size_t(m_config.bufferBytes));
     m_flowShared = {m_scratch.data(), m_config.bufferBytes, &m_pipes, &m_wakeUs};

@@ -54,7 +54,11 @@ public:
     void run() override;
 
     std::shared_ptr<WorkerInbox> inbox() const { return m_inbox; }
+    // Connections handed to this worker that have not ended: counted when
+    // posted, not when adopted, so that a burst posted before the worker
+    // wakes is spread over the workers instead of all going to the first.
     int load() const { return m_load.load(std::memory_order_relaxed); }
+    void postAccepted(int descriptor, quint64 id);
 
     // Any thread: the records that changed since the last call, and the
     // exchanges finished meanwhile.

@@ -35,12 +35,15 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <ctime>
+#include <tuple>
 
 namespace {
 
 // With GUIBENCH_TRACE set, what the GUI thread delivered since the last
-// heartbeat, timed per receiver class and event type: a stall then names
-// what took it.
+// heartbeat, timed per receiver class and event type, in wall time and in
+// the thread's own CPU time: a stall then names what took it, and whether
+// it was work or waiting for a core.
 class TracingApplication : public QApplication
 {
 public:
@@ -53,9 +56,12 @@ public:
         ++m_depth;
         QElapsedTimer clock;
         clock.start();
+        const qint64 cpuBefore = threadCpuNs();
         const QByteArray key = QByteArray(receiver->metaObject()->className()) + '/' + QByteArray::number(int(event->type()));
         const bool result = QApplication::notify(receiver, event);
-        m_spent[key] += clock.nsecsElapsed();
+        Spent &spent = m_spent[key];
+        spent.wallNs += clock.nsecsElapsed();
+        spent.cpuNs += threadCpuNs() - cpuBefore;
         --m_depth;
         return result;
     }
@@ -63,21 +69,36 @@ public:
     // The costliest deliveries since the last call, and forgets them.
     QByteArray takeReport()
     {
-        QList<QPair<qint64, QByteArray>> costs;
+        QList<std::tuple<qint64, qint64, QByteArray>> costs;
         for (auto it = m_spent.cbegin(); it != m_spent.cend(); ++it)
-            costs.append({it.value(), it.key()});
+            costs.append({it.value().wallNs, it.value().cpuNs, it.key()});
         std::sort(costs.begin(), costs.end(), std::greater<>());
         QByteArray report;
-        for (qsizetype i = 0; i < qMin<qsizetype>(4, costs.size()); ++i)
-            report += costs[i].second + ' ' + QByteArray::number(costs[i].first / 1'000'000) + " ms; ";
+        for (qsizetype i = 0; i < qMin<qsizetype>(4, costs.size()); ++i) {
+            const auto &[wallNs, cpuNs, key] = costs[i];
+            report += key + ' ' + QByteArray::number(wallNs / 1'000'000) + " ms (CPU "
+                + QByteArray::number(cpuNs / 1'000'000) + "); ";
+        }
         m_spent.clear();
         return report;
     }
 
 private:
+    struct Spent
+    {
+        qint64 wallNs = 0;
+        qint64 cpuNs = 0;
+    };
+    static qint64 threadCpuNs()
+    {
+        timespec now{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+        return qint64(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+    }
+
     bool m_tracing = false;
     int m_depth = 0;
-    QHash<QByteArray, qint64> m_spent;
+    QHash<QByteArray, Spent> m_spent;
 };
 
 // A 5 ms timer on the GUI thread: the longest gap between its beats is the

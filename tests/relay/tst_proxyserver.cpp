@@ -5,6 +5,8 @@
 #include "proxyserver.h"
 #include "recordcollector.h"
 
+#include <QDir>
+#include <QFile>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -50,6 +52,7 @@ private slots:
     void httpExchangesAreReported();
     void binaryConnectionIsRaw();
     void builtinEchoTarget();
+    void workersRunAtTheirNiceness();
 
 private:
     static ProxyConfig configFor(const char *listen, const char *targetHost, quint16 targetPort);
@@ -892,6 +895,46 @@ void tst_ProxyServer::builtinEchoTarget()
     QCOMPARE(record.bytesUp, quint64(payload.size()));
     QCOMPARE(record.bytesDown, quint64(payload.size()));
     server.stop();
+}
+
+void tst_ProxyServer::workersRunAtTheirNiceness()
+{
+    // The window runs its engine's workers below its own thread; the
+    // threads that relay (and only they) carry the niceness asked for.
+    const auto nicenessOf = [](const QString &namePrefix) {
+        QList<int> found;
+        for (const QString &task : QDir(QStringLiteral("/proc/self/task")).entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+            QFile comm(QStringLiteral("/proc/self/task/%1/comm").arg(task));
+            QFile stat(QStringLiteral("/proc/self/task/%1/stat").arg(task));
+            if (!comm.open(QIODevice::ReadOnly) || !stat.open(QIODevice::ReadOnly))
+                continue;
+            if (!QString::fromLatin1(comm.readAll()).startsWith(namePrefix))
+                continue;
+            // After "(comm)": state is field 3, nice field 19.
+            const QByteArray line = stat.readAll();
+            const QList<QByteArray> fields = line.mid(line.lastIndexOf(')') + 2).split(' ');
+            found.append(fields.value(16).toInt());
+        }
+        return found;
+    };
+    EchoServer echo;
+    ProxyServer server;
+    ProxyConfig config = configFor("127.0.0.1", "127.0.0.1", echo.port());
+    config.workers = 2;
+    config.workerNiceness = 3;
+    QVERIFY(server.start(config));
+    const int own = nicenessOf(QStringLiteral("tst_proxyserver")).value(0, -100);
+    QCOMPARE(own, 0);
+    QTRY_COMPARE(nicenessOf(QStringLiteral("proxymon-worker")), QList<int>({3, 3}));
+    // Still relaying, at the lower priority.
+    const QByteArray reply = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "nice");
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(reply, QByteArray("nice"));
+    QCOMPARE(nicenessOf(QStringLiteral("tst_proxyserver")).value(0, -100), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_ProxyServer)
