@@ -57,6 +57,14 @@ void tst_Listener::aBurstIsTakenOverSeveralTurns()
     QVERIFY(adopt(listener, 1024, &port));
     int accepted = 0;
     countAccepted(listener, &accepted);
+    // Each wake-up's share is announced as done, for the owner to hand on
+    // together (ProxyServer gives it to one worker).
+    QList<int> shares;
+    int announced = 0;
+    connect(&listener, &Listener::wakeUpDone, this, [&] {
+        shares.append(accepted - announced);
+        announced = accepted;
+    });
     std::vector<Loopback::Socket> clients;
     for (int i = 0; i < Clients; ++i) {
         clients.push_back(Loopback::connectTo("127.0.0.1", port));
@@ -64,7 +72,9 @@ void tst_Listener::aBurstIsTakenOverSeveralTurns()
     }
     QCoreApplication::processEvents();
     QCOMPARE(accepted, 128);
+    QCOMPARE(shares, QList<int>({128}));
     QTRY_COMPARE_WITH_TIMEOUT(accepted, Clients, 5000);
+    QCOMPARE(shares, QList<int>({128, 128, 44}));
 }
 
 void tst_Listener::pausedTakesNothing()
