@@ -1,6 +1,7 @@
 #include "commandline.h"
 
 #include "capturefilter.h"
+#include "networkpreset.h"
 
 #include <QCommandLineOption>
 #include <QCommandLineParser>
@@ -161,10 +162,20 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Write only matching connections and exchanges to the JSONL stream, in the window's "
                        "filter language: words, host: status: method: client: state: is:, -term."),
         QStringLiteral("EXPR"));
+    const QCommandLineOption condition(QStringLiteral("condition"),
+        QStringLiteral("Network conditions for the connections (repeatable): DIR:SETTING=VALUE,... with DIR up, "
+                       "down or both; settings latency, jitter, bandwidth (1MB/s, 2Mbit/s), burst, shared (one "
+                       "bandwidth for all connections), slice, slice-variation, slice-delay, connect-delay, "
+                       "client (ADDR or ADDR/PREFIX, ; between several), probability (drawn once per connection)."),
+        QStringLiteral("RULE"));
+    const QCommandLineOption preset(QStringLiteral("preset"),
+        QStringLiteral("A browser's throttling preset, by its name: Chrome's \"3G\", \"Slow 4G\", \"Fast 4G\"; "
+                       "Firefox's \"GPRS\" ... \"Wi-Fi\" (--preset list shows them all)."),
+        QStringLiteral("NAME"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, jsonlSamples, bodies, har, pcapng, curl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, rawPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
-                       ca, caExport, caReplace, filter});
+                       ca, caExport, caReplace, filter, condition, preset});
     parser.addPositionalArgument(QStringLiteral("FILE"),
                                  QStringLiteral("A saved session, a JSONL stream or a HAR file to open in the window."),
                                  QStringLiteral("[FILE]"));
@@ -215,6 +226,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
     result.caDirectory = parser.value(caDirectory);
     if (result.caRequested)
         return result; // nothing else matters: it prints and exits
+    if (parser.value(preset) == u"list") {
+        result.presetsRequested = true;
+        return result;
+    }
 
     ProxyConfig &config = result.config;
     QString error;
@@ -325,6 +340,25 @@ CommandLine CommandLine::parse(const QStringList &arguments)
             return result;
         }
         *c.value = value;
+    }
+    if (parser.isSet(preset)) {
+        const QString name = parser.value(preset);
+        const NetworkPreset *found = NetworkPreset::find(name);
+        if (!found) {
+            result.error = QStringLiteral("--preset: no preset is called '%1' (%2)").arg(name, NetworkPreset::names());
+            return result;
+        } else {
+            config.conditions.append(found->rules());
+        }
+    }
+    for (const QString &text : parser.values(condition)) {
+        ConditionRule rule;
+        QString why;
+        if (!ConditionRule::parse(text, &rule, &why)) {
+            result.error = QStringLiteral("--condition '%1': %2").arg(text, why);
+            return result;
+        }
+        config.conditions.append(rule);
     }
     result.jsonlPath = parser.value(jsonl);
     if (result.jsonlSamplesMs > 0 && result.jsonlPath.isEmpty()) {

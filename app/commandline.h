@@ -13,6 +13,7 @@ struct CommandLine
     bool versionRequested = false;
     bool caRequested = false;  // --ca: say where proxymon's CA is and how to trust it
     bool caReplace = false;    // --ca-replace: make a new one first
+    bool presetsRequested = false; // --preset list: name the presets and exit
     QString caExportPath;      // --ca-export FILE: save it there (DER for .der/.cer)
     QString caDirectory;       // --ca-dir DIR: where the CA lives (empty: the data directory)
     ProxyConfig config;

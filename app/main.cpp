@@ -3,6 +3,7 @@
 #include "filecommand.h"
 #include "headlessrunner.h"
 #include "mainwindow.h"
+#include "networkpreset.h"
 
 #include <QApplication>
 #include <QCoreApplication>
@@ -95,6 +96,11 @@ int main(int argc, char *argv[])
     if (!commandLine.error.isEmpty()) {
         std::fprintf(stderr, "proxymon: %s\nTry 'proxymon --help'.\n", qPrintable(commandLine.error));
         return 2;
+    }
+    if (commandLine.presetsRequested) {
+        for (const NetworkPreset &preset : NetworkPreset::all())
+            std::printf("%s\n", qPrintable(preset.describe()));
+        return 0;
     }
     if (commandLine.caRequested) {
         QCoreApplication app(argc, argv);

@@ -145,6 +145,8 @@ QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &re
         line.addRaw("upstream_tls", tlsJson(record.upstreamTls));
     if (record.tlsTruncated)
         line.addRaw("tls_truncated", "true");
+    if (!record.conditions.isEmpty())
+        line.add("conditions", record.conditions);
     line.add("requests", qint64(record.requests));
     if (record.raw) {
         const auto bytes = bodies ? &JsonLine::exactBytes : &JsonLine::quotedBytes;

@@ -264,6 +264,7 @@ QString SessionReader::readRecordFields(const QJsonObject &object, ConnectionRec
                       int(ConnectionRecord::Decryption::Rejected) + 1, &record->decryption))
         return QStringLiteral("an unknown decryption");
     record->decryptionNote = object.value(QLatin1String("decryption_note")).toString();
+    record->conditions = object.value(QLatin1String("conditions")).toString();
     record->clientTls = tlsOf(object.value(QLatin1String("client_tls")));
     record->upstreamTls = tlsOf(object.value(QLatin1String("upstream_tls")));
     record->tlsTruncated = object.value(QLatin1String("tls_truncated")).toBool();

@@ -1,6 +1,7 @@
 #include "flow.h"
 
 #include "flowobserver.h"
+#include "flowshaper.h"
 #include "leg.h"
 #include "monotonicclock.h"
 
@@ -36,7 +37,13 @@ Flow::~Flow()
 
 void Flow::pump()
 {
-    if (m_stopped || m_eof || pending() || !m_source->isOpen())
+    if (m_stopped || m_eof || m_paused || !m_source->isOpen())
+        return;
+    if (shaped()) {
+        pumpShaped();
+        return;
+    }
+    if (pending())
         return;
     const int capacity = m_shared.capacity;
     char *scratch = m_shared.scratch;
@@ -73,6 +80,8 @@ void Flow::pump()
         if (received > 0) {
             m_owner.flowActive();
             noteRead();
+            if (m_stopped)
+                return;
             show(scratch, received);
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself, and an observer gets a copy of what it
@@ -87,11 +96,8 @@ void Flow::pump()
             sourceEnded();
             return;
         }
-        const int error = errno;
-        if (error == EINTR)
+        if (readInterrupted())
             continue;
-        if (error != EAGAIN && error != EWOULDBLOCK)
-            m_owner.flowFailed(m_from, error);
         return;
     }
 }
@@ -177,6 +183,10 @@ bool Flow::drainPipe()
 
 bool Flow::forward(const char *data, qsizetype length)
 {
+    if (shaped()) {
+        append(data, length);
+        return deliverShaped();
+    }
     qsizetype sent = 0;
     if (!sendOrFail(data, length, &sent))
         return false;
@@ -189,7 +199,10 @@ bool Flow::forward(const char *data, qsizetype length)
 
 void Flow::hold(const char *data, qsizetype length)
 {
-    keep(data, length);
+    if (shaped())
+        append(data, length);
+    else
+        keep(data, length);
 }
 
 void Flow::keep(const char *data, qsizetype length)
@@ -244,6 +257,12 @@ bool Flow::flush()
         if (!pending())
             waitEnds();
     }
+    if (shaped()) {
+        if (!deliverShaped())
+            return false;
+        pump();
+        return !m_stopped;
+    }
     if (pending()) {
         qsizetype sent = 0;
         if (!sendOrFail(m_buffer + m_head, m_tail - m_head, &sent))
@@ -264,6 +283,16 @@ bool Flow::flush()
     // next round of readiness.
     pump();
     return !m_stopped;
+}
+
+bool Flow::readInterrupted()
+{
+    const int error = errno;
+    if (error == EINTR)
+        return true;
+    if (error != EAGAIN && error != EWOULDBLOCK)
+        m_owner.flowFailed(m_from, error);
+    return false;
 }
 
 void Flow::sourceEnded()
@@ -314,6 +343,8 @@ void Flow::release(bool stop)
     m_head = m_tail = 0;
     if (stop) {
         m_stopped = true;
+        if (m_shared.timers)
+            m_shared.timers->cancel(&m_wake);
         // A wait cut short by the end counts until now; the owner marks
         // it from waitingSinceUs() before it stops the flow, if it cares.
         if (m_waitSinceUs >= 0) {
@@ -362,4 +393,266 @@ void Flow::show(const char *data, qsizetype size)
 {
     if (watched())
         m_observer->seen(fromClient(), data, size);
+}
+
+qint64 Flow::nowUs() const
+{
+    return m_shared.wakeUs ? *m_shared.wakeUs : MonotonicClock::nowUs();
+}
+
+void Flow::setShaper(std::unique_ptr<FlowShaper> shaper)
+{
+    if (m_stopped)
+        return;
+    m_shaper = std::move(shaper);
+    m_bulk = false;
+    if (m_shaper) {
+        if (m_tail > m_head)
+            m_shaper->heldAlready(m_tail - m_head, nowUs());
+    } else {
+        m_shared.timers->cancel(&m_wake);
+        m_finHeld = false;
+    }
+    kick();
+}
+
+void Flow::setPaused(bool paused)
+{
+    m_paused = paused;
+    if (!paused && !m_stopped)
+        kick();
+}
+
+void Flow::setDiscarding(bool discarding)
+{
+    if (m_stopped || m_discarding == discarding)
+        return;
+    m_discarding = discarding;
+    m_bulk = false;
+    if (!discarding && m_endSwallowed) {
+        // The FIN the hole kept passes now.
+        m_endSwallowed = false;
+        if (m_shaper) {
+            m_shaper->endArrived(nowUs());
+            m_finHeld = true;
+        }
+        sourceEnded();
+        if (!m_stopped && pending())
+            deliverShaped();
+        return;
+    }
+    kick();
+}
+
+void Flow::setDeliveryLimit(quint64 total)
+{
+    if (m_stopped)
+        return;
+    m_limit = total;
+    m_limitReported = false;
+    m_bulk = false;
+    if (!limitReached())
+        kick();
+}
+
+bool Flow::limitReached()
+{
+    if (m_limit == NoLimit || m_delivered < m_limit || m_limitReported)
+        return false;
+    m_limitReported = true;
+    m_owner.flowLimitReached(*this);
+    return true;
+}
+
+void Flow::kick()
+{
+    // The pipe drains first, on the destination's next edge; a destination
+    // not connected yet takes nothing.
+    if (m_stopped || m_piped > 0 || !m_destination->isOpen())
+        return;
+    if (pending())
+        flush();
+    else if (m_eof && !m_shutDown)
+        m_owner.flowFinDue(*this);
+}
+
+void Flow::wake()
+{
+    if (m_stopped || m_piped > 0)
+        return;
+    if (deliverShaped())
+        pump();
+}
+
+void Flow::makeRoom(qint64 wanted)
+{
+    const qint64 held = m_tail - m_head;
+    if (!m_buffer) {
+        m_bufferSize = qMax<qsizetype>(wanted, m_shared.capacity);
+        m_buffer = static_cast<char *>(std::malloc(size_t(m_bufferSize)));
+        m_head = m_tail = 0;
+        return;
+    }
+    if (held == 0) {
+        m_head = m_tail = 0;
+    } else if (m_bufferSize - m_tail < wanted && m_head > 0
+               && (m_head >= m_shared.capacity / 4 || m_bufferSize - held >= wanted)) {
+        // Moved only when that frees a good part of the buffer: sliced
+        // writes take a few bytes at a time, and moving the rest after
+        // each would copy the whole buffer hundreds of times a second.
+        std::memmove(m_buffer, m_buffer + m_head, size_t(held));
+        m_head = 0;
+        m_tail = held;
+    }
+    if (m_bufferSize - m_tail < wanted && wanted > m_shared.capacity) {
+        // Only for bytes the session hands over (an answer, a held head).
+        m_bufferSize = m_tail + wanted;
+        m_buffer = static_cast<char *>(std::realloc(m_buffer, size_t(m_bufferSize)));
+    }
+}
+
+void Flow::append(const char *data, qsizetype length)
+{
+    if (length <= 0)
+        return;
+    makeRoom(qMax<qsizetype>(length, m_shared.capacity));
+    if (m_bufferSize - m_tail < length) {
+        m_bufferSize = m_tail + length;
+        m_buffer = static_cast<char *>(std::realloc(m_buffer, size_t(m_bufferSize)));
+    }
+    std::memcpy(m_buffer + m_tail, data, size_t(length));
+    m_tail += length;
+    if (m_shaper)
+        m_shaper->arrived(length, nowUs());
+}
+
+void Flow::pumpShaped()
+{
+    if (m_piped > 0)
+        return; // spliced bytes from before go first (flush)
+    const int capacity = m_shared.capacity;
+    for (int round = 0;; ++round) {
+        if (round == RoundsPerWakeUp) {
+            m_owner.flowYield(*this);
+            return;
+        }
+        char *into = m_shared.scratch;
+        size_t room = size_t(capacity);
+        if (!m_discarding) {
+            // A full buffer, or too many reads waiting for their time:
+            // the source waits (backpressure) until bytes go.
+            if (m_shaper && m_shaper->full())
+                return;
+            makeRoom(1);
+            room = size_t(m_bufferSize - m_tail);
+            if (room == 0)
+                return;
+            into = m_buffer + m_tail;
+        }
+        bool drained = false;
+        const ssize_t received = m_source->read(into, room, &drained);
+        if (received > 0) {
+            m_owner.flowActive();
+            noteRead();
+            if (m_stopped)
+                return;
+            if (m_discarding) {
+                m_discarded += quint64(received);
+            } else {
+                show(into, received);
+                m_tail += received;
+                if (m_shaper)
+                    m_shaper->arrived(received, nowUs());
+                if (!deliverShaped() || m_stopped || m_paused)
+                    return;
+            }
+            if (drained)
+                return;
+            continue;
+        }
+        if (received == 0) {
+            if (m_discarding) {
+                m_endSwallowed = true;
+                return;
+            }
+            if (m_shaper) {
+                m_shaper->endArrived(nowUs());
+                m_finHeld = true;
+            }
+            sourceEnded();
+            // The FIN goes once the bytes before it have, and its own
+            // delay has passed.
+            if (!m_stopped && m_finHeld && m_tail == m_head)
+                deliverShaped();
+            return;
+        }
+        if (readInterrupted())
+            continue;
+        return;
+    }
+}
+
+bool Flow::deliverShaped()
+{
+    if (!m_destination->isOpen())
+        return true; // held until the upstream is there
+    const qint64 now = nowUs();
+    while (m_tail > m_head) {
+        qint64 allowed = m_tail - m_head;
+        qint64 wakeUs = -1;
+        if (m_shaper)
+            allowed = m_shaper->writable(allowed, now, &wakeUs);
+        if (m_limit != NoLimit)
+            allowed = qMin<qint64>(allowed, qint64(m_limit - qMin(m_limit, m_delivered)));
+        if (allowed <= 0) {
+            if (limitReached())
+                return !m_stopped;
+            if (wakeUs >= 0)
+                m_shared.timers->schedule(&m_wake, wakeUs);
+            return true;
+        }
+        const ssize_t n = m_destination->write(m_buffer + m_head, size_t(allowed));
+        if (n > 0) {
+            m_head += n;
+            m_delivered += quint64(n);
+            if (m_shaper)
+                m_shaper->wrote(n, now);
+            m_owner.flowDelivered();
+            m_owner.flowActive();
+            if (limitReached())
+                return !m_stopped;
+            continue;
+        }
+        const int error = errno;
+        if (n < 0 && error == EINTR)
+            continue;
+        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) {
+            // The destination is full: its next edge brings flush().
+            waitBegins();
+            return true;
+        }
+        m_owner.flowFailed(to(), n < 0 ? error : EPIPE);
+        return false;
+    }
+    if (m_buffer) {
+        std::free(m_buffer);
+        m_buffer = nullptr;
+        m_bufferSize = 0;
+        m_head = m_tail = 0;
+    }
+    waitEnds();
+    if (m_finHeld) {
+        qint64 wakeUs = -1;
+        if (m_shaper && !m_shaper->endDue(now, &wakeUs)) {
+            if (wakeUs >= 0)
+                m_shared.timers->schedule(&m_wake, wakeUs);
+            return true;
+        }
+        m_finHeld = false;
+    }
+    if (m_eof && !m_shutDown) {
+        m_owner.flowFinDue(*this);
+        return !m_stopped;
+    }
+    return true;
 }

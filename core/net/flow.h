@@ -1,12 +1,16 @@
 #pragma once
 
 #include "pipepool.h"
+#include "timerheap.h"
 
 #include <QtGlobal>
 
 #include <cstdint>
+#include <limits>
+#include <memory>
 
 class FlowObserver;
+class FlowShaper;
 class Leg;
 
 // Moves bytes one way, from a source leg to a destination leg, on a
@@ -19,6 +23,14 @@ class Leg;
 // The end of the stream travels like the data: the source's FIN is
 // reported (Owner::flowEnded), and once everything before it has been
 // delivered the owner is told the FIN is due (flowFinDue).
+//
+// A flow can be made to misbehave on purpose: shaped (latency, bandwidth,
+// slices: a FlowShaper says when its bytes may go, and a worker's timer
+// brings it back then), stalled (its source is not read), a black hole
+// (what its source sends is read and dropped), or limited (it delivers so
+// many bytes and tells its owner). Any of these but the stall takes it off
+// the splice path, since it must count and time each byte; without them it
+// goes back.
 class Flow
 {
 public:
@@ -41,6 +53,8 @@ public:
         // Bytes waited for the destination from sinceUs to untilUs
         // (monotonic): it was not taking them, so the source was paused.
         virtual void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) = 0;
+        // It delivered as many bytes as its limit allows.
+        virtual void flowLimitReached(Flow &flow) = 0;
 
     protected:
         ~Owner() = default;
@@ -57,7 +71,10 @@ public:
         // The worker's wake-up time (monotonic µs): what "the last read"
         // is timed by, without a clock call per read.
         const qint64 *wakeUs = nullptr;
+        // The worker's timers: a shaped flow waits on one.
+        TimerHeap *timers = nullptr;
     };
+    static constexpr quint64 NoLimit = std::numeric_limits<quint64>::max();
 
     Flow(Side from, Leg &source, Leg &destination, Owner &owner, const Shared &shared);
     ~Flow();
@@ -68,7 +85,8 @@ public:
     Side from() const { return m_from; }
     Side to() const { return m_from == Client ? Upstream : Client; }
     bool fromClient() const { return m_from == Client; }
-    bool pending() const { return m_tail > m_head || m_piped > 0; }
+    // Bytes (or a shaped flow's FIN) wait to be delivered.
+    bool pending() const { return m_tail > m_head || m_piped > 0 || m_finHeld; }
     bool ended() const { return m_eof; }          // the source's FIN was read
     bool finPassed() const { return m_shutDown; } // and passed on
     quint64 delivered() const { return m_delivered; }
@@ -88,6 +106,26 @@ public:
     void replaceLeg(const Leg &old, Leg &replacement);
     // HTTP proxy mode reads every response byte, so it never splices.
     void setSpliceAllowed(bool allowed) { m_spliceAllowed = allowed; }
+
+    // Each of these delivers what may go at once; reading on is the
+    // owner's to start (its policy knows who reads the source).
+    //
+    // Conditions from now on (null: none); bytes already held go without
+    // a delay. Needs Shared::timers.
+    void setShaper(std::unique_ptr<FlowShaper> shaper);
+    const FlowShaper *shaper() const { return m_shaper.get(); }
+    // A stall: the source is not read, so its sender meets backpressure.
+    void setPaused(bool paused);
+    bool paused() const { return m_paused; }
+    // A black hole: the source is read and its bytes dropped; its FIN is
+    // kept until the hole is removed, and passes on then.
+    void setDiscarding(bool discarding);
+    bool discarding() const { return m_discarding; }
+    quint64 discarded() const { return m_discarded; }
+    // Delivers at most total bytes in all (NoLimit: no limit); reaching it
+    // calls Owner::flowLimitReached once.
+    void setDeliveryLimit(quint64 total);
+    quint64 deliveryLimit() const { return m_limit; }
 
     // Reads the source until it is proven empty, the destination is full,
     // or a wake-up's share is used (then flowYield()). Does nothing while
@@ -117,6 +155,30 @@ public:
     void release(bool stop);
 
 private:
+    // A shaped flow's wake-up, on the worker's timers.
+    class WakeTimer final : public TimerHeap::Timer
+    {
+    public:
+        explicit WakeTimer(Flow &flow) : m_flow(flow) {}
+        void expired() override { m_flow.wake(); }
+
+    private:
+        Flow &m_flow;
+    };
+
+    bool shaped() const { return m_shaper || m_discarding || m_limit != NoLimit; }
+    qint64 nowUs() const;
+    // What pump() and flush() do for a shaped flow.
+    void pumpShaped();
+    bool deliverShaped();
+    void wake();
+    // After a change of conditions: deliver what may go now.
+    void kick();
+    // Room in the buffer for a shaped flow's reads: allocated, or made by
+    // moving what is held to its start.
+    void makeRoom(qint64 wanted);
+    void append(const char *data, qsizetype length);
+    bool limitReached();
     // One splice() round: >0 moved, 0 EOF, -1 would block or failed (then
     // the connection may have ended), -2 no pipe to be had.
     int spliceOnce(int capacity);
@@ -124,6 +186,9 @@ private:
     bool sendOrFail(const char *data, qsizetype length, qsizetype *sent);
     void keep(const char *data, qsizetype length);
     void sourceEnded();
+    // A read from the source returned -1: true to try again (EINTR);
+    // otherwise false, and a failure (not EAGAIN) is reported.
+    bool readInterrupted();
     void show(const char *data, qsizetype size);
     bool watched() const;
     // Bytes began to wait for the destination, or stopped waiting.
@@ -151,4 +216,13 @@ private:
     qint64 m_lastReadUs = -1;
     qint64 m_waitSinceUs = -1;
     qint64 m_waitedUs = 0;
+    std::unique_ptr<FlowShaper> m_shaper;
+    WakeTimer m_wake{*this};
+    bool m_paused = false;
+    bool m_discarding = false;
+    bool m_finHeld = false;       // a shaped flow's FIN waits for its time
+    bool m_endSwallowed = false;  // a black hole read the source's FIN
+    bool m_limitReported = false;
+    quint64 m_discarded = 0;
+    quint64 m_limit = NoLimit;
 };

@@ -88,6 +88,7 @@ struct ConnectionRecord
     QList<RawRead> rawReads;   // the reads that brought the prefixes, in order
     bool rawReadsCut = false;  // reads past MaxRawReads were not kept one by one
     static constexpr int MaxRawReads = 4096;
+    QString conditions;      // the network conditions it was given ("down 1MB/s, 100ms"), if any
     State state = State::Resolving;
     CloseReason closeReason = CloseReason::None;
     QString error;           // words for Error and Timeout

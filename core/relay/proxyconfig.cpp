@@ -95,45 +95,17 @@ bool ProxyConfig::listensOnLoopbackOnly() const
 
 bool ProxyConfig::setAllowedClients(const QString &text, QString *error)
 {
-    QList<QPair<QHostAddress, int>> parsed;
-    for (const QString &part : text.split(u',', Qt::SkipEmptyParts)) {
-        const QString item = part.trimmed();
-        if (item.isEmpty())
-            continue;
-        QPair<QHostAddress, int> subnet = item.contains(u'/')
-            ? QHostAddress::parseSubnet(item)
-            : qMakePair(QHostAddress(item), item.contains(u':') ? 128 : 32);
-        if (subnet.first.isNull() || subnet.second < 0) {
-            *error = QStringLiteral("'%1' is not an address or ADDR/PREFIX").arg(item);
-            return false;
-        }
-        parsed.append(subnet);
-    }
-    allowedClients = parsed;
-    return true;
+    return allowedClients.parse(text, error);
 }
 
 bool ProxyConfig::clientAllowed(const QHostAddress &address) const
 {
-    if (allowedClients.isEmpty())
-        return true;
-    // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
-    bool mapped = false;
-    const quint32 v4 = address.toIPv4Address(&mapped);
-    const QHostAddress plain = mapped ? QHostAddress(v4) : address;
-    for (const auto &subnet : allowedClients) {
-        if (plain.isInSubnet(subnet) || address.isInSubnet(subnet))
-            return true;
-    }
-    return false;
+    return allowedClients.isEmpty() || allowedClients.contains(address);
 }
 
 QString ProxyConfig::allowedClientsText() const
 {
-    QStringList parts;
-    for (const auto &subnet : allowedClients)
-        parts.append(QStringLiteral("%1/%2").arg(subnet.first.toString()).arg(subnet.second));
-    return parts.join(u',');
+    return allowedClients.toString();
 }
 
 bool ProxyConfig::setMode(const QString &text, QString *error)

@@ -1,8 +1,10 @@
 #pragma once
 
+#include "conditionrule.h"
+#include "subnetlist.h"
+
 #include <QHostAddress>
 #include <QList>
-#include <QPair>
 #include <QString>
 #include <QStringList>
 
@@ -18,9 +20,9 @@ struct ProxyConfig
         HttpProxy, // a forward HTTP proxy: each request names its host
     };
     Mode mode = Mode::Forward;
-    // Clients allowed to connect (address and prefix length); empty: any.
-    // Required for an HTTP proxy that listens beyond loopback.
-    QList<QPair<QHostAddress, int>> allowedClients;
+    // Clients allowed to connect; empty: any. Required for an HTTP proxy
+    // that listens beyond loopback.
+    SubnetList allowedClients;
 
     QString targetHost;                   // name or address literal
     quint16 targetPort = 0;
@@ -52,6 +54,10 @@ struct ProxyConfig
     // it at 0.
     int workerNiceness = 0;
     int listenBacklog = 4096;
+
+    // Network conditions for the connections that match; the shared
+    // bandwidths' pacers are made at each start.
+    QList<ConditionRule> conditions;
 
     bool capture = true;                  // follow HTTP and report exchanges
     int bodyPrefixBytes = 1024 * 1024;    // kept per body for viewing

@@ -230,6 +230,10 @@ bool ProxyServer::start(const ProxyConfig &requested)
     }
     m_listener = listener;
     config.listenPort = listener->serverPort();
+    // A shared bandwidth is shared by this start's connections, on every
+    // worker: its pacers are made here and copied with the rules.
+    for (ConditionRule &rule : config.conditions)
+        rule.makePacers();
     m_config = config;
     m_errorString.clear();
     m_pausedAtLimit = false;

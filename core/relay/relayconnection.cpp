@@ -7,9 +7,11 @@
 #include "tlsinterception.h"
 #include "tlsservercontext.h"
 #include "worker.h"
+#include "flowshaper.h"
 #include "monotonicclock.h"
 
 #include <QDateTime>
+#include <QStringList>
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -172,6 +174,17 @@ void RelayConnection::flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs)
     addMark({0, Mark::Kind::StallEnd, laneOf(flow.to()), 0, QString()}, untilUs);
 }
 
+void RelayConnection::flowLimitReached(Flow &flow)
+{
+    // The flow delivered all it may: its destination reads the end of the
+    // stream, and its source is read no more.
+    flow.setPaused(true);
+    if (!flow.finPassed()) {
+        flow.markFinPassed();
+        passFin(flow.to());
+    }
+}
+
 void RelayConnection::finReceived(Side side)
 {
     mark(Mark::Kind::Fin, side);
@@ -205,11 +218,68 @@ void RelayConnection::begin()
         m_policy->refuse(QStringLiteral("client %1 is not on the allow-list").arg(m_record.client));
         return;
     }
+    if (!config.conditions.isEmpty())
+        applyConditions();
     m_policy->begin();
+}
+
+void RelayConnection::applyConditions()
+{
+    const QHostAddress client(m_client.peer().data());
+    FlowConditions conditions[2];
+    std::shared_ptr<RatePacer> pacers[2];
+    QStringList applied;
+    std::mt19937 &random = m_worker.random();
+    for (const ConditionRule &rule : m_worker.config().conditions) {
+        if (!rule.clients.isEmpty() && !rule.clients.contains(client))
+            continue;
+        // Drawn once, now; a probability of 0 draws nothing at all.
+        if (rule.probability <= 0)
+            continue;
+        if (rule.probability < 1 && std::uniform_real_distribution<double>(0, 1)(random) >= rule.probability)
+            continue;
+        for (int direction = 0; direction < 2; ++direction) {
+            if (!rule.covers(direction == 0))
+                continue;
+            conditions[direction].combine(rule.conditions);
+            if (rule.conditions.bytesPerSecond)
+                pacers[direction] = rule.pacers[direction];
+        }
+        m_connectDelayUs = qMax(m_connectDelayUs, rule.connectDelayUs);
+        applied.append(rule.summary() + (rule.probability < 1 ? QStringLiteral(" (drawn at p=%1)").arg(rule.probability)
+                                                             : QString()));
+    }
+    for (int direction = 0; direction < 2; ++direction) {
+        if (conditions[direction].isEmpty())
+            continue;
+        Flow &flow = direction == 0 ? m_up : m_down;
+        flow.setShaper(std::make_unique<FlowShaper>(conditions[direction], pacers[direction], quint32(random())));
+    }
+    if (!applied.isEmpty()) {
+        m_record.conditions = applied.join(QStringLiteral("; "));
+        markDirty();
+    }
+}
+
+void RelayConnection::connectDelayOver()
+{
+    if (!isFinished())
+        reachUpstream(m_delayedHost, m_delayedPort, m_delayedTls);
 }
 
 void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
 {
+    if (m_connectDelayUs > 0) {
+        // Held once, for the first upstream; the connect timeout counts
+        // from the end of the hold.
+        m_delayedHost = host;
+        m_delayedPort = port;
+        m_delayedTls = tls;
+        m_startedMs = m_worker.nowMs() + m_connectDelayUs / 1000;
+        m_worker.timers().schedule(&m_connectTimer, m_worker.wakeUs() + m_connectDelayUs);
+        m_connectDelayUs = 0;
+        return;
+    }
     m_tlsHost = tls ? host : QString();
     m_connectErrors.clear();
     m_startedMs = m_worker.nowMs();
@@ -683,6 +753,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
     if (isFinished())
         return;
     m_phase = Phase::Finished;
+    m_worker.timers().cancel(&m_connectTimer);
     // Closing a leg sends its FIN, unless one went already or the side is
     // gone; a wait for a destination cut short by the end is marked too.
     const qint64 now = MonotonicClock::nowUs();

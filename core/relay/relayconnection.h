@@ -144,6 +144,21 @@ private:
     void flowYield(Flow &flow) override { yield(flow.from()); }
     void flowFirstBytes(Flow &flow) override;
     void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) override;
+    void flowLimitReached(Flow &flow) override;
+
+    // The connection's own timer on the worker's heap: a held connect.
+    class ConnectTimer final : public TimerHeap::Timer
+    {
+    public:
+        explicit ConnectTimer(RelayConnection &connection) : m_connection(connection) {}
+        void expired() override { m_connection.connectDelayOver(); }
+
+    private:
+        RelayConnection &m_connection;
+    };
+    // The proxy's condition rules that match this client, on its flows.
+    void applyConditions();
+    void connectDelayOver();
 
     void addMark(TimelineMark mark, qint64 atMonotonicUs);
     void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
@@ -204,6 +219,12 @@ private:
     int m_markedStalls = 0;
     qint64 m_startedMs = 0;     // monotonic
     qint64 m_lastActivityMs = 0;
+
+    ConnectTimer m_connectTimer{*this};
+    qint64 m_connectDelayUs = 0;  // still to wait before the upstream connect
+    QString m_delayedHost;
+    quint16 m_delayedPort = 0;
+    bool m_delayedTls = false;
 
     ConnectionRecord m_record;
     CaptureTap m_tap{m_worker, m_record, m_originUs};

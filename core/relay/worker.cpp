@@ -57,6 +57,7 @@ Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Tls tls
                        ? QString()
                        : config.listenText())
     , m_pipes(config.bufferBytes)
+    , m_random(std::random_device()())
 {
     setAutoDelete(false);
 }
@@ -191,7 +192,7 @@ void Worker::run()
     }
 
     m_scratch.resize(size_t(m_config.bufferBytes));
-    m_flowShared = {m_scratch.data(), m_config.bufferBytes, &m_pipes, &m_wakeUs};
+    m_flowShared = {m_scratch.data(), m_config.bufferBytes, &m_pipes, &m_wakeUs, &m_timers};
     m_epollFd = epoll_create1(EPOLL_CLOEXEC);
     epoll_event inboxEvent{};
     inboxEvent.events = EPOLLIN;
@@ -204,7 +205,14 @@ void Worker::run()
     for (;;) {
         // With nothing to watch or report, sleep until the inbox speaks.
         const bool idle = m_connections.empty() && m_dirty.empty() && m_finished.empty() && !m_stopping;
-        const int timeout = !m_again.empty() ? 0 : idle ? -1 : int(qMax<qint64>(0, nextTick - m_nowMs));
+        int timeout = !m_again.empty() ? 0 : idle ? -1 : int(qMax<qint64>(0, nextTick - m_nowMs));
+        if (timeout != 0 && !m_timers.isEmpty()) {
+            // Rounded up: waking a little early would only find nothing due
+            // and wait again.
+            const qint64 untilUs = m_timers.nextDueUs() - MonotonicClock::nowUs();
+            const int timerMs = int(qMax<qint64>(0, (untilUs + 999) / 1000));
+            timeout = timeout < 0 ? timerMs : qMin(timeout, timerMs);
+        }
         const int ready = epoll_wait(m_epollFd, events, MaxEvents, timeout);
         updateNow();
         for (int i = 0; i < ready; ++i) {
@@ -224,6 +232,9 @@ void Worker::run()
             for (const auto &[connection, side] : again)
                 connection->pumpAgain(RelayConnection::Side(side));
         }
+        // Shaped flows whose bytes are due, delayed connects.
+        if (!m_timers.isEmpty())
+            m_timers.runDue(m_wakeUs);
         if (m_nowMs >= nextTick || idle) {
             tick();
             nextTick = m_nowMs + TickMs;

@@ -5,6 +5,7 @@
 #include "httpexchange.h"
 #include "pipepool.h"
 #include "proxyconfig.h"
+#include "timerheap.h"
 
 #include <QList>
 #include <QMutex>
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <random>
 #include <unordered_map>
 #include <vector>
 
@@ -81,6 +83,9 @@ public:
     qint64 nowMs() const { return m_nowMs; }
     qint64 wakeUs() const { return m_wakeUs; } // monotonic, as of this wake-up
     qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
+    TimerHeap &timers() { return m_timers; }
+    // Draws for the rules' probabilities and the shapers' jitter.
+    std::mt19937 &random() { return m_random; }
     void markDirty(RelayConnection *connection);
     void lookUp(RelayConnection *connection, const QString &host, quint16 port);
     void connectionFinished(RelayConnection *connection);
@@ -117,6 +122,8 @@ private:
     qint64 m_nextSweepMs = 0;
     std::vector<char> m_scratch;
     PipePool m_pipes;
+    TimerHeap m_timers;
+    std::mt19937 m_random;
     Flow::Shared m_flowShared;
     std::vector<RelayConnection *> m_connections; // indexed by RelayConnection::slot()
     std::vector<RelayConnection *> m_dirty;

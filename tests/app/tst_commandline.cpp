@@ -16,6 +16,7 @@ private slots:
     void httpProxyMode();
     void tlsTarget();
     void interception();
+    void conditions();
     void errors_data();
     void errors();
 };
@@ -141,6 +142,23 @@ void tst_CommandLine::interception()
     QCOMPARE(line.config.keyLogFile, QStringLiteral("/tmp/keys"));
 }
 
+void tst_CommandLine::conditions()
+{
+    const CommandLine line = CommandLine::parse({"proxymon", "--headless", "--target", "a:1", "--preset", "fast 4g",
+                                                 "--condition", "down:bandwidth=1MB/s", "--condition",
+                                                 "both:latency=50ms,jitter=5ms,client=127.0.0.0/8"});
+    QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
+    const QList<ConditionRule> &rules = line.config.conditions;
+    QCOMPARE(rules.size(), 4); // the preset's two, then the options' in order
+    QCOMPARE(rules[1].conditions.bytesPerSecond, 1'012'500);
+    QCOMPARE(rules[2].conditions.bytesPerSecond, 1'000'000);
+    QCOMPARE(rules[3].conditions.jitterUs, 5'000);
+    QVERIFY(rules[3].clients.contains(QHostAddress(QStringLiteral("127.0.0.9"))));
+    const CommandLine list = CommandLine::parse({"proxymon", "--preset", "list"});
+    QVERIFY(list.presetsRequested);
+    QVERIFY(list.error.isEmpty());
+}
+
 void tst_CommandLine::everyOption()
 {
     const CommandLine line = CommandLine::parse(
@@ -197,6 +215,11 @@ void tst_CommandLine::errors_data()
     QTest::newRow("stray argument") << QStringList{"--headless", "--target", "a:1", "one", "two"} << "two";
     QTest::newRow("a file and nothing to write")
         << QStringList{"--headless", "capture.jsonl"} << "with a FILE, say what to write";
+    QTest::newRow("bad condition") << QStringList{"--headless", "--target", "a:1", "--condition", "down:latency=5ms",
+                                                  "--condition", "down:bandwidth=fast"}
+                                   << "--condition 'down:bandwidth=fast': bandwidth 'fast' is not a rate";
+    QTest::newRow("unknown preset") << QStringList{"--headless", "--target", "a:1", "--preset", "5G"}
+                                    << "--preset: no preset is called '5G' (\"3G\", \"Slow 4G\"";
     QTest::newRow("curl without a file") << QStringList{"--headless", "--target", "a:1", "--curl"}
                                          << "--curl goes with --headless FILE";
 }

@@ -34,6 +34,13 @@ struct ForwardingOwner final : Flow::Owner
     void flowYield(Flow &) override { ++yields; }
     void flowFirstBytes(Flow &) override { ++firstBytes; }
     void flowWaited(Flow &, qint64 sinceUs, qint64 untilUs) override { waits.push_back({sinceUs, untilUs}); }
+    // As a connection does: the destination reads the end of the stream.
+    void flowLimitReached(Flow &flow) override
+    {
+        ++limitsReached;
+        flow.setPaused(true);
+        flowFinDue(flow);
+    }
 
     Leg &destination;
     int deliveredNotes = 0;
@@ -41,6 +48,7 @@ struct ForwardingOwner final : Flow::Owner
     int finsPassed = 0;
     int yields = 0;
     int firstBytes = 0;
+    int limitsReached = 0;
     std::vector<std::pair<qint64, qint64>> waits; // monotonic µs
     std::vector<std::pair<Flow::Side, int>> failures;
 };

@@ -1,0 +1,416 @@
+// Network conditions on real connections: bandwidth, latency, jitter,
+// slicing and the connect delay, each measured by the client against a
+// scripted upstream on loopback, with the bytes checked by digest.
+
+#include "conditionrule.h"
+#include "loopback.h"
+#include "monotonicclock.h"
+#include "proxyserver.h"
+#include "recordcollector.h"
+
+#include <QFile>
+#include <QTest>
+
+#include <algorithm>
+#include <atomic>
+#include <poll.h>
+#include <sys/socket.h>
+#include <thread>
+
+using namespace Loopback;
+
+namespace {
+
+ProxyConfig configWith(quint16 upstreamPort, const QStringList &conditions)
+{
+    ProxyConfig config;
+    config.listenAddress = QHostAddress::LocalHost;
+    config.targetHost = QStringLiteral("127.0.0.1");
+    config.targetPort = upstreamPort;
+    config.stopGraceMs = 100;
+    for (const QString &text : conditions) {
+        ConditionRule rule;
+        QString error;
+        if (!ConditionRule::parse(text, &rule, &error))
+            qFatal("bad rule %s: %s", qPrintable(text), qPrintable(error));
+        config.conditions.append(rule);
+    }
+    return config;
+}
+
+// Sends as fast as the connection takes it until the client goes or stop
+// is set; counts what the kernel took.
+struct FastSource
+{
+    std::atomic<bool> stop{false};
+    std::atomic<qint64> sent{0};
+
+    ScriptedServer::Handler handler()
+    {
+        return [this](Socket &connection, int) {
+            const QByteArray chunk = randomBytes(64 * 1024, 7);
+            while (!stop.load()) {
+                const ssize_t n = ::send(connection.fd(), chunk.constData(), size_t(chunk.size()), MSG_NOSIGNAL);
+                if (n <= 0) {
+                    if (n < 0 && errno == EAGAIN)
+                        continue; // the send timeout: the proxy holds back
+                    return;
+                }
+                sent += n;
+            }
+        };
+    }
+};
+
+// Reads for durationUs from the first byte; the bytes counted.
+qint64 readFor(int fd, qint64 durationUs)
+{
+    char buffer[64 * 1024];
+    qint64 total = 0;
+    qint64 startUs = -1;
+    for (;;) {
+        const qint64 now = MonotonicClock::nowUs();
+        if (startUs >= 0 && now - startUs >= durationUs)
+            return total;
+        pollfd ready{fd, POLLIN, 0};
+        const int waitMs = startUs < 0 ? 5000 : int((startUs + durationUs - now) / 1000) + 1;
+        if (::poll(&ready, 1, waitMs) <= 0)
+            continue;
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n <= 0 && !(n < 0 && errno == EAGAIN))
+            return total;
+        if (n > 0) {
+            if (startUs < 0)
+                startUs = MonotonicClock::nowUs();
+            total += n;
+        }
+    }
+}
+
+qint64 median(std::vector<qint64> values)
+{
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+}
+
+qint64 residentBytes()
+{
+    QFile status(QStringLiteral("/proc/self/status"));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : status.readAll().split('\n')) {
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').first().toLongLong() * 1024;
+    }
+    return -1;
+}
+
+} // namespace
+
+class tst_Conditions : public QObject
+{
+    Q_OBJECT
+private slots:
+    void bandwidthDown();
+    void sharedBandwidth();
+    void latencyAddsToFirstByte();
+    void latencyBothWaysAddsToRoundTrip();
+    void jitterKeepsOrder();
+    void latencyCountsOncePerTransfer();
+    void slicing();
+    void connectDelay();
+    void slowDestinationHoldsTheSource();
+    void probabilityZeroNeverApplies();
+};
+
+void tst_Conditions::bandwidthDown()
+{
+    FastSource source;
+    ScriptedServer upstream(source.handler());
+    ProxyServer server;
+    QVERIFY2(server.start(configWith(upstream.port(), {QStringLiteral("down:bandwidth=1000000B/s")})),
+             qPrintable(server.errorString()));
+    const qint64 received = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        const qint64 total = readFor(client.fd(), 10'000'000);
+        source.stop = true;
+        client.reset();
+        return total;
+    });
+    qInfo("received %lld bytes in 10 s at 1,000,000 B/s", received);
+    QVERIFY2(qAbs(received - 10'000'000) <= 500'000, qPrintable(QString::number(received)));
+}
+
+void tst_Conditions::sharedBandwidth()
+{
+    FastSource source;
+    ScriptedServer upstream(source.handler());
+    ProxyServer server;
+    QVERIFY2(server.start(configWith(upstream.port(), {QStringLiteral("down:bandwidth=1MB/s,shared")})),
+             qPrintable(server.errorString()));
+    std::vector<qint64> each(4, 0);
+    offThread([&] {
+        std::vector<Socket> clients;
+        for (int i = 0; i < 4; ++i)
+            clients.push_back(connectTo("127.0.0.1", server.listenPort()));
+        std::vector<std::thread> readers;
+        for (int i = 0; i < 4; ++i)
+            readers.emplace_back([&, i] { each[size_t(i)] = readFor(clients[size_t(i)].fd(), 10'000'000); });
+        for (std::thread &reader : readers)
+            reader.join();
+        source.stop = true;
+        for (Socket &client : clients)
+            client.reset();
+        return 0;
+    });
+    qint64 total = 0;
+    for (const qint64 bytes : each)
+        total += bytes;
+    qInfo("shared 1 MB/s over 10 s: %lld %lld %lld %lld, %lld in all", each[0], each[1], each[2], each[3], total);
+    QVERIFY2(qAbs(total - 10'000'000) <= 500'000, qPrintable(QString::number(total)));
+    for (const qint64 bytes : each)
+        QVERIFY2(bytes >= total * 15 / 100, qPrintable(QString::number(bytes)));
+}
+
+// The client asks, the upstream answers at once; the time to the first
+// byte of the answer, median of many, with and without the latency.
+void tst_Conditions::latencyAddsToFirstByte()
+{
+    ScriptedServer upstream([](Socket &connection, int) {
+        char request[16];
+        if (::recv(connection.fd(), request, sizeof request, 0) > 0)
+            sendAll(connection.fd(), QByteArrayLiteral("answer"));
+        char rest;
+        ::recv(connection.fd(), &rest, 1, 0);
+    });
+    auto firstByteUs = [&](const QStringList &conditions) {
+        ProxyServer server;
+        if (!server.start(configWith(upstream.port(), conditions)))
+            return qint64(-1);
+        return offThread([&] {
+            std::vector<qint64> times;
+            for (int i = 0; i < 15; ++i) {
+                Socket client = connectTo("127.0.0.1", server.listenPort());
+                // The connection is relaying before the clock starts.
+                QTest::qSleep(20);
+                const qint64 start = MonotonicClock::nowUs();
+                sendAll(client.fd(), QByteArrayLiteral("ask"));
+                char first;
+                if (::recv(client.fd(), &first, 1, 0) != 1)
+                    return qint64(-1);
+                times.push_back(MonotonicClock::nowUs() - start);
+            }
+            return median(times);
+        });
+    };
+    const qint64 plain = firstByteUs({});
+    const qint64 delayed = firstByteUs({QStringLiteral("down:latency=100ms")});
+    qInfo("time to first byte: %lld µs plain, %lld µs with 100 ms down", plain, delayed);
+    QVERIFY(plain >= 0 && delayed >= 0);
+    QVERIFY2(qAbs(delayed - plain - 100'000) <= 10'000, qPrintable(QString::number(delayed - plain)));
+}
+
+void tst_Conditions::latencyBothWaysAddsToRoundTrip()
+{
+    EchoServer echo;
+    auto roundTripUs = [&](const QStringList &conditions) {
+        ProxyServer server;
+        if (!server.start(configWith(echo.port(), conditions)))
+            return qint64(-1);
+        return offThread([&] {
+            Socket client = connectTo("127.0.0.1", server.listenPort());
+            std::vector<qint64> times;
+            for (int i = 0; i < 15; ++i) {
+                const qint64 start = MonotonicClock::nowUs();
+                sendAll(client.fd(), QByteArrayLiteral("ping"));
+                if (readExactly(client.fd(), 4) != "ping")
+                    return qint64(-1);
+                times.push_back(MonotonicClock::nowUs() - start);
+            }
+            return median(times);
+        });
+    };
+    const qint64 plain = roundTripUs({});
+    const qint64 delayed = roundTripUs({QStringLiteral("both:latency=50ms")});
+    qInfo("echo round trip: %lld µs plain, %lld µs with 50 ms each way", plain, delayed);
+    QVERIFY(plain >= 0 && delayed >= 0);
+    QVERIFY2(qAbs(delayed - plain - 100'000) <= 10'000, qPrintable(QString::number(delayed - plain)));
+}
+
+void tst_Conditions::jitterKeepsOrder()
+{
+    EchoServer echo;
+    ProxyServer server;
+    QVERIFY(server.start(configWith(echo.port(), {QStringLiteral("both:latency=20ms,jitter=15ms")})));
+    const QByteArray sent = randomBytes(300 * 100, 11);
+    const QByteArray echoed = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        // 300 small writes 1 ms apart: each read by the proxy on its own
+        // and given its own draw of the jitter.
+        std::thread writer([&] {
+            for (qsizetype at = 0; at < sent.size(); at += 100) {
+                sendAll(client.fd(), sent.mid(at, 100));
+                QTest::qSleep(1);
+            }
+        });
+        const QByteArray back = readExactly(client.fd(), sent.size());
+        writer.join();
+        return back;
+    });
+    QCOMPARE(sha256(echoed), sha256(sent));
+}
+
+void tst_Conditions::latencyCountsOncePerTransfer()
+{
+    // 10 MB at 1 MB/s with 100 ms: 10.1 s, the latency taken once.
+    const QByteArray body = randomBytes(10'000'000, 3);
+    ScriptedServer upstream([&](Socket &connection, int) {
+        char request[16];
+        if (::recv(connection.fd(), request, sizeof request, 0) > 0)
+            sendAll(connection.fd(), body);
+    });
+    ProxyServer server;
+    QVERIFY(server.start(configWith(upstream.port(), {QStringLiteral("down:bandwidth=1MB/s,latency=100ms")})));
+    qint64 tookUs = 0;
+    const QByteArray received = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        QTest::qSleep(20);
+        const qint64 start = MonotonicClock::nowUs();
+        sendAll(client.fd(), QByteArrayLiteral("get"));
+        client.shutdownWrite();
+        const QByteArray all = readUntilEof(client.fd());
+        tookUs = MonotonicClock::nowUs() - start;
+        return all;
+    });
+    qInfo("10 MB at 1 MB/s with 100 ms: %lld µs", tookUs);
+    QCOMPARE(received.size(), body.size());
+    QCOMPARE(sha256(received), sha256(body));
+    QVERIFY2(qAbs(tookUs - 10'100'000) <= 300'000, qPrintable(QString::number(tookUs)));
+}
+
+void tst_Conditions::slicing()
+{
+    const QByteArray body = randomBytes(20'000, 5);
+    ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
+    ProxyServer server;
+    QVERIFY(server.start(configWith(upstream.port(), {QStringLiteral("down:slice=100,slice-delay=2ms")})));
+    qint64 largestRead = 0;
+    qint64 tookUs = 0;
+    const QByteArray received = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        QByteArray all;
+        char buffer[64 * 1024];
+        qint64 start = -1;
+        while (all.size() < body.size()) {
+            const ssize_t n = ::recv(client.fd(), buffer, sizeof buffer, 0);
+            if (n <= 0)
+                break;
+            if (start < 0)
+                start = MonotonicClock::nowUs();
+            largestRead = qMax<qint64>(largestRead, n);
+            all.append(buffer, n);
+        }
+        tookUs = MonotonicClock::nowUs() - start;
+        return all;
+    });
+    qInfo("20,000 bytes in slices of 100, 2 ms apart: %lld µs, largest read %lld", tookUs, largestRead);
+    QCOMPARE(sha256(received), sha256(body));
+    QVERIFY2(largestRead <= 100, qPrintable(QString::number(largestRead)));
+    // 200 slices, 199 pauses between them.
+    QVERIFY2(tookUs >= 199 * 2000, qPrintable(QString::number(tookUs)));
+}
+
+void tst_Conditions::connectDelay()
+{
+    // The lab's client sends its request and FIN at once, while the
+    // connect is held: the request waits, then goes, delayed as well.
+    std::atomic<qint64> acceptedUs{0};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        acceptedUs = MonotonicClock::nowUs();
+        sendAll(connection.fd(), readUntilEof(connection.fd()));
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configWith(upstream.port(), {QStringLiteral("both:connect-delay=300ms,latency=20ms")})));
+    qint64 connectedUs = 0;
+    const QByteArray request = randomBytes(5000, 9);
+    const QByteArray answer = offThread([&] {
+        connectedUs = MonotonicClock::nowUs();
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), request);
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(sha256(answer), sha256(request));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    const qint64 heldUs = acceptedUs.load() - connectedUs;
+    qInfo("the upstream accepted %lld µs after the client connected", heldUs);
+    QVERIFY2(heldUs >= 300'000 && heldUs < 400'000, qPrintable(QString::number(heldUs)));
+    QVERIFY2(record.conditions.contains(QStringLiteral("connect +300ms")), qPrintable(record.conditions));
+}
+
+void tst_Conditions::slowDestinationHoldsTheSource()
+{
+    // A source writing as fast as it can into a connection throttled to
+    // 100 KB/s: after the kernel's buffers fill (well within a second) its
+    // sends wait for the throttle, and proxymon holds no more than its one
+    // buffer per direction.
+    FastSource source;
+    ScriptedServer upstream(source.handler());
+    ProxyServer server;
+    QVERIFY(server.start(configWith(upstream.port(), {QStringLiteral("down:bandwidth=100KB/s")})));
+    qint64 sentAtOneSecond = 0;
+    qint64 rssAtOneSecond = 0;
+    qint64 received = 0;
+    const qint64 rssBefore = residentBytes();
+    offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        std::thread sampler([&] {
+            QTest::qSleep(1000);
+            sentAtOneSecond = source.sent.load();
+            rssAtOneSecond = residentBytes();
+        });
+        received = readFor(client.fd(), 30'000'000);
+        sampler.join();
+        return 0;
+    }, 90'000);
+    const qint64 sentAtEnd = source.sent.load();
+    const qint64 rssAfter = residentBytes();
+    source.stop = true;
+    qInfo("source sent %lld bytes by 1 s, %lld by 30 s; client received %lld; RSS %lld -> %lld -> %lld KiB",
+          sentAtOneSecond, sentAtEnd, received, rssBefore / 1024, rssAtOneSecond / 1024, rssAfter / 1024);
+    // After the first second, the source sent what the throttle let
+    // through (and what the buffers' autotuning made room for), no more.
+    QVERIFY2(sentAtEnd - sentAtOneSecond <= 29 * 100'000 + 1024 * 1024,
+             qPrintable(QString::number(sentAtEnd - sentAtOneSecond)));
+    QVERIFY2(qAbs(received - 3'000'000) <= 150'000, qPrintable(QString::number(received)));
+    QVERIFY2(rssAfter - rssBefore < 4 * 1024 * 1024, qPrintable(QString::number(rssAfter - rssBefore)));
+}
+
+void tst_Conditions::probabilityZeroNeverApplies()
+{
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configWith(echo.port(), {QStringLiteral("both:latency=1s,probability=0")})));
+    const int worst = offThread([&] {
+        qint64 worstUs = 0;
+        for (int i = 0; i < 200; ++i) {
+            Socket client = connectTo("127.0.0.1", server.listenPort());
+            const qint64 start = MonotonicClock::nowUs();
+            sendAll(client.fd(), QByteArrayLiteral("x"));
+            if (readExactly(client.fd(), 1) != "x")
+                return -1;
+            worstUs = qMax(worstUs, MonotonicClock::nowUs() - start);
+        }
+        return int(worstUs);
+    });
+    QVERIFY(worst >= 0);
+    QVERIFY2(worst < 500'000, qPrintable(QString::number(worst)));
+    QVERIFY(records.waitForClosed(200));
+    for (const ConnectionRecord &record : records.closed())
+        QVERIFY2(record.conditions.isEmpty(), qPrintable(record.conditions));
+}
+
+QTEST_GUILESS_MAIN(tst_Conditions)
+#include "tst_conditions.moc"
