@@ -172,10 +172,22 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("A browser's throttling preset, by its name: Chrome's \"3G\", \"Slow 4G\", \"Fast 4G\"; "
                        "Firefox's \"GPRS\" ... \"Wi-Fi\" (--preset list shows them all)."),
         QStringLiteral("NAME"));
+    const QCommandLineOption fault(QStringLiteral("fault"),
+        QStringLiteral("A fault that fires by itself (repeatable): KIND[:SETTING=VALUE,...] with KIND reset (side=), "
+                       "close, half-close (toward=client|upstream), stall or blackhole (dir=up|down|both, for=DURATION), "
+                       "limit (dir=, bytes=N, then=close|reset|half-close), refuse (for=, after=: no new connections "
+                       "for a while); when: after=DURATION, after-up=N or "
+                       "after-down=N bytes, on=first-data (default: at the accept); whom: client=ADDR/PREFIX, "
+                       "probability=P (drawn once per connection)."),
+        QStringLiteral("RULE"));
+    const QCommandLineOption rules(QStringLiteral("rules"),
+        QStringLiteral("Conditions and faults from a JSON file ({\"preset\": NAME, \"conditions\": [RULE...], "
+                       "\"faults\": [RULE...]}), after the options'; headless, SIGHUP reloads it."),
+        QStringLiteral("FILE"));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, jsonlSamples, bodies, har, pcapng, curl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, rawPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
-                       ca, caExport, caReplace, filter, condition, preset});
+                       ca, caExport, caReplace, filter, condition, preset, fault, rules});
     parser.addPositionalArgument(QStringLiteral("FILE"),
                                  QStringLiteral("A saved session, a JSONL stream or a HAR file to open in the window."),
                                  QStringLiteral("[FILE]"));
@@ -348,7 +360,7 @@ CommandLine CommandLine::parse(const QStringList &arguments)
             result.error = QStringLiteral("--preset: no preset is called '%1' (%2)").arg(name, NetworkPreset::names());
             return result;
         } else {
-            config.conditions.append(found->rules());
+            config.rules.conditions.append(found->rules());
         }
     }
     for (const QString &text : parser.values(condition)) {
@@ -358,7 +370,29 @@ CommandLine CommandLine::parse(const QStringList &arguments)
             result.error = QStringLiteral("--condition '%1': %2").arg(text, why);
             return result;
         }
-        config.conditions.append(rule);
+        config.rules.conditions.append(rule);
+    }
+    for (const QString &text : parser.values(fault)) {
+        FaultRule rule;
+        QString why;
+        if (!FaultRule::parse(text, &rule, &why)) {
+            result.error = QStringLiteral("--fault '%1': %2").arg(text, why);
+            return result;
+        }
+        config.rules.faults.append(rule);
+    }
+    if (parser.isSet(rules)) {
+        // The file's rules come after the options'; a reload (SIGHUP)
+        // replaces them and keeps the options'.
+        result.rulesPath = parser.value(rules);
+        result.optionRules = config.rules;
+        RuleSet loaded;
+        QString why;
+        if (!RuleSet::load(result.rulesPath, &loaded, &why)) {
+            result.error = QStringLiteral("--rules %1").arg(why);
+            return result;
+        }
+        config.rules.append(loaded);
     }
     result.jsonlPath = parser.value(jsonl);
     if (result.jsonlSamplesMs > 0 && result.jsonlPath.isEmpty()) {

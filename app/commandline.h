@@ -14,6 +14,8 @@ struct CommandLine
     bool caRequested = false;  // --ca: say where proxymon's CA is and how to trust it
     bool caReplace = false;    // --ca-replace: make a new one first
     bool presetsRequested = false; // --preset list: name the presets and exit
+    QString rulesPath;         // --rules FILE: conditions and faults, reloaded on SIGHUP
+    RuleSet optionRules;       // the --preset, --condition and --fault rules, kept at a reload
     QString caExportPath;      // --ca-export FILE: save it there (DER for .der/.cer)
     QString caDirectory;       // --ca-dir DIR: where the CA lives (empty: the data directory)
     ProxyConfig config;

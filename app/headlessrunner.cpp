@@ -14,6 +14,7 @@
 #include <QSaveFile>
 #include <QTimer>
 
+#include <csignal>
 #include <cstdio>
 #include <tuple>
 
@@ -136,6 +137,10 @@ bool HeadlessRunner::start()
 
 void HeadlessRunner::onSignal(int signalNumber)
 {
+    if (signalNumber == SIGHUP) {
+        reloadRules();
+        return;
+    }
     if (++m_signalsSeen == 1) {
         say(QStringLiteral("signal %1: stopping (live connections get %2 ms)")
                 .arg(signalNumber)
@@ -148,6 +153,36 @@ void HeadlessRunner::onSignal(int signalNumber)
     delete m_server;
     m_server = nullptr;
     finish(1);
+}
+
+void HeadlessRunner::reloadRules()
+{
+    if (!m_server)
+        return;
+    if (m_commandLine.rulesPath.isEmpty()) {
+        say(QStringLiteral("SIGHUP: no --rules file to reload"));
+        return;
+    }
+    RuleSet loaded;
+    QString why;
+    if (!RuleSet::load(m_commandLine.rulesPath, &loaded, &why)) {
+        // A bad edit keeps what runs.
+        const QString message = QStringLiteral("--rules %1; the rules in force are kept").arg(why);
+        say(message);
+        if (m_jsonl)
+            m_jsonl->writeNotice(message);
+        return;
+    }
+    RuleSet rules = m_commandLine.optionRules;
+    rules.append(loaded);
+    m_server->setRules(rules);
+    const QString message = QStringLiteral("rules reloaded from %1: %2 condition(s), %3 fault(s)")
+                                .arg(m_commandLine.rulesPath)
+                                .arg(rules.conditions.size())
+                                .arg(rules.faults.size());
+    say(message);
+    if (m_jsonl)
+        m_jsonl->writeNotice(message);
 }
 
 void HeadlessRunner::finish(int exitCode)

@@ -31,6 +31,8 @@ signals:
 
 private:
     void onSignal(int signalNumber);
+    // SIGHUP: the --rules file again, after the options' rules.
+    void reloadRules();
     // The --har and --pcapng files from what the store holds; false when
     // one cannot be written.
     bool writeAtStop();

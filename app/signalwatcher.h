@@ -4,7 +4,7 @@
 
 class QSocketNotifier;
 
-// Turns SIGINT and SIGTERM into a Qt signal on the thread that created the
+// Turns SIGINT, SIGTERM and SIGHUP into a Qt signal on the thread that created the
 // watcher. The handler only writes to a socket pair; everything else happens
 // in the event loop.
 class SignalWatcher : public QObject

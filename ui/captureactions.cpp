@@ -1,6 +1,7 @@
 #include "captureactions.h"
 
 #include "bytetext.h"
+#include "connectionfaultmenu.h"
 #include "connectiontablemodel.h"
 #include "contentdecoder.h"
 #include "curlcommand.h"
@@ -83,6 +84,8 @@ CaptureActions::CaptureActions(CaptureStore *store, ProxyServer *server, QTableV
     make("filterByHost", tr("Filter by this host"), Qt::CTRL | Qt::SHIFT | Qt::Key_F, &CaptureActions::filterByHost);
     make("filterByClient", tr("Filter by this client"), {}, &CaptureActions::filterByClient);
     make("closeConnection", tr("Close connection"), {}, &CaptureActions::closeConnections);
+    m_faults = new ConnectionFaultMenu(server, [this] { return selectedConnections(); }, window);
+    connect(m_faults, &ConnectionFaultMenu::message, this, &CaptureActions::message);
 
     m_saveMenu = new QMenu(tr("Save body"), window);
     m_saveMenu->setObjectName(QStringLiteral("saveBodyMenu"));
@@ -304,6 +307,7 @@ void CaptureActions::showConnectionMenu(const QPoint &at, const QList<QAction *>
         menu.addSeparator();
     }
     fillMenu(&menu);
+    m_faults->addTo(&menu);
     menu.exec(m_connections->viewport()->mapToGlobal(at));
     m_menuOpen = false;
     updateEnabled();

@@ -7,6 +7,7 @@
 #include <QObject>
 #include <QTimer>
 
+class ConnectionFaultMenu;
 class ExchangeFilterModel;
 class ProxyServer;
 class QAction;
@@ -47,6 +48,8 @@ public:
                          QString *note);
 
     QAction *action(const char *name) const;
+    // The live connections' row menu items to break them on purpose.
+    ConnectionFaultMenu *faultMenu() const { return m_faults; }
 
 signals:
     // The filter field should read this ("host:example.com").
@@ -91,4 +94,5 @@ private:
     QTimer m_refresh; // rows change state (a connection closes) without the selection changing
     QMenu *m_saveMenu = nullptr;
     QMenu *m_exportMenu = nullptr;
+    ConnectionFaultMenu *m_faults = nullptr;
 };

@@ -43,10 +43,15 @@ void ConnectionLifeView::showConnection(const ConnectionRecord &record, const Ra
     else if (!m_clock.isActive())
         m_clock.start();
     const QString ends = LifeSummary::compact(record);
+    // What is done to its traffic, beside where it goes: the strip's
+    // marks show when faults fired, this what holds now.
+    const QString done = record.conditions.isEmpty() || record.isClosed()
+        ? QString()
+        : tr("   (now: %1)").arg(record.conditions);
     m_summary->setText(tr("Connection %1: %2 → %3%4")
                            .arg(record.id)
                            .arg(record.client, record.upstreamAddress.isEmpty() ? record.upstream : record.upstreamAddress,
-                                ends.isEmpty() ? QString() : QStringLiteral("   ") + ends));
+                                (ends.isEmpty() ? QString() : QStringLiteral("   ") + ends) + done));
     m_breakdown->setText(breakdownText(record));
     refresh();
 }

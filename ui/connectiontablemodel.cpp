@@ -37,12 +37,14 @@ QString ConnectionTableModel::stateText(const ConnectionRecord &record)
 {
     using State = ConnectionRecord::State;
     using Reason = ConnectionRecord::CloseReason;
+    // What is done to a live one's traffic shows beside its state.
+    const QString done = record.conditions.isEmpty() ? QString() : QStringLiteral(" · ") + record.conditions;
     switch (record.state) {
-    case State::Resolving: return tr("resolving");
-    case State::Connecting: return tr("connecting");
-    case State::Open: return tr("open");
-    case State::ClientHalfClosed: return tr("half-closed by client");
-    case State::UpstreamHalfClosed: return tr("half-closed by upstream");
+    case State::Resolving: return tr("resolving") + done;
+    case State::Connecting: return tr("connecting") + done;
+    case State::Open: return tr("open") + done;
+    case State::ClientHalfClosed: return tr("half-closed by client") + done;
+    case State::UpstreamHalfClosed: return tr("half-closed by upstream") + done;
     case State::Closed: break;
     }
     switch (record.closeReason) {
@@ -51,6 +53,7 @@ QString ConnectionTableModel::stateText(const ConnectionRecord &record)
     case Reason::Error: return tr("failed: %1").arg(record.error);
     case Reason::Timeout: return tr("timed out: %1").arg(record.error);
     case Reason::Stopped: return tr("closed (proxy stopped)");
+    case Reason::Fault: return tr("broken on purpose: %1").arg(record.error);
     case Reason::ClientFin: return tr("closed (client first)");
     case Reason::UpstreamFin: return tr("closed (upstream first)");
     case Reason::None: break;

@@ -217,6 +217,14 @@ void LifecycleStrip::drawGlyph(QPainter &painter, const ShownMark &shown) const
         painter.setPen(QPen(QColor(183, 149, 11), 2));
         painter.drawLine(QPointF(c.x(), c.y() - r), QPointF(c.x(), c.y() + r));
         break;
+    case Kind::Fault: {
+        // A lightning bolt across the lanes: done on purpose.
+        const QColor colour(230, 126, 34);
+        painter.setPen(QPen(colour, 2));
+        painter.drawPolyline(QPolygonF({c + QPointF(r, -2 * r), c + QPointF(-r, 0), c + QPointF(r, 0),
+                                        c + QPointF(-r, 2 * r)}));
+        break;
+    }
     case Kind::Closed:
         painter.setPen(QPen(palette().color(QPalette::WindowText), 2));
         painter.drawLine(QPointF(c.x(), laneY(Lane::Client) - LaneHeight / 2 + 2),

@@ -6,6 +6,7 @@
 #include "tlsinterception.h"
 #include "batchintake.h"
 #include "captureactions.h"
+#include "conditionspanel.h"
 #include "connectionlifeview.h"
 #include "captureexport.h"
 #include "capturefilejob.h"
@@ -295,6 +296,25 @@ void MainWindow::buildViews()
     addDockWidget(Qt::RightDockWidgetArea, m_rawClientDock);
     m_rawClientDock->hide();
 
+    m_conditions = new ConditionsPanel(this);
+    m_conditions->setObjectName(QStringLiteral("conditionsPanel"));
+    m_conditions->showRules(m_engine.rules);
+    m_conditionsDock = new QDockWidget(tr("Conditions and faults"), this);
+    m_conditionsDock->setObjectName(QStringLiteral("conditionsDock"));
+    m_conditionsDock->setWidget(m_conditions);
+    addDockWidget(Qt::RightDockWidgetArea, m_conditionsDock);
+    m_conditionsDock->hide();
+    connect(m_conditions, &ConditionsPanel::applied, this, [this](const RuleSet &rules) {
+        m_engine.rules = rules;
+        if (m_server->isListening())
+            m_server->setRules(rules);
+        statusBar()->showMessage(rules.isEmpty() ? tr("No conditions or faults from now on")
+                                                 : tr("%n condition(s) and %1 fault(s) in force", nullptr,
+                                                      int(rules.conditions.size()))
+                                                       .arg(rules.faults.size()),
+                                 8000);
+    });
+
     m_banner = new QLabel(this);
     m_banner->setObjectName(QStringLiteral("banner"));
     m_banner->setWordWrap(true);
@@ -384,6 +404,14 @@ void MainWindow::buildMenus()
     rawClient->setToolTip(tr("A client you drive by hand: send, shut down writing, reset (Ctrl+T)"));
     view->addAction(rawClient);
     findChild<QToolBar *>(QStringLiteral("proxyToolBar"))->insertAction(m_clear, rawClient);
+    QAction *conditions = m_conditionsDock->toggleViewAction();
+    conditions->setObjectName(QStringLiteral("showConditions"));
+    conditions->setText(tr("&Conditions and faults"));
+    conditions->setToolTip(tr("Slow the network down (a browser's preset, latency, bandwidth) or break "
+                              "connections on purpose (resets, stalls, limits)"));
+    proxy->addSeparator();
+    proxy->addAction(conditions);
+    findChild<QToolBar *>(QStringLiteral("proxyToolBar"))->insertAction(m_clear, conditions);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About proxymon"), this, [this] {
         QMessageBox::about(this, tr("About proxymon"),

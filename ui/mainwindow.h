@@ -11,6 +11,7 @@
 
 class BatchIntake;
 class CaptureActions;
+class ConditionsPanel;
 class ConnectionFilterModel;
 class ConnectionTableModel;
 class ExchangeDetailView;
@@ -137,6 +138,8 @@ private:
     ExchangeDetailView *m_detail = nullptr;
     RawClientPanel *m_rawClient = nullptr;
     QDockWidget *m_rawClientDock = nullptr;
+    ConditionsPanel *m_conditions = nullptr;
+    QDockWidget *m_conditionsDock = nullptr;
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_bottomSplitter = nullptr;
     ProxyStatusBar *m_status = nullptr;

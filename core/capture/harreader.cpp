@@ -117,7 +117,7 @@ SessionReader::Result HarReader::read(const QByteArray &contents)
         record.state = enumNamed(field(other, "state"), &ConnectionRecord::stateName,
                                  int(ConnectionRecord::State::Closed) + 1, ConnectionRecord::State::Closed);
         record.closeReason = enumNamed(field(other, "close"), &ConnectionRecord::closeReasonName,
-                                       int(ConnectionRecord::CloseReason::Stopped) + 1, ConnectionRecord::CloseReason::None);
+                                       int(ConnectionRecord::CloseReason::Fault) + 1, ConnectionRecord::CloseReason::None);
         record.bytesUp = quint64(number(other, "bytesUp"));
         record.bytesDown = quint64(number(other, "bytesDown"));
         record.openedMs = msOf(other.value(QLatin1String("opened")));

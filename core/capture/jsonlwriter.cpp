@@ -318,6 +318,8 @@ void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList
             m_live.insert(record.id, record);
         if (!filtered || m_filter.matchesConnection(record))
             announce(record, &out);
+        if (m_open.contains(record.id))
+            announceFaults(record, &out);
     }
     for (const HttpExchange &exchange : exchanges) {
         if (filtered) {
@@ -335,10 +337,35 @@ void JsonlWriter::writeBatch(const QList<ConnectionRecord> &records, const QList
             continue;
         m_live.remove(record.id);
         m_lastSample.remove(record.id);
+        m_faultsWritten.remove(record.id);
         if (m_open.remove(record.id))
             out += closedLine(record, m_bodies);
     }
     write(out);
+}
+
+void JsonlWriter::announceFaults(const ConnectionRecord &record, QByteArray *out)
+{
+    int seen = 0;
+    for (const TimelineMark &mark : record.timeline.marks) {
+        if (mark.kind != TimelineMark::Kind::Fault)
+            continue;
+        if (++seen <= m_faultsWritten.value(record.id))
+            continue;
+        *out += faultLine(record, mark);
+        m_faultsWritten[record.id] = seen;
+    }
+}
+
+QByteArray JsonlWriter::faultLine(const ConnectionRecord &record, const TimelineMark &mark)
+{
+    return JsonLine()
+        .add("event", QStringLiteral("fault"))
+        .add("connection", qint64(record.id))
+        .addRaw("t", JsonLine::milliseconds(mark.atUs))
+        .add("what", mark.note)
+        .add("time", isoTime(record.openedMs + mark.atUs / 1000))
+        .finish();
 }
 
 void JsonlWriter::writeSamples()

@@ -35,8 +35,8 @@ public:
     void setSampling(bool on) { m_sampling = on; }
 
     void writeListening(const ProxyConfig &config);
-    // One batch in order: new connections, then the exchanges, then the
-    // connections that closed.
+    // One batch in order: new connections and the faults that fired on
+    // them, then the exchanges, then the connections that closed.
     void writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     // A connection_sample line for each live connection written so far:
     // its bytes as of its latest record and the rate each way since the
@@ -52,16 +52,21 @@ public:
     // connection_closed with its state, and no end time.
     static QByteArray snapshotLine(const ConnectionRecord &record, bool bodies = false);
     static QByteArray exchangeLine(const HttpExchange &exchange, bool bodies = false);
+    // A fault that fired on a connection (a fault mark of its timeline).
+    static QByteArray faultLine(const ConnectionRecord &record, const TimelineMark &mark);
     static QString isoTime(qint64 msSinceEpoch);
 
 private:
     void write(const QByteArray &line);
     // Appends the opened line once for a connection that goes out.
     void announce(const ConnectionRecord &record, QByteArray *out);
+    // Appends a line for each fault mark of the record not written yet.
+    void announceFaults(const ConnectionRecord &record, QByteArray *out);
     static QByteArray recordLine(const char *event, const ConnectionRecord &record, bool bodies);
 
     QIODevice *m_device;
     QSet<quint64> m_open; // ids whose connection_opened was written
+    QHash<quint64, int> m_faultsWritten; // fault lines written per live connection
     CaptureFilter m_filter;
     bool m_bodies = false;
     bool m_sampling = false;

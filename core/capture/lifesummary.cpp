@@ -80,6 +80,9 @@ QString LifeSummary::compact(const ConnectionRecord &record)
             parts.append(QStringLiteral("timeout (%1)").arg(mark.note));
             firstEnd = false;
             break;
+        case Kind::Fault:
+            parts.append(QStringLiteral("⚡ %1").arg(mark.note));
+            break;
         default:
             break;
         }

@@ -250,7 +250,7 @@ QString SessionReader::readRecordFields(const QJsonObject &object, ConnectionRec
     record->bytesUp = quint64(object.value(QLatin1String("bytes_up")).toInteger());
     record->bytesDown = quint64(object.value(QLatin1String("bytes_down")).toInteger());
     if (!enumNamed(object.value(QLatin1String("close")).toString(), &ConnectionRecord::closeReasonName,
-                   int(ConnectionRecord::CloseReason::Stopped) + 1, &record->closeReason))
+                   int(ConnectionRecord::CloseReason::Fault) + 1, &record->closeReason))
         return QStringLiteral("an unknown close reason");
     if (object.contains(QLatin1String("upstream")))
         record->upstream = object.value(QLatin1String("upstream")).toString();

@@ -183,6 +183,11 @@ bool Flow::drainPipe()
 
 bool Flow::forward(const char *data, qsizetype length)
 {
+    if (m_discarding) {
+        // The session read them (a sniffed first read): into the hole too.
+        m_discarded += quint64(length);
+        return true;
+    }
     if (shaped()) {
         append(data, length);
         return deliverShaped();
@@ -199,7 +204,9 @@ bool Flow::forward(const char *data, qsizetype length)
 
 void Flow::hold(const char *data, qsizetype length)
 {
-    if (shaped())
+    if (m_discarding)
+        m_discarded += quint64(length);
+    else if (shaped())
         append(data, length);
     else
         keep(data, length);
@@ -258,6 +265,9 @@ bool Flow::flush()
             waitEnds();
     }
     if (shaped()) {
+        // Read on whatever the state: a session that read the source
+        // itself (a sniffed first read) relies on this, as for a plain
+        // flow below.
         if (!deliverShaped())
             return false;
         pump();
@@ -480,46 +490,43 @@ void Flow::wake()
 {
     if (m_stopped || m_piped > 0)
         return;
-    if (deliverShaped())
+    // The source is read again only if it was left unread for lack of
+    // room: one that was read dry raises its own edge, and a read that
+    // only proves it empty cost a system call per delayed message.
+    if (deliverShaped() && m_sourceLeft)
         pump();
 }
 
 void Flow::makeRoom(qint64 wanted)
 {
-    const qint64 held = m_tail - m_head;
-    if (!m_buffer) {
-        m_bufferSize = qMax<qsizetype>(wanted, m_shared.capacity);
-        m_buffer = static_cast<char *>(std::malloc(size_t(m_bufferSize)));
+    if (m_head == m_tail)
         m_head = m_tail = 0;
+    if (m_bufferSize - m_tail >= wanted)
         return;
-    }
-    if (held == 0) {
-        m_head = m_tail = 0;
-    } else if (m_bufferSize - m_tail < wanted && m_head > 0
-               && (m_head >= m_shared.capacity / 4 || m_bufferSize - held >= wanted)) {
-        // Moved only when that frees a good part of the buffer: sliced
-        // writes take a few bytes at a time, and moving the rest after
-        // each would copy the whole buffer hundreds of times a second.
+    // Moving what is held to the front is rare: a shaped flow reads only
+    // once a quarter of its buffer is free (pumpShaped()).
+    const qint64 held = m_tail - m_head;
+    if (m_head > 0) {
         std::memmove(m_buffer, m_buffer + m_head, size_t(held));
         m_head = 0;
         m_tail = held;
+        if (m_bufferSize - m_tail >= wanted)
+            return;
     }
-    if (m_bufferSize - m_tail < wanted && wanted > m_shared.capacity) {
-        // Only for bytes the session hands over (an answer, a held head).
-        m_bufferSize = m_tail + wanted;
-        m_buffer = static_cast<char *>(std::realloc(m_buffer, size_t(m_bufferSize)));
-    }
+    // Grown by doubling from a page: a flow of small delayed messages
+    // holds a little, a throttled bulk transfer its whole buffer.
+    qsizetype size = qMax<qsizetype>(4096, m_bufferSize * 2);
+    while (size < m_tail + wanted)
+        size *= 2;
+    m_buffer = static_cast<char *>(std::realloc(m_buffer, size_t(size)));
+    m_bufferSize = size;
 }
 
 void Flow::append(const char *data, qsizetype length)
 {
     if (length <= 0)
         return;
-    makeRoom(qMax<qsizetype>(length, m_shared.capacity));
-    if (m_bufferSize - m_tail < length) {
-        m_bufferSize = m_tail + length;
-        m_buffer = static_cast<char *>(std::realloc(m_buffer, size_t(m_bufferSize)));
-    }
+    makeRoom(length);
     std::memcpy(m_buffer + m_tail, data, size_t(length));
     m_tail += length;
     if (m_shaper)
@@ -530,27 +537,33 @@ void Flow::pumpShaped()
 {
     if (m_piped > 0)
         return; // spliced bytes from before go first (flush)
+    // What is held and may go now goes first: a destination that just
+    // connected raises no new edge.
+    if (m_tail > m_head && (!deliverShaped() || m_stopped))
+        return;
     const int capacity = m_shared.capacity;
+    char *scratch = m_shared.scratch;
     for (int round = 0;; ++round) {
         if (round == RoundsPerWakeUp) {
             m_owner.flowYield(*this);
             return;
         }
-        char *into = m_shared.scratch;
-        size_t room = size_t(capacity);
+        qsizetype room = capacity;
         if (!m_discarding) {
-            // A full buffer, or too many reads waiting for their time:
-            // the source waits (backpressure) until bytes go.
-            if (m_shaper && m_shaper->full())
+            // The source waits (backpressure) while the buffer is full, or
+            // too many reads wait for their time; it is read again once a
+            // quarter of the buffer is free, so that a buffer kept full by
+            // slices is not read (and moved) a few bytes at a time.
+            const qsizetype held = m_tail - m_head;
+            room = capacity - held;
+            if ((m_shaper && m_shaper->full()) || room <= 0 || (held > 0 && room < capacity / 4)) {
+                m_sourceLeft = true;
                 return;
-            makeRoom(1);
-            room = size_t(m_bufferSize - m_tail);
-            if (room == 0)
-                return;
-            into = m_buffer + m_tail;
+            }
         }
+        m_sourceLeft = false;
         bool drained = false;
-        const ssize_t received = m_source->read(into, room, &drained);
+        const ssize_t received = m_source->read(scratch, size_t(room), &drained);
         if (received > 0) {
             m_owner.flowActive();
             noteRead();
@@ -559,10 +572,8 @@ void Flow::pumpShaped()
             if (m_discarding) {
                 m_discarded += quint64(received);
             } else {
-                show(into, received);
-                m_tail += received;
-                if (m_shaper)
-                    m_shaper->arrived(received, nowUs());
+                show(scratch, received);
+                append(scratch, received);
                 if (!deliverShaped() || m_stopped || m_paused)
                     return;
             }

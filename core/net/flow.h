@@ -90,6 +90,8 @@ public:
     bool ended() const { return m_eof; }          // the source's FIN was read
     bool finPassed() const { return m_shutDown; } // and passed on
     quint64 delivered() const { return m_delivered; }
+    // Bytes read from the source and not yet delivered.
+    quint64 held() const { return quint64(m_tail - m_head) + quint64(m_piped); }
     // Monotonic µs: the last read from the source (-1: none yet), how long
     // bytes have waited for the destination in all, and since when they
     // wait now (-1: they do not).
@@ -174,8 +176,8 @@ private:
     void wake();
     // After a change of conditions: deliver what may go now.
     void kick();
-    // Room in the buffer for a shaped flow's reads: allocated, or made by
-    // moving what is held to its start.
+    // Room for wanted more bytes after what is held: by moving it to the
+    // front, or by growing the buffer (from a page, doubling).
     void makeRoom(qint64 wanted);
     void append(const char *data, qsizetype length);
     bool limitReached();
@@ -223,6 +225,7 @@ private:
     bool m_finHeld = false;       // a shaped flow's FIN waits for its time
     bool m_endSwallowed = false;  // a black hole read the source's FIN
     bool m_limitReported = false;
+    bool m_sourceLeft = false;    // a shaped flow stopped reading a source that may hold more
     quint64 m_discarded = 0;
     quint64 m_limit = NoLimit;
 };

@@ -47,6 +47,13 @@ void WorkerInbox::postClose(quint64 id)
     wakeLocked();
 }
 
+void WorkerInbox::postTask(std::function<void()> task)
+{
+    QMutexLocker lock(&m_mutex);
+    m_pending.tasks.push_back(std::move(task));
+    wakeLocked();
+}
+
 WorkerInbox::Batch WorkerInbox::take()
 {
     QMutexLocker lock(&m_mutex);

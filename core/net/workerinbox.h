@@ -4,12 +4,14 @@
 
 #include <QMutex>
 
+#include <functional>
 #include <utility>
 #include <vector>
 
 // What other threads hand to a worker: accepted descriptors from the
-// listener, lookup answers from the resolver, connections to close, and the
-// request to stop. Shared
+// listener, lookup answers from the resolver, connections to close, work
+// to run on its thread (a user's action on a connection), and the request
+// to stop. Shared
 // through a shared_ptr so a late lookup answer never outlives its target.
 // Posting wakes the worker through an eventfd that its epoll set watches.
 class WorkerInbox
@@ -30,6 +32,7 @@ public:
         std::vector<Accepted> accepted;
         std::vector<Resolved> resolved;
         std::vector<quint64> close; // connections the user closed
+        std::vector<std::function<void()>> tasks;
         bool stop = false;
         int stopGraceMs = 0;
     };
@@ -47,6 +50,8 @@ public:
     void postResolved(quint64 id, ResolveResult result);
     void postStop(int graceMs);
     void postClose(quint64 id);
+    // task runs on the worker's thread, if the worker is still running.
+    void postTask(std::function<void()> task);
 
     // Worker thread: everything posted so far; also clears the wake-up.
     Batch take();

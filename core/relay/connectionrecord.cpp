@@ -11,6 +11,7 @@ QString ConnectionRecord::closeReasonName(CloseReason reason)
     case CloseReason::Error: return QStringLiteral("error");
     case CloseReason::Timeout: return QStringLiteral("timeout");
     case CloseReason::Stopped: return QStringLiteral("stopped");
+    case CloseReason::Fault: return QStringLiteral("fault");
     }
     return QString();
 }

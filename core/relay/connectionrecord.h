@@ -56,6 +56,7 @@ struct ConnectionRecord
         Error,         // see error; includes refused, unreachable, unknown host
         Timeout,       // connect, idle or half-closed timeout; see error
         Stopped,       // the proxy was stopped while it was open
+        Fault,         // ended on purpose (a reset or close from the row menu or a fault rule); see error
     };
 
     quint64 id = 0;
@@ -88,7 +89,9 @@ struct ConnectionRecord
     QList<RawRead> rawReads;   // the reads that brought the prefixes, in order
     bool rawReadsCut = false;  // reads past MaxRawReads were not kept one by one
     static constexpr int MaxRawReads = 4096;
-    QString conditions;      // the network conditions it was given ("down 1MB/s, 100ms"), if any
+    // What is done to its traffic now, if anything: conditions, stalls,
+    // black holes, limits ("down 1MB/s, 100ms; up stalled").
+    QString conditions;
     State state = State::Resolving;
     CloseReason closeReason = CloseReason::None;
     QString error;           // words for Error and Timeout

@@ -27,6 +27,7 @@ constexpr KindName KindNames[] = {
     {TimelineMark::Kind::StallStart, "stall"},
     {TimelineMark::Kind::StallEnd, "stall_end"},
     {TimelineMark::Kind::Timeout, "timeout"},
+    {TimelineMark::Kind::Fault, "fault"},
     {TimelineMark::Kind::Closed, "closed"},
 };
 
@@ -84,6 +85,7 @@ QString TimelineMark::describe() const
     case Kind::StallStart: return QStringLiteral("%1 stopped taking bytes (reads from the other side paused)").arg(side);
     case Kind::StallEnd: return QStringLiteral("%1 took bytes again").arg(side);
     case Kind::Timeout: return QStringLiteral("timeout: %1").arg(note);
+    case Kind::Fault: return QStringLiteral("on purpose: %1").arg(note);
     case Kind::Closed:
         return QStringLiteral("closed (%1)").arg(ConnectionRecord::closeReasonName(ConnectionRecord::CloseReason(code)));
     }

@@ -24,6 +24,7 @@ struct TimelineMark
         StallStart,    // that side stopped taking bytes: the other side's reads paused
         StallEnd,      // it took them again
         Timeout,       // note: which (connect, TLS handshake, idle, half-close)
+        Fault,         // connection lane: something done on purpose (note: what, and who asked); code: its kind
         Closed,        // the end; code: the CloseReason
     };
     // Which lane: the client leg, the upstream leg, or the connection as a whole.

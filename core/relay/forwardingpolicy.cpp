@@ -164,6 +164,8 @@ void ForwardingPolicy::sniff()
         if (n == 0)
             break; // its FIN: the relay meets it again after these bytes
         m_connection.up().noteRead();
+        if (m_connection.isFinished())
+            return; // a fault on the first data
         if (m_sniffed.isEmpty()) {
             // Most connections tell what they are in their first read: it
             // is judged where it landed, and relayed from there.

@@ -176,6 +176,8 @@ void HttpProxyPolicy::readClient()
         if (received > 0) {
             m_connection.touched();
             up.noteRead();
+            if (m_connection.isFinished())
+                return; // a fault on the first data
             // Once the answer is given, what the client still sends is
             // read only so that closing does not reset the connection.
             if (!m_closingClient) {

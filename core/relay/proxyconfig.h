@@ -1,6 +1,6 @@
 #pragma once
 
-#include "conditionrule.h"
+#include "ruleset.h"
 #include "subnetlist.h"
 
 #include <QHostAddress>
@@ -55,9 +55,9 @@ struct ProxyConfig
     int workerNiceness = 0;
     int listenBacklog = 4096;
 
-    // Network conditions for the connections that match; the shared
-    // bandwidths' pacers are made at each start.
-    QList<ConditionRule> conditions;
+    // Network conditions and faults for the connections that match; the
+    // shared bandwidths' pacers are made at each start.
+    RuleSet rules;
 
     bool capture = true;                  // follow HTTP and report exchanges
     int bodyPrefixBytes = 1024 * 1024;    // kept per body for viewing

@@ -5,6 +5,7 @@
 #include "descriptorlimit.h"
 #include "endpoint.h"
 #include "listener.h"
+#include "relayconnection.h"
 #include "resolver.h"
 #include "certificateauthority.h"
 #include "tlsclientcontext.h"
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <limits>
 #include <csignal>
 #include <cstring>
 #include <vector>
@@ -131,6 +133,8 @@ ProxyServer::ProxyServer(QObject *parent)
     qRegisterMetaType<QList<HttpExchange>>();
     m_publishTimer.setInterval(PublishIntervalMs);
     connect(&m_publishTimer, &QTimer::timeout, this, &ProxyServer::publish);
+    m_refusalEnd.setSingleShot(true);
+    connect(&m_refusalEnd, &QTimer::timeout, this, &ProxyServer::listenAgain);
     m_resumeTimer.setSingleShot(true);
     connect(&m_resumeTimer, &QTimer::timeout, this, [this] {
         if (m_listener && !m_pausedAtLimit)
@@ -148,17 +152,18 @@ ProxyServer::~ProxyServer()
 
 bool ProxyServer::isListening() const
 {
-    return m_listener && m_listener->isListening();
+    // A refusal is part of running: the port is still the proxy's.
+    return (m_listener && m_listener->isListening()) || m_refusing;
 }
 
 QHostAddress ProxyServer::listenAddress() const
 {
-    return m_listener ? m_listener->serverAddress() : QHostAddress();
+    return m_listener ? m_listener->serverAddress() : m_refusing ? m_config.listenAddress : QHostAddress();
 }
 
 quint16 ProxyServer::listenPort() const
 {
-    return m_listener ? m_listener->serverPort() : 0;
+    return m_listener ? m_listener->serverPort() : m_refusing ? m_config.listenPort : 0;
 }
 
 int ProxyServer::liveConnections() const
@@ -218,21 +223,14 @@ bool ProxyServer::start(const ProxyConfig &requested)
     if (!startTls(config, &tls))
         return false;
 
-    const int fd = openListeningSocket(config.listenAddress, config.listenPort, config.listenBacklog, &m_errorString);
-    if (fd < 0)
+    Listener *listener = listen(config, &m_errorString);
+    if (!listener)
         return false;
-    auto *listener = new Listener(this);
-    if (!listener->adoptListeningSocket(fd)) {
-        m_errorString = QStringLiteral("cannot listen on %1: %2").arg(config.listenText(), listener->errorString());
-        delete listener;
-        ::close(fd);
-        return false;
-    }
     m_listener = listener;
     config.listenPort = listener->serverPort();
     // A shared bandwidth is shared by this start's connections, on every
     // worker: its pacers are made here and copied with the rules.
-    for (ConditionRule &rule : config.conditions)
+    for (ConditionRule &rule : config.rules.conditions)
         rule.makePacers();
     m_config = config;
     m_errorString.clear();
@@ -262,6 +260,12 @@ bool ProxyServer::start(const ProxyConfig &requested)
             QMetaObject::invokeMethod(this, [this, raw] { workerFinished(raw); }, Qt::QueuedConnection);
         };
         generation->workers.push_back(std::make_unique<Worker>(i, config, m_resolver.get(), tls, std::move(hooks)));
+        if (const int error = generation->workers.back()->setupError()) {
+            m_errorString = QStringLiteral("cannot start a relay worker: %1").arg(QString::fromLocal8Bit(std::strerror(error)));
+            delete m_listener;
+            m_listener = nullptr;
+            return false;
+        }
     }
     for (const auto &worker : generation->workers)
         generation->pool.start(worker.get());
@@ -269,13 +273,84 @@ bool ProxyServer::start(const ProxyConfig &requested)
     m_generations.push_back(std::move(generation));
     m_current = raw;
 
+    m_publishTimer.start();
+    scheduleRefusals();
+    emit listeningChanged(true);
+    return true;
+}
+
+Listener *ProxyServer::listen(const ProxyConfig &config, QString *error)
+{
+    const int fd = openListeningSocket(config.listenAddress, config.listenPort, config.listenBacklog, error);
+    if (fd < 0)
+        return nullptr;
+    auto *listener = new Listener(this);
+    if (!listener->adoptListeningSocket(fd)) {
+        *error = QStringLiteral("cannot listen on %1: %2").arg(config.listenText(), listener->errorString());
+        delete listener;
+        ::close(fd);
+        return nullptr;
+    }
     connect(listener, &Listener::descriptorAccepted, this, &ProxyServer::onDescriptorAccepted);
     connect(listener, &Listener::wakeUpDone, this, [this] { m_wakeUpTarget = nullptr; });
     connect(listener, &QTcpServer::acceptError, this, &ProxyServer::onAcceptError);
     connect(listener, &Listener::acceptStalled, this, &ProxyServer::onAcceptError);
-    m_publishTimer.start();
-    emit listeningChanged(true);
-    return true;
+    return listener;
+}
+
+void ProxyServer::scheduleRefusals()
+{
+    qDeleteAll(m_refusalTimers);
+    m_refusalTimers.clear();
+    const QList<FaultRule> &faults = m_config.rules.faults;
+    for (qsizetype i = 0; i < faults.size(); ++i) {
+        if (!faults[i].refuse)
+            continue;
+        auto *timer = new QTimer(this);
+        timer->setSingleShot(true);
+        const int forMs = int(qMin<qint64>(faults[i].action.durationUs / 1000, std::numeric_limits<int>::max()));
+        connect(timer, &QTimer::timeout, this, [this, forMs, i] {
+            refuseFor(forMs, QStringLiteral("fault rule %1").arg(i + 1));
+        });
+        timer->start(int(qMin<qint64>(faults[i].delayUs / 1000, std::numeric_limits<int>::max())));
+        m_refusalTimers.append(timer);
+    }
+}
+
+void ProxyServer::refuseFor(int milliseconds, const QString &by)
+{
+    if (!m_listener || !m_current)
+        return;
+    // The listening socket closes, so that connects fail at once
+    // (ECONNREFUSED), as with no server there; the live connections go on.
+    delete m_listener;
+    m_listener = nullptr;
+    m_wakeUpTarget = nullptr;
+    m_refusing = true;
+    m_refusalEnd.start(milliseconds);
+    emit notice(QStringLiteral("refusing new connections on %1 for %2 ms (%3)")
+                    .arg(m_config.listenText()).arg(milliseconds).arg(by));
+}
+
+void ProxyServer::listenAgain()
+{
+    if (!m_refusing)
+        return;
+    QString error;
+    Listener *listener = listen(m_config, &error);
+    if (!listener) {
+        // Another program took the port meanwhile, most likely.
+        emit notice(QStringLiteral("%1; trying again in 1 s").arg(error));
+        m_refusalEnd.start(1000);
+        return;
+    }
+    m_listener = listener;
+    m_refusing = false;
+    emit notice(QStringLiteral("accepting new connections on %1 again").arg(m_config.listenText()));
+    if (m_pausedAtLimit) {
+        m_listener->pause();
+        resumeAccepting();
+    }
 }
 
 QString ProxyServer::authorityCertificatePath() const
@@ -292,10 +367,43 @@ void ProxyServer::closeConnection(quint64 id)
     }
 }
 
+void ProxyServer::setRules(const RuleSet &rules)
+{
+    RuleSet prepared = rules;
+    for (ConditionRule &rule : prepared.conditions)
+        rule.makePacers();
+    m_config.rules = prepared;
+    if (!m_current)
+        return;
+    scheduleRefusals();
+    const auto shared = std::make_shared<const RuleSet>(prepared);
+    for (const auto &worker : m_current->workers) {
+        Worker *target = worker.get();
+        target->inbox()->postTask([target, shared] { target->setRules(shared); });
+    }
+}
+
+void ProxyServer::act(quint64 id, const FaultAction &action, const QString &by)
+{
+    for (const auto &generation : m_generations) {
+        for (const auto &worker : generation->workers) {
+            Worker *target = worker.get();
+            target->inbox()->postTask([target, id, action, by] {
+                if (RelayConnection *connection = target->connection(id))
+                    connection->act(action, by);
+            });
+        }
+    }
+}
+
 void ProxyServer::stop()
 {
     m_resumeTimer.stop();
-    const bool wasListening = m_listener != nullptr;
+    m_refusalEnd.stop();
+    qDeleteAll(m_refusalTimers);
+    m_refusalTimers.clear();
+    const bool wasListening = m_listener != nullptr || m_refusing;
+    m_refusing = false;
     delete m_listener;
     m_listener = nullptr;
     if (m_current) {
@@ -503,7 +611,7 @@ void ProxyServer::workerFinished(Generation *generation)
     }
     if (m_generations.empty()) {
         m_publishTimer.stop();
-        if (!m_listener)
+        if (!m_listener && !m_refusing)
             emit stopped();
     }
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "faultaction.h"
 #include "httpexchange.h"
 #include "proxyconfig.h"
 #include "worker.h"
@@ -60,6 +61,13 @@ public:
     // Closes one live connection at once (both sides), recorded as stopped
     // "closed by the user"; nothing when it has ended.
     void closeConnection(quint64 id);
+    // The conditions and faults from now on: conditions apply to the live
+    // connections as well, faults to the connections accepted from now on.
+    void setRules(const RuleSet &rules);
+    // Does action to one live connection (reset it, stall a direction...),
+    // recorded on its timeline with by (who asked: "by the user"); nothing
+    // when it has ended.
+    void act(quint64 id, const FaultAction &action, const QString &by);
     // proxymon's CA certificate (PEM), once a start has made or loaded it;
     // empty before.
     QString authorityCertificatePath() const;
@@ -87,6 +95,13 @@ private:
     struct Generation;
     struct Gate;
 
+    // A listener on config's address, its signals connected; null with
+    // the reason.
+    Listener *listen(const ProxyConfig &config, QString *error);
+    // The refuse faults of the rules in force, timed from now.
+    void scheduleRefusals();
+    void refuseFor(int milliseconds, const QString &by);
+    void listenAgain();
     void onDescriptorAccepted(qintptr descriptor);
     void onAcceptError();
     void resumeAccepting();
@@ -113,6 +128,9 @@ private:
     QTimer m_publishTimer;
     Worker *m_wakeUpTarget = nullptr; // where this wake-up of the listener's connections go
     QTimer m_resumeTimer;
+    QList<QTimer *> m_refusalTimers; // a refuse fault's start each
+    QTimer m_refusalEnd;
+    bool m_refusing = false;         // the listening socket is closed for a while
     int m_backoffMs = 100;
     long m_descriptorLimit = 0;     // soft RLIMIT_NOFILE after raising it
     bool m_pausedAtLimit = false;

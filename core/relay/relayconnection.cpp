@@ -9,6 +9,7 @@
 #include "worker.h"
 #include "flowshaper.h"
 #include "monotonicclock.h"
+#include "ruleunits.h"
 
 #include <QDateTime>
 #include <QStringList>
@@ -159,6 +160,16 @@ void RelayConnection::addMark(TimelineMark mark, qint64 atMonotonicUs)
 void RelayConnection::flowFirstBytes(Flow &flow)
 {
     addMark({0, Mark::Kind::FirstByte, laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
+    if (m_onFirstData.empty())
+        return;
+    // Before the bytes are relayed: the flow looks whether it was stopped.
+    std::vector<std::pair<FaultAction, QString>> due;
+    due.swap(m_onFirstData);
+    for (const auto &[action, by] : due) {
+        if (isFinished())
+            return;
+        act(action, by);
+    }
 }
 
 void RelayConnection::flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs)
@@ -172,17 +183,6 @@ void RelayConnection::flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs)
     ++m_markedStalls;
     addMark({0, Mark::Kind::StallStart, laneOf(flow.to()), 0, QString()}, sinceUs);
     addMark({0, Mark::Kind::StallEnd, laneOf(flow.to()), 0, QString()}, untilUs);
-}
-
-void RelayConnection::flowLimitReached(Flow &flow)
-{
-    // The flow delivered all it may: its destination reads the end of the
-    // stream, and its source is read no more.
-    flow.setPaused(true);
-    if (!flow.finPassed()) {
-        flow.markFinPassed();
-        passFin(flow.to());
-    }
 }
 
 void RelayConnection::finReceived(Side side)
@@ -218,25 +218,84 @@ void RelayConnection::begin()
         m_policy->refuse(QStringLiteral("client %1 is not on the allow-list").arg(m_record.client));
         return;
     }
-    if (!config.conditions.isEmpty())
-        applyConditions();
+    const RuleSet &rules = m_worker.rules();
+    if (!rules.conditions.isEmpty())
+        applyConditions(true);
+    if (!rules.faults.isEmpty()) {
+        armFaults();
+        if (isFinished())
+            return;
+    }
     m_policy->begin();
 }
 
-void RelayConnection::applyConditions()
+bool RelayConnection::drawn(double probability, const QString &what)
+{
+    // Drawn only when it can go either way: 0 and 1 cost nothing.
+    if (probability <= 0)
+        return false;
+    if (probability >= 1)
+        return true;
+    const double draw = std::uniform_real_distribution<double>(0, 1)(m_worker.random());
+    const bool applies = draw < probability;
+    m_ruleNotes.append(QStringLiteral("%1: drew %2 for p=%3, %4")
+                                .arg(what)
+                                .arg(draw, 0, 'f', 3)
+                                .arg(probability)
+                                .arg(applies ? QStringLiteral("applies") : QStringLiteral("does not apply")));
+    return applies;
+}
+
+void RelayConnection::armFaults()
+{
+    const QHostAddress client(m_client.peer().data());
+    const QList<FaultRule> &rules = m_worker.rules().faults;
+    std::vector<std::pair<FaultAction, QString>> now;
+    for (qsizetype i = 0; i < rules.size(); ++i) {
+        const FaultRule &rule = rules[i];
+        if (rule.refuse || (!rule.clients.isEmpty() && !rule.clients.contains(client)))
+            continue;
+        if (!drawn(rule.probability, rule.summary()))
+            continue;
+        const QString by = QStringLiteral("by fault rule %1").arg(i + 1);
+        switch (rule.trigger) {
+        case FaultRule::Trigger::Accept:
+            now.emplace_back(rule.action, by);
+            break;
+        case FaultRule::Trigger::Delay:
+            scheduleAction(rule.action, by, m_originUs + rule.delayUs);
+            break;
+        case FaultRule::Trigger::Bytes: {
+            const Side toward = rule.bytesToward == FaultAction::Target::Upstream ? Upstream : Client;
+            m_limitSteps[toward] = {rule.action, by, true};
+            flowTo(toward).setDeliveryLimit(rule.bytes);
+            break;
+        }
+        case FaultRule::Trigger::FirstData:
+            m_onFirstData.emplace_back(rule.action, by);
+            break;
+        }
+    }
+    refreshConditions();
+    for (const auto &[action, by] : now) {
+        if (isFinished())
+            return;
+        act(action, by);
+    }
+}
+
+void RelayConnection::applyConditions(bool atAccept)
 {
     const QHostAddress client(m_client.peer().data());
     FlowConditions conditions[2];
     std::shared_ptr<RatePacer> pacers[2];
-    QStringList applied;
+    qint64 connectDelayUs = 0;
     std::mt19937 &random = m_worker.random();
-    for (const ConditionRule &rule : m_worker.config().conditions) {
+    for (const ConditionRule &rule : m_worker.rules().conditions) {
         if (!rule.clients.isEmpty() && !rule.clients.contains(client))
             continue;
         // Drawn once, now; a probability of 0 draws nothing at all.
-        if (rule.probability <= 0)
-            continue;
-        if (rule.probability < 1 && std::uniform_real_distribution<double>(0, 1)(random) >= rule.probability)
+        if (!drawn(rule.probability, rule.summary()))
             continue;
         for (int direction = 0; direction < 2; ++direction) {
             if (!rule.covers(direction == 0))
@@ -245,19 +304,255 @@ void RelayConnection::applyConditions()
             if (rule.conditions.bytesPerSecond)
                 pacers[direction] = rule.pacers[direction];
         }
-        m_connectDelayUs = qMax(m_connectDelayUs, rule.connectDelayUs);
-        applied.append(rule.summary() + (rule.probability < 1 ? QStringLiteral(" (drawn at p=%1)").arg(rule.probability)
-                                                             : QString()));
+        connectDelayUs = qMax(connectDelayUs, rule.connectDelayUs);
     }
     for (int direction = 0; direction < 2; ++direction) {
-        if (conditions[direction].isEmpty())
-            continue;
         Flow &flow = direction == 0 ? m_up : m_down;
-        flow.setShaper(std::make_unique<FlowShaper>(conditions[direction], pacers[direction], quint32(random())));
+        if (m_throttledByHand[direction] || (conditions[direction].isEmpty() && !flow.shaper()))
+            continue;
+        flow.setShaper(conditions[direction].isEmpty()
+                           ? nullptr
+                           : std::make_unique<FlowShaper>(conditions[direction], pacers[direction], quint32(random())));
+        if (isFinished())
+            return;
+        conditionsChanged(flow);
+        if (isFinished())
+            return;
     }
-    if (!applied.isEmpty()) {
-        m_record.conditions = applied.join(QStringLiteral("; "));
+    // The connect is held only before it happens.
+    if (atAccept && connectDelayUs > 0) {
+        m_connectDelayUs = connectDelayUs;
+        m_ruleNotes.append(QStringLiteral("connect +") + RuleUnits::durationText(connectDelayUs));
+    }
+    refreshConditions();
+}
+
+void RelayConnection::conditionsChanged(Flow &flow)
+{
+    // A source read no more until now, or at another pace, is read on
+    // by its policy (which knows who reads it).
+    if (m_phase == Phase::Relaying && !flow.paused() && !flow.finPassed())
+        m_policy->pumpAgain(flow.from());
+}
+
+void RelayConnection::rulesChanged()
+{
+    if (isFinished())
+        return;
+    m_ruleNotes.clear();
+    applyConditions(false);
+}
+
+void RelayConnection::refreshConditions()
+{
+    QStringList parts;
+    for (const Flow *flow : {&m_up, &m_down}) {
+        QStringList what;
+        if (flow->shaper())
+            what.append(ConditionRule::describe(flow->shaper()->conditions()));
+        if (!flow->finPassed()) {
+            if (flow->paused())
+                what.append(QStringLiteral("stalled"));
+            if (flow->discarding())
+                what.append(QStringLiteral("black hole"));
+            if (flow->deliveryLimit() != Flow::NoLimit)
+                what.append(QStringLiteral("limit %1").arg(RuleUnits::bytesText(qint64(flow->deliveryLimit()))));
+        }
+        if (!what.isEmpty())
+            parts.append((flow->fromClient() ? QStringLiteral("up ") : QStringLiteral("down ")) + what.join(QStringLiteral(", ")));
+    }
+    parts.append(m_ruleNotes);
+    parts.append(m_conditionNotes);
+    const QString text = parts.join(QStringLiteral("; "));
+    if (text != m_record.conditions) {
+        m_record.conditions = text;
         markDirty();
+    }
+}
+
+void RelayConnection::act(const FaultAction &action, const QString &by)
+{
+    using Kind = FaultAction::Kind;
+    if (isFinished())
+        return;
+    const QString what = action.describe();
+    const QString why = by.isEmpty() ? what : QStringLiteral("%1 (%2)").arg(what, by);
+    markOnLane(Mark::Kind::Fault, Mark::Lane::Connection, qint32(action.kind), why);
+    m_lastFault = why;
+    if (action.kind == Kind::Reset) {
+        resetToward(action.target, why);
+        return;
+    }
+    if (action.kind == Kind::Close) {
+        closeCleanly(why);
+        return;
+    }
+    for (const Side toward : {Upstream, Client}) {
+        if (!action.covers(toward == Upstream ? FaultAction::Target::Upstream : FaultAction::Target::Client))
+            continue;
+        Flow &flow = flowTo(toward);
+        switch (action.kind) {
+        case Kind::HalfClose:
+            // What it holds goes first: a limit of what it has read.
+            m_limitSteps[toward] = {action, why, false};
+            flow.setPaused(true);
+            flow.setDeliveryLimit(flow.delivered() + flow.held());
+            break;
+        case Kind::Stall:
+            flow.setPaused(true);
+            break;
+        case Kind::Blackhole:
+            flow.setDiscarding(true);
+            break;
+        case Kind::Resume:
+            flow.setDiscarding(false);
+            if (!isFinished())
+                flow.setPaused(false);
+            break;
+        case Kind::Throttle:
+            m_throttledByHand[flow.fromClient() ? 0 : 1] = !action.conditions.isEmpty();
+            flow.setShaper(action.conditions.isEmpty() ? nullptr
+                                                       : std::make_unique<FlowShaper>(action.conditions, nullptr,
+                                                                                      quint32(m_worker.random()())));
+            break;
+        case Kind::Limit: {
+            FaultAction then;
+            then.kind = action.then;
+            then.target = toward == Upstream ? FaultAction::Target::Upstream : FaultAction::Target::Client;
+            if (then.kind != Kind::HalfClose)
+                then.target = FaultAction::Target::Both;
+            m_limitSteps[toward] = {then, why, false};
+            flow.setDeliveryLimit(flow.delivered() + action.bytes);
+            break;
+        }
+        case Kind::Reset:
+        case Kind::Close:
+            break;
+        }
+        if (isFinished())
+            return;
+        conditionsChanged(flow);
+        if (isFinished())
+            return;
+    }
+    if ((action.kind == Kind::Stall || action.kind == Kind::Blackhole) && action.durationUs > 0) {
+        FaultAction resume = action;
+        resume.kind = Kind::Resume;
+        resume.durationUs = 0;
+        scheduleAction(resume, by, m_worker.wakeUs() + action.durationUs);
+    }
+    refreshConditions();
+}
+
+void RelayConnection::scheduleAction(const FaultAction &action, const QString &by, qint64 atUs)
+{
+    m_actionTimers.push_back(std::make_unique<ActionTimer>(*this, action, by));
+    m_worker.timers().schedule(m_actionTimers.back().get(), atUs);
+}
+
+void RelayConnection::resetToward(FaultAction::Target target, const QString &why)
+{
+    for (const Side side : {Client, Upstream}) {
+        const auto as = side == Client ? FaultAction::Target::Client : FaultAction::Target::Upstream;
+        if (target != FaultAction::Target::Both && target != as)
+            continue;
+        if (!leg(side).isOpen() || m_sideDead[side])
+            continue;
+        flowTo(side).uncountUnacknowledged();
+        m_sideDead[side] = true;
+        mark(Mark::Kind::ResetSent, side);
+        leg(side).close(true);
+    }
+    finish(Reason::Fault, why);
+}
+
+void RelayConnection::closeCleanly(const QString &why)
+{
+    if (m_phase != Phase::Relaying) {
+        finish(Reason::Fault, why); // nothing relayed yet: nothing to deliver
+        return;
+    }
+    m_closing = true;
+    m_closeWhy = why;
+    for (Flow *flow : {&m_up, &m_down}) {
+        if (flow->finPassed())
+            continue;
+        flow->setPaused(true);
+        flow->setDeliveryLimit(flow->delivered() + flow->held());
+        if (isFinished())
+            return;
+    }
+    if (m_up.finPassed() && m_down.finPassed())
+        endFlow(m_up);
+}
+
+void RelayConnection::flowLimitReached(Flow &flow)
+{
+    using Kind = FaultAction::Kind;
+    const Side toward = flow.to();
+    if (m_closing) {
+        endFlow(flow);
+        return;
+    }
+    const LimitStep step = m_limitSteps[toward];
+    m_limitSteps[toward] = LimitStep();
+    const auto target = toward == Upstream ? FaultAction::Target::Upstream : FaultAction::Target::Client;
+    const Kind kind = step.action.kind;
+    if (kind == Kind::Reset || kind == Kind::Close || (kind == Kind::HalfClose && step.action.covers(target))) {
+        // Not a byte past the limit: what the flow still holds is dropped.
+        flow.setPaused(true);
+        flow.release(false);
+    } else {
+        flow.setDeliveryLimit(Flow::NoLimit);
+        if (isFinished())
+            return;
+    }
+    if (step.rule) {
+        act(step.action, step.by); // marked now, as it fires
+        return;
+    }
+    switch (kind) {
+    case Kind::Reset:
+        resetToward(step.action.target, step.by);
+        return;
+    case Kind::Close:
+        closeCleanly(step.by);
+        return;
+    case Kind::HalfClose:
+        m_conditionNotes.append(QStringLiteral("half-closed toward %1").arg(sideName(toward)));
+        endFlow(flow);
+        return;
+    default:
+        act(step.action, step.by);
+        return;
+    }
+}
+
+void RelayConnection::endFlow(Flow &flow)
+{
+    if (!flow.finPassed()) {
+        flow.markFinPassed();
+        passFin(flow.to());
+    }
+    refreshConditions();
+    if (!m_up.finPassed() || !m_down.finPassed())
+        return;
+    discardUnread(Client);
+    discardUnread(Upstream);
+    finish(Reason::Fault, m_closing ? m_closeWhy : m_lastFault);
+}
+
+void RelayConnection::discardUnread(Side side)
+{
+    Leg &from = leg(side);
+    if (!from.isOpen() || m_sideDead[side])
+        return;
+    char *scratch = m_worker.scratch();
+    const size_t capacity = size_t(m_worker.config().bufferBytes);
+    for (int round = 0; round < 16; ++round) {
+        bool drained = false;
+        if (from.read(scratch, capacity, &drained) <= 0 || drained)
+            return;
     }
 }
 
@@ -754,6 +1049,8 @@ void RelayConnection::finish(Reason reason, const QString &why)
         return;
     m_phase = Phase::Finished;
     m_worker.timers().cancel(&m_connectTimer);
+    for (const auto &timer : m_actionTimers)
+        m_worker.timers().cancel(timer.get());
     // Closing a leg sends its FIN, unless one went already or the side is
     // gone; a wait for a destination cut short by the end is marked too.
     const qint64 now = MonotonicClock::nowUs();

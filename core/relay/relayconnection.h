@@ -2,11 +2,14 @@
 
 #include "capturetap.h"
 #include "connectionrecord.h"
+#include "faultaction.h"
 #include "flow.h"
 #include "resolver.h"
 #include "sessionpolicy.h"
 #include "tcpleg.h"
 #include "tlsleg.h"
+
+#include <QStringList>
 
 struct ClientHello;
 class TlsServerContext;
@@ -62,6 +65,12 @@ public:
     void checkTimeouts(qint64 nowMs);
     // Ends the connection now, closing both sides without a reset.
     void terminate(Reason reason, const QString &why);
+    // Does something to it on purpose (a reset, a stall...), marked on its
+    // timeline with what and who asked (by).
+    void act(const FaultAction &action, const QString &by);
+    // The worker's rules changed: their conditions replace the old ones
+    // (a direction the user throttled by hand keeps that throttle).
+    void rulesChanged();
 
     bool isFinished() const { return m_phase == Phase::Finished; }
     quint64 id() const { return m_record.id; }
@@ -156,10 +165,44 @@ private:
     private:
         RelayConnection &m_connection;
     };
-    // The proxy's condition rules that match this client, on its flows.
-    void applyConditions();
-    void connectDelayOver();
+    // An action to do later: a stall's end, a fault rule's delay.
+    class ActionTimer final : public TimerHeap::Timer
+    {
+    public:
+        ActionTimer(RelayConnection &connection, const FaultAction &action, const QString &by)
+            : m_connection(connection), m_action(action), m_by(by) {}
+        void expired() override { m_connection.act(m_action, m_by); }
 
+    private:
+        RelayConnection &m_connection;
+        const FaultAction m_action;
+        const QString m_by;
+    };
+    // The rules' conditions that match this client, on its flows; at the
+    // accept, also the connect's hold.
+    void applyConditions(bool atAccept);
+    // A direction's conditions changed while relaying: what may go goes,
+    // and its source is read on.
+    void conditionsChanged(Flow &flow);
+    // The proxy's fault rules that match this client, armed.
+    void armFaults();
+    // Whether a rule with this probability applies, drawn now; the draw
+    // is noted in the record.
+    bool drawn(double probability, const QString &what);
+    void connectDelayOver();
+    void scheduleAction(const FaultAction &action, const QString &by, qint64 atUs);
+    // Resets the target side(s), then ends the connection.
+    void resetToward(FaultAction::Target target, const QString &why);
+    // Delivers what each direction holds, then FIN both ways, then ends.
+    void closeCleanly(const QString &why);
+    // Passes a FIN on the flow's destination and reads its source no more;
+    // once both directions are so, the connection ends.
+    void endFlow(Flow &flow);
+    // Reads and drops what a side sent and proxymon will not relay, so
+    // that closing it sends a FIN, not a reset.
+    void discardUnread(Side side);
+    // The record's words for what is done to the traffic now.
+    void refreshConditions();
     void addMark(TimelineMark mark, qint64 atMonotonicUs);
     void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
     // What the flows measured, into a copy of the record's timeline.
@@ -221,6 +264,24 @@ private:
     qint64 m_lastActivityMs = 0;
 
     ConnectTimer m_connectTimer{*this};
+    std::vector<std::unique_ptr<ActionTimer>> m_actionTimers; // freed with the connection, never while one runs
+    // What a flow's delivery limit sets off, toward each side: a limit's
+    // end (marked when it was asked for) or a rule's fault (marked when it
+    // fires).
+    struct LimitStep
+    {
+        FaultAction action;
+        QString by;
+        bool rule = false;
+    };
+    LimitStep m_limitSteps[2];
+    std::vector<std::pair<FaultAction, QString>> m_onFirstData; // rules' faults, with who asked
+    QString m_lastFault;          // what ended it, when a fault did
+    bool m_closing = false;       // closing cleanly: each direction ends once it delivered what it held
+    QString m_closeWhy;
+    QStringList m_ruleNotes;      // the rules' draws, a held connect
+    QStringList m_conditionNotes; // half-closes done
+    bool m_throttledByHand[2] = {false, false}; // per direction, up then down
     qint64 m_connectDelayUs = 0;  // still to wait before the upstream connect
     QString m_delayedHost;
     quint16 m_delayedPort = 0;

@@ -58,11 +58,28 @@ Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Tls tls
                        : config.listenText())
     , m_pipes(config.bufferBytes)
     , m_random(std::random_device()())
+    , m_rules(std::make_shared<const RuleSet>(config.rules))
 {
     setAutoDelete(false);
+    // Made here, on the starting thread, before the listener accepts
+    // anything: made in run(), it could meet a descriptor table the first
+    // clients had already filled, and a loop over no epoll set spins.
+    m_epollFd = epoll_create1(EPOLL_CLOEXEC);
+    if (m_epollFd < 0) {
+        m_setupError = errno;
+        return;
+    }
+    epoll_event inboxEvent{};
+    inboxEvent.events = EPOLLIN;
+    inboxEvent.data.u64 = InboxTag;
+    epoll_ctl(m_epollFd, EPOLL_CTL_ADD, m_inbox->eventDescriptor(), &inboxEvent);
 }
 
-Worker::~Worker() = default;
+Worker::~Worker()
+{
+    if (m_epollFd >= 0)
+        ::close(m_epollFd);
+}
 
 bool Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges)
 {
@@ -156,12 +173,28 @@ void Worker::drainInbox()
         connection->resolved(resolved.result);
     }
     for (const quint64 id : batch.close) {
-        // Rare and by hand: a look through this worker's connections will do.
-        const auto found = std::find_if(m_connections.begin(), m_connections.end(),
-                                        [id](const RelayConnection *connection) { return connection->id() == id; });
-        if (found != m_connections.end())
-            (*found)->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("closed by the user"));
+        if (RelayConnection *found = connection(id))
+            found->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("closed by the user"));
     }
+    for (const std::function<void()> &task : batch.tasks)
+        task();
+}
+
+void Worker::setRules(std::shared_ptr<const RuleSet> rules)
+{
+    m_rules = std::move(rules);
+    for (size_t i = m_connections.size(); i-- > 0;) {
+        if (i < m_connections.size())
+            m_connections[i]->rulesChanged();
+    }
+}
+
+RelayConnection *Worker::connection(quint64 id) const
+{
+    // Rare and by hand: a look through this worker's connections will do.
+    const auto found = std::find_if(m_connections.begin(), m_connections.end(),
+                                    [id](const RelayConnection *connection) { return connection->id() == id; });
+    return found != m_connections.end() ? *found : nullptr;
 }
 
 void Worker::updateNow()
@@ -193,11 +226,12 @@ void Worker::run()
 
     m_scratch.resize(size_t(m_config.bufferBytes));
     m_flowShared = {m_scratch.data(), m_config.bufferBytes, &m_pipes, &m_wakeUs, &m_timers};
-    m_epollFd = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event inboxEvent{};
-    inboxEvent.events = EPOLLIN;
-    inboxEvent.data.u64 = InboxTag;
-    epoll_ctl(m_epollFd, EPOLL_CTL_ADD, m_inbox->eventDescriptor(), &inboxEvent);
+    if (m_epollFd < 0) {
+        // The server does not start such a worker; nothing to run.
+        if (m_hooks.finished)
+            m_hooks.finished();
+        return;
+    }
 
     updateNow();
     qint64 nextTick = m_nowMs + TickMs;

@@ -54,6 +54,9 @@ public:
     ~Worker() override;
 
     void run() override;
+    // errno of what failed when the worker was made (its epoll set), or 0:
+    // a worker that failed must not be started.
+    int setupError() const { return m_setupError; }
 
     std::shared_ptr<WorkerInbox> inbox() const { return m_inbox; }
     // Connections handed to this worker that have not ended: counted when
@@ -84,6 +87,12 @@ public:
     qint64 wakeUs() const { return m_wakeUs; } // monotonic, as of this wake-up
     qint64 wallMs() const { return m_wallMs; } // since the epoch, as of this wake-up
     TimerHeap &timers() { return m_timers; }
+    // The conditions and faults in force (the configuration's, until a
+    // reload).
+    const RuleSet &rules() const { return *m_rules; }
+    // Worker thread: new rules, for the connections to come and (their
+    // conditions) the live ones.
+    void setRules(std::shared_ptr<const RuleSet> rules);
     // Draws for the rules' probabilities and the shapers' jitter.
     std::mt19937 &random() { return m_random; }
     void markDirty(RelayConnection *connection);
@@ -98,6 +107,8 @@ public:
     }
     // Reads more from a source once the other ready connections had a turn.
     void pumpLater(RelayConnection *connection, int side);
+    // Worker thread: the live connection with this id, or null.
+    RelayConnection *connection(quint64 id) const;
 
 private:
     void adopt(int descriptor, quint64 id);
@@ -116,6 +127,7 @@ private:
     const QString m_listenText;
 
     int m_epollFd = -1;
+    int m_setupError = 0;
     qint64 m_nowMs = 0;
     qint64 m_wakeUs = 0;
     qint64 m_wallMs = 0;
@@ -124,6 +136,7 @@ private:
     PipePool m_pipes;
     TimerHeap m_timers;
     std::mt19937 m_random;
+    std::shared_ptr<const RuleSet> m_rules;
     Flow::Shared m_flowShared;
     std::vector<RelayConnection *> m_connections; // indexed by RelayConnection::slot()
     std::vector<RelayConnection *> m_dirty;

@@ -171,8 +171,16 @@ QString ConditionRule::toText() const
 
 QString ConditionRule::summary() const
 {
+    QString text = directionName(direction) + u' ' + describe(conditions);
+    if (connectDelayUs)
+        text += (conditions.isEmpty() ? QStringLiteral("connect +") : QStringLiteral(", connect +"))
+            + RuleUnits::durationText(connectDelayUs);
+    return text;
+}
+
+QString ConditionRule::describe(const FlowConditions &c)
+{
     QStringList parts;
-    const FlowConditions &c = conditions;
     if (c.bytesPerSecond)
         parts << RuleUnits::rateText(c.bytesPerSecond) + (c.sharedBandwidth ? QStringLiteral(" shared") : QString());
     if (c.latencyUs || c.jitterUs)
@@ -180,9 +188,7 @@ QString ConditionRule::summary() const
                      + (c.jitterUs ? QStringLiteral(" ±") + RuleUnits::durationText(c.jitterUs) : QString());
     if (c.sliceBytes)
         parts << QStringLiteral("slices of %1").arg(RuleUnits::bytesText(c.sliceBytes));
-    if (connectDelayUs)
-        parts << QStringLiteral("connect +") + RuleUnits::durationText(connectDelayUs);
-    return directionName(direction) + u' ' + parts.join(QStringLiteral(", "));
+    return parts.join(QStringLiteral(", "));
 }
 
 bool ConditionRule::covers(bool up) const

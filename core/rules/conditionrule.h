@@ -39,6 +39,8 @@ struct ConditionRule
     QString toText() const;
     // "down 1MB/s, 50ms": what a connection's row says.
     QString summary() const;
+    // "1MB/s, 50ms ±5ms, slices of 100B"
+    static QString describe(const FlowConditions &conditions);
     bool covers(bool up) const;
     // Makes the shared pacers (a shared bandwidth only).
     void makePacers();

@@ -148,7 +148,7 @@ void tst_CommandLine::conditions()
                                                  "--condition", "down:bandwidth=1MB/s", "--condition",
                                                  "both:latency=50ms,jitter=5ms,client=127.0.0.0/8"});
     QVERIFY2(line.error.isEmpty(), qPrintable(line.error));
-    const QList<ConditionRule> &rules = line.config.conditions;
+    const QList<ConditionRule> &rules = line.config.rules.conditions;
     QCOMPARE(rules.size(), 4); // the preset's two, then the options' in order
     QCOMPARE(rules[1].conditions.bytesPerSecond, 1'012'500);
     QCOMPARE(rules[2].conditions.bytesPerSecond, 1'000'000);

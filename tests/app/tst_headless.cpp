@@ -44,6 +44,7 @@ private slots:
     void harToAPlaceThatCannotBeWritten();
     void samplesAndTimelineOfALiveTransfer();
     void rawPrefixBoundsWhatIsKept();
+    void rulesFileReloadsOnSighup();
 
 private:
     // Starts proxymon and waits for its "listening on" line; returns the port.
@@ -145,7 +146,8 @@ void tst_Headless::helpListsEveryOption()
     for (const char *option : {"--headless", "--listen", "--target", "--jsonl", "--allow-remote", "--buffer",
                                "--connect-timeout", "--idle-timeout", "--half-close-timeout", "--stop-grace",
                                "--max-connections", "--workers", "--backlog", "--no-capture", "--body-prefix",
-                               "--upstream-ca", "--insecure", "--keylog", "--ca", "--ca-export", "--ca-replace"}) {
+                               "--upstream-ca", "--insecure", "--keylog", "--ca", "--ca-export", "--ca-replace",
+                               "--condition", "--preset", "--fault", "--rules"}) {
         QVERIFY2(help.contains(QLatin1String(option)), option);
     }
 }
@@ -749,6 +751,70 @@ void tst_Headless::rawPrefixBoundsWhatIsKept()
     QVERIFY(bad.waitForFinished(10'000));
     QVERIFY(bad.exitCode() != 0);
     QVERIFY2(bad.readAllStandardError().contains("--raw-prefix"), "the error names the option");
+}
+
+void tst_Headless::rulesFileReloadsOnSighup()
+{
+    EchoServer echo;
+    QTemporaryDir directory;
+    QVERIFY(directory.isValid());
+    const QString path = directory.filePath(QStringLiteral("rules.json"));
+    auto writeRules = [&](const QByteArray &json) {
+        QFile file(path);
+        return file.open(QIODevice::WriteOnly | QIODevice::Truncate) && file.write(json) == json.size();
+    };
+    QVERIFY(writeRules(R"({"faults": ["reset:on=first-data"]})"));
+    QProcess process;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              QStringLiteral("127.0.0.1:%1").arg(echo.port()), "--jsonl", "-",
+                                              "--rules", path});
+    QVERIFY(port != 0);
+    // The file's fault: the first data resets the connection.
+    int error = 0;
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        sendAll(client.fd(), "x");
+        readUntilEof(client.fd(), &error);
+    }
+    QCOMPARE(error, ECONNRESET);
+    QByteArray out;
+    QVERIFY(waitForOutput(process, QProcess::StandardOutput, "connection_closed", &out));
+
+    // Reloaded: no fault now, a latency instead.
+    QVERIFY(writeRules(R"({"conditions": ["down:latency=200ms"]})"));
+    QByteArray err;
+    ::kill(pid_t(process.processId()), SIGHUP);
+    QVERIFY(waitForOutput(process, QProcess::StandardError, "rules reloaded", &err));
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        QElapsedTimer clock;
+        clock.start();
+        sendAll(client.fd(), "ping");
+        QCOMPARE(readExactly(client.fd(), 4), QByteArrayLiteral("ping"));
+        QVERIFY2(clock.elapsed() >= 195, qPrintable(QString::number(clock.elapsed())));
+    }
+
+    // A bad edit is named, and what runs stays.
+    QVERIFY(writeRules(R"({"conditions": ["down:latency=soon"]})"));
+    ::kill(pid_t(process.processId()), SIGHUP);
+    QVERIFY(waitForOutput(process, QProcess::StandardError, "kept", &err));
+    QVERIFY2(err.contains("\"conditions\"[0] 'down:latency=soon': latency 'soon' is not a duration"), err.constData());
+    QVERIFY(process.state() == QProcess::Running);
+
+    ::kill(pid_t(process.processId()), SIGINT);
+    QVERIFY(process.waitForFinished(10'000));
+    out += process.readAllStandardOutput();
+    const QList<QJsonObject> events = jsonLines(out);
+    const auto fault = std::find_if(events.cbegin(), events.cend(),
+                                    [](const QJsonObject &e) { return e.value("event").toString() == u"fault"; });
+    QVERIFY(fault != events.cend());
+    QCOMPARE(fault->value("connection").toInt(), 1);
+    QVERIFY2(fault->value("what").toString().contains(QStringLiteral("reset both sides (by fault rule 1)")),
+             qPrintable(fault->value("what").toString()));
+    const auto notices = std::count_if(events.cbegin(), events.cend(), [](const QJsonObject &e) {
+        return e.value("event").toString() == u"notice" && e.value("message").toString().contains(u"rules");
+    });
+    QCOMPARE(notices, 2);
 }
 
 QTEST_GUILESS_MAIN(tst_Headless)

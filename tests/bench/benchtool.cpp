@@ -9,10 +9,11 @@
 //                              until standard input closes (at most 10 min)
 //   benchtool echo             listen on 127.0.0.1, print the port, echo every
 //                              byte of every client
-//   benchtool trickle PORT COUNT SECONDS
+//   benchtool trickle PORT COUNT SECONDS [PERIOD_MS]
 //                              open COUNT connections, print "ready", then send
-//                              a byte on each every 500 ms (spread evenly) and
-//                              read the echoes, for SECONDS; print "bytes echoed"
+//                              a byte on each every PERIOD_MS (500 by default,
+//                              spread evenly) and read the echoes, for SECONDS;
+//                              print "bytes echoed"
 
 #include "loopback.h"
 
@@ -216,7 +217,7 @@ int echo()
     });
 }
 
-int trickle(quint16 port, int count, int seconds)
+int trickle(quint16 port, int count, int seconds, int periodMs)
 {
     raiseDescriptorLimit();
     std::vector<Socket> sockets;
@@ -231,8 +232,8 @@ int trickle(quint16 port, int count, int seconds)
     }
     std::printf("ready\n");
     std::fflush(stdout);
-    // Every connection gets a byte per 500 ms cycle, in 50 slices of 10 ms.
-    constexpr int Slices = 50;
+    // Every connection gets a byte per cycle, in slices of 10 ms.
+    const int Slices = qMax(1, periodMs / 10);
     quint64 echoed = 0;
     QElapsedTimer clock;
     clock.start();
@@ -271,8 +272,8 @@ int main(int argc, char **argv)
         return idle(quint16(atoi(argv[2])), atoi(argv[3]));
     if (mode == "echo" && argc == 2)
         return echo();
-    if (mode == "trickle" && argc == 5)
-        return trickle(quint16(atoi(argv[2])), atoi(argv[3]), atoi(argv[4]));
-    std::fprintf(stderr, "usage: benchtool serve | stream PORT BYTES | idle PORT COUNT | echo | trickle PORT COUNT SECONDS\n");
+    if (mode == "trickle" && (argc == 5 || argc == 6))
+        return trickle(quint16(atoi(argv[2])), atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 500);
+    std::fprintf(stderr, "usage: benchtool serve | stream PORT BYTES | idle PORT COUNT | echo | trickle PORT COUNT SECONDS [PERIOD_MS]\n");
     return 64;
 }

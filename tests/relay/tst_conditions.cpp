@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <atomic>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <thread>
 
@@ -33,7 +35,7 @@ ProxyConfig configWith(quint16 upstreamPort, const QStringList &conditions)
         QString error;
         if (!ConditionRule::parse(text, &rule, &error))
             qFatal("bad rule %s: %s", qPrintable(text), qPrintable(error));
-        config.conditions.append(rule);
+        config.rules.conditions.append(rule);
     }
     return config;
 }
@@ -121,6 +123,7 @@ private slots:
     void connectDelay();
     void slowDestinationHoldsTheSource();
     void probabilityZeroNeverApplies();
+    void thousandDelayedConnections();
 };
 
 void tst_Conditions::bandwidthDown()
@@ -410,6 +413,66 @@ void tst_Conditions::probabilityZeroNeverApplies()
     QVERIFY(records.waitForClosed(200));
     for (const ConnectionRecord &record : records.closed())
         QVERIFY2(record.conditions.isEmpty(), qPrintable(record.conditions));
+}
+
+void tst_Conditions::thousandDelayedConnections()
+{
+    // 1,000 connections, each with 50 ms of latency and 10 KB/s down; each
+    // asks once (staggered over two seconds) and the echo comes back
+    // through the conditions. The delay each sees, less 50 ms, is the
+    // error of one heap of timers serving them all.
+    constexpr int Count = 1000;
+    EchoServer echo;
+    ProxyServer server;
+    QVERIFY(server.start(configWith(echo.port(), {QStringLiteral("down:latency=50ms,bandwidth=10KB/s")})));
+    std::vector<qint64> errors = offThread([&] {
+        std::vector<Socket> clients;
+        for (int i = 0; i < Count; ++i)
+            clients.push_back(connectTo("127.0.0.1", server.listenPort()));
+        const int epoll = epoll_create1(EPOLL_CLOEXEC);
+        for (int i = 0; i < Count; ++i) {
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.u32 = quint32(i);
+            epoll_ctl(epoll, EPOLL_CTL_ADD, clients[size_t(i)].fd(), &event);
+        }
+        QTest::qSleep(200); // every connection relaying
+        std::vector<qint64> sentUs(Count, -1);
+        std::vector<qint64> delays;
+        const QByteArray ask(100, 'a');
+        const qint64 startUs = MonotonicClock::nowUs();
+        int next = 0;
+        epoll_event events[64];
+        while (int(delays.size()) < Count && MonotonicClock::nowUs() - startUs < 20'000'000) {
+            // One ask every 2 ms.
+            while (next < Count && MonotonicClock::nowUs() >= startUs + next * 2000) {
+                sentUs[size_t(next)] = MonotonicClock::nowUs();
+                sendAll(clients[size_t(next)].fd(), ask);
+                ++next;
+            }
+            const int ready = epoll_wait(epoll, events, 64, 1);
+            const qint64 now = MonotonicClock::nowUs();
+            for (int e = 0; e < ready; ++e) {
+                const int i = int(events[e].data.u32);
+                char buffer[256];
+                const ssize_t n = ::recv(clients[size_t(i)].fd(), buffer, sizeof buffer, MSG_DONTWAIT);
+                if (n > 0) {
+                    delays.push_back(now - sentUs[size_t(i)] - 50'000);
+                    epoll_ctl(epoll, EPOLL_CTL_DEL, clients[size_t(i)].fd(), nullptr);
+                }
+            }
+        }
+        ::close(epoll);
+        return delays;
+    }, 60'000);
+    QCOMPARE(int(errors.size()), Count);
+    std::sort(errors.begin(), errors.end());
+    const qint64 p50 = errors[errors.size() / 2];
+    const qint64 p99 = errors[errors.size() * 99 / 100];
+    qInfo("1,000 connections at 50 ms and 10 KB/s: delay error median %lld µs, 99th percentile %lld µs, least %lld µs",
+          p50, p99, errors.front());
+    QVERIFY2(errors.front() >= -1000, qPrintable(QString::number(errors.front()))); // never early
+    QVERIFY2(p99 < 5000, qPrintable(QString::number(p99)));
 }
 
 QTEST_GUILESS_MAIN(tst_Conditions)

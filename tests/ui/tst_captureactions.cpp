@@ -4,6 +4,7 @@
 // selection.
 
 #include "captureactions.h"
+#include "connectionfaultmenu.h"
 #include "connectiontablemodel.h"
 #include "exchangedetailview.h"
 #include "exchangetablemodel.h"
@@ -11,6 +12,7 @@
 #include "mainwindow.h"
 #include "proxyserver.h"
 #include "requestcomposer.h"
+#include "throttledialog.h"
 
 #include <QAction>
 #include <QApplication>
@@ -93,6 +95,8 @@ private slots:
     void contextMenusOfferTheActions();
     void closeEndsALiveConnection();
     void resendAndEditAndResend();
+    void rowMenuBreaksALiveConnection();
+    void throttleDialogReadsWhatIsTyped();
     void resendThroughTheHttpProxy();
     void sessionSavedOpenedAndRefused();
 
@@ -104,6 +108,8 @@ private:
     // Selects exchange rows (all exchanges listed) and gives the list the focus.
     static void selectExchanges(MainWindow &window, const QList<int> &rows);
     static void trigger(MainWindow &window, const char *name);
+    // The enabled items of the context menu opened on a list's first row.
+    QStringList offeredOnFirstRow(QTableView *table);
 
     QTemporaryDir m_config;
     std::unique_ptr<ScriptedServer> m_web;
@@ -168,6 +174,25 @@ void tst_CaptureActions::trigger(MainWindow &window, const char *name)
     QVERIFY2(action, name);
     QVERIFY2(action->isEnabled(), name);
     action->trigger();
+}
+
+QStringList tst_CaptureActions::offeredOnFirstRow(QTableView *table)
+{
+    QStringList offered;
+    QTimer::singleShot(200, this, [&] {
+        auto *menu = qobject_cast<QMenu *>(QApplication::activePopupWidget());
+        if (!menu)
+            return;
+        for (QAction *action : menu->actions()) {
+            if (action->isEnabled() && !action->isSeparator())
+                offered.append(action->text());
+        }
+        menu->close();
+    });
+    const QRect row = table->visualRect(table->model()->index(0, 1));
+    QContextMenuEvent event(QContextMenuEvent::Mouse, row.center(), table->viewport()->mapToGlobal(row.center()));
+    QApplication::sendEvent(table->viewport(), &event);
+    return offered;
 }
 
 void tst_CaptureActions::copySaveAndFilterFromTheSelection()
@@ -256,20 +281,7 @@ void tst_CaptureActions::contextMenusOfferTheActions()
     for (const char *name : {"exchangesView", "connectionsView"}) {
         QTableView *table = view(window, name);
         table->selectRow(0);
-        QStringList offered;
-        QTimer::singleShot(200, this, [&] {
-            auto *menu = qobject_cast<QMenu *>(QApplication::activePopupWidget());
-            if (!menu)
-                return;
-            for (QAction *action : menu->actions()) {
-                if (action->isEnabled() && !action->isSeparator())
-                    offered.append(action->text());
-            }
-            menu->close();
-        });
-        const QRect row = table->visualRect(table->model()->index(0, 1));
-        QContextMenuEvent event(QContextMenuEvent::Mouse, row.center(), table->viewport()->mapToGlobal(row.center()));
-        QApplication::sendEvent(table->viewport(), &event);
+        const QStringList offered = offeredOnFirstRow(table);
         QVERIFY2(offered.contains(QStringLiteral("Copy as curl")), qPrintable(offered.join(u'|')));
         QVERIFY(offered.contains(QStringLiteral("Copy URL")));
         QVERIFY(offered.contains(QStringLiteral("Resend")));
@@ -301,6 +313,78 @@ void tst_CaptureActions::closeEndsALiveConnection()
     QVERIFY(held.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     held.get();
     QTRY_VERIFY(!window.actions()->action("closeConnection")->isEnabled());
+}
+
+void tst_CaptureActions::rowMenuBreaksALiveConnection()
+{
+    EchoServer echo;
+    MainWindow window{ProxyConfig()};
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.setListenText(QStringLiteral("127.0.0.1:0"));
+    window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(echo.port()));
+    window.startProxy();
+    QVERIFY(window.isListening());
+    const quint16 port = window.server()->listenPort();
+    Socket client = connectTo("127.0.0.1", port);
+    QCOMPARE(offThread([&] {
+                 sendAll(client.fd(), "ping");
+                 return readExactly(client.fd(), 4);
+             }),
+             QByteArrayLiteral("ping"));
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    connections->setFocus();
+    connections->selectRow(0);
+    auto state = [&] { return connections->model()->index(0, ConnectionTableModel::State).data().toString(); };
+
+    // The row menu offers the faults for a live connection.
+    const QStringList offered = offeredOnFirstRow(connections);
+    for (const char *item : {"Reset now", "Half-close", "Stall", "Resume", "Throttle this connection…"})
+        QVERIFY2(offered.contains(QString::fromUtf8(item)), qPrintable(offered.join(u'|')));
+
+    // Stall up: the row says so, and what the client sends waits.
+    ConnectionFaultMenu *faults = window.actions()->faultMenu();
+    faults->action("stallUp")->trigger();
+    QTRY_VERIFY2(state().contains(QStringLiteral("up stalled")), qPrintable(state()));
+    sendAll(client.fd(), "held");
+    QTest::qWait(200);
+    QCOMPARE(window.store()->connectionAt(0).bytesUp, quint64(4));
+    faults->action("resumeUp")->trigger();
+    QTRY_VERIFY2(!state().contains(QStringLiteral("stalled")), qPrintable(state()));
+    QCOMPARE(offThread([&] { return readExactly(client.fd(), 4); }), QByteArrayLiteral("held"));
+
+    // Reset the client: its next read fails with a reset, and the row
+    // says what ended it.
+    faults->action("resetClient")->trigger();
+    int error = 0;
+    offThread([&] { return readUntilEof(client.fd(), &error); });
+    QCOMPARE(error, ECONNRESET);
+    QTRY_VERIFY(window.store()->connectionAt(0).isClosed());
+    QVERIFY2(state().startsWith(QStringLiteral("broken on purpose: reset the client (by the user)")), qPrintable(state()));
+}
+
+void tst_CaptureActions::throttleDialogReadsWhatIsTyped()
+{
+    ThrottleDialog dialog;
+    auto *downBandwidth = dialog.findChild<QLineEdit *>(QStringLiteral("downBandwidth"));
+    auto *upLatency = dialog.findChild<QLineEdit *>(QStringLiteral("upLatency"));
+    QVERIFY(downBandwidth && upLatency);
+    QTest::keyClicks(downBandwidth, QStringLiteral("fast"));
+    QVERIFY(!dialog.check());
+    auto *error = dialog.findChild<QLabel *>(QStringLiteral("error"));
+    QVERIFY2(error->text().contains(QStringLiteral("down bandwidth 'fast' is not a rate")), qPrintable(error->text()));
+    downBandwidth->clear();
+    QTest::keyClicks(downBandwidth, QStringLiteral("500KB/s"));
+    QTest::keyClicks(upLatency, QStringLiteral("80ms"));
+    QVERIFY(dialog.check());
+    QCOMPARE(dialog.conditions(FaultAction::Target::Client).bytesPerSecond, 500'000);
+    QCOMPARE(dialog.conditions(FaultAction::Target::Upstream).latencyUs, 80'000);
+    QVERIFY(dialog.usePreset(QStringLiteral("Fast 4G")));
+    QVERIFY(dialog.check());
+    QCOMPARE(dialog.conditions(FaultAction::Target::Client).bytesPerSecond, 1'012'500);
+    QCOMPARE(dialog.conditions(FaultAction::Target::Client).latencyUs + dialog.conditions(FaultAction::Target::Upstream).latencyUs,
+             165'000);
 }
 
 void tst_CaptureActions::resendAndEditAndResend()

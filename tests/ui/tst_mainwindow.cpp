@@ -21,6 +21,7 @@
 #include <QLineEdit>
 #include <QMenu>
 #include <QMessageBox>
+#include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
 #include <QStandardPaths>
@@ -66,6 +67,7 @@ private slots:
     void httpProxyModeShowsEachHost();
     void interceptedConnectionShowsBothLegs();
     void trustDialogShowsTheAuthority();
+    void conditionsPanelAppliesToTheRunningProxy();
 
 private:
     static QByteArray fetch(quint16 port, const QByteArray &request);
@@ -824,6 +826,61 @@ void tst_MainWindow::trustDialogShowsTheAuthority()
     QVERIFY(dialog->replaceAuthority());
     QVERIFY(dialog->findChild<QLabel *>(QStringLiteral("caSummary"))->text() != summary);
     dialog->close();
+}
+
+void tst_MainWindow::conditionsPanelAppliesToTheRunningProxy()
+{
+    EchoServer echo;
+    MainWindow window{ProxyConfig()};
+    window.show();
+    startOn(window, echo.port());
+    press(window, "showConditions");
+    auto *conditions = window.findChild<QPlainTextEdit *>(QStringLiteral("conditionsEdit"));
+    auto *faults = window.findChild<QPlainTextEdit *>(QStringLiteral("faultsEdit"));
+    auto *apply = window.findChild<QPushButton *>(QStringLiteral("applyConditions"));
+    QVERIFY(conditions && faults && apply);
+    QTRY_VERIFY(conditions->isVisible());
+    auto roundTripMs = [&] {
+        return offThread([&] {
+            Socket client = connectTo("127.0.0.1", window.server()->listenPort());
+            QElapsedTimer clock;
+            clock.start();
+            sendAll(client.fd(), "ping");
+            if (readExactly(client.fd(), 4) != "ping")
+                return qint64(-1);
+            return clock.elapsed();
+        });
+    };
+
+    // A line that does not parse is named, and nothing changes.
+    conditions->setPlainText(QStringLiteral("# slow answers\ndown:latency=soon"));
+    QTest::mouseClick(apply, Qt::LeftButton);
+    QTRY_VERIFY(!label(window, "conditionsError").isEmpty());
+    QVERIFY2(label(window, "conditionsError").contains(QStringLiteral("line 2 'down:latency=soon': latency 'soon'")),
+             qPrintable(label(window, "conditionsError")));
+    QVERIFY(window.server()->config().rules.isEmpty());
+
+    // Applied to the running proxy: the next connection has the latency,
+    // and its row says so.
+    conditions->setPlainText(QStringLiteral("down:latency=300ms"));
+    QTest::keyClicks(faults, QStringLiteral("stall:dir=up,after=30s"));
+    QTest::mouseClick(apply, Qt::LeftButton);
+    QVERIFY(label(window, "conditionsError").isEmpty());
+    QVERIFY2(label(window, "conditionsInForce").contains(QStringLiteral("down 300ms")),
+             qPrintable(label(window, "conditionsInForce")));
+    QVERIFY(label(window, "conditionsInForce").contains(QStringLiteral("stall up after 30s")));
+    const qint64 slow = roundTripMs();
+    QVERIFY2(slow >= 295, qPrintable(QString::number(slow)));
+    QTableView *connections = view(window, "connectionsView");
+    QTRY_COMPARE(connections->model()->rowCount(), 1);
+    QTRY_VERIFY2(window.store()->connectionAt(0).conditions.contains(QStringLiteral("down 300ms")),
+                 qPrintable(window.store()->connectionAt(0).conditions));
+
+    // Removed: the next one is fast again.
+    QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("removeConditions")), Qt::LeftButton);
+    QVERIFY(label(window, "conditionsInForce").contains(QStringLiteral("nothing")));
+    const qint64 fast = roundTripMs();
+    QVERIFY2(fast >= 0 && fast < 200, qPrintable(QString::number(fast)));
 }
 
 QTEST_MAIN(tst_MainWindow)

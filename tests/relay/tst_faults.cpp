@@ -1,0 +1,569 @@
+// Faults done to one live connection, as the window's row menu does them
+// (ProxyServer::act): real resets, half-closes both ways, stalls, black
+// holes, a limit then close, a throttle on a spliced transfer; each seen
+// by the client and the upstream, with the bytes checked by digest.
+
+#include "faultaction.h"
+#include "faultrule.h"
+#include "loopback.h"
+#include "monotonicclock.h"
+#include "proxyserver.h"
+#include "recordcollector.h"
+
+#include <QTest>
+
+#include <atomic>
+#include <mutex>
+#include <poll.h>
+#include <sys/socket.h>
+#include <thread>
+
+using namespace Loopback;
+using Kind = FaultAction::Kind;
+using Target = FaultAction::Target;
+
+namespace {
+
+ProxyConfig configFor(quint16 upstreamPort)
+{
+    ProxyConfig config;
+    config.listenAddress = QHostAddress::LocalHost;
+    config.targetHost = QStringLiteral("127.0.0.1");
+    config.targetPort = upstreamPort;
+    config.stopGraceMs = 100;
+    return config;
+}
+
+ProxyConfig configWithFaults(quint16 upstreamPort, const QStringList &faults)
+{
+    ProxyConfig config = configFor(upstreamPort);
+    for (const QString &text : faults) {
+        FaultRule rule;
+        QString error;
+        if (!FaultRule::parse(text, &rule, &error))
+            qFatal("bad fault %s: %s", qPrintable(text), qPrintable(error));
+        config.rules.faults.append(rule);
+    }
+    return config;
+}
+
+FaultAction fault(Kind kind, Target target)
+{
+    FaultAction action;
+    action.kind = kind;
+    action.target = target;
+    return action;
+}
+
+// The first connection of a server is number 1.
+constexpr quint64 First = 1;
+
+bool relaying(const RecordCollector &records, quint64 id)
+{
+    const ConnectionRecord record = records.latest(id);
+    return record.id == id && record.state == ConnectionRecord::State::Open && !record.upstreamAddress.isEmpty();
+}
+
+} // namespace
+
+class tst_Faults : public QObject
+{
+    Q_OBJECT
+private slots:
+    void resetReachesABlockedClientAtOnce();
+    void resetUpstreamOnly();
+    void halfCloseTowardTheClient();
+    void halfCloseTowardTheUpstream();
+    void stallForTwoSeconds();
+    void blackholeThenResume();
+    void limitThenClose();
+    void closeCleanly();
+    void throttleASplicedTransfer();
+    void ruleOnFirstData();
+    void ruleAfterADelay();
+    void ruleAfterBytes();
+    void ruleLimitThenClose();
+    void ruleForOtherClientsOnly();
+    void probabilityZeroNeverFires();
+    void refuseForAWhile();
+};
+
+void tst_Faults::resetReachesABlockedClientAtOnce()
+{
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(echo.port())));
+    std::atomic<qint64> failedUs{0};
+    std::atomic<int> failure{0};
+    std::thread client([&] {
+        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        sendAll(socket.fd(), "ping");
+        if (readExactly(socket.fd(), 4) != "ping")
+            return;
+        char byte;
+        const ssize_t n = ::recv(socket.fd(), &byte, 1, 0); // blocked here when the reset comes
+        failure = n < 0 ? errno : -1;
+        failedUs = MonotonicClock::nowUs();
+    });
+    QTRY_VERIFY(relaying(records, First) && records.latest(First).bytesDown == 4);
+    QTest::qWait(100); // the client is in recv()
+    const qint64 askedUs = MonotonicClock::nowUs();
+    server.act(First, fault(Kind::Reset, Target::Client), QStringLiteral("by the test"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    client.join();
+    QCOMPARE(failure.load(), ECONNRESET);
+    qInfo("the client's recv() failed %lld µs after the reset was asked for", failedUs - askedUs);
+    QVERIFY2(failedUs - askedUs < 50'000, qPrintable(QString::number(failedUs - askedUs)));
+    QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
+    QVERIFY2(record.error.contains(QStringLiteral("reset the client (by the test)")), qPrintable(record.error));
+    QVERIFY(record.timeline.find(TimelineMark::Kind::ResetSent, TimelineMark::Lane::Client));
+    QVERIFY(!record.timeline.find(TimelineMark::Kind::ResetSent, TimelineMark::Lane::Upstream));
+    const TimelineMark *fired = record.timeline.find(TimelineMark::Kind::Fault, TimelineMark::Lane::Connection);
+    QVERIFY(fired);
+    QVERIFY(fired->note.contains(QStringLiteral("reset the client")));
+}
+
+void tst_Faults::resetUpstreamOnly()
+{
+    std::atomic<int> upstreamError{0};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        int error = 0;
+        readUntilEof(connection.fd(), &error);
+        upstreamError = error;
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    int clientError = -1;
+    QByteArray clientGot;
+    std::thread client([&] {
+        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        clientGot = readUntilEof(socket.fd(), &clientError);
+    });
+    QTRY_VERIFY(relaying(records, First));
+    server.act(First, fault(Kind::Reset, Target::Upstream), QStringLiteral("by the test"));
+    client.join();
+    QTRY_COMPARE(upstreamError.load(), ECONNRESET);
+    QCOMPARE(clientError, 0); // the client gets a FIN
+    QVERIFY(clientGot.isEmpty());
+}
+
+void tst_Faults::halfCloseTowardTheClient()
+{
+    // The client reads its EOF while what it writes afterwards still
+    // reaches the upstream, whole.
+    QByteArray upstreamGot;
+    ScriptedServer upstream([&](Socket &connection, int) { upstreamGot = readUntilEof(connection.fd()); });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    const QByteArray later = randomBytes(300'000, 21);
+    std::atomic<bool> sawEof{false};
+    std::thread client([&] {
+        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        char byte;
+        if (::recv(socket.fd(), &byte, 1, 0) == 0)
+            sawEof = true;
+        sendAll(socket.fd(), later);
+        socket.shutdownWrite();
+        char rest;
+        ::recv(socket.fd(), &rest, 1, 0);
+    });
+    QTRY_VERIFY(relaying(records, First));
+    server.act(First, fault(Kind::HalfClose, Target::Client), QStringLiteral("by the test"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    client.join();
+    QVERIFY(sawEof.load());
+    QCOMPARE(sha256(upstreamGot), sha256(later));
+    QVERIFY(record.timeline.find(TimelineMark::Kind::FinSent, TimelineMark::Lane::Client));
+    QVERIFY(record.timeline.find(TimelineMark::Kind::Fault, TimelineMark::Lane::Connection));
+}
+
+void tst_Faults::halfCloseTowardTheUpstream()
+{
+    // The mirror: the upstream reads EOF, and what it sends afterwards
+    // still reaches the client, whole.
+    const QByteArray later = randomBytes(300'000, 22);
+    std::atomic<bool> upstreamSawEof{false};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        char byte;
+        if (::recv(connection.fd(), &byte, 1, 0) == 0)
+            upstreamSawEof = true;
+        sendAll(connection.fd(), later);
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    QByteArray clientGot;
+    std::thread client([&] {
+        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        clientGot = readUntilEof(socket.fd());
+    });
+    QTRY_VERIFY(relaying(records, First));
+    server.act(First, fault(Kind::HalfClose, Target::Upstream), QStringLiteral("by the test"));
+    client.join();
+    QVERIFY(upstreamSawEof.load());
+    QCOMPARE(sha256(clientGot), sha256(later));
+}
+
+void tst_Faults::stallForTwoSeconds()
+{
+    // The client writes 100 bytes every 20 ms; up is stalled for 2 s: the
+    // upstream gets nothing meanwhile, then everything.
+    std::mutex mutex;
+    std::vector<std::pair<qint64, qsizetype>> arrivals; // monotonic µs, bytes
+    QByteArray upstreamGot;
+    ScriptedServer upstream([&](Socket &connection, int) {
+        char buffer[4096];
+        for (;;) {
+            const ssize_t n = ::recv(connection.fd(), buffer, sizeof buffer, 0);
+            if (n <= 0)
+                return;
+            std::lock_guard lock(mutex);
+            arrivals.push_back({MonotonicClock::nowUs(), n});
+            upstreamGot.append(buffer, n);
+        }
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    const QByteArray sent = randomBytes(150 * 100, 23);
+    std::thread client([&] {
+        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        for (qsizetype at = 0; at < sent.size(); at += 100) {
+            sendAll(socket.fd(), sent.mid(at, 100));
+            QTest::qSleep(20);
+        }
+        socket.shutdownWrite();
+        readUntilEof(socket.fd());
+    });
+    QTRY_VERIFY(relaying(records, First));
+    FaultAction stall = fault(Kind::Stall, Target::Upstream);
+    stall.durationUs = 2'000'000;
+    const qint64 stalledUs = MonotonicClock::nowUs();
+    server.act(First, stall, QStringLiteral("by the test"));
+    client.join();
+    records.waitForOnlyClosed();
+    QCOMPARE(sha256(upstreamGot), sha256(sent));
+    qint64 firstAfter = -1;
+    {
+        std::lock_guard lock(mutex);
+        for (const auto &[atUs, bytes] : arrivals) {
+            // A few ms for the stall to reach the worker.
+            if (atUs > stalledUs + 20'000 && atUs < stalledUs + 1'980'000)
+                QFAIL(qPrintable(QStringLiteral("%1 bytes arrived %2 µs into the stall").arg(bytes).arg(atUs - stalledUs)));
+            if (atUs >= stalledUs + 1'980'000 && firstAfter < 0)
+                firstAfter = atUs - stalledUs;
+        }
+    }
+    qInfo("the first bytes after the stall came at %lld µs", firstAfter);
+    QVERIFY(firstAfter >= 1'980'000 && firstAfter < 2'200'000);
+}
+
+void tst_Faults::blackholeThenResume()
+{
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(echo.port())));
+    Socket socket = connectTo("127.0.0.1", server.listenPort());
+    QTRY_VERIFY(relaying(records, First));
+    server.act(First, fault(Kind::Blackhole, Target::Upstream), QStringLiteral("by the test"));
+    QTRY_VERIFY(records.latest(First).conditions.contains(QStringLiteral("up black hole")));
+    sendAll(socket.fd(), "lost");
+    QTest::qWait(200);
+    QTRY_COMPARE(records.latest(First).bytesUp, quint64(0));
+    server.act(First, fault(Kind::Resume, Target::Upstream), QStringLiteral("by the test"));
+    QTRY_VERIFY(records.latest(First).conditions.isEmpty());
+    const QByteArray back = offThread([&] {
+        sendAll(socket.fd(), "found");
+        return readExactly(socket.fd(), 5);
+    });
+    QCOMPARE(back, QByteArrayLiteral("found"));
+    socket.shutdownWrite();
+    QCOMPARE(offThread([&] { return readUntilEof(socket.fd()); }), QByteArray());
+}
+
+void tst_Faults::limitThenClose()
+{
+    // Exactly 1,000 bytes of a long answer, then EOF.
+    const QByteArray body = randomBytes(1'000'000, 24);
+    ScriptedServer upstream([&](Socket &connection, int) {
+        char go;
+        if (::recv(connection.fd(), &go, 1, 0) == 1)
+            sendAll(connection.fd(), body);
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    Socket socket = connectTo("127.0.0.1", server.listenPort());
+    QTRY_VERIFY(relaying(records, First));
+    FaultAction limit = fault(Kind::Limit, Target::Client);
+    limit.bytes = 1000;
+    limit.then = Kind::Close;
+    server.act(First, limit, QStringLiteral("by the test"));
+    QTRY_VERIFY(records.latest(First).conditions.contains(QStringLiteral("limit")));
+    int error = -1;
+    const QByteArray got = offThread([&] {
+        sendAll(socket.fd(), "g");
+        return readUntilEof(socket.fd(), &error);
+    });
+    QCOMPARE(error, 0);
+    QCOMPARE(got.size(), 1000);
+    QCOMPARE(got, body.left(1000));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
+    QCOMPARE(record.bytesDown, quint64(1000));
+}
+
+void tst_Faults::closeCleanly()
+{
+    QByteArray upstreamGot;
+    std::atomic<int> upstreamError{-1};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        int error = 0;
+        upstreamGot = readUntilEof(connection.fd(), &error);
+        upstreamError = error;
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    Socket socket = connectTo("127.0.0.1", server.listenPort());
+    sendAll(socket.fd(), "before");
+    QTRY_VERIFY(relaying(records, First) && records.latest(First).bytesUp == 6);
+    server.act(First, fault(Kind::Close, Target::Both), QStringLiteral("by the test"));
+    int error = -1;
+    const QByteArray got = offThread([&] { return readUntilEof(socket.fd(), &error); });
+    QCOMPARE(error, 0); // a FIN, not a reset
+    QVERIFY(got.isEmpty());
+    QTRY_COMPARE(upstreamError.load(), 0);
+    QCOMPARE(upstreamGot, QByteArrayLiteral("before"));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
+}
+
+void tst_Faults::throttleASplicedTransfer()
+{
+    // A fast download, spliced, throttled to 1,000,000 B/s half a second
+    // in: from a second after the change the rate is within 5% of it.
+    const QByteArray chunk = randomBytes(1 << 20, 25);
+    std::atomic<bool> stop{false};
+    ScriptedServer upstream([&](Socket &connection, int) {
+        while (!stop.load()) {
+            if (!sendAll(connection.fd(), chunk))
+                return;
+        }
+    });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    QByteArray got;
+    qint64 measured = -1;
+    std::atomic<qint64> throttledUs{0};
+    std::thread client([&] {
+        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        char buffer[256 * 1024];
+        qint64 countFrom = -1;
+        qint64 counted = 0;
+        for (;;) {
+            const ssize_t n = ::recv(socket.fd(), buffer, sizeof buffer, 0);
+            if (n <= 0)
+                break;
+            const qint64 now = MonotonicClock::nowUs();
+            if (got.size() < 64 * 1024 * 1024)
+                got.append(buffer, n);
+            if (throttledUs.load() > 0 && now >= throttledUs.load() + 1'000'000) {
+                if (countFrom < 0)
+                    countFrom = now;
+                else
+                    counted += n;
+                if (now - countFrom >= 4'000'000) {
+                    measured = counted * 1'000'000 / (now - countFrom);
+                    break;
+                }
+            }
+        }
+        stop = true;
+        socket.reset();
+    });
+    QTest::qWait(500);
+    QVERIFY(records.latest(First).bytesDown > 10 * 1024 * 1024); // fast enough to be spliced
+    FaultAction throttle = fault(Kind::Throttle, Target::Client);
+    throttle.conditions.bytesPerSecond = 1'000'000;
+    throttledUs = MonotonicClock::nowUs();
+    server.act(First, throttle, QStringLiteral("by the test"));
+    client.join();
+    qInfo("after the throttle: %lld B/s", measured);
+    QVERIFY2(qAbs(measured - 1'000'000) <= 50'000, qPrintable(QString::number(measured)));
+    // The bytes are the source's, in order, across the change.
+    QVERIFY(got.size() > 1 << 20);
+    for (qsizetype at = 0; at + chunk.size() <= got.size(); at += chunk.size())
+        QVERIFY2(got.mid(at, chunk.size()) == chunk, qPrintable(QString::number(at)));
+}
+
+void tst_Faults::ruleOnFirstData()
+{
+    std::atomic<qsizetype> upstreamGot{-1};
+    ScriptedServer upstream([&](Socket &connection, int) { upstreamGot = readUntilEof(connection.fd()).size(); });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("reset:on=first-data,side=client")})));
+    int error = 0;
+    offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        QTest::qSleep(50); // connected upstream first
+        sendAll(client.fd(), "hello");
+        return readUntilEof(client.fd(), &error);
+    });
+    QCOMPARE(error, ECONNRESET);
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
+    QCOMPARE(record.bytesUp, quint64(0)); // reset before a byte was relayed
+    QTRY_COMPARE(upstreamGot.load(), 0);
+}
+
+void tst_Faults::ruleAfterADelay()
+{
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("reset:after=300ms")})));
+    qint64 tookUs = 0;
+    int error = 0;
+    offThread([&] {
+        const qint64 start = MonotonicClock::nowUs();
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        readUntilEof(client.fd(), &error);
+        tookUs = MonotonicClock::nowUs() - start;
+        return 0;
+    });
+    QCOMPARE(error, ECONNRESET);
+    qInfo("reset %lld µs after the connect", tookUs);
+    QVERIFY2(tookUs >= 295'000 && tookUs < 350'000, qPrintable(QString::number(tookUs)));
+    const ConnectionRecord record = records.waitForOnlyClosed();
+    const TimelineMark *fired = record.timeline.find(TimelineMark::Kind::Fault, TimelineMark::Lane::Connection);
+    QVERIFY(fired);
+    QVERIFY2(qAbs(fired->atUs - 300'000) < 20'000, qPrintable(QString::number(fired->atUs)));
+    QVERIFY2(fired->note.contains(QStringLiteral("by fault rule 1")), qPrintable(fired->note));
+}
+
+void tst_Faults::ruleAfterBytes()
+{
+    // A clean close once 5,000 bytes went down: exactly those, then EOF.
+    const QByteArray body = randomBytes(200'000, 26);
+    ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("close:after-down=5000")})));
+    int error = -1;
+    const QByteArray got = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        return readUntilEof(client.fd(), &error);
+    });
+    QCOMPARE(error, 0);
+    QCOMPARE(got, body.left(5000));
+    QCOMPARE(records.waitForOnlyClosed().closeReason, ConnectionRecord::CloseReason::Fault);
+}
+
+void tst_Faults::ruleLimitThenClose()
+{
+    const QByteArray body = randomBytes(200'000, 27);
+    ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
+    ProxyServer server;
+    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("limit:dir=down,bytes=1000,then=close")})));
+    int error = -1;
+    const QByteArray got = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        return readUntilEof(client.fd(), &error);
+    });
+    QCOMPARE(error, 0);
+    QCOMPARE(got.size(), 1000);
+    QCOMPARE(got, body.left(1000));
+}
+
+void tst_Faults::ruleForOtherClientsOnly()
+{
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("reset:client=10.0.0.0/8")})));
+    const QByteArray back = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), "fine");
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(back, QByteArrayLiteral("fine"));
+    QVERIFY(records.waitForOnlyClosed().closeReason != ConnectionRecord::CloseReason::Fault);
+}
+
+void tst_Faults::probabilityZeroNeverFires()
+{
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("reset:probability=0")})));
+    const int good = offThread([&] {
+        int answered = 0;
+        for (int i = 0; i < 1000; ++i) {
+            Socket client = connectTo("127.0.0.1", server.listenPort());
+            sendAll(client.fd(), "x");
+            client.shutdownWrite();
+            int error = 0;
+            if (readUntilEof(client.fd(), &error) == "x" && error == 0)
+                ++answered;
+        }
+        return answered;
+    }, 120'000);
+    QCOMPARE(good, 1000);
+    QVERIFY(records.waitForClosed(1000, 30'000));
+    for (const ConnectionRecord &record : records.closed()) {
+        QVERIFY(!record.timeline.find(TimelineMark::Kind::Fault, TimelineMark::Lane::Connection));
+        QVERIFY(!record.timeline.find(TimelineMark::Kind::ResetSent, TimelineMark::Lane::Client));
+        QVERIFY2(record.conditions.isEmpty(), qPrintable(record.conditions)); // nothing drawn
+    }
+}
+
+void tst_Faults::refuseForAWhile()
+{
+    // 300 ms in, new connections are refused for 600 ms; one accepted
+    // before goes on meanwhile, and the port is the proxy's again after.
+    EchoServer echo;
+    ProxyServer server;
+    QStringList notices;
+    connect(&server, &ProxyServer::notice, this, [&](const QString &message) { notices.append(message); });
+    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("refuse:for=600ms,after=300ms")})));
+    const quint16 port = server.listenPort();
+    QElapsedTimer clock;
+    clock.start();
+    Socket early = connectTo("127.0.0.1", port);
+    QVERIFY(early.isValid());
+    QTRY_VERIFY_WITH_TIMEOUT(notices.size() == 1, 2000);
+    QVERIFY2(notices[0].contains(QStringLiteral("refusing new connections")), qPrintable(notices[0]));
+    QVERIFY(clock.elapsed() >= 280 && clock.elapsed() < 600);
+    QVERIFY(server.isListening());
+    QCOMPARE(server.listenPort(), port);
+    const int refusedError = offThread([&] {
+        Socket refused = connectTo("127.0.0.1", port);
+        return refused.isValid() ? 0 : errno;
+    });
+    QCOMPARE(refusedError, ECONNREFUSED);
+    QCOMPARE(offThread([&] {
+                 sendAll(early.fd(), "still");
+                 return readExactly(early.fd(), 5);
+             }),
+             QByteArrayLiteral("still"));
+    QTRY_VERIFY_WITH_TIMEOUT(notices.size() == 2, 2000);
+    QVERIFY2(notices[1].contains(QStringLiteral("again")), qPrintable(notices[1]));
+    const QByteArray back = offThread([&] {
+        Socket later = connectTo("127.0.0.1", port);
+        sendAll(later.fd(), "back");
+        later.shutdownWrite();
+        return readUntilEof(later.fd());
+    });
+    QCOMPARE(back, QByteArrayLiteral("back"));
+}
+
+QTEST_GUILESS_MAIN(tst_Faults)
+#include "tst_faults.moc"
