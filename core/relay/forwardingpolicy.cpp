@@ -145,6 +145,10 @@ bool ForwardingPolicy::looksLikeRequest(QByteArrayView start)
 
 void ForwardingPolicy::sniff()
 {
+    // Sniffing reads the client: not while up is stalled (pumpAgain()
+    // comes back here once it resumes).
+    if (m_connection.up().paused())
+        return;
     Leg &client = m_connection.leg(Side::Client);
     char *scratch = m_connection.worker().scratch();
     ClientHello hello;
@@ -297,6 +301,12 @@ void ForwardingPolicy::handleEvent(Side side, std::uint32_t events)
 
 void ForwardingPolicy::pumpAgain(Side side)
 {
+    // A stall that began before the first client bytes were judged ends
+    // in the judging, not in the relay.
+    if (m_sniffing && side == Side::Client) {
+        sniff();
+        return;
+    }
     m_connection.flowFrom(side).pump();
 }
 

@@ -155,7 +155,8 @@ void HttpProxyPolicy::seen(bool fromClient, const char *data, qsizetype size)
 void HttpProxyPolicy::readClient()
 {
     Flow &up = m_connection.up();
-    if (up.ended() || m_connection.isFinished())
+    // A stall of up (a fault) stops this reading as it stops a flow's.
+    if (up.ended() || up.paused() || m_connection.isFinished())
         return;
     Worker &worker = m_connection.worker();
     const int capacity = worker.config().bufferBytes;

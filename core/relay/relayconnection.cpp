@@ -355,8 +355,11 @@ void RelayConnection::refreshConditions()
                 what.append(QStringLiteral("stalled"));
             if (flow->discarding())
                 what.append(QStringLiteral("black hole"));
-            if (flow->deliveryLimit() != Flow::NoLimit)
-                what.append(QStringLiteral("limit %1").arg(RuleUnits::bytesText(qint64(flow->deliveryLimit()))));
+            // What happens once it has delivered so much in all.
+            const LimitStep &step = m_limitSteps[flow->to()];
+            if (flow->deliveryLimit() != Flow::NoLimit && !m_closing)
+                what.append(QStringLiteral("at %1: %2")
+                                .arg(RuleUnits::bytesText(qint64(flow->deliveryLimit())), step.action.describe()));
         }
         if (!what.isEmpty())
             parts.append((flow->fromClient() ? QStringLiteral("up ") : QStringLiteral("down ")) + what.join(QStringLiteral(", ")));

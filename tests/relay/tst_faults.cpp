@@ -86,6 +86,7 @@ private slots:
     void ruleForOtherClientsOnly();
     void probabilityZeroNeverFires();
     void refuseForAWhile();
+    void stallFromTheAcceptHoldsTheFirstBytes();
 };
 
 void tst_Faults::resetReachesABlockedClientAtOnce()
@@ -303,7 +304,8 @@ void tst_Faults::limitThenClose()
     limit.bytes = 1000;
     limit.then = Kind::Close;
     server.act(First, limit, QStringLiteral("by the test"));
-    QTRY_VERIFY(records.latest(First).conditions.contains(QStringLiteral("limit")));
+    QTRY_VERIFY2(records.latest(First).conditions.contains(QStringLiteral("down at 1KB: close cleanly")),
+                 qPrintable(records.latest(First).conditions));
     int error = -1;
     const QByteArray got = offThread([&] {
         sendAll(socket.fd(), "g");
@@ -563,6 +565,38 @@ void tst_Faults::refuseForAWhile()
         return readUntilEof(later.fd());
     });
     QCOMPARE(back, QByteArrayLiteral("back"));
+}
+
+void tst_Faults::stallFromTheAcceptHoldsTheFirstBytes()
+{
+    // Up stalled from the accept for 300 ms: the lab client's request
+    // (sent at once, then its FIN) reaches the upstream only after, whole,
+    // though proxymon judges a connection's first bytes (TLS or not)
+    // before relaying them.
+    std::atomic<qint64> arrivedUs{0};
+    QByteArray upstreamGot;
+    ScriptedServer upstream([&](Socket &connection, int) {
+        char first;
+        if (::recv(connection.fd(), &first, 1, MSG_PEEK) == 1)
+            arrivedUs = MonotonicClock::nowUs();
+        upstreamGot = readUntilEof(connection.fd());
+        sendAll(connection.fd(), "done");
+    });
+    ProxyServer server;
+    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("stall:dir=up,for=300ms")})));
+    const QByteArray request = "GET / HTTP/1.1\r\nHost: held.test\r\n\r\n";
+    qint64 sentUs = 0;
+    const QByteArray answer = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sentUs = MonotonicClock::nowUs();
+        sendAll(client.fd(), request);
+        client.shutdownWrite();
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(answer, QByteArrayLiteral("done"));
+    QCOMPARE(upstreamGot, request);
+    qInfo("the request reached the upstream %lld µs after it was sent", arrivedUs - sentUs);
+    QVERIFY2(arrivedUs - sentUs >= 280'000, qPrintable(QString::number(arrivedUs - sentUs)));
 }
 
 QTEST_GUILESS_MAIN(tst_Faults)
