@@ -652,6 +652,10 @@ bool Flow::deliverShaped()
         m_head = m_tail = 0;
     }
     waitEnds();
+    // A limit met by bytes that went through the pipe (a spliced flow
+    // half-closed or closed on purpose) is met here.
+    if (limitReached())
+        return !m_stopped;
     if (m_finHeld) {
         qint64 wakeUs = -1;
         if (m_shaper && !m_shaper->endDue(now, &wakeUs)) {

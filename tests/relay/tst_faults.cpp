@@ -55,6 +55,18 @@ FaultAction fault(Kind kind, Target target)
     return action;
 }
 
+// An upstream that sends chunk again and again, as fast as it goes, until
+// stop or its client goes: a download long enough to be spliced.
+ScriptedServer::Handler repeating(const QByteArray &chunk, std::atomic<bool> &stop)
+{
+    return [&chunk, &stop](Socket &connection, int) {
+        while (!stop.load()) {
+            if (!sendAll(connection.fd(), chunk))
+                return;
+        }
+    };
+}
+
 // The first connection of a server is number 1.
 constexpr quint64 First = 1;
 
@@ -87,6 +99,7 @@ private slots:
     void probabilityZeroNeverFires();
     void refuseForAWhile();
     void stallFromTheAcceptHoldsTheFirstBytes();
+    void halfCloseASplicedDownload();
 };
 
 void tst_Faults::resetReachesABlockedClientAtOnce()
@@ -351,12 +364,7 @@ void tst_Faults::throttleASplicedTransfer()
     // in: from a second after the change the rate is within 5% of it.
     const QByteArray chunk = randomBytes(1 << 20, 25);
     std::atomic<bool> stop{false};
-    ScriptedServer upstream([&](Socket &connection, int) {
-        while (!stop.load()) {
-            if (!sendAll(connection.fd(), chunk))
-                return;
-        }
-    });
+    ScriptedServer upstream(repeating(chunk, stop));
     ProxyServer server;
     RecordCollector records(&server);
     QVERIFY(server.start(configFor(upstream.port())));
@@ -597,6 +605,32 @@ void tst_Faults::stallFromTheAcceptHoldsTheFirstBytes()
     QCOMPARE(upstreamGot, request);
     qInfo("the request reached the upstream %lld µs after it was sent", arrivedUs - sentUs);
     QVERIFY2(arrivedUs - sentUs >= 280'000, qPrintable(QString::number(arrivedUs - sentUs)));
+}
+
+void tst_Faults::halfCloseASplicedDownload()
+{
+    // A fast download goes through a pipe (splice); half-closed toward the
+    // client mid-way, the client reads a prefix of the stream, then EOF.
+    const QByteArray chunk = randomBytes(1 << 20, 28);
+    std::atomic<bool> stop{false};
+    ScriptedServer upstream(repeating(chunk, stop));
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(configFor(upstream.port())));
+    int error = -1;
+    QByteArray got;
+    std::thread client([&] {
+        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        got = readUntilEof(socket.fd(), &error);
+        stop = true;
+    });
+    QTRY_VERIFY(records.latest(First).bytesDown > 8 * 1024 * 1024);
+    server.act(First, fault(Kind::HalfClose, Target::Client), QStringLiteral("by the test"));
+    client.join();
+    QCOMPARE(error, 0);
+    QVERIFY(got.size() > 8 * 1024 * 1024);
+    for (qsizetype at = 0; at < got.size(); at += chunk.size())
+        QVERIFY2(got.mid(at, chunk.size()) == chunk.left(qMin(chunk.size(), got.size() - at)), qPrintable(QString::number(at)));
 }
 
 QTEST_GUILESS_MAIN(tst_Faults)
