@@ -178,7 +178,10 @@ CommandLine CommandLine::parse(const QStringList &arguments)
                        "limit (dir=, bytes=N, then=close|reset|half-close), refuse (for=, after=: no new connections "
                        "for a while); when: after=DURATION, after-up=N or "
                        "after-down=N bytes, on=first-data (default: at the accept); whom: client=ADDR/PREFIX, "
-                       "probability=P (drawn once per connection)."),
+                       "probability=P (drawn once per connection). HTTP faults: status (code=NNN: answer instead "
+                       "of the upstream), delay-head (delay=), cut-body (bytes=N, then=close|reset), no-response; for "
+                       "the requests matching method=, host=, path=REGEX, header=NAME[:REGEX], first=N or every=N "
+                       "(probability drawn per request)."),
         QStringLiteral("RULE"));
     const QCommandLineOption rules(QStringLiteral("rules"),
         QStringLiteral("Conditions and faults from a JSON file ({\"preset\": NAME, \"conditions\": [RULE...], "
@@ -363,23 +366,15 @@ CommandLine CommandLine::parse(const QStringList &arguments)
             config.rules.conditions.append(found->rules());
         }
     }
-    for (const QString &text : parser.values(condition)) {
-        ConditionRule rule;
-        QString why;
-        if (!ConditionRule::parse(text, &rule, &why)) {
-            result.error = QStringLiteral("--condition '%1': %2").arg(text, why);
+    {
+        QList<RuleSet::Text> conditionTexts;
+        QList<RuleSet::Text> faultTexts;
+        for (const QString &text : parser.values(condition))
+            conditionTexts.append({QStringLiteral("--condition"), text});
+        for (const QString &text : parser.values(fault))
+            faultTexts.append({QStringLiteral("--fault"), text});
+        if (!config.rules.addTexts(conditionTexts, faultTexts, &result.error))
             return result;
-        }
-        config.rules.conditions.append(rule);
-    }
-    for (const QString &text : parser.values(fault)) {
-        FaultRule rule;
-        QString why;
-        if (!FaultRule::parse(text, &rule, &why)) {
-            result.error = QStringLiteral("--fault '%1': %2").arg(text, why);
-            return result;
-        }
-        config.rules.faults.append(rule);
     }
     if (parser.isSet(rules)) {
         // The file's rules come after the options'; a reload (SIGHUP)

@@ -47,9 +47,12 @@ ConditionsPanel::ConditionsPanel(QWidget *parent)
     m_conditions->setToolTip(tr("DIR:SETTING=VALUE,... with DIR up, down or both; settings latency, jitter, bandwidth, "
                                 "burst, shared, slice, slice-variation, slice-delay, connect-delay, client, probability"));
     m_faults->setObjectName(QStringLiteral("faultsEdit"));
-    m_faults->setPlaceholderText(tr("One per line:\nreset:after=5s,probability=0.1\nlimit:dir=down,bytes=1000,then=close"));
+    m_faults->setPlaceholderText(tr("One per line:\nreset:after=5s,probability=0.1\nlimit:dir=down,bytes=1000,then=close\n"
+                                    "status:code=503,path=^/api/"));
     m_faults->setToolTip(tr("KIND[:SETTING=VALUE,...]: reset, close, half-close, stall, blackhole, limit; when: after, "
-                            "after-up, after-down, on=first-data; whom: client, probability"));
+                            "after-up, after-down, on=first-data; whom: client, probability.\n"
+                            "HTTP: status (code), delay-head (delay), cut-body (bytes, then), no-response; which "
+                            "requests: method, host, path, header, first, every"));
     m_error->setObjectName(QStringLiteral("conditionsError"));
     m_error->setWordWrap(true);
     m_error->setStyleSheet(QStringLiteral("color: #c0392b"));
@@ -111,26 +114,13 @@ bool ConditionsPanel::apply()
         if (const NetworkPreset *preset = NetworkPreset::find(m_preset->currentData().toString()))
             rules.conditions = preset->rules();
     }
-    for (const auto &[number, line] : ruleLines(m_conditions->toPlainText())) {
-        ConditionRule rule;
-        QString why;
-        if (!ConditionRule::parse(line, &rule, &why)) {
-            error = tr("Conditions, line %1 '%2': %3").arg(number).arg(line, why);
-            break;
-        }
-        rules.conditions.append(rule);
-    }
-    for (const auto &[number, line] : ruleLines(m_faults->toPlainText())) {
-        if (!error.isEmpty())
-            break;
-        FaultRule rule;
-        QString why;
-        if (!FaultRule::parse(line, &rule, &why)) {
-            error = tr("Faults, line %1 '%2': %3").arg(number).arg(line, why);
-            break;
-        }
-        rules.faults.append(rule);
-    }
+    QList<RuleSet::Text> conditionTexts;
+    QList<RuleSet::Text> faultTexts;
+    for (const auto &[number, line] : ruleLines(m_conditions->toPlainText()))
+        conditionTexts.append({tr("Conditions, line %1").arg(number), line});
+    for (const auto &[number, line] : ruleLines(m_faults->toPlainText()))
+        faultTexts.append({tr("Faults, line %1").arg(number), line});
+    rules.addTexts(conditionTexts, faultTexts, &error);
     if (!error.isEmpty()) {
         m_error->setText(error + tr(" (nothing was changed)"));
         m_error->show();

@@ -137,15 +137,39 @@ HttpProxyFront::HttpProxyFront(HttpHeadParser::Limits limits, QByteArray viaToke
 
 QByteArray HttpProxyFront::reasonPhrase(int status)
 {
+    // RFC 9110's phrases, for proxymon's own answers and the statuses a
+    // fault rule answers with; a client does not read them.
     switch (status) {
-    case 200: return "Connection established";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Content Too Large";
+    case 418: return "I'm a teapot";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 508: return "Loop Detected";
-    default: return "Error";
+    default: return status < 400 ? "OK" : "Error";
     }
 }
 
@@ -259,6 +283,13 @@ void HttpProxyFront::onHead(HttpHead &head)
     if (!rewrite(head, &request, &refusal)) {
         refuse(refusal.status, refusal.why);
         return;
+    }
+    if (m_vetting) {
+        const Answer instead = m_vetting(head);
+        if (instead.status != 0) {
+            refuse(instead.status, instead.why);
+            return;
+        }
     }
     m_held += request.wire.size();
     m_requests.push_back(std::move(request));

@@ -6,6 +6,7 @@
 #include <QString>
 
 #include <deque>
+#include <functional>
 
 // The HTTP side of proxymon as a forward proxy, for one client connection:
 // reads the client's requests (absolute-form "GET http://host/path" or
@@ -53,6 +54,14 @@ public:
     };
 
     HttpProxyFront(HttpHeadParser::Limits limits, QByteArray viaToken);
+
+    // Asked about each request head the front would carry out, in order:
+    // an answer with a status makes proxymon answer that request itself,
+    // as it answers a refusal, and the upstream never sees it (an HTTP
+    // fault). Its time counts: the responses that follow are the ones to
+    // the requests it was asked about.
+    using Vetting = std::function<Answer(const HttpHead &request)>;
+    void setVetting(Vetting vetting) { m_vetting = std::move(vetting); }
 
     // --- client side
     void clientBytes(QByteArrayView data);
@@ -126,6 +135,7 @@ private:
 
     const HttpHeadParser::Limits m_limits;
     const QByteArray m_via;
+    Vetting m_vetting;
     HttpMessageStream m_in;
     HttpMessageStream m_out;
     QList<HttpMessageStream::Event> m_events;

@@ -36,8 +36,7 @@ void CaptureTap::seen(bool fromClient, const char *data, qsizetype size)
     if (!m_conversation) {
         const ProxyConfig &config = m_worker.config();
         HttpConversation::Limits limits;
-        limits.head.maxBytes = config.headBytes;
-        limits.head.maxHeaders = config.headHeaders;
+        limits.head = config.headLimits();
         limits.bodyPrefixBytes = config.bodyPrefixBytes;
         limits.rawPrefixBytes = config.rawPrefixBytes;
         m_conversation = std::make_unique<HttpConversation>(m_record.id, limits, m_earlierExchanges, m_secure);

@@ -16,12 +16,17 @@ using State = ConnectionRecord::State;
 ForwardingPolicy::ForwardingPolicy(RelayConnection &connection)
     : m_connection(connection)
 {
-    // Bulk transfers may splice; the capture sees what it needs.
+    // Bulk transfers may splice; the capture sees what it needs. HTTP
+    // faults must see each byte before it goes, and read the requests
+    // from here on.
     FlowObserver *tap = connection.captureTap();
+    HttpFaultGate *gate = connection.httpFaultGate();
     for (Flow *flow : {&connection.up(), &connection.down()}) {
         flow->setObserver(tap);
-        flow->setSpliceAllowed(true);
+        flow->setSpliceAllowed(!gate);
     }
+    if (gate)
+        gate->setReadsRequests(true);
 }
 
 void ForwardingPolicy::begin()

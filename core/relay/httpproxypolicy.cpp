@@ -16,21 +16,9 @@ using State = ConnectionRecord::State;
 using Phase = RelayConnection::Phase;
 using Step = HttpProxyFront::Step;
 
-namespace {
-
-HttpHeadParser::Limits headLimits(const ProxyConfig &config)
-{
-    HttpHeadParser::Limits limits;
-    limits.maxBytes = config.headBytes;
-    limits.maxHeaders = config.headHeaders;
-    return limits;
-}
-
-} // namespace
-
 HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
     : m_connection(connection)
-    , m_front(headLimits(connection.worker().config()), connection.worker().config().viaToken)
+    , m_front(connection.worker().config().headLimits(), connection.worker().config().viaToken)
 {
     connection.setPhase(Phase::Relaying);
     ConnectionRecord &record = connection.record();
@@ -43,6 +31,14 @@ HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
     connection.up().setObserver(connection.captureTap());
     connection.up().setSpliceAllowed(false);
     connection.down().setSpliceAllowed(false);
+    if (HttpFaultGate *gate = connection.httpFaultGate()) {
+        gate->setReadsRequests(false);
+        m_front.setVetting([gate](const HttpHead &request) {
+            HttpProxyFront::Answer instead;
+            instead.status = gate->decide(request, &instead.why);
+            return instead;
+        });
+    }
 }
 
 HttpProxyPolicy::~HttpProxyPolicy() = default;

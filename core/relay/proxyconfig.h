@@ -1,5 +1,6 @@
 #pragma once
 
+#include "httpheadparser.h"
 #include "ruleset.h"
 #include "subnetlist.h"
 
@@ -64,6 +65,8 @@ struct ProxyConfig
     int rawPrefixBytes = 64 * 1024;       // kept each way of a connection that is not HTTP
     int headBytes = 64 * 1024;            // a head's cap
     int headHeaders = 100;
+    // The two above, as the HTTP parsers take them.
+    HttpHeadParser::Limits headLimits() const { return {qsizetype(headBytes), headHeaders}; }
 
     // HTTP proxy mode: add "Via: 1.1 proxymon-<id>" to forwarded requests.
     // Off by default because servers change what they send to a proxy

@@ -229,9 +229,9 @@ bool ProxyServer::start(const ProxyConfig &requested)
     m_listener = listener;
     config.listenPort = listener->serverPort();
     // A shared bandwidth is shared by this start's connections, on every
-    // worker: its pacers are made here and copied with the rules.
-    for (ConditionRule &rule : config.rules.conditions)
-        rule.makePacers();
+    // worker, and so are the HTTP faults' counts: made here, copied with
+    // the rules.
+    config.rules.prepare();
     m_config = config;
     m_errorString.clear();
     m_pausedAtLimit = false;
@@ -370,8 +370,7 @@ void ProxyServer::closeConnection(quint64 id)
 void ProxyServer::setRules(const RuleSet &rules)
 {
     RuleSet prepared = rules;
-    for (ConditionRule &rule : prepared.conditions)
-        rule.makePacers();
+    prepared.prepare();
     m_config.rules = prepared;
     if (!m_current)
         return;

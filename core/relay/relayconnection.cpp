@@ -73,8 +73,8 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     m_record.timeline.marks.reserve(UsualMarks);
     markOnLane(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_originUs);
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
-    const SocketAddress peer = m_client.peer();
-    m_record.client = peer.length ? peer.toString() : QStringLiteral("(unknown)");
+    m_peer = m_client.peer();
+    m_record.client = m_peer.length ? m_peer.toString() : QStringLiteral("(unknown)");
     // A shared string when the listener's address says it all; a
     // wildcard listener's connections each ask their socket.
     m_record.acceptedOn = worker.listenText();
@@ -199,6 +199,8 @@ void RelayConnection::passFin(Side toward)
 
 FlowObserver *RelayConnection::captureTap()
 {
+    if (m_gate)
+        return m_gate.get();
     return m_worker.config().capture ? &m_tap : nullptr;
 }
 
@@ -210,15 +212,17 @@ void RelayConnection::begin()
     watch(Client);
 
     const ProxyConfig &config = m_worker.config();
+    const RuleSet &rules = m_worker.rules();
+    if (!rules.faults.isEmpty())
+        makeHttpFaultGate();
     if (config.mode == ProxyConfig::Mode::HttpProxy)
         m_policy = std::make_unique<HttpProxyPolicy>(*this);
     else
         m_policy = std::make_unique<ForwardingPolicy>(*this);
-    if (!config.allowedClients.isEmpty() && !config.clientAllowed(QHostAddress(m_client.peer().data()))) {
+    if (!config.allowedClients.isEmpty() && !config.clientAllowed(clientAddress())) {
         m_policy->refuse(QStringLiteral("client %1 is not on the allow-list").arg(m_record.client));
         return;
     }
-    const RuleSet &rules = m_worker.rules();
     if (!rules.conditions.isEmpty())
         applyConditions(true);
     if (!rules.faults.isEmpty()) {
@@ -246,14 +250,43 @@ bool RelayConnection::drawn(double probability, const QString &what)
     return applies;
 }
 
+QHostAddress RelayConnection::clientAddress() const
+{
+    return QHostAddress(m_peer.data());
+}
+
+void RelayConnection::makeHttpFaultGate()
+{
+    const QHostAddress client = clientAddress();
+    const QList<FaultRule> &rules = m_worker.rules().faults;
+    std::vector<HttpFaultGate::Rule> http;
+    for (qsizetype i = 0; i < rules.size(); ++i) {
+        const FaultRule &rule = rules[i];
+        if (rule.http && rule.probability > 0 && (rule.clients.isEmpty() || rule.clients.contains(client)))
+            http.push_back({*rule.http, rule.probability, QStringLiteral("fault rule %1").arg(i + 1)});
+    }
+    if (http.empty())
+        return;
+    m_gate = std::make_unique<HttpFaultGate>(*this, m_tap, std::move(http));
+}
+
+void RelayConnection::noteFault(const QString &why)
+{
+    if (isFinished())
+        return;
+    markOnLane(Mark::Kind::Fault, Mark::Lane::Connection, 0, why);
+    m_lastFault = why;
+    refreshConditions();
+}
+
 void RelayConnection::armFaults()
 {
-    const QHostAddress client(m_client.peer().data());
+    const QHostAddress client = clientAddress();
     const QList<FaultRule> &rules = m_worker.rules().faults;
     std::vector<std::pair<FaultAction, QString>> now;
     for (qsizetype i = 0; i < rules.size(); ++i) {
         const FaultRule &rule = rules[i];
-        if (rule.refuse || (!rule.clients.isEmpty() && !rule.clients.contains(client)))
+        if (rule.refuse || rule.http || (!rule.clients.isEmpty() && !rule.clients.contains(client)))
             continue;
         if (!drawn(rule.probability, rule.summary()))
             continue;
@@ -286,7 +319,7 @@ void RelayConnection::armFaults()
 
 void RelayConnection::applyConditions(bool atAccept)
 {
-    const QHostAddress client(m_client.peer().data());
+    const QHostAddress client = clientAddress();
     FlowConditions conditions[2];
     std::shared_ptr<RatePacer> pacers[2];
     qint64 connectDelayUs = 0;
@@ -495,6 +528,10 @@ void RelayConnection::flowLimitReached(Flow &flow)
     const Side toward = flow.to();
     if (m_closing) {
         endFlow(flow);
+        return;
+    }
+    if (m_gate && m_gate->ownsLimit(flow)) {
+        m_gate->limitReached(flow);
         return;
     }
     const LimitStep step = m_limitSteps[toward];
@@ -802,6 +839,8 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
     m_clientHandshaking = true;
     m_handshakeStartedMs = m_startedMs = m_worker.nowMs();
     m_tap.startSecure();
+    if (m_gate)
+        m_gate->startSecure();
     m_phase = Phase::Handshaking;
     if (!upstreamName.isEmpty()) {
         m_tlsHost = upstreamName;
@@ -1071,6 +1110,8 @@ void RelayConnection::finish(Reason reason, const QString &why)
         m_policy->ended();
     m_up.release(true);
     m_down.release(true);
+    if (m_gate)
+        m_gate->stop();
     m_tap.finish();
     m_record.state = State::Closed;
     m_record.closeReason = reason;
@@ -1145,6 +1186,8 @@ void RelayConnection::markDirty()
 
 void RelayConnection::capture(const Flow &flow, const char *data, qsizetype size)
 {
-    if (m_worker.config().capture && m_tap.watching(flow.fromClient()))
+    if (m_gate)
+        m_gate->seen(flow.fromClient(), data, size);
+    else if (m_worker.config().capture && m_tap.watching(flow.fromClient()))
         m_tap.seen(flow.fromClient(), data, size);
 }

@@ -4,6 +4,7 @@
 #include "connectionrecord.h"
 #include "faultaction.h"
 #include "flow.h"
+#include "httpfaultgate.h"
 #include "resolver.h"
 #include "sessionpolicy.h"
 #include "tcpleg.h"
@@ -68,6 +69,11 @@ public:
     // Does something to it on purpose (a reset, a stall...), marked on its
     // timeline with what and who asked (by).
     void act(const FaultAction &action, const QString &by);
+    // A fault that is not one of act()'s fired (an HTTP fault): marked on
+    // the timeline, and the record says it.
+    void noteFault(const QString &why);
+    // Delivers what each direction holds, then FIN both ways, then ends.
+    void closeCleanly(const QString &why);
     // The worker's rules changed: their conditions replace the old ones
     // (a direction the user throttled by hand keeps that throttle).
     void rulesChanged();
@@ -90,8 +96,12 @@ public:
     Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
     Flow &up() { return m_up; }
     Flow &down() { return m_down; }
-    // The capture's observer for the flows, or null while it is off.
+    // The observer for the flows: the HTTP faults' gate when there is one
+    // (it shows the capture what it needs), else the capture's tap, or
+    // null while the capture is off.
     FlowObserver *captureTap();
+    // The HTTP faults of this connection, if any rule applies to it.
+    HttpFaultGate *httpFaultGate() { return m_gate.get(); }
     // Shows the capture bytes the policy itself sent toward a side.
     void capture(const Flow &flow, const char *data, qsizetype size);
     // The first FIN of the connection, for the record and the half-close
@@ -193,8 +203,10 @@ private:
     void scheduleAction(const FaultAction &action, const QString &by, qint64 atUs);
     // Resets the target side(s), then ends the connection.
     void resetToward(FaultAction::Target target, const QString &why);
-    // Delivers what each direction holds, then FIN both ways, then ends.
-    void closeCleanly(const QString &why);
+    // The HTTP faults that apply to this client, before the policy that
+    // sets the flows' observers is made.
+    void makeHttpFaultGate();
+    QHostAddress clientAddress() const;
     // Passes a FIN on the flow's destination and reads its source no more;
     // once both directions are so, the connection ends.
     void endFlow(Flow &flow);
@@ -289,6 +301,8 @@ private:
 
     ConnectionRecord m_record;
     CaptureTap m_tap{m_worker, m_record, m_originUs};
+    SocketAddress m_peer;                  // the client's address, asked once
+    std::unique_ptr<HttpFaultGate> m_gate; // after m_tap, which it shows bytes to
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
 };

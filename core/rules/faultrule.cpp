@@ -39,6 +39,18 @@ bool sideNamed(const QString &value, bool direction, Target *target)
     return false;
 }
 
+// An HTTP fault's own settings, for the error that lists what it takes.
+QString httpSettings(HttpFault::Kind kind)
+{
+    switch (kind) {
+    case HttpFault::Kind::Status: return QStringLiteral(", code");
+    case HttpFault::Kind::DelayHead: return QStringLiteral(", delay");
+    case HttpFault::Kind::CutBody: return QStringLiteral(", bytes, then");
+    case HttpFault::Kind::NoResponse: break;
+    }
+    return QString();
+}
+
 } // namespace
 
 bool FaultRule::parse(const QString &text, FaultRule *rule, QString *error)
@@ -48,8 +60,12 @@ bool FaultRule::parse(const QString &text, FaultRule *rule, QString *error)
     FaultRule parsed;
     FaultAction &action = parsed.action;
     parsed.refuse = name == u"refuse";
-    if (!parsed.refuse && (!kindNamed(name, &action.kind) || action.kind == Kind::Throttle)) {
-        *error = QStringLiteral("'%1' is not a fault (reset, close, half-close, stall, blackhole, limit, refuse)")
+    HttpFault::Kind httpKind;
+    if (HttpFault::named(name, &httpKind))
+        parsed.http.emplace(httpKind);
+    else if (!parsed.refuse && (!kindNamed(name, &action.kind) || action.kind == Kind::Throttle)) {
+        *error = QStringLiteral("'%1' is not a fault (reset, close, half-close, stall, blackhole, limit, refuse; "
+                                "for HTTP: status, delay-head, cut-body, no-response)")
                      .arg(name);
         return false;
     }
@@ -79,6 +95,15 @@ bool FaultRule::parse(const QString &text, FaultRule *rule, QString *error)
             *error = QStringLiteral("%1 '%2' is not a byte count (1000, 64KiB, 1MB)").arg(key, value);
             return false;
         };
+        if (parsed.http && key != u"client" && key != u"probability") {
+            bool known = false;
+            if (parsed.http->take(key, value, &known, error))
+                continue;
+            if (!known)
+                *error = QStringLiteral("unknown setting '%1' for %2 (method, host, path, header, first, every, "
+                                        "client, probability%3)").arg(key, name, httpSettings(parsed.http->kind()));
+            return false;
+        }
         if (key == u"side" || key == u"toward" || key == u"dir") {
             const bool direction = key == u"dir";
             if (!sideNamed(value.toLower(), direction, &action.target)) {
@@ -133,6 +158,8 @@ bool FaultRule::parse(const QString &text, FaultRule *rule, QString *error)
             return false;
         }
     }
+    if (parsed.http && !parsed.http->complete(error))
+        return false;
     if (parsed.refuse) {
         if (action.durationUs <= 0) {
             *error = QStringLiteral("refuse needs for=DURATION");
@@ -164,6 +191,8 @@ bool FaultRule::parse(const QString &text, FaultRule *rule, QString *error)
 
 QString FaultRule::summary() const
 {
+    if (http)
+        return QStringLiteral("%1 to %2").arg(http->describe(), http->scope());
     if (refuse) {
         return QStringLiteral("refuse new connections for %1").arg(RuleUnits::durationText(action.durationUs))
             + (delayUs > 0 ? QStringLiteral(" after %1").arg(RuleUnits::durationText(delayUs)) : QString());

@@ -1,9 +1,12 @@
 #pragma once
 
 #include "faultaction.h"
+#include "httpfault.h"
 #include "subnetlist.h"
 
 #include <QString>
+
+#include <optional>
 
 // A fault that fires by itself on the connections it applies to: what to
 // do, when, and to whom, as the user wrote it:
@@ -13,6 +16,7 @@
 //   stall:dir=up,for=2s,on=first-data
 //   limit:dir=down,bytes=1000,then=close
 //   refuse:for=10s,after=30s
+//   status:code=503,method=POST,path=^/api/     (an HTTP fault: HttpFault)
 //
 // Without a trigger it fires when the connection is accepted. The draw
 // for a probability is made once, when the connection is accepted, and 0
@@ -30,6 +34,9 @@ struct FaultRule
     // Not a connection's fault: the proxy refuses new connections for
     // action.durationUs, delayUs after it starts (or the rules change).
     bool refuse = false;
+    // Not a connection's fault either: done to the HTTP exchanges of the
+    // connections it applies to (action and the trigger are unused).
+    std::optional<HttpFault> http;
     Trigger trigger = Trigger::Accept;
     qint64 delayUs = 0;
     FaultAction::Target bytesToward = FaultAction::Target::Client;

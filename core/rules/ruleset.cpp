@@ -10,10 +10,9 @@
 
 namespace {
 
-// Reads a list of rule strings under key with parse; false with the item
-// named in *error.
-template<typename Rule>
-bool readList(const QJsonObject &object, const char *key, QList<Rule> *into, QString *error)
+// The strings of a list under key, each with where it is; false with what
+// is wrong in *error.
+bool readList(const QJsonObject &object, const char *key, QList<RuleSet::Text> *into, QString *error)
 {
     const QJsonValue value = object.value(QLatin1String(key));
     if (value.isUndefined())
@@ -28,10 +27,19 @@ bool readList(const QJsonObject &object, const char *key, QList<Rule> *into, QSt
             *error = QStringLiteral("\"%1\"[%2] is not a string").arg(QLatin1String(key)).arg(i);
             return false;
         }
+        into->append({QStringLiteral("\"%1\"[%2]").arg(QLatin1String(key)).arg(i), items[i].toString()});
+    }
+    return true;
+}
+
+template<typename Rule>
+bool parseEach(const QList<RuleSet::Text> &texts, QList<Rule> *into, QString *error)
+{
+    for (const RuleSet::Text &text : texts) {
         Rule rule;
         QString why;
-        if (!Rule::parse(items[i].toString(), &rule, &why)) {
-            *error = QStringLiteral("\"%1\"[%2] '%3': %4").arg(QLatin1String(key)).arg(i).arg(items[i].toString(), why);
+        if (!Rule::parse(text.text, &rule, &why)) {
+            *error = QStringLiteral("%1 '%2': %3").arg(text.where, text.text, why);
             return false;
         }
         into->append(rule);
@@ -40,6 +48,15 @@ bool readList(const QJsonObject &object, const char *key, QList<Rule> *into, QSt
 }
 
 } // namespace
+
+bool RuleSet::addTexts(const QList<Text> &conditionTexts, const QList<Text> &faultTexts, QString *error)
+{
+    RuleSet added;
+    if (!parseEach(conditionTexts, &added.conditions, error) || !parseEach(faultTexts, &added.faults, error))
+        return false;
+    append(added);
+    return true;
+}
 
 bool RuleSet::parse(const QByteArray &json, RuleSet *rules, QString *error)
 {
@@ -71,7 +88,10 @@ bool RuleSet::parse(const QByteArray &json, RuleSet *rules, QString *error)
         }
         parsed.conditions = found->rules();
     }
-    if (!readList(object, "conditions", &parsed.conditions, error) || !readList(object, "faults", &parsed.faults, error))
+    QList<Text> conditionTexts;
+    QList<Text> faultTexts;
+    if (!readList(object, "conditions", &conditionTexts, error) || !readList(object, "faults", &faultTexts, error)
+        || !parsed.addTexts(conditionTexts, faultTexts, error))
         return false;
     *rules = parsed;
     return true;
@@ -96,4 +116,14 @@ void RuleSet::append(const RuleSet &other)
 {
     conditions.append(other.conditions);
     faults.append(other.faults);
+}
+
+void RuleSet::prepare()
+{
+    for (ConditionRule &rule : conditions)
+        rule.makePacers();
+    for (FaultRule &rule : faults) {
+        if (rule.http)
+            rule.http->countAfresh();
+    }
 }

@@ -39,6 +39,7 @@ private slots:
     void windowWithoutDisplaySaysWhatToDo();
     void filterNarrowsTheStream();
     void httpProxyModeReportsItsAnswers();
+    void httpFaultFromTheCommandLine();
     void caShowsWhereAndHowToTrust();
     void bodiesAndHarWhenStopped();
     void harToAPlaceThatCannotBeWritten();
@@ -469,6 +470,49 @@ void tst_Headless::httpProxyModeReportsItsAnswers()
     }
     QVERIFY(sawExchange);
     QVERIFY(sawClosed);
+}
+
+void tst_Headless::httpFaultFromTheCommandLine()
+{
+    // The answer comes from the rule, before any upstream is reached; the
+    // JSONL says which rule fired, on which request.
+    QProcess process;
+    QByteArray stderrSeen;
+    const quint16 port = startProxy(process, {"--headless", "--mode", "http-proxy", "--listen", "127.0.0.1:0", "--jsonl",
+                                              "-", "--fault", "status:code=503,path=^/api/"}, &stderrSeen);
+    QVERIFY2(port != 0, stderrSeen.constData());
+    const QByteArray origin = "http://127.0.0.1:" + QByteArray::number(unusedPort());
+    {
+        Socket client = connectTo("127.0.0.1", port);
+        QVERIFY(sendAll(client.fd(), "GET " + origin + "/api/x HTTP/1.1\r\nHost: a\r\n\r\n"));
+        const QByteArray reply = readUntilEof(client.fd());
+        QVERIFY2(reply.startsWith("HTTP/1.1 503 Service Unavailable\r\n"), reply.constData());
+    }
+    QByteArray out;
+    QVERIFY(stopAfterFirstClose(process, SIGINT, &out));
+    bool sawFault = false;
+    bool sawExchange = false;
+    for (const QJsonObject &event : jsonLines(out)) {
+        if (event.value("event").toString() == QStringLiteral("fault")) {
+            sawFault = true;
+            QCOMPARE(event.value("what").toString(),
+                     QStringLiteral("answer 503 to GET %1/api/x (by fault rule 1)").arg(QString::fromLatin1(origin)));
+        } else if (event.value("event").toString() == QStringLiteral("exchange")) {
+            sawExchange = true;
+            QCOMPARE(event.value("response").toObject().value("status").toInt(), 503);
+        }
+    }
+    QVERIFY(sawFault);
+    QVERIFY(sawExchange);
+
+    // A bad rule is named, with what is wrong in it.
+    process.start(QStringLiteral(PROXYMON_BINARY), {"--headless", "--target", "127.0.0.1:9", "--fault",
+                                                     "status:code=5000"});
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(process.exitCode(), 2);
+    const QString error = QString::fromUtf8(process.readAllStandardError());
+    QVERIFY2(error.contains(QStringLiteral("--fault 'status:code=5000': code '5000' is not a final HTTP status")),
+             qPrintable(error));
 }
 
 void tst_Headless::caShowsWhereAndHowToTrust()

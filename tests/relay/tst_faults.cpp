@@ -9,6 +9,7 @@
 #include "monotonicclock.h"
 #include "proxyserver.h"
 #include "recordcollector.h"
+#include "ruledconfig.h"
 
 #include <QTest>
 
@@ -23,29 +24,6 @@ using Kind = FaultAction::Kind;
 using Target = FaultAction::Target;
 
 namespace {
-
-ProxyConfig configFor(quint16 upstreamPort)
-{
-    ProxyConfig config;
-    config.listenAddress = QHostAddress::LocalHost;
-    config.targetHost = QStringLiteral("127.0.0.1");
-    config.targetPort = upstreamPort;
-    config.stopGraceMs = 100;
-    return config;
-}
-
-ProxyConfig configWithFaults(quint16 upstreamPort, const QStringList &faults)
-{
-    ProxyConfig config = configFor(upstreamPort);
-    for (const QString &text : faults) {
-        FaultRule rule;
-        QString error;
-        if (!FaultRule::parse(text, &rule, &error))
-            qFatal("bad fault %s: %s", qPrintable(text), qPrintable(error));
-        config.rules.faults.append(rule);
-    }
-    return config;
-}
 
 FaultAction fault(Kind kind, Target target)
 {
@@ -107,7 +85,7 @@ void tst_Faults::resetReachesABlockedClientAtOnce()
     EchoServer echo;
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(echo.port())));
+    QVERIFY(server.start(ruledConfig(echo.port())));
     std::atomic<qint64> failedUs{0};
     std::atomic<int> failure{0};
     std::thread client([&] {
@@ -148,7 +126,7 @@ void tst_Faults::resetUpstreamOnly()
     });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     int clientError = -1;
     QByteArray clientGot;
     std::thread client([&] {
@@ -171,7 +149,7 @@ void tst_Faults::halfCloseTowardTheClient()
     ScriptedServer upstream([&](Socket &connection, int) { upstreamGot = readUntilEof(connection.fd()); });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     const QByteArray later = randomBytes(300'000, 21);
     std::atomic<bool> sawEof{false};
     std::thread client([&] {
@@ -208,7 +186,7 @@ void tst_Faults::halfCloseTowardTheUpstream()
     });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     QByteArray clientGot;
     std::thread client([&] {
         Socket socket = connectTo("127.0.0.1", server.listenPort());
@@ -241,7 +219,7 @@ void tst_Faults::stallForTwoSeconds()
     });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     const QByteArray sent = randomBytes(150 * 100, 23);
     std::thread client([&] {
         Socket socket = connectTo("127.0.0.1", server.listenPort());
@@ -280,7 +258,7 @@ void tst_Faults::blackholeThenResume()
     EchoServer echo;
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(echo.port())));
+    QVERIFY(server.start(ruledConfig(echo.port())));
     Socket socket = connectTo("127.0.0.1", server.listenPort());
     QTRY_VERIFY(relaying(records, First));
     server.act(First, fault(Kind::Blackhole, Target::Upstream), QStringLiteral("by the test"));
@@ -310,7 +288,7 @@ void tst_Faults::limitThenClose()
     });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     Socket socket = connectTo("127.0.0.1", server.listenPort());
     QTRY_VERIFY(relaying(records, First));
     FaultAction limit = fault(Kind::Limit, Target::Client);
@@ -343,7 +321,7 @@ void tst_Faults::closeCleanly()
     });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     Socket socket = connectTo("127.0.0.1", server.listenPort());
     sendAll(socket.fd(), "before");
     QTRY_VERIFY(relaying(records, First) && records.latest(First).bytesUp == 6);
@@ -367,7 +345,7 @@ void tst_Faults::throttleASplicedTransfer()
     ScriptedServer upstream(repeating(chunk, stop));
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     QByteArray got;
     qint64 measured = -1;
     std::atomic<qint64> throttledUs{0};
@@ -418,7 +396,7 @@ void tst_Faults::ruleOnFirstData()
     ScriptedServer upstream([&](Socket &connection, int) { upstreamGot = readUntilEof(connection.fd()).size(); });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("reset:on=first-data,side=client")})));
+    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("reset:on=first-data,side=client")})));
     int error = 0;
     offThread([&] {
         Socket client = connectTo("127.0.0.1", server.listenPort());
@@ -438,7 +416,7 @@ void tst_Faults::ruleAfterADelay()
     EchoServer echo;
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("reset:after=300ms")})));
+    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:after=300ms")})));
     qint64 tookUs = 0;
     int error = 0;
     offThread([&] {
@@ -465,7 +443,7 @@ void tst_Faults::ruleAfterBytes()
     ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("close:after-down=5000")})));
+    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("close:after-down=5000")})));
     int error = -1;
     const QByteArray got = offThread([&] {
         Socket client = connectTo("127.0.0.1", server.listenPort());
@@ -481,7 +459,7 @@ void tst_Faults::ruleLimitThenClose()
     const QByteArray body = randomBytes(200'000, 27);
     ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
     ProxyServer server;
-    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("limit:dir=down,bytes=1000,then=close")})));
+    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("limit:dir=down,bytes=1000,then=close")})));
     int error = -1;
     const QByteArray got = offThread([&] {
         Socket client = connectTo("127.0.0.1", server.listenPort());
@@ -497,7 +475,7 @@ void tst_Faults::ruleForOtherClientsOnly()
     EchoServer echo;
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("reset:client=10.0.0.0/8")})));
+    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:client=10.0.0.0/8")})));
     const QByteArray back = offThread([&] {
         Socket client = connectTo("127.0.0.1", server.listenPort());
         sendAll(client.fd(), "fine");
@@ -513,7 +491,7 @@ void tst_Faults::probabilityZeroNeverFires()
     EchoServer echo;
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("reset:probability=0")})));
+    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:probability=0")})));
     const int good = offThread([&] {
         int answered = 0;
         for (int i = 0; i < 1000; ++i) {
@@ -543,7 +521,7 @@ void tst_Faults::refuseForAWhile()
     ProxyServer server;
     QStringList notices;
     connect(&server, &ProxyServer::notice, this, [&](const QString &message) { notices.append(message); });
-    QVERIFY(server.start(configWithFaults(echo.port(), {QStringLiteral("refuse:for=600ms,after=300ms")})));
+    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("refuse:for=600ms,after=300ms")})));
     const quint16 port = server.listenPort();
     QElapsedTimer clock;
     clock.start();
@@ -591,7 +569,7 @@ void tst_Faults::stallFromTheAcceptHoldsTheFirstBytes()
         sendAll(connection.fd(), "done");
     });
     ProxyServer server;
-    QVERIFY(server.start(configWithFaults(upstream.port(), {QStringLiteral("stall:dir=up,for=300ms")})));
+    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("stall:dir=up,for=300ms")})));
     const QByteArray request = "GET / HTTP/1.1\r\nHost: held.test\r\n\r\n";
     qint64 sentUs = 0;
     const QByteArray answer = offThread([&] {
@@ -616,7 +594,7 @@ void tst_Faults::halfCloseASplicedDownload()
     ScriptedServer upstream(repeating(chunk, stop));
     ProxyServer server;
     RecordCollector records(&server);
-    QVERIFY(server.start(configFor(upstream.port())));
+    QVERIFY(server.start(ruledConfig(upstream.port())));
     int error = -1;
     QByteArray got;
     std::thread client([&] {

@@ -137,16 +137,6 @@ ProxyConfig proxyConfig()
     return config;
 }
 
-// One request through the proxy on a new connection; the whole reply.
-QByteArray askOnce(quint16 proxyPort, const QByteArray &request)
-{
-    return offThread([&] {
-        Socket client = connectTo("127.0.0.1", proxyPort);
-        sendAll(client.fd(), request);
-        return readUntilEof(client.fd());
-    });
-}
-
 } // namespace
 
 class tst_HttpProxy : public QObject

@@ -2,6 +2,7 @@
 // what is wrong.
 
 #include "faultrule.h"
+#include "httpheadparser.h"
 #include "ruleset.h"
 
 #include <QTest>
@@ -16,6 +17,8 @@ private slots:
     void parsesTheIssuesExample();
     void triggers();
     void actions();
+    void httpFaults();
+    void httpFaultsCount();
     void errorsNameTheWrongPart_data();
     void errorsNameTheWrongPart();
     void rulesFile();
@@ -81,6 +84,74 @@ void tst_FaultRule::actions()
     QCOMPARE(rule.summary(), QStringLiteral("refuse new connections for 10s after 30s"));
 }
 
+namespace {
+
+HttpHead request(const QByteArray &text)
+{
+    return HttpHeadParser::parse(text, HttpHead::Kind::Request, 100, false);
+}
+
+} // namespace
+
+void tst_FaultRule::httpFaults()
+{
+    FaultRule rule;
+    QString error;
+    QVERIFY2(FaultRule::parse(QStringLiteral("status:code=503,method=POST,path=^/api/,client=127.0.0.0/8"), &rule, &error),
+             qPrintable(error));
+    QVERIFY(rule.http);
+    QCOMPARE(rule.http->kind(), HttpFault::Kind::Status);
+    QCOMPARE(rule.http->status(), 503);
+    QVERIFY(!rule.clients.isEmpty());
+    QCOMPARE(rule.summary(), QStringLiteral("answer 503 to every POST request for ^/api/"));
+    QVERIFY(rule.http->matches(request("POST /api/orders HTTP/1.1\r\nHost: a\r\n\r\n")));
+    QVERIFY(rule.http->matches(request("POST http://a.test/api/x?y HTTP/1.1\r\nHost: a\r\n\r\n")));
+    QVERIFY(!rule.http->matches(request("GET /api/orders HTTP/1.1\r\nHost: a\r\n\r\n")));
+    QVERIFY(!rule.http->matches(request("POST /v2/api/ HTTP/1.1\r\nHost: a\r\n\r\n")));
+
+    QVERIFY2(FaultRule::parse(QStringLiteral("delay-head:delay=2s,host=*.example.com"), &rule, &error), qPrintable(error));
+    QCOMPARE(rule.http->delayUs(), 2'000'000);
+    QCOMPARE(rule.summary(), QStringLiteral("delay the response head by 2s to every request to *.example.com"));
+    QVERIFY(rule.http->matches(request("GET / HTTP/1.1\r\nHost: WWW.Example.com:8080\r\n\r\n")));
+    QVERIFY(rule.http->matches(request("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")));
+    QVERIFY(!rule.http->matches(request("GET / HTTP/1.1\r\nHost: badexample.com\r\n\r\n")));
+
+    QVERIFY2(FaultRule::parse(QStringLiteral("cut-body:bytes=1KiB,then=reset,header=Accept:json"), &rule, &error),
+             qPrintable(error));
+    QCOMPARE(rule.http->bodyBytes(), quint64(1024));
+    QVERIFY(rule.http->resetsAfterCut());
+    QVERIFY(rule.http->matches(request("GET / HTTP/1.1\r\naccept: application/json\r\n\r\n")));
+    QVERIFY(!rule.http->matches(request("GET / HTTP/1.1\r\nAccept: text/html\r\n\r\n")));
+    QVERIFY(!rule.http->matches(request("GET / HTTP/1.1\r\n\r\n")));
+
+    QVERIFY2(FaultRule::parse(QStringLiteral("no-response:probability=0.5"), &rule, &error), qPrintable(error));
+    QCOMPARE(rule.http->kind(), HttpFault::Kind::NoResponse);
+    QCOMPARE(rule.probability, 0.5);
+    QCOMPARE(rule.summary(), QStringLiteral("send no response to every request"));
+}
+
+void tst_FaultRule::httpFaultsCount()
+{
+    // Counted across the copies a rule has (one per worker).
+    FaultRule rule;
+    QString error;
+    QVERIFY(FaultRule::parse(QStringLiteral("status:code=500,first=2"), &rule, &error));
+    const FaultRule copy = rule;
+    QCOMPARE(QList<bool>({rule.http->takes(), copy.http->takes(), rule.http->takes()}), QList<bool>({true, true, false}));
+    QVERIFY(FaultRule::parse(QStringLiteral("status:code=500,every=3"), &rule, &error));
+    QList<bool> taken;
+    for (int i = 0; i < 6; ++i)
+        taken.append(rule.http->takes());
+    QCOMPARE(taken, QList<bool>({false, false, true, false, false, true}));
+    QCOMPARE(rule.summary(), QStringLiteral("answer 500 to one request in 3"));
+    // Put in force again, the rules count from zero.
+    RuleSet rules;
+    rules.faults.append(rule);
+    rules.prepare();
+    QCOMPARE(QList<bool>({rules.faults[0].http->takes(), rules.faults[0].http->takes(), rules.faults[0].http->takes()}),
+             QList<bool>({false, false, true}));
+}
+
 void tst_FaultRule::errorsNameTheWrongPart_data()
 {
     QTest::addColumn<QString>("text");
@@ -100,6 +171,18 @@ void tst_FaultRule::errorsNameTheWrongPart_data()
     QTest::newRow("client") << "reset:client=nowhere" << "'nowhere' is not an address";
     QTest::newRow("probability") << "reset:probability=150%" << "probability '150%'";
     QTest::newRow("refuse for") << "refuse:after=5s" << "refuse needs for=DURATION";
+    QTest::newRow("http kind") << "stat:code=500" << "for HTTP: status, delay-head, cut-body, no-response";
+    QTest::newRow("status code") << "status" << "status needs code=NNN";
+    QTest::newRow("status range") << "status:code=99" << "code '99' is not a final HTTP status";
+    QTest::newRow("delay") << "delay-head:delay=later" << "delay 'later' is not a duration";
+    QTest::newRow("delay needed") << "delay-head:path=/" << "delay-head needs delay=DURATION";
+    QTest::newRow("cut bytes") << "cut-body" << "cut-body needs bytes=N";
+    QTest::newRow("cut then") << "cut-body:bytes=5,then=half-close" << "then 'half-close' is not close or reset";
+    QTest::newRow("path") << "status:code=503,path=(" << "path '(' is not a regular expression";
+    QTest::newRow("header") << "no-response:header=:x" << "header ':x' names no header";
+    QTest::newRow("first") << "no-response:first=0" << "first '0' is not a whole number above 0";
+    QTest::newRow("first and every") << "no-response:first=1,every=2" << "first= and every= do not go together";
+    QTest::newRow("http trigger") << "status:code=503,after=5s" << "unknown setting 'after' for status";
     QTest::newRow("refuse whom") << "refuse:for=5s,client=10.0.0.0/8" << "refuse takes for= and after= only";
 }
 

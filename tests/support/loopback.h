@@ -75,6 +75,17 @@ auto offThread(F &&work, int timeoutMs = 60'000) -> decltype(work())
     return future.get();
 }
 
+// One request on a new connection to port, off this thread: what came
+// back until EOF.
+inline QByteArray askOnce(quint16 port, const QByteArray &request)
+{
+    return offThread([&] {
+        Socket client = connectTo("127.0.0.1", port);
+        sendAll(client.fd(), request);
+        return readUntilEof(client.fd());
+    });
+}
+
 // Spins this thread's event loop until a counter (bytes written by a
 // server, say) stops growing between two looks 300 ms apart, or timeoutMs
 // pass; returns its last value.

@@ -1,0 +1,385 @@
+#include "httpfaultgate.h"
+
+#include "capturetap.h"
+#include "faultaction.h"
+#include "httpproxyfront.h"
+#include "relayconnection.h"
+#include "worker.h"
+
+#include <random>
+
+namespace {
+
+using Type = HttpMessageStream::Event::Type;
+constexpr int Up = 0;
+constexpr int Down = 1;
+
+} // namespace
+
+HttpFaultGate::HttpFaultGate(RelayConnection &connection, CaptureTap &tap, std::vector<Rule> rules)
+    : m_connection(connection)
+    , m_tap(tap)
+    , m_rules(std::move(rules))
+    , m_headLimits(connection.worker().config().headLimits())
+    , m_requests(HttpHead::Kind::Request, m_headLimits)
+    , m_responses(HttpHead::Kind::Response, m_headLimits)
+{
+}
+
+HttpFaultGate::~HttpFaultGate()
+{
+    stop();
+}
+
+void HttpFaultGate::stop()
+{
+    TimerHeap &timers = m_connection.worker().timers();
+    timers.cancel(&m_settle);
+    timers.cancel(&m_delay);
+}
+
+void HttpFaultGate::setReadsRequests(bool reads)
+{
+    m_readsRequests = reads;
+    restart();
+}
+
+void HttpFaultGate::startSecure()
+{
+    restart();
+}
+
+void HttpFaultGate::restart()
+{
+    // Whatever came before (a CONNECT and its answer, a TLS handshake) is
+    // not part of the conversation that follows.
+    stop();
+    if (m_hold != Hold::None)
+        releaseDown();
+    limit(m_connection.up(), Flow::NoLimit);
+    m_requests.reset();
+    m_responses.reset();
+    m_plans.clear();
+    m_requestsHttp = m_responsesHttp = true;
+    m_upStopped = false;
+    m_interim = false;
+    const Flow &up = m_connection.up();
+    const Flow &down = m_connection.down();
+    m_upSeen = m_requestStart = up.delivered() + up.held();
+    m_downSeen = m_responseStart = down.delivered() + down.held();
+}
+
+bool HttpFaultGate::tapWatching(bool fromClient) const
+{
+    return m_connection.worker().config().capture && m_tap.watching(fromClient);
+}
+
+bool HttpFaultGate::watching(bool fromClient) const
+{
+    const bool needed = fromClient ? m_readsRequests && m_requestsHttp && !m_upStopped : m_responsesHttp;
+    return needed || tapWatching(fromClient);
+}
+
+FlowObserver::Window HttpFaultGate::window(bool fromClient)
+{
+    // Every byte the gate follows is shown; past that, the tap's window.
+    if (fromClient ? m_readsRequests && m_requestsHttp && !m_upStopped : m_responsesHttp)
+        return Window();
+    return m_tap.window(fromClient);
+}
+
+void HttpFaultGate::passed(bool fromClient, quint64 bytes)
+{
+    m_tap.passed(fromClient, bytes);
+}
+
+void HttpFaultGate::seen(bool fromClient, const char *data, qsizetype size)
+{
+    if (tapWatching(fromClient))
+        m_tap.seen(fromClient, data, size);
+    if (fromClient) {
+        if (m_readsRequests && m_requestsHttp && !m_upStopped)
+            readRequests(data, size);
+    } else if (m_responsesHttp) {
+        readResponses(data, size);
+    }
+}
+
+void HttpFaultGate::readRequests(const char *data, qsizetype size)
+{
+    const quint64 base = m_upSeen;
+    m_upSeen += quint64(size);
+    m_events.clear();
+    m_requests.feed(QByteArrayView(data, size), &m_events);
+    Flow &up = m_connection.up();
+    for (const HttpMessageStream::Event &event : std::as_const(m_events)) {
+        if (event.type == Type::Head) {
+            QString why;
+            if (decide(event.head, &why) != 0) {
+                // Not a byte of it goes: proxymon answers it (answer()).
+                m_upStopped = true;
+                limit(up, m_requestStart);
+                return;
+            }
+        } else if (event.type == Type::End) {
+            m_requestStart = base + quint64(event.end);
+        } else if (event.type == Type::NotHttp || event.type == Type::Tunnel) {
+            m_requestsHttp = false;
+            break;
+        }
+    }
+    // A request head goes whole or not at all: its first bytes wait until
+    // it is complete and decided. One longer than the head cap would fill
+    // the flow's buffer and wait for good: its requests are not followed.
+    bool partialHead = m_requestsHttp && m_requests.betweenBodies() && m_upSeen > m_requestStart;
+    if (partialHead && m_upSeen - m_requestStart > quint64(m_headLimits.maxBytes)) {
+        m_requestsHttp = false;
+        partialHead = false;
+    }
+    limit(up, partialHead ? m_requestStart : Flow::NoLimit);
+}
+
+int HttpFaultGate::decide(const HttpHead &request, QString *why)
+{
+    m_responses.expectResponseTo(request.method());
+    Plan plan;
+    const QByteArrayView target = request.target();
+    plan.request = QString::fromLatin1(request.method()) + u' '
+        + QString::fromLatin1(target.first(qMin<qsizetype>(target.size(), 200)));
+    QString drawn;
+    const Rule *rule = match(request);
+    if (rule && rule->fault.kind() == HttpFault::Kind::Status) {
+        const Flow &up = m_connection.up();
+        // A limit done by hand on the requests' way is left be: the
+        // request could not be kept from the upstream.
+        if (m_readsRequests && up.deliveryLimit() != Flow::NoLimit && up.deliveryLimit() != m_limits[Up]) {
+            rule = nullptr;
+        } else {
+            plan.status = rule->fault.status();
+            plan.why = QStringLiteral("%1 to %2 (by %3)").arg(rule->fault.describe(), plan.request, rule->by);
+            m_connection.noteFault(plan.why);
+            *why = plan.why;
+            rule = nullptr;
+        }
+    }
+    plan.rule = rule;
+    const int status = plan.status;
+    m_plans.push_back(plan);
+    armNext();
+    return status;
+}
+
+const HttpFaultGate::Rule *HttpFaultGate::match(const HttpHead &request)
+{
+    for (const Rule &rule : m_rules) {
+        // A probability of 0 draws nothing and counts nothing.
+        if (rule.probability <= 0 || !rule.fault.matches(request) || !rule.fault.takes())
+            continue;
+        if (rule.probability < 1
+            && std::uniform_real_distribution<double>(0, 1)(m_connection.worker().random()) >= rule.probability)
+            continue;
+        return &rule;
+    }
+    return nullptr;
+}
+
+void HttpFaultGate::armNext()
+{
+    if (m_hold != Hold::None || m_plans.empty() || !m_responsesHttp)
+        return;
+    Plan &next = m_plans.front();
+    if (next.armed)
+        return;
+    Hold hold = Hold::None;
+    if (next.status != 0)
+        hold = m_readsRequests ? Hold::Answer : Hold::None; // an HTTP proxy's front answers it itself
+    else if (next.rule && next.rule->fault.kind() == HttpFault::Kind::DelayHead)
+        hold = Hold::Delay;
+    else if (next.rule && next.rule->fault.kind() == HttpFault::Kind::NoResponse)
+        hold = Hold::Drop;
+    if (hold == Hold::None)
+        return; // a cut waits for the response's head
+    next.armed = true;
+    holdDown(hold, m_responseStart, next);
+}
+
+bool HttpFaultGate::limit(Flow &flow, quint64 total)
+{
+    const int index = flow.fromClient() ? Up : Down;
+    const quint64 current = flow.deliveryLimit();
+    if (current != Flow::NoLimit && current != m_limits[index])
+        return false;
+    if (current == total)
+        return true;
+    m_limits[index] = total;
+    flow.setDeliveryLimit(total);
+    return true;
+}
+
+void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
+{
+    // Set before the limit: one already met is reported at once.
+    m_hold = hold;
+    m_held = plan;
+    m_holdReached = false;
+    m_delayStarted = false;
+    if (!limit(m_connection.down(), at)) {
+        m_hold = Hold::None;
+        return;
+    }
+    if (m_hold == Hold::Delay && m_downSeen > at)
+        delayStarts();
+}
+
+void HttpFaultGate::releaseDown()
+{
+    m_hold = Hold::None;
+    limit(m_connection.down(), Flow::NoLimit);
+}
+
+void HttpFaultGate::delayStarts()
+{
+    // From the response's first byte, which has come and waits.
+    m_delayStarted = true;
+    note(m_held, m_held.rule->fault.describe());
+    Worker &worker = m_connection.worker();
+    worker.timers().schedule(&m_delay, worker.wakeUs() + m_held.rule->fault.delayUs());
+}
+
+void HttpFaultGate::delayOver()
+{
+    if (m_connection.isFinished() || m_hold != Hold::Delay)
+        return;
+    releaseDown();
+    if (!m_connection.isFinished())
+        armNext();
+}
+
+void HttpFaultGate::readResponses(const char *data, qsizetype size)
+{
+    const quint64 base = m_downSeen;
+    m_downSeen += quint64(size);
+    m_events.clear();
+    m_responses.feed(QByteArrayView(data, size), &m_events);
+    for (const HttpMessageStream::Event &event : std::as_const(m_events)) {
+        if (event.type == Type::Head) {
+            const int status = event.head.status;
+            m_interim = status >= 100 && status < 200 && status != 101;
+            if (m_interim || m_plans.empty() || m_hold != Hold::None)
+                continue;
+            Plan &plan = m_plans.front();
+            if (plan.rule && plan.rule->fault.kind() == HttpFault::Kind::CutBody && !plan.armed) {
+                plan.armed = true;
+                holdDown(Hold::Cut, base + quint64(event.end) + plan.rule->fault.bodyBytes(), plan);
+            }
+        } else if (event.type == Type::End) {
+            m_responseStart = base + quint64(event.end);
+            if (m_interim) {
+                m_interim = false;
+                continue;
+            }
+            // A body no longer than the cut passes whole, and so does the
+            // next response.
+            if (m_hold == Hold::Cut && base + quint64(event.end) <= m_limits[Down])
+                releaseDown();
+            if (!m_plans.empty())
+                m_plans.pop_front();
+            armNext();
+        } else if (event.type == Type::NotHttp || event.type == Type::Tunnel) {
+            m_responsesHttp = false;
+            if (event.type == Type::Tunnel && m_readsRequests && m_requestsHttp) {
+                // A 101: what the client sends now is the new protocol's.
+                m_requestsHttp = false;
+                limit(m_connection.up(), Flow::NoLimit);
+            }
+            break;
+        }
+    }
+    if (m_hold == Hold::Delay && !m_delayStarted && m_downSeen > m_limits[Down])
+        delayStarts();
+}
+
+bool HttpFaultGate::ownsLimit(const Flow &flow) const
+{
+    const quint64 mine = m_limits[flow.fromClient() ? Up : Down];
+    return mine != Flow::NoLimit && flow.deliveryLimit() == mine;
+}
+
+void HttpFaultGate::limitReached(Flow &flow)
+{
+    // On the client's flow a request head waits to be whole, or one that
+    // proxymon answers is held back: the answer waits for the responses.
+    if (flow.fromClient())
+        return;
+    Worker &worker = m_connection.worker();
+    m_holdReached = true;
+    // Not from inside the flow's own delivery: answering, dropping and
+    // closing change the flows under it.
+    if (m_hold == Hold::Answer || m_hold == Hold::Drop || m_hold == Hold::Cut)
+        worker.timers().schedule(&m_settle, worker.wakeUs());
+}
+
+void HttpFaultGate::settle()
+{
+    if (m_connection.isFinished() || !m_holdReached)
+        return;
+    Flow &down = m_connection.down();
+    const Plan plan = m_held;
+    switch (m_hold) {
+    case Hold::None:
+    case Hold::Delay:
+        return;
+    case Hold::Answer:
+        answer();
+        return;
+    case Hold::Drop:
+        // What waits goes nowhere, nor does anything after it.
+        down.release(false);
+        m_hold = Hold::None;
+        m_responsesHttp = false;
+        down.setDiscarding(true);
+        if (!m_connection.isFinished())
+            limit(down, Flow::NoLimit);
+        note(plan, plan.rule->fault.describe());
+        return;
+    case Hold::Cut: {
+        m_hold = Hold::None;
+        m_responsesHttp = false;
+        down.setPaused(true);
+        down.release(false);
+        FaultAction action;
+        action.kind = plan.rule->fault.resetsAfterCut() ? FaultAction::Kind::Reset : FaultAction::Kind::Close;
+        action.target = plan.rule->fault.resetsAfterCut() ? FaultAction::Target::Client : FaultAction::Target::Both;
+        m_connection.act(action, QStringLiteral("%1 to %2, by %3")
+                                     .arg(plan.rule->fault.describe(), plan.request, plan.rule->by));
+        return;
+    }
+    }
+}
+
+void HttpFaultGate::answer()
+{
+    const Plan plan = m_held;
+    Flow &up = m_connection.up();
+    Flow &down = m_connection.down();
+    // The request and whatever followed it stay unsent; anything the
+    // upstream sent unasked is not passed on.
+    up.setPaused(true);
+    up.release(false);
+    down.release(false);
+    m_hold = Hold::None;
+    m_upStopped = true;
+    // The answer waits behind the hold, and closing lets it go, then the
+    // FIN (it says Connection: close): lifting the hold first could pass
+    // an upstream's FIN ahead of it.
+    const QByteArray bytes = HttpProxyFront::answerBytes({plan.status, plan.why});
+    m_connection.capture(down, bytes.constData(), bytes.size());
+    down.hold(bytes.constData(), bytes.size());
+    m_limits[Up] = m_limits[Down] = Flow::NoLimit;
+    m_connection.closeCleanly(plan.why);
+}
+
+void HttpFaultGate::note(const Plan &plan, const QString &what)
+{
+    m_connection.noteFault(QStringLiteral("%1 to %2 (by %3)").arg(what, plan.request, plan.rule->by));
+}

@@ -1,0 +1,132 @@
+#pragma once
+
+#include "flow.h"
+#include "flowobserver.h"
+#include "httpfault.h"
+#include "httpmessagestream.h"
+#include "timerheap.h"
+
+#include <QString>
+
+#include <deque>
+#include <vector>
+
+class CaptureTap;
+class RelayConnection;
+
+// The HTTP faults of one connection (status, delay-head, cut-body,
+// no-response), done where the bytes pass: it follows the requests and the
+// responses on the connection's flows and holds a flow with its delivery
+// limit where a fault must act: at the start of a request head until the
+// head is whole and decided, at the start of a response to delay or drop,
+// a body's length in to cut. The capture's tap sees what it would have
+// seen without it.
+//
+// In forwarding it reads the requests from the client's flow; an HTTP
+// proxy reads them itself (HttpProxyFront) and asks decide() for each,
+// answering the ones it says. Its flows are never spliced, since a spliced
+// byte is past any limit before it is seen.
+class HttpFaultGate final : public FlowObserver
+{
+public:
+    struct Rule
+    {
+        HttpFault fault;
+        double probability = 1; // drawn for each matching request
+        QString by;             // "fault rule 3", for the marks
+    };
+
+    HttpFaultGate(RelayConnection &connection, CaptureTap &tap, std::vector<Rule> rules);
+    ~HttpFaultGate() override;
+
+    // Whether the gate reads the requests off the client's flow
+    // (forwarding, and a tunnel an HTTP proxy handed over); starts over.
+    void setReadsRequests(bool reads);
+    // A request head, in order: what its response is to get, decided now.
+    // Nonzero: proxymon answers it with that status (why says so), and
+    // nothing of it may reach the upstream.
+    int decide(const HttpHead &request, QString *why);
+    // From now on the flows carry what was inside TLS: a new conversation.
+    void startSecure();
+    // Whether the flow's delivery limit is the gate's, and its news.
+    bool ownsLimit(const Flow &flow) const;
+    void limitReached(Flow &flow);
+    // The connection ended: no timer of the gate's may fire.
+    void stop();
+
+    // FlowObserver, for both flows; what the capture needs goes on to it.
+    bool watching(bool fromClient) const override;
+    Window window(bool fromClient) override;
+    void seen(bool fromClient, const char *data, qsizetype size) override;
+    void passed(bool fromClient, quint64 bytes) override;
+
+private:
+    // What the next response (the first in m_plans) is to get.
+    struct Plan
+    {
+        const Rule *rule = nullptr; // null: nothing
+        QString request;            // "GET /path", for the marks
+        QString why;                // the answer's, when answered
+        int status = 0;             // nonzero: proxymon answers it instead
+        bool armed = false;         // its hold is in place
+    };
+    // What a hold on the flow toward the client waits for.
+    enum class Hold : quint8 { None, Answer, Delay, Drop, Cut };
+
+    class Callback final : public TimerHeap::Timer
+    {
+    public:
+        Callback(HttpFaultGate &gate, void (HttpFaultGate::*call)()) : m_gate(gate), m_call(call) {}
+        void expired() override { (m_gate.*m_call)(); }
+
+    private:
+        HttpFaultGate &m_gate;
+        void (HttpFaultGate::*m_call)();
+    };
+
+    bool tapWatching(bool fromClient) const;
+    void readRequests(const char *data, qsizetype size);
+    void readResponses(const char *data, qsizetype size);
+    const Rule *match(const HttpHead &request);
+    // The next response's hold, if its plan has one and none is in place.
+    void armNext();
+    // Sets the flow's limit (Flow::NoLimit lifts it); false when another
+    // limit (a fault done by hand) is in place, which the gate leaves be.
+    bool limit(Flow &flow, quint64 total);
+    // Holds the flow toward the client at byte at for plan's fault.
+    void holdDown(Hold hold, quint64 at, const Plan &plan);
+    void releaseDown();
+    // What a reached limit sets off, outside the flow's own call.
+    void settle();
+    // The held response's first byte came: its delay runs from now.
+    void delayStarts();
+    void delayOver();
+    void answer();
+    void note(const Plan &plan, const QString &what);
+    void restart();
+
+    RelayConnection &m_connection;
+    CaptureTap &m_tap;
+    const std::vector<Rule> m_rules;
+    const HttpHeadParser::Limits m_headLimits;
+    HttpMessageStream m_requests;
+    HttpMessageStream m_responses;
+    QList<HttpMessageStream::Event> m_events;
+    std::deque<Plan> m_plans;
+    bool m_readsRequests = true;
+    bool m_requestsHttp = true;   // false once the client's bytes are not HTTP
+    bool m_responsesHttp = true;
+    quint64 m_upSeen = 0;         // bytes shown each way
+    quint64 m_downSeen = 0;
+    quint64 m_requestStart = 0;   // where the next request starts, on the client's flow
+    quint64 m_responseStart = 0;
+    bool m_interim = false;       // the response being read is a 1xx
+    bool m_upStopped = false;     // a request is answered by proxymon: nothing more goes up
+    quint64 m_limits[2] = {Flow::NoLimit, Flow::NoLimit}; // set by the gate, on up and down
+    Hold m_hold = Hold::None;
+    Plan m_held;                  // the plan of the hold (its response may have ended since)
+    bool m_holdReached = false;
+    bool m_delayStarted = false;
+    Callback m_settle{*this, &HttpFaultGate::settle};
+    Callback m_delay{*this, &HttpFaultGate::delayOver};
+};
