@@ -187,10 +187,14 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         QStringLiteral("Conditions and faults from a JSON file ({\"preset\": NAME, \"conditions\": [RULE...], "
                        "\"faults\": [RULE...]}), after the options'; headless, SIGHUP reloads it."),
         QStringLiteral("FILE"));
+    const QCommandLineOption commands(QStringLiteral("commands"),
+        QStringLiteral("Headless: read commands from standard input, one per line, answered on standard error: "
+                       "list (the live connections), act ID FAULT (reset:side=client, half-close:toward=upstream, "
+                       "stall:dir=up,for=2s, resume:dir=up, ...), throttle ID CONDITION|off, help."));
     parser.addOptions({help, version, headless, listen, target, mode, allow, jsonl, jsonlSamples, bodies, har, pcapng, curl, allowRemote, buffer, connectTimeout,
                        idleTimeout, halfCloseTimeout, stopGrace, maxConnections, workers, backlog, noCapture, via,
                        bodyPrefix, rawPrefix, upstreamCa, insecure, keyLog, noDecrypt, passthrough, insecureHost, caDirectory,
-                       ca, caExport, caReplace, filter, condition, preset, fault, rules});
+                       ca, caExport, caReplace, filter, condition, preset, fault, rules, commands});
     parser.addPositionalArgument(QStringLiteral("FILE"),
                                  QStringLiteral("A saved session, a JSONL stream or a HAR file to open in the window."),
                                  QStringLiteral("[FILE]"));
@@ -253,6 +257,11 @@ CommandLine CommandLine::parse(const QStringList &arguments)
         return result;
     }
     config.allowNonLoopback = parser.isSet(allowRemote);
+    result.commands = parser.isSet(commands);
+    if (result.commands && !result.headless) {
+        result.error = QStringLiteral("--commands goes with --headless: the window has the row menu");
+        return result;
+    }
 
     if (parser.isSet(mode) && !config.setMode(parser.value(mode), &error)) {
         result.error = QStringLiteral("--mode: %1").arg(error);

@@ -15,6 +15,7 @@ struct CommandLine
     bool caReplace = false;    // --ca-replace: make a new one first
     bool presetsRequested = false; // --preset list: name the presets and exit
     QString rulesPath;         // --rules FILE: conditions and faults, reloaded on SIGHUP
+    bool commands = false;     // --commands: act on live connections by commands on standard input
     RuleSet optionRules;       // the --preset, --condition and --fault rules, kept at a reload
     QString caExportPath;      // --ca-export FILE: save it there (DER for .der/.cer)
     QString caDirectory;       // --ca-dir DIR: where the CA lives (empty: the data directory)

@@ -4,6 +4,7 @@
 #include "captureselection.h"
 #include "capturesnapshot.h"
 #include "harwriter.h"
+#include "headlesscommands.h"
 #include "pcapngwriter.h"
 #include "jsonlwriter.h"
 #include "proxyserver.h"
@@ -15,6 +16,7 @@
 #include <QTimer>
 
 #include <csignal>
+#include <unistd.h>
 #include <cstdio>
 #include <tuple>
 
@@ -85,8 +87,14 @@ bool HeadlessRunner::start()
     m_server = new ProxyServer(this);
     m_signals = new SignalWatcher(this);
     connect(m_signals, &SignalWatcher::received, this, &HeadlessRunner::onSignal);
+    if (m_commandLine.commands) {
+        m_commands = new HeadlessCommands(m_server, this);
+        connect(m_commands, &HeadlessCommands::answered, this, [](const QString &text) { say(text); });
+    }
     connect(m_server, &ProxyServer::published, this,
             [this](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
+                if (m_commands)
+                    m_commands->track(records);
                 if (m_jsonl)
                     m_jsonl->writeBatch(records, exchanges);
                 if (m_stopStore)
@@ -132,6 +140,10 @@ bool HeadlessRunner::start()
         say(QStringLiteral("listening on %1, forwarding to %2").arg(config.listenText(), config.targetText()));
     if (m_jsonl)
         m_jsonl->writeListening(config);
+    if (m_commands) {
+        m_commands->listen(STDIN_FILENO);
+        say(QStringLiteral("reading commands from standard input (help lists them)"));
+    }
     return true;
 }
 

@@ -9,6 +9,7 @@
 
 #include <memory>
 
+class HeadlessCommands;
 class JsonlWriter;
 class ProxyServer;
 class SignalWatcher;
@@ -45,5 +46,6 @@ private:
     QSet<QString> m_toldRejections;
     ProxyServer *m_server = nullptr;
     SignalWatcher *m_signals = nullptr;
+    HeadlessCommands *m_commands = nullptr; // --commands
     int m_signalsSeen = 0;
 };

@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QStringList>
 #include <QVBoxLayout>
 
@@ -90,6 +91,23 @@ ConditionsPanel::ConditionsPanel(QWidget *parent)
     layout->addLayout(buttons);
     layout->addWidget(m_inForce);
     showInForce(RuleSet());
+}
+
+void ConditionsPanel::restore(const QSettings &settings)
+{
+    if (m_preset->currentIndex() > 0 || !m_conditions->toPlainText().isEmpty() || !m_faults->toPlainText().isEmpty())
+        return; // the command line's rules, in force
+    const int preset = m_preset->findData(settings.value(QStringLiteral("conditions/preset")).toString());
+    m_preset->setCurrentIndex(qMax(0, preset));
+    m_conditions->setPlainText(settings.value(QStringLiteral("conditions/conditions")).toString());
+    m_faults->setPlainText(settings.value(QStringLiteral("conditions/faults")).toString());
+}
+
+void ConditionsPanel::save(QSettings *settings) const
+{
+    settings->setValue(QStringLiteral("conditions/preset"), m_preset->currentData().toString());
+    settings->setValue(QStringLiteral("conditions/conditions"), m_conditions->toPlainText());
+    settings->setValue(QStringLiteral("conditions/faults"), m_faults->toPlainText());
 }
 
 void ConditionsPanel::showRules(const RuleSet &rules)

@@ -6,6 +6,7 @@
 
 class QComboBox;
 class QLabel;
+class QSettings;
 class QPlainTextEdit;
 class QPushButton;
 
@@ -24,6 +25,11 @@ public:
     void showRules(const RuleSet &rules);
     // Parses the fields: true and applied(), or false with the error shown.
     bool apply();
+    // The fields as the user left them last time, unless rules came from
+    // the command line: typed, not applied, so that a fault left in them
+    // breaks nothing until Apply says so.
+    void restore(const QSettings &settings);
+    void save(QSettings *settings) const;
 
 signals:
     void applied(const RuleSet &rules);

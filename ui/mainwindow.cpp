@@ -496,6 +496,7 @@ void MainWindow::restoreSettings()
     m_exchangesView->horizontalHeader()->restoreState(settings.value(QStringLiteral("exchanges/header")).toByteArray());
     m_allExchanges->setChecked(settings.value(QStringLiteral("exchanges/allConnections"), false).toBool());
     m_controls->restore(settings);
+    m_conditions->restore(settings);
 }
 
 void MainWindow::saveSettings() const
@@ -509,6 +510,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("exchanges/header"), m_exchangesView->horizontalHeader()->saveState());
     settings.setValue(QStringLiteral("exchanges/allConnections"), m_allExchanges->isChecked());
     m_controls->save(&settings);
+    m_conditions->save(&settings);
 }
 
 void MainWindow::closeEvent(QCloseEvent *event)

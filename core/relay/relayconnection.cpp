@@ -240,14 +240,22 @@ bool RelayConnection::drawn(double probability, const QString &what)
         return false;
     if (probability >= 1)
         return true;
-    const double draw = std::uniform_real_distribution<double>(0, 1)(m_worker.random());
-    const bool applies = draw < probability;
-    m_ruleNotes.append(QStringLiteral("%1: drew %2 for p=%3, %4")
-                                .arg(what)
-                                .arg(draw, 0, 'f', 3)
-                                .arg(probability)
-                                .arg(applies ? QStringLiteral("applies") : QStringLiteral("does not apply")));
-    return applies;
+    // Once per rule and connection: rules put in force again (a reload)
+    // keep what was drawn for the live connections, and say it again.
+    const QString key = QStringLiteral("%1@%2").arg(what).arg(probability);
+    auto earlier = m_draws.constFind(key);
+    if (earlier == m_draws.constEnd()) {
+        const double draw = std::uniform_real_distribution<double>(0, 1)(m_worker.random());
+        const bool applies = draw < probability;
+        const QString note = QStringLiteral("%1: drew %2 for p=%3, %4")
+                                 .arg(what)
+                                 .arg(draw, 0, 'f', 3)
+                                 .arg(probability)
+                                 .arg(applies ? QStringLiteral("applies") : QStringLiteral("does not apply"));
+        earlier = m_draws.insert(key, {applies, note});
+    }
+    m_ruleNotes.append(earlier->second);
+    return earlier->first;
 }
 
 QHostAddress RelayConnection::clientAddress() const

@@ -10,6 +10,7 @@
 #include "tcpleg.h"
 #include "tlsleg.h"
 
+#include <QHash>
 #include <QStringList>
 
 struct ClientHello;
@@ -292,6 +293,7 @@ private:
     bool m_closing = false;       // closing cleanly: each direction ends once it delivered what it held
     QString m_closeWhy;
     QStringList m_ruleNotes;      // the rules' draws, a held connect
+    QHash<QString, std::pair<bool, QString>> m_draws; // each rule's draw and its note, by its summary and probability
     QStringList m_conditionNotes; // half-closes done
     bool m_throttledByHand[2] = {false, false}; // per direction, up then down
     qint64 m_connectDelayUs = 0;  // still to wait before the upstream connect

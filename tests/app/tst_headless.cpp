@@ -40,6 +40,7 @@ private slots:
     void filterNarrowsTheStream();
     void httpProxyModeReportsItsAnswers();
     void httpFaultFromTheCommandLine();
+    void commandsActOnOneConnection();
     void caShowsWhereAndHowToTrust();
     void bodiesAndHarWhenStopped();
     void harToAPlaceThatCannotBeWritten();
@@ -148,7 +149,7 @@ void tst_Headless::helpListsEveryOption()
                                "--connect-timeout", "--idle-timeout", "--half-close-timeout", "--stop-grace",
                                "--max-connections", "--workers", "--backlog", "--no-capture", "--body-prefix",
                                "--upstream-ca", "--insecure", "--keylog", "--ca", "--ca-export", "--ca-replace",
-                               "--condition", "--preset", "--fault", "--rules"}) {
+                               "--condition", "--preset", "--fault", "--rules", "--commands"}) {
         QVERIFY2(help.contains(QLatin1String(option)), option);
     }
 }
@@ -513,6 +514,44 @@ void tst_Headless::httpFaultFromTheCommandLine()
     const QString error = QString::fromUtf8(process.readAllStandardError());
     QVERIFY2(error.contains(QStringLiteral("--fault 'status:code=5000': code '5000' is not a final HTTP status")),
              qPrintable(error));
+}
+
+void tst_Headless::commandsActOnOneConnection()
+{
+    // What the row menu does, typed: the live connections listed, one
+    // reset by its id, and mistakes answered with what is wrong.
+    EchoServer echo;
+    QProcess process;
+    QByteArray err;
+    const quint16 port = startProxy(process, {"--headless", "--listen", "127.0.0.1:0", "--target",
+                                              "127.0.0.1:" + QString::number(echo.port()), "--jsonl", "-", "--commands"},
+                                    &err);
+    QVERIFY2(port != 0, err.constData());
+    Socket first = connectTo("127.0.0.1", port);
+    Socket second = connectTo("127.0.0.1", port);
+    for (Socket *socket : {&first, &second}) {
+        QVERIFY(sendAll(socket->fd(), "ping"));
+        QCOMPARE(readExactly(socket->fd(), 4), QByteArray("ping"));
+    }
+    QVERIFY(QTest::qWaitFor([&] {
+        process.write("list\n");
+        return waitForOutput(process, QProcess::StandardError, "2  127.0.0.1:", &err, 300);
+    }, 5'000));
+    QVERIFY2(err.contains(" -> 127.0.0.1:" + QByteArray::number(echo.port()) + "  open  up 4B, down 4B"), err.constData());
+    process.write("frobnicate\nact 99 close\nact 1 reset:after=2s\nact 1 reset:side=client\n");
+    QVERIFY(waitForOutput(process, QProcess::StandardError, "connection 1: reset the client (by a command)", &err));
+    QVERIFY(err.contains("'frobnicate' is not a command (help lists them)"));
+    QVERIFY(err.contains("no live connection 99"));
+    QVERIFY(err.contains("act reset:after=2s: a command acts now"));
+    char byte;
+    QCOMPARE(::recv(first.fd(), &byte, 1, 0), ssize_t(-1));
+    QCOMPARE(errno, ECONNRESET);
+    // The other connection goes on.
+    QVERIFY(sendAll(second.fd(), "pong"));
+    QCOMPARE(readExactly(second.fd(), 4), QByteArray("pong"));
+    QByteArray out;
+    QVERIFY(stopAfterFirstClose(process, SIGINT, &out));
+    QVERIFY2(out.contains("\"what\":\"reset the client (by a command)\""), out.constData());
 }
 
 void tst_Headless::caShowsWhereAndHowToTrust()

@@ -155,7 +155,10 @@ void tst_Flow::stopsReadingWhileTheDestinationIsFull()
     const int queued = queuedToRead(client.leg.descriptor());
     for (int i = 0; i < 10; ++i)
         flow.pump();
-    QCOMPARE(queuedToRead(client.leg.descriptor()), queued);
+    // The sender may still be adding (its own queue drains into this one,
+    // slowly under a sanitizer); a read could only make it smaller.
+    QVERIFY2(queuedToRead(client.leg.descriptor()) >= queued,
+             qPrintable(QStringLiteral("%1 < %2").arg(queuedToRead(client.leg.descriptor())).arg(queued)));
     QCOMPARE(flow.delivered(), delivered);
     QVERIFY(delivered < quint64(data.size()));
     // The wait is timed from its start; it has not ended yet.

@@ -75,6 +75,7 @@ private slots:
     void ruleLimitThenClose();
     void ruleForOtherClientsOnly();
     void probabilityZeroNeverFires();
+    void reloadKeepsEachConnectionsDraw();
     void refuseForAWhile();
     void stallFromTheAcceptHoldsTheFirstBytes();
     void halfCloseASplicedDownload();
@@ -511,6 +512,34 @@ void tst_Faults::probabilityZeroNeverFires()
         QVERIFY(!record.timeline.find(TimelineMark::Kind::ResetSent, TimelineMark::Lane::Client));
         QVERIFY2(record.conditions.isEmpty(), qPrintable(record.conditions)); // nothing drawn
     }
+}
+
+void tst_Faults::reloadKeepsEachConnectionsDraw()
+{
+    // Twenty live connections, each drawn once for p=0.5; the same rules
+    // put in force again change none of them.
+    EchoServer echo;
+    ProxyServer server;
+    RecordCollector records(&server);
+    const ProxyConfig config = ruledConfig(echo.port(), {QStringLiteral("down:latency=20ms,probability=0.5")});
+    QVERIFY(server.start(config));
+    std::vector<Socket> clients;
+    for (int i = 0; i < 20; ++i)
+        clients.push_back(connectTo("127.0.0.1", server.listenPort()));
+    QTRY_VERIFY(records.latest(20).id == 20 && relaying(records, 20));
+    QTest::qWait(200);
+    QStringList before;
+    for (quint64 id = 1; id <= 20; ++id)
+        before.append(records.latest(id).conditions);
+    // Each row says its draw: some apply, some do not.
+    const QString all = before.join(u'|');
+    QVERIFY2(all.contains(QStringLiteral(", applies")) && all.contains(QStringLiteral("does not apply")), qPrintable(all));
+    server.setRules(config.rules);
+    QTest::qWait(300);
+    QStringList after;
+    for (quint64 id = 1; id <= 20; ++id)
+        after.append(records.latest(id).conditions);
+    QCOMPARE(after, before);
 }
 
 void tst_Faults::refuseForAWhile()

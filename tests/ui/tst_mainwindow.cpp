@@ -68,6 +68,7 @@ private slots:
     void interceptedConnectionShowsBothLegs();
     void trustDialogShowsTheAuthority();
     void conditionsPanelAppliesToTheRunningProxy();
+    void conditionsPanelKeepsItsTextNotItsRules();
 
 private:
     static QByteArray fetch(quint16 port, const QByteArray &request);
@@ -881,6 +882,31 @@ void tst_MainWindow::conditionsPanelAppliesToTheRunningProxy()
     QVERIFY(label(window, "conditionsInForce").contains(QStringLiteral("nothing")));
     const qint64 fast = roundTripMs();
     QVERIFY2(fast >= 0 && fast < 200, qPrintable(QString::number(fast)));
+}
+
+void tst_MainWindow::conditionsPanelKeepsItsTextNotItsRules()
+{
+    // What was typed is there at the next start; nothing is in force
+    // until Apply, so a fault left in the panel breaks nothing by itself.
+    {
+        MainWindow window{ProxyConfig()};
+        window.show();
+        press(window, "showConditions");
+        window.findChild<QPlainTextEdit *>(QStringLiteral("conditionsEdit"))->setPlainText(QStringLiteral("down:latency=50ms"));
+        window.findChild<QPlainTextEdit *>(QStringLiteral("faultsEdit"))->setPlainText(QStringLiteral("reset:after=1s"));
+        window.findChild<QComboBox *>(QStringLiteral("presetCombo"))->setCurrentIndex(2);
+        window.close();
+    }
+    MainWindow window{ProxyConfig()};
+    window.show();
+    QCOMPARE(window.findChild<QPlainTextEdit *>(QStringLiteral("conditionsEdit"))->toPlainText(),
+             QStringLiteral("down:latency=50ms"));
+    QCOMPARE(window.findChild<QPlainTextEdit *>(QStringLiteral("faultsEdit"))->toPlainText(), QStringLiteral("reset:after=1s"));
+    QCOMPARE(window.findChild<QComboBox *>(QStringLiteral("presetCombo"))->currentIndex(), 2);
+    QVERIFY(label(window, "conditionsInForce").contains(QStringLiteral("nothing")));
+    EchoServer echo;
+    startOn(window, echo.port());
+    QVERIFY(window.server()->config().rules.isEmpty());
 }
 
 QTEST_MAIN(tst_MainWindow)
