@@ -223,10 +223,14 @@ void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
     m_held = plan;
     m_holdReached = false;
     m_delayStarted = false;
-    if (!limit(m_connection.down(), at)) {
+    Flow &down = m_connection.down();
+    if (!limit(down, at)) {
         m_hold = Hold::None;
         return;
     }
+    // A limit that was already there is not reported again.
+    if (!m_holdReached && down.delivered() >= at)
+        limitReached(down);
     if (m_hold == Hold::Delay && m_downSeen > at)
         delayStarts();
 }
@@ -253,6 +257,10 @@ void HttpFaultGate::delayOver()
     releaseDown();
     if (!m_connection.isFinished())
         armNext();
+    // What the policy does once a response has gone (an HTTP proxy's next
+    // step, the source read on) waits for this.
+    if (!m_connection.isFinished())
+        m_connection.conditionsChanged(m_connection.down());
 }
 
 void HttpFaultGate::readResponses(const char *data, qsizetype size)
@@ -341,6 +349,8 @@ void HttpFaultGate::settle()
         if (!m_connection.isFinished())
             limit(down, Flow::NoLimit);
         note(plan, plan.rule->fault.describe());
+        if (!m_connection.isFinished())
+            m_connection.conditionsChanged(down); // what the upstream sends is read, into the hole
         return;
     case Hold::Cut: {
         m_hold = Hold::None;

@@ -75,6 +75,10 @@ public:
     void noteFault(const QString &why);
     // Delivers what each direction holds, then FIN both ways, then ends.
     void closeCleanly(const QString &why);
+    // A direction's conditions or holds changed while relaying: what may
+    // go goes, and its source is read on by the policy (which knows who
+    // reads it). Not from inside the flow's own calls.
+    void conditionsChanged(Flow &flow);
     // The worker's rules changed: their conditions replace the old ones
     // (a direction the user throttled by hand keeps that throttle).
     void rulesChanged();
@@ -192,9 +196,6 @@ private:
     // The rules' conditions that match this client, on its flows; at the
     // accept, also the connect's hold.
     void applyConditions(bool atAccept);
-    // A direction's conditions changed while relaying: what may go goes,
-    // and its source is read on.
-    void conditionsChanged(Flow &flow);
     // The proxy's fault rules that match this client, armed.
     void armFaults();
     // Whether a rule with this probability applies, drawn now; the draw

@@ -144,6 +144,7 @@ private slots:
     void noResponseKeepsTheConnectionOpen();
     void headSplitAcrossWritesIsDecidedWhole();
     void httpProxyAnswersAndDelays();
+    void httpProxyAnswerWaitsForADelayedResponse();
     void notHttpPassesUntouched();
 };
 
@@ -380,6 +381,38 @@ void tst_HttpFaults::httpProxyAnswersAndDelays()
     QCOMPARE(bodyOf(slow), QByteArray("hello /slow"));
     QVERIFY2(slowMs >= 300, qPrintable(QString::number(slowMs)));
     QCOMPARE(origin.seen(), QStringList{QStringLiteral("GET /slow")});
+}
+
+void tst_HttpFaults::httpProxyAnswerWaitsForADelayedResponse()
+{
+    // Pipelined to the proxy: the first response is held, the second
+    // request is answered by a rule. The answer comes after the held
+    // response, once it has gone, then the connection closes.
+    HttpOrigin origin;
+    ProxyServer server;
+    QVERIFY(server.start(httpProxyWith({QStringLiteral("delay-head:delay=300ms,path=^/slow"),
+                                        QStringLiteral("status:code=503,path=^/down")})));
+    const QByteArray base = "http://127.0.0.1:" + QByteArray::number(origin.port());
+    QElapsedTimer clock;
+    clock.start();
+    const QByteArray stream = askOnce(server.listenPort(), "GET " + base + "/slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                                                               "GET " + base + "/down HTTP/1.1\r\nHost: x\r\n\r\n");
+    const qint64 elapsedMs = clock.elapsed();
+    QCOMPARE(statuses(stream), (QList<int>{200, 503}));
+    QVERIFY(stream.contains("hello /slow"));
+    QVERIFY2(elapsedMs >= 300 && elapsedMs < 5'000, qPrintable(QString::number(elapsedMs)));
+    QCOMPARE(origin.seen(), QStringList{QStringLiteral("GET /slow")});
+
+    // The same when forwarding.
+    HttpOrigin direct;
+    ProxyServer forwarding;
+    QVERIFY(forwarding.start(ruledConfig(direct.port(), {}, {QStringLiteral("delay-head:delay=300ms,path=^/slow"),
+                                                             QStringLiteral("status:code=503,path=^/down")})));
+    clock.restart();
+    const QByteArray forwarded = askOnce(forwarding.listenPort(), get("/slow", false) + get("/down", false));
+    QCOMPARE(statuses(forwarded), (QList<int>{200, 503}));
+    QVERIFY(clock.elapsed() >= 300);
+    QCOMPARE(direct.seen(), QStringList{QStringLiteral("GET /slow")});
 }
 
 void tst_HttpFaults::notHttpPassesUntouched()
