@@ -3,6 +3,7 @@
 // authority's certificates as upstreams, and proxymon in between in both
 // modes, showing what was inside.
 #include "certificateauthority.h"
+#include "faultrule.h"
 #include "loopback.h"
 #include "proxyserver.h"
 #include "recordcollector.h"
@@ -160,6 +161,7 @@ private slots:
     void slowReaderOfAGigabyteHoldsLittle();
     void replacedAuthorityServesTheNextStart();
     void decryptedExchangesAreResentOverTls();
+    void httpFaultsInsideDecryptedTls();
 
 private:
     // curl -x through the proxy: POSTs the bytes to origin's /upload over
@@ -1008,4 +1010,47 @@ void tst_Interception::decryptedExchangesAreResentOverTls()
 }
 
 QTEST_GUILESS_MAIN(tst_Interception)
+void tst_Interception::httpFaultsInsideDecryptedTls()
+{
+    // HTTP faults act on what is inside TLS once proxymon decrypts it: an
+    // answer in place of the upstream's, a body cut short, over the
+    // client's TLS, forwarding and inside an HTTP proxy's CONNECT.
+    TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("test.example"), QStringLiteral("localhost")});
+    QList<RuleSet::Text> faults;
+    for (const char *text : {"status:code=503,path=^/again", "cut-body:bytes=1000,path=^/bytes/"})
+        faults.append({QStringLiteral("fault"), QString::fromLatin1(text)});
+    for (const bool viaProxy : {false, true}) {
+        ProxyConfig config = viaProxy ? httpProxy() : forwardingTo(upstream.port());
+        QString error;
+        QVERIFY2(config.rules.addTexts({}, faults, &error), qPrintable(error));
+        ProxyServer server;
+        QVERIFY2(server.start(config), qPrintable(server.errorString()));
+        const QString origin = viaProxy ? QStringLiteral("https://localhost:%1").arg(upstream.port())
+                                        : QStringLiteral("https://test.example:%1").arg(server.listenPort());
+        QStringList common = {QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
+                              QStringLiteral("--cacert"), m_proxymonCa};
+        if (viaProxy)
+            common << QStringLiteral("-x") << QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort());
+        else
+            common << QStringLiteral("--resolve") << QStringLiteral("test.example:%1:127.0.0.1").arg(server.listenPort());
+
+        const QString answer = m_directory.filePath(QStringLiteral("answer-%1").arg(viaProxy));
+        const ToolRun answered = run(QStringLiteral("curl"), common + QStringList{
+            QStringLiteral("-w"), QStringLiteral("%{http_code}"), QStringLiteral("-o"), answer, origin + QStringLiteral("/again")});
+        QVERIFY2(answered.exitCode == 0, answered.err.constData());
+        QCOMPARE(answered.out, QByteArray("503"));
+        QFile answerFile(answer);
+        QVERIFY(answerFile.open(QIODevice::ReadOnly));
+        QVERIFY(answerFile.readAll().contains("answer 503 to GET /again"));
+
+        const QString cut = m_directory.filePath(QStringLiteral("cut-%1").arg(viaProxy));
+        const ToolRun truncated = run(QStringLiteral("curl"), common + QStringList{
+            QStringLiteral("-o"), cut, origin + QStringLiteral("/bytes/300001")});
+        QVERIFY2(truncated.exitCode != 0, "curl took a cut body for a whole one");
+        QFile cutFile(cut);
+        QVERIFY(cutFile.open(QIODevice::ReadOnly));
+        QCOMPARE(sha256(cutFile.readAll()), sha256(randomBytes(300001, 7).left(1000)));
+    }
+}
+
 #include "tst_interception.moc"
