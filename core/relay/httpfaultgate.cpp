@@ -74,16 +74,20 @@ bool HttpFaultGate::tapWatching(bool fromClient) const
     return m_connection.worker().config().capture && m_tap.watching(fromClient);
 }
 
+bool HttpFaultGate::following(bool fromClient) const
+{
+    return fromClient ? m_readsRequests && m_requestsHttp && !m_upStopped : m_responsesHttp;
+}
+
 bool HttpFaultGate::watching(bool fromClient) const
 {
-    const bool needed = fromClient ? m_readsRequests && m_requestsHttp && !m_upStopped : m_responsesHttp;
-    return needed || tapWatching(fromClient);
+    return following(fromClient) || tapWatching(fromClient);
 }
 
 FlowObserver::Window HttpFaultGate::window(bool fromClient)
 {
     // Every byte the gate follows is shown; past that, the tap's window.
-    if (fromClient ? m_readsRequests && m_requestsHttp && !m_upStopped : m_responsesHttp)
+    if (following(fromClient))
         return Window();
     return m_tap.window(fromClient);
 }
@@ -97,12 +101,12 @@ void HttpFaultGate::seen(bool fromClient, const char *data, qsizetype size)
 {
     if (tapWatching(fromClient))
         m_tap.seen(fromClient, data, size);
-    if (fromClient) {
-        if (m_readsRequests && m_requestsHttp && !m_upStopped)
-            readRequests(data, size);
-    } else if (m_responsesHttp) {
+    if (!following(fromClient))
+        return;
+    if (fromClient)
+        readRequests(data, size);
+    else
         readResponses(data, size);
-    }
 }
 
 void HttpFaultGate::readRequests(const char *data, qsizetype size)

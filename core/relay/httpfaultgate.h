@@ -84,6 +84,9 @@ private:
         void (HttpFaultGate::*m_call)();
     };
 
+    // Whether the gate itself reads a direction's bytes (the requests
+    // only where it reads them, and only while they are HTTP).
+    bool following(bool fromClient) const;
     bool tapWatching(bool fromClient) const;
     void readRequests(const char *data, qsizetype size);
     void readResponses(const char *data, qsizetype size);

@@ -1194,8 +1194,8 @@ void RelayConnection::markDirty()
 
 void RelayConnection::capture(const Flow &flow, const char *data, qsizetype size)
 {
-    if (m_gate)
-        m_gate->seen(flow.fromClient(), data, size);
-    else if (m_worker.config().capture && m_tap.watching(flow.fromClient()))
-        m_tap.seen(flow.fromClient(), data, size);
+    // As a flow shows its observer what it read.
+    FlowObserver *observer = captureTap();
+    if (observer && observer->watching(flow.fromClient()))
+        observer->seen(flow.fromClient(), data, size);
 }
