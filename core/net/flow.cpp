@@ -39,6 +39,15 @@ void Flow::pump()
 {
     if (m_stopped || m_eof || m_paused || !m_source->isOpen())
         return;
+    if (m_fed) {
+        // Its session reads the source: it is asked for more once there
+        // is room for what it could not feed.
+        if (m_sourceLeft && feedRoom() > 0) {
+            m_sourceLeft = false;
+            m_owner.flowYield(*this);
+        }
+        return;
+    }
     if (shaped()) {
         pumpShaped();
         return;
@@ -206,10 +215,39 @@ void Flow::hold(const char *data, qsizetype length)
 {
     if (m_discarding)
         m_discarded += quint64(length);
-    else if (shaped())
+    else if (shaped() || m_tail > m_head)
         append(data, length);
     else
         keep(data, length);
+}
+
+qsizetype Flow::roomToFeed()
+{
+    const qsizetype room = feedRoom();
+    if (room == 0)
+        m_sourceLeft = true;
+    return room;
+}
+
+qsizetype Flow::feedRoom() const
+{
+    if (m_stopped)
+        return 0;
+    if (shaped())
+        return shapedRoom();
+    return pending() ? 0 : m_shared.capacity;
+}
+
+qsizetype Flow::shapedRoom() const
+{
+    const qsizetype capacity = m_shared.capacity;
+    if (m_discarding)
+        return capacity;
+    const qsizetype held = m_tail - m_head;
+    const qsizetype room = capacity - held;
+    if ((m_shaper && m_shaper->full()) || room <= 0 || (held > 0 && room < capacity / 4))
+        return 0;
+    return room;
 }
 
 void Flow::keep(const char *data, qsizetype length)
@@ -323,6 +361,22 @@ void Flow::replaceLeg(const Leg &old, Leg &replacement)
 void Flow::newDestination()
 {
     m_shutDown = false;
+    dropHeld();
+}
+
+void Flow::dropHeld()
+{
+    // The shaper timed those bytes: what comes next is timed afresh.
+    if (m_shaper && m_tail > m_head)
+        m_shaper->dropHeld();
+    release(false);
+    waitEnds();
+}
+
+void Flow::halt()
+{
+    setPaused(true);
+    dropHeld();
 }
 
 void Flow::uncountUnacknowledged()
@@ -541,25 +595,17 @@ void Flow::pumpShaped()
     // connected raises no new edge.
     if (m_tail > m_head && (!deliverShaped() || m_stopped))
         return;
-    const int capacity = m_shared.capacity;
     char *scratch = m_shared.scratch;
     for (int round = 0;; ++round) {
         if (round == RoundsPerWakeUp) {
             m_owner.flowYield(*this);
             return;
         }
-        qsizetype room = capacity;
-        if (!m_discarding) {
-            // The source waits (backpressure) while the buffer is full, or
-            // too many reads wait for their time; it is read again once a
-            // quarter of the buffer is free, so that a buffer kept full by
-            // slices is not read (and moved) a few bytes at a time.
-            const qsizetype held = m_tail - m_head;
-            room = capacity - held;
-            if ((m_shaper && m_shaper->full()) || room <= 0 || (held > 0 && room < capacity / 4)) {
-                m_sourceLeft = true;
-                return;
-            }
+        // The source waits (backpressure) while there is no room.
+        const qsizetype room = shapedRoom();
+        if (room == 0) {
+            m_sourceLeft = true;
+            return;
         }
         m_sourceLeft = false;
         bool drained = false;

@@ -108,6 +108,16 @@ public:
     void replaceLeg(const Leg &old, Leg &replacement);
     // HTTP proxy mode reads every response byte, so it never splices.
     void setSpliceAllowed(bool allowed) { m_spliceAllowed = allowed; }
+    // The session reads the source itself and feeds the flow what is to
+    // go (an HTTP proxy's requests, rewritten) with forward(), at most
+    // roomToFeed() at a time: the flow never reads the source, and still
+    // shapes, drops, limits and times what it is fed. Its FIN is the
+    // session's to pass.
+    void setFed(bool fed) { m_fed = fed; }
+    // How many bytes forward() takes now. 0 means come back later: once
+    // what the flow holds has gone, it asks its owner for more
+    // (flowYield), as a source left unread is read again.
+    qsizetype roomToFeed();
 
     // Each of these delivers what may go at once; reading on is the
     // owner's to start (its policy knows who reads the source).
@@ -138,17 +148,23 @@ public:
     bool flush();
     // Sends bytes the session produced (an answer, bytes a front held)
     // and keeps what the destination cannot take yet; only with nothing
-    // pending. False when the connection ended.
+    // pending, or within roomToFeed(). False when the connection ended.
     bool forward(const char *data, qsizetype length);
-    // Keeps bytes for the next flush(); only with nothing pending.
+    // Keeps bytes for the next flush(), after any it holds.
     void hold(const char *data, qsizetype length);
 
     void markEnded() { m_eof = true; }
     void markFinPassed() { m_shutDown = true; }
     // Bytes the session sent to the destination itself.
     void countDelivered(quint64 bytes) { m_delivered += bytes; }
-    // The destination is a new connection (an HTTP proxy's next upstream).
+    // The destination is a new connection (an HTTP proxy's next upstream):
+    // what was held for the old one is dropped with it.
     void newDestination();
+    // Drops what the flow holds: its destination will not have it.
+    void dropHeld();
+    // Drops what it holds and reads its source no more: not a byte more
+    // goes (a limit met, an answer given in the upstream's place).
+    void halt();
     // The connection is failing: what the destination never acknowledged
     // was never delivered.
     void uncountUnacknowledged();
@@ -172,6 +188,12 @@ private:
     qint64 nowUs() const;
     // What pump() and flush() do for a shaped flow.
     void pumpShaped();
+    // How many bytes a shaped flow takes in now (0: it waits): its one
+    // buffer bounds it, and it takes more only once a quarter of that is
+    // free, so that a buffer kept full by slices is not filled (and moved)
+    // a few bytes at a time.
+    qsizetype shapedRoom() const;
+    qsizetype feedRoom() const;
     bool deliverShaped();
     void wake();
     // After a change of conditions: deliver what may go now.
@@ -212,6 +234,7 @@ private:
     quint64 m_delivered = 0;
     bool m_bulk = false;      // a read filled the buffer: splice from now on
     bool m_spliceAllowed = true;
+    bool m_fed = false;
     bool m_eof = false;
     bool m_shutDown = false;
     bool m_stopped = false;
@@ -225,7 +248,8 @@ private:
     bool m_finHeld = false;       // a shaped flow's FIN waits for its time
     bool m_endSwallowed = false;  // a black hole read the source's FIN
     bool m_limitReported = false;
-    bool m_sourceLeft = false;    // a shaped flow stopped reading a source that may hold more
+    bool m_sourceLeft = false;    // a shaped flow stopped reading a source that may hold more,
+                                  // or a fed flow had no room for its session
     quint64 m_discarded = 0;
     quint64 m_limit = NoLimit;
 };

@@ -122,6 +122,13 @@ void FlowShaper::wrote(qint64 bytes, qint64 nowUs)
     }
 }
 
+void FlowShaper::dropHeld()
+{
+    m_stamps.clear();
+    m_releasedEnd = m_written = m_arrived;
+    m_piece = 0;
+}
+
 bool FlowShaper::endDue(qint64 nowUs, qint64 *wakeUs) const
 {
     *wakeUs = -1;

@@ -42,6 +42,9 @@ public:
     qint64 writable(qint64 held, qint64 nowUs, qint64 *wakeUs);
     // bytes were written (at most what writable() said).
     void wrote(qint64 bytes, qint64 nowUs);
+    // The bytes held were dropped (their destination went): what comes
+    // next is timed afresh.
+    void dropHeld();
     // Whether the FIN may pass now (all bytes written); false with *wakeUs
     // set to when it may.
     bool endDue(qint64 nowUs, qint64 *wakeUs) const;

@@ -346,7 +346,7 @@ void HttpFaultGate::settle()
         return;
     case Hold::Drop:
         // What waits goes nowhere, nor does anything after it.
-        down.release(false);
+        down.dropHeld();
         m_hold = Hold::None;
         m_responsesHttp = false;
         down.setDiscarding(true);
@@ -359,8 +359,7 @@ void HttpFaultGate::settle()
     case Hold::Cut: {
         m_hold = Hold::None;
         m_responsesHttp = false;
-        down.setPaused(true);
-        down.release(false);
+        down.halt();
         FaultAction action;
         action.kind = plan.rule->fault.resetsAfterCut() ? FaultAction::Kind::Reset : FaultAction::Kind::Close;
         action.target = plan.rule->fault.resetsAfterCut() ? FaultAction::Target::Client : FaultAction::Target::Both;
@@ -378,9 +377,8 @@ void HttpFaultGate::answer()
     Flow &down = m_connection.down();
     // The request and whatever followed it stay unsent; anything the
     // upstream sent unasked is not passed on.
-    up.setPaused(true);
-    up.release(false);
-    down.release(false);
+    up.halt();
+    down.dropHeld();
     m_hold = Hold::None;
     m_upStopped = true;
     // The answer waits behind the hold, and closing lets it go, then the

@@ -30,6 +30,9 @@ HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
     connection.down().setObserver(this);
     connection.up().setObserver(connection.captureTap());
     connection.up().setSpliceAllowed(false);
+    // The front rewrites the requests; the up flow is fed them, so that
+    // the conditions and faults on it apply as they do to a relay.
+    connection.up().setFed(true);
     connection.down().setSpliceAllowed(false);
     if (HttpFaultGate *gate = connection.httpFaultGate()) {
         gate->setReadsRequests(false);
@@ -104,6 +107,9 @@ void HttpProxyPolicy::handleEvent(Side side, std::uint32_t events)
 {
     Flow &down = m_connection.down();
     if (side == Side::Upstream) {
+        Flow &up = m_connection.up();
+        if ((events & EPOLLOUT) && up.pending() && !up.flush())
+            return;
         if (events & EPOLLERR) {
             // What the upstream sent before failing still goes to the client.
             down.pump();
@@ -238,22 +244,20 @@ void HttpProxyPolicy::advance()
         const bool relaying = m_connection.phase() == Phase::Relaying;
         if (step == Step::Send && relaying && upstream.isOpen()) {
             const QByteArrayView out = m_front.outgoing();
-            const ssize_t n = upstream.write(out.data(), size_t(out.size()));
+            const qsizetype n = qMin(out.size(), up.roomToFeed());
             if (n > 0) {
+                m_feeding = true;
+                const bool sent = up.forward(out.data(), n);
+                m_feeding = false;
+                // A failed upstream may have been answered for instead.
+                if (!sent)
+                    continue;
                 m_front.sent(n);
-                up.countDelivered(quint64(n));
                 m_connection.touched();
-                m_connection.markDirty();
                 continue;
             }
-            const int error = errno;
-            if (n < 0 && error == EINTR)
-                continue;
-            if (n == 0 || (error != EAGAIN && error != EWOULDBLOCK)) {
-                m_connection.sideFailed(Side::Upstream, n < 0 ? error : EPIPE);
-                continue;
-            }
-            // Would block: EPOLLOUT on the upstream brings us back.
+            // No room: the flow asks for more once it has some (after a
+            // delay, or on EPOLLOUT from the upstream).
         } else if (relaying && (step == Step::Connect || (step == Step::Tunnel && !down.pending()))) {
             parkUpstream();
             if (step == Step::Connect && resumeParked(m_front.route()))
@@ -275,19 +279,31 @@ void HttpProxyPolicy::advance()
     if (!live() || m_closingClient)
         return;
     const bool relaying = m_connection.phase() == Phase::Relaying;
-    // The client's FIN goes to the upstream once everything it sent before
-    // it has (the lab's client: request, shutdown, read to EOF).
-    if (up.ended() && !up.finPassed() && upstream.isOpen() && relaying && m_front.step() == Step::Wait
-        && m_front.outgoing().isEmpty()) {
-        up.markFinPassed();
-        m_connection.passFin(Side::Upstream);
-    }
+    if (clientFinDue())
+        passClientFin();
     if (m_front.idle() && !down.pending() && relaying) {
         if (up.ended())
             m_connection.finish(Reason::ClientFin, QString());
         else if (m_front.closeWhenIdle())
             closeClientWhenFlushed(Reason::UpstreamFin);
     }
+}
+
+bool HttpProxyPolicy::clientFinDue() const
+{
+    // The client's FIN goes to the upstream once everything it sent before
+    // it has (the lab's client: request, shutdown, read to EOF); a black
+    // hole keeps it, as it does in a relay.
+    const Flow &up = m_connection.up();
+    return up.ended() && !up.finPassed() && !up.pending() && !up.discarding()
+        && m_connection.leg(Side::Upstream).isOpen() && m_connection.phase() == Phase::Relaying
+        && m_front.step() == Step::Wait && m_front.outgoing().isEmpty();
+}
+
+void HttpProxyPolicy::passClientFin()
+{
+    m_connection.up().markFinPassed();
+    m_connection.passFin(Side::Upstream);
 }
 
 void HttpProxyPolicy::connectUpstream(const HttpProxyFront::Route &route, bool tunnel)
@@ -309,8 +325,9 @@ void HttpProxyPolicy::connectUpstream(const HttpProxyFront::Route &route, bool t
 void HttpProxyPolicy::parkUpstream()
 {
     // Only an upstream that owes nothing and said it stays open is kept.
+    const Flow &up = m_connection.up();
     if (!m_connection.leg(Side::Upstream).isOpen() || !m_front.upstreamReusable() || m_front.inFlight() > 0
-        || m_connection.up().finPassed())
+        || up.finPassed() || up.pending())
         return;
     const QString address = m_connection.record().upstreamAddress;
     m_parked.park({m_front.connectedRoute(), m_connection.detachUpstream(), address});
@@ -356,6 +373,19 @@ void HttpProxyPolicy::finDue(Flow &flow)
 {
     if (flow.finPassed())
         return;
+    if (flow.fromClient()) {
+        // The up flow delivered what it was fed, after the client's FIN:
+        // the FIN goes if the front has nothing more for this upstream,
+        // or the front is asked for more. advance() looks after it while
+        // it feeds.
+        if (m_feeding)
+            return;
+        if (clientFinDue())
+            passClientFin();
+        else if (!flow.pending())
+            m_connection.yield(Side::Client);
+        return;
+    }
     flow.markFinPassed();
     m_connection.passFin(flow.to());
     // The client has its FIN and had sent its own: done.
@@ -432,6 +462,7 @@ void HttpProxyPolicy::becomeByteRelay(const QByteArray &early)
     m_retired = true;
     m_parked.clear();
     Flow &up = m_connection.up();
+    up.setFed(false);
     m_connection.record().state = up.ended() ? State::ClientHalfClosed : State::Open;
     m_connection.markDirty();
     auto forwarding = std::make_unique<ForwardingPolicy>(m_connection);
@@ -442,8 +473,8 @@ void HttpProxyPolicy::becomeByteRelay(const QByteArray &early)
         relay->takeOverTunnel(m_tunnelHost, early, m_ownPage);
         return;
     }
-    // Bytes the client sent after its request go first; then its FIN, or
-    // what it sends next.
+    // Bytes the client sent after its request go next (after what up
+    // holds still); then its FIN, or what it sends next.
     if (!early.isEmpty())
         up.hold(early.constData(), early.size());
     if (up.flush())

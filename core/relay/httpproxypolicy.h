@@ -46,6 +46,8 @@ private:
     bool live() const;
     void readClient();
     void advance();
+    bool clientFinDue() const;
+    void passClientFin();
     void connectUpstream(const HttpProxyFront::Route &route, bool tunnel);
     void parkUpstream();
     bool resumeParked(const HttpProxyFront::Route &route);
@@ -64,5 +66,6 @@ private:
     bool m_closingClient = false;   // FIN to the client is due; its input is discarded
     bool m_clientThrottled = false; // reading stopped while the front held enough
     bool m_retired = false;         // the connection is a byte relay now
+    bool m_feeding = false;         // advance() is handing the up flow bytes
     Reason m_endReason = Reason::ClientFin;
 };

@@ -258,14 +258,16 @@ bool RelayConnection::drawn(double probability, const QString &what)
     return earlier->first;
 }
 
-QHostAddress RelayConnection::clientAddress() const
+const QHostAddress &RelayConnection::clientAddress()
 {
-    return QHostAddress(m_peer.data());
+    if (!m_clientAddress)
+        m_clientAddress.emplace(m_peer.data());
+    return *m_clientAddress;
 }
 
 void RelayConnection::makeHttpFaultGate()
 {
-    const QHostAddress client = clientAddress();
+    const QHostAddress &client = clientAddress();
     const QList<FaultRule> &rules = m_worker.rules().faults;
     std::vector<HttpFaultGate::Rule> http;
     for (qsizetype i = 0; i < rules.size(); ++i) {
@@ -289,7 +291,7 @@ void RelayConnection::noteFault(const QString &why)
 
 void RelayConnection::armFaults()
 {
-    const QHostAddress client = clientAddress();
+    const QHostAddress &client = clientAddress();
     const QList<FaultRule> &rules = m_worker.rules().faults;
     std::vector<std::pair<FaultAction, QString>> now;
     for (qsizetype i = 0; i < rules.size(); ++i) {
@@ -327,7 +329,7 @@ void RelayConnection::armFaults()
 
 void RelayConnection::applyConditions(bool atAccept)
 {
-    const QHostAddress client = clientAddress();
+    const QHostAddress &client = clientAddress();
     FlowConditions conditions[2];
     std::shared_ptr<RatePacer> pacers[2];
     qint64 connectDelayUs = 0;
@@ -548,8 +550,7 @@ void RelayConnection::flowLimitReached(Flow &flow)
     const Kind kind = step.action.kind;
     if (kind == Kind::Reset || kind == Kind::Close || (kind == Kind::HalfClose && step.action.covers(target))) {
         // Not a byte past the limit: what the flow still holds is dropped.
-        flow.setPaused(true);
-        flow.release(false);
+        flow.halt();
     } else {
         flow.setDeliveryLimit(Flow::NoLimit);
         if (isFinished())
@@ -951,7 +952,8 @@ TlsDetails RelayConnection::tlsDetails(const TlsLeg &leg, const QString &serverN
 void RelayConnection::established(std::uint32_t events)
 {
     m_phase = Phase::Relaying;
-    m_record.state = State::Open;
+    // An HTTP proxy's client may have sent its FIN with its request.
+    m_record.state = m_up.ended() ? State::ClientHalfClosed : State::Open;
     touched();
     markDirty();
     m_policy->connected(events);

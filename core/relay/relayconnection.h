@@ -11,6 +11,7 @@
 #include "tlsleg.h"
 
 #include <QHash>
+#include <QHostAddress>
 #include <QStringList>
 
 struct ClientHello;
@@ -18,6 +19,7 @@ class TlsServerContext;
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 class Worker;
@@ -208,7 +210,8 @@ private:
     // The HTTP faults that apply to this client, before the policy that
     // sets the flows' observers is made.
     void makeHttpFaultGate();
-    QHostAddress clientAddress() const;
+    // Made on first use, when a rule or the allow-list asks.
+    const QHostAddress &clientAddress();
     // Passes a FIN on the flow's destination and reads its source no more;
     // once both directions are so, the connection ends.
     void endFlow(Flow &flow);
@@ -305,6 +308,7 @@ private:
     ConnectionRecord m_record;
     CaptureTap m_tap{m_worker, m_record, m_originUs};
     SocketAddress m_peer;                  // the client's address, asked once
+    std::optional<QHostAddress> m_clientAddress;
     std::unique_ptr<HttpFaultGate> m_gate; // after m_tap, which it shows bytes to
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran

@@ -89,6 +89,7 @@ private slots:
     void copiesWhenALegCannotSplice();
     void reportsTheDestinationsFailure();
     void yieldsAfterAWakeUpsShare();
+    void fedFlowAsksForMoreAndNeverReadsItsSource();
 
 private:
     // Pumps and flushes until done() or 10 s; false on the timeout.
@@ -276,6 +277,71 @@ void tst_Flow::yieldsAfterAWakeUpsShare()
     QCOMPARE(flow.delivered(), quint64(8 * Small));
     QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+}
+
+
+// An HTTP proxy's up flow: the session reads the client and feeds the flow
+// within its room; the flow reads nothing itself, and asks for more once
+// what it holds has gone.
+void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
+{
+    LegPair client;
+    LegPair upstream;
+    ForwardingOwner owner(upstream.leg);
+    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    flow.setSpliceAllowed(false);
+    flow.setFed(true);
+    QVERIFY(Loopback::sendAll(client.peer.fd(), "the client's own bytes"));
+    QTRY_VERIFY(queuedToRead(client.leg.descriptor()) > 0);
+    const int queued = queuedToRead(client.leg.descriptor());
+    flow.pump();
+    QCOMPARE(queuedToRead(client.leg.descriptor()), queued);
+
+    // Fed until the upstream, reading nothing, leaves the flow no room.
+    const QByteArray data = Loopback::randomBytes(8 * 1024 * 1024, 9);
+    qsizetype fed = 0;
+    qsizetype room;
+    while (fed < data.size() && (room = flow.roomToFeed()) > 0) {
+        const qsizetype n = qMin(room, data.size() - fed);
+        QVERIFY(flow.forward(data.constData() + fed, n));
+        fed += n;
+    }
+    QVERIFY(flow.pending());
+    QVERIFY(fed < data.size());
+    QCOMPARE(owner.yields, 0);
+
+    // As the upstream reads, each time what was held has gone the flow
+    // asks for more (flowYield), and is fed the rest.
+    auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
+    QElapsedTimer clock;
+    clock.start();
+    int asked = 0;
+    while (flow.delivered() < quint64(data.size()) && clock.elapsed() < 10'000) {
+        pollfd ready{upstream.leg.descriptor(), POLLOUT, 0};
+        ::poll(&ready, 1, 20);
+        if (flow.pending())
+            flow.flush();
+        if (owner.yields == asked)
+            continue;
+        asked = owner.yields;
+        while (fed < data.size() && (room = flow.roomToFeed()) > 0) {
+            const qsizetype n = qMin(room, data.size() - fed);
+            QVERIFY(flow.forward(data.constData() + fed, n));
+            fed += n;
+        }
+    }
+    QCOMPARE(fed, data.size());
+    QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+    QVERIFY(asked > 0);
+    QCOMPARE(queuedToRead(client.leg.descriptor()), queued);
+    QCOMPARE(owner.firstBytes, 0);
+
+    // A new destination drops what was held for the old one.
+    QVERIFY(flow.forward(data.constData(), 16));
+    QVERIFY(Loopback::readExactly(upstream.peer.fd(), 16) == data.left(16));
+    upstream.peer.shutdownWrite();
+    flow.newDestination();
+    QVERIFY(!flow.pending());
 }
 
 QTEST_GUILESS_MAIN(tst_Flow)

@@ -88,6 +88,70 @@ qint64 median(std::vector<qint64> values)
     return values[values.size() / 2];
 }
 
+// An origin behind an HTTP proxy: reads one request and its body (by
+// Content-Length), notes when the last of it came and how many bytes came
+// at all, and answers with the body's digest.
+class DigestOrigin
+{
+public:
+    DigestOrigin()
+        : m_server([this](Socket &connection, int) { serve(connection.fd()); })
+    {
+    }
+
+    quint16 port() const { return m_server.port(); }
+    qint64 wholeAtUs() const { return m_wholeAtUs.load(); }
+    qint64 bytes() const { return m_bytes.load(); }
+
+    QByteArray post(const QByteArray &body) const
+    {
+        const QByteArray authority = "127.0.0.1:" + QByteArray::number(port());
+        return "POST http://" + authority + "/up HTTP/1.1\r\nHost: " + authority + "\r\nContent-Length: "
+            + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    }
+
+private:
+    void serve(int fd)
+    {
+        QByteArray request;
+        char chunk[65536];
+        qsizetype end = -1;
+        qsizetype length = -1;
+        while (length < 0 || request.size() < end + 4 + length) {
+            const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+            if (n <= 0)
+                return;
+            m_bytes += n;
+            request.append(chunk, n);
+            if (length < 0 && (end = request.indexOf("\r\n\r\n")) >= 0) {
+                const qsizetype at = request.toLower().indexOf("content-length:");
+                length = at < 0 ? 0 : request.mid(at + 15, request.indexOf('\r', at) - at - 15).trimmed().toLongLong();
+            }
+        }
+        m_wholeAtUs = MonotonicClock::nowUs();
+        const QByteArray digest = sha256(request.mid(end + 4)).toHex();
+        sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 64\r\nConnection: close\r\n\r\n" + digest);
+    }
+
+    std::atomic<qint64> m_wholeAtUs{-1};
+    std::atomic<qint64> m_bytes{0};
+    ScriptedServer m_server; // last: its handler uses the members above
+};
+
+// Sends a request through the proxy; how long until the origin had all of
+// it (µs), and the answer.
+std::pair<qint64, QByteArray> timedRequest(quint16 proxyPort, const DigestOrigin &origin, const QByteArray &request)
+{
+    return offThread([&] {
+        Socket client = connectTo("127.0.0.1", proxyPort);
+        QTest::qSleep(20); // accepted before the clock starts
+        const qint64 start = MonotonicClock::nowUs();
+        sendAll(client.fd(), request);
+        const QByteArray answer = readUntilEof(client.fd());
+        return std::make_pair(origin.wholeAtUs() - start, answer);
+    });
+}
+
 qint64 residentBytes()
 {
     QFile status(QStringLiteral("/proc/self/status"));
@@ -117,6 +181,8 @@ private slots:
     void slowDestinationHoldsTheSource();
     void probabilityZeroNeverApplies();
     void thousandDelayedConnections();
+    void httpProxyRequestsTakeTheUpConditions();
+    void httpProxyRequestsFallIntoABlackHole();
 };
 
 void tst_Conditions::bandwidthDown()
@@ -474,6 +540,70 @@ void tst_Conditions::thousandDelayedConnections()
           p50, p99, errors.front());
     QVERIFY2(errors.front() >= -1000, qPrintable(QString::number(errors.front()))); // never early
     QVERIFY2(p99 < 5000, qPrintable(QString::number(p99)));
+}
+
+
+// The requests an HTTP proxy rewrites for their upstream go through the
+// connection's up direction like a relay's bytes: its latency and its
+// bandwidth apply to them.
+void tst_Conditions::httpProxyRequestsTakeTheUpConditions()
+{
+    auto arrivalUs = [](const QStringList &conditions) {
+        ProxyServer server;
+        if (!server.start(ruledHttpProxy(conditions)))
+            return qint64(-1);
+        std::vector<qint64> times;
+        for (int i = 0; i < 9; ++i) {
+            DigestOrigin origin;
+            const auto [us, answer] = timedRequest(server.listenPort(), origin, origin.post("ping"));
+            if (!answer.endsWith(sha256("ping").toHex()))
+                return qint64(-1);
+            times.push_back(us);
+        }
+        return median(times);
+    };
+    const qint64 plain = arrivalUs({});
+    const qint64 delayed = arrivalUs({QStringLiteral("up:latency=150ms")});
+    qInfo("a request reached its origin after %lld µs plain, %lld µs with 150 ms up", plain, delayed);
+    QVERIFY(plain >= 0 && delayed >= 0);
+    QVERIFY2(qAbs(delayed - plain - 150'000) <= 15'000, qPrintable(QString::number(delayed - plain)));
+
+    // An upload of 600,000 bytes at 200,000 B/s takes three seconds, and
+    // arrives whole.
+    const QByteArray body = randomBytes(600'000, 31);
+    DigestOrigin origin;
+    ProxyServer server;
+    QVERIFY(server.start(ruledHttpProxy({QStringLiteral("up:bandwidth=200000B/s")})));
+    const auto [us, answer] = timedRequest(server.listenPort(), origin, origin.post(body));
+    qInfo("600,000 bytes uploaded at 200,000 B/s in %lld µs", us);
+    QVERIFY2(answer.endsWith(sha256(body).toHex()), answer.left(200).constData());
+    QVERIFY2(qAbs(us - 3'000'000) <= 300'000, qPrintable(QString::number(us)));
+}
+
+// A black hole on up swallows the rewritten requests too (the origin is
+// reached, and gets nothing), and keeps the client's FIN.
+void tst_Conditions::httpProxyRequestsFallIntoABlackHole()
+{
+    DigestOrigin origin;
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY(server.start(ruledHttpProxy({}, {QStringLiteral("blackhole:dir=up")})));
+    const QByteArray answer = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), origin.post("lost"));
+        client.shutdownWrite();
+        // Nothing comes back: the client gives up after half a second.
+        setTimeouts(client.fd(), 500);
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(answer, QByteArray());
+    QCOMPARE(origin.bytes(), qint64(0));
+    // The client's FIN is kept from the upstream too, so the connection
+    // waits (as a relay's does) until the half-close timeout.
+    const ConnectionRecord record = records.latest(1);
+    QVERIFY2(record.conditions.contains(QStringLiteral("up black hole")), qPrintable(record.conditions));
+    QCOMPARE(record.bytesUp, quint64(0));
+    QCOMPARE(record.state, ConnectionRecord::State::ClientHalfClosed);
 }
 
 QTEST_GUILESS_MAIN(tst_Conditions)

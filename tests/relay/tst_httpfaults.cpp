@@ -95,14 +95,6 @@ QByteArray get(const QByteArray &path, bool close = true, const QByteArray &extr
     return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + (close ? "Connection: close\r\n" : "") + "\r\n";
 }
 
-ProxyConfig httpProxyWith(const QStringList &faults)
-{
-    ProxyConfig config = ruledConfig(0, {}, faults);
-    config.targetHost.clear();
-    config.mode = ProxyConfig::Mode::HttpProxy;
-    return config;
-}
-
 // The status codes of the responses in a stream of them, in order.
 QList<int> statuses(const QByteArray &stream)
 {
@@ -366,8 +358,8 @@ void tst_HttpFaults::httpProxyAnswersAndDelays()
 {
     HttpOrigin origin;
     ProxyServer server;
-    QVERIFY(server.start(httpProxyWith({QStringLiteral("status:code=503,path=^/down"),
-                                        QStringLiteral("delay-head:delay=300ms,path=^/slow")})));
+    QVERIFY(server.start(ruledHttpProxy({}, {QStringLiteral("status:code=503,path=^/down"),
+                                            QStringLiteral("delay-head:delay=300ms,path=^/slow")})));
     const QByteArray base = "http://127.0.0.1:" + QByteArray::number(origin.port());
     const QByteArray answered = askOnce(server.listenPort(),
                                         "GET " + base + "/down HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -390,8 +382,8 @@ void tst_HttpFaults::httpProxyAnswerWaitsForADelayedResponse()
     // response, once it has gone, then the connection closes.
     HttpOrigin origin;
     ProxyServer server;
-    QVERIFY(server.start(httpProxyWith({QStringLiteral("delay-head:delay=300ms,path=^/slow"),
-                                        QStringLiteral("status:code=503,path=^/down")})));
+    QVERIFY(server.start(ruledHttpProxy({}, {QStringLiteral("delay-head:delay=300ms,path=^/slow"),
+                                            QStringLiteral("status:code=503,path=^/down")})));
     const QByteArray base = "http://127.0.0.1:" + QByteArray::number(origin.port());
     QElapsedTimer clock;
     clock.start();

@@ -18,3 +18,11 @@ ProxyConfig ruledConfig(quint16 upstreamPort, const QStringList &conditions, con
         qFatal("%s", qPrintable(error));
     return config;
 }
+
+ProxyConfig ruledHttpProxy(const QStringList &conditions, const QStringList &faults)
+{
+    ProxyConfig config = ruledConfig(0, conditions, faults);
+    config.targetHost.clear();
+    config.mode = ProxyConfig::Mode::HttpProxy;
+    return config;
+}
