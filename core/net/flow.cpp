@@ -87,8 +87,7 @@ void Flow::pump()
         bool drained = false;
         const ssize_t received = m_source->read(scratch, size_t(capacity), &drained);
         if (received > 0) {
-            m_owner.flowActive();
-            noteRead();
+            sourceRead();
             if (m_stopped)
                 return;
             show(scratch, received);
@@ -143,8 +142,7 @@ int Flow::spliceOnce(int capacity)
     if (!copy || received > 0)
         received = m_source->readToPipe(m_pipe.write, want);
     if (received > 0) {
-        m_owner.flowActive();
-        noteRead();
+        sourceRead();
         m_piped = int(received);
         if (window.ahead > 0)
             m_observer->passed(fromClient(), quint64(received));
@@ -418,6 +416,12 @@ void Flow::release(bool stop)
     }
 }
 
+void Flow::sourceRead()
+{
+    m_owner.flowActive();
+    noteRead();
+}
+
 void Flow::noteRead()
 {
     if (m_lastReadUs < 0) {
@@ -611,8 +615,7 @@ void Flow::pumpShaped()
         bool drained = false;
         const ssize_t received = m_source->read(scratch, size_t(room), &drained);
         if (received > 0) {
-            m_owner.flowActive();
-            noteRead();
+            sourceRead();
             if (m_stopped)
                 return;
             if (m_discarding) {

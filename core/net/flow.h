@@ -210,6 +210,8 @@ private:
     bool sendOrFail(const char *data, qsizetype length, qsizetype *sent);
     void keep(const char *data, qsizetype length);
     void sourceEnded();
+    // Bytes came from the source: the idle clock restarts, the read is timed.
+    void sourceRead();
     // A read from the source returned -1: true to try again (EINTR);
     // otherwise false, and a failure (not EAGAIN) is reported.
     bool readInterrupted();

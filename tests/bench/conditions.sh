@@ -11,8 +11,9 @@
 #   tests/bench/conditions.sh          # about two minutes
 #   BENCH_SECONDS=20 tests/bench/conditions.sh
 #
-# Prints each proxy's CPU as a fraction of a core while the trickle runs,
-# the bytes echoed, and the ratios. The issue's bound: under a fifth of a
+# Prints each proxy's CPU as a fraction of a core while the trickle runs
+# (the whole process, and for proxymon its worker thread alone), the bytes
+# echoed, and the ratios. The issue's bound: the worker under a fifth of a
 # core with the latency.
 set -euo pipefail
 
@@ -36,7 +37,18 @@ exec {echo_fd}< <("$benchtool" echo)
 pids+=($!)
 read -r echo_port <&"$echo_fd"
 
-declare -A core echoed
+# utime + stime of a process's threads named NAME (a worker names itself
+# proxymon-worker-N, which the kernel cuts to 15 characters).
+thread_ticks() { # PID NAME
+    local total=0 task
+    for task in /proc/"$1"/task/*; do
+        [[ "$(cat "$task/comm" 2>/dev/null)" == "$2"* ]] || continue
+        total=$((total + $(awk '{ print $14 + $15 }' "$task/stat")))
+    done
+    echo "$total"
+}
+
+declare -A core worker echoed
 for period in 2000 500; do
     for name in proxymon-latency proxymon haproxy; do
         port="$(free_port)"
@@ -65,13 +77,18 @@ CONF
         exec {trickle_fd}< <("$benchtool" trickle "$port" "$count" "$seconds" "$period")
         read -r _ <&"$trickle_fd" # all connected
         before="$(cpu_ticks "$pid")"
+        worker_before="$(thread_ticks "$pid" proxymon-worke)"
         start="$(date +%s.%N)"
         read -r "echoed[$name,$period]" <&"$trickle_fd"
         after="$(cpu_ticks "$pid")"
+        worker_after="$(thread_ticks "$pid" proxymon-worke)"
         end="$(date +%s.%N)"
         exec {trickle_fd}<&-
-        core[$name,$period]="$(awk -v a="$after" -v b="$before" -v t="$ticks_per_second" -v s="$start" -v e="$end" \
-            'BEGIN { printf "%.3f", (a - b) / t / (e - s) }')"
+        per_second() { awk -v a="$2" -v b="$1" -v t="$ticks_per_second" -v s="$start" -v e="$end" \
+            'BEGIN { printf "%.3f", (a - b) / t / (e - s) }'; }
+        core[$name,$period]="$(per_second "$before" "$after")"
+        worker[$name,$period]="-"
+        [[ "$name" == haproxy ]] || worker[$name,$period]="$(per_second "$worker_before" "$worker_after")"
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -79,15 +96,17 @@ done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 echo
-echo "| | CPU (cores), a byte every 2 s | bytes echoed | CPU (cores), every 500 ms | bytes echoed |"
-echo "|---|---|---|---|---|"
+echo "| | CPU (cores), a byte every 2 s | its worker | bytes echoed | CPU (cores), every 500 ms | its worker | bytes echoed |"
+echo "|---|---|---|---|---|---|---|"
 for name in proxymon-latency proxymon haproxy; do
-    echo "| $name | ${core[$name,2000]} | ${echoed[$name,2000]} | ${core[$name,500]} | ${echoed[$name,500]} |"
+    echo "| $name | ${core[$name,2000]} | ${worker[$name,2000]} | ${echoed[$name,2000]} |" \
+        "${core[$name,500]} | ${worker[$name,500]} | ${echoed[$name,500]} |"
 done
 echo
 for period in 2000 500; do
-    echo "- a byte every $period ms: proxymon with 50 ms each way ${core[proxymon-latency,$period]} of a core (< 0.2);" \
-        "against the same worker without conditions $(ratio "${core[proxymon-latency,$period]}" "${core[proxymon,$period]}")," \
-        "against HAProxy $(ratio "${core[proxymon-latency,$period]}" "${core[haproxy,$period]}");" \
+    echo "- a byte every $period ms: proxymon's worker with 50 ms each way ${worker[proxymon-latency,$period]} of a core (< 0.2)," \
+        "the whole process ${core[proxymon-latency,$period]};" \
+        "the worker against itself without conditions $(ratio "${worker[proxymon-latency,$period]}" "${worker[proxymon,$period]}")," \
+        "the process against HAProxy $(ratio "${core[proxymon-latency,$period]}" "${core[haproxy,$period]}");" \
         "bytes echoed against HAProxy's $(ratio "${echoed[proxymon-latency,$period]}" "${echoed[haproxy,$period]}")"
 done
