@@ -362,6 +362,24 @@ void Flow::newDestination()
     dropHeld();
 }
 
+void Flow::markEnded()
+{
+    m_eof = true;
+    if (!m_fed || !m_shaper || m_finHeld || m_stopped)
+        return;
+    m_shaper->endArrived(nowUs());
+    m_finHeld = true;
+    // Bytes held bring the FIN's turn as they go (deliverShaped());
+    // without any, its own time does.
+    if (m_tail > m_head)
+        return;
+    qint64 wakeUs = -1;
+    if (m_shaper->endDue(nowUs(), &wakeUs))
+        m_finHeld = false;
+    else if (wakeUs >= 0)
+        m_shared.timers->schedule(&m_wake, wakeUs);
+}
+
 void Flow::dropHeld()
 {
     // The shaper timed those bytes: what comes next is timed afresh.

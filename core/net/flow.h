@@ -153,7 +153,9 @@ public:
     // Keeps bytes for the next flush(), after any it holds.
     void hold(const char *data, qsizetype length);
 
-    void markEnded() { m_eof = true; }
+    // The source's FIN was read. A fed flow's session reads it; if the
+    // flow is shaped, the FIN then waits its turn like a byte (pending()).
+    void markEnded();
     void markFinPassed() { m_shutDown = true; }
     // Bytes the session sent to the destination itself.
     void countDelivered(quint64 bytes) { m_delivered += bytes; }

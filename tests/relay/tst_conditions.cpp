@@ -578,6 +578,31 @@ void tst_Conditions::httpProxyRequestsTakeTheUpConditions()
     qInfo("600,000 bytes uploaded at 200,000 B/s in %lld µs", us);
     QVERIFY2(answer.endsWith(sha256(body).toHex()), answer.left(200).constData());
     QVERIFY2(qAbs(us - 3'000'000) <= 300'000, qPrintable(QString::number(us)));
+
+    // The lab's client through the proxy: its request, then 300 ms later
+    // its FIN, which reaches the origin 150 ms after it was sent (its own
+    // latency, not the request's).
+    std::atomic<qint64> endAtUs{-1};
+    ScriptedServer labServer([&](Socket &connection, int) {
+        readUntilEof(connection.fd());
+        endAtUs = MonotonicClock::nowUs();
+        sendAll(connection.fd(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    ProxyServer finProxy;
+    QVERIFY(finProxy.start(ruledHttpProxy({QStringLiteral("up:latency=150ms")})));
+    const QByteArray authority = "127.0.0.1:" + QByteArray::number(labServer.port());
+    const auto [finUs, labAnswer] = offThread([&] {
+        Socket client = connectTo("127.0.0.1", finProxy.listenPort());
+        sendAll(client.fd(), "GET http://" + authority + "/ HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
+        QTest::qSleep(300);
+        const qint64 finSentUs = MonotonicClock::nowUs();
+        client.shutdownWrite();
+        const QByteArray back = readUntilEof(client.fd());
+        return std::make_pair(endAtUs.load() - finSentUs, back);
+    });
+    qInfo("the client's FIN reached the origin %lld µs after it was sent, with 150 ms up", finUs);
+    QVERIFY2(labAnswer.endsWith("\r\n\r\nok"), labAnswer.constData());
+    QVERIFY2(finUs >= 145'000 && finUs < 400'000, qPrintable(QString::number(finUs)));
 }
 
 // A black hole on up swallows the rewritten requests too (the origin is
