@@ -346,6 +346,15 @@ void Flow::sourceEnded()
     m_owner.flowEnded(*this);
 }
 
+void Flow::setSpliceAllowed(bool allowed)
+{
+    m_spliceAllowed = allowed;
+    // Bytes already in the pipe still go first (pending()); the next read
+    // is a copy, seen whole.
+    if (!allowed)
+        m_bulk = false;
+}
+
 void Flow::replaceLeg(const Leg &old, Leg &replacement)
 {
     if (m_source == &old)

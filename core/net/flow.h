@@ -106,8 +106,9 @@ public:
     // The session put another leg in place of one of this flow's (a TLS
     // leg over the TCP leg it had), with nothing pending.
     void replaceLeg(const Leg &old, Leg &replacement);
-    // HTTP proxy mode reads every response byte, so it never splices.
-    void setSpliceAllowed(bool allowed) { m_spliceAllowed = allowed; }
+    // HTTP proxy mode reads every response byte, so it never splices; nor
+    // does a flow whose HTTP faults are followed byte by byte.
+    void setSpliceAllowed(bool allowed);
     // The session reads the source itself and feeds the flow what is to
     // go (an HTTP proxy's requests, rewritten) with forward(), at most
     // roomToFeed() at a time: the flow never reads the source, and still

@@ -17,15 +17,14 @@ ForwardingPolicy::ForwardingPolicy(RelayConnection &connection)
     : m_connection(connection)
 {
     // Bulk transfers may splice; the capture sees what it needs. HTTP
-    // faults must see each byte before it goes, and read the requests
-    // from here on.
+    // faults must see each byte of what they follow before it goes, and
+    // read the requests from here on (the gate says what may splice).
     FlowObserver *tap = connection.captureTap();
-    HttpFaultGate *gate = connection.httpFaultGate();
     for (Flow *flow : {&connection.up(), &connection.down()}) {
         flow->setObserver(tap);
-        flow->setSpliceAllowed(!gate);
+        flow->setSpliceAllowed(true);
     }
-    if (gate)
+    if (HttpFaultGate *gate = connection.httpFaultGate())
         gate->setReadsRequests(true);
 }
 

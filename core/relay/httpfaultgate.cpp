@@ -67,6 +67,16 @@ void HttpFaultGate::restart()
     const Flow &down = m_connection.down();
     m_upSeen = m_requestStart = up.delivered() + up.held();
     m_downSeen = m_responseStart = down.delivered() + down.held();
+    spliceWhereNotFollowing();
+}
+
+void HttpFaultGate::spliceWhereNotFollowing()
+{
+    // An HTTP proxy's flows never splice: its front reads every byte.
+    if (!m_readsRequests)
+        return;
+    m_connection.up().setSpliceAllowed(!following(true));
+    m_connection.down().setSpliceAllowed(!following(false));
 }
 
 bool HttpFaultGate::tapWatching(bool fromClient) const
@@ -141,6 +151,8 @@ void HttpFaultGate::readRequests(const char *data, qsizetype size)
         partialHead = false;
     }
     limit(up, partialHead ? m_requestStart : Flow::NoLimit);
+    if (!m_requestsHttp)
+        spliceWhereNotFollowing();
 }
 
 int HttpFaultGate::decide(const HttpHead &request, QString *why)
@@ -304,6 +316,7 @@ void HttpFaultGate::readResponses(const char *data, qsizetype size)
                 m_requestsHttp = false;
                 limit(m_connection.up(), Flow::NoLimit);
             }
+            spliceWhereNotFollowing();
             break;
         }
     }

@@ -24,8 +24,9 @@ class RelayConnection;
 //
 // In forwarding it reads the requests from the client's flow; an HTTP
 // proxy reads them itself (HttpProxyFront) and asks decide() for each,
-// answering the ones it says. Its flows are never spliced, since a spliced
-// byte is past any limit before it is seen.
+// answering the ones it says. A direction it follows is never spliced,
+// since a spliced byte is past any limit before it is seen; one it has
+// stopped following (not HTTP) is.
 class HttpFaultGate final : public FlowObserver
 {
 public:
@@ -87,6 +88,9 @@ private:
     // Whether the gate itself reads a direction's bytes (the requests
     // only where it reads them, and only while they are HTTP).
     bool following(bool fromClient) const;
+    // In forwarding, a direction the gate no longer follows (not HTTP, a
+    // tunnel, an upgraded protocol) splices again, as without the gate.
+    void spliceWhereNotFollowing();
     bool tapWatching(bool fromClient) const;
     void readRequests(const char *data, qsizetype size);
     void readResponses(const char *data, qsizetype size);

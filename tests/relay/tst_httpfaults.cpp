@@ -10,12 +10,14 @@
 #include "recordcollector.h"
 #include "ruledconfig.h"
 
+#include <QDir>
 #include <QElapsedTimer>
 #include <QTest>
 
 #include <mutex>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 using namespace Loopback;
 
@@ -113,6 +115,21 @@ QByteArray bodyOf(const QByteArray &response)
     return end < 0 ? QByteArray() : response.mid(end + 4);
 }
 
+// The pipes this process holds open: a worker keeps the ones it spliced
+// through for its next bulk transfer.
+int pipeDescriptors()
+{
+    int pipes = 0;
+    const QStringList entries = QDir(QStringLiteral("/proc/self/fd")).entryList(QDir::System | QDir::NoDotAndDotDot);
+    for (const QString &entry : entries) {
+        char target[64] = {};
+        const QByteArray path = "/proc/self/fd/" + entry.toLatin1();
+        if (::readlink(path.constData(), target, sizeof target - 1) > 0 && qstrncmp(target, "pipe:", 5) == 0)
+            ++pipes;
+    }
+    return pipes;
+}
+
 const TimelineMark *faultMark(const ConnectionRecord &record)
 {
     return record.timeline.find(TimelineMark::Kind::Fault, TimelineMark::Lane::Connection);
@@ -138,6 +155,7 @@ private slots:
     void httpProxyAnswersAndDelays();
     void httpProxyAnswerWaitsForADelayedResponse();
     void notHttpPassesUntouched();
+    void notHttpGoesBackToSplicing();
 };
 
 void tst_HttpFaults::statusAnswersInsteadOfTheUpstream()
@@ -425,6 +443,37 @@ void tst_HttpFaults::notHttpPassesUntouched()
         return got;
     });
     QCOMPARE(sha256(back), sha256(sent));
+}
+
+
+// Under HTTP fault rules, a connection that turns out not to carry HTTP is
+// relayed as it would be without them: its bulk transfer goes through the
+// kernel's pipes (splice), not through proxymon's buffers.
+void tst_HttpFaults::notHttpGoesBackToSplicing()
+{
+    const QByteArray payload = randomBytes(16 * 1024 * 1024, 12);
+    const QByteArray greeting("\x16\x03\x01 not HTTP");
+    const QByteArray question("\x16\x03\x01 not a request either");
+    ScriptedServer upstream([&](Socket &connection, int) {
+        // Read first: closing with them unread would reset the connection.
+        if (readExactly(connection.fd(), question.size()) == question)
+            sendAll(connection.fd(), greeting + payload);
+    });
+    ProxyServer server;
+    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("status:code=503")})));
+    const int pipesBefore = pipeDescriptors();
+    const QByteArray received = offThread([&] {
+        Socket client = connectTo("127.0.0.1", server.listenPort());
+        sendAll(client.fd(), question);
+        // Reading late fills the proxy's socket, so its reads come back
+        // full: a bulk transfer.
+        QTest::qSleep(300);
+        return readExactly(client.fd(), greeting.size() + payload.size());
+    });
+    QCOMPARE(received.left(greeting.size()), greeting);
+    QCOMPARE(sha256(received.mid(greeting.size())), sha256(payload));
+    qInfo("pipes held: %d before, %d after", pipesBefore, pipeDescriptors());
+    QVERIFY2(pipeDescriptors() >= pipesBefore + 2, qPrintable(QString::number(pipeDescriptors() - pipesBefore)));
 }
 
 QTEST_GUILESS_MAIN(tst_HttpFaults)
