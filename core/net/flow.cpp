@@ -37,17 +37,18 @@ Flow::~Flow()
 
 void Flow::pump()
 {
-    if (m_stopped || m_eof || m_paused || !m_source->isOpen())
-        return;
     if (m_fed) {
         // Its session reads the source: it is asked for more once there
-        // is room for what it could not feed.
+        // is room for what it could not feed (after the source's FIN too,
+        // for bytes the session read before it).
         if (m_sourceLeft && feedRoom() > 0) {
             m_sourceLeft = false;
             m_owner.flowYield(*this);
         }
         return;
     }
+    if (m_stopped || m_eof || m_paused || !m_source->isOpen())
+        return;
     if (shaped()) {
         pumpShaped();
         return;
