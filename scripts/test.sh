@@ -22,18 +22,24 @@ cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TE
 cmake --build "$root/build" -j "$jobs"
 ctest --test-dir "$root/build" --output-on-failure --timeout 300
 
-echo "== fuzzing the HTTP capture and the ClientHello reader (libFuzzer + AddressSanitizer, ${PROXYMON_FUZZ_SECONDS:-60} s and a quarter of that)"
+echo "== fuzzing the HTTP capture and the HTTP proxy's request path (libFuzzer + AddressSanitizer, ${PROXYMON_FUZZ_SECONDS:-60} s each) and the ClientHello reader (a quarter of that)"
 CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DPROXYMON_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$root/build-fuzz" -j "$jobs" --target proxymon_fuzz_http proxymon_fuzz_clienthello
+cmake --build "$root/build-fuzz" -j "$jobs" --target proxymon_fuzz_http proxymon_fuzz_httpproxy proxymon_fuzz_clienthello
 corpus="$(mktemp -d)"
 hellos="$(mktemp -d)"
-trap 'rm -rf "$corpus" "$hellos"' EXIT
+requests="$(mktemp -d)"
+trap 'rm -rf "$corpus" "$hellos" "$requests"' EXIT
 cp "$root"/tests/fuzz/corpus/* "$corpus"/
 cp "$root"/tests/fuzz/clienthello-corpus/* "$hellos"/
+cp "$root"/tests/fuzz/httpproxy-corpus/* "$requests"/
 # Any crash, leak or sanitizer report makes libFuzzer exit non-zero.
 "$root/build-fuzz/tests/fuzz/proxymon_fuzz_http" -max_total_time="${PROXYMON_FUZZ_SECONDS:-60}" \
     -max_len=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+# What the HTTP proxy sends upstream must read the same to every reference
+# server (tests/support/referencereaders): request smuggling.
+"$root/build-fuzz/tests/fuzz/proxymon_fuzz_httpproxy" -max_total_time="${PROXYMON_FUZZ_SECONDS:-60}" \
+    -max_len=4096 -print_final_stats=1 "$requests" 2>&1 | tail -n 12
 "$root/build-fuzz/tests/fuzz/proxymon_fuzz_clienthello" -max_total_time="$(( ${PROXYMON_FUZZ_SECONDS:-60} / 4 ))" \
     -max_len=8192 -print_final_stats=1 "$hellos" 2>&1 | tail -n 12
 

@@ -36,6 +36,10 @@ QString ExchangeTableModel::flagText(quint32 flags)
         words.append(tr("head truncated at the cap"));
     if (flags & HttpHead::AmbiguousFraming)
         words.append(tr("ambiguous framing (request smuggling risk)"));
+    if (flags & HttpHead::ControlCharacter)
+        words.append(tr("control character or bare CR in the head (request smuggling risk)"));
+    if (flags & HttpHead::LaxChunkFraming)
+        words.append(tr("chunk framing servers read differently (request smuggling risk)"));
     if (flags & HttpHead::BodyShort)
         words.append(tr("body shorter than announced"));
     if (flags & HttpHead::BareLineFeed)

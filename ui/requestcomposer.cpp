@@ -88,8 +88,9 @@ RequestComposer::RequestComposer(const ReplayRequest &request, const QString &wh
         }
         setBody(file.readAll());
     });
-    m_updateLength = new QCheckBox(tr("Set Content-Length to the body's size"), this);
-    m_updateLength->setChecked(request.updateLength);
+    // proxymon frames the body itself (Content-Length of its size, or one
+    // chunk): a request it writes never lies about where it ends.
+    auto *framing = new QLabel(tr("Framed by proxymon: Content-Length is the body's size, or one chunk"), this);
 
     m_problem = new QLabel(this);
     m_problem->setObjectName(QStringLiteral("composerProblem"));
@@ -128,7 +129,7 @@ RequestComposer::RequestComposer(const ReplayRequest &request, const QString &wh
     bodyBar->addWidget(m_bodyMode);
     bodyBar->addWidget(fromFile);
     bodyBar->addStretch();
-    bodyBar->addWidget(m_updateLength);
+    bodyBar->addWidget(framing);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(new QLabel(tr("Headers, in the order they are sent"), this));
@@ -228,7 +229,6 @@ ReplayRequest RequestComposer::request(QString *error) const
     request.url = m_url->text().trimmed().toUtf8();
     request.version = m_version->currentText().trimmed().toUtf8();
     request.tlsToListener = m_tls->isChecked();
-    request.updateLength = m_updateLength->isChecked();
     request.headers.clear();
     for (int row = 0; row < m_headers->rowCount(); ++row) {
         const QByteArray name = m_headers->item(row, 0) ? m_headers->item(row, 0)->text().trimmed().toUtf8() : QByteArray();
@@ -245,6 +245,8 @@ ReplayRequest RequestComposer::request(QString *error) const
         problem = tr("The method must be one word");
     else if (!request.url.startsWith("http://") && !request.url.startsWith("https://") && !request.url.startsWith('/'))
         problem = tr("The URL must start with http://, https:// or /");
+    else
+        problem = request.problem();
     if (error)
         *error = problem;
     return request;

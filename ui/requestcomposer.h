@@ -45,7 +45,6 @@ private:
     QTableWidget *m_headers;
     QComboBox *m_bodyMode;
     QPlainTextEdit *m_body;
-    QCheckBox *m_updateLength;
     QLabel *m_problem;
     QPushButton *m_send;
     int m_shownMode = 0;

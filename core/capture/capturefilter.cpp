@@ -45,7 +45,7 @@ QByteArrayView hostOf(const HttpExchange &exchange)
 
 bool flagged(quint32 flags)
 {
-    return flags & (HttpHead::MalformedLine | HttpHead::Truncated | HttpHead::AmbiguousFraming);
+    return flags & (HttpHead::MalformedLine | HttpHead::Truncated | HttpHead::DesyncRisk);
 }
 
 bool isFailed(const ConnectionRecord &record)
@@ -174,7 +174,7 @@ bool CaptureFilter::holds(const Term &term, const ConnectionRecord *record, cons
         if (value == u"truncated")
             return exchange && (exchange->flags & HttpHead::Truncated);
         if (value == u"smuggling")
-            return exchange && (exchange->flags & HttpHead::AmbiguousFraming);
+            return exchange && (exchange->flags & HttpHead::DesyncRisk);
         if (value == u"raw")
             return record && record->raw;
         if (value == u"tls")

@@ -13,8 +13,9 @@
 //   host:example     the Host header or request target, or the upstream
 //   status:404  status:4xx  status:>=400
 //   method:post      client:127.0.0.1:5    state:open|closed|reset|failed|...
-//   is:flagged (malformed, truncated or ambiguous framing), is:malformed,
-//   is:truncated, is:smuggling, is:raw, is:live, is:error
+//   is:flagged (malformed, truncated, or a smuggling risk), is:malformed,
+//   is:truncated, is:smuggling (ambiguous framing, stray control bytes,
+//   lax chunk lines), is:raw, is:live, is:error
 //   -term            excludes; "quoted words" keep their spaces
 //
 // All terms must hold. An exchange is judged with its connection's record;

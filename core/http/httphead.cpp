@@ -47,7 +47,8 @@ QVarLengthArray<QByteArrayView, 4> HttpHead::values(QByteArrayView name) const
 
 quint32 HttpHead::flagNamed(QByteArrayView name)
 {
-    for (const quint32 flag : {BareLineFeed, MalformedLine, Truncated, AmbiguousFraming, BodyShort}) {
+    for (const quint32 flag : {BareLineFeed, MalformedLine, Truncated, AmbiguousFraming, BodyShort, ControlCharacter,
+                                LaxChunkFraming}) {
         HttpHead head;
         head.flags = flag;
         if (head.flagNames().value(0) == name)
@@ -69,5 +70,9 @@ QList<QByteArray> HttpHead::flagNames() const
         names.append("ambiguous_framing");
     if (has(BodyShort))
         names.append("body_short");
+    if (has(ControlCharacter))
+        names.append("control_char");
+    if (has(LaxChunkFraming))
+        names.append("lax_chunk");
     return names;
 }

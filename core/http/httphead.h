@@ -24,7 +24,20 @@ struct HttpHead
         AmbiguousFraming = 1u << 3, // Content-Length with Transfer-Encoding, or
                                     // conflicting lengths: request smuggling territory
         BodyShort = 1u << 4,     // the connection ended before the announced body did
+        // A byte that readers disagree on: a CR not followed by LF anywhere
+        // in the head, or a control character other than HTAB in a start
+        // line or field value. A server that ends lines at a bare CR sees
+        // headers hidden inside another's value.
+        ControlCharacter = 1u << 5,
+        // A chunked body's framing line that RFC 9112 7.1 does not allow
+        // (bare LF or CR, whitespace around the size, anything but
+        // extensions after it, a whitespace-only end of trailers): followed
+        // leniently, but a strict server reads the body differently.
+        LaxChunkFraming = 1u << 6,
     };
+    // The flags that mean two readers may not agree where this message
+    // ends: request smuggling (desync) territory.
+    static constexpr quint32 DesyncRisk = AmbiguousFraming | ControlCharacter | LaxChunkFraming;
 
     // Bytes [offset, offset + size) of raw, or of assembled past raw's end.
     struct Span

@@ -1,33 +1,10 @@
 #include "httpheadparser.h"
 
+#include "httpsyntax.h"
+
 #include <algorithm>
 
 namespace {
-
-bool isTokenChar(char c)
-{
-    // RFC 9110 tchar.
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
-bool isToken(QByteArrayView text)
-{
-    if (text.isEmpty())
-        return false;
-    for (const char c : text) {
-        if (!isTokenChar(c))
-            return false;
-    }
-    return true;
-}
 
 QByteArrayView trimmedWhitespace(QByteArrayView text)
 {
@@ -48,6 +25,24 @@ bool endsWithVersion(QByteArrayView line)
         line.chop(1);
     const qsizetype space = line.lastIndexOf(' ');
     return space > 0 && line.sliced(space + 1).startsWith("HTTP/");
+}
+
+// Whether a head holds a byte that readers disagree on: a control
+// character other than HTAB and the line ends, or a CR that does not end a
+// line. A head cut at the cap may end in the CR of its last line.
+bool hasStrayControl(QByteArrayView bytes, bool truncated)
+{
+    const char *const data = bytes.data();
+    const qsizetype size = bytes.size();
+    for (qsizetype i = 0; i < size; ++i) {
+        const uchar c = uchar(data[i]);
+        if ((c >= 0x20 && c != 0x7f) || c == '\n' || c == '\t')
+            continue;
+        if (c == '\r' && (i + 1 < size ? data[i + 1] == '\n' : truncated))
+            continue;
+        return true;
+    }
+    return false;
 }
 
 // Longest method we take for HTTP; longer "methods" are another protocol.
@@ -95,7 +90,7 @@ bool HttpHeadParser::plausibleStart(QByteArrayView bytes, HttpHead::Kind kind)
     for (qsizetype i = 0; i < bytes.size(); ++i) {
         if (bytes[i] == ' ')
             return i > 0;
-        if (!isTokenChar(bytes[i]) || i >= MaxMethod)
+        if (!HttpSyntax::isTokenChar(bytes[i]) || i >= MaxMethod)
             return false;
     }
     return true;
@@ -201,6 +196,8 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
     };
     const auto text = [&bytes](HttpHead::Span part) { return bytes.sliced(part.offset, part.size); };
     head.headers.reserve(qMin(maxHeaders, 16));
+    if (hasStrayControl(bytes, truncated))
+        head.flags |= HttpHead::ControlCharacter;
 
     bool startLine = true;
     qsizetype position = 0;
@@ -236,10 +233,14 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
                     continue;
                 }
                 head.methodSpan = span(line.first(firstSpace));
-                head.targetSpan = span(trimmedWhitespace(line.sliced(firstSpace + 1, lastSpace - firstSpace - 1)));
+                const QByteArrayView between = line.sliced(firstSpace + 1, lastSpace - firstSpace - 1);
+                head.targetSpan = span(trimmedWhitespace(between));
                 head.versionSpan = span(line.sliced(lastSpace + 1));
-                if (!text(head.versionSpan).startsWith("HTTP/") || !isToken(text(head.methodSpan))
-                    || head.targetSpan.size == 0)
+                // One space each side of a target that has none inside
+                // (RFC 9112 3): "GET /a b HTTP/1.1" is a different request
+                // to a server that splits at the first space.
+                if (!text(head.versionSpan).startsWith("HTTP/") || !HttpSyntax::isToken(text(head.methodSpan))
+                    || head.targetSpan.size == 0 || between.contains(' ') || between.contains('\t'))
                     head.flags |= HttpHead::MalformedLine;
             } else {
                 head.versionSpan = span(firstSpace < 0 ? line : line.first(firstSpace));
@@ -297,7 +298,7 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
         }
         const QByteArrayView name = line.first(colon);
         // "Name : value" is a request-smuggling vector: flag it.
-        if (!isToken(name))
+        if (!HttpSyntax::isToken(name))
             head.flags |= HttpHead::MalformedLine;
         head.headers.append({span(name), span(trimmedWhitespace(line.sliced(colon + 1)))});
     }

@@ -1,5 +1,7 @@
 #include "httpmessagestream.h"
 
+#include "httpsyntax.h"
+
 #include <QScopeGuard>
 
 #include <limits>
@@ -94,6 +96,7 @@ void HttpMessageStream::reset()
     m_state = State::Head;
     m_remaining = 0;
     m_line.clear();
+    m_bodyFlags = 0;
     m_requestMethods.clear();
 }
 
@@ -114,9 +117,10 @@ qsizetype HttpMessageStream::takeLine(QByteArrayView data, bool *complete)
 
 void HttpMessageStream::endMessage(QList<Event> *events, quint32 flags)
 {
-    add(events, Event::Type::End, {}, flags);
+    add(events, Event::Type::End, {}, flags | m_bodyFlags);
     m_state = State::Head;
     m_remaining = 0;
+    m_bodyFlags = 0;
 }
 
 void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
@@ -128,7 +132,9 @@ void HttpMessageStream::startBody(HttpHead &head, QList<Event> *events)
 
     auto byHeaders = [&](Framing otherwise) {
         if (!codings.isEmpty()) {
-            if (!lengths.isEmpty())
+            // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has
+            // faulty framing, whatever else it says.
+            if (!lengths.isEmpty() || head.version() == "HTTP/1.0")
                 head.flags |= HttpHead::AmbiguousFraming;
             if (chunkedLast(codings))
                 return Framing::Chunked;
@@ -246,7 +252,18 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
                 }
                 return;
             }
-            add(events, Event::Type::Framing).framing = m_line;
+            // Followed the lenient way (whitespace trimmed, LF alone ends a
+            // line) and flagged where a strict reader would not follow; the
+            // flag is set before any later event may move this one.
+            Event &framing = add(events, Event::Type::Framing);
+            framing.framing = m_line;
+            const auto judge = [this, &framing](Event::Line kind, bool strict) {
+                framing.line = kind;
+                if (!strict) {
+                    framing.flags = HttpHead::LaxChunkFraming;
+                    m_bodyFlags |= HttpHead::LaxChunkFraming;
+                }
+            };
             const QByteArrayView line = trimmed(m_line);
             if (m_state == State::ChunkDataEnd) {
                 // The CRLF after a chunk's data.
@@ -255,10 +272,15 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
                     add(events, Event::Type::NotHttp);
                     return;
                 }
+                judge(Event::Line::ChunkDataEnd, m_line == "\r\n");
                 m_state = State::ChunkLine;
             } else if (m_state == State::Trailers) {
-                if (line.isEmpty())
+                if (line.isEmpty()) {
+                    judge(Event::Line::TrailersEnd, m_line == "\r\n");
                     endMessage(events);
+                } else {
+                    judge(Event::Line::Trailer, HttpSyntax::isTrailerLine(m_line));
+                }
             } else {
                 // chunk-size [; extensions]
                 quint64 size = 0;
@@ -282,6 +304,8 @@ void HttpMessageStream::feed(QByteArrayView data, QList<Event> *events)
                     add(events, Event::Type::NotHttp);
                     return;
                 }
+                framing.bodyLength = size;
+                judge(Event::Line::ChunkSize, HttpSyntax::isChunkSizeLine(m_line));
                 if (size == 0) {
                     m_state = State::Trailers;
                 } else {

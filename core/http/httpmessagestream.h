@@ -26,12 +26,23 @@ public:
             Framing, // framing: a chunked body's own line (a chunk size, the CRLF
                      // after a chunk's data, the last chunk, a trailer), whole
         };
+        // Framing: which line it is. A strict reader's view of it is in
+        // flags (LaxChunkFraming when RFC 9112 does not allow it).
+        enum class Line : quint8 {
+            None,
+            ChunkSize,    // bodyLength: the chunk's size; 0 is the last chunk
+            ChunkDataEnd, // the CRLF after a chunk's data
+            Trailer,      // a trailer field line
+            TrailersEnd,  // the blank line that ends the body
+        };
         Type type;
+        Line line = Line::None;
         HttpHead head;
         QByteArrayView bytes;
         QByteArray framing;
         quint32 flags = 0;
-        quint64 bodyLength = 0; // Head: the body's length when the head gives it (Content-Length)
+        quint64 bodyLength = 0; // Head: the body's length when the head gives it (Content-Length);
+                                // Framing: a chunk's size
         // Where the event ends in the data given to feed(): the bytes between
         // two events' ends are the wire bytes of the later one (a head, or a
         // body with its chunk framing). An HTTP proxy forwards by these.
@@ -83,6 +94,7 @@ private:
     HttpHeadParser m_heads;
     State m_state = State::Head;
     quint64 m_remaining = 0; // of a fixed body or the current chunk
+    quint32 m_bodyFlags = 0; // what the current body's framing lines earned it, for its End
     QByteArray m_line;       // a chunk-size or trailer line being collected
     // Only the methods that change how a response is framed matter.
     enum class RequestMethod : quint8 { Other, Head, Connect };

@@ -1,131 +1,6 @@
 #include "httpproxyfront.h"
 
-#include "endpoint.h"
-
-#include <QHostAddress>
-
 using Type = HttpMessageStream::Event::Type;
-
-namespace {
-
-// Whether a comma-separated header value lists token (case-insensitive).
-bool listsToken(QByteArrayView value, QByteArrayView token)
-{
-    while (!value.isEmpty()) {
-        const qsizetype comma = value.indexOf(',');
-        QByteArrayView item = (comma < 0 ? value : value.first(comma)).trimmed();
-        if (item.compare(token, Qt::CaseInsensitive) == 0)
-            return true;
-        if (comma < 0)
-            break;
-        value = value.sliced(comma + 1);
-    }
-    return false;
-}
-
-bool anyListsToken(const QVarLengthArray<QByteArrayView, 4> &values, QByteArrayView token)
-{
-    for (QByteArrayView value : values) {
-        if (listsToken(value, token))
-            return true;
-    }
-    return false;
-}
-
-using Values = QVarLengthArray<QByteArrayView, 4>;
-
-// The connection options a message names: Connection, and for a request
-// also the Proxy-Connection that clients of proxies still send.
-Values connectionOptions(const HttpHead &head)
-{
-    Values options = head.values("Connection");
-    if (head.kind == HttpHead::Kind::Request) {
-        for (QByteArrayView value : head.values("Proxy-Connection"))
-            options.append(value);
-    }
-    return options;
-}
-
-// Whether a message keeps its connection open afterwards (RFC 9112 9.3).
-bool persistent(const HttpHead &head, const Values &options)
-{
-    if (anyListsToken(options, "close"))
-        return false;
-    return head.version() == "HTTP/1.1" || anyListsToken(options, "keep-alive");
-}
-
-bool validHost(QByteArrayView host)
-{
-    if (host.isEmpty() || host.size() > 253)
-        return false;
-    for (const char c : host) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
-            || c == '.' || c == '_';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-// "host", "host:port", "[v6]" or "[v6]:port" into a route; false when it
-// is none of these.
-bool parseAuthority(QByteArrayView authority, quint16 defaultPort, HttpProxyFront::Route *route)
-{
-    QByteArrayView host;
-    QByteArrayView port;
-    if (authority.startsWith('[')) {
-        const qsizetype close = authority.indexOf(']');
-        if (close < 0)
-            return false;
-        host = authority.sliced(1, close - 1);
-        const QByteArrayView rest = authority.sliced(close + 1);
-        if (!rest.isEmpty()) {
-            if (rest.front() != ':')
-                return false;
-            port = rest.sliced(1);
-        }
-        if (QHostAddress(QString::fromLatin1(host)).protocol() != QAbstractSocket::IPv6Protocol)
-            return false;
-    } else {
-        const qsizetype colon = authority.indexOf(':');
-        host = colon < 0 ? authority : authority.first(colon);
-        if (colon >= 0)
-            port = authority.sliced(colon + 1);
-        if (!validHost(host))
-            return false;
-    }
-    route->host = QString::fromLatin1(host);
-    route->port = defaultPort;
-    if (!port.isNull()) {
-        bool ok = false;
-        const uint value = port.toByteArray().toUInt(&ok, 10);
-        if (!ok || value == 0 || value > 65535)
-            return false;
-        route->port = quint16(value);
-    }
-    return route->port != 0;
-}
-
-// Headers the upstream does not get as they came: the hop-by-hop ones
-// (RFC 9110 7.6.1), and Host, which the rewritten head sets from the URL.
-// Transfer-Encoding stays: the body is relayed with the framing it came in.
-bool notPassedOn(QByteArrayView name, const Values &connectionOptions)
-{
-    static constexpr QByteArrayView fixed[] = {"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authorization",
-                                               "TE", "Trailer", "Upgrade", "Host"};
-    for (QByteArrayView hop : fixed) {
-        if (name.compare(hop, Qt::CaseInsensitive) == 0)
-            return true;
-    }
-    return anyListsToken(connectionOptions, name);
-}
-
-} // namespace
-
-QString HttpProxyFront::Route::text() const
-{
-    return Endpoint::format(host, port);
-}
 
 HttpProxyFront::HttpProxyFront(HttpHeadParser::Limits limits, QByteArray viaToken)
     : m_limits(limits)
@@ -191,65 +66,77 @@ bool HttpProxyFront::wantsClientBytes(qsizetype capacity) const
     return !m_refused && !m_opaque && m_held < capacity;
 }
 
-void HttpProxyFront::clientBytes(QByteArrayView data)
+qsizetype HttpProxyFront::clientBytes(QByteArrayView data)
 {
-    if (m_refused || m_opaque || data.isEmpty())
-        return;
+    if (m_refused || m_opaque || m_lastRead || data.isEmpty())
+        return 0;
     m_in.feed(data, &m_events);
     qsizetype position = 0;
-    const auto append = [this](QByteArrayView wire) {
-        if (wire.isEmpty() || m_requests.empty())
-            return;
-        m_requests.back().wire.append(wire);
-        m_held += wire.size();
+    qsizetype taken = data.size();
+    // Body bytes go to the request being read; one answered early (and
+    // dropped from the queue) takes them nowhere.
+    const auto reading = [this]() -> Request * {
+        return m_requests.empty() || m_requests.back().complete ? nullptr : &m_requests.back();
     };
     for (HttpMessageStream::Event &event : m_events) {
-        if (m_refused)
+        if (m_refused || m_lastRead) {
+            taken = position;
             break;
+        }
         const QByteArrayView wire = data.sliced(position, event.end - position);
         position = event.end;
         switch (event.type) {
         case Type::Head:
             // Its bytes are replaced by the rewritten head.
             m_headBytes = 0;
-            onHead(event.head);
+            onHead(event);
             break;
-        case Type::Body:
         case Type::Framing:
+            if (event.flags & HttpHead::LaxChunkFraming) {
+                brokenBody(QStringLiteral("the request body's chunk framing is not RFC 9112's "
+                                          "(servers read such lines differently)"));
+                break;
+            }
+            Q_FALLTHROUGH();
+        case Type::Body:
+            if (Request *request = reading()) {
+                const qsizetype before = request->wire.size();
+                HttpProxyRequest::appendBody(event, &request->wire);
+                m_held += request->wire.size() - before;
+            }
+            break;
         case Type::Tunnel:
-            append(wire);
+            // Bytes after a CONNECT: the tunnel's first, as they came.
+            if (!m_requests.empty()) {
+                m_requests.back().wire.append(wire);
+                m_held += wire.size();
+            }
             break;
         case Type::End:
-            append(wire);
-            if (!m_requests.empty())
-                m_requests.back().complete = true;
+            if (Request *request = reading())
+                request->complete = true;
+            m_lastRead = m_readingLast;
             break;
         case Type::NotHttp:
-            if (m_requests.empty() || m_requests.back().complete) {
+            if (reading())
+                brokenBody(QStringLiteral("the request body's chunked framing is broken"));
+            else
                 refuse(400, QStringLiteral("the request is not HTTP/1.x"));
-            } else if (!m_responseUnderway) {
-                // The upstream holds half a body it will wait on for ever:
-                // the answer replaces its response, and the upstream goes.
-                failed(400, QStringLiteral("the request body's chunked framing is broken"));
-            } else {
-                refuse(400, QStringLiteral("the request body's chunked framing is broken"));
-            }
             break;
         }
     }
     m_events.clear();
-    if (m_refused || position == data.size())
-        return;
-    const QByteArrayView rest = data.sliced(position);
-    if (!m_in.betweenBodies()) {
-        append(rest);
-        return;
+    if (m_refused || m_lastRead)
+        return qMin(taken, position);
+    if (m_in.betweenBodies() && position < data.size()) {
+        // A head under way. The parser would wait for its end however long
+        // it grows; a proxy answers as soon as it is over the cap.
+        m_headBytes += data.size() - position;
+        if (m_headBytes > m_limits.maxBytes)
+            refuse(431, QStringLiteral("the request head is over %1 bytes").arg(m_limits.maxBytes));
     }
-    // A head under way. The parser would wait for its end however long it
-    // grows; a proxy answers as soon as it is over the cap.
-    m_headBytes += rest.size();
-    if (m_headBytes > m_limits.maxBytes)
-        refuse(431, QStringLiteral("the request head is over %1 bytes").arg(m_limits.maxBytes));
+    // Otherwise what is left is part of a chunk line, written once whole.
+    return taken;
 }
 
 void HttpProxyFront::clientEnded()
@@ -257,7 +144,7 @@ void HttpProxyFront::clientEnded()
     if (m_clientEnded)
         return;
     m_clientEnded = true;
-    if (m_refused || m_opaque)
+    if (m_refused || m_opaque || m_lastRead)
         return;
     m_in.finish(&m_events);
     for (const HttpMessageStream::Event &event : m_events) {
@@ -276,120 +163,42 @@ void HttpProxyFront::refuse(int status, const QString &why)
     m_refused = true;
 }
 
-void HttpProxyFront::onHead(HttpHead &head)
+void HttpProxyFront::brokenBody(const QString &why)
 {
-    Request request;
+    if (!m_responseUnderway) {
+        // The upstream holds half a body it will wait on for ever: the
+        // answer replaces its response, and the upstream goes.
+        failed(400, why);
+    } else {
+        refuse(400, why);
+    }
+}
+
+void HttpProxyFront::onHead(const HttpMessageStream::Event &event)
+{
+    HttpProxyRequest read;
     Answer refusal;
-    if (!rewrite(head, &request, &refusal)) {
+    if (!HttpProxyRequest::read(event, m_via, m_limits, &read, &refusal)) {
         refuse(refusal.status, refusal.why);
         return;
     }
     if (m_vetting) {
-        const Answer instead = m_vetting(head);
+        const Answer instead = m_vetting(event.head);
         if (instead.status != 0) {
             refuse(instead.status, instead.why);
             return;
         }
     }
+    Request request;
+    request.route = read.route;
+    request.method = read.method;
+    request.tunnel = read.tunnel;
+    request.persistent = read.persistent;
+    request.complete = read.tunnel;
+    request.wire = std::move(read.head);
+    m_readingLast = !read.persistent;
     m_held += request.wire.size();
     m_requests.push_back(std::move(request));
-}
-
-bool HttpProxyFront::rewrite(const HttpHead &head, Request *request, Answer *refusal) const
-{
-    const auto refuseWith = [refusal](int status, const QString &why) {
-        *refusal = {status, why};
-        return false;
-    };
-    if (head.has(HttpHead::Truncated))
-        return refuseWith(431, QStringLiteral("the request head is over %1 bytes or %2 headers")
-                                   .arg(m_limits.maxBytes).arg(m_limits.maxHeaders));
-    if (head.has(HttpHead::MalformedLine))
-        return refuseWith(400, QStringLiteral("malformed request line or header line"));
-    if (head.has(HttpHead::AmbiguousFraming))
-        return refuseWith(400, QStringLiteral("ambiguous body length (Content-Length with Transfer-Encoding, "
-                                              "or conflicting lengths)"));
-    const QByteArrayView version = head.version();
-    if (version != "HTTP/1.1" && version != "HTTP/1.0")
-        return refuseWith(400, QStringLiteral("unsupported version %1").arg(QString::fromLatin1(version)));
-    const QVarLengthArray<QByteArrayView, 4> via = head.values("Via");
-    for (QByteArrayView value : via) {
-        if (!m_via.isEmpty() && value.contains(m_via))
-            return refuseWith(508, QStringLiteral("request loop: this request has already passed through this proxy"));
-    }
-
-    const QByteArrayView method = head.method();
-    const QByteArrayView target = head.target();
-    if (method == "CONNECT") {
-        if (!parseAuthority(target, 0, &request->route))
-            return refuseWith(400, QStringLiteral("CONNECT needs host:port, not '%1'").arg(QString::fromLatin1(target)));
-        request->tunnel = true;
-        request->method = Method::Connect;
-        request->complete = true;
-        return true;
-    }
-
-    const auto hasScheme = [target](QByteArrayView scheme) {
-        return target.size() > scheme.size() && target.first(scheme.size()).compare(scheme, Qt::CaseInsensitive) == 0;
-    };
-    static constexpr QByteArrayView scheme = "http://";
-    if (hasScheme("https://"))
-        return refuseWith(400, QStringLiteral("https:// URLs go through CONNECT; set proxymon as the HTTPS proxy as well"));
-    if (!hasScheme(scheme))
-        return refuseWith(400, QStringLiteral("not a proxy request: '%1' is not an absolute http:// URL "
-                                              "(proxymon is running as an HTTP proxy)")
-                                   .arg(QString::fromLatin1(target.first(qMin<qsizetype>(target.size(), 200)))));
-    const QByteArrayView rest = target.sliced(scheme.size());
-    qsizetype pathStart = rest.size();
-    for (const char stop : {'/', '?', '#'}) {
-        const qsizetype at = rest.indexOf(stop);
-        if (at >= 0 && at < pathStart)
-            pathStart = at;
-    }
-    QByteArrayView authority = rest.first(pathStart);
-    authority = authority.sliced(authority.lastIndexOf('@') + 1); // user info is not passed on
-    QByteArrayView path = rest.sliced(pathStart);
-    if (const qsizetype fragment = path.indexOf('#'); fragment >= 0)
-        path = path.first(fragment);
-    if (!parseAuthority(authority, 80, &request->route))
-        return refuseWith(400, QStringLiteral("'%1' is not a valid host[:port]").arg(QString::fromLatin1(authority)));
-
-    const Values options = connectionOptions(head);
-    request->persistent = persistent(head, options);
-    request->method = method == "HEAD" ? Method::Head : Method::Other;
-
-    QByteArray &wire = request->wire;
-    wire.reserve(head.raw.size() + 64);
-    wire += method;
-    wire += ' ';
-    if (path.isEmpty() || path.front() != '/')
-        wire += '/';
-    wire += path;
-    wire += ' ';
-    wire += version;
-    wire += "\r\nHost: ";
-    wire += authority;
-    wire += "\r\n";
-    for (const HttpHead::Header &header : head.headers) {
-        const QByteArrayView name = head.name(header);
-        if (notPassedOn(name, options))
-            continue;
-        wire += name;
-        wire += ": ";
-        wire += head.value(header);
-        wire += "\r\n";
-    }
-    if (!m_via.isEmpty()) {
-        wire += "Via: ";
-        wire += version.sliced(5);
-        wire += ' ';
-        wire += m_via;
-        wire += "\r\n";
-    }
-    if (!request->persistent)
-        wire += "Connection: close\r\n";
-    wire += "\r\n";
-    return true;
 }
 
 HttpProxyFront::Request *HttpProxyFront::current()
@@ -498,8 +307,13 @@ void HttpProxyFront::failed(int status, const QString &why)
 void HttpProxyFront::answered()
 {
     // A response may end before its request did (a server refusing an
-    // upload early): what was left of the request is not sent.
-    m_held -= m_requests.front().wire.size();
+    // upload early): what was left of the request is not sent, so that
+    // upstream would read the next request as the rest of this body (and
+    // run the body as requests). It serves nothing more.
+    const Request &request = m_requests.front();
+    if (!request.complete || !request.wire.isEmpty())
+        m_upstreamReusable = false;
+    m_held -= request.wire.size();
     m_requests.pop_front();
 }
 
@@ -519,7 +333,7 @@ void HttpProxyFront::upstreamBytes(QByteArrayView data)
             m_responseUnderway = true;
             const int status = event.head.status;
             m_finalHead = status >= 200 || status == 101;
-            if (m_finalHead && !persistent(event.head, connectionOptions(event.head))) {
+            if (m_finalHead && !HttpProxyRequest::keepsConnection(event.head)) {
                 m_upstreamReusable = false;
                 m_closeWhenIdle = true; // the client read the same words
             }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "httpmessagestream.h"
+#include "httpproxyrequest.h"
 
 #include <QByteArray>
 #include <QString>
@@ -21,22 +22,8 @@
 class HttpProxyFront
 {
 public:
-    struct Route
-    {
-        QString host;
-        quint16 port = 0;
-
-        bool operator==(const Route &other) const { return port == other.port && host == other.host; }
-        bool operator!=(const Route &other) const { return !(*this == other); }
-        QString text() const;
-    };
-
-    // An answer proxymon gives itself instead of an upstream's.
-    struct Answer
-    {
-        int status = 0;
-        QString why; // the cause, for the body, the record and the log
-    };
+    using Route = HttpProxyRequest::Route;
+    using Answer = HttpProxyRequest::Answer;
 
     enum class Step {
         Wait,    // until more bytes come or a response ends
@@ -64,7 +51,11 @@ public:
     void setVetting(Vetting vetting) { m_vetting = std::move(vetting); }
 
     // --- client side
-    void clientBytes(QByteArrayView data);
+    // Returns how many of the bytes belong to requests the front carries
+    // out or answers: those after a refused request, or after one that
+    // closes the connection (RFC 9112 9.6), are read and dropped unseen,
+    // and the record should not show them either.
+    qsizetype clientBytes(QByteArrayView data);
     void clientEnded();
     // False while too much waits for an upstream, and once the front has
     // decided to answer or to become a tunnel.
@@ -112,13 +103,13 @@ public:
     static QByteArray reasonPhrase(int status);
 
 private:
-    enum class Method : quint8 { Other, Head, Connect };
+    using Method = HttpProxyRequest::Method;
 
     struct Request
     {
         Route route;
         Method method = Method::Other;
-        QByteArray wire;      // bytes not yet handed to the upstream
+        QByteArray wire;      // bytes not yet handed to the upstream, framed by proxymon
         bool complete = false; // the whole request has been read
         bool started = false;  // some of it went to the upstream
         bool persistent = true;
@@ -126,12 +117,12 @@ private:
         Answer answer;         // status != 0: proxymon answers it
     };
 
-    void onHead(HttpHead &head);
+    void onHead(const HttpMessageStream::Event &head);
     void refuse(int status, const QString &why);
+    void brokenBody(const QString &why);
     void answered(); // the first request's response has ended
     Request *current();       // the first request not wholly handed over
     const Request *current() const;
-    bool rewrite(const HttpHead &head, Request *request, Answer *refusal) const;
 
     const HttpHeadParser::Limits m_limits;
     const QByteArray m_via;
@@ -147,6 +138,8 @@ private:
     bool m_upstreamReusable = true;
     bool m_clientEnded = false;
     bool m_refused = false;         // an answer is queued: read no more
+    bool m_readingLast = false;     // the request being read closes the connection
+    bool m_lastRead = false;        // ... and it has been read: read no more
     bool m_responseUnderway = false;
     bool m_finalHead = false;       // the response under way is not a 1xx
     bool m_opaque = false;

@@ -1,12 +1,33 @@
 #include "replayrequest.h"
 
 #include "httpexchange.h"
+#include "httpsyntax.h"
 
 namespace {
 
 bool sameName(QByteArrayView a, QByteArrayView b)
 {
     return a.compare(b, Qt::CaseInsensitive) == 0;
+}
+
+// The comma-separated items of a value, trimmed and lower case.
+QList<QByteArray> items(const QByteArray &value)
+{
+    QList<QByteArray> out;
+    for (const QByteArray &item : value.split(','))
+        out.append(item.trimmed().toLower());
+    return out;
+}
+
+// The request's transfer codings, all Transfer-Encoding lines in order.
+QList<QByteArray> transferCodings(const QList<QPair<QByteArray, QByteArray>> &headers)
+{
+    QList<QByteArray> codings;
+    for (const auto &[name, value] : headers) {
+        if (sameName(name, "transfer-encoding"))
+            codings += items(value);
+    }
+    return codings;
 }
 
 } // namespace
@@ -77,23 +98,65 @@ QByteArray ReplayRequest::target() const
     return target;
 }
 
+QString ReplayRequest::problem() const
+{
+    if (!HttpSyntax::isToken(method))
+        return QStringLiteral("The method must be one word of letters, digits and !#$%&'*+-.^_`|~");
+    if (version != "HTTP/1.1" && version != "HTTP/1.0")
+        return QStringLiteral("The version must be HTTP/1.1 or HTTP/1.0");
+    for (const char c : url) {
+        if (uchar(c) <= ' ' || uchar(c) == 0x7f)
+            return QStringLiteral("The URL may not hold spaces or control characters (write them as %20 and the like)");
+    }
+    for (const auto &[name, value] : headers) {
+        if (!HttpSyntax::isToken(name))
+            return QStringLiteral("The header name '%1' is not one word").arg(QString::fromUtf8(name.left(40)));
+        if (!HttpSyntax::isFieldValue(value))
+            return QStringLiteral("%1's value holds a control character (CR, LF, NUL...); servers would read it "
+                                  "differently")
+                .arg(QString::fromUtf8(name));
+        if (sameName(name, "connection") || sameName(name, "proxy-connection")) {
+            for (const QByteArray &option : items(value)) {
+                if (option == "content-length" || option == "transfer-encoding" || option == "host")
+                    return QStringLiteral("%1 may not name %2: the request's framing is not hop-by-hop")
+                        .arg(QString::fromUtf8(name), QString::fromUtf8(option));
+            }
+        }
+    }
+    if (const QList<QByteArray> codings = transferCodings(headers); !codings.isEmpty()) {
+        if (version == "HTTP/1.0")
+            return QStringLiteral("HTTP/1.0 has no Transfer-Encoding");
+        for (const QByteArray &coding : codings) {
+            if (!HttpSyntax::isToken(coding))
+                return QStringLiteral("Transfer-Encoding must list codings, one word each");
+        }
+        if (codings.last() != "chunked" || codings.count("chunked") != 1)
+            return QStringLiteral("Transfer-Encoding must end in chunked, once (proxymon frames the body)");
+    }
+    return QString();
+}
+
 QByteArray ReplayRequest::bytes(bool absoluteForm) const
 {
     QByteArray head = method + ' ' + (absoluteForm ? url : target()) + ' ' + version + "\r\n";
-    bool chunked = false;
-    bool hasLength = false;
+    const QList<QByteArray> codings = transferCodings(headers);
+    const bool chunked = !codings.isEmpty() && codings.last() == "chunked";
+    bool framed = false;
     bool hasHost = false;
+    // One framing line, where the first one the headers had was.
+    const auto frame = [&] {
+        if (!framed) {
+            head += chunked ? "Transfer-Encoding: " + codings.join(", ") + "\r\n"
+                            : "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
+        }
+        framed = true;
+    };
     for (const auto &[name, value] : headers) {
-        if (sameName(name, "transfer-encoding") && value.toLower().contains("chunked"))
-            chunked = true;
         if (sameName(name, "host"))
             hasHost = true;
-        if (sameName(name, "content-length")) {
-            hasLength = true;
-            if (updateLength && !chunked) {
-                head += name + ": " + QByteArray::number(body.size()) + "\r\n";
-                continue;
-            }
+        if (sameName(name, "content-length") || sameName(name, "transfer-encoding")) {
+            frame();
+            continue;
         }
         head += name + (value.isEmpty() ? QByteArray(":") : ": " + value) + "\r\n";
     }
@@ -103,8 +166,8 @@ QByteArray ReplayRequest::bytes(bool absoluteForm) const
         const bool defaultPort = port == (scheme() == "https" ? "443" : "80");
         head += "Host: " + (defaultPort ? authority().left(authority().lastIndexOf(':')) : authority()) + "\r\n";
     }
-    if (!chunked && !hasLength && !body.isEmpty())
-        head += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
+    if (!body.isEmpty())
+        frame();
     head += "\r\n";
     if (!chunked)
         return head + body;
@@ -115,6 +178,9 @@ QByteArray ReplayRequest::bytes(bool absoluteForm) const
 
 ReplayClient::Plan ReplayRequest::plan(const Listener &listener, QString *error) const
 {
+    *error = problem();
+    if (!error->isEmpty())
+        return {};
     ReplayClient::Plan plan;
     plan.listenHost = listener.host;
     plan.listenPort = listener.port;

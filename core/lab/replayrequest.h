@@ -12,8 +12,12 @@ struct HttpExchange;
 // version, headers (order and case as given), body. Turned into bytes for
 // the listener it goes through: origin form for a forwarding listener and
 // inside an https tunnel, absolute form for a plain request to an HTTP
-// proxy listener. The body is framed as its headers say: chunked bodies as
-// one chunk, and Content-Length follows the body unless told not to.
+// proxy listener. Like every request proxymon writes itself, its framing
+// is proxymon's own, so that every server reads it the same way: a body
+// under Transfer-Encoding chunked goes as one chunk, any other with one
+// Content-Length of its size; the client's framing lines are not copied.
+// Fields a server could read differently (controls, CR or LF in a value,
+// Connection naming a framing header) are refused by problem().
 struct ReplayRequest
 {
     QByteArray method = "GET";
@@ -22,7 +26,6 @@ struct ReplayRequest
     QList<QPair<QByteArray, QByteArray>> headers;
     QByteArray body;
     bool tlsToListener = false;   // forwarding mode: the client spoke TLS to proxymon (interception)
-    bool updateLength = true;     // Content-Length set to the body's size
 
     // The request as it was captured (the body kept; the caller checks
     // that it was kept whole).
@@ -35,8 +38,11 @@ struct ReplayRequest
         bool httpProxy = false;
         QString authorityFile;   // proxymon's CA, for TLS to the listener
     };
-    // How to send it; *error says why it cannot be (a URL that is not
-    // http or https, say).
+    // Why it cannot be sent as written, for the one who wrote it; empty
+    // when it can.
+    QString problem() const;
+    // How to send it; *error says why it cannot be (problem(), or a URL
+    // that is not http or https for an HTTP proxy listener).
     ReplayClient::Plan plan(const Listener &listener, QString *error) const;
 
     // The head and body bytes for a listener of that kind.

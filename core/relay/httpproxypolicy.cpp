@@ -184,8 +184,11 @@ void HttpProxyPolicy::readClient()
             // Once the answer is given, what the client still sends is
             // read only so that closing does not reset the connection.
             if (!m_closingClient) {
-                m_connection.capture(up, scratch, received);
-                m_front.clientBytes(QByteArrayView(scratch, received));
+                // The record shows what the front carries out or answers,
+                // not requests queued behind a refusal or a close.
+                const qsizetype taken = m_front.clientBytes(QByteArrayView(scratch, received));
+                if (taken > 0)
+                    m_connection.capture(up, scratch, taken);
                 // The front gave up on the upstream (a request it can no
                 // longer finish): nothing more from it may reach the client.
                 if (!m_front.hasUpstream() && m_connection.leg(Side::Upstream).isOpen()

@@ -40,6 +40,8 @@ http {
         $tls_listen
         root $work/www;
         location = /small { return 200 "hello\n"; }
+        # Uploads: nginx reads the body, drops it and answers.
+        location = /upload { client_max_body_size 100m; return 200 "ok\n"; }
     }
 }
 CONF

@@ -13,6 +13,7 @@ private slots:
     void errorsAreExplained();
     void tlsUpstream();
     void decryption();
+    void smugglingCoversEveryDesyncFlag();
 
 private:
     static ConnectionRecord sampleRecord();
@@ -87,6 +88,21 @@ void tst_CaptureFilter::terms()
     const ConnectionRecord record = sampleRecord();
     QCOMPARE(parsed.matchesConnection(record), connection);
     QCOMPARE(parsed.matchesExchange(sampleExchange(), &record), exchange);
+}
+
+void tst_CaptureFilter::smugglingCoversEveryDesyncFlag()
+{
+    const ConnectionRecord record = sampleRecord();
+    HttpExchange exchange = sampleExchange();
+    const CaptureFilter smuggling = CaptureFilter::parse(QStringLiteral("is:smuggling"));
+    const CaptureFilter flagged = CaptureFilter::parse(QStringLiteral("is:flagged"));
+    for (const quint32 flag : {HttpHead::AmbiguousFraming, HttpHead::ControlCharacter, HttpHead::LaxChunkFraming}) {
+        exchange.flags = flag;
+        QVERIFY(smuggling.matchesExchange(exchange, &record));
+        QVERIFY(flagged.matchesExchange(exchange, &record));
+    }
+    exchange.flags = HttpHead::BareLineFeed | HttpHead::MalformedLine;
+    QVERIFY(!smuggling.matchesExchange(exchange, &record));
 }
 
 void tst_CaptureFilter::tlsUpstream()

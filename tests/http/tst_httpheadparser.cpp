@@ -89,8 +89,20 @@ void tst_HttpHeadParser::heads_data()
                                         << "done 38 [GET / HTTP/1.1] {Content-Length =5} (malformed_line)";
     QTest::newRow("HTTP/0.9 style") << request << QByteArray("GET /\r\n\r\n") << "invalid";
     QTest::newRow("Redis command") << request << QByteArray("PING\r\n") << "invalid";
+    // Kept, and flagged: a server may end the line there.
     QTest::newRow("NUL in value kept") << request << QByteArray("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 26)
-                                       << QString::fromLatin1("done 26 [GET / HTTP/1.1] {X=a\0b} ()", 35);
+                                       << QString::fromLatin1("done 26 [GET / HTTP/1.1] {X=a\0b} (control_char)", 47);
+    QTest::newRow("bare CR hides a header")
+        << request << QByteArray("GET / HTTP/1.1\r\nX: a\rContent-Length: 5\r\n\r\n")
+        << QStringLiteral("done 42 [GET / HTTP/1.1] {X=a\rContent-Length: 5} (control_char)");
+    QTest::newRow("blank line of CRs") << request << QByteArray("GET / HTTP/1.1\r\nX: a\r\n\r\r\n")
+                                       << QStringLiteral("done 25 [GET / HTTP/1.1] {X=a|\r=} (malformed_line,control_char)");
+    QTest::newRow("tab kept unflagged") << request << QByteArray("GET / HTTP/1.1\r\nX: a\tb\r\n\r\n")
+                                        << QStringLiteral("done 26 [GET / HTTP/1.1] {X=a\tb} ()");
+    QTest::newRow("space inside the target")
+        << request << QByteArray("GET /a b HTTP/1.1\r\n\r\n") << QStringLiteral("done 21 [GET /a b HTTP/1.1] {} (malformed_line)");
+    QTest::newRow("two spaces before the target")
+        << request << QByteArray("GET  /a HTTP/1.1\r\n\r\n") << QStringLiteral("done 20 [GET /a HTTP/1.1] {} (malformed_line)");
     QTest::newRow("incomplete") << request << QByteArray("GET / HTTP/1.1\r\nHost: a\r\n") << "more 25";
     QTest::newRow("TLS client hello") << request << QByteArray("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
                                       << "invalid";

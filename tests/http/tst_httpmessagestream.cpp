@@ -113,7 +113,30 @@ void tst_HttpMessageStream::requests_data()
         "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;name=val\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 1\r\n\r\nGET /n HTTP/1.1\r\n\r\n")
         << "H(POST /c) B[hello world] E H(GET /n) E";
     QTest::newRow("chunked bare LF") << QByteArray("POST /c HTTP/1.1\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n")
-                                     << "H(POST /c bare_lf) B[abc] E";
+                                     << "H(POST /c bare_lf) B[abc] E(lax_chunk)";
+    // Each line RFC 9112 7.1 does not allow is followed and flagged.
+    QTest::newRow("chunk size with leading space")
+        << QByteArray("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n 3\r\nabc\r\n0\r\n\r\n")
+        << "H(POST /c) B[abc] E(lax_chunk)";
+    QTest::newRow("chunk size then CR CR LF")
+        << QByteArray("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\r\nabc\r\n0\r\n\r\n")
+        << "H(POST /c) B[abc] E(lax_chunk)";
+    QTest::newRow("words after the size")
+        << QByteArray("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 junk\r\nabc\r\n0\r\n\r\n")
+        << "H(POST /c) B[abc] E(lax_chunk)";
+    QTest::newRow("bare CR in an extension")
+        << QByteArray("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a\rb\r\nabc\r\n0\r\n\r\n")
+        << "H(POST /c) B[abc] E(lax_chunk)";
+    QTest::newRow("whitespace line ends the trailers")
+        << QByteArray("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n \r\n")
+        << "H(POST /c) B[abc] E(lax_chunk)";
+    QTest::newRow("extensions and a trailer, strictly")
+        << QByteArray("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 ; a = \"x\\\"y\" ;b\r\nabc\r\n"
+                      "0\r\nX-T: 1\r\n\r\n")
+        << "H(POST /c) B[abc] E";
+    QTest::newRow("HTTP/1.0 with Transfer-Encoding")
+        << QByteArray("POST /c HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        << "H(POST /c ambiguous_framing) B[abc] E";
     QTest::newRow("expect 100-continue") << QByteArray(
         "PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\ndata")
         << "H(PUT /u) B[data] E";

@@ -54,7 +54,10 @@ private slots:
     void refusals_data();
     void refusals();
     void headOverCapIsRefusedBeforeItEnds();
-    void bodiesKeepTheirFraming();
+    void bodiesAreFramedAgain();
+    void earlyAnswerEndsReuse();
+    void nothingReadAfterClose();
+    void bytesTaken();
     void secondHostWaitsForFirstResponse();
     void sameHostReusesUpstream();
     void closeResponseEndsReuse();
@@ -100,6 +103,19 @@ void tst_HttpProxyFront::rewritesToOriginForm_data()
         << QByteArray("GET http://example.org/ HTTP/1.1\r\nConnection: close\r\n\r\n")
         << QStringLiteral("example.org:80")
         << QByteArray("GET / HTTP/1.1\r\nHost: example.org\r\nVia: 1.1 proxymon-test\r\nConnection: close\r\n\r\n");
+    // One framing in proxymon's words: a repeated length as one value, the
+    // codings on one line.
+    QTest::newRow("a length list sent as one value")
+        << QByteArray("POST http://example.org/ HTTP/1.1\r\nContent-Length: 3, 3\r\nX: y\r\n\r\nabc")
+        << QStringLiteral("example.org:80")
+        << QByteArray("POST / HTTP/1.1\r\nHost: example.org\r\nX: y\r\nContent-Length: 3\r\n"
+                      "Via: 1.1 proxymon-test\r\n\r\nabc");
+    QTest::newRow("codings on one line")
+        << QByteArray("POST http://example.org/ HTTP/1.1\r\nTransfer-Encoding: GZIP\r\nTransfer-Encoding:\tchunked\r\n"
+                      "\r\n0\r\n\r\n")
+        << QStringLiteral("example.org:80")
+        << QByteArray("POST / HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: gzip, chunked\r\n"
+                      "Via: 1.1 proxymon-test\r\n\r\n0\r\n\r\n");
     QTest::newRow("an earlier proxy's Via is kept")
         << QByteArray("GET http://example.org/ HTTP/1.1\r\nVia: 1.1 squid\r\n\r\n") << QStringLiteral("example.org:80")
         << QByteArray("GET / HTTP/1.1\r\nHost: example.org\r\nVia: 1.1 squid\r\nVia: 1.1 proxymon-test\r\n\r\n");
@@ -145,6 +161,35 @@ void tst_HttpProxyFront::refusals_data()
                          << QStringLiteral("not HTTP");
     QTest::newRow("loop") << QByteArray("GET http://example.org/ HTTP/1.1\r\nVia: 1.1 proxymon-test\r\n\r\n") << 508
                           << QStringLiteral("loop");
+    // Each of these would let a server read a request proxymon did not
+    // send (issue 34's classes).
+    QTest::newRow("Connection names Content-Length")
+        << QByteArray("POST http://example.org/ HTTP/1.1\r\nConnection: Content-Length\r\nContent-Length: 3\r\n\r\nabc")
+        << 400 << QStringLiteral("Connection names Content-Length");
+    QTest::newRow("Proxy-Connection names Transfer-Encoding")
+        << QByteArray("POST http://example.org/ HTTP/1.1\r\nProxy-Connection: keep-alive, transfer-encoding\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        << 400 << QStringLiteral("Connection names Transfer-Encoding");
+    QTest::newRow("Connection names Host")
+        << QByteArray("GET http://example.org/ HTTP/1.1\r\nConnection: host\r\nHost: x\r\n\r\n") << 400
+        << QStringLiteral("Connection names Host");
+    QTest::newRow("bare CR hides Transfer-Encoding")
+        << QByteArray("POST http://example.org/ HTTP/1.1\r\nX-Pad: a\rTransfer-Encoding: chunked\r\n"
+                      "Content-Length: 3\r\n\r\nabc")
+        << 400 << QStringLiteral("control character");
+    QTest::newRow("NUL in a value") << QByteArray("GET http://example.org/ HTTP/1.1\r\nX: a\0b\r\n\r\n", 44) << 400
+                                    << QStringLiteral("control character");
+    QTest::newRow("HTTP/1.0 with Transfer-Encoding")
+        << QByteArray("POST http://example.org/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") << 400
+        << QStringLiteral("HTTP/1.0");
+    QTest::newRow("space in the target") << QByteArray("GET http://example.org/a b HTTP/1.1\r\n\r\n") << 400
+                                         << QStringLiteral("malformed");
+    QTest::newRow("chunked twice")
+        << QByteArray("POST http://example.org/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n")
+        << 400 << QStringLiteral("end in chunked, once");
+    QTest::newRow("lax chunk line")
+        << QByteArray("POST http://example.org/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n")
+        << 400 << QStringLiteral("RFC 9112");
     QTest::newRow("too many headers") << QByteArray("GET http://example.org/ HTTP/1.1\r\n"
                                                     + QByteArray("X: y\r\n").repeated(101) + "\r\n")
                                       << 431 << QStringLiteral("over");
@@ -177,9 +222,13 @@ void tst_HttpProxyFront::headOverCapIsRefusedBeforeItEnds()
     QCOMPARE(front.answer().status, 431);
 }
 
-void tst_HttpProxyFront::bodiesKeepTheirFraming()
+void tst_HttpProxyFront::bodiesAreFramedAgain()
 {
-    const QByteArray chunkedBody("5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-X: 1\r\n\r\n");
+    // Chunks in proxymon's own framing: sizes in plain hex, no extensions;
+    // trailers pass unless they would frame or route the request.
+    const QByteArray chunkedBody("05;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-X: 1\r\n"
+                                 "Content-Length: 9\r\n\r\n");
+    const QByteArray canonical("5\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-X: 1\r\n\r\n");
     const QByteArray requests = "POST http://example.org/upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         + chunkedBody + "PUT http://example.org/put HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd";
     for (const bool byteByByte : {false, true}) {
@@ -189,7 +238,7 @@ void tst_HttpProxyFront::bodiesKeepTheirFraming()
         front.connected();
         const QByteArray first = takeAll(front);
         QCOMPARE(first, "POST /upload HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: chunked\r\n"
-                        "Via: 1.1 proxymon-test\r\n\r\n" + chunkedBody);
+                        "Via: 1.1 proxymon-test\r\n\r\n" + canonical);
         // The PUT waits for the POST's response.
         QCOMPARE(front.step(), Step::Wait);
         front.upstreamBytes("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
@@ -358,6 +407,65 @@ void tst_HttpProxyFront::earlyResponseDropsTheRestOfTheRequest()
     front.clientBytes(QByteArray(5000, 'x'));
     QVERIFY(front.wantsClientBytes(2048));
     QCOMPARE(front.step(), Step::Wait);
+}
+
+void tst_HttpProxyFront::earlyAnswerEndsReuse()
+{
+    // Answered before its body was in: the upstream would take the next
+    // request for the rest of that body, so the next goes to a new one.
+    HttpProxyFront front = makeFront();
+    front.clientBytes("POST http://a.test/up HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    front.connected();
+    takeAll(front);
+    front.upstreamBytes("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
+    QVERIFY(!front.upstreamReusable());
+    front.clientBytes("defghijGET http://a.test/next HTTP/1.1\r\n\r\n");
+    QCOMPARE(front.step(), Step::Connect);
+    front.connected();
+    QCOMPARE(takeAll(front), QByteArray("GET /next HTTP/1.1\r\nHost: a.test\r\nVia: 1.1 proxymon-test\r\n\r\n"));
+
+    // Wholly sent before the answer: the upstream read it all, and serves on.
+    HttpProxyFront whole = makeFront();
+    whole.clientBytes("POST http://a.test/up HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    whole.connected();
+    takeAll(whole);
+    whole.upstreamBytes("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
+    QVERIFY(whole.upstreamReusable());
+}
+
+void tst_HttpProxyFront::nothingReadAfterClose()
+{
+    // RFC 9112 9.6: nothing after a request that closes the connection is
+    // a request, however it is pipelined.
+    HttpProxyFront front = makeFront();
+    const QByteArray first = "POST http://a.test/last HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+    QCOMPARE(front.clientBytes(first + "GET http://a.test/smug HTTP/1.1\r\n\r\n"), first.size());
+    QCOMPARE(front.clientBytes("GET http://a.test/more HTTP/1.1\r\n\r\n"), 0);
+    front.connected();
+    QCOMPARE(takeAll(front), QByteArray("POST /last HTTP/1.1\r\nHost: a.test\r\nContent-Length: 2\r\n"
+                                        "Via: 1.1 proxymon-test\r\nConnection: close\r\n\r\nok"));
+    front.upstreamBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    QVERIFY(front.idle());
+    QVERIFY(front.closeWhenIdle());
+    QVERIFY(front.wantsClientBytes(2048)); // read on, so that closing does not reset
+}
+
+void tst_HttpProxyFront::bytesTaken()
+{
+    // What the record may show: up to the end of a refused head, and
+    // nothing queued behind it.
+    HttpProxyFront front = makeFront();
+    const QByteArray good = "GET http://a.test/ok HTTP/1.1\r\n\r\n";
+    const QByteArray bad = "GET http://a.test/bad HTTP/1.1\r\nX: \x01\r\n\r\n";
+    QCOMPARE(front.clientBytes(good + bad + "GET http://a.test/after HTTP/1.1\r\n\r\n"), good.size() + bad.size());
+    QCOMPARE(front.clientBytes("more"), 0);
+    // Split anywhere, the same.
+    HttpProxyFront split = makeFront();
+    qsizetype taken = 0;
+    const QByteArray all = good + bad + "GET http://a.test/after HTTP/1.1\r\n\r\n";
+    for (qsizetype i = 0; i < all.size(); i += 7)
+        taken += split.clientBytes(QByteArrayView(all).sliced(i, qMin<qsizetype>(7, all.size() - i)));
+    QCOMPARE(taken, good.size() + bad.size());
 }
 
 void tst_HttpProxyFront::brokenBodyReplacesTheResponse()

@@ -6,6 +6,7 @@
 // 127.0.0.1 goes through the proxy.
 #include "certificateauthority.h"
 #include "loopback.h"
+#include "nginxserver.h"
 #include "proxyserver.h"
 #include "recordcollector.h"
 #include "tlsinterception.h"
@@ -37,8 +38,8 @@ class tst_Browser : public QObject
     Q_OBJECT
 private slots:
     void initTestCase();
-    void cleanupTestCase();
     void pageLoadsDecrypted();
+    void plainPageThroughTheHttpProxy();
     void untrustedBrowserIsRejectedThenPassedThrough();
 
 private:
@@ -50,8 +51,9 @@ private:
 
     QTemporaryDir m_directory;
     std::unique_ptr<CertificateAuthority> m_sites; // the site's certificate
-    QProcess m_nginx;
-    quint16 m_sitePort = 0;
+    NginxServer m_nginx;
+    quint16 m_sitePort = 0;  // TLS
+    quint16 m_plainPort = 0; // the same site over plain HTTP
     int m_profiles = 0;
 };
 
@@ -89,37 +91,16 @@ void tst_Browser::initTestCase()
         QVERIFY(writeFile(m_directory.filePath(QStringLiteral("site.key")), QByteArray(data, qsizetype(size))));
         BIO_free(out);
     }
-    m_sitePort = unusedPort(); // nginx binds it a moment later
-    const QString conf = QStringLiteral(
-        "daemon off; master_process off; worker_processes 1;\n"
-        "error_log %1/nginx-error.log; pid %1/nginx.pid;\n"
-        "events { worker_connections 256; }\n"
-        "http {\n"
-        "  access_log off; sendfile on;\n"
-        "  client_body_temp_path %1/tmp; proxy_temp_path %1/tmp; fastcgi_temp_path %1/tmp;\n"
-        "  uwsgi_temp_path %1/tmp; scgi_temp_path %1/tmp;\n"
+    m_sitePort = unusedPort(); // nginx binds them a moment later
+    m_plainPort = unusedPort();
+    const QString servers = QStringLiteral(
         "  types { text/html html; text/css css; application/javascript js; application/json json;\n"
         "          application/octet-stream bin; }\n"
-        "  server { listen 127.0.0.1:%2 ssl; ssl_certificate %1/site.pem; ssl_certificate_key %1/site.key;\n"
-        "           root %1/site; }\n"
-        "}\n").arg(m_directory.path()).arg(m_sitePort);
-    QVERIFY(QDir().mkpath(m_directory.filePath(QStringLiteral("tmp"))));
-    QVERIFY(writeFile(m_directory.filePath(QStringLiteral("nginx.conf")), conf.toUtf8()));
-    m_nginx.setProcessChannelMode(QProcess::ForwardedChannels);
-    m_nginx.start(QStringLiteral("/usr/sbin/nginx"),
-                  {QStringLiteral("-p"), m_directory.path(), QStringLiteral("-c"), m_directory.filePath(QStringLiteral("nginx.conf"))});
-    QVERIFY(m_nginx.waitForStarted(10'000));
-    QVERIFY2(QTest::qWaitFor([&] { return connectTo("127.0.0.1", m_sitePort).isValid(); }, 10'000), "nginx did not start");
-}
-
-void tst_Browser::cleanupTestCase()
-{
-    if (m_nginx.state() != QProcess::NotRunning) {
-        m_nginx.terminate();
-        if (!m_nginx.waitForFinished(5'000))
-            m_nginx.kill();
-        m_nginx.waitForFinished(5'000);
-    }
+        "  server { listen 127.0.0.1:%1 ssl; ssl_certificate %3/site.pem; ssl_certificate_key %3/site.key;\n"
+        "           root %3/site; }\n"
+        "  server { listen 127.0.0.1:%2; root %3/site; }\n")
+        .arg(m_sitePort).arg(m_plainPort).arg(m_directory.path());
+    QVERIFY2(m_nginx.start(servers, m_sitePort, &error), qPrintable(error));
 }
 
 ProxyConfig tst_Browser::proxyConfig() const
@@ -213,6 +194,36 @@ void tst_Browser::pageLoadsDecrypted()
     for (const ConnectionRecord &record : records.closed())
         decrypted |= record.decryption == Decryption::Decrypted && record.clientTls.version.startsWith(QLatin1String("TLSv1.3"));
     QVERIFY(decrypted);
+}
+
+void tst_Browser::plainPageThroughTheHttpProxy()
+{
+    // http:// takes the HTTP proxy's own path, no tunnel: every request in
+    // absolute form, rewritten and framed by proxymon, answered by nginx
+    // over kept-alive upstreams.
+    ProxyServer server;
+    RecordCollector records(&server);
+    QVERIFY2(server.start(proxyConfig()), qPrintable(server.errorString()));
+    const QString origin = QStringLiteral("http://127.0.0.1:%1").arg(m_plainPort);
+    const QByteArray dom = browse(server.listenPort(), nssHome(false), origin + QStringLiteral("/"));
+    QVERIFY2(dom.contains("script ran: decrypted"), dom.constData());
+    const QStringList expected{QStringLiteral("/"), QStringLiteral("/style.css"), QStringLiteral("/app.js"),
+                               QStringLiteral("/pixel.bin"), QStringLiteral("/data.json")};
+    QVERIFY(QTest::qWaitFor([&] {
+        QStringList seen;
+        for (const HttpExchange &exchange : records.exchanges()) {
+            if (exchange.response.status == 200)
+                seen.append(QString::fromLatin1(exchange.url()).mid(origin.size()));
+        }
+        return std::all_of(expected.begin(), expected.end(), [&](const QString &path) { return seen.contains(path); });
+    }, 10'000));
+    // Nothing a browser sends is refused or flagged.
+    for (const HttpExchange &exchange : records.exchanges()) {
+        QVERIFY2(!exchange.responseBody.startsWith("proxymon: "), exchange.responseBody.constData());
+        QCOMPARE(exchange.flags, 0u);
+        if (exchange.url().endsWith("/pixel.bin"))
+            QCOMPARE(exchange.responseBodyBytes, 200'000u);
+    }
 }
 
 void tst_Browser::untrustedBrowserIsRejectedThenPassedThrough()

@@ -350,7 +350,7 @@ void tst_HttpProxy::errorsAnswerLikeAProxy_data()
                                   << QByteArray("502 Bad Gateway") << QStringLiteral("no-such-host.invalid");
     QTest::newRow("origin form") << QByteArray("GET / HTTP/1.1\r\nHost: www.google.com\r\n\r\n")
                                  << QByteArray("400 Bad Request") << QStringLiteral("not a proxy request");
-    QTest::newRow("bad authority") << QByteArray("GET http://bad host/ HTTP/1.1\r\n\r\n")
+    QTest::newRow("bad authority") << QByteArray("GET http://bad!host/ HTTP/1.1\r\n\r\n")
                                    << QByteArray("400 Bad Request") << QStringLiteral("not a valid host");
     QTest::newRow("not HTTP") << QByteArray("\x16\x03\x01\x00\x05hello", 10) << QByteArray("400 Bad Request")
                               << QStringLiteral("not HTTP");
