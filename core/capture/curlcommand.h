@@ -10,7 +10,7 @@
 // headers (in their order and case, duplicates and empty values kept) and
 // body bytes to the URL the request was for. curl's own headers are turned
 // off so only the recorded ones go. What cannot be kept the same, and is
-// documented in the README:
+// documented in docs/user-guide.md:
 //   - an absolute-form target (sent to a proxy) goes to its server directly,
 //     so the request line carries its origin form;
 //   - proxy-only headers (Proxy-Connection, Proxy-Authorization) are dropped;

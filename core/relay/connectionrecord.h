@@ -102,7 +102,7 @@ struct ConnectionRecord
     // counts) at a wall-clock instant; a closed one's stays at its end.
     qint64 ageUs(qint64 msSinceEpoch) const;
 
-    // Stable lower-case names, used by the JSONL stream and the README.
+    // Stable lower-case names, used by the JSONL stream and docs/headless.md.
     static QString closeReasonName(CloseReason reason);
     static QString stateName(State state);
     static QString decryptionName(Decryption decryption);
