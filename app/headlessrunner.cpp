@@ -139,7 +139,7 @@ bool HeadlessRunner::start()
     else
         say(QStringLiteral("listening on %1, forwarding to %2").arg(config.listenText(), config.targetText()));
     if (m_jsonl)
-        m_jsonl->writeListening(config);
+        m_jsonl->writeListening(config.listenerInfo());
     if (m_commands) {
         m_commands->listen(STDIN_FILENO);
         say(QStringLiteral("reading commands from standard input (help lists them)"));

@@ -175,14 +175,13 @@ QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &re
         .finish();
 }
 
-void JsonlWriter::writeListening(const ProxyConfig &config)
+void JsonlWriter::writeListening(const ListenerInfo &listener)
 {
-    const bool proxy = config.mode == ProxyConfig::Mode::HttpProxy;
     write(JsonLine()
               .add("event", QStringLiteral("listening"))
-              .add("address", config.listenText())
-              .add("mode", ProxyConfig::modeName(config.mode))
-              .addRaw("target", proxy ? QByteArray("null") : JsonLine::quoted(config.targetText()))
+              .add("address", listener.address)
+              .add("mode", listener.mode)
+              .addRaw("target", listener.target.isEmpty() ? QByteArray("null") : JsonLine::quoted(listener.target))
               .add("time", isoTime(QDateTime::currentMSecsSinceEpoch()))
               .finish());
 }

@@ -3,7 +3,7 @@
 #include "capturefilter.h"
 #include "connectionrecord.h"
 #include "httpexchange.h"
-#include "proxyconfig.h"
+#include "listenerinfo.h"
 
 #include <QHash>
 #include <QSet>
@@ -34,7 +34,7 @@ public:
     // them (--jsonl-samples).
     void setSampling(bool on) { m_sampling = on; }
 
-    void writeListening(const ProxyConfig &config);
+    void writeListening(const ListenerInfo &listener);
     // One batch in order: new connections and the faults that fired on
     // them, then the exchanges, then the connections that closed.
     void writeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);

@@ -120,6 +120,11 @@ bool ProxyConfig::setMode(const QString &text, QString *error)
     return false;
 }
 
+ListenerInfo ProxyConfig::listenerInfo() const
+{
+    return {listenText(), modeName(mode), mode == Mode::HttpProxy ? QString() : targetText()};
+}
+
 QString ProxyConfig::modeName(Mode mode)
 {
     return mode == Mode::HttpProxy ? QStringLiteral("http-proxy") : QStringLiteral("forward");

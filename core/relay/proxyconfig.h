@@ -1,6 +1,7 @@
 #pragma once
 
 #include "httpheadparser.h"
+#include "listenerinfo.h"
 #include "ruleset.h"
 #include "subnetlist.h"
 
@@ -95,5 +96,7 @@ struct ProxyConfig
 
     QString targetText() const;
     QString listenText() const;
+    // What the record says of this listener.
+    ListenerInfo listenerInfo() const;
     bool listensOnLoopbackOnly() const;
 };
