@@ -16,9 +16,10 @@ foreach(entry IN LISTS PROBES)
             set(ok TRUE)
         endif()
     else()
-        # Failed because the header is not on its include path.
+        # Failed because the header is not on its include path (GCC's
+        # words, then clang's).
         set(ok FALSE)
-        if(NOT result EQUAL 0 AND output MATCHES "${header}: No such file")
+        if(NOT result EQUAL 0 AND (output MATCHES "${header}: No such file" OR output MATCHES "'${header}' file not found"))
             set(ok TRUE)
         endif()
     endif()
