@@ -1,5 +1,7 @@
 #include "builtinecho.h"
 
+#include "systemerror.h"
+
 #include <QByteArray>
 
 #include <arpa/inet.h>
@@ -43,7 +45,7 @@ bool BuiltinEcho::start(QString *error)
         || ::listen(m_listener, 1024) != 0
         || ::getsockname(m_listener, reinterpret_cast<sockaddr *>(&address), &length) != 0
         || pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0 || (m_epoll = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-        *error = QStringLiteral("cannot start the built-in echo server: %1").arg(QString::fromLocal8Bit(std::strerror(errno)));
+        *error = QStringLiteral("cannot start the built-in echo server: %1").arg(SystemError::text(errno));
         stop();
         return false;
     }

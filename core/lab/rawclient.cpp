@@ -1,6 +1,7 @@
 #include "rawclient.h"
 
 #include "resolver.h"
+#include "systemerror.h"
 
 #include <QHostAddress>
 #include <QHostInfo>
@@ -20,7 +21,7 @@ namespace {
 
 QString errorText(int error)
 {
-    return QString::fromLocal8Bit(std::strerror(error)).toLower();
+    return SystemError::text(error).toLower();
 }
 
 } // namespace

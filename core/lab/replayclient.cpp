@@ -1,6 +1,7 @@
 #include "replayclient.h"
 
 #include "httpmessagestream.h"
+#include "systemerror.h"
 #include "tlsclientcontext.h"
 
 #include <QElapsedTimer>
@@ -24,7 +25,7 @@ namespace {
 
 QString systemError(const char *what)
 {
-    return QStringLiteral("%1: %2").arg(QLatin1String(what), QString::fromLocal8Bit(std::strerror(errno)));
+    return QStringLiteral("%1: %2").arg(QLatin1String(what), SystemError::text(errno));
 }
 
 QString tlsError(const char *what)

@@ -1,6 +1,7 @@
 #include "forwardingpolicy.h"
 
 #include "clienthello.h"
+#include "httpfaultgate.h"
 #include "httpproxyfront.h"
 #include "relayconnection.h"
 #include "tlsinterception.h"

@@ -3,6 +3,7 @@
 #include "capage.h"
 
 #include "forwardingpolicy.h"
+#include "httpfaultgate.h"
 #include "relayconnection.h"
 #include "worker.h"
 

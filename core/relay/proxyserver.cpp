@@ -8,6 +8,7 @@
 #include "relayconnection.h"
 #include "resolver.h"
 #include "certificateauthority.h"
+#include "systemerror.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
 #include "tlskeylog.h"
@@ -40,19 +41,6 @@ constexpr int PublishIntervalMs = 50;
 constexpr int FirstBackoffMs = 100;
 constexpr int LongestBackoffMs = 1600;
 
-QString errnoName(int error)
-{
-    switch (error) {
-    case EADDRINUSE: return QStringLiteral("EADDRINUSE");
-    case EADDRNOTAVAIL: return QStringLiteral("EADDRNOTAVAIL");
-    case EACCES: return QStringLiteral("EACCES");
-    case EAFNOSUPPORT: return QStringLiteral("EAFNOSUPPORT");
-    case EMFILE: return QStringLiteral("EMFILE");
-    case ENFILE: return QStringLiteral("ENFILE");
-    default: return QStringLiteral("errno %1").arg(error);
-    }
-}
-
 // Binds and listens with POSIX calls so that a failure carries the OS's own
 // error; QTcpServer then takes over the descriptor and accepts on it.
 int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, QString *error)
@@ -62,7 +50,7 @@ int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, 
     const int fd = socket(socketAddress.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         const int e = errno;
-        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, QString::fromLocal8Bit(std::strerror(e)), errnoName(e));
+        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, SystemError::text(e), SystemError::name(e));
         return -1;
     }
     // Restarting on the same port must not wait for old connections in
@@ -81,7 +69,7 @@ int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, 
     if (bind(fd, socketAddress.data(), socketAddress.length) != 0 || listen(fd, backlog) != 0) {
         const int e = errno;
         ::close(fd);
-        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, QString::fromLocal8Bit(std::strerror(e)), errnoName(e));
+        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, SystemError::text(e), SystemError::name(e));
         return -1;
     }
     return fd;
@@ -261,7 +249,7 @@ bool ProxyServer::start(const ProxyConfig &requested)
         };
         generation->workers.push_back(std::make_unique<Worker>(i, config, m_resolver.get(), tls, std::move(hooks)));
         if (const int error = generation->workers.back()->setupError()) {
-            m_errorString = QStringLiteral("cannot start a relay worker: %1").arg(QString::fromLocal8Bit(std::strerror(error)));
+            m_errorString = QStringLiteral("cannot start a relay worker: %1").arg(SystemError::text(error));
             delete m_listener;
             m_listener = nullptr;
             return false;
@@ -389,7 +377,7 @@ void ProxyServer::act(quint64 id, const FaultAction &action, const QString &by)
             Worker *target = worker.get();
             target->inbox()->postTask([target, id, action, by] {
                 if (RelayConnection *connection = target->connection(id))
-                    connection->act(action, by);
+                    connection->faults().act(action, by);
             });
         }
     }

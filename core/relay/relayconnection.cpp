@@ -3,13 +3,13 @@
 #include "forwardingpolicy.h"
 #include "httpproxypolicy.h"
 #include "clienthello.h"
+#include "systemerror.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
 #include "tlsservercontext.h"
 #include "worker.h"
-#include "flowshaper.h"
+#include "httpfaultgate.h"
 #include "monotonicclock.h"
-#include "ruleunits.h"
 
 #include <QDateTime>
 #include <QStringList>
@@ -58,7 +58,7 @@ QString sideName(RelayConnection::Side side)
 
 QString RelayConnection::errorText(int error)
 {
-    return QString::fromLocal8Bit(std::strerror(error));
+    return SystemError::text(error);
 }
 
 RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
@@ -160,16 +160,7 @@ void RelayConnection::addMark(TimelineMark mark, qint64 atMonotonicUs)
 void RelayConnection::flowFirstBytes(Flow &flow)
 {
     addMark({0, Mark::Kind::FirstByte, laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
-    if (m_onFirstData.empty())
-        return;
-    // Before the bytes are relayed: the flow looks whether it was stopped.
-    std::vector<std::pair<FaultAction, QString>> due;
-    due.swap(m_onFirstData);
-    for (const auto &[action, by] : due) {
-        if (isFinished())
-            return;
-        act(action, by);
-    }
+    m_faults.firstBytes();
 }
 
 void RelayConnection::flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs)
@@ -199,8 +190,8 @@ void RelayConnection::passFin(Side toward)
 
 FlowObserver *RelayConnection::captureTap()
 {
-    if (m_gate)
-        return m_gate.get();
+    if (HttpFaultGate *gate = m_faults.httpGate())
+        return gate;
     return m_worker.config().capture ? &m_tap : nullptr;
 }
 
@@ -214,7 +205,7 @@ void RelayConnection::begin()
     const ProxyConfig &config = m_worker.config();
     const RuleSet &rules = m_worker.rules();
     if (!rules.faults.isEmpty())
-        makeHttpFaultGate();
+        m_faults.makeHttpGate(rules.faults, clientAddress(), config.capture ? &m_tap : nullptr, config.headLimits());
     if (config.mode == ProxyConfig::Mode::HttpProxy)
         m_policy = std::make_unique<HttpProxyPolicy>(*this);
     else
@@ -224,38 +215,13 @@ void RelayConnection::begin()
         return;
     }
     if (!rules.conditions.isEmpty())
-        applyConditions(true);
+        m_connectDelayUs = m_faults.applyConditions(rules.conditions, clientAddress(), true);
     if (!rules.faults.isEmpty()) {
-        armFaults();
+        m_faults.arm(rules.faults, clientAddress(), m_originUs);
         if (isFinished())
             return;
     }
     m_policy->begin();
-}
-
-bool RelayConnection::drawn(double probability, const QString &what)
-{
-    // Drawn only when it can go either way: 0 and 1 cost nothing.
-    if (probability <= 0)
-        return false;
-    if (probability >= 1)
-        return true;
-    // Once per rule and connection: rules put in force again (a reload)
-    // keep what was drawn for the live connections, and say it again.
-    const QString key = QStringLiteral("%1@%2").arg(what).arg(probability);
-    auto earlier = m_draws.constFind(key);
-    if (earlier == m_draws.constEnd()) {
-        const double draw = std::uniform_real_distribution<double>(0, 1)(m_worker.random());
-        const bool applies = draw < probability;
-        const QString note = QStringLiteral("%1: drew %2 for p=%3, %4")
-                                 .arg(what)
-                                 .arg(draw, 0, 'f', 3)
-                                 .arg(probability)
-                                 .arg(applies ? QStringLiteral("applies") : QStringLiteral("does not apply"));
-        earlier = m_draws.insert(key, {applies, note});
-    }
-    m_ruleNotes.append(earlier->second);
-    return earlier->first;
 }
 
 const QHostAddress &RelayConnection::clientAddress()
@@ -263,111 +229,6 @@ const QHostAddress &RelayConnection::clientAddress()
     if (!m_clientAddress)
         m_clientAddress.emplace(m_peer.data());
     return *m_clientAddress;
-}
-
-void RelayConnection::makeHttpFaultGate()
-{
-    const QHostAddress &client = clientAddress();
-    const QList<FaultRule> &rules = m_worker.rules().faults;
-    std::vector<HttpFaultGate::Rule> http;
-    for (qsizetype i = 0; i < rules.size(); ++i) {
-        const FaultRule &rule = rules[i];
-        if (rule.http && rule.probability > 0 && (rule.clients.isEmpty() || rule.clients.contains(client)))
-            http.push_back({*rule.http, rule.probability, QStringLiteral("fault rule %1").arg(i + 1)});
-    }
-    if (http.empty())
-        return;
-    m_gate = std::make_unique<HttpFaultGate>(*this, m_tap, std::move(http));
-}
-
-void RelayConnection::noteFault(const QString &why)
-{
-    if (isFinished())
-        return;
-    markOnLane(Mark::Kind::Fault, Mark::Lane::Connection, 0, why);
-    m_lastFault = why;
-    refreshConditions();
-}
-
-void RelayConnection::armFaults()
-{
-    const QHostAddress &client = clientAddress();
-    const QList<FaultRule> &rules = m_worker.rules().faults;
-    std::vector<std::pair<FaultAction, QString>> now;
-    for (qsizetype i = 0; i < rules.size(); ++i) {
-        const FaultRule &rule = rules[i];
-        if (rule.refuse || rule.http || (!rule.clients.isEmpty() && !rule.clients.contains(client)))
-            continue;
-        if (!drawn(rule.probability, rule.summary()))
-            continue;
-        const QString by = QStringLiteral("by fault rule %1").arg(i + 1);
-        switch (rule.trigger) {
-        case FaultRule::Trigger::Accept:
-            now.emplace_back(rule.action, by);
-            break;
-        case FaultRule::Trigger::Delay:
-            scheduleAction(rule.action, by, m_originUs + rule.delayUs);
-            break;
-        case FaultRule::Trigger::Bytes: {
-            const Side toward = rule.bytesToward == FaultAction::Target::Upstream ? Upstream : Client;
-            m_limitSteps[toward] = {rule.action, by, true};
-            flowTo(toward).setDeliveryLimit(rule.bytes);
-            break;
-        }
-        case FaultRule::Trigger::FirstData:
-            m_onFirstData.emplace_back(rule.action, by);
-            break;
-        }
-    }
-    refreshConditions();
-    for (const auto &[action, by] : now) {
-        if (isFinished())
-            return;
-        act(action, by);
-    }
-}
-
-void RelayConnection::applyConditions(bool atAccept)
-{
-    const QHostAddress &client = clientAddress();
-    FlowConditions conditions[2];
-    std::shared_ptr<RatePacer> pacers[2];
-    qint64 connectDelayUs = 0;
-    std::mt19937 &random = m_worker.random();
-    for (const ConditionRule &rule : m_worker.rules().conditions) {
-        if (!rule.clients.isEmpty() && !rule.clients.contains(client))
-            continue;
-        // Drawn once, now; a probability of 0 draws nothing at all.
-        if (!drawn(rule.probability, rule.summary()))
-            continue;
-        for (int direction = 0; direction < 2; ++direction) {
-            if (!rule.covers(direction == 0))
-                continue;
-            conditions[direction].combine(rule.conditions);
-            if (rule.conditions.bytesPerSecond)
-                pacers[direction] = rule.pacers[direction];
-        }
-        connectDelayUs = qMax(connectDelayUs, rule.connectDelayUs);
-    }
-    for (int direction = 0; direction < 2; ++direction) {
-        Flow &flow = direction == 0 ? m_up : m_down;
-        if (m_throttledByHand[direction] || (conditions[direction].isEmpty() && !flow.shaper()))
-            continue;
-        flow.setShaper(conditions[direction].isEmpty()
-                           ? nullptr
-                           : std::make_unique<FlowShaper>(conditions[direction], pacers[direction], quint32(random())));
-        if (isFinished())
-            return;
-        conditionsChanged(flow);
-        if (isFinished())
-            return;
-    }
-    // The connect is held only before it happens.
-    if (atAccept && connectDelayUs > 0) {
-        m_connectDelayUs = connectDelayUs;
-        m_ruleNotes.append(QStringLiteral("connect +") + RuleUnits::durationText(connectDelayUs));
-    }
-    refreshConditions();
 }
 
 void RelayConnection::conditionsChanged(Flow &flow)
@@ -380,215 +241,62 @@ void RelayConnection::conditionsChanged(Flow &flow)
 
 void RelayConnection::rulesChanged()
 {
-    if (isFinished())
-        return;
-    m_ruleNotes.clear();
-    applyConditions(false);
+    m_faults.rulesChanged(m_worker.rules().conditions, clientAddress());
 }
 
-void RelayConnection::refreshConditions()
+void RelayConnection::resetSide(Side side)
 {
-    QStringList parts;
-    for (const Flow *flow : {&m_up, &m_down}) {
-        QStringList what;
-        if (flow->shaper())
-            what.append(ConditionRule::describe(flow->shaper()->conditions()));
-        if (!flow->finPassed()) {
-            if (flow->paused())
-                what.append(QStringLiteral("stalled"));
-            if (flow->discarding())
-                what.append(QStringLiteral("black hole"));
-            // What happens once it has delivered so much in all.
-            const LimitStep &step = m_limitSteps[flow->to()];
-            if (flow->deliveryLimit() != Flow::NoLimit && !m_closing)
-                what.append(QStringLiteral("at %1: %2")
-                                .arg(RuleUnits::bytesText(qint64(flow->deliveryLimit())), step.action.describe()));
-        }
-        if (!what.isEmpty())
-            parts.append((flow->fromClient() ? QStringLiteral("up ") : QStringLiteral("down ")) + what.join(QStringLiteral(", ")));
+    if (!leg(side).isOpen() || m_sideDead[side])
+        return;
+    flowTo(side).uncountUnacknowledged();
+    m_sideDead[side] = true;
+    mark(Mark::Kind::ResetSent, side);
+    leg(side).close(true);
+}
+
+void RelayConnection::passFin(Flow &flow)
+{
+    if (flow.finPassed())
+        return;
+    flow.markFinPassed();
+    passFin(flow.to());
+}
+
+void RelayConnection::endByFault(const QString &why, bool drain)
+{
+    if (drain) {
+        discardUnread(Client);
+        discardUnread(Upstream);
     }
-    parts.append(m_ruleNotes);
-    parts.append(m_conditionNotes);
-    const QString text = parts.join(QStringLiteral("; "));
+    finish(Reason::Fault, why);
+}
+
+void RelayConnection::markFault(qint32 code, const QString &why)
+{
+    markOnLane(Mark::Kind::Fault, Mark::Lane::Connection, code, why);
+}
+
+void RelayConnection::describeConditions(const QString &text)
+{
     if (text != m_record.conditions) {
         m_record.conditions = text;
         markDirty();
     }
 }
 
-void RelayConnection::act(const FaultAction &action, const QString &by)
+TimerHeap &RelayConnection::timers()
 {
-    using Kind = FaultAction::Kind;
-    if (isFinished())
-        return;
-    const QString what = action.describe();
-    const QString why = by.isEmpty() ? what : QStringLiteral("%1 (%2)").arg(what, by);
-    markOnLane(Mark::Kind::Fault, Mark::Lane::Connection, qint32(action.kind), why);
-    m_lastFault = why;
-    if (action.kind == Kind::Reset) {
-        resetToward(action.target, why);
-        return;
-    }
-    if (action.kind == Kind::Close) {
-        closeCleanly(why);
-        return;
-    }
-    for (const Side toward : {Upstream, Client}) {
-        if (!action.covers(toward == Upstream ? FaultAction::Target::Upstream : FaultAction::Target::Client))
-            continue;
-        Flow &flow = flowTo(toward);
-        switch (action.kind) {
-        case Kind::HalfClose:
-            // What it holds goes first: a limit of what it has read.
-            m_limitSteps[toward] = {action, why, false};
-            flow.setPaused(true);
-            flow.setDeliveryLimit(flow.delivered() + flow.held());
-            break;
-        case Kind::Stall:
-            flow.setPaused(true);
-            break;
-        case Kind::Blackhole:
-            flow.setDiscarding(true);
-            break;
-        case Kind::Resume:
-            flow.setDiscarding(false);
-            if (!isFinished())
-                flow.setPaused(false);
-            break;
-        case Kind::Throttle:
-            m_throttledByHand[flow.fromClient() ? 0 : 1] = !action.conditions.isEmpty();
-            flow.setShaper(action.conditions.isEmpty() ? nullptr
-                                                       : std::make_unique<FlowShaper>(action.conditions, nullptr,
-                                                                                      quint32(m_worker.random()())));
-            break;
-        case Kind::Limit: {
-            FaultAction then;
-            then.kind = action.then;
-            then.target = toward == Upstream ? FaultAction::Target::Upstream : FaultAction::Target::Client;
-            if (then.kind != Kind::HalfClose)
-                then.target = FaultAction::Target::Both;
-            m_limitSteps[toward] = {then, why, false};
-            flow.setDeliveryLimit(flow.delivered() + action.bytes);
-            break;
-        }
-        case Kind::Reset:
-        case Kind::Close:
-            break;
-        }
-        if (isFinished())
-            return;
-        conditionsChanged(flow);
-        if (isFinished())
-            return;
-    }
-    if ((action.kind == Kind::Stall || action.kind == Kind::Blackhole) && action.durationUs > 0) {
-        FaultAction resume = action;
-        resume.kind = Kind::Resume;
-        resume.durationUs = 0;
-        scheduleAction(resume, by, m_worker.wakeUs() + action.durationUs);
-    }
-    refreshConditions();
+    return m_worker.timers();
 }
 
-void RelayConnection::scheduleAction(const FaultAction &action, const QString &by, qint64 atUs)
+qint64 RelayConnection::wakeUs() const
 {
-    m_actionTimers.push_back(std::make_unique<ActionTimer>(*this, action, by));
-    m_worker.timers().schedule(m_actionTimers.back().get(), atUs);
+    return m_worker.wakeUs();
 }
 
-void RelayConnection::resetToward(FaultAction::Target target, const QString &why)
+std::mt19937 &RelayConnection::random()
 {
-    for (const Side side : {Client, Upstream}) {
-        const auto as = side == Client ? FaultAction::Target::Client : FaultAction::Target::Upstream;
-        if (target != FaultAction::Target::Both && target != as)
-            continue;
-        if (!leg(side).isOpen() || m_sideDead[side])
-            continue;
-        flowTo(side).uncountUnacknowledged();
-        m_sideDead[side] = true;
-        mark(Mark::Kind::ResetSent, side);
-        leg(side).close(true);
-    }
-    finish(Reason::Fault, why);
-}
-
-void RelayConnection::closeCleanly(const QString &why)
-{
-    if (m_phase != Phase::Relaying) {
-        finish(Reason::Fault, why); // nothing relayed yet: nothing to deliver
-        return;
-    }
-    m_closing = true;
-    m_closeWhy = why;
-    for (Flow *flow : {&m_up, &m_down}) {
-        if (flow->finPassed())
-            continue;
-        flow->setPaused(true);
-        flow->setDeliveryLimit(flow->delivered() + flow->held());
-        if (isFinished())
-            return;
-    }
-    if (m_up.finPassed() && m_down.finPassed())
-        endFlow(m_up);
-}
-
-void RelayConnection::flowLimitReached(Flow &flow)
-{
-    using Kind = FaultAction::Kind;
-    const Side toward = flow.to();
-    if (m_closing) {
-        endFlow(flow);
-        return;
-    }
-    if (m_gate && m_gate->ownsLimit(flow)) {
-        m_gate->limitReached(flow);
-        return;
-    }
-    const LimitStep step = m_limitSteps[toward];
-    m_limitSteps[toward] = LimitStep();
-    const auto target = toward == Upstream ? FaultAction::Target::Upstream : FaultAction::Target::Client;
-    const Kind kind = step.action.kind;
-    if (kind == Kind::Reset || kind == Kind::Close || (kind == Kind::HalfClose && step.action.covers(target))) {
-        // Not a byte past the limit: what the flow still holds is dropped.
-        flow.halt();
-    } else {
-        flow.setDeliveryLimit(Flow::NoLimit);
-        if (isFinished())
-            return;
-    }
-    if (step.rule) {
-        act(step.action, step.by); // marked now, as it fires
-        return;
-    }
-    switch (kind) {
-    case Kind::Reset:
-        resetToward(step.action.target, step.by);
-        return;
-    case Kind::Close:
-        closeCleanly(step.by);
-        return;
-    case Kind::HalfClose:
-        m_conditionNotes.append(QStringLiteral("half-closed toward %1").arg(sideName(toward)));
-        endFlow(flow);
-        return;
-    default:
-        act(step.action, step.by);
-        return;
-    }
-}
-
-void RelayConnection::endFlow(Flow &flow)
-{
-    if (!flow.finPassed()) {
-        flow.markFinPassed();
-        passFin(flow.to());
-    }
-    refreshConditions();
-    if (!m_up.finPassed() || !m_down.finPassed())
-        return;
-    discardUnread(Client);
-    discardUnread(Upstream);
-    finish(Reason::Fault, m_closing ? m_closeWhy : m_lastFault);
+    return m_worker.random();
 }
 
 void RelayConnection::discardUnread(Side side)
@@ -625,7 +333,7 @@ void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
         return;
     }
     m_tlsHost = tls ? host : QString();
-    m_connectErrors.clear();
+    m_connector.forgetErrors();
     m_startedMs = m_worker.nowMs();
     m_phase = Phase::Resolving;
     m_record.state = State::Resolving;
@@ -669,8 +377,7 @@ void RelayConnection::resolved(const ResolveResult &result)
     }
     if (!m_policy->addressesResolved(result))
         return;
-    m_addresses = result.addresses;
-    m_nextAddress = 0;
+    m_connector.setAddresses(result.addresses);
     m_phase = Phase::Connecting;
     m_record.state = State::Connecting;
     markDirty();
@@ -679,95 +386,65 @@ void RelayConnection::resolved(const ResolveResult &result)
 
 void RelayConnection::connectNext()
 {
-    while (m_nextAddress < m_addresses.size()) {
-        const SocketAddress &address = m_addresses[m_nextAddress];
-        const int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            const int error = errno;
+    for (;;) {
+        const UpstreamConnector::Attempt attempt = m_connector.next(m_upstream);
+        switch (attempt.result) {
+        case UpstreamConnector::Result::Exhausted:
+            stopConnectClock(attempt.atUs);
+            failConnect(Reason::Error, QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connector.errors()));
+            return;
+        case UpstreamConnector::Result::NoSocket:
             // Out of descriptors: accepting more would only turn more
             // clients away like this one, so the listener rests too.
-            if (error == EMFILE || error == ENFILE)
+            if (attempt.error == EMFILE || attempt.error == ENFILE)
                 m_worker.descriptorsExhausted();
             failConnect(Reason::Error, QStringLiteral("cannot create a socket for %1: %2")
-                                           .arg(address.toString(), errorText(error)));
+                                           .arg(m_connector.address(), errorText(attempt.error)));
             return;
-        }
-        TcpLeg::tune(fd);
-        m_upstream.attach(fd);
-        m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
-        m_finSent[Upstream] = false;
-        m_sideDead[Upstream] = false;
-        const qint64 now = MonotonicClock::nowUs();
-        if (m_connectStartUs < 0)
-            m_connectStartUs = now;
-        // Written once: the marks and the record share the text.
-        m_attemptAddress = address.toString();
-        mark(Mark::Kind::Connecting, Upstream, 0, m_attemptAddress, now);
-        if (::connect(fd, address.data(), address.length) == 0) {
+        case UpstreamConnector::Result::Failed:
+            mark(Mark::Kind::Connecting, Upstream, 0, m_connector.address(), attempt.atUs);
+            mark(Mark::Kind::ConnectFailed, Upstream, attempt.error, m_connector.address());
+            continue;
+        case UpstreamConnector::Result::InProgress:
+        case UpstreamConnector::Result::Connected:
+            m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
+            m_finSent[Upstream] = false;
+            m_sideDead[Upstream] = false;
+            mark(Mark::Kind::Connecting, Upstream, 0, m_connector.address(), attempt.atUs);
             watch(Upstream);
-            connected(0);
+            if (attempt.result == UpstreamConnector::Result::Connected)
+                connected(0);
             return;
         }
-        const int error = errno;
-        if (error == EINPROGRESS) {
-            watch(Upstream);
-            return;
-        }
-        noteConnectFailure(error);
     }
-    stopConnectClock(MonotonicClock::nowUs());
-    failConnect(Reason::Error, QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connectErrors));
 }
 
 void RelayConnection::connectReady(std::uint32_t events)
 {
-    // Writable without an error means connected; only a failure needs the
-    // extra call to learn why.
-    int error = 0;
-    if (events & (EPOLLERR | EPOLLHUP)) {
-        error = m_upstream.pendingError();
-        if (error == 0)
-            error = ECONNREFUSED;
-    } else if (!(events & EPOLLOUT)) {
-        return;
-    }
-    if (error == 0) {
+    const UpstreamConnector::Attempt attempt = m_connector.ready(m_upstream, events);
+    if (attempt.result == UpstreamConnector::Result::Connected) {
         connected(events);
-        return;
+    } else if (attempt.result == UpstreamConnector::Result::Failed) {
+        mark(Mark::Kind::ConnectFailed, Upstream, attempt.error, m_connector.address());
+        connectNext();
     }
-    noteConnectFailure(error);
-    connectNext();
 }
 
 void RelayConnection::stopConnectClock(qint64 nowUs)
 {
-    if (m_connectStartUs < 0)
-        return;
-    ConnectionTimeline &timeline = m_record.timeline;
-    timeline.connectUs = qMax<qint64>(0, timeline.connectUs) + (nowUs - m_connectStartUs);
-    m_connectStartUs = -1;
-}
-
-void RelayConnection::noteConnectFailure(int error)
-{
-    // Every address tried is named in the record, with why it failed.
-    m_upstream.close(false);
-    mark(Mark::Kind::ConnectFailed, Upstream, error, m_attemptAddress);
-    if (!m_connectErrors.isEmpty())
-        m_connectErrors += QStringLiteral("; ");
-    m_connectErrors += QStringLiteral("%1: %2").arg(m_attemptAddress, errorText(error));
-    ++m_nextAddress;
+    const qint64 took = m_connector.stopClock(nowUs);
+    if (took >= 0)
+        m_record.timeline.connectUs = qMax<qint64>(0, m_record.timeline.connectUs) + took;
 }
 
 void RelayConnection::connected(std::uint32_t events)
 {
-    m_record.upstreamAddress = m_attemptAddress;
+    m_record.upstreamAddress = m_connector.address();
     const qint64 now = MonotonicClock::nowUs();
     stopConnectClock(now);
     mark(Mark::Kind::Connected, Upstream, 0, m_record.upstreamAddress, now);
     noteUpstreamFrom();
-    m_addresses.clear();
-    m_addresses.shrink_to_fit();
+    m_connector.clear();
     if (!m_tlsHost.isEmpty()) {
         startTls();
         return;
@@ -848,8 +525,8 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
     m_clientHandshaking = true;
     m_handshakeStartedMs = m_startedMs = m_worker.nowMs();
     m_tap.startSecure();
-    if (m_gate)
-        m_gate->startSecure();
+    if (HttpFaultGate *gate = m_faults.httpGate())
+        gate->startSecure();
     m_phase = Phase::Handshaking;
     if (!upstreamName.isEmpty()) {
         m_tlsHost = upstreamName;
@@ -1101,8 +778,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
         return;
     m_phase = Phase::Finished;
     m_worker.timers().cancel(&m_connectTimer);
-    for (const auto &timer : m_actionTimers)
-        m_worker.timers().cancel(timer.get());
+    m_faults.stop();
     // Closing a leg sends its FIN, unless one went already or the side is
     // gone; a wait for a destination cut short by the end is marked too.
     const qint64 now = MonotonicClock::nowUs();
@@ -1120,8 +796,6 @@ void RelayConnection::finish(Reason reason, const QString &why)
         m_policy->ended();
     m_up.release(true);
     m_down.release(true);
-    if (m_gate)
-        m_gate->stop();
     m_tap.finish();
     m_record.state = State::Closed;
     m_record.closeReason = reason;
@@ -1153,8 +827,8 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
         if (nowMs - m_startedMs >= config.connectTimeoutMs) {
             QString why = QStringLiteral("connecting to %1 timed out after %2 ms")
                               .arg(m_record.upstream).arg(config.connectTimeoutMs);
-            if (!m_connectErrors.isEmpty())
-                why += QStringLiteral(" (%1)").arg(m_connectErrors);
+            if (!m_connector.errors().isEmpty())
+                why += QStringLiteral(" (%1)").arg(m_connector.errors());
             stopConnectClock(MonotonicClock::nowUs());
             markOnLane(Mark::Kind::Timeout, Mark::Lane::Upstream, 0,
                        m_phase == Phase::Handshaking ? QStringLiteral("TLS handshake") : QStringLiteral("connect"));

@@ -2,13 +2,14 @@
 
 #include "capturetap.h"
 #include "connectionrecord.h"
-#include "faultaction.h"
+#include "faultdriver.h"
+#include "faulttarget.h"
 #include "flow.h"
-#include "httpfaultgate.h"
 #include "resolver.h"
 #include "sessionpolicy.h"
 #include "tcpleg.h"
 #include "tlsleg.h"
+#include "upstreamconnector.h"
 
 #include <QHash>
 #include <QHostAddress>
@@ -38,7 +39,7 @@ class Worker;
 // direction keeps flowing; a reset from one side is passed on as a reset
 // (SO_LINGER 0) and recorded as one; at most one buffer of data is held per
 // direction, and reading from a side stops while its data waits.
-class RelayConnection final : private Flow::Owner
+class RelayConnection final : private Flow::Owner, private FaultTarget
 {
 public:
     using Side = Flow::Side;
@@ -69,23 +70,13 @@ public:
     void checkTimeouts(qint64 nowMs);
     // Ends the connection now, closing both sides without a reset.
     void terminate(Reason reason, const QString &why);
-    // Does something to it on purpose (a reset, a stall...), marked on its
-    // timeline with what and who asked (by).
-    void act(const FaultAction &action, const QString &by);
-    // A fault that is not one of act()'s fired (an HTTP fault): marked on
-    // the timeline, and the record says it.
-    void noteFault(const QString &why);
-    // Delivers what each direction holds, then FIN both ways, then ends.
-    void closeCleanly(const QString &why);
-    // A direction's conditions or holds changed while relaying: what may
-    // go goes, and its source is read on by the policy (which knows who
-    // reads it). Not from inside the flow's own calls.
-    void conditionsChanged(Flow &flow);
+    // What is done to it on purpose: act() a fault now, closeCleanly().
+    FaultDriver &faults() { return m_faults; }
     // The worker's rules changed: their conditions replace the old ones
     // (a direction the user throttled by hand keeps that throttle).
     void rulesChanged();
 
-    bool isFinished() const { return m_phase == Phase::Finished; }
+    bool isFinished() const override { return m_phase == Phase::Finished; }
     quint64 id() const { return m_record.id; }
     ConnectionRecord snapshot() const;
 
@@ -100,7 +91,7 @@ public:
     void setPhase(Phase phase) { m_phase = phase; }
     Leg &leg(Side side) { return side == Client ? *m_clientLeg : *m_upstreamLeg; }
     Flow &flowFrom(Side side) { return side == Client ? m_up : m_down; }
-    Flow &flowTo(Side side) { return side == Client ? m_down : m_up; }
+    Flow &flowTo(Side side) override { return side == Client ? m_down : m_up; }
     Flow &up() { return m_up; }
     Flow &down() { return m_down; }
     // The observer for the flows: the HTTP faults' gate when there is one
@@ -108,7 +99,7 @@ public:
     // null while the capture is off.
     FlowObserver *captureTap();
     // The HTTP faults of this connection, if any rule applies to it.
-    HttpFaultGate *httpFaultGate() { return m_gate.get(); }
+    HttpFaultGate *httpFaultGate() { return m_faults.httpGate(); }
     // Shows the capture bytes the policy itself sent toward a side.
     void capture(const Flow &flow, const char *data, qsizetype size);
     // The first FIN of the connection, for the record and the half-close
@@ -170,7 +161,18 @@ private:
     void flowYield(Flow &flow) override { yield(flow.from()); }
     void flowFirstBytes(Flow &flow) override;
     void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) override;
-    void flowLimitReached(Flow &flow) override;
+    void flowLimitReached(Flow &flow) override { m_faults.limitReached(flow); }
+    // FaultTarget
+    bool isRelaying() const override { return m_phase == Phase::Relaying; }
+    void conditionsChanged(Flow &flow) override;
+    void resetSide(Side side) override;
+    void passFin(Flow &flow) override;
+    void endByFault(const QString &why, bool drain) override;
+    void markFault(qint32 code, const QString &why) override;
+    void describeConditions(const QString &text) override;
+    TimerHeap &timers() override;
+    qint64 wakeUs() const override;
+    std::mt19937 &random() override;
 
     // The connection's own timer on the worker's heap: a held connect.
     class ConnectTimer final : public TimerHeap::Timer
@@ -182,44 +184,12 @@ private:
     private:
         RelayConnection &m_connection;
     };
-    // An action to do later: a stall's end, a fault rule's delay.
-    class ActionTimer final : public TimerHeap::Timer
-    {
-    public:
-        ActionTimer(RelayConnection &connection, const FaultAction &action, const QString &by)
-            : m_connection(connection), m_action(action), m_by(by) {}
-        void expired() override { m_connection.act(m_action, m_by); }
-
-    private:
-        RelayConnection &m_connection;
-        const FaultAction m_action;
-        const QString m_by;
-    };
-    // The rules' conditions that match this client, on its flows; at the
-    // accept, also the connect's hold.
-    void applyConditions(bool atAccept);
-    // The proxy's fault rules that match this client, armed.
-    void armFaults();
-    // Whether a rule with this probability applies, drawn now; the draw
-    // is noted in the record.
-    bool drawn(double probability, const QString &what);
     void connectDelayOver();
-    void scheduleAction(const FaultAction &action, const QString &by, qint64 atUs);
-    // Resets the target side(s), then ends the connection.
-    void resetToward(FaultAction::Target target, const QString &why);
-    // The HTTP faults that apply to this client, before the policy that
-    // sets the flows' observers is made.
-    void makeHttpFaultGate();
     // Made on first use, when a rule or the allow-list asks.
     const QHostAddress &clientAddress();
-    // Passes a FIN on the flow's destination and reads its source no more;
-    // once both directions are so, the connection ends.
-    void endFlow(Flow &flow);
     // Reads and drops what a side sent and proxymon will not relay, so
     // that closing it sends a FIN, not a reset.
     void discardUnread(Side side);
-    // The record's words for what is done to the traffic now.
-    void refreshConditions();
     void addMark(TimelineMark mark, qint64 atMonotonicUs);
     void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
     // What the flows measured, into a copy of the record's timeline.
@@ -227,7 +197,6 @@ private:
     void resolve(const QString &host, quint16 port);
     void connectNext();
     void connectReady(std::uint32_t events);
-    void noteConnectFailure(int error);
     // Adds the connect attempts' time until nowUs (monotonic) to the
     // breakdown.
     void stopConnectClock(qint64 nowUs);
@@ -267,13 +236,9 @@ private:
     Side m_firstFin = Client;
     bool m_anyFin = false;
 
-    std::vector<SocketAddress> m_addresses;
-    size_t m_nextAddress = 0;
-    QString m_connectErrors;
-    QString m_attemptAddress;   // the address being connected to, as text
+    UpstreamConnector m_connector;
     qint64 m_originUs = 0;      // monotonic, at the accept: the marks count from here
     qint64 m_resolveStartUs = -1;
-    qint64 m_connectStartUs = -1;
     bool m_finSent[2] = {false, false}; // toward each side, on its current socket
     bool m_sideDead[2] = {false, false}; // reset or failed: closing it sends nothing
     int m_markedStalls = 0;
@@ -281,25 +246,6 @@ private:
     qint64 m_lastActivityMs = 0;
 
     ConnectTimer m_connectTimer{*this};
-    std::vector<std::unique_ptr<ActionTimer>> m_actionTimers; // freed with the connection, never while one runs
-    // What a flow's delivery limit sets off, toward each side: a limit's
-    // end (marked when it was asked for) or a rule's fault (marked when it
-    // fires).
-    struct LimitStep
-    {
-        FaultAction action;
-        QString by;
-        bool rule = false;
-    };
-    LimitStep m_limitSteps[2];
-    std::vector<std::pair<FaultAction, QString>> m_onFirstData; // rules' faults, with who asked
-    QString m_lastFault;          // what ended it, when a fault did
-    bool m_closing = false;       // closing cleanly: each direction ends once it delivered what it held
-    QString m_closeWhy;
-    QStringList m_ruleNotes;      // the rules' draws, a held connect
-    QHash<QString, std::pair<bool, QString>> m_draws; // each rule's draw and its note, by its summary and probability
-    QStringList m_conditionNotes; // half-closes done
-    bool m_throttledByHand[2] = {false, false}; // per direction, up then down
     qint64 m_connectDelayUs = 0;  // still to wait before the upstream connect
     QString m_delayedHost;
     quint16 m_delayedPort = 0;
@@ -309,7 +255,7 @@ private:
     CaptureTap m_tap{m_worker, m_record, m_originUs};
     SocketAddress m_peer;                  // the client's address, asked once
     std::optional<QHostAddress> m_clientAddress;
-    std::unique_ptr<HttpFaultGate> m_gate; // after m_tap, which it shows bytes to
+    FaultDriver m_faults{*this};           // after m_tap, which its HTTP gate shows bytes to
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
 };

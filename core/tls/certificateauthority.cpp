@@ -1,5 +1,7 @@
 #include "certificateauthority.h"
 
+#include "systemerror.h"
+
 #include <QDir>
 #include <QFile>
 #include <QHostAddress>
@@ -125,7 +127,7 @@ bool writeFile(const QString &path, const QByteArray &text, mode_t mode, QString
         ::close(fd);
     ok = ok && ::rename(temporary.constData(), QFile::encodeName(path).constData()) == 0;
     if (!ok) {
-        *error = QStringLiteral("cannot write %1: %2").arg(path, QString::fromLocal8Bit(strerror(errno)));
+        *error = QStringLiteral("cannot write %1: %2").arg(path, SystemError::text(errno));
         ::unlink(temporary.constData());
     }
     return ok;

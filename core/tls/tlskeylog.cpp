@@ -1,5 +1,7 @@
 #include "tlskeylog.h"
 
+#include "systemerror.h"
+
 #include <QFile>
 #include <QMutexLocker>
 
@@ -43,7 +45,7 @@ std::shared_ptr<TlsKeyLog> TlsKeyLog::open(const QString &path, QString *error)
 {
     const int fd = ::open(QFile::encodeName(path).constData(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
-        *error = QStringLiteral("cannot write the key log %1: %2").arg(path, QString::fromLocal8Bit(strerror(errno)));
+        *error = QStringLiteral("cannot write the key log %1: %2").arg(path, SystemError::text(errno));
         return nullptr;
     }
     return std::shared_ptr<TlsKeyLog>(new TlsKeyLog(fd));

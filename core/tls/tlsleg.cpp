@@ -1,5 +1,7 @@
 #include "tlsleg.h"
 
+#include "systemerror.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -124,7 +126,7 @@ TlsLeg::Handshake TlsLeg::handshake()
     if (m_error.isEmpty()) {
         // The peer went away mid-handshake without an alert.
         const int socketError = pendingError();
-        m_error = socketError ? QString::fromLocal8Bit(strerror(socketError))
+        m_error = socketError ? SystemError::text(socketError)
                               : QStringLiteral("the connection closed during the handshake");
     }
     return Handshake::Failed;

@@ -6,8 +6,6 @@
 
 #include <QTest>
 
-#include <sys/ioctl.h>
-
 #include <cerrno>
 #include <functional>
 #include <vector>
@@ -67,13 +65,6 @@ private:
     }
     TcpLeg &m_leg;
 };
-
-int queuedToRead(int fd)
-{
-    int queued = 0;
-    ioctl(fd, FIONREAD, &queued);
-    return queued;
-}
 
 } // namespace
 
@@ -150,16 +141,16 @@ void tst_Flow::stopsReadingWhileTheDestinationIsFull()
     // kernel's queues and one buffer hold.
     const QByteArray data = Loopback::randomBytes(8 * 1024 * 1024, 3);
     auto sender = std::async(std::launch::async, [&] { return Loopback::sendAll(client.peer.fd(), data); });
-    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.pending() && queuedToRead(client.leg.descriptor()) > 0; }));
+    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.pending() && Loopback::queuedToRead(client.leg.descriptor()) > 0; }));
     // While bytes wait, pumping reads nothing more from the client.
     const quint64 delivered = flow.delivered();
-    const int queued = queuedToRead(client.leg.descriptor());
+    const int queued = Loopback::queuedToRead(client.leg.descriptor());
     for (int i = 0; i < 10; ++i)
         flow.pump();
     // The sender may still be adding (its own queue drains into this one,
     // slowly under a sanitizer); a read could only make it smaller.
-    QVERIFY2(queuedToRead(client.leg.descriptor()) >= queued,
-             qPrintable(QStringLiteral("%1 < %2").arg(queuedToRead(client.leg.descriptor())).arg(queued)));
+    QVERIFY2(Loopback::queuedToRead(client.leg.descriptor()) >= queued,
+             qPrintable(QStringLiteral("%1 < %2").arg(Loopback::queuedToRead(client.leg.descriptor())).arg(queued)));
     QCOMPARE(flow.delivered(), delivered);
     QVERIFY(delivered < quint64(data.size()));
     // The wait is timed from its start; it has not ended yet.
@@ -270,7 +261,7 @@ void tst_Flow::yieldsAfterAWakeUpsShare()
     const QByteArray data = Loopback::randomBytes(12 * Small, 6);
     auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
     QVERIFY(Loopback::sendAll(client.peer.fd(), data));
-    QTRY_VERIFY_WITH_TIMEOUT(queuedToRead(client.leg.descriptor()) == data.size(), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(Loopback::queuedToRead(client.leg.descriptor()) == data.size(), 5000);
     flow.pump();
     QVERIFY(!flow.pending());
     QCOMPARE(owner.yields, 1);
@@ -292,10 +283,10 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
     flow.setSpliceAllowed(false);
     flow.setFed(true);
     QVERIFY(Loopback::sendAll(client.peer.fd(), "the client's own bytes"));
-    QTRY_VERIFY(queuedToRead(client.leg.descriptor()) > 0);
-    const int queued = queuedToRead(client.leg.descriptor());
+    QTRY_VERIFY(Loopback::queuedToRead(client.leg.descriptor()) > 0);
+    const int queued = Loopback::queuedToRead(client.leg.descriptor());
     flow.pump();
-    QCOMPARE(queuedToRead(client.leg.descriptor()), queued);
+    QCOMPARE(Loopback::queuedToRead(client.leg.descriptor()), queued);
 
     // Fed until the upstream, reading nothing, leaves the flow no room.
     const QByteArray data = Loopback::randomBytes(8 * 1024 * 1024, 9);
@@ -333,7 +324,7 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
     QCOMPARE(fed, data.size());
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
     QVERIFY(asked > 0);
-    QCOMPARE(queuedToRead(client.leg.descriptor()), queued);
+    QCOMPARE(Loopback::queuedToRead(client.leg.descriptor()), queued);
     QCOMPARE(owner.firstBytes, 0);
 
     // A new destination drops what was held for the old one.

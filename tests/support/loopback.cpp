@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -214,6 +215,13 @@ quint16 unusedPort()
     quint16 port = 0;
     listenOn("127.0.0.1", 1, &port);
     return port;
+}
+
+int queuedToRead(int fd)
+{
+    int queued = 0;
+    ioctl(fd, FIONREAD, &queued);
+    return queued;
 }
 
 int openDescriptorCount()

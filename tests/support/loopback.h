@@ -57,6 +57,8 @@ QByteArray gzip(const QByteArray &data);
 bool ipv6Available();
 // A port nothing listens on (bound, then closed).
 quint16 unusedPort();
+// Bytes received on fd and not read yet.
+int queuedToRead(int fd);
 int openDescriptorCount();
 int threadCount();
 

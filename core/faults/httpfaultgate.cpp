@@ -1,10 +1,9 @@
 #include "httpfaultgate.h"
 
-#include "capturetap.h"
 #include "faultaction.h"
+#include "faultdriver.h"
+#include "faulttarget.h"
 #include "httpproxyfront.h"
-#include "relayconnection.h"
-#include "worker.h"
 
 #include <random>
 
@@ -16,11 +15,13 @@ constexpr int Down = 1;
 
 } // namespace
 
-HttpFaultGate::HttpFaultGate(RelayConnection &connection, CaptureTap &tap, std::vector<Rule> rules)
-    : m_connection(connection)
+HttpFaultGate::HttpFaultGate(FaultTarget &target, FaultDriver &driver, FlowObserver *tap,
+                             const HttpHeadParser::Limits &limits, std::vector<Rule> rules)
+    : m_target(target)
+    , m_driver(driver)
     , m_tap(tap)
     , m_rules(std::move(rules))
-    , m_headLimits(connection.worker().config().headLimits())
+    , m_headLimits(limits)
     , m_requests(HttpHead::Kind::Request, m_headLimits)
     , m_responses(HttpHead::Kind::Response, m_headLimits)
 {
@@ -33,7 +34,7 @@ HttpFaultGate::~HttpFaultGate()
 
 void HttpFaultGate::stop()
 {
-    TimerHeap &timers = m_connection.worker().timers();
+    TimerHeap &timers = m_target.timers();
     timers.cancel(&m_settle);
     timers.cancel(&m_delay);
 }
@@ -56,15 +57,15 @@ void HttpFaultGate::restart()
     stop();
     if (m_hold != Hold::None)
         releaseDown();
-    limit(m_connection.up(), Flow::NoLimit);
+    limit(m_target.flowTo(Flow::Upstream), Flow::NoLimit);
     m_requests.reset();
     m_responses.reset();
     m_plans.clear();
     m_requestsHttp = m_responsesHttp = true;
     m_upStopped = false;
     m_interim = false;
-    const Flow &up = m_connection.up();
-    const Flow &down = m_connection.down();
+    const Flow &up = m_target.flowTo(Flow::Upstream);
+    const Flow &down = m_target.flowTo(Flow::Client);
     m_upSeen = m_requestStart = up.delivered() + up.held();
     m_downSeen = m_responseStart = down.delivered() + down.held();
     spliceWhereNotFollowing();
@@ -75,13 +76,13 @@ void HttpFaultGate::spliceWhereNotFollowing()
     // An HTTP proxy's flows never splice: its front reads every byte.
     if (!m_readsRequests)
         return;
-    m_connection.up().setSpliceAllowed(!following(true));
-    m_connection.down().setSpliceAllowed(!following(false));
+    m_target.flowTo(Flow::Upstream).setSpliceAllowed(!following(true));
+    m_target.flowTo(Flow::Client).setSpliceAllowed(!following(false));
 }
 
 bool HttpFaultGate::tapWatching(bool fromClient) const
 {
-    return m_connection.worker().config().capture && m_tap.watching(fromClient);
+    return m_tap && m_tap->watching(fromClient);
 }
 
 bool HttpFaultGate::following(bool fromClient) const
@@ -99,18 +100,19 @@ FlowObserver::Window HttpFaultGate::window(bool fromClient)
     // Every byte the gate follows is shown; past that, the tap's window.
     if (following(fromClient))
         return Window();
-    return m_tap.window(fromClient);
+    return m_tap ? m_tap->window(fromClient) : Window();
 }
 
 void HttpFaultGate::passed(bool fromClient, quint64 bytes)
 {
-    m_tap.passed(fromClient, bytes);
+    if (m_tap)
+        m_tap->passed(fromClient, bytes);
 }
 
 void HttpFaultGate::seen(bool fromClient, const char *data, qsizetype size)
 {
     if (tapWatching(fromClient))
-        m_tap.seen(fromClient, data, size);
+        m_tap->seen(fromClient, data, size);
     if (!following(fromClient))
         return;
     if (fromClient)
@@ -125,7 +127,7 @@ void HttpFaultGate::readRequests(const char *data, qsizetype size)
     m_upSeen += quint64(size);
     m_events.clear();
     m_requests.feed(QByteArrayView(data, size), &m_events);
-    Flow &up = m_connection.up();
+    Flow &up = m_target.flowTo(Flow::Upstream);
     for (const HttpMessageStream::Event &event : std::as_const(m_events)) {
         if (event.type == Type::Head) {
             QString why;
@@ -165,7 +167,7 @@ int HttpFaultGate::decide(const HttpHead &request, QString *why)
     QString drawn;
     const Rule *rule = match(request);
     if (rule && rule->fault.kind() == HttpFault::Kind::Status) {
-        const Flow &up = m_connection.up();
+        const Flow &up = m_target.flowTo(Flow::Upstream);
         // A limit done by hand on the requests' way is left be: the
         // request could not be kept from the upstream.
         if (m_readsRequests && up.deliveryLimit() != Flow::NoLimit && up.deliveryLimit() != m_limits[Up]) {
@@ -173,7 +175,7 @@ int HttpFaultGate::decide(const HttpHead &request, QString *why)
         } else {
             plan.status = rule->fault.status();
             plan.why = QStringLiteral("%1 to %2 (by %3)").arg(rule->fault.describe(), plan.request, rule->by);
-            m_connection.noteFault(plan.why);
+            m_driver.noteFault(plan.why);
             *why = plan.why;
             rule = nullptr;
         }
@@ -192,7 +194,7 @@ const HttpFaultGate::Rule *HttpFaultGate::match(const HttpHead &request)
         if (rule.probability <= 0 || !rule.fault.matches(request) || !rule.fault.takes())
             continue;
         if (rule.probability < 1
-            && std::uniform_real_distribution<double>(0, 1)(m_connection.worker().random()) >= rule.probability)
+            && std::uniform_real_distribution<double>(0, 1)(m_target.random()) >= rule.probability)
             continue;
         return &rule;
     }
@@ -239,7 +241,7 @@ void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
     m_held = plan;
     m_holdReached = false;
     m_delayStarted = false;
-    Flow &down = m_connection.down();
+    Flow &down = m_target.flowTo(Flow::Client);
     if (!limit(down, at)) {
         m_hold = Hold::None;
         return;
@@ -254,7 +256,7 @@ void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
 void HttpFaultGate::releaseDown()
 {
     m_hold = Hold::None;
-    limit(m_connection.down(), Flow::NoLimit);
+    limit(m_target.flowTo(Flow::Client), Flow::NoLimit);
 }
 
 void HttpFaultGate::delayStarts()
@@ -262,21 +264,20 @@ void HttpFaultGate::delayStarts()
     // From the response's first byte, which has come and waits.
     m_delayStarted = true;
     note(m_held, m_held.rule->fault.describe());
-    Worker &worker = m_connection.worker();
-    worker.timers().schedule(&m_delay, worker.wakeUs() + m_held.rule->fault.delayUs());
+    m_target.timers().schedule(&m_delay, m_target.wakeUs() + m_held.rule->fault.delayUs());
 }
 
 void HttpFaultGate::delayOver()
 {
-    if (m_connection.isFinished() || m_hold != Hold::Delay)
+    if (m_target.isFinished() || m_hold != Hold::Delay)
         return;
     releaseDown();
-    if (!m_connection.isFinished())
+    if (!m_target.isFinished())
         armNext();
     // What the policy does once a response has gone (an HTTP proxy's next
     // step, the source read on) waits for this.
-    if (!m_connection.isFinished())
-        m_connection.conditionsChanged(m_connection.down());
+    if (!m_target.isFinished())
+        m_target.conditionsChanged(m_target.flowTo(Flow::Client));
 }
 
 void HttpFaultGate::readResponses(const char *data, qsizetype size)
@@ -314,7 +315,7 @@ void HttpFaultGate::readResponses(const char *data, qsizetype size)
             if (event.type == Type::Tunnel && m_readsRequests && m_requestsHttp) {
                 // A 101: what the client sends now is the new protocol's.
                 m_requestsHttp = false;
-                limit(m_connection.up(), Flow::NoLimit);
+                limit(m_target.flowTo(Flow::Upstream), Flow::NoLimit);
             }
             spliceWhereNotFollowing();
             break;
@@ -336,19 +337,18 @@ void HttpFaultGate::limitReached(Flow &flow)
     // proxymon answers is held back: the answer waits for the responses.
     if (flow.fromClient())
         return;
-    Worker &worker = m_connection.worker();
     m_holdReached = true;
     // Not from inside the flow's own delivery: answering, dropping and
     // closing change the flows under it.
     if (m_hold == Hold::Answer || m_hold == Hold::Drop || m_hold == Hold::Cut)
-        worker.timers().schedule(&m_settle, worker.wakeUs());
+        m_target.timers().schedule(&m_settle, m_target.wakeUs());
 }
 
 void HttpFaultGate::settle()
 {
-    if (m_connection.isFinished() || !m_holdReached)
+    if (m_target.isFinished() || !m_holdReached)
         return;
-    Flow &down = m_connection.down();
+    Flow &down = m_target.flowTo(Flow::Client);
     const Plan plan = m_held;
     switch (m_hold) {
     case Hold::None:
@@ -363,11 +363,11 @@ void HttpFaultGate::settle()
         m_hold = Hold::None;
         m_responsesHttp = false;
         down.setDiscarding(true);
-        if (!m_connection.isFinished())
+        if (!m_target.isFinished())
             limit(down, Flow::NoLimit);
         note(plan, plan.rule->fault.describe());
-        if (!m_connection.isFinished())
-            m_connection.conditionsChanged(down); // what the upstream sends is read, into the hole
+        if (!m_target.isFinished())
+            m_target.conditionsChanged(down); // what the upstream sends is read, into the hole
         return;
     case Hold::Cut: {
         m_hold = Hold::None;
@@ -376,8 +376,8 @@ void HttpFaultGate::settle()
         FaultAction action;
         action.kind = plan.rule->fault.resetsAfterCut() ? FaultAction::Kind::Reset : FaultAction::Kind::Close;
         action.target = plan.rule->fault.resetsAfterCut() ? FaultAction::Target::Client : FaultAction::Target::Both;
-        m_connection.act(action, QStringLiteral("%1 to %2, by %3")
-                                     .arg(plan.rule->fault.describe(), plan.request, plan.rule->by));
+        m_driver.act(action, QStringLiteral("%1 to %2, by %3")
+                                 .arg(plan.rule->fault.describe(), plan.request, plan.rule->by));
         return;
     }
     }
@@ -386,8 +386,8 @@ void HttpFaultGate::settle()
 void HttpFaultGate::answer()
 {
     const Plan plan = m_held;
-    Flow &up = m_connection.up();
-    Flow &down = m_connection.down();
+    Flow &up = m_target.flowTo(Flow::Upstream);
+    Flow &down = m_target.flowTo(Flow::Client);
     // The request and whatever followed it stay unsent; anything the
     // upstream sent unasked is not passed on.
     up.halt();
@@ -398,13 +398,15 @@ void HttpFaultGate::answer()
     // FIN (it says Connection: close): lifting the hold first could pass
     // an upstream's FIN ahead of it.
     const QByteArray bytes = HttpProxyFront::answerBytes({plan.status, plan.why});
-    m_connection.capture(down, bytes.constData(), bytes.size());
+    // Shown as the response it is, to the capture and to the gate itself.
+    if (watching(false))
+        seen(false, bytes.constData(), bytes.size());
     down.hold(bytes.constData(), bytes.size());
     m_limits[Up] = m_limits[Down] = Flow::NoLimit;
-    m_connection.closeCleanly(plan.why);
+    m_driver.closeCleanly(plan.why);
 }
 
 void HttpFaultGate::note(const Plan &plan, const QString &what)
 {
-    m_connection.noteFault(QStringLiteral("%1 to %2 (by %3)").arg(what, plan.request, plan.rule->by));
+    m_driver.noteFault(QStringLiteral("%1 to %2 (by %3)").arg(what, plan.request, plan.rule->by));
 }

@@ -3,6 +3,7 @@
 #include "flow.h"
 #include "flowobserver.h"
 #include "httpfault.h"
+#include "httpheadparser.h"
 #include "httpmessagestream.h"
 #include "timerheap.h"
 
@@ -11,8 +12,8 @@
 #include <deque>
 #include <vector>
 
-class CaptureTap;
-class RelayConnection;
+class FaultDriver;
+class FaultTarget;
 
 // The HTTP faults of one connection (status, delay-head, cut-body,
 // no-response), done where the bytes pass: it follows the requests and the
@@ -20,7 +21,8 @@ class RelayConnection;
 // limit where a fault must act: at the start of a request head until the
 // head is whole and decided, at the start of a response to delay or drop,
 // a body's length in to cut. The capture's tap sees what it would have
-// seen without it.
+// seen without it. It acts on the connection through its FaultTarget, and
+// does what act() and closeCleanly() do through its FaultDriver.
 //
 // In forwarding it reads the requests from the client's flow; an HTTP
 // proxy reads them itself (HttpProxyFront) and asks decide() for each,
@@ -37,7 +39,9 @@ public:
         QString by;             // "fault rule 3", for the marks
     };
 
-    HttpFaultGate(RelayConnection &connection, CaptureTap &tap, std::vector<Rule> rules);
+    // tap: the capture's observer, or null while the capture is off.
+    HttpFaultGate(FaultTarget &target, FaultDriver &driver, FlowObserver *tap, const HttpHeadParser::Limits &limits,
+                  std::vector<Rule> rules);
     ~HttpFaultGate() override;
 
     // Whether the gate reads the requests off the client's flow
@@ -112,8 +116,9 @@ private:
     void note(const Plan &plan, const QString &what);
     void restart();
 
-    RelayConnection &m_connection;
-    CaptureTap &m_tap;
+    FaultTarget &m_target;
+    FaultDriver &m_driver;
+    FlowObserver *const m_tap;
     const std::vector<Rule> m_rules;
     const HttpHeadParser::Limits m_headLimits;
     HttpMessageStream m_requests;

@@ -1,0 +1,121 @@
+#pragma once
+
+#include "faultaction.h"
+#include "faulttarget.h"
+#include "httpheadparser.h"
+#include "timerheap.h"
+
+#include <QHash>
+#include <QList>
+#include <QStringList>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+class ConditionRule;
+class FaultRule;
+class FlowObserver;
+class HttpFaultGate;
+class QHostAddress;
+
+// What the rules and the user do to one connection on purpose, done
+// through its FaultTarget: the rules' conditions on its flows, the fault
+// rules armed (at the accept, after a delay, at a byte count, at the first
+// data), a fault asked for now (act), a clean close, its HTTP faults (an
+// HttpFaultGate it owns), and the record's words for all of it. Each rule
+// with a probability is drawn once per connection, and the draw is said.
+//
+// Lives on the connection's worker thread, as long as the connection.
+class FaultDriver final
+{
+public:
+    using Side = Flow::Side;
+
+    explicit FaultDriver(FaultTarget &target);
+    ~FaultDriver();
+
+    FaultDriver(const FaultDriver &) = delete;
+    FaultDriver &operator=(const FaultDriver &) = delete;
+
+    // The HTTP faults of the rules that apply to client, if any, as a gate
+    // the flows show their bytes to; it shows tap (the capture's, null
+    // while it is off) what that would have seen.
+    void makeHttpGate(const QList<FaultRule> &rules, const QHostAddress &client, FlowObserver *tap,
+                      const HttpHeadParser::Limits &limits);
+    HttpFaultGate *httpGate() { return m_gate.get(); }
+    // The conditions of the rules that apply to client, on the flows (a
+    // direction the user throttled by hand keeps that throttle). At the
+    // accept, returns how long to hold the upstream's connect (µs).
+    qint64 applyConditions(const QList<ConditionRule> &rules, const QHostAddress &client, bool atAccept);
+    // The rules were replaced: their conditions replace the old ones.
+    void rulesChanged(const QList<ConditionRule> &rules, const QHostAddress &client);
+    // Arms the fault rules that apply to client; originUs (monotonic) is
+    // the accept, which delays count from.
+    void arm(const QList<FaultRule> &rules, const QHostAddress &client, qint64 originUs);
+    // Does something to the connection now (a reset, a stall...), marked
+    // with what and who asked (by).
+    void act(const FaultAction &action, const QString &by);
+    // A fault that is not one of act()'s fired (an HTTP fault).
+    void noteFault(const QString &why);
+    // Delivers what each direction holds, then FIN both ways, then ends.
+    void closeCleanly(const QString &why);
+    // The first bytes came from a source: the rules armed for it fire.
+    void firstBytes();
+    // The flow delivered as many bytes as its limit allows.
+    void limitReached(Flow &flow);
+    // The connection ended: no timer of the faults' may fire.
+    void stop();
+
+private:
+    // An action to do later: a stall's end, a fault rule's delay.
+    class ActionTimer final : public TimerHeap::Timer
+    {
+    public:
+        ActionTimer(FaultDriver &driver, const FaultAction &action, const QString &by)
+            : m_driver(driver), m_action(action), m_by(by) {}
+        void expired() override { m_driver.act(m_action, m_by); }
+
+    private:
+        FaultDriver &m_driver;
+        const FaultAction m_action;
+        const QString m_by;
+    };
+    // What a flow's delivery limit sets off, toward each side: a limit's
+    // end (marked when it was asked for) or a rule's fault (marked when it
+    // fires).
+    struct LimitStep
+    {
+        FaultAction action;
+        QString by;
+        bool rule = false;
+    };
+
+    // Whether a rule with this probability applies, drawn now; the draw
+    // is noted in the record.
+    bool drawn(double probability, const QString &what);
+    void scheduleAction(const FaultAction &action, const QString &by, qint64 atUs);
+    // Changes one direction as action says; false when that ended the
+    // connection.
+    bool actOn(Flow &flow, const FaultAction &action, const QString &why);
+    // Resets the target side(s), then ends the connection.
+    void resetToward(FaultAction::Target target, const QString &why);
+    // Passes a FIN on the flow's destination and reads its source no more;
+    // once both directions are so, the connection ends.
+    void endFlow(Flow &flow);
+    // The record's words for what is done to the traffic now.
+    void refresh();
+
+    FaultTarget &m_target;
+    std::vector<std::unique_ptr<ActionTimer>> m_actionTimers; // freed with the driver, never while one runs
+    LimitStep m_limitSteps[2];
+    std::vector<std::pair<FaultAction, QString>> m_onFirstData; // rules' faults, with who asked
+    QString m_lastFault;          // what ended it, when a fault did
+    bool m_closing = false;       // closing cleanly: each direction ends once it delivered what it held
+    QString m_closeWhy;
+    QStringList m_ruleNotes;      // the rules' draws, a held connect
+    QHash<QString, std::pair<bool, QString>> m_draws; // each rule's draw and its note, by its summary and probability
+    QStringList m_conditionNotes; // half-closes done
+    bool m_throttledByHand[2] = {false, false}; // per direction, up then down
+    std::unique_ptr<HttpFaultGate> m_gate;
+};

@@ -1,0 +1,13 @@
+#pragma once
+
+#include <QString>
+
+// A system call's errno as the records and messages word it.
+namespace SystemError {
+
+// strerror(): "Connection refused".
+QString text(int error);
+// The symbol, for the errors a user looks up ("EADDRINUSE"), else "errno N".
+QString name(int error);
+
+} // namespace SystemError
