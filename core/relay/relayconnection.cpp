@@ -98,9 +98,9 @@ ConnectionRecord RelayConnection::snapshot() const
 {
     ConnectionRecord record = m_record;
     // On the wire: what TLS legs wrote counts as records, not plaintext.
-    record.bytesUp = m_upstreamTls ? m_upstreamTls->wireBytesOut() : m_up.delivered();
-    record.bytesDown = m_clientTls ? m_clientTls->wireBytesOut() : m_down.delivered();
-    record.tlsTruncated = (m_clientTls && m_clientTls->truncated()) || (m_upstreamTls && m_upstreamTls->truncated());
+    record.bytesUp = m_tls.upstream() ? m_tls.upstream()->wireBytesOut() : m_up.delivered();
+    record.bytesDown = m_tls.client() ? m_tls.client()->wireBytesOut() : m_down.delivered();
+    record.tlsTruncated = m_tls.truncated();
     m_tap.addPrefixes(&record);
     fillTimeline(&record.timeline);
     return record;
@@ -463,50 +463,43 @@ void RelayConnection::startTls()
         return;
     }
     // The TLS leg takes the socket over; the flows use it from now on.
-    m_upstreamTls = std::make_unique<TlsLeg>(m_upstream.detach(), ssl);
-    m_upstreamLeg = m_upstreamTls.get();
-    m_up.replaceLeg(m_upstream, *m_upstreamLeg);
-    m_down.replaceLeg(m_upstream, *m_upstreamLeg);
+    replaceLeg(m_upstreamLeg, m_tls.startUpstream(m_upstream, ssl, m_tlsHost, m_worker.nowMs()));
     m_phase = Phase::Handshaking;
-    m_upstreamHandshaking = true;
-    if (!m_clientHandshaking)
-        m_handshakeStartedMs = m_worker.nowMs();
     touched();
     continueHandshake();
 }
 
+void RelayConnection::replaceLeg(Leg *&current, Leg &replacement)
+{
+    m_up.replaceLeg(*current, replacement);
+    m_down.replaceLeg(*current, replacement);
+    current = &replacement;
+}
+
 void RelayConnection::continueHandshake()
 {
-    switch (m_upstreamTls->handshake()) {
-    case TlsLeg::Handshake::Pending:
+    TlsDetails details;
+    QString why;
+    switch (m_tls.stepUpstream(m_worker.upstreamTls()->verifies(), m_worker.nowMs(), &details, &why)) {
+    case ConnectionTls::Step::Pending:
         return;
-    case TlsLeg::Handshake::Done:
-        m_upstreamHandshaking = false;
-        m_record.upstreamTls = tlsDetails(*m_upstreamTls, m_tlsHost);
-        mark(Mark::Kind::TlsDone, Upstream, 0, m_record.upstreamTls.version);
+    case ConnectionTls::Step::Done:
+        m_record.upstreamTls = details;
+        mark(Mark::Kind::TlsDone, Upstream, 0, details.version);
         markDirty();
-        if (!m_clientHandshaking)
-            handshakesDone();
-        return;
-    case TlsLeg::Handshake::Failed: {
-        QString why = QStringLiteral("TLS with %1 failed: %2").arg(m_tlsHost, m_upstreamTls->errorText());
-        if (m_worker.upstreamTls()->verifies() && m_upstreamTls->errorText().startsWith(QLatin1String("certificate")))
-            why += QStringLiteral(" (--insecure-host %1 relays it unchecked; --upstream-ca FILE trusts its issuer)").arg(m_tlsHost);
-        m_upstreamHandshaking = false;
-        if (m_clientTls) {
-            // The client's own handshake completes first: it is told in
-            // HTTP, which it can read only over its TLS.
-            m_upstreamFailed = true;
-            m_upstreamFailure = Reason::Error;
-            m_upstreamFailureWhy = why;
-            if (!m_clientHandshaking)
-                handshakesDone();
+        break;
+    case ConnectionTls::Step::Failed:
+        if (!m_tls.client()) {
+            failConnect(Reason::Error, why);
             return;
         }
-        failConnect(Reason::Error, why);
-        return;
+        // The client's own handshake completes first: it is told in HTTP,
+        // which it can read only over its TLS.
+        m_tls.deferUpstreamFailure(why);
+        break;
     }
-    }
+    if (!m_tls.clientHandshaking())
+        handshakesDone();
 }
 
 bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed,
@@ -516,14 +509,9 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
     SSL *ssl = server.session({name}, type, why);
     if (!ssl)
         return false;
-    m_clientName = name;
     m_record.clientTls.serverName = parsed.serverName;
-    m_clientTls = std::make_unique<TlsLeg>(m_client.detach(), ssl, hello);
-    m_clientLeg = m_clientTls.get();
-    m_up.replaceLeg(m_client, *m_clientLeg);
-    m_down.replaceLeg(m_client, *m_clientLeg);
-    m_clientHandshaking = true;
-    m_handshakeStartedMs = m_startedMs = m_worker.nowMs();
+    m_startedMs = m_worker.nowMs();
+    replaceLeg(m_clientLeg, m_tls.startClient(m_client, ssl, hello, name, parsed.serverName, m_startedMs));
     m_tap.startSecure();
     if (HttpFaultGate *gate = m_faults.httpGate())
         gate->startSecure();
@@ -532,37 +520,30 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
         m_tlsHost = upstreamName;
         startTls();
     }
-    if (!isFinished() && m_clientHandshaking)
+    if (!isFinished() && m_tls.clientHandshaking())
         continueClientHandshake();
     return true;
 }
 
 void RelayConnection::continueClientHandshake()
 {
-    switch (m_clientTls->handshake()) {
-    case TlsLeg::Handshake::Pending:
+    TlsDetails details;
+    QString why;
+    switch (m_tls.stepClient(m_worker.nowMs(), &details, &why)) {
+    case ConnectionTls::Step::Pending:
         return;
-    case TlsLeg::Handshake::Done:
-        m_clientHandshaking = false;
-        m_clientReadyMs = m_worker.nowMs();
-        m_record.clientTls = tlsDetails(*m_clientTls, m_record.clientTls.serverName);
-        mark(Mark::Kind::TlsDone, Client, 0, m_record.clientTls.version);
+    case ConnectionTls::Step::Done:
+        m_record.clientTls = details;
+        mark(Mark::Kind::TlsDone, Client, 0, details.version);
         m_record.decryption = ConnectionRecord::Decryption::Decrypted;
         markDirty();
-        if (!m_upstreamHandshaking)
+        if (!m_tls.upstreamHandshaking())
             handshakesDone();
         return;
-    case TlsLeg::Handshake::Failed:
-        break;
+    case ConnectionTls::Step::Failed:
+        rejected(why);
+        return;
     }
-    const QString alert = m_clientTls->peerAlert();
-    if (!alert.isEmpty())
-        rejected(QStringLiteral("the client rejected proxymon's certificate for %1 (alert \"%2\")").arg(m_clientName, alert));
-    else if (m_clientTls->errorText().startsWith(QLatin1String("the connection closed")))
-        rejected(QStringLiteral("the client closed the connection during the TLS handshake for %1 "
-                                "(it does not trust proxymon's certificate?)").arg(m_clientName));
-    else
-        rejected(QStringLiteral("TLS with the client for %1 failed: %2").arg(m_clientName, m_clientTls->errorText()));
 }
 
 void RelayConnection::rejected(const QString &why)
@@ -570,60 +551,33 @@ void RelayConnection::rejected(const QString &why)
     m_record.decryption = ConnectionRecord::Decryption::Rejected;
     m_record.decryptionNote = why;
     if (TlsInterception *interception = m_worker.tls().interception.get())
-        interception->clientRejected(m_clientName, why);
+        interception->clientRejected(m_tls.clientName(), why);
     finish(Reason::Error, why + QStringLiteral("; its next connections pass through undecrypted"));
 }
 
 void RelayConnection::noteSilentRejection(const QString &how)
 {
-    // Right after: a client that stayed a while and then left without a
-    // request merely had nothing to say.
-    constexpr qint64 RightAfterMs = 2000;
-    if (!m_clientTls || m_record.decryption != ConnectionRecord::Decryption::Decrypted || m_record.requests > 0
-        || m_up.delivered() > 0 || m_worker.nowMs() - m_clientReadyMs > RightAfterMs)
+    if (m_record.decryption != ConnectionRecord::Decryption::Decrypted)
+        return;
+    const QString why = m_tls.silentRejection(how, m_record.requests > 0 || m_up.delivered() > 0, m_worker.nowMs());
+    if (why.isEmpty())
         return;
     m_record.decryption = ConnectionRecord::Decryption::Rejected;
-    m_record.decryptionNote = QStringLiteral("the client %1 right after the TLS handshake for %2 without a byte "
-                                             "(it pins its certificates?)").arg(how, m_clientName);
+    m_record.decryptionNote = why;
     if (TlsInterception *interception = m_worker.tls().interception.get())
-        interception->clientRejected(m_clientName, m_record.decryptionNote);
-}
-
-void RelayConnection::mirrorTruncation()
-{
-    if (m_clientTls && m_upstreamTls) {
-        if (m_clientTls->truncated())
-            m_upstreamTls->skipCloseNotify();
-        if (m_upstreamTls->truncated())
-            m_clientTls->skipCloseNotify();
-    }
+        interception->clientRejected(m_tls.clientName(), why);
 }
 
 void RelayConnection::handshakesDone()
 {
-    if (m_upstreamFailed) {
+    if (!m_tls.upstreamFailure().isEmpty()) {
         // The client's TLS is up; the policy tells it why there is no
         // upstream once it asks.
-        failConnect(m_upstreamFailure, m_upstreamFailureWhy);
+        failConnect(Reason::Error, m_tls.upstreamFailure());
         return;
     }
     // Bytes may already wait inside OpenSSL: read as if the socket said so.
     established(EPOLLIN);
-}
-
-TlsDetails RelayConnection::tlsDetails(const TlsLeg &leg, const QString &serverName) const
-{
-    TlsDetails details;
-    details.version = leg.version();
-    details.cipher = leg.cipher();
-    details.alpn = QString::fromLatin1(leg.alpn());
-    details.serverName = serverName;
-    details.handshakeMs = qint32(m_worker.nowMs() - m_handshakeStartedMs);
-    if (&leg == m_upstreamTls.get()) {
-        details.verification = leg.verification();
-        details.chainPem = leg.peerChainPem();
-    }
-    return details;
 }
 
 void RelayConnection::established(std::uint32_t events)
@@ -641,12 +595,8 @@ void RelayConnection::closeUpstream()
     if (m_upstreamLeg->isOpen() && !m_finSent[Upstream] && !m_sideDead[Upstream])
         mark(Mark::Kind::FinSent, Upstream);
     m_upstreamLeg->close(false);
-    if (m_upstreamTls) {
-        m_up.replaceLeg(*m_upstreamTls, m_upstream);
-        m_down.replaceLeg(*m_upstreamTls, m_upstream);
-        m_upstreamLeg = &m_upstream;
-        m_upstreamTls.reset();
-    }
+    if (std::unique_ptr<TlsLeg> tls = m_tls.takeUpstream())
+        replaceLeg(m_upstreamLeg, m_upstream);
 }
 
 void RelayConnection::failConnect(Reason reason, const QString &why)
@@ -694,11 +644,11 @@ void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
             connectReady(events);
             return;
         }
-        if (m_phase == Phase::Handshaking && m_upstreamHandshaking) {
+        if (m_phase == Phase::Handshaking && m_tls.upstreamHandshaking()) {
             continueHandshake();
             return;
         }
-    } else if (m_clientHandshaking) {
+    } else if (m_tls.clientHandshaking()) {
         continueClientHandshake();
         return;
     }
@@ -737,7 +687,7 @@ void RelayConnection::sideFailed(Side side, int error)
         return;
     }
     // A TLS failure says what OpenSSL said.
-    const TlsLeg *tls = side == Client ? m_clientTls.get() : m_upstreamTls.get();
+    const TlsLeg *tls = side == Client ? m_tls.client() : m_tls.upstream();
     if (error == EPROTO && tls && !tls->errorText().isEmpty()) {
         abort(side, Reason::Error, QStringLiteral("%1: TLS: %2").arg(sideName(side), tls->errorText()));
         return;
@@ -816,14 +766,14 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
     if (isFinished())
         return;
     const ProxyConfig &config = m_worker.config();
-    if (m_clientHandshaking && nowMs - m_handshakeStartedMs >= config.connectTimeoutMs) {
+    if (m_tls.clientHandshaking() && nowMs - m_tls.handshakeStartedMs() >= config.connectTimeoutMs) {
         markOnLane(Mark::Kind::Timeout, Mark::Lane::Client, 0, QStringLiteral("TLS handshake"));
         terminate(Reason::Timeout, QStringLiteral("the client's TLS handshake did not finish in %1 ms")
                                        .arg(config.connectTimeoutMs));
         return;
     }
     if (m_phase == Phase::Resolving || m_phase == Phase::Connecting
-        || (m_phase == Phase::Handshaking && m_upstreamHandshaking)) {
+        || (m_phase == Phase::Handshaking && m_tls.upstreamHandshaking())) {
         if (nowMs - m_startedMs >= config.connectTimeoutMs) {
             QString why = QStringLiteral("connecting to %1 timed out after %2 ms")
                               .arg(m_record.upstream).arg(config.connectTimeoutMs);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "capturetap.h"
+#include "connectiontls.h"
 #include "connectionrecord.h"
 #include "faultdriver.h"
 #include "faulttarget.h"
@@ -127,10 +128,10 @@ public:
     // certificate can be had; nothing changed then.
     bool intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed, const QString &name,
                    const QString &upstreamName, QString *why);
-    bool intercepted() const { return m_clientTls != nullptr; }
+    bool intercepted() const { return m_tls.client() != nullptr; }
     // A TLS side that ended without close_notify: the other TLS side will
     // end the same way (a bare FIN).
-    void mirrorTruncation();
+    void mirrorTruncation() { m_tls.mirrorTruncation(); }
     // The client of an intercepted connection went away without a byte
     // of HTTP: a client that pins certificates does that. Recorded as a
     // rejection, and its host passes through from now on.
@@ -206,7 +207,9 @@ private:
     void continueClientHandshake();
     void handshakesDone();
     void rejected(const QString &why);
-    TlsDetails tlsDetails(const TlsLeg &leg, const QString &serverName) const;
+    // Puts replacement under both flows in the place of current, which
+    // points to it from then on.
+    void replaceLeg(Leg *&current, Leg &replacement);
     // The upstream leg is ready for bytes.
     void established(std::uint32_t events);
     void failConnect(Reason reason, const QString &why);
@@ -215,19 +218,10 @@ private:
 
     Worker &m_worker;
     TcpLeg m_client;
-    std::unique_ptr<TlsLeg> m_clientTls;   // over m_client's socket, once intercepted
-    Leg *m_clientLeg = &m_client;
-    QString m_clientName;                  // what the intercepted client asked for
-    bool m_clientHandshaking = false;
-    bool m_upstreamHandshaking = false;
-    bool m_upstreamFailed = false;         // its TLS failed: the client gets told once its own is up
-    Reason m_upstreamFailure = Reason::Error;
-    QString m_upstreamFailureWhy;
-    qint64 m_handshakeStartedMs = 0;
-    qint64 m_clientReadyMs = 0;            // the client's handshake finished
+    Leg *m_clientLeg = &m_client;          // the one the flows use: m_client, or TLS over it
     TcpLeg m_upstream;
-    std::unique_ptr<TlsLeg> m_upstreamTls; // over m_upstream's socket, once TLS is spoken
-    Leg *m_upstreamLeg = &m_upstream;      // the one the flows use
+    Leg *m_upstreamLeg = &m_upstream;
+    ConnectionTls m_tls;
     QString m_tlsHost;                     // set: speak TLS to the upstream, checked for this name
     std::uintptr_t m_upstreamGeneration = 0; // of the upstream's socket, modulo 4
     Phase m_phase = Phase::Resolving;

@@ -1,0 +1,104 @@
+#include "connectiontls.h"
+
+#include "tcpleg.h"
+
+TlsLeg &ConnectionTls::startUpstream(TcpLeg &tcp, SSL *ssl, const QString &host, qint64 nowMs)
+{
+    m_upstream = std::make_unique<TlsLeg>(tcp.detach(), ssl);
+    m_upstreamHost = host;
+    m_upstreamHandshaking = true;
+    if (!m_clientHandshaking)
+        m_handshakeStartedMs = nowMs;
+    return *m_upstream;
+}
+
+TlsLeg &ConnectionTls::startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hello, const QString &name,
+                                   const QString &serverName, qint64 nowMs)
+{
+    m_client = std::make_unique<TlsLeg>(tcp.detach(), ssl, hello);
+    m_clientName = name;
+    m_clientServerName = serverName;
+    m_clientHandshaking = true;
+    m_handshakeStartedMs = nowMs;
+    return *m_client;
+}
+
+ConnectionTls::Step ConnectionTls::stepUpstream(bool verifies, qint64 nowMs, TlsDetails *details, QString *why)
+{
+    const Step step = m_upstream->handshake();
+    if (step == Step::Pending)
+        return step;
+    m_upstreamHandshaking = false;
+    if (step == Step::Done) {
+        *details = this->details(*m_upstream, m_upstreamHost, nowMs);
+        return step;
+    }
+    *why = QStringLiteral("TLS with %1 failed: %2").arg(m_upstreamHost, m_upstream->errorText());
+    if (verifies && m_upstream->errorText().startsWith(QLatin1String("certificate")))
+        *why += QStringLiteral(" (--insecure-host %1 relays it unchecked; --upstream-ca FILE trusts its issuer)")
+                    .arg(m_upstreamHost);
+    return step;
+}
+
+ConnectionTls::Step ConnectionTls::stepClient(qint64 nowMs, TlsDetails *details, QString *why)
+{
+    const Step step = m_client->handshake();
+    if (step == Step::Pending)
+        return step;
+    m_clientHandshaking = false;
+    if (step == Step::Done) {
+        m_clientReadyMs = nowMs;
+        *details = this->details(*m_client, m_clientServerName, nowMs);
+        return step;
+    }
+    const QString alert = m_client->peerAlert();
+    if (!alert.isEmpty())
+        *why = QStringLiteral("the client rejected proxymon's certificate for %1 (alert \"%2\")").arg(m_clientName, alert);
+    else if (m_client->errorText().startsWith(QLatin1String("the connection closed")))
+        *why = QStringLiteral("the client closed the connection during the TLS handshake for %1 "
+                              "(it does not trust proxymon's certificate?)").arg(m_clientName);
+    else
+        *why = QStringLiteral("TLS with the client for %1 failed: %2").arg(m_clientName, m_client->errorText());
+    return step;
+}
+
+QString ConnectionTls::silentRejection(const QString &how, bool anyByte, qint64 nowMs) const
+{
+    // Right after: a client that stayed a while and then left without a
+    // request merely had nothing to say.
+    constexpr qint64 RightAfterMs = 2000;
+    if (!m_client || m_clientHandshaking || anyByte || nowMs - m_clientReadyMs > RightAfterMs)
+        return QString();
+    return QStringLiteral("the client %1 right after the TLS handshake for %2 without a byte "
+                          "(it pins its certificates?)").arg(how, m_clientName);
+}
+
+void ConnectionTls::mirrorTruncation()
+{
+    if (m_client && m_upstream) {
+        if (m_client->truncated())
+            m_upstream->skipCloseNotify();
+        if (m_upstream->truncated())
+            m_client->skipCloseNotify();
+    }
+}
+
+bool ConnectionTls::truncated() const
+{
+    return (m_client && m_client->truncated()) || (m_upstream && m_upstream->truncated());
+}
+
+TlsDetails ConnectionTls::details(const TlsLeg &leg, const QString &serverName, qint64 nowMs) const
+{
+    TlsDetails details;
+    details.version = leg.version();
+    details.cipher = leg.cipher();
+    details.alpn = QString::fromLatin1(leg.alpn());
+    details.serverName = serverName;
+    details.handshakeMs = qint32(nowMs - m_handshakeStartedMs);
+    if (&leg == m_upstream.get()) {
+        details.verification = leg.verification();
+        details.chainPem = leg.peerChainPem();
+    }
+    return details;
+}

@@ -1,0 +1,71 @@
+#pragma once
+
+#include "connectionrecord.h"
+#include "tlsleg.h"
+
+#include <QString>
+
+#include <memory>
+
+class TcpLeg;
+
+// The TLS of one connection's two legs: proxymon's server end toward an
+// intercepted client and its client end toward the upstream, each a TlsLeg
+// over the connection's TCP leg, their handshakes, and the record's words
+// for them. Each call returns what came of it; the connection marks the
+// timeline, puts the new legs under its flows and decides what follows.
+class ConnectionTls
+{
+public:
+    using Step = TlsLeg::Handshake;
+
+    // TLS toward the upstream over tcp's socket (tcp is left closed),
+    // asking for and checking host.
+    TlsLeg &startUpstream(TcpLeg &tcp, SSL *ssl, const QString &host, qint64 nowMs);
+    // TLS with the client over tcp's socket, as name (the certificate's),
+    // hello being the bytes the client sent so far; serverName is the SNI
+    // it asked for.
+    TlsLeg &startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hello, const QString &name,
+                        const QString &serverName, qint64 nowMs);
+    // Moves a handshake on. Done fills *details; Failed says why, for the
+    // upstream with what the user can do about a certificate it did not
+    // trust (verifies: the upstream's certificates are checked).
+    Step stepUpstream(bool verifies, qint64 nowMs, TlsDetails *details, QString *why);
+    Step stepClient(qint64 nowMs, TlsDetails *details, QString *why);
+    // The upstream's TLS failed while the client's handshake still runs:
+    // the client is told once its own TLS is up.
+    void deferUpstreamFailure(const QString &why) { m_upstreamFailure = why; }
+    const QString &upstreamFailure() const { return m_upstreamFailure; }
+    // The upstream leg is closing: its TLS is handed back to be freed once
+    // the flows no longer use it.
+    std::unique_ptr<TlsLeg> takeUpstream() { return std::move(m_upstream); }
+
+    TlsLeg *client() const { return m_client.get(); }
+    TlsLeg *upstream() const { return m_upstream.get(); }
+    bool clientHandshaking() const { return m_clientHandshaking; }
+    bool upstreamHandshaking() const { return m_upstreamHandshaking; }
+    qint64 handshakeStartedMs() const { return m_handshakeStartedMs; }
+    const QString &clientName() const { return m_clientName; }
+    // Why a decrypted client that left right after its handshake without
+    // sending a byte (how: "closed the connection") probably did not trust
+    // proxymon's certificate, or empty when it had merely nothing to say.
+    QString silentRejection(const QString &how, bool anyByte, qint64 nowMs) const;
+    // A TLS side that ended without close_notify: the other TLS side will
+    // end the same way (a bare FIN).
+    void mirrorTruncation();
+    bool truncated() const;
+
+private:
+    TlsDetails details(const TlsLeg &leg, const QString &serverName, qint64 nowMs) const;
+
+    std::unique_ptr<TlsLeg> m_client;   // over the client's socket, once intercepted
+    std::unique_ptr<TlsLeg> m_upstream; // over the upstream's socket, once TLS is spoken
+    QString m_clientName;               // what the intercepted client asked for
+    QString m_clientServerName;
+    QString m_upstreamHost;
+    QString m_upstreamFailure;
+    bool m_clientHandshaking = false;
+    bool m_upstreamHandshaking = false;
+    qint64 m_handshakeStartedMs = 0;
+    qint64 m_clientReadyMs = 0;         // the client's handshake finished
+};
