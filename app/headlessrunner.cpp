@@ -1,5 +1,6 @@
 #include "headlessrunner.h"
 
+#include "builtinecho.h"
 #include "capturefilter.h"
 #include "captureselection.h"
 #include "capturesnapshot.h"
@@ -85,6 +86,7 @@ bool HeadlessRunner::start()
     }
 
     m_server = new ProxyServer(this);
+    m_server->setEchoStarter(BuiltinEcho::starter());
     m_signals = new SignalWatcher(this);
     connect(m_signals, &SignalWatcher::received, this, &HeadlessRunner::onSignal);
     if (m_commandLine.commands) {

@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "bannerstyle.h"
+#include "builtinecho.h"
 #include "endpoint.h"
 #include "passthroughbar.h"
 #include "tlsinterception.h"
@@ -70,6 +71,7 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     , m_exchangeModel(new ExchangeTableModel(&m_store, this))
     , m_exchangeFilter(new ExchangeFilterModel(&m_store, this))
 {
+    m_server->setEchoStarter(BuiltinEcho::starter());
     setWindowTitle(tr("proxymon"));
     setWindowIcon(QIcon(QStringLiteral(":/proxymon/icons/proxymon.svg")));
     m_connectionFilter->setSourceModel(m_connectionModel);

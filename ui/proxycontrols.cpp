@@ -1,6 +1,6 @@
 #include "proxycontrols.h"
 
-#include "builtinecho.h"
+#include "proxyconfig.h"
 
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -193,8 +193,8 @@ void ProxyControls::restore(const QSettings &settings)
     m_allowEdit->setText(settings.value(QStringLiteral("proxy/allow")).toString());
     QStringList recent = settings.value(QStringLiteral("proxy/recentTargets")).toStringList();
     // The built-in echo server is always one click away.
-    if (!recent.contains(QLatin1String(BuiltinEcho::Name)))
-        recent.append(QLatin1String(BuiltinEcho::Name));
+    if (!recent.contains(QLatin1String(ProxyConfig::BuiltinEchoName)))
+        recent.append(QLatin1String(ProxyConfig::BuiltinEchoName));
     m_targetCombo->addItems(recent);
     m_targetCombo->setEditText(settings.value(QStringLiteral("proxy/target"), recent.value(0)).toString());
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <cstring>
 #include <map>
 
@@ -161,4 +162,10 @@ void BuiltinEcho::run()
             settle(fd, connection);
         }
     }
+}
+
+std::function<quint16(QString *error)> BuiltinEcho::starter()
+{
+    auto echo = std::make_shared<BuiltinEcho>();
+    return [echo](QString *error) -> quint16 { return echo->start(error) ? echo->port() : 0; };
 }

@@ -3,6 +3,7 @@
 #include <QString>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 // The lab's echo server, built in: a target that needs no other program.
@@ -15,9 +16,6 @@
 class BuiltinEcho
 {
 public:
-    // How the user names it as a target.
-    static constexpr const char *Name = "builtin:echo";
-
     BuiltinEcho() = default;
     ~BuiltinEcho(); // stops and closes every connection
 
@@ -28,6 +26,11 @@ public:
     void stop();
     bool isRunning() const { return m_thread.joinable(); }
     quint16 port() const { return m_port; }
+
+    // What a ProxyServer is given to start the target builtin:echo: an echo
+    // server made on the first call and kept (connections of a stopping
+    // proxy may still talk to it); returns its port, or 0 with *error.
+    static std::function<quint16(QString *error)> starter();
 
 private:
     void run();

@@ -1,6 +1,11 @@
 #pragma once
 
+#include "destinationwait.h"
+#include "flowbuffer.h"
+#include "monotonicclock.h"
 #include "pipepool.h"
+#include "shapedpath.h"
+#include "splicepipe.h"
 #include "timerheap.h"
 
 #include <QtGlobal>
@@ -10,7 +15,6 @@
 #include <memory>
 
 class FlowObserver;
-class FlowShaper;
 class Leg;
 
 // Moves bytes one way, from a source leg to a destination leg, on a
@@ -86,18 +90,18 @@ public:
     Side to() const { return m_from == Client ? Upstream : Client; }
     bool fromClient() const { return m_from == Client; }
     // Bytes (or a shaped flow's FIN) wait to be delivered.
-    bool pending() const { return m_tail > m_head || m_piped > 0 || m_finHeld; }
+    bool pending() const { return !m_buffer.isEmpty() || !m_pipe.isEmpty() || (m_path && m_path->finHeld()); }
     bool ended() const { return m_eof; }          // the source's FIN was read
     bool finPassed() const { return m_shutDown; } // and passed on
     quint64 delivered() const { return m_delivered; }
     // Bytes read from the source and not yet delivered.
-    quint64 held() const { return quint64(m_tail - m_head) + quint64(m_piped); }
+    quint64 held() const { return quint64(m_buffer.size()) + quint64(m_pipe.size()); }
     // Monotonic µs: the last read from the source (-1: none yet), how long
     // bytes have waited for the destination in all, and since when they
     // wait now (-1: they do not).
     qint64 lastReadUs() const { return m_lastReadUs; }
-    qint64 waitedUs() const { return m_waitedUs; }
-    qint64 waitingSinceUs() const { return m_waitSinceUs; }
+    qint64 waitedUs() const { return m_wait.totalUs(); }
+    qint64 waitingSinceUs() const { return m_wait.sinceUs(); }
     // The session read bytes from the source itself (a ClientHello being
     // sniffed, an HTTP proxy's requests).
     void noteRead();
@@ -126,19 +130,19 @@ public:
     // Conditions from now on (null: none); bytes already held go without
     // a delay. Needs Shared::timers.
     void setShaper(std::unique_ptr<FlowShaper> shaper);
-    const FlowShaper *shaper() const { return m_shaper.get(); }
+    const FlowShaper *shaper() const { return m_path ? m_path->shaper() : nullptr; }
     // A stall: the source is not read, so its sender meets backpressure.
     void setPaused(bool paused);
     bool paused() const { return m_paused; }
     // A black hole: the source is read and its bytes dropped; its FIN is
     // kept until the hole is removed, and passes on then.
     void setDiscarding(bool discarding);
-    bool discarding() const { return m_discarding; }
-    quint64 discarded() const { return m_discarded; }
+    bool discarding() const { return m_path && m_path->discarding(); }
+    quint64 discarded() const { return m_path ? m_path->discarded() : 0; }
     // Delivers at most total bytes in all (NoLimit: no limit); reaching it
     // calls Owner::flowLimitReached once.
     void setDeliveryLimit(quint64 total);
-    quint64 deliveryLimit() const { return m_limit; }
+    quint64 deliveryLimit() const { return m_path ? m_path->limit() : NoLimit; }
 
     // Reads the source until it is proven empty, the destination is full,
     // or a wake-up's share is used (then flowYield()). Does nothing while
@@ -176,36 +180,22 @@ public:
     void release(bool stop);
 
 private:
-    // A shaped flow's wake-up, on the worker's timers.
-    class WakeTimer final : public TimerHeap::Timer
-    {
-    public:
-        explicit WakeTimer(Flow &flow) : m_flow(flow) {}
-        void expired() override { m_flow.wake(); }
+    friend class ShapedPath; // the flow's shaped path, part of it
 
-    private:
-        Flow &m_flow;
-    };
+    // Reads per wake-up: enough to keep a fast stream moving, few enough
+    // not to starve the worker's other connections.
+    static constexpr int RoundsPerWakeUp = 8;
 
-    bool shaped() const { return m_shaper || m_discarding || m_limit != NoLimit; }
+    // Whether bytes take the shaped path (counted and timed) now.
+    bool shaped() const { return m_path && m_path->active(); }
+    // The shaped path, made on first need.
+    ShapedPath &path();
     qint64 nowUs() const;
-    // What pump() and flush() do for a shaped flow.
-    void pumpShaped();
-    // How many bytes a shaped flow takes in now (0: it waits): its one
-    // buffer bounds it, and it takes more only once a quarter of that is
-    // free, so that a buffer kept full by slices is not filled (and moved)
-    // a few bytes at a time.
-    qsizetype shapedRoom() const;
     qsizetype feedRoom() const;
-    bool deliverShaped();
-    void wake();
     // After a change of conditions: deliver what may go now.
     void kick();
-    // Room for wanted more bytes after what is held: by moving it to the
-    // front, or by growing the buffer (from a page, doubling).
-    void makeRoom(qint64 wanted);
+    // Bytes join those held (on the shaped path: timed).
     void append(const char *data, qsizetype length);
-    bool limitReached();
     // One splice() round: >0 moved, 0 EOF, -1 would block or failed (then
     // the connection may have ended), -2 no pipe to be had.
     int spliceOnce(int capacity);
@@ -221,7 +211,7 @@ private:
     void show(const char *data, qsizetype size);
     bool watched() const;
     // Bytes began to wait for the destination, or stopped waiting.
-    void waitBegins();
+    void waitBegins() { m_wait.begin(MonotonicClock::nowUs()); }
     void waitEnds();
 
     const Side m_from;
@@ -230,12 +220,8 @@ private:
     Owner &m_owner;
     const Shared &m_shared;
     FlowObserver *m_observer = nullptr;
-    char *m_buffer = nullptr; // allocated only while data waits for the destination
-    qsizetype m_bufferSize = 0;
-    qsizetype m_head = 0;
-    qsizetype m_tail = 0;
-    PipePool::Pipe m_pipe;    // borrowed while spliced bytes wait in it
-    int m_piped = 0;          // bytes in the pipe
+    FlowBuffer m_buffer;      // what waits for the destination
+    SplicePipe m_pipe;        // what was spliced and waits for the destination
     quint64 m_delivered = 0;
     bool m_bulk = false;      // a read filled the buffer: splice from now on
     bool m_spliceAllowed = true;
@@ -244,17 +230,9 @@ private:
     bool m_shutDown = false;
     bool m_stopped = false;
     qint64 m_lastReadUs = -1;
-    qint64 m_waitSinceUs = -1;
-    qint64 m_waitedUs = 0;
-    std::unique_ptr<FlowShaper> m_shaper;
-    WakeTimer m_wake{*this};
+    DestinationWait m_wait;
     bool m_paused = false;
-    bool m_discarding = false;
-    bool m_finHeld = false;       // a shaped flow's FIN waits for its time
-    bool m_endSwallowed = false;  // a black hole read the source's FIN
-    bool m_limitReported = false;
     bool m_sourceLeft = false;    // a shaped flow stopped reading a source that may hold more,
                                   // or a fed flow had no room for its session
-    quint64 m_discarded = 0;
-    quint64 m_limit = NoLimit;
+    std::unique_ptr<ShapedPath> m_path;
 };

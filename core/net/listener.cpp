@@ -1,10 +1,19 @@
 #include "listener.h"
 
+#include "endpoint.h"
+#include "socketaddress.h"
+#include "systemerror.h"
+
 #include <QEvent>
+#include <QHostAddress>
 #include <QSocketNotifier>
 
-#include <cerrno>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace {
 
@@ -105,4 +114,36 @@ bool Listener::eventFilter(QObject *watched, QEvent *event)
         emit acceptStalled();
     }
     return true;
+}
+
+int Listener::openSocket(const QHostAddress &address, quint16 port, int backlog, QString *error)
+{
+    const SocketAddress socketAddress = SocketAddress::fromHostAddress(address, port);
+    const QString where = Endpoint::format(address.toString(), port);
+    const int fd = socket(socketAddress.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        const int e = errno;
+        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, SystemError::text(e), SystemError::name(e));
+        return -1;
+    }
+    // Restarting on the same port must not wait for old connections in
+    // TIME_WAIT to expire.
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    // Inherited by every accepted socket (the relay forwards at once what
+    // arrives; the sender's stack already decided the segmenting).
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    // Inherited too: every read then says what is left to read (see
+    // RelayConnection's receive()).
+    setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on);
+    // An urgent byte stays in the stream, as data to pass on, rather than
+    // being taken out of it and lost.
+    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+    if (bind(fd, socketAddress.data(), socketAddress.length) != 0 || ::listen(fd, backlog) != 0) {
+        const int e = errno;
+        ::close(fd);
+        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, SystemError::text(e), SystemError::name(e));
+        return -1;
+    }
+    return fd;
 }

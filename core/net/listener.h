@@ -26,6 +26,11 @@ class Listener : public QTcpServer
 public:
     explicit Listener(QObject *parent = nullptr);
 
+    // A bound, listening, non-blocking socket on address and port, made with
+    // POSIX calls so that a failure carries the OS's own error ("cannot
+    // listen on 127.0.0.1:80: Permission denied (EACCES)"); -1 then. Its
+    // options are set for the sockets it accepts, which inherit them.
+    static int openSocket(const QHostAddress &address, quint16 port, int backlog, QString *error);
     // Takes over a bound, listening descriptor.
     bool adoptListeningSocket(qintptr descriptor);
     // The owner's pause (connection limit, back-off); the listener's own

@@ -1,6 +1,5 @@
 #include "proxyconfig.h"
 
-#include "builtinecho.h"
 #include "endpoint.h"
 
 bool ProxyConfig::setListen(const QString &text, QString *error)
@@ -25,7 +24,7 @@ bool ProxyConfig::setTarget(const QString &input, QString *error)
     static const QLatin1String tlsPrefix("tls:");
     targetTls = input.startsWith(tlsPrefix, Qt::CaseInsensitive);
     const QString text = targetTls ? input.mid(tlsPrefix.size()) : input;
-    builtinEcho = text.compare(QLatin1String(BuiltinEcho::Name), Qt::CaseInsensitive) == 0;
+    builtinEcho = text.compare(QLatin1String(BuiltinEchoName), Qt::CaseInsensitive) == 0;
     if (builtinEcho && targetTls) {
         *error = QStringLiteral("the built-in echo server does not speak TLS");
         return false;
@@ -78,7 +77,7 @@ QString ProxyConfig::targetText() const
     if (mode == Mode::HttpProxy)
         return QStringLiteral("(HTTP proxy)");
     if (builtinEcho)
-        return QLatin1String(BuiltinEcho::Name);
+        return QLatin1String(BuiltinEchoName);
     const QString target = Endpoint::format(targetHost, targetPort);
     return targetTls ? QStringLiteral("tls:") + target : target;
 }

@@ -13,6 +13,10 @@
 // Everything the engine needs to run. A value, copied into each worker.
 struct ProxyConfig
 {
+    // How the user names the lab's echo server as a target (ProxyServer
+    // starts it through the starter it is given).
+    static constexpr const char *BuiltinEchoName = "builtin:echo";
+
     QHostAddress listenAddress = QHostAddress(QHostAddress::LocalHost);
     quint16 listenPort = 0;               // 0 picks a free port
     bool allowNonLoopback = false;        // listening beyond loopback is opt-in

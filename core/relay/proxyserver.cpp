@@ -1,23 +1,18 @@
 #include "proxyserver.h"
 
-#include "builtinecho.h"
 #include "capage.h"
 #include "descriptorlimit.h"
 #include "endpoint.h"
 #include "listener.h"
 #include "relayconnection.h"
 #include "resolver.h"
-#include "certificateauthority.h"
 #include "systemerror.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
-#include "tlskeylog.h"
-#include "tlsservercontext.h"
 #include "worker.h"
 #include "workerinbox.h"
 
 #include <QDir>
-#include <QFile>
 #include <QHash>
 #include <QRandomGenerator>
 #include <QThread>
@@ -40,40 +35,6 @@ namespace {
 constexpr int PublishIntervalMs = 50;
 constexpr int FirstBackoffMs = 100;
 constexpr int LongestBackoffMs = 1600;
-
-// Binds and listens with POSIX calls so that a failure carries the OS's own
-// error; QTcpServer then takes over the descriptor and accepts on it.
-int openListeningSocket(const QHostAddress &address, quint16 port, int backlog, QString *error)
-{
-    const SocketAddress socketAddress = SocketAddress::fromHostAddress(address, port);
-    const QString where = Endpoint::format(address.toString(), port);
-    const int fd = socket(socketAddress.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        const int e = errno;
-        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, SystemError::text(e), SystemError::name(e));
-        return -1;
-    }
-    // Restarting on the same port must not wait for old connections in
-    // TIME_WAIT to expire.
-    const int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    // Inherited by every accepted socket (the relay forwards at once what
-    // arrives; the sender's stack already decided the segmenting).
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    // Inherited too: every read then says what is left to read (see
-    // RelayConnection's receive()).
-    setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on);
-    // An urgent byte stays in the stream, as data to pass on, rather than
-    // being taken out of it and lost.
-    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
-    if (bind(fd, socketAddress.data(), socketAddress.length) != 0 || listen(fd, backlog) != 0) {
-        const int e = errno;
-        ::close(fd);
-        *error = QStringLiteral("cannot listen on %1: %2 (%3)").arg(where, SystemError::text(e), SystemError::name(e));
-        return -1;
-    }
-    return fd;
-}
 
 int openDescriptors()
 {
@@ -109,7 +70,6 @@ struct ProxyServer::Generation
 ProxyServer::ProxyServer(QObject *parent)
     : QObject(parent)
     , m_resolver(std::make_unique<Resolver>())
-    , m_interception(std::make_shared<TlsInterception>())
 {
     // splice() to a socket whose peer has gone raises SIGPIPE, and unlike
     // send() it has no flag to prevent that; the error return is all the
@@ -189,13 +149,13 @@ bool ProxyServer::start(const ProxyConfig &requested)
     if (config.addVia)
         config.viaToken = "proxymon-" + QByteArray::number(QRandomGenerator::global()->generate(), 16);
     if (config.builtinEcho) {
-        // Started once and kept: connections of a stopping generation may
-        // still be talking to it.
-        if (!m_echo)
-            m_echo = std::make_unique<BuiltinEcho>();
-        if (!m_echo->start(&m_errorString))
+        if (!m_echo) {
+            m_errorString = QStringLiteral("this proxymon has no built-in echo server");
             return false;
-        config.targetPort = m_echo->port();
+        }
+        config.targetPort = m_echo(&m_errorString);
+        if (config.targetPort == 0)
+            return false;
     }
 
     if (config.mode == ProxyConfig::Mode::HttpProxy) {
@@ -269,7 +229,7 @@ bool ProxyServer::start(const ProxyConfig &requested)
 
 Listener *ProxyServer::listen(const ProxyConfig &config, QString *error)
 {
-    const int fd = openListeningSocket(config.listenAddress, config.listenPort, config.listenBacklog, error);
+    const int fd = Listener::openSocket(config.listenAddress, config.listenPort, config.listenBacklog, error);
     if (fd < 0)
         return nullptr;
     auto *listener = new Listener(this);
@@ -343,7 +303,7 @@ void ProxyServer::listenAgain()
 
 QString ProxyServer::authorityCertificatePath() const
 {
-    return m_authority ? m_authority->certificatePath() : QString();
+    return m_decryption.authorityCertificatePath();
 }
 
 void ProxyServer::closeConnection(quint64 id)
@@ -465,74 +425,42 @@ void ProxyServer::onAcceptError()
 
 bool ProxyServer::startTls(const ProxyConfig &config, Worker::Tls *tls)
 {
-    QString error;
-    std::shared_ptr<TlsKeyLog> keyLog;
-    if (!config.keyLogFile.isEmpty() && !(keyLog = TlsKeyLog::open(config.keyLogFile, &error))) {
-        m_errorString = error;
+    DecryptionSetup::Settings settings;
+    settings.keyLogFile = config.keyLogFile;
+    settings.upstreamCaFile = config.upstreamCaFile;
+    settings.insecureUpstream = config.insecureUpstream;
+    settings.decrypt = config.decrypt;
+    settings.passthroughHosts = config.passthroughHosts;
+    settings.insecureHosts = config.insecureHosts;
+    settings.caDirectory = config.caDirectory;
+    tls->upstream = m_decryption.start(settings, &m_errorString);
+    if (!tls->upstream)
         return false;
-    }
-    // Upstreams speak TLS for a tls: target and behind every intercepted
-    // client; a CA file the user named that cannot be used stops the start.
-    tls->upstream = TlsClientContext::create(config.upstreamCaFile, config.insecureUpstream, keyLog, &error);
-    if (!tls->upstream) {
-        m_errorString = QStringLiteral("upstream TLS: %1").arg(error);
-        return false;
-    }
-    m_interception->setEnabled(config.decrypt);
-    m_interception->setHosts(TlsInterception::Hosts::Passthrough, config.passthroughHosts);
-    m_interception->setHosts(TlsInterception::Hosts::Insecure, config.insecureHosts);
-    tls->interception = m_interception;
-    m_keyLog = keyLog;
-    if (config.decrypt)
-        prepareDecryption(config);
-    else
-        m_interception->setServer(nullptr, QStringLiteral("decryption is off"));
-    if (m_caPage && !config.decrypt)
-        m_caPage->setAuthority(nullptr);
+    tls->interception = m_decryption.interception();
+    decryptionPrepared();
     return true;
 }
 
 void ProxyServer::setDecryption(bool on)
 {
-    m_interception->setEnabled(on);
     m_config.decrypt = on;
+    m_decryption.setEnabled(on, isListening());
     if (on && isListening())
-        prepareDecryption(m_config);
+        decryptionPrepared();
 }
 
-void ProxyServer::prepareDecryption(const ProxyConfig &config)
+void ProxyServer::decryptionPrepared()
 {
-    // Without an authority the proxy still runs and relays TLS unread: a
-    // user who never looks inside HTTPS should not be stopped by, say, a
-    // read-only home directory. Each passed-through row says why.
-    QString error;
-    const QString directory = config.caDirectory.isEmpty() ? CertificateAuthority::defaultDirectory() : config.caDirectory;
-    // Reloaded when the one on disk is another (replaced in the trust
-    // dialog or by `proxymon --ca-replace`): leaves must come from the
-    // authority the user was just told to trust.
-    const auto replacedOnDisk = [&] {
-        QFile file(m_authority->certificatePath());
-        return !file.open(QIODevice::ReadOnly) || file.readAll() != m_authority->certificatePem();
-    };
-    if (!m_authority || m_authorityDirectory != directory || replacedOnDisk()) {
-        m_authority = CertificateAuthority::open(directory, &error);
-        m_authorityDirectory = directory;
-        m_authorityError = error;
-    }
-    std::shared_ptr<const TlsServerContext> server;
-    if (m_authority)
-        server = TlsServerContext::create(m_authority, m_keyLog, &error);
-    const QString unavailable = m_authority ? error : m_authorityError;
-    m_interception->setServer(server, unavailable);
     if (m_caPage)
-        m_caPage->setAuthority(server ? m_authority : nullptr);
-    if (!server)
-        emit notice(QStringLiteral("TLS is relayed without decryption: %1").arg(unavailable));
+        m_caPage->setAuthority(m_decryption.authority());
+    const QString unavailable = m_decryption.takeNotice();
+    if (!unavailable.isEmpty())
+        emit notice(unavailable);
 }
 
 void ProxyServer::publish()
 {
-    if (m_interception->takeChanged())
+    if (m_decryption.interception()->takeChanged())
         emit interceptionChanged();
     // One batch per worker, its lists taken whole: a connection lives on
     // one worker, so nothing needs merging, and merging thousands of new
@@ -542,47 +470,13 @@ void ProxyServer::publish()
         for (const auto &worker : generation->workers) {
             QList<ConnectionRecord> records;
             QList<HttpExchange> exchanges;
-            // Only a worker that reported twice since the last batch can
-            // have two snapshots of a connection in it.
-            if (worker->takeReports(&records, &exchanges))
-                dropSuperseded(&records);
+            worker->takeReports(&records, &exchanges);
             if (!records.isEmpty())
                 emit connectionsUpdated(records);
             if (!records.isEmpty() || !exchanges.isEmpty())
                 emit published(records, exchanges);
         }
     }
-}
-
-void ProxyServer::dropSuperseded(QList<ConnectionRecord> *records)
-{
-    // A worker that published twice since the last batch has two snapshots
-    // of a connection: the later one takes the earlier one's place.
-    QHash<quint64, qsizetype> firstAt;
-    firstAt.reserve(records->size());
-    std::vector<bool> superseded;
-    for (qsizetype i = 0; i < records->size(); ++i) {
-        const quint64 id = records->at(i).id;
-        const auto found = firstAt.constFind(id);
-        if (found == firstAt.constEnd()) {
-            firstAt.insert(id, i);
-            continue;
-        }
-        (*records)[*found] = std::move((*records)[i]);
-        superseded.resize(size_t(records->size()));
-        superseded[size_t(i)] = true;
-    }
-    if (superseded.empty())
-        return;
-    qsizetype kept = 0;
-    for (qsizetype i = 0; i < records->size(); ++i) {
-        if (superseded[size_t(i)])
-            continue;
-        if (kept != i)
-            (*records)[kept] = std::move((*records)[i]);
-        ++kept;
-    }
-    records->resize(kept);
 }
 
 void ProxyServer::workerFinished(Generation *generation)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionrecord.h"
+#include "decryptionsetup.h"
 #include "faultaction.h"
 #include "httpexchange.h"
 #include "proxyconfig.h"
@@ -12,10 +13,10 @@
 #include <QTimer>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
-class BuiltinEcho;
 class CaPage;
 class CertificateAuthority;
 class Listener;
@@ -34,6 +35,13 @@ class ProxyServer : public QObject
 public:
     explicit ProxyServer(QObject *parent = nullptr);
     ~ProxyServer() override; // ends everything at once and waits for the workers
+
+    // Starts the server behind the target builtin:echo and returns its
+    // port, or 0 with *error. The lab's echo server is given by whoever
+    // makes the server (BuiltinEcho::starter()), so that the relay does not
+    // link the lab; without one, that target is refused.
+    using EchoStarter = std::function<quint16(QString *error)>;
+    void setEchoStarter(EchoStarter starter) { m_echo = std::move(starter); }
 
     // Starts listening. Returns false and sets errorString() when the
     // configuration is invalid or the address cannot be bound; nothing is
@@ -54,7 +62,7 @@ public:
     quint64 acceptedConnections() const { return m_nextId - 1; }
     // Which TLS connections are decrypted: lists the window and the
     // workers share, kept from one start to the next.
-    TlsInterception &interception() const { return *m_interception; }
+    TlsInterception &interception() const { return *m_decryption.interception(); }
     // Decryption on or off for the connections to come (the toolbar's
     // toggle); turning it on makes the authority if need be.
     void setDecryption(bool on);
@@ -106,22 +114,19 @@ private:
     void onAcceptError();
     void resumeAccepting();
     void publish();
-    static void dropSuperseded(QList<ConnectionRecord> *records);
     bool startTls(const ProxyConfig &config, Worker::Tls *tls);
-    void prepareDecryption(const ProxyConfig &config);
+    // The authority or its absence is known: the CA page offers it, and
+    // the user is told when TLS will be relayed unread.
+    void decryptionPrepared();
     void workerFinished(Generation *generation);
 
     ProxyConfig m_config;
     QString m_errorString;
     Listener *m_listener = nullptr;
     std::unique_ptr<Resolver> m_resolver;
-    std::unique_ptr<BuiltinEcho> m_echo; // the target, when it is builtin:echo
+    EchoStarter m_echo; // the target builtin:echo, when it is given
     CaPage *m_caPage = nullptr;          // http://proxymon.test/, in HTTP proxy mode
-    std::shared_ptr<TlsInterception> m_interception;
-    std::shared_ptr<CertificateAuthority> m_authority; // loaded on the first start that decrypts
-    QString m_authorityDirectory;
-    QString m_authorityError;
-    std::shared_ptr<TlsKeyLog> m_keyLog; // the current start's, for contexts made while it runs
+    DecryptionSetup m_decryption;
     std::shared_ptr<Gate> m_gate;
     std::vector<std::unique_ptr<Generation>> m_generations; // the current one last
     Generation *m_current = nullptr;

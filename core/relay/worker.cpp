@@ -7,6 +7,7 @@
 #include "tlsinterception.h"
 #include "workerinbox.h"
 
+#include <QHash>
 #include <QMutexLocker>
 #include <QThread>
 
@@ -41,6 +42,37 @@ void moveAppend(QList<T> *to, QList<T> *from)
     else
         to->append(std::move(*from));
     from->clear();
+}
+
+void dropSuperseded(QList<ConnectionRecord> *records)
+{
+    // A worker that published twice since the last batch has two snapshots
+    // of a connection: the later one takes the earlier one's place.
+    QHash<quint64, qsizetype> firstAt;
+    firstAt.reserve(records->size());
+    std::vector<bool> superseded;
+    for (qsizetype i = 0; i < records->size(); ++i) {
+        const quint64 id = records->at(i).id;
+        const auto found = firstAt.constFind(id);
+        if (found == firstAt.constEnd()) {
+            firstAt.insert(id, i);
+            continue;
+        }
+        (*records)[*found] = std::move((*records)[i]);
+        superseded.resize(size_t(records->size()));
+        superseded[size_t(i)] = true;
+    }
+    if (superseded.empty())
+        return;
+    qsizetype kept = 0;
+    for (qsizetype i = 0; i < records->size(); ++i) {
+        if (superseded[size_t(i)])
+            continue;
+        if (kept != i)
+            (*records)[kept] = std::move((*records)[i]);
+        ++kept;
+    }
+    records->resize(kept);
 }
 
 } // namespace
@@ -81,14 +113,20 @@ Worker::~Worker()
         ::close(m_epollFd);
 }
 
-bool Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges)
+void Worker::takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges)
 {
-    QMutexLocker lock(&m_outboxMutex);
-    records->swap(m_outbox);
-    moveAppend(exchanges, &m_exchangeOutbox);
-    const bool repeats = m_outboxReports > 1;
-    m_outboxReports = 0;
-    return repeats;
+    bool repeats = false;
+    {
+        QMutexLocker lock(&m_outboxMutex);
+        records->swap(m_outbox);
+        moveAppend(exchanges, &m_exchangeOutbox);
+        repeats = m_outboxReports > 1;
+        m_outboxReports = 0;
+    }
+    // Only a worker that reported twice since the last call can have two
+    // snapshots of a connection; sorted out off the lock.
+    if (repeats)
+        dropSuperseded(records);
 }
 
 void Worker::markDirty(RelayConnection *connection)

@@ -68,10 +68,9 @@ public:
     // Any thread: the records that changed since the last call, and the
     // exchanges finished meanwhile.
     // Both are taken at once so that a batch never holds a connection's
-    // exchanges without its records, or the other way round. True when the
-    // worker reported more than once since the last call, so that a
-    // connection may be in the records more than once, oldest first.
-    bool takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges);
+    // exchanges without its records, or the other way round. Each
+    // connection is in the records once, as its latest snapshot.
+    void takeReports(QList<ConnectionRecord> *records, QList<HttpExchange> *exchanges);
 
     // Used by RelayConnection, on the worker thread.
     const ProxyConfig &config() const { return m_config; }

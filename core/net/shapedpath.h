@@ -1,0 +1,96 @@
+#pragma once
+
+#include "flowshaper.h"
+#include "timerheap.h"
+
+#include <QtGlobal>
+
+#include <limits>
+#include <memory>
+
+class Flow;
+
+// The path a Flow's bytes take while something must count or time each of
+// them: conditions (a FlowShaper says when bytes may go, and a timer on
+// the worker's heap brings the flow back then), a black hole (what the
+// source sends is read and dropped; its FIN kept until the hole goes) or a
+// delivery limit (so many bytes in all, then the owner is told). The plain
+// pump and its splices stay in Flow; a flow makes its ShapedPath on first
+// need, so an ordinary connection carries none of this.
+//
+// It is part of its flow (a friend, on the flow's thread): it reads and
+// writes the flow's legs and buffer and reports through the flow's owner,
+// and after any call that reports, the flow may have been stopped.
+class ShapedPath
+{
+public:
+    static constexpr quint64 NoLimit = std::numeric_limits<quint64>::max();
+
+    explicit ShapedPath(Flow &flow) : m_flow(flow) {}
+
+    // Something is to count or time the bytes: the flow takes this path.
+    bool active() const { return m_shaper || m_discarding || m_limit != NoLimit; }
+    // The FIN waits for its time, after bytes that are shaped.
+    bool finHeld() const { return m_finHeld; }
+    const FlowShaper *shaper() const { return m_shaper.get(); }
+    bool discarding() const { return m_discarding; }
+    quint64 discarded() const { return m_discarded; }
+    quint64 limit() const { return m_limit; }
+
+    // What Flow's setters of the same names do on this path.
+    void setShaper(std::unique_ptr<FlowShaper> shaper);
+    // True when lifting the hole passed on the FIN it kept (the flow
+    // has nothing more to start then).
+    bool setDiscarding(bool discarding);
+    void setLimit(quint64 total);
+
+    // Reads the source while there is room, delivering what may go.
+    void pump();
+    // Delivers what may go now; false when the connection ended.
+    bool deliver();
+    // How many bytes it takes in now (0: it waits): its one buffer bounds
+    // it, and it takes more only once a quarter of that is free, so that a
+    // buffer kept full by slices is not filled (and moved) a few bytes at
+    // a time.
+    qsizetype room() const;
+    // Bytes the flow read (or was fed) joined those held: timed now.
+    void arrived(qsizetype length);
+    // A fed flow's FIN arrived: it waits its turn like a byte.
+    void endArrived();
+    // What is held was dropped: what comes next is timed afresh.
+    void heldDropped();
+    // Bytes were dropped into the hole.
+    void swallowed(quint64 bytes) { m_discarded += bytes; }
+    // The flow stops: no timer of its may fire (Flow::release() sees to
+    // it before the flow goes).
+    void stop();
+    // The delivery limit was met: the owner is told, once. True when it
+    // was met (now or before).
+    bool limitReached();
+
+private:
+    class WakeTimer final : public TimerHeap::Timer
+    {
+    public:
+        explicit WakeTimer(ShapedPath &path) : m_path(path) {}
+        void expired() override { m_path.wake(); }
+
+    private:
+        ShapedPath &m_path;
+    };
+
+    void wake();
+    void wakeAt(qint64 dueUs);
+    // The source's FIN was read on this path.
+    void sourceEnded();
+
+    Flow &m_flow;
+    std::unique_ptr<FlowShaper> m_shaper;
+    WakeTimer m_wake{*this};
+    quint64 m_discarded = 0;
+    quint64 m_limit = NoLimit;
+    bool m_discarding = false;
+    bool m_finHeld = false;      // the FIN waits for its time
+    bool m_endSwallowed = false; // the black hole read the source's FIN
+    bool m_limitReported = false;
+};
