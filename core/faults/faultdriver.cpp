@@ -291,8 +291,8 @@ bool FaultDriver::actOn(Flow &flow, const FaultAction &action, const QString &wh
 
 void FaultDriver::scheduleAction(const FaultAction &action, const QString &by, qint64 atUs)
 {
-    m_actionTimers.push_back(std::make_unique<ActionTimer>(*this, action, by));
-    m_target.timers().schedule(m_actionTimers.back().get(), atUs);
+    m_later.push_back(std::make_unique<LaterAction>(*this, action, by));
+    m_target.timers().schedule(&m_later.back()->timer, atUs);
 }
 
 void FaultDriver::resetToward(FaultAction::Target target, const QString &why)
@@ -381,8 +381,8 @@ void FaultDriver::endFlow(Flow &flow)
 
 void FaultDriver::stop()
 {
-    for (const auto &timer : m_actionTimers)
-        m_target.timers().cancel(timer.get());
+    for (const auto &later : m_later)
+        m_target.timers().cancel(&later->timer);
     if (m_gate)
         m_gate->stop();
 }

@@ -69,17 +69,16 @@ public:
 
 private:
     // An action to do later: a stall's end, a fault rule's delay.
-    class ActionTimer final : public TimerHeap::Timer
+    struct LaterAction
     {
-    public:
-        ActionTimer(FaultDriver &driver, const FaultAction &action, const QString &by)
-            : m_driver(driver), m_action(action), m_by(by) {}
-        void expired() override { m_driver.act(m_action, m_by); }
+        LaterAction(FaultDriver &driver, const FaultAction &action, const QString &by)
+            : driver(driver), action(action), by(by) {}
+        void due() { driver.act(action, by); }
 
-    private:
-        FaultDriver &m_driver;
-        const FaultAction m_action;
-        const QString m_by;
+        FaultDriver &driver;
+        const FaultAction action;
+        const QString by;
+        MemberTimer<LaterAction, &LaterAction::due> timer{*this};
     };
     // What a flow's delivery limit sets off, toward each side: a limit's
     // end (marked when it was asked for) or a rule's fault (marked when it
@@ -107,7 +106,7 @@ private:
     void refresh();
 
     FaultTarget &m_target;
-    std::vector<std::unique_ptr<ActionTimer>> m_actionTimers; // freed with the driver, never while one runs
+    std::vector<std::unique_ptr<LaterAction>> m_later; // freed with the driver, never while one runs
     LimitStep m_limitSteps[2];
     std::vector<std::pair<FaultAction, QString>> m_onFirstData; // rules' faults, with who asked
     QString m_lastFault;          // what ended it, when a fault did

@@ -78,17 +78,6 @@ private:
     // What a hold on the flow toward the client waits for.
     enum class Hold : quint8 { None, Answer, Delay, Drop, Cut };
 
-    class Callback final : public TimerHeap::Timer
-    {
-    public:
-        Callback(HttpFaultGate &gate, void (HttpFaultGate::*call)()) : m_gate(gate), m_call(call) {}
-        void expired() override { (m_gate.*m_call)(); }
-
-    private:
-        HttpFaultGate &m_gate;
-        void (HttpFaultGate::*m_call)();
-    };
-
     // Whether the gate itself reads a direction's bytes (the requests
     // only where it reads them, and only while they are HTTP).
     bool following(bool fromClient) const;
@@ -139,6 +128,6 @@ private:
     Plan m_held;                  // the plan of the hold (its response may have ended since)
     bool m_holdReached = false;
     bool m_delayStarted = false;
-    Callback m_settle{*this, &HttpFaultGate::settle};
-    Callback m_delay{*this, &HttpFaultGate::delayOver};
+    MemberTimer<HttpFaultGate, &HttpFaultGate::settle> m_settle{*this};
+    MemberTimer<HttpFaultGate, &HttpFaultGate::delayOver> m_delay{*this};
 };

@@ -69,16 +69,6 @@ public:
     bool limitReached();
 
 private:
-    class WakeTimer final : public TimerHeap::Timer
-    {
-    public:
-        explicit WakeTimer(ShapedPath &path) : m_path(path) {}
-        void expired() override { m_path.wake(); }
-
-    private:
-        ShapedPath &m_path;
-    };
-
     void wake();
     void wakeAt(qint64 dueUs);
     // The source's FIN was read on this path.
@@ -86,7 +76,7 @@ private:
 
     Flow &m_flow;
     std::unique_ptr<FlowShaper> m_shaper;
-    WakeTimer m_wake{*this};
+    MemberTimer<ShapedPath, &ShapedPath::wake> m_wake{*this};
     quint64 m_discarded = 0;
     quint64 m_limit = NoLimit;
     bool m_discarding = false;

@@ -58,3 +58,16 @@ private:
     std::vector<Timer *> m_heap;
     quint64 m_nextOrder = 0;
 };
+
+// The one adapter from a timer to the object it wakes: expiring calls
+// (object.*Call)(). A member of that object, cancelled before it goes.
+template <typename Object, void (Object::*Call)()>
+class MemberTimer final : public TimerHeap::Timer
+{
+public:
+    explicit MemberTimer(Object &object) : m_object(object) {}
+    void expired() override { (m_object.*Call)(); }
+
+private:
+    Object &m_object;
+};

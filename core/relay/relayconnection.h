@@ -175,16 +175,6 @@ private:
     qint64 wakeUs() const override;
     std::mt19937 &random() override;
 
-    // The connection's own timer on the worker's heap: a held connect.
-    class ConnectTimer final : public TimerHeap::Timer
-    {
-    public:
-        explicit ConnectTimer(RelayConnection &connection) : m_connection(connection) {}
-        void expired() override { m_connection.connectDelayOver(); }
-
-    private:
-        RelayConnection &m_connection;
-    };
     void connectDelayOver();
     // Made on first use, when a rule or the allow-list asks.
     const QHostAddress &clientAddress();
@@ -239,7 +229,8 @@ private:
     qint64 m_startedMs = 0;     // monotonic
     qint64 m_lastActivityMs = 0;
 
-    ConnectTimer m_connectTimer{*this};
+    // The connection's own timer on the worker's heap: a held connect.
+    MemberTimer<RelayConnection, &RelayConnection::connectDelayOver> m_connectTimer{*this};
     qint64 m_connectDelayUs = 0;  // still to wait before the upstream connect
     QString m_delayedHost;
     quint16 m_delayedPort = 0;
