@@ -31,24 +31,6 @@ bool isResetError(int error)
     return error == ECONNRESET || error == EPIPE || error == ECONNABORTED;
 }
 
-// Waits for a destination shorter than this are counted, not marked: a
-// bulk transfer meets a full socket many times a second.
-constexpr qint64 StallMarkUs = 10'000;
-constexpr int MaxMarkedStalls = 32;
-// An HTTP proxy's connection reaches an upstream per host; its marks stop
-// here (the count of the rest is kept).
-constexpr int MaxMarks = 512;
-// What a forwarded connection's life usually takes (accepted, connecting,
-// connected, first byte and FIN each way, FINs passed on, closed), room
-// made once: growing the list mark by mark was a measurable part of the
-// CPU a short connection costs.
-constexpr int UsualMarks = 12;
-
-Mark::Lane laneOf(RelayConnection::Side side)
-{
-    return side == RelayConnection::Client ? Mark::Lane::Client : Mark::Lane::Upstream;
-}
-
 QString sideName(RelayConnection::Side side)
 {
     return side == RelayConnection::Client ? QStringLiteral("client") : QStringLiteral("upstream");
@@ -67,11 +49,9 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     , m_up(Client, m_client, m_upstream, *this, worker.flowShared())
     , m_down(Upstream, m_upstream, m_client, *this, worker.flowShared())
 {
-    m_originUs = MonotonicClock::nowUs();
     m_startedMs = m_lastActivityMs = worker.nowMs();
     m_record.id = id;
-    m_record.timeline.marks.reserve(UsualMarks);
-    markOnLane(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_originUs);
+    m_life.mark(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_life.originUs());
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
     m_peer = m_client.peer();
     m_record.client = m_peer.length ? m_peer.toString() : QStringLiteral("(unknown)");
@@ -102,78 +82,32 @@ ConnectionRecord RelayConnection::snapshot() const
     record.bytesDown = m_tls.client() ? m_tls.client()->wireBytesOut() : m_down.delivered();
     record.tlsTruncated = m_tls.truncated();
     m_tap.addPrefixes(&record);
-    fillTimeline(&record.timeline);
+    m_life.fill(&record.timeline, m_up, m_down, m_worker.wakeUs());
     return record;
-}
-
-void RelayConnection::fillTimeline(ConnectionTimeline *timeline) const
-{
-    const qint64 nowUs = m_worker.wakeUs();
-    for (const Flow *flow : {&m_up, &m_down}) {
-        const int direction = flow->fromClient() ? 0 : 1;
-        timeline->lastByteUs[direction] = flow->lastReadUs() >= 0 ? flow->lastReadUs() - m_originUs : -1;
-        qint64 waited = flow->waitedUs();
-        if (flow->waitingSinceUs() >= 0) {
-            waited += qMax<qint64>(0, nowUs - flow->waitingSinceUs());
-            timeline->waitingSinceUs[direction] = flow->waitingSinceUs() - m_originUs;
-        }
-        timeline->waitedUs[direction] = waited;
-    }
-    const qint64 lastMark = timeline->marks.isEmpty() ? 0 : timeline->marks.constLast().atUs;
-    timeline->sampledUs = qMax(nowUs - m_originUs, lastMark);
 }
 
 void RelayConnection::mark(Mark::Kind kind, Side side, qint32 code, const QString &note, qint64 atUs)
 {
-    markOnLane(kind, laneOf(side), code, note, atUs);
+    markOnLane(kind, ConnectionLife::laneOf(side), code, note, atUs);
 }
 
 void RelayConnection::markOnLane(Mark::Kind kind, Mark::Lane lane, qint32 code, const QString &note, qint64 atUs)
 {
-    Mark mark;
-    mark.kind = kind;
-    mark.lane = lane;
-    mark.code = code;
-    mark.note = note;
-    addMark(std::move(mark), atUs >= 0 ? atUs : MonotonicClock::nowUs());
-}
-
-void RelayConnection::addMark(TimelineMark mark, qint64 atMonotonicUs)
-{
-    ConnectionTimeline &timeline = m_record.timeline;
-    if (timeline.marks.size() >= MaxMarks && mark.kind != Mark::Kind::Closed) {
-        ++timeline.unmarked;
-        return;
-    }
-    mark.atUs = atMonotonicUs - m_originUs;
-    // Nearly always the latest; a stall is marked when it ends, at its start.
-    qsizetype at = timeline.marks.size();
-    while (at > 0 && timeline.marks.at(at - 1).atUs > mark.atUs)
-        --at;
-    if (at == timeline.marks.size())
-        timeline.marks.append(std::move(mark));
-    else
-        timeline.marks.insert(at, std::move(mark));
+    m_life.mark(kind, lane, code, note, atUs);
     markDirty();
 }
 
 void RelayConnection::flowFirstBytes(Flow &flow)
 {
-    addMark({0, Mark::Kind::FirstByte, laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
+    m_life.add({0, Mark::Kind::FirstByte, ConnectionLife::laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
+    markDirty();
     m_faults.firstBytes();
 }
 
 void RelayConnection::flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs)
 {
-    if (untilUs - sinceUs < StallMarkUs)
-        return;
-    if (m_markedStalls >= MaxMarkedStalls) {
-        ++m_record.timeline.unmarked;
-        return;
-    }
-    ++m_markedStalls;
-    addMark({0, Mark::Kind::StallStart, laneOf(flow.to()), 0, QString()}, sinceUs);
-    addMark({0, Mark::Kind::StallEnd, laneOf(flow.to()), 0, QString()}, untilUs);
+    if (m_life.waited(flow.to(), sinceUs, untilUs))
+        markDirty();
 }
 
 void RelayConnection::finReceived(Side side)
@@ -217,7 +151,7 @@ void RelayConnection::begin()
     if (!rules.conditions.isEmpty())
         m_connectDelayUs = m_faults.applyConditions(rules.conditions, clientAddress(), true);
     if (!rules.faults.isEmpty()) {
-        m_faults.arm(rules.faults, clientAddress(), m_originUs);
+        m_faults.arm(rules.faults, clientAddress(), m_life.originUs());
         if (isFinished())
             return;
     }
@@ -735,10 +669,7 @@ void RelayConnection::finish(Reason reason, const QString &why)
     for (const Side side : {Client, Upstream}) {
         if (leg(side).isOpen() && !m_finSent[side] && !m_sideDead[side])
             mark(Mark::Kind::FinSent, side, 0, QString(), now);
-        const Flow &into = flowTo(side);
-        if (into.waitingSinceUs() >= 0 && now - into.waitingSinceUs() >= StallMarkUs
-            && m_markedStalls < MaxMarkedStalls)
-            addMark({0, Mark::Kind::StallStart, laneOf(side), 0, QString()}, into.waitingSinceUs());
+        m_life.endsWhileWaiting(side, flowTo(side).waitingSinceUs(), now);
     }
     m_clientLeg->close(false);
     m_upstreamLeg->close(false);

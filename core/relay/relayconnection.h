@@ -1,6 +1,7 @@
 #pragma once
 
 #include "capturetap.h"
+#include "connectionlife.h"
 #include "connectiontls.h"
 #include "connectionrecord.h"
 #include "faultdriver.h"
@@ -181,10 +182,7 @@ private:
     // Reads and drops what a side sent and proxymon will not relay, so
     // that closing it sends a FIN, not a reset.
     void discardUnread(Side side);
-    void addMark(TimelineMark mark, qint64 atMonotonicUs);
     void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
-    // What the flows measured, into a copy of the record's timeline.
-    void fillTimeline(ConnectionTimeline *timeline) const;
     void resolve(const QString &host, quint16 port);
     void connectNext();
     void connectReady(std::uint32_t events);
@@ -221,11 +219,9 @@ private:
     bool m_anyFin = false;
 
     UpstreamConnector m_connector;
-    qint64 m_originUs = 0;      // monotonic, at the accept: the marks count from here
     qint64 m_resolveStartUs = -1;
     bool m_finSent[2] = {false, false}; // toward each side, on its current socket
     bool m_sideDead[2] = {false, false}; // reset or failed: closing it sends nothing
-    int m_markedStalls = 0;
     qint64 m_startedMs = 0;     // monotonic
     qint64 m_lastActivityMs = 0;
 
@@ -237,7 +233,8 @@ private:
     bool m_delayedTls = false;
 
     ConnectionRecord m_record;
-    CaptureTap m_tap{m_worker, m_record, m_originUs};
+    ConnectionLife m_life{m_record.timeline};
+    CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
     SocketAddress m_peer;                  // the client's address, asked once
     std::optional<QHostAddress> m_clientAddress;
     FaultDriver m_faults{*this};           // after m_tap, which its HTTP gate shows bytes to

@@ -1,0 +1,90 @@
+#include "connectionlife.h"
+
+#include "monotonicclock.h"
+
+namespace {
+
+// Waits for a destination shorter than this are counted, not marked: a
+// bulk transfer meets a full socket many times a second.
+constexpr qint64 StallMarkUs = 10'000;
+constexpr int MaxMarkedStalls = 32;
+// An HTTP proxy's connection reaches an upstream per host; its marks stop
+// here (the count of the rest is kept).
+constexpr int MaxMarks = 512;
+// What a forwarded connection's life usually takes (accepted, connecting,
+// connected, first byte and FIN each way, FINs passed on, closed), room
+// made once: growing the list mark by mark was a measurable part of the
+// CPU a short connection costs.
+constexpr int UsualMarks = 12;
+
+} // namespace
+
+ConnectionLife::ConnectionLife(ConnectionTimeline &timeline)
+    : m_timeline(timeline)
+    , m_originUs(MonotonicClock::nowUs())
+{
+    m_timeline.marks.reserve(UsualMarks);
+}
+
+void ConnectionLife::mark(Mark::Kind kind, Mark::Lane lane, qint32 code, const QString &note, qint64 atUs)
+{
+    Mark mark;
+    mark.kind = kind;
+    mark.lane = lane;
+    mark.code = code;
+    mark.note = note;
+    add(std::move(mark), atUs >= 0 ? atUs : MonotonicClock::nowUs());
+}
+
+void ConnectionLife::add(Mark mark, qint64 atMonotonicUs)
+{
+    if (m_timeline.marks.size() >= MaxMarks && mark.kind != Mark::Kind::Closed) {
+        ++m_timeline.unmarked;
+        return;
+    }
+    mark.atUs = atMonotonicUs - m_originUs;
+    // Nearly always the latest; a stall is marked when it ends, at its start.
+    qsizetype at = m_timeline.marks.size();
+    while (at > 0 && m_timeline.marks.at(at - 1).atUs > mark.atUs)
+        --at;
+    if (at == m_timeline.marks.size())
+        m_timeline.marks.append(std::move(mark));
+    else
+        m_timeline.marks.insert(at, std::move(mark));
+}
+
+bool ConnectionLife::waited(Side toward, qint64 sinceUs, qint64 untilUs)
+{
+    if (untilUs - sinceUs < StallMarkUs)
+        return false;
+    if (m_markedStalls >= MaxMarkedStalls) {
+        ++m_timeline.unmarked;
+        return false;
+    }
+    ++m_markedStalls;
+    add({0, Mark::Kind::StallStart, laneOf(toward), 0, QString()}, sinceUs);
+    add({0, Mark::Kind::StallEnd, laneOf(toward), 0, QString()}, untilUs);
+    return true;
+}
+
+void ConnectionLife::endsWhileWaiting(Side toward, qint64 sinceUs, qint64 nowUs)
+{
+    if (sinceUs >= 0 && nowUs - sinceUs >= StallMarkUs && m_markedStalls < MaxMarkedStalls)
+        add({0, Mark::Kind::StallStart, laneOf(toward), 0, QString()}, sinceUs);
+}
+
+void ConnectionLife::fill(ConnectionTimeline *timeline, const Flow &up, const Flow &down, qint64 nowUs) const
+{
+    for (const Flow *flow : {&up, &down}) {
+        const int direction = flow->fromClient() ? 0 : 1;
+        timeline->lastByteUs[direction] = flow->lastReadUs() >= 0 ? flow->lastReadUs() - m_originUs : -1;
+        qint64 waited = flow->waitedUs();
+        if (flow->waitingSinceUs() >= 0) {
+            waited += qMax<qint64>(0, nowUs - flow->waitingSinceUs());
+            timeline->waitingSinceUs[direction] = flow->waitingSinceUs() - m_originUs;
+        }
+        timeline->waitedUs[direction] = waited;
+    }
+    const qint64 lastMark = timeline->marks.isEmpty() ? 0 : timeline->marks.constLast().atUs;
+    timeline->sampledUs = qMax(nowUs - m_originUs, lastMark);
+}
