@@ -200,6 +200,12 @@ void Worker::drainInbox()
         m_stopping = true;
         m_stopDeadlineMs = m_nowMs + batch.stopGraceMs;
     }
+    // Tasks first: rules put in force before a connection was accepted
+    // must be the ones it gets (a SIGHUP reload, then a connect, can land
+    // in one batch). An action on a connection names one the user saw,
+    // adopted in an earlier batch.
+    for (const std::function<void()> &task : batch.tasks)
+        task();
     for (const WorkerInbox::Accepted &accepted : batch.accepted)
         adopt(accepted.descriptor, accepted.id);
     for (const WorkerInbox::Resolved &resolved : batch.resolved) {
@@ -214,8 +220,6 @@ void Worker::drainInbox()
         if (RelayConnection *found = connection(id))
             found->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("closed by the user"));
     }
-    for (const std::function<void()> &task : batch.tasks)
-        task();
 }
 
 void Worker::setRules(std::shared_ptr<const RuleSet> rules)

@@ -11,9 +11,9 @@
 #include "pcapngwriter.h"
 #include "proxyserver.h"
 #include "recordcollector.h"
+#include "toolrun.h"
 
 #include <QFile>
-#include <QProcess>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -87,30 +87,16 @@ private:
     ScriptedServer m_server;
 };
 
-struct ToolRun
-{
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
-
 ToolRun tshark(const QStringList &arguments)
 {
-    QProcess process;
-    process.start(QStringLiteral("tshark"), arguments);
-    ToolRun run;
-    if (!process.waitForFinished(60'000)) {
-        process.kill();
-        process.waitForFinished(2'000);
-        return run;
-    }
-    run.exitCode = process.exitCode();
-    run.out = process.readAllStandardOutput();
+    ToolRun run = ToolRun::run(QStringLiteral("tshark"), arguments, QByteArray(), 60'000);
     // What tshark says of running as root is not about the file.
-    for (const QByteArray &line : process.readAllStandardError().split('\n')) {
+    QByteArray said;
+    for (const QByteArray &line : run.err.split('\n')) {
         if (!line.isEmpty() && !line.startsWith("Running as user"))
-            run.err += line + '\n';
+            said += line + '\n';
     }
+    run.err = said;
     return run;
 }
 
@@ -393,4 +379,5 @@ void tst_Pcapng::httpProxyShowsTheClientLegOnly()
 }
 
 QTEST_GUILESS_MAIN(tst_Pcapng)
+#include "toolrun.h"
 #include "tst_pcapng.moc"

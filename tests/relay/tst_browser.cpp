@@ -31,6 +31,34 @@ bool writeFile(const QString &path, const QByteArray &data)
     return file.open(QIODevice::WriteOnly) && file.write(data) == data.size();
 }
 
+// An uncompressed 24-bit bitmap of random pixels, about 200 KB: an image
+// the browser reads to its end to decode it. (Bytes that are no image were
+// cancelled as soon as the browser sniffed them, a race with how much had
+// arrived by then.)
+QByteArray bitmap(int width, int height, quint32 seed)
+{
+    const int row = (width * 3 + 3) & ~3;
+    const QByteArray pixels = randomBytes(qsizetype(row) * height, seed);
+    QByteArray header(54, '\0');
+    const auto put = [&header](int at, quint32 value, int bytes) {
+        for (int i = 0; i < bytes; ++i)
+            header[at + i] = char((value >> (8 * i)) & 0xff);
+    };
+    header[0] = 'B';
+    header[1] = 'M';
+    put(2, quint32(header.size() + pixels.size()), 4); // file size
+    put(10, 54, 4);                                      // where the pixels start
+    put(14, 40, 4);                                      // BITMAPINFOHEADER
+    put(18, quint32(width), 4);
+    put(22, quint32(height), 4);
+    put(26, 1, 2);                                       // planes
+    put(28, 24, 2);                                      // bits per pixel
+    put(34, quint32(pixels.size()), 4);
+    return header + pixels;
+}
+
+const QByteArray Picture = bitmap(100, 666, 9);
+
 } // namespace
 
 class tst_Browser : public QObject
@@ -74,13 +102,13 @@ void tst_Browser::initTestCase()
     QVERIFY(writeFile(site + QStringLiteral("/index.html"),
                       "<!DOCTYPE html><html><head><link rel=\"stylesheet\" href=\"/style.css\">"
                       "<script src=\"/app.js\" defer></script></head><body><p id=\"status\">waiting</p>"
-                      "<img src=\"/pixel.bin\" alt=\"pixel\"></body></html>\n"));
+                      "<img src=\"/picture.bmp\" alt=\"picture\"></body></html>\n"));
     QVERIFY(writeFile(site + QStringLiteral("/style.css"), "body { color: #123456; }\n"));
     QVERIFY(writeFile(site + QStringLiteral("/app.js"),
                       "fetch('/data.json').then(r => r.json()).then(d => {"
                       " document.getElementById('status').textContent = 'script ran: ' + d.word; });\n"));
     QVERIFY(writeFile(site + QStringLiteral("/data.json"), "{\"word\":\"decrypted\"}\n"));
-    QVERIFY(writeFile(site + QStringLiteral("/pixel.bin"), randomBytes(200'000, 9)));
+    QVERIFY(writeFile(site + QStringLiteral("/picture.bmp"), Picture));
     const auto leaf = m_sites->leaf({QStringLiteral("127.0.0.1")}, LeafCertificate::KeyType::Ecdsa);
     QVERIFY(writeFile(m_directory.filePath(QStringLiteral("site.pem")), leaf->pem()));
     {
@@ -175,7 +203,7 @@ void tst_Browser::pageLoadsDecrypted()
 
     // Every resource crossed proxymon, decrypted, with its status.
     QStringList expected{QStringLiteral("/"), QStringLiteral("/style.css"), QStringLiteral("/app.js"),
-                         QStringLiteral("/pixel.bin"), QStringLiteral("/data.json")};
+                         QStringLiteral("/picture.bmp"), QStringLiteral("/data.json")};
     QVERIFY(QTest::qWaitFor([&] {
         QStringList seen;
         for (const HttpExchange &exchange : records.exchanges()) {
@@ -185,8 +213,10 @@ void tst_Browser::pageLoadsDecrypted()
         return std::all_of(expected.begin(), expected.end(), [&](const QString &path) { return seen.contains(path); });
     }, 10'000));
     for (const HttpExchange &exchange : records.exchanges()) {
-        if (exchange.url().endsWith("/pixel.bin"))
-            QCOMPARE(exchange.responseBodyBytes, 200'000u);
+        if (exchange.url().endsWith("/picture.bmp")) {
+            QVERIFY(exchange.complete);
+            QCOMPARE(exchange.responseBodyBytes, quint64(Picture.size()));
+        }
     }
     server->stop();
     QTRY_VERIFY(!server->isDraining());
@@ -208,7 +238,7 @@ void tst_Browser::plainPageThroughTheHttpProxy()
     const QByteArray dom = browse(server.listenPort(), nssHome(false), origin + QStringLiteral("/"));
     QVERIFY2(dom.contains("script ran: decrypted"), dom.constData());
     const QStringList expected{QStringLiteral("/"), QStringLiteral("/style.css"), QStringLiteral("/app.js"),
-                               QStringLiteral("/pixel.bin"), QStringLiteral("/data.json")};
+                               QStringLiteral("/picture.bmp"), QStringLiteral("/data.json")};
     QVERIFY(QTest::qWaitFor([&] {
         QStringList seen;
         for (const HttpExchange &exchange : records.exchanges()) {
@@ -221,8 +251,10 @@ void tst_Browser::plainPageThroughTheHttpProxy()
     for (const HttpExchange &exchange : records.exchanges()) {
         QVERIFY2(!exchange.responseBody.startsWith("proxymon: "), exchange.responseBody.constData());
         QCOMPARE(exchange.flags, 0u);
-        if (exchange.url().endsWith("/pixel.bin"))
-            QCOMPARE(exchange.responseBodyBytes, 200'000u);
+        if (exchange.url().endsWith("/picture.bmp")) {
+            QVERIFY(exchange.complete);
+            QCOMPARE(exchange.responseBodyBytes, quint64(Picture.size()));
+        }
     }
 }
 

@@ -1,12 +1,19 @@
 #include "ruledconfig.h"
 
-ProxyConfig ruledConfig(quint16 upstreamPort, const QStringList &conditions, const QStringList &faults)
+ProxyConfig forwardingConfig(const char *listen, const char *targetHost, quint16 targetPort)
 {
     ProxyConfig config;
-    config.listenAddress = QHostAddress::LocalHost;
-    config.targetHost = QStringLiteral("127.0.0.1");
-    config.targetPort = upstreamPort;
+    config.listenAddress = QHostAddress(QString::fromLatin1(listen));
+    config.listenPort = 0;
+    config.targetHost = QString::fromLatin1(targetHost);
+    config.targetPort = targetPort;
     config.stopGraceMs = 100;
+    return config;
+}
+
+ProxyConfig ruledConfig(quint16 upstreamPort, const QStringList &conditions, const QStringList &faults)
+{
+    ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", upstreamPort);
     QList<RuleSet::Text> conditionTexts;
     QList<RuleSet::Text> faultTexts;
     for (const QString &text : conditions)
