@@ -33,8 +33,8 @@ class Leg;
 // brings it back then), stalled (its source is not read), a black hole
 // (what its source sends is read and dropped), or limited (it delivers so
 // many bytes and tells its owner). Any of these but the stall takes it off
-// the splice path, since it must count and time each byte; without them it
-// goes back.
+// the splice path onto its ShapedPath, since it must count and time each
+// byte; without them it goes back.
 class Flow
 {
 public:

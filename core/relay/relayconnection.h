@@ -32,9 +32,12 @@ class Worker;
 //
 // It owns the two legs, the two flows between them (client to upstream,
 // upstream to client), the capture's tap on them, the reaching of an
-// upstream (resolve, then each address in turn), the timeouts and the
-// record; its policy (forwarding, or the HTTP proxy's front) decides
-// what the events mean and where the upstream leg goes.
+// upstream (resolve, then each address in turn: UpstreamConnector), the
+// TLS on both legs (ConnectionTls), the timeouts and the record, whose
+// timeline ConnectionLife writes. What is done to it on purpose is its
+// FaultDriver's, which reaches it only as a FaultTarget. Its policy
+// (forwarding, or the HTTP proxy's front) decides what the events mean
+// and where the upstream leg goes.
 //
 // What it keeps exact, and QTcpSocket does not: a FIN from one side is passed
 // on as a shutdown of writing toward the other side while the other
