@@ -105,11 +105,18 @@ void FaultDriver::arm(const QList<FaultRule> &rules, const QHostAddress &client,
         case FaultRule::Trigger::Bytes: {
             const Side toward = rule.bytesToward == FaultAction::Target::Upstream ? Upstream : Client;
             m_limitSteps[toward] = {rule.action, by, true};
-            m_target.flowTo(toward).setDeliveryLimit(rule.bytes);
+            Flow &flow = m_target.flowTo(toward);
+            flow.setDeliveryLimit(rule.bytes);
+            // A limit of no bytes is met at once.
+            if (!m_target.settle(flow, flow.resume()))
+                return;
             break;
         }
         case FaultRule::Trigger::FirstData:
             m_onFirstData.emplace_back(rule.action, by);
+            // The first bytes each way wait for it (firstBytes()).
+            m_target.flowTo(Upstream).setHoldFirstBytes(true);
+            m_target.flowTo(Client).setHoldFirstBytes(true);
             break;
         }
     }
@@ -125,7 +132,10 @@ void FaultDriver::firstBytes()
 {
     if (m_onFirstData.empty())
         return;
-    // Before the bytes are relayed: the flow looks whether it was stopped.
+    // Before the bytes are relayed: the flow held them (FirstHeld), and
+    // they go on as these faults leave it. The other way holds nothing.
+    m_target.flowTo(Upstream).setHoldFirstBytes(false);
+    m_target.flowTo(Client).setHoldFirstBytes(false);
     std::vector<std::pair<FaultAction, QString>> due;
     due.swap(m_onFirstData);
     for (const auto &[action, by] : due) {
@@ -318,6 +328,7 @@ void FaultDriver::closeCleanly(const QString &why)
             continue;
         flow.setPaused(true);
         flow.setDeliveryLimit(flow.delivered() + flow.held());
+        m_target.conditionsChanged(flow); // what it holds goes, then the limit is met
         if (m_target.isFinished())
             return;
     }
@@ -343,10 +354,11 @@ void FaultDriver::limitReached(Flow &flow)
     const Kind kind = step.action.kind;
     if (kind == Kind::Reset || kind == Kind::Close || (kind == Kind::HalfClose && step.action.covers(targetOf(toward)))) {
         // Not a byte past the limit: what the flow still holds is dropped.
-        flow.halt();
+        if (!m_target.settle(flow, flow.halt()))
+            return;
     } else {
         flow.setDeliveryLimit(Flow::NoLimit);
-        if (m_target.isFinished())
+        if (!m_target.settle(flow, flow.resume()))
             return;
     }
     if (step.rule) {

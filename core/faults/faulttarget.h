@@ -25,10 +25,13 @@ public:
     virtual bool isFinished() const = 0;
     // Bytes move both ways (not still reaching the upstream, not ended).
     virtual bool isRelaying() const = 0;
-    // A direction's conditions or holds changed: what may go goes, and its
-    // source is read on by whoever reads it. Not from inside the flow's
-    // own calls.
+    // A direction's conditions or holds changed (the flow's setters move
+    // nothing): what may go goes (Flow::resume()), and its source is read
+    // on by whoever reads it. Not from inside a call of any flow's.
     virtual void conditionsChanged(Flow &flow) = 0;
+    // Acts on what a call on one of its flows reported (Flow::halt(),
+    // dropHeld()) as on the connection's own; false when it has ended.
+    virtual bool settle(Flow &flow, const FlowResult &result) = 0;
     // Sends side a reset (its unacknowledged bytes were never delivered),
     // unless it is closed or gone already.
     virtual void resetSide(Side side) = 0;

@@ -37,6 +37,8 @@ void HttpFaultGate::stop()
     TimerHeap &timers = m_target.timers();
     timers.cancel(&m_settle);
     timers.cancel(&m_delay);
+    timers.cancel(&m_resume);
+    m_resumeWanted[Up] = m_resumeWanted[Down] = false;
 }
 
 void HttpFaultGate::setReadsRequests(bool reads)
@@ -231,7 +233,22 @@ bool HttpFaultGate::limit(Flow &flow, quint64 total)
         return true;
     m_limits[index] = total;
     flow.setDeliveryLimit(total);
+    // What the new limit lets go (or its being met) follows from the
+    // gate's timer, outside the call of the flow showing it bytes; that
+    // flow honours the limit for the rest of its call.
+    m_resumeWanted[index] = true;
+    m_target.timers().schedule(&m_resume, m_target.wakeUs());
     return true;
+}
+
+void HttpFaultGate::resumeFlows()
+{
+    for (const int index : {Up, Down}) {
+        if (!m_resumeWanted[index] || m_target.isFinished())
+            continue;
+        m_resumeWanted[index] = false;
+        m_target.conditionsChanged(m_target.flowTo(index == Up ? Flow::Upstream : Flow::Client));
+    }
 }
 
 void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
@@ -359,7 +376,8 @@ void HttpFaultGate::settle()
         return;
     case Hold::Drop:
         // What waits goes nowhere, nor does anything after it.
-        down.dropHeld();
+        if (!m_target.settle(down, down.dropHeld()))
+            return;
         m_hold = Hold::None;
         m_responsesHttp = false;
         down.setDiscarding(true);
@@ -372,7 +390,8 @@ void HttpFaultGate::settle()
     case Hold::Cut: {
         m_hold = Hold::None;
         m_responsesHttp = false;
-        down.halt();
+        if (!m_target.settle(down, down.halt()))
+            return;
         FaultAction action;
         action.kind = plan.rule->fault.resetsAfterCut() ? FaultAction::Kind::Reset : FaultAction::Kind::Close;
         action.target = plan.rule->fault.resetsAfterCut() ? FaultAction::Target::Client : FaultAction::Target::Both;
@@ -390,8 +409,8 @@ void HttpFaultGate::answer()
     Flow &down = m_target.flowTo(Flow::Client);
     // The request and whatever followed it stay unsent; anything the
     // upstream sent unasked is not passed on.
-    up.halt();
-    down.dropHeld();
+    if (!m_target.settle(up, up.halt()) || !m_target.settle(down, down.dropHeld()))
+        return;
     m_hold = Hold::None;
     m_upStopped = true;
     // The answer waits behind the hold, and closing lets it go, then the

@@ -98,6 +98,8 @@ private:
     void releaseDown();
     // What a reached limit sets off, outside the flow's own call.
     void settle();
+    // The flows whose limits the gate changed take them up (Flow::resume()).
+    void resumeFlows();
     // The held response's first byte came: its delay runs from now.
     void delayStarts();
     void delayOver();
@@ -130,4 +132,6 @@ private:
     bool m_delayStarted = false;
     MemberTimer<HttpFaultGate, &HttpFaultGate::settle> m_settle{*this};
     MemberTimer<HttpFaultGate, &HttpFaultGate::delayOver> m_delay{*this};
+    MemberTimer<HttpFaultGate, &HttpFaultGate::resumeFlows> m_resume{*this};
+    bool m_resumeWanted[2] = {false, false}; // up, down
 };

@@ -18,12 +18,12 @@ constexpr int SmallSplice = 4096;
 
 } // namespace
 
-Flow::Flow(Side from, Leg &source, Leg &destination, Owner &owner, const Shared &shared)
+Flow::Flow(Side from, Leg &source, Leg &destination, const Shared &shared, TimerHeap::Timer *wake)
     : m_from(from)
     , m_source(&source)
     , m_destination(&destination)
-    , m_owner(owner)
     , m_shared(shared)
+    , m_wakeTimer(wake)
 {
 }
 
@@ -32,7 +32,57 @@ Flow::~Flow()
     release(true);
 }
 
-void Flow::pump()
+FlowResult Flow::take()
+{
+    const FlowResult result = m_result;
+    m_result = FlowResult();
+    return result;
+}
+
+void Flow::fail(FlowResult::At at, int error)
+{
+    report(FlowResult::Failed);
+    m_result.failedAt = at;
+    m_result.error = error;
+}
+
+FlowResult Flow::pump()
+{
+    pumpSource();
+    return take();
+}
+
+FlowResult Flow::flush()
+{
+    flushDestination();
+    return take();
+}
+
+FlowResult Flow::forward(const char *data, qsizetype length)
+{
+    sendOn(data, length);
+    return take();
+}
+
+FlowResult Flow::wake()
+{
+    if (m_path && !m_stopped)
+        m_path->wake();
+    return take();
+}
+
+FlowResult Flow::resume()
+{
+    if (m_stopped)
+        return take();
+    if (m_firstHeld)
+        releaseFirst();
+    if (!halted() && !(m_path && m_path->resume()))
+        kick();
+    return take();
+}
+
+void Flow::pumpSource()
 {
     if (m_fed) {
         // Its session reads the source: it is asked for more once there
@@ -40,11 +90,11 @@ void Flow::pump()
         // for bytes the session read before it).
         if (m_sourceLeft && feedRoom() > 0) {
             m_sourceLeft = false;
-            m_owner.flowYield(*this);
+            report(FlowResult::Yield);
         }
         return;
     }
-    if (m_stopped || m_eof || m_paused || !m_source->isOpen())
+    if (halted() || m_eof || m_paused || m_firstHeld || !m_source->isOpen())
         return;
     if (shaped()) {
         m_path->pump();
@@ -62,13 +112,13 @@ void Flow::pump()
     // still holds data and its sender waits for room.
     for (int round = 0;; ++round) {
         if (round == RoundsPerWakeUp) {
-            m_owner.flowYield(*this);
+            report(FlowResult::Yield);
             return;
         }
         if (m_bulk) {
             const int moved = spliceOnce(capacity);
             if (moved > 0) {
-                if (pending() || m_stopped)
+                if (pending() || halted())
                     return;
                 if (moved < SmallSplice && watched())
                     m_bulk = false;
@@ -85,16 +135,18 @@ void Flow::pump()
         bool drained = false;
         const ssize_t received = m_source->read(scratch, size_t(capacity), &drained);
         if (received > 0) {
-            sourceRead();
-            if (m_stopped)
+            if (sourceRead()) {
+                holdFirst(scratch, received);
                 return;
+            }
             show(scratch, received);
             // A full buffer means a bulk transfer: from here on the kernel
             // moves the bytes itself, and an observer gets a copy of what it
             // needs (peek).
             if (received == capacity && m_spliceAllowed && m_source->canSplice() && m_destination->canSplice())
                 m_bulk = true;
-            if (!forward(scratch, received) || pending() || drained)
+            sendOn(scratch, received);
+            if (halted() || pending() || drained)
                 return;
             continue;
         }
@@ -140,6 +192,7 @@ int Flow::spliceOnce(int capacity)
     if (!copy || received > 0)
         received = m_pipe.fill(*m_source, want);
     if (received > 0) {
+        // Never the first bytes: a flow turns bulk after a read.
         sourceRead();
         if (window.ahead > 0)
             m_observer->passed(fromClient(), quint64(received));
@@ -159,7 +212,7 @@ int Flow::spliceOnce(int capacity)
         return 0;
     const int error = errno;
     if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR)
-        m_owner.flowFailed(m_from, error);
+        fail(FlowResult::At::Source, error);
     return -1;
 }
 
@@ -169,33 +222,38 @@ bool Flow::drainPipe()
     const qsizetype moved = m_pipe.drain(*m_destination, &error);
     if (moved > 0) {
         m_delivered += quint64(moved);
-        m_owner.flowDelivered();
+        report(FlowResult::Delivered);
     }
     if (error == 0)
         return true;
-    m_owner.flowFailed(to(), error);
+    fail(FlowResult::At::Destination, error);
     return false;
 }
 
-bool Flow::forward(const char *data, qsizetype length)
+void Flow::sendOn(const char *data, qsizetype length)
 {
     if (discarding()) {
         // The session read them (a sniffed first read): into the hole too.
         m_path->swallowed(quint64(length));
-        return true;
+        return;
     }
-    if (shaped()) {
+    if (shaped() || !m_buffer.isEmpty()) {
+        // Behind bytes held (a limit lifted in the middle of a read), or
+        // timed: they go in their turn.
         append(data, length);
-        return m_path->deliver();
+        if (shaped())
+            m_path->deliver();
+        else
+            sendBuffer();
+        return;
     }
     qsizetype sent = 0;
     if (!sendOrFail(data, length, &sent))
-        return false;
+        return;
     // Keep the rest until the destination can take it, and read no more
     // from the source meanwhile: that is the backpressure.
     if (sent < length)
         keep(data + sent, length - sent);
-    return true;
 }
 
 void Flow::hold(const char *data, qsizetype length)
@@ -212,6 +270,28 @@ void Flow::keep(const char *data, qsizetype length)
 {
     m_buffer.keep(data, length, m_shared.capacity);
     waitBegins();
+}
+
+void Flow::holdFirst(const char *data, qsizetype length)
+{
+    // Not a wait for the destination: nothing has been offered it yet.
+    m_firstHeld = true;
+    m_buffer.keep(data, length, m_shared.capacity);
+}
+
+void Flow::releaseFirst()
+{
+    m_firstHeld = false;
+    if (m_buffer.isEmpty())
+        return;
+    // Shown and sent now, as the read would have done: the scratch buffer
+    // is free between calls, and the bytes came from one read of it.
+    const qsizetype length = m_buffer.size();
+    char *scratch = m_shared.scratch;
+    std::memcpy(scratch, m_buffer.data(), size_t(length));
+    m_buffer.release();
+    show(scratch, length);
+    sendOn(scratch, length);
 }
 
 void Flow::append(const char *data, qsizetype length)
@@ -255,23 +335,25 @@ bool Flow::sendOrFail(const char *data, qsizetype length, qsizetype *sent)
         if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK))
             break;
         m_delivered += quint64(*sent);
-        m_owner.flowFailed(to(), n < 0 ? error : EPIPE);
+        fail(FlowResult::At::Destination, n < 0 ? error : EPIPE);
         return false;
     }
     m_delivered += quint64(*sent);
     if (*sent > 0)
-        m_owner.flowDelivered();
+        report(FlowResult::Delivered);
     return true;
 }
 
-bool Flow::flush()
+void Flow::flushDestination()
 {
+    if (m_stopped || m_firstHeld)
+        return;
     if (!m_pipe.isEmpty()) {
         if (!drainPipe())
-            return false;
-        m_owner.flowActive();
+            return;
+        report(FlowResult::Moved);
         if (!m_pipe.isEmpty())
-            return true;
+            return;
         m_pipe.giveBackIfEmpty(*m_shared.pipes);
         if (!pending())
             waitEnds();
@@ -280,31 +362,34 @@ bool Flow::flush()
         // Read on whatever the state: a session that read the source
         // itself (a sniffed first read) relies on this, as for a plain
         // flow below.
-        if (!m_path->deliver())
-            return false;
-        pump();
-        return !m_stopped;
+        if (m_path->deliver())
+            pumpSource();
+        return;
     }
-    if (pending()) {
-        qsizetype sent = 0;
-        if (!sendOrFail(m_buffer.data(), m_buffer.size(), &sent))
-            return false;
-        if (sent > 0)
-            m_owner.flowActive();
-        m_buffer.consume(sent);
-        if (pending())
-            return true;
-        release(false);
-        waitEnds();
-    }
+    if (pending() && (!sendBuffer() || pending()))
+        return;
     if (m_eof) {
-        m_owner.flowFinDue(*this);
-        return !m_stopped;
+        report(FlowResult::FinDue);
+        return;
     }
     // The destination drained: read on at once rather than wait for the
     // next round of readiness.
-    pump();
-    return !m_stopped;
+    pumpSource();
+}
+
+bool Flow::sendBuffer()
+{
+    qsizetype sent = 0;
+    if (!sendOrFail(m_buffer.data(), m_buffer.size(), &sent))
+        return false;
+    if (sent > 0)
+        report(FlowResult::Moved);
+    m_buffer.consume(sent);
+    if (m_buffer.isEmpty()) {
+        release(false);
+        waitEnds();
+    }
+    return true;
 }
 
 bool Flow::readInterrupted()
@@ -313,13 +398,15 @@ bool Flow::readInterrupted()
     if (error == EINTR)
         return true;
     if (error != EAGAIN && error != EWOULDBLOCK)
-        m_owner.flowFailed(m_from, error);
+        fail(FlowResult::At::Source, error);
     return false;
 }
 
 void Flow::sourceEnded()
 {
-    m_owner.flowEnded(*this);
+    // Not marked ended here: the owner does that (markEnded()), unless
+    // the source is to be replaced (an HTTP proxy's next upstream).
+    report(FlowResult::Ended);
 }
 
 void Flow::setSpliceAllowed(bool allowed)
@@ -341,10 +428,10 @@ void Flow::replaceLeg(const Leg &old, Leg &replacement)
     m_bulk = false;
 }
 
-void Flow::newDestination()
+FlowResult Flow::newDestination()
 {
     m_shutDown = false;
-    dropHeld();
+    return dropHeld();
 }
 
 void Flow::markEnded()
@@ -354,33 +441,35 @@ void Flow::markEnded()
         m_path->endArrived();
 }
 
-void Flow::dropHeld()
+FlowResult Flow::dropHeld()
 {
     // The shaper timed those bytes: what comes next is timed afresh.
     if (m_path)
         m_path->heldDropped();
+    m_firstHeld = false;
     release(false);
     waitEnds();
+    return take();
 }
 
-void Flow::halt()
+FlowResult Flow::halt()
 {
     setPaused(true);
-    dropHeld();
+    return dropHeld();
 }
 
-void Flow::uncountUnacknowledged()
+bool Flow::uncountUnacknowledged()
 {
     // Bytes count as delivered once handed to the kernel; when the
     // connection fails, what the peer never acknowledged dies in the send
     // queue (the peer is gone, or is about to be reset), so it comes off.
     int unacknowledged = m_destination->unacknowledged();
     if (unacknowledged <= 0)
-        return;
+        return false;
     if (m_shutDown)
         --unacknowledged; // the FIN takes a sequence number too
     m_delivered -= qMin(m_delivered, quint64(unacknowledged));
-    m_owner.flowDelivered();
+    return true;
 }
 
 void Flow::release(bool stop)
@@ -398,17 +487,28 @@ void Flow::release(bool stop)
     }
 }
 
-void Flow::sourceRead()
+bool Flow::sourceRead()
 {
-    m_owner.flowActive();
-    noteRead();
+    report(FlowResult::Moved);
+    const bool first = m_lastReadUs < 0;
+    noteReadTime();
+    if (!first || !m_holdFirst)
+        return false;
+    report(FlowResult::FirstHeld);
+    return true;
 }
 
-void Flow::noteRead()
+FlowResult Flow::noteRead()
+{
+    noteReadTime();
+    return take();
+}
+
+void Flow::noteReadTime()
 {
     if (m_lastReadUs < 0) {
         m_lastReadUs = MonotonicClock::nowUs();
-        m_owner.flowFirstBytes(*this);
+        report(FlowResult::FirstBytes);
         return;
     }
     // The wake-up's time: within the batch of events being served, and
@@ -421,8 +521,12 @@ void Flow::waitEnds()
 {
     const qint64 now = MonotonicClock::nowUs();
     qint64 since = 0;
-    if (m_wait.end(now, &since))
-        m_owner.flowWaited(*this, since, now);
+    if (!m_wait.end(now, &since))
+        return;
+    if (!m_result.has(FlowResult::Waited))
+        m_result.waitSinceUs = since;
+    m_result.waitUntilUs = now;
+    report(FlowResult::Waited);
 }
 
 bool Flow::watched() const
@@ -455,14 +559,6 @@ void Flow::setShaper(std::unique_ptr<FlowShaper> shaper)
     m_bulk = false;
     if (shaper || m_path)
         path().setShaper(std::move(shaper));
-    kick();
-}
-
-void Flow::setPaused(bool paused)
-{
-    m_paused = paused;
-    if (!paused && !m_stopped)
-        kick();
 }
 
 void Flow::setDiscarding(bool discarding)
@@ -470,8 +566,7 @@ void Flow::setDiscarding(bool discarding)
     if (m_stopped || this->discarding() == discarding)
         return;
     m_bulk = false;
-    if (!path().setDiscarding(discarding))
-        kick();
+    path().setDiscarding(discarding);
 }
 
 void Flow::setDeliveryLimit(quint64 total)
@@ -481,19 +576,16 @@ void Flow::setDeliveryLimit(quint64 total)
     m_bulk = false;
     if (total != NoLimit || m_path)
         path().setLimit(total);
-    if (!m_path || !m_path->limitReached())
-        kick();
 }
 
 void Flow::kick()
 {
     // The pipe drains first, on the destination's next edge; a destination
     // not connected yet takes nothing.
-    if (m_stopped || !m_pipe.isEmpty() || !m_destination->isOpen())
+    if (m_stopped || m_firstHeld || !m_pipe.isEmpty() || !m_destination->isOpen())
         return;
     if (pending())
-        flush();
+        flushDestination();
     else if (m_eof && !m_shutDown)
-        m_owner.flowFinDue(*this);
+        report(FlowResult::FinDue);
 }
-

@@ -2,6 +2,7 @@
 
 #include "destinationwait.h"
 #include "flowbuffer.h"
+#include "flowresult.h"
 #include "monotonicclock.h"
 #include "pipepool.h"
 #include "shapedpath.h"
@@ -24,45 +25,25 @@ class Leg;
 // from then on goes through a pipe (splice) when both legs can, the bytes
 // never leaving the kernel. An observer, if any, is shown what passes.
 //
-// The end of the stream travels like the data: the source's FIN is
-// reported (Owner::flowEnded), and once everything before it has been
-// delivered the owner is told the FIN is due (flowFinDue).
+// A flow calls nobody back: each call that moves bytes returns a
+// FlowResult saying what it met (bytes moved, the source's FIN, the FIN
+// due, a leg's failure, a limit, a share used up), and its owner acts on
+// that once the call is over. The end of the stream travels like the data:
+// the source's FIN is reported (Ended), and once everything before it has
+// been delivered, so is the FIN's turn (FinDue).
 //
 // A flow can be made to misbehave on purpose: shaped (latency, bandwidth,
-// slices: a FlowShaper says when its bytes may go, and a worker's timer
-// brings it back then), stalled (its source is not read), a black hole
-// (what its source sends is read and dropped), or limited (it delivers so
-// many bytes and tells its owner). Any of these but the stall takes it off
-// the splice path onto its ShapedPath, since it must count and time each
-// byte; without them it goes back.
+// slices: a FlowShaper says when its bytes may go, and the owner's wake
+// timer brings it back then), stalled (its source is not read), a black
+// hole (what its source sends is read and dropped), or limited (it
+// delivers so many bytes and reports LimitReached). Any of these but the
+// stall takes it off the splice path onto its ShapedPath, since it must
+// count and time each byte; without them it goes back. The setters only
+// change the state; resume() then delivers what may go under it.
 class Flow
 {
 public:
     enum Side : std::uintptr_t { Client = 0, Upstream = 1 };
-
-    // The session the flow belongs to.
-    class Owner
-    {
-    public:
-        virtual void flowActive() = 0;    // bytes moved: the idle clock restarts
-        virtual void flowDelivered() = 0; // delivered() grew
-        virtual void flowEnded(Flow &flow) = 0;
-        virtual void flowFinDue(Flow &flow) = 0;
-        virtual void flowFailed(Side side, int error) = 0;
-        // The source still has data after a wake-up's share: come back
-        // to it after the worker's other ready connections.
-        virtual void flowYield(Flow &flow) = 0;
-        // The first bytes came from the source (timed at the read).
-        virtual void flowFirstBytes(Flow &flow) = 0;
-        // Bytes waited for the destination from sinceUs to untilUs
-        // (monotonic): it was not taking them, so the source was paused.
-        virtual void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) = 0;
-        // It delivered as many bytes as its limit allows.
-        virtual void flowLimitReached(Flow &flow) = 0;
-
-    protected:
-        ~Owner() = default;
-    };
 
     // What the flows on one thread share: a scratch buffer where reads land
     // before they are forwarded or shown (and the size of every flow's
@@ -80,7 +61,10 @@ public:
     };
     static constexpr quint64 NoLimit = std::numeric_limits<quint64>::max();
 
-    Flow(Side from, Leg &source, Leg &destination, Owner &owner, const Shared &shared);
+    // wake: the owner's timer, which a shaped flow schedules for when its
+    // bytes (or its FIN) may go; on its expiry the owner calls wake(). A
+    // flow with none is never shaped.
+    Flow(Side from, Leg &source, Leg &destination, const Shared &shared, TimerHeap::Timer *wake = nullptr);
     ~Flow();
 
     Flow(const Flow &) = delete;
@@ -103,8 +87,8 @@ public:
     qint64 waitedUs() const { return m_wait.totalUs(); }
     qint64 waitingSinceUs() const { return m_wait.sinceUs(); }
     // The session read bytes from the source itself (a ClientHello being
-    // sniffed, an HTTP proxy's requests).
-    void noteRead();
+    // sniffed, an HTTP proxy's requests): FirstBytes the first time.
+    [[nodiscard]] FlowResult noteRead();
 
     void setObserver(FlowObserver *observer) { m_observer = observer; }
     // The session put another leg in place of one of this flow's (a TLS
@@ -120,41 +104,55 @@ public:
     // session's to pass.
     void setFed(bool fed) { m_fed = fed; }
     // How many bytes forward() takes now. 0 means come back later: once
-    // what the flow holds has gone, it asks its owner for more
-    // (flowYield), as a source left unread is read again.
+    // what the flow holds has gone, a pump() reports Yield, as for a
+    // source left unread.
     qsizetype roomToFeed();
+    // The first bytes read from the source wait, unshown and undelivered,
+    // until resume() (FirstHeld): something is to act before they go (a
+    // fault on first data).
+    void setHoldFirstBytes(bool hold) { m_holdFirst = hold; }
 
-    // Each of these delivers what may go at once; reading on is the
-    // owner's to start (its policy knows who reads the source).
+    // The setters change what the flow does from now on and move nothing;
+    // resume() then delivers what may go (the owner's to call, outside any
+    // call of the flow's own), and reading on is the owner's to start (its
+    // policy knows who reads the source). Called from the flow's observer,
+    // in the middle of a call of the flow's, a setter takes effect for the
+    // rest of that call.
     //
     // Conditions from now on (null: none); bytes already held go without
-    // a delay. Needs Shared::timers.
+    // a delay. Needs Shared::timers and a wake timer.
     void setShaper(std::unique_ptr<FlowShaper> shaper);
     const FlowShaper *shaper() const { return m_path ? m_path->shaper() : nullptr; }
     // A stall: the source is not read, so its sender meets backpressure.
-    void setPaused(bool paused);
+    void setPaused(bool paused) { m_paused = paused; }
     bool paused() const { return m_paused; }
     // A black hole: the source is read and its bytes dropped; its FIN is
-    // kept until the hole is removed, and passes on then.
+    // kept until the hole is removed, and passes on (Ended) at resume().
     void setDiscarding(bool discarding);
     bool discarding() const { return m_path && m_path->discarding(); }
     quint64 discarded() const { return m_path ? m_path->discarded() : 0; }
     // Delivers at most total bytes in all (NoLimit: no limit); reaching it
-    // calls Owner::flowLimitReached once.
+    // is reported once (LimitReached), by resume() if it is met already.
     void setDeliveryLimit(quint64 total);
     quint64 deliveryLimit() const { return m_path ? m_path->limit() : NoLimit; }
+    // After a setter: first bytes held go on, a black hole's FIN passes,
+    // a limit met is reported, what may go is delivered, a FIN due is
+    // reported.
+    [[nodiscard]] FlowResult resume();
 
     // Reads the source until it is proven empty, the destination is full,
-    // or a wake-up's share is used (then flowYield()). Does nothing while
-    // bytes wait or once the source has ended.
-    void pump();
-    // The destination has room: sends what waits, then passes the FIN on
-    // or reads on. False when the connection ended.
-    bool flush();
-    // Sends bytes the session produced (an answer, bytes a front held)
-    // and keeps what the destination cannot take yet; only with nothing
-    // pending, or within roomToFeed(). False when the connection ended.
-    bool forward(const char *data, qsizetype length);
+    // or a wake-up's share is used (Yield). Does nothing while bytes wait
+    // or once the source has ended.
+    [[nodiscard]] FlowResult pump();
+    // The destination has room: sends what waits, then reports the FIN
+    // due or reads on.
+    [[nodiscard]] FlowResult flush();
+    // The wake timer expired: a shaped flow delivers what is due.
+    [[nodiscard]] FlowResult wake();
+    // Sends bytes the session produced (an answer, bytes a front held),
+    // after any it holds, and keeps what the destination cannot take yet;
+    // a fed flow takes at most roomToFeed().
+    [[nodiscard]] FlowResult forward(const char *data, qsizetype length);
     // Keeps bytes for the next flush(), after any it holds.
     void hold(const char *data, qsizetype length);
 
@@ -166,15 +164,15 @@ public:
     void countDelivered(quint64 bytes) { m_delivered += bytes; }
     // The destination is a new connection (an HTTP proxy's next upstream):
     // what was held for the old one is dropped with it.
-    void newDestination();
+    [[nodiscard]] FlowResult newDestination();
     // Drops what the flow holds: its destination will not have it.
-    void dropHeld();
+    [[nodiscard]] FlowResult dropHeld();
     // Drops what it holds and reads its source no more: not a byte more
     // goes (a limit met, an answer given in the upstream's place).
-    void halt();
+    [[nodiscard]] FlowResult halt();
     // The connection is failing: what the destination never acknowledged
-    // was never delivered.
-    void uncountUnacknowledged();
+    // was never delivered. True when delivered() changed.
+    bool uncountUnacknowledged();
     // Frees the buffer and pipe; with stop, the connection has ended and
     // the flow does nothing more.
     void release(bool stop);
@@ -186,25 +184,46 @@ private:
     // not to starve the worker's other connections.
     static constexpr int RoundsPerWakeUp = 8;
 
+    // What the call under way met so far, handed over (and cleared) as
+    // the public call returns.
+    FlowResult take();
+    void report(FlowResult::Event event) { m_result.events |= event; }
+    void fail(FlowResult::At at, int error);
+    // The call must go no further: the connection ended, or something
+    // halting was met.
+    bool halted() const { return m_stopped || m_result.halted(); }
     // Whether bytes take the shaped path (counted and timed) now.
     bool shaped() const { return m_path && m_path->active(); }
     // The shaped path, made on first need.
     ShapedPath &path();
     qint64 nowUs() const;
     qsizetype feedRoom() const;
-    // After a change of conditions: deliver what may go now.
+    void pumpSource();
+    void flushDestination();
+    // Delivers what may go now, or reports the FIN due.
     void kick();
+    void sendOn(const char *data, qsizetype length);
+    // The first bytes wait for resume() (setHoldFirstBytes()), and go on
+    // then.
+    void holdFirst(const char *data, qsizetype length);
+    void releaseFirst();
+    // Sends what the buffer holds, as far as the destination takes it;
+    // false on a failure (reported).
+    bool sendBuffer();
     // Bytes join those held (on the shaped path: timed).
     void append(const char *data, qsizetype length);
-    // One splice() round: >0 moved, 0 EOF, -1 would block or failed (then
-    // the connection may have ended), -2 no pipe to be had.
+    // One splice() round: >0 moved, 0 EOF, -1 would block or failed
+    // (reported), -2 no pipe to be had.
     int spliceOnce(int capacity);
     bool drainPipe();
     bool sendOrFail(const char *data, qsizetype length, qsizetype *sent);
     void keep(const char *data, qsizetype length);
     void sourceEnded();
-    // Bytes came from the source: the idle clock restarts, the read is timed.
-    void sourceRead();
+    // Bytes came from the source: the idle clock restarts, the read is
+    // timed. True when they are the first and are to be held (FirstHeld).
+    bool sourceRead();
+    // Times the read; FirstBytes the first time.
+    void noteReadTime();
     // A read from the source returned -1: true to try again (EINTR);
     // otherwise false, and a failure (not EAGAIN) is reported.
     bool readInterrupted();
@@ -217,9 +236,10 @@ private:
     const Side m_from;
     Leg *m_source;
     Leg *m_destination;
-    Owner &m_owner;
     const Shared &m_shared;
+    TimerHeap::Timer *const m_wakeTimer;
     FlowObserver *m_observer = nullptr;
+    FlowResult m_result;
     FlowBuffer m_buffer;      // what waits for the destination
     SplicePipe m_pipe;        // what was spliced and waits for the destination
     quint64 m_delivered = 0;
@@ -229,6 +249,8 @@ private:
     bool m_eof = false;
     bool m_shutDown = false;
     bool m_stopped = false;
+    bool m_holdFirst = false;
+    bool m_firstHeld = false;     // the first bytes are in the buffer, unshown
     qint64 m_lastReadUs = -1;
     DestinationWait m_wait;
     bool m_paused = false;

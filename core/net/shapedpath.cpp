@@ -17,21 +17,26 @@ void ShapedPath::setShaper(std::unique_ptr<FlowShaper> shaper)
     }
 }
 
-bool ShapedPath::setDiscarding(bool discarding)
+void ShapedPath::setDiscarding(bool discarding)
 {
     m_discarding = discarding;
-    if (discarding || !m_endSwallowed)
-        return false;
-    // The FIN the hole kept passes now.
-    m_endSwallowed = false;
-    if (m_shaper) {
-        m_shaper->endArrived(m_flow.nowUs());
-        m_finHeld = true;
+}
+
+bool ShapedPath::resume()
+{
+    if (!m_discarding && m_endSwallowed) {
+        // The FIN the hole kept passes now.
+        m_endSwallowed = false;
+        if (m_shaper) {
+            m_shaper->endArrived(m_flow.nowUs());
+            m_finHeld = true;
+        }
+        m_flow.sourceEnded();
+        if (m_flow.pending())
+            deliver();
+        return true;
     }
-    m_flow.sourceEnded();
-    if (!m_flow.m_stopped && m_flow.pending())
-        deliver();
-    return true;
+    return limitReached();
 }
 
 void ShapedPath::setLimit(quint64 total)
@@ -45,7 +50,7 @@ bool ShapedPath::limitReached()
     if (m_limit == NoLimit || m_flow.m_delivered < m_limit || m_limitReported)
         return false;
     m_limitReported = true;
-    m_flow.m_owner.flowLimitReached(m_flow);
+    m_flow.report(FlowResult::LimitReached);
     return true;
 }
 
@@ -81,14 +86,15 @@ void ShapedPath::heldDropped()
 
 void ShapedPath::stop()
 {
-    if (m_flow.m_shared.timers)
-        m_flow.m_shared.timers->cancel(&m_wake);
+    if (m_flow.m_shared.timers && m_flow.m_wakeTimer)
+        m_flow.m_shared.timers->cancel(m_flow.m_wakeTimer);
 }
 
 void ShapedPath::wakeAt(qint64 dueUs)
 {
-    if (dueUs >= 0)
-        m_flow.m_shared.timers->schedule(&m_wake, dueUs);
+    Q_ASSERT(m_flow.m_wakeTimer);
+    if (dueUs >= 0 && m_flow.m_wakeTimer)
+        m_flow.m_shared.timers->schedule(m_flow.m_wakeTimer, dueUs);
 }
 
 void ShapedPath::wake()
@@ -99,7 +105,7 @@ void ShapedPath::wake()
     // room: one that was read dry raises its own edge, and a read that
     // only proves it empty cost a system call per delayed message.
     if (deliver() && m_flow.m_sourceLeft)
-        m_flow.pump();
+        m_flow.pumpSource();
 }
 
 qsizetype ShapedPath::room() const
@@ -121,12 +127,12 @@ void ShapedPath::pump()
         return; // spliced bytes from before go first (flush)
     // What is held and may go now goes first: a destination that just
     // connected raises no new edge.
-    if (!flow.m_buffer.isEmpty() && (!deliver() || flow.m_stopped))
+    if (!flow.m_buffer.isEmpty() && !deliver())
         return;
     char *scratch = flow.m_shared.scratch;
     for (int round = 0;; ++round) {
         if (round == Flow::RoundsPerWakeUp) {
-            flow.m_owner.flowYield(flow);
+            flow.report(FlowResult::Yield);
             return;
         }
         // The source waits (backpressure) while there is no room.
@@ -139,15 +145,16 @@ void ShapedPath::pump()
         bool drained = false;
         const ssize_t received = flow.m_source->read(scratch, size_t(room), &drained);
         if (received > 0) {
-            flow.sourceRead();
-            if (flow.m_stopped)
+            if (flow.sourceRead()) {
+                flow.holdFirst(scratch, received);
                 return;
+            }
             if (m_discarding) {
                 m_discarded += quint64(received);
             } else {
                 flow.show(scratch, received);
                 flow.append(scratch, received);
-                if (!deliver() || flow.m_stopped || flow.m_paused)
+                if (!deliver() || flow.m_paused)
                     return;
             }
             if (drained)
@@ -177,15 +184,17 @@ void ShapedPath::sourceEnded()
     m_flow.sourceEnded();
     // The FIN goes once the bytes before it have, and its own delay has
     // passed.
-    if (!m_flow.m_stopped && m_finHeld && m_flow.m_buffer.isEmpty())
+    if (m_finHeld && m_flow.m_buffer.isEmpty())
         deliver();
 }
 
 bool ShapedPath::deliver()
 {
     Flow &flow = m_flow;
-    if (!flow.m_destination->isOpen())
-        return true; // held until the upstream is there
+    if (flow.halted())
+        return false;
+    if (!flow.m_destination->isOpen() || flow.m_firstHeld)
+        return true; // held until the upstream is there, or until resume()
     const qint64 now = flow.nowUs();
     while (!flow.m_buffer.isEmpty()) {
         qint64 allowed = flow.m_buffer.size();
@@ -196,7 +205,7 @@ bool ShapedPath::deliver()
             allowed = qMin<qint64>(allowed, qint64(m_limit - qMin(m_limit, flow.m_delivered)));
         if (allowed <= 0) {
             if (limitReached())
-                return !flow.m_stopped;
+                return false;
             wakeAt(wakeUs);
             return true;
         }
@@ -206,10 +215,9 @@ bool ShapedPath::deliver()
             flow.m_delivered += quint64(n);
             if (m_shaper)
                 m_shaper->wrote(n, now);
-            flow.m_owner.flowDelivered();
-            flow.m_owner.flowActive();
+            flow.report(FlowResult::Event(FlowResult::Delivered | FlowResult::Moved));
             if (limitReached())
-                return !flow.m_stopped;
+                return false;
             continue;
         }
         const int error = errno;
@@ -220,7 +228,7 @@ bool ShapedPath::deliver()
             flow.waitBegins();
             return true;
         }
-        flow.m_owner.flowFailed(flow.to(), n < 0 ? error : EPIPE);
+        flow.fail(FlowResult::At::Destination, n < 0 ? error : EPIPE);
         return false;
     }
     flow.m_buffer.release();
@@ -228,7 +236,7 @@ bool ShapedPath::deliver()
     // A limit met by bytes that went through the pipe (a spliced flow
     // half-closed or closed on purpose) is met here.
     if (limitReached())
-        return !flow.m_stopped;
+        return false;
     if (m_finHeld) {
         qint64 wakeUs = -1;
         if (m_shaper && !m_shaper->endDue(now, &wakeUs)) {
@@ -238,8 +246,8 @@ bool ShapedPath::deliver()
         m_finHeld = false;
     }
     if (flow.m_eof && !flow.m_shutDown) {
-        flow.m_owner.flowFinDue(flow);
-        return !flow.m_stopped;
+        flow.report(FlowResult::FinDue);
+        return false;
     }
     return true;
 }

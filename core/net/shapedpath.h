@@ -19,8 +19,8 @@ class Flow;
 // need, so an ordinary connection carries none of this.
 //
 // It is part of its flow (a friend, on the flow's thread): it reads and
-// writes the flow's legs and buffer and reports through the flow's owner,
-// and after any call that reports, the flow may have been stopped.
+// writes the flow's legs and buffer, reports into the flow's result, and
+// schedules the flow's wake timer (its owner's) for when bytes are due.
 class ShapedPath
 {
 public:
@@ -39,14 +39,17 @@ public:
 
     // What Flow's setters of the same names do on this path.
     void setShaper(std::unique_ptr<FlowShaper> shaper);
-    // True when lifting the hole passed on the FIN it kept (the flow
+    void setDiscarding(bool discarding);
+    // After a change: a FIN the hole kept passes once the hole is gone,
+    // and a limit met is reported. True when either happened (the flow
     // has nothing more to start then).
-    bool setDiscarding(bool discarding);
+    bool resume();
     void setLimit(quint64 total);
 
     // Reads the source while there is room, delivering what may go.
     void pump();
-    // Delivers what may go now; false when the connection ended.
+    // Delivers what may go now; false when something halting was met (a
+    // failure, the limit, the FIN due).
     bool deliver();
     // How many bytes it takes in now (0: it waits): its one buffer bounds
     // it, and it takes more only once a quarter of that is free, so that a
@@ -61,22 +64,25 @@ public:
     void heldDropped();
     // Bytes were dropped into the hole.
     void swallowed(quint64 bytes) { m_discarded += bytes; }
-    // The flow stops: no timer of its may fire (Flow::release() sees to
-    // it before the flow goes).
+    // The flow stops: its wake timer is cancelled (Flow::release() sees
+    // to it before the flow goes).
     void stop();
-    // The delivery limit was met: the owner is told, once. True when it
-    // was met (now or before).
+    // The delivery limit is met and was not reported yet: reports it
+    // (LimitReached) and returns true.
     bool limitReached();
 
 private:
+public:
+    // The flow's wake timer expired.
     void wake();
+
+private:
     void wakeAt(qint64 dueUs);
     // The source's FIN was read on this path.
     void sourceEnded();
 
     Flow &m_flow;
     std::unique_ptr<FlowShaper> m_shaper;
-    MemberTimer<ShapedPath, &ShapedPath::wake> m_wake{*this};
     quint64 m_discarded = 0;
     quint64 m_limit = NoLimit;
     bool m_discarding = false;

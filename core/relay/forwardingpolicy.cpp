@@ -81,9 +81,10 @@ void ForwardingPolicy::connected(std::uint32_t events)
     }
     // Edge-triggered: what the client sent while we were connecting raised
     // its edge long ago, so read it now rather than wait for more.
-    m_connection.up().pump();
-    if (!m_connection.isFinished() && (events & EPOLLIN))
-        m_connection.down().pump();
+    Flow &up = m_connection.up();
+    Flow &down = m_connection.down();
+    if (m_connection.settle(up, up.pump()) && (events & EPOLLIN))
+        m_connection.settle(down, down.pump());
 }
 
 void ForwardingPolicy::connectFailed(Reason reason, const QString &why)
@@ -122,7 +123,8 @@ bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
         const ssize_t n = client.read(scratch, size_t(capacity), &drained);
         if (n <= 0)
             break;
-        m_connection.up().noteRead();
+        if (!m_connection.settle(m_connection.up(), m_connection.up().noteRead()))
+            return true;
         m_connection.capture(m_connection.up(), scratch, n);
     }
     const QByteArray answer = HttpProxyFront::answerBytes({reason == Reason::Timeout ? 504 : 502, why});
@@ -172,8 +174,7 @@ void ForwardingPolicy::sniff()
         }
         if (n == 0)
             break; // its FIN: the relay meets it again after these bytes
-        m_connection.up().noteRead();
-        if (m_connection.isFinished())
+        if (!m_connection.settle(m_connection.up(), m_connection.up().noteRead()))
             return; // a fault on the first data
         if (m_sniffed.isEmpty()) {
             // Most connections tell what they are in their first read: it
@@ -229,7 +230,7 @@ void ForwardingPolicy::relayAsIs(QByteArrayView first)
     Flow &up = m_connection.up();
     if (!first.isEmpty()) {
         m_connection.capture(up, first.data(), first.size());
-        if (!up.forward(first.data(), first.size()))
+        if (!m_connection.settle(up, up.forward(first.data(), first.size())))
             return;
     } else if (!m_sniffed.isEmpty()) {
         if (m_sniffed.size() > m_shown)
@@ -237,8 +238,8 @@ void ForwardingPolicy::relayAsIs(QByteArrayView first)
         up.hold(m_sniffed.constData(), m_sniffed.size());
         m_sniffed = QByteArray();
     }
-    if (up.flush() && !m_connection.isFinished())
-        m_connection.down().pump();
+    if (m_connection.settle(up, up.flush()))
+        m_connection.settle(m_connection.down(), m_connection.down().pump());
 }
 
 void ForwardingPolicy::answerFailure()
@@ -287,8 +288,7 @@ void ForwardingPolicy::handleEvent(Side side, std::uint32_t events)
     if (events & EPOLLERR) {
         // Deliver what the side sent before its reset, as a direct
         // connection would; the flow meets the error itself after the data.
-        from.pump();
-        if (m_connection.isFinished())
+        if (!m_connection.settle(from, from.pump()))
             return;
         if (const int error = m_connection.leg(side).pendingError()) {
             m_connection.sideFailed(side, error);
@@ -296,12 +296,12 @@ void ForwardingPolicy::handleEvent(Side side, std::uint32_t events)
         }
     }
     Flow &into = m_connection.flowTo(side);
-    if ((events & EPOLLOUT) && into.pending() && !into.flush())
+    if ((events & EPOLLOUT) && into.pending() && !m_connection.settle(into, into.flush()))
         return;
     if (events & EPOLLOUT)
         m_connection.leg(side).writable();
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
-        from.pump();
+        m_connection.settle(from, from.pump());
 }
 
 void ForwardingPolicy::pumpAgain(Side side)
@@ -312,7 +312,8 @@ void ForwardingPolicy::pumpAgain(Side side)
         sniff();
         return;
     }
-    m_connection.flowFrom(side).pump();
+    Flow &from = m_connection.flowFrom(side);
+    m_connection.settle(from, from.pump());
 }
 
 void ForwardingPolicy::flowEnded(Flow &flow)

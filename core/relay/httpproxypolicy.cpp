@@ -87,7 +87,7 @@ void HttpProxyPolicy::connected(std::uint32_t)
         const QByteArray established = HttpProxyFront::tunnelEstablished();
         Flow &down = m_connection.down();
         m_connection.capture(down, established.constData(), established.size());
-        if (down.forward(established.constData(), established.size()))
+        if (m_connection.settle(down, down.forward(established.constData(), established.size())))
             becomeByteRelay(early);
         return;
     }
@@ -109,11 +109,11 @@ void HttpProxyPolicy::handleEvent(Side side, std::uint32_t events)
     Flow &down = m_connection.down();
     if (side == Side::Upstream) {
         Flow &up = m_connection.up();
-        if ((events & EPOLLOUT) && up.pending() && !up.flush())
+        if ((events & EPOLLOUT) && up.pending() && !m_connection.settle(up, up.flush()))
             return;
         if (events & EPOLLERR) {
             // What the upstream sent before failing still goes to the client.
-            down.pump();
+            m_connection.settle(down, down.pump());
             if (!live())
                 return;
             if (const int error = m_connection.leg(side).pendingError())
@@ -122,14 +122,14 @@ void HttpProxyPolicy::handleEvent(Side side, std::uint32_t events)
                 return;
         }
         if (m_connection.leg(side).isOpen() && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
-            down.pump();
+            m_connection.settle(down, down.pump());
     } else {
         if (events & EPOLLERR) {
             const int error = m_connection.leg(side).pendingError();
             m_connection.sideFailed(side, error ? error : ECONNRESET);
             return;
         }
-        if ((events & EPOLLOUT) && down.pending() && !down.flush())
+        if ((events & EPOLLOUT) && down.pending() && !m_connection.settle(down, down.flush()))
             return;
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
             readClient();
@@ -143,7 +143,7 @@ void HttpProxyPolicy::pumpAgain(Side side)
     if (side == Side::Client)
         readClient();
     else
-        m_connection.down().pump();
+        m_connection.settle(m_connection.down(), m_connection.down().pump());
     if (live())
         advance();
 }
@@ -179,8 +179,7 @@ void HttpProxyPolicy::readClient()
         const ssize_t received = client.read(scratch, size_t(capacity), &drained);
         if (received > 0) {
             m_connection.touched();
-            up.noteRead();
-            if (m_connection.isFinished())
+            if (!m_connection.settle(up, up.noteRead()))
                 return; // a fault on the first data
             // Once the answer is given, what the client still sends is
             // read only so that closing does not reset the connection.
@@ -250,11 +249,13 @@ void HttpProxyPolicy::advance()
             const QByteArrayView out = m_front.outgoing();
             const qsizetype n = qMin(out.size(), up.roomToFeed());
             if (n > 0) {
+                // A FIN due while feeding is advance()'s to look after.
                 m_feeding = true;
-                const bool sent = up.forward(out.data(), n);
+                const FlowResult result = up.forward(out.data(), n);
+                m_connection.settle(up, result);
                 m_feeding = false;
                 // A failed upstream may have been answered for instead.
-                if (!sent)
+                if (result.has(FlowResult::Failed))
                     continue;
                 m_front.sent(n);
                 m_connection.touched();
@@ -356,7 +357,7 @@ void HttpProxyPolicy::dropUpstream()
 {
     m_connection.closeUpstream();
     m_front.upstreamClosed();
-    m_connection.up().newDestination();
+    m_connection.settle(m_connection.up(), m_connection.up().newDestination());
 }
 
 void HttpProxyPolicy::flowEnded(Flow &)
@@ -433,7 +434,7 @@ void HttpProxyPolicy::answerClient()
     Flow &down = m_connection.down();
     m_connection.capture(down, bytes.constData(), bytes.size());
     // Nothing else waits for the client here.
-    if (down.forward(bytes.constData(), bytes.size()))
+    if (m_connection.settle(down, down.forward(bytes.constData(), bytes.size())))
         closeClientWhenFlushed(Reason::Error);
 }
 
@@ -481,8 +482,8 @@ void HttpProxyPolicy::becomeByteRelay(const QByteArray &early)
     // holds still); then its FIN, or what it sends next.
     if (!early.isEmpty())
         up.hold(early.constData(), early.size());
-    if (up.flush())
-        m_connection.down().pump();
+    if (m_connection.settle(up, up.flush()))
+        m_connection.settle(m_connection.down(), m_connection.down().pump());
 }
 
 bool HttpProxyPolicy::isOwnListener(const SocketAddress &address) const

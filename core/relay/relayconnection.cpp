@@ -46,8 +46,8 @@ QString RelayConnection::errorText(int error)
 RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     : m_worker(worker)
     , m_client(clientFd)
-    , m_up(Client, m_client, m_upstream, *this, worker.flowShared())
-    , m_down(Upstream, m_upstream, m_client, *this, worker.flowShared())
+    , m_up(Client, m_client, m_upstream, worker.flowShared(), &m_upDue)
+    , m_down(Upstream, m_upstream, m_client, worker.flowShared(), &m_downDue)
 {
     m_startedMs = m_lastActivityMs = worker.nowMs();
     m_record.id = id;
@@ -97,17 +97,40 @@ void RelayConnection::markOnLane(Mark::Kind kind, Mark::Lane lane, qint32 code, 
     markDirty();
 }
 
-void RelayConnection::flowFirstBytes(Flow &flow)
+bool RelayConnection::settle(Flow &flow, const FlowResult &result)
 {
-    m_life.add({0, Mark::Kind::FirstByte, ConnectionLife::laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
-    markDirty();
-    m_faults.firstBytes();
-}
-
-void RelayConnection::flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs)
-{
-    if (m_life.waited(flow.to(), sinceUs, untilUs))
+    using Event = FlowResult::Event;
+    if (isFinished())
+        return false;
+    if (result.has(Event::Moved))
+        touched();
+    if (result.has(Event::Delivered))
         markDirty();
+    if (result.has(Event::FirstBytes)) {
+        m_life.add({0, Mark::Kind::FirstByte, ConnectionLife::laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
+        markDirty();
+        // Before the bytes are relayed: a fault on first data acts on them.
+        m_faults.firstBytes();
+        if (isFinished())
+            return false;
+    }
+    if (result.has(Event::Waited) && m_life.waited(flow.to(), result.waitSinceUs, result.waitUntilUs))
+        markDirty();
+    if (result.has(Event::FirstHeld)) {
+        conditionsChanged(flow); // they go on as the faults left the flow
+        return !isFinished();
+    }
+    if (result.has(Event::Ended))
+        m_policy->flowEnded(flow);
+    if (result.has(Event::Failed) && !isFinished())
+        sideFailed(result.failedAt == FlowResult::At::Source ? flow.from() : flow.to(), result.error);
+    if (result.has(Event::LimitReached) && !isFinished())
+        m_faults.limitReached(flow);
+    if (result.has(Event::FinDue) && !isFinished())
+        m_policy->finDue(flow);
+    if (result.has(Event::Yield) && !isFinished())
+        yield(flow.from());
+    return !isFinished();
 }
 
 void RelayConnection::finReceived(Side side)
@@ -167,6 +190,8 @@ const QHostAddress &RelayConnection::clientAddress()
 
 void RelayConnection::conditionsChanged(Flow &flow)
 {
+    if (!settle(flow, flow.resume()))
+        return;
     // A source read no more until now, or at another pace, is read on
     // by its policy (which knows who reads it).
     if (m_phase == Phase::Relaying && !flow.paused() && !flow.finPassed())
@@ -182,7 +207,8 @@ void RelayConnection::resetSide(Side side)
 {
     if (!leg(side).isOpen() || m_sideDead[side])
         return;
-    flowTo(side).uncountUnacknowledged();
+    if (flowTo(side).uncountUnacknowledged())
+        markDirty();
     m_sideDead[side] = true;
     mark(Mark::Kind::ResetSent, side);
     leg(side).close(true);

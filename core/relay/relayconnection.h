@@ -44,7 +44,7 @@ class Worker;
 // direction keeps flowing; a reset from one side is passed on as a reset
 // (SO_LINGER 0) and recorded as one; at most one buffer of data is held per
 // direction, and reading from a side stops while its data waits.
-class RelayConnection final : private Flow::Owner, private FaultTarget
+class RelayConnection final : private FaultTarget
 {
 public:
     using Side = Flow::Side;
@@ -99,6 +99,9 @@ public:
     Flow &flowTo(Side side) override { return side == Client ? m_down : m_up; }
     Flow &up() { return m_up; }
     Flow &down() { return m_down; }
+    // Acts on what a call on one of its flows reported, in the order the
+    // events are listed; false when the connection has ended.
+    bool settle(Flow &flow, const FlowResult &result) override;
     // The observer for the flows: the HTTP faults' gate when there is one
     // (it shows the capture what it needs), else the capture's tap, or
     // null while the capture is off.
@@ -157,16 +160,6 @@ public:
 private:
     // The local address of the upstream leg, for the record (pcapng shows it).
     void noteUpstreamFrom();
-    // Flow::Owner
-    void flowActive() override { touched(); }
-    void flowDelivered() override { markDirty(); }
-    void flowEnded(Flow &flow) override { m_policy->flowEnded(flow); }
-    void flowFinDue(Flow &flow) override { m_policy->finDue(flow); }
-    void flowFailed(Side side, int error) override { sideFailed(side, error); }
-    void flowYield(Flow &flow) override { yield(flow.from()); }
-    void flowFirstBytes(Flow &flow) override;
-    void flowWaited(Flow &flow, qint64 sinceUs, qint64 untilUs) override;
-    void flowLimitReached(Flow &flow) override { m_faults.limitReached(flow); }
     // FaultTarget
     bool isRelaying() const override { return m_phase == Phase::Relaying; }
     void conditionsChanged(Flow &flow) override;
@@ -180,6 +173,9 @@ private:
     std::mt19937 &random() override;
 
     void connectDelayOver();
+    // A shaped flow's bytes are due.
+    void upDue() { settle(m_up, m_up.wake()); }
+    void downDue() { settle(m_down, m_down.wake()); }
     // Made on first use, when a rule or the allow-list asks.
     const QHostAddress &clientAddress();
     // Reads and drops what a side sent and proxymon will not relay, so
@@ -216,6 +212,10 @@ private:
     QString m_tlsHost;                     // set: speak TLS to the upstream, checked for this name
     std::uintptr_t m_upstreamGeneration = 0; // of the upstream's socket, modulo 4
     Phase m_phase = Phase::Resolving;
+    // The flows' wake timers, on the worker's heap (before the flows,
+    // which cancel them as they go).
+    MemberTimer<RelayConnection, &RelayConnection::upDue> m_upDue{*this};
+    MemberTimer<RelayConnection, &RelayConnection::downDue> m_downDue{*this};
     Flow m_up;
     Flow m_down;
     Side m_firstFin = Client;

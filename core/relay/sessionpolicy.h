@@ -36,7 +36,7 @@ public:
     virtual void handleEvent(Side side, std::uint32_t events) = 0;
     // A source that had more than a wake-up's share gets its next turn.
     virtual void pumpAgain(Side side) = 0;
-    // Flow::Owner's news, as the policy understands it.
+    // What a flow reported (FlowResult::Ended, FinDue), as the policy understands it.
     virtual void flowEnded(Flow &flow) = 0;
     virtual void finDue(Flow &flow) = 0;
     // A side failed; true when the policy dealt with it (an HTTP proxy

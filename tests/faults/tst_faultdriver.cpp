@@ -23,7 +23,7 @@ constexpr int Capacity = 16 * 1024;
 // the two flows between them driven as a worker drives them, and what the
 // faults did to it kept for the test to read. Its FINs pass as a
 // forwarding connection passes them.
-class FakeConnection final : public FaultTarget, private Flow::Owner
+class FakeConnection final : public FaultTarget
 {
 public:
     FakeConnection()
@@ -49,9 +49,9 @@ public:
                 if (finished)
                     break;
                 if (flow->pending())
-                    flow->flush();
+                    settle(*flow, flow->flush());
                 else if (!flow->ended())
-                    flow->pump();
+                    settle(*flow, flow->pump());
             }
         }
         return true;
@@ -61,7 +61,34 @@ public:
     Flow &flowTo(Side toward) override { return toward == Flow::Client ? down : up; }
     bool isFinished() const override { return finished; }
     bool isRelaying() const override { return !finished; }
-    void conditionsChanged(Flow &) override { ++changes; }
+    void conditionsChanged(Flow &flow) override
+    {
+        ++changes;
+        settle(flow, flow.resume());
+    }
+    // As a forwarding connection acts on its flows' results.
+    bool settle(Flow &flow, const FlowResult &result) override
+    {
+        using Event = FlowResult::Event;
+        if (finished)
+            return false;
+        if (result.has(Event::FirstBytes))
+            faults.firstBytes();
+        if (result.has(Event::FirstHeld) && !finished)
+            return settle(flow, flow.resume());
+        if (result.has(Event::Ended) && !finished) {
+            flow.markEnded();
+            if (!flow.pending())
+                passFin(flow);
+        }
+        if (result.has(Event::Failed) && !finished)
+            endByFault(QString::fromLocal8Bit(strerror(result.error)), false);
+        if (result.has(Event::LimitReached) && !finished)
+            faults.limitReached(flow);
+        if (result.has(Event::FinDue) && !finished)
+            passFin(flow);
+        return !finished;
+    }
     void resetSide(Side side) override
     {
         Leg &leg = legOf(side);
@@ -97,12 +124,16 @@ public:
 
     LegPair client;
     LegPair upstream;
+    void wakeUp() { settle(up, up.wake()); }
+    void wakeDown() { settle(down, down.wake()); }
+    MemberTimer<FakeConnection, &FakeConnection::wakeUp> upDue{*this};
+    MemberTimer<FakeConnection, &FakeConnection::wakeDown> downDue{*this};
     std::vector<char> scratch = std::vector<char>(Capacity);
     PipePool pipes{Capacity};
     TimerHeap heap;
     Flow::Shared shared{scratch.data(), Capacity, &pipes, nullptr, &heap};
-    Flow up{Flow::Client, client.leg, upstream.leg, *this, shared};
-    Flow down{Flow::Upstream, upstream.leg, client.leg, *this, shared};
+    Flow up{Flow::Client, client.leg, upstream.leg, shared, &upDue};
+    Flow down{Flow::Upstream, upstream.leg, client.leg, shared, &downDue};
     std::mt19937 randomness{20261206};
     FaultDriver faults{*this};
 
@@ -116,21 +147,6 @@ public:
 
 private:
     Leg &legOf(Side side) { return side == Flow::Client ? static_cast<Leg &>(client.leg) : upstream.leg; }
-    // Flow::Owner
-    void flowActive() override {}
-    void flowDelivered() override {}
-    void flowEnded(Flow &flow) override
-    {
-        flow.markEnded();
-        if (!flow.pending())
-            flowFinDue(flow);
-    }
-    void flowFinDue(Flow &flow) override { passFin(flow); }
-    void flowFailed(Side, int error) override { endByFault(QString::fromLocal8Bit(strerror(error)), false); }
-    void flowYield(Flow &) override {}
-    void flowFirstBytes(Flow &) override { faults.firstBytes(); }
-    void flowWaited(Flow &, qint64, qint64) override {}
-    void flowLimitReached(Flow &flow) override { faults.limitReached(flow); }
 };
 
 FaultAction action(FaultAction::Kind kind, FaultAction::Target target)
@@ -164,6 +180,7 @@ private slots:
     void stallForADurationResumesByItself();
     void aRuleIsDrawnOncePerConnection();
     void firstDataRuleFiresBeforeTheBytesGo();
+    void firstDataBlackHoleSwallowsTheFirstBytes();
 };
 
 void tst_FaultDriver::limitThenResetDeliversExactlyTheLimit()
@@ -289,6 +306,27 @@ void tst_FaultDriver::firstDataRuleFiresBeforeTheBytesGo()
     QCOMPARE(Loopback::readUntilEof(connection.upstream.peer.fd(), &readError), QByteArray());
     QCOMPARE(readError, ECONNRESET);
     QVERIFY2(connection.endWhy.contains(QStringLiteral("fault rule 1")), qPrintable(connection.endWhy));
+}
+
+// The first read is held until the rule has acted: a black hole on first
+// data takes those very bytes, where relaying them first would let them
+// through; the other way is not held once the rule has fired.
+void tst_FaultDriver::firstDataBlackHoleSwallowsTheFirstBytes()
+{
+    FaultRule rule;
+    QString error;
+    QVERIFY2(FaultRule::parse(QStringLiteral("blackhole:on=first-data,side=upstream"), &rule, &error), qPrintable(error));
+    FakeConnection connection;
+    connection.faults.arm({rule}, QHostAddress(QHostAddress::LocalHost), MonotonicClock::nowUs());
+    QVERIFY(Loopback::sendAll(connection.client.peer.fd(), "first bytes"));
+    QVERIFY(connection.drive([&] { return connection.up.discarded() == 11; }));
+    QCOMPARE(connection.up.delivered(), quint64(0));
+    QCOMPARE(connection.marks.size(), 1);
+    QVERIFY(Loopback::sendAll(connection.upstream.peer.fd(), "answer"));
+    QVERIFY(connection.drive([&] { return connection.down.delivered() == 6; }));
+    QCOMPARE(Loopback::readExactly(connection.client.peer.fd(), 6), QByteArray("answer"));
+    QCOMPARE(Loopback::queuedToRead(connection.upstream.peer.fd()), 0);
+    QVERIFY(!connection.finished);
 }
 
 QTEST_GUILESS_MAIN(tst_FaultDriver)

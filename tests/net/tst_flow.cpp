@@ -81,17 +81,18 @@ private slots:
     void reportsTheDestinationsFailure();
     void yieldsAfterAWakeUpsShare();
     void fedFlowAsksForMoreAndNeverReadsItsSource();
+    void reportsWhatItMetAndHoldsFirstBytesUntilResumed();
 
 private:
     // Pumps and flushes until done() or 10 s; false on the timeout.
-    static bool drive(Flow &flow, const Leg &source, const Leg &destination, const std::function<bool()> &done);
+    static bool drive(Flow &flow, ForwardingOwner &owner, const Leg &source, const Leg &destination, const std::function<bool()> &done);
 
     std::vector<char> m_scratch = std::vector<char>(Capacity);
     PipePool m_pipes{Capacity};
     Flow::Shared m_shared{m_scratch.data(), Capacity, &m_pipes};
 };
 
-bool tst_Flow::drive(Flow &flow, const Leg &source, const Leg &destination, const std::function<bool()> &done)
+bool tst_Flow::drive(Flow &flow, ForwardingOwner &owner, const Leg &source, const Leg &destination, const std::function<bool()> &done)
 {
     QElapsedTimer clock;
     clock.start();
@@ -101,9 +102,9 @@ bool tst_Flow::drive(Flow &flow, const Leg &source, const Leg &destination, cons
         pollfd ready[2] = {{source.descriptor(), POLLIN | POLLRDHUP, 0}, {destination.descriptor(), POLLOUT, 0}};
         ::poll(ready, flow.pending() ? 2 : 1, 20);
         if (flow.pending())
-            flow.flush();
+            owner.settle(flow, flow.flush());
         else
-            flow.pump();
+            owner.settle(flow, flow.pump());
     }
     return true;
 }
@@ -114,13 +115,13 @@ void tst_Flow::forwardsEveryByteThenTheFin()
     LegPair upstream;
     ForwardingOwner owner(upstream.leg);
     TestObserver observer;
-    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
     flow.setObserver(&observer);
     // A lab client's request: a few lines, then its FIN.
     const QByteArray request = "GET / HTTP/1.0\r\nHost: lab\r\n\r\n";
     QVERIFY(Loopback::sendAll(client.peer.fd(), request));
     client.peer.shutdownWrite();
-    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
     int error = -1;
     QCOMPARE(Loopback::readUntilEof(upstream.peer.fd(), &error), request);
     QCOMPARE(error, 0);
@@ -135,18 +136,18 @@ void tst_Flow::stopsReadingWhileTheDestinationIsFull()
     LegPair client;
     LegPair upstream;
     ForwardingOwner owner(upstream.leg);
-    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
     flow.setSpliceAllowed(false); // the copy path's buffer is the one to watch
     // The upstream reads nothing; the client sends far more than the
     // kernel's queues and one buffer hold.
     const QByteArray data = Loopback::randomBytes(8 * 1024 * 1024, 3);
     auto sender = std::async(std::launch::async, [&] { return Loopback::sendAll(client.peer.fd(), data); });
-    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.pending() && Loopback::queuedToRead(client.leg.descriptor()) > 0; }));
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return flow.pending() && Loopback::queuedToRead(client.leg.descriptor()) > 0; }));
     // While bytes wait, pumping reads nothing more from the client.
     const quint64 delivered = flow.delivered();
     const int queued = Loopback::queuedToRead(client.leg.descriptor());
     for (int i = 0; i < 10; ++i)
-        flow.pump();
+        owner.settle(flow, flow.pump());
     // The sender may still be adding (its own queue drains into this one,
     // slowly under a sanitizer); a read could only make it smaller.
     QVERIFY2(Loopback::queuedToRead(client.leg.descriptor()) >= queued,
@@ -160,7 +161,7 @@ void tst_Flow::stopsReadingWhileTheDestinationIsFull()
 
     // Once the upstream reads, everything arrives, in order.
     auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
-    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
     QVERIFY(sender.get());
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
     // Every wait ended and was reported; the first one lasted until the
@@ -184,7 +185,7 @@ void tst_Flow::splicesBulkAndTellsTheObserverOnlyCounts()
     ForwardingOwner owner(upstream.leg);
     TestObserver observer;
     observer.skipAll = true;
-    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
     flow.setObserver(&observer);
     const QByteArray data = Loopback::randomBytes(4 * 1024 * 1024, 4);
     auto sender = std::async(std::launch::async, [&] {
@@ -193,7 +194,7 @@ void tst_Flow::splicesBulkAndTellsTheObserverOnlyCounts()
         return sent;
     });
     auto reader = std::async(std::launch::async, [&] { return Loopback::readUntilEof(upstream.peer.fd()); });
-    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
     QVERIFY(sender.get());
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
     // Reads are copies until one fills the buffer; from then on the bytes
@@ -210,7 +211,7 @@ void tst_Flow::copiesWhenALegCannotSplice()
     ForwardingOwner owner(destination);
     TestObserver observer;
     observer.skipAll = true; // would let bytes pass unseen, if they could be spliced
-    Flow flow(Flow::Client, client.leg, destination, owner, m_shared);
+    Flow flow(Flow::Client, client.leg, destination, m_shared);
     flow.setObserver(&observer);
     const QByteArray data = Loopback::randomBytes(2 * 1024 * 1024, 5);
     auto sender = std::async(std::launch::async, [&] {
@@ -219,7 +220,7 @@ void tst_Flow::copiesWhenALegCannotSplice()
         return sent;
     });
     auto reader = std::async(std::launch::async, [&] { return Loopback::readUntilEof(upstream.peer.fd()); });
-    QVERIFY(drive(flow, client.leg, destination, [&] { return owner.finsPassed > 0; }));
+    QVERIFY(drive(flow, owner, client.leg, destination, [&] { return owner.finsPassed > 0; }));
     QVERIFY(sender.get());
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
     QCOMPARE(destination.splices, 0);
@@ -232,11 +233,11 @@ void tst_Flow::reportsTheDestinationsFailure()
     LegPair client;
     LegPair upstream;
     ForwardingOwner owner(upstream.leg);
-    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
     upstream.peer.reset();
     QVERIFY(upstream.waitFor(POLLIN | POLLERR));
     QVERIFY(Loopback::sendAll(client.peer.fd(), "too late"));
-    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return !owner.failures.empty(); }));
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return !owner.failures.empty(); }));
     QCOMPARE(owner.failures.front().first, Flow::Upstream);
     const int error = owner.failures.front().second;
     QVERIFY2(error == ECONNRESET || error == EPIPE, qPrintable(QString::number(error)));
@@ -253,7 +254,7 @@ void tst_Flow::yieldsAfterAWakeUpsShare()
     std::vector<char> scratch(Small);
     PipePool pipes(Small);
     const Flow::Shared shared{scratch.data(), Small, &pipes};
-    Flow flow(Flow::Client, client.leg, upstream.leg, owner, shared);
+    Flow flow(Flow::Client, client.leg, upstream.leg, shared);
     flow.setSpliceAllowed(false);
     // Far more than eight reads' worth, all there before the one pump():
     // the flow reads its share and asks to come back, as the worker's
@@ -262,11 +263,11 @@ void tst_Flow::yieldsAfterAWakeUpsShare()
     auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
     QVERIFY(Loopback::sendAll(client.peer.fd(), data));
     QTRY_VERIFY_WITH_TIMEOUT(Loopback::queuedToRead(client.leg.descriptor()) == data.size(), 5000);
-    flow.pump();
+    owner.settle(flow, flow.pump());
     QVERIFY(!flow.pending());
     QCOMPARE(owner.yields, 1);
     QCOMPARE(flow.delivered(), quint64(8 * Small));
-    QVERIFY(drive(flow, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return flow.delivered() == quint64(data.size()) && !flow.pending(); }));
     QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
 }
 
@@ -279,13 +280,13 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
     LegPair client;
     LegPair upstream;
     ForwardingOwner owner(upstream.leg);
-    Flow flow(Flow::Client, client.leg, upstream.leg, owner, m_shared);
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
     flow.setSpliceAllowed(false);
     flow.setFed(true);
     QVERIFY(Loopback::sendAll(client.peer.fd(), "the client's own bytes"));
     QTRY_VERIFY(Loopback::queuedToRead(client.leg.descriptor()) > 0);
     const int queued = Loopback::queuedToRead(client.leg.descriptor());
-    flow.pump();
+    owner.settle(flow, flow.pump());
     QCOMPARE(Loopback::queuedToRead(client.leg.descriptor()), queued);
 
     // Fed until the upstream, reading nothing, leaves the flow no room.
@@ -294,7 +295,7 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
     qsizetype room;
     while (fed < data.size() && (room = flow.roomToFeed()) > 0) {
         const qsizetype n = qMin(room, data.size() - fed);
-        QVERIFY(flow.forward(data.constData() + fed, n));
+        QVERIFY(owner.settle(flow, flow.forward(data.constData() + fed, n)));
         fed += n;
     }
     QVERIFY(flow.pending());
@@ -302,7 +303,7 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
     QCOMPARE(owner.yields, 0);
 
     // As the upstream reads, each time what was held has gone the flow
-    // asks for more (flowYield), and is fed the rest.
+    // asks for more (Yield), and is fed the rest.
     auto reader = std::async(std::launch::async, [&] { return Loopback::readExactly(upstream.peer.fd(), data.size()); });
     QElapsedTimer clock;
     clock.start();
@@ -311,13 +312,13 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
         pollfd ready{upstream.leg.descriptor(), POLLOUT, 0};
         ::poll(&ready, 1, 20);
         if (flow.pending())
-            flow.flush();
+            owner.settle(flow, flow.flush());
         if (owner.yields == asked)
             continue;
         asked = owner.yields;
         while (fed < data.size() && (room = flow.roomToFeed()) > 0) {
             const qsizetype n = qMin(room, data.size() - fed);
-            QVERIFY(flow.forward(data.constData() + fed, n));
+            QVERIFY(owner.settle(flow, flow.forward(data.constData() + fed, n)));
             fed += n;
         }
     }
@@ -328,11 +329,57 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
     QCOMPARE(owner.firstBytes, 0);
 
     // A new destination drops what was held for the old one.
-    QVERIFY(flow.forward(data.constData(), 16));
+    QVERIFY(owner.settle(flow, flow.forward(data.constData(), 16)));
     QVERIFY(Loopback::readExactly(upstream.peer.fd(), 16) == data.left(16));
     upstream.peer.shutdownWrite();
-    flow.newDestination();
+    owner.settle(flow, flow.newDestination());
     QVERIFY(!flow.pending());
+}
+
+// A flow calls nobody: what a call met comes back in its result. Held
+// first bytes are neither shown nor sent, even on a flush, until resume().
+void tst_Flow::reportsWhatItMetAndHoldsFirstBytesUntilResumed()
+{
+    using Event = FlowResult::Event;
+    LegPair client;
+    LegPair upstream;
+    TestObserver observer;
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
+    flow.setObserver(&observer);
+    flow.setHoldFirstBytes(true);
+    QVERIFY(Loopback::sendAll(client.peer.fd(), "first"));
+    QTRY_VERIFY(Loopback::queuedToRead(client.leg.descriptor()) == 5);
+    FlowResult result = flow.pump();
+    QVERIFY(result.has(Event::FirstBytes));
+    QVERIFY(result.has(Event::FirstHeld));
+    QVERIFY(result.halted());
+    QVERIFY(!result.has(Event::Delivered));
+    QVERIFY(flow.pending());
+    QVERIFY(flow.lastReadUs() > 0);
+    result = flow.flush();
+    QCOMPARE(flow.delivered(), quint64(0));
+    QVERIFY(observer.shown.isEmpty());
+
+    result = flow.resume();
+    QVERIFY(result.has(Event::Delivered));
+    QVERIFY(!result.has(Event::Waited)); // held is not waiting for the destination
+    QCOMPARE(flow.delivered(), quint64(5));
+    QCOMPARE(observer.shown, QByteArray("first"));
+    QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 5), QByteArray("first"));
+
+    // The next read is not held; the FIN is reported, and marked by the
+    // owner; the FIN's turn comes with nothing pending.
+    client.peer.shutdownWrite();
+    QTRY_VERIFY((result = flow.pump()).has(Event::Ended));
+    QVERIFY(!flow.ended());
+    flow.markEnded();
+    QVERIFY(flow.flush().has(Event::FinDue));
+
+    // The destination's failure names the destination.
+    upstream.peer.reset();
+    QTRY_VERIFY((result = flow.forward("late", 4)).has(Event::Failed));
+    QVERIFY(result.failedAt == FlowResult::At::Destination);
+    QVERIFY(result.error == ECONNRESET || result.error == EPIPE);
 }
 
 QTEST_GUILESS_MAIN(tst_Flow)

@@ -6,40 +6,52 @@
 #include <utility>
 #include <vector>
 
-// What a forwarding connection does with a flow's news, for tests that drive
-// a Flow alone: a FIN read is passed on once everything before it is
+// What a forwarding connection does with a flow's results, for tests that
+// drive a Flow alone: a FIN read is passed on once everything before it is
 // delivered; the rest is counted.
-struct ForwardingOwner final : Flow::Owner
+struct ForwardingOwner final
 {
     explicit ForwardingOwner(Leg &destination) : destination(destination) {}
 
-    void flowActive() override {}
-    void flowDelivered() override { ++deliveredNotes; }
-    void flowEnded(Flow &flow) override
+    // Acts on what one call on the flow returned; false when it reported a
+    // failure.
+    bool settle(Flow &flow, const FlowResult &result)
     {
-        ++ended;
-        flow.markEnded();
-        if (!flow.pending())
-            flowFinDue(flow);
+        using Event = FlowResult::Event;
+        if (result.has(Event::Delivered))
+            ++deliveredNotes;
+        if (result.has(Event::FirstBytes))
+            ++firstBytes;
+        if (result.has(Event::Waited))
+            waits.push_back({result.waitSinceUs, result.waitUntilUs});
+        if (result.has(Event::Ended)) {
+            ++ended;
+            flow.markEnded();
+            if (!flow.pending())
+                finDue(flow);
+        }
+        if (result.has(Event::Failed))
+            failures.push_back({result.failedAt == FlowResult::At::Source ? flow.from() : flow.to(), result.error});
+        // As a connection does: the destination reads the end of the stream.
+        if (result.has(Event::LimitReached)) {
+            ++limitsReached;
+            flow.setPaused(true);
+            finDue(flow);
+        }
+        if (result.has(Event::FinDue))
+            finDue(flow);
+        if (result.has(Event::Yield))
+            ++yields;
+        return !result.has(Event::Failed);
     }
-    void flowFinDue(Flow &flow) override
+
+    void finDue(Flow &flow)
     {
         if (flow.finPassed())
             return;
         flow.markFinPassed();
         ++finsPassed;
         destination.shutdownWrite();
-    }
-    void flowFailed(Flow::Side side, int error) override { failures.push_back({side, error}); }
-    void flowYield(Flow &) override { ++yields; }
-    void flowFirstBytes(Flow &) override { ++firstBytes; }
-    void flowWaited(Flow &, qint64 sinceUs, qint64 untilUs) override { waits.push_back({sinceUs, untilUs}); }
-    // As a connection does: the destination reads the end of the stream.
-    void flowLimitReached(Flow &flow) override
-    {
-        ++limitsReached;
-        flow.setPaused(true);
-        flowFinDue(flow);
     }
 
     Leg &destination;
