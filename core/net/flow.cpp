@@ -3,6 +3,7 @@
 #include "flowobserver.h"
 #include "flowshaper.h"
 #include "leg.h"
+#include "legreader.h"
 #include "monotonicclock.h"
 
 #include <cerrno>
@@ -102,62 +103,82 @@ void Flow::pumpSource()
     }
     if (pending())
         return;
+    // Until the source is proven empty (LegReader), the destination is
+    // full, or a wake-up's share of reads is used, splices and copies
+    // sharing it.
     const int capacity = m_shared.capacity;
-    char *scratch = m_shared.scratch;
-    // Edge-triggered: the source raises no new edge until it has been read
-    // dry. Only EAGAIN, or the leg's word that nothing is left (drained),
-    // proves that; a short read does not: recv() stops at an urgent mark,
-    // and a short splice() may have been limited by the pipe's slots (a
-    // sendfile()'d stream arrives in many small fragments) while the socket
-    // still holds data and its sender waits for room.
-    for (int round = 0;; ++round) {
-        if (round == RoundsPerWakeUp) {
+    int rounds = RoundsPerWakeUp;
+    for (;;) {
+        if (m_bulk && !spliceSource(&rounds))
+            return;
+        const LegReader::Result read = LegReader::read(
+            *m_source, m_shared.scratch, &rounds, [capacity] { return qsizetype(capacity); },
+            [this, capacity](const char *data, qsizetype received) { return copied(data, received, capacity); });
+        switch (read.outcome) {
+        case LegReader::Outcome::Stopped:
+            if (m_bulk && !halted() && !pending())
+                continue; // a full read: splice from here on
+            return;
+        case LegReader::Outcome::Share:
             report(FlowResult::Yield);
             return;
-        }
-        if (m_bulk) {
-            const int moved = spliceOnce(capacity);
-            if (moved > 0) {
-                if (pending() || halted())
-                    return;
-                if (moved < SmallSplice && watched())
-                    m_bulk = false;
-                continue;
-            }
-            if (moved == 0) {
-                sourceEnded();
-                return;
-            }
-            if (moved == -1)
-                return;
-            m_bulk = false; // no pipe: copy instead
-        }
-        bool drained = false;
-        const ssize_t received = m_source->read(scratch, size_t(capacity), &drained);
-        if (received > 0) {
-            if (sourceRead()) {
-                holdFirst(scratch, received);
-                return;
-            }
-            show(scratch, received);
-            // A full buffer means a bulk transfer: from here on the kernel
-            // moves the bytes itself, and an observer gets a copy of what it
-            // needs (peek).
-            if (received == capacity && m_spliceAllowed && m_source->canSplice() && m_destination->canSplice())
-                m_bulk = true;
-            sendOn(scratch, received);
-            if (halted() || pending() || drained)
-                return;
-            continue;
-        }
-        if (received == 0) {
+        case LegReader::Outcome::Ended:
             sourceEnded();
             return;
+        case LegReader::Outcome::Failed:
+            fail(FlowResult::At::Source, read.error);
+            return;
+        case LegReader::Outcome::Empty:
+            return;
         }
-        if (readInterrupted())
-            continue;
-        return;
     }
+}
+
+bool Flow::copied(const char *data, qsizetype received, int capacity)
+{
+    if (sourceRead()) {
+        holdFirst(data, received);
+        return false;
+    }
+    show(data, received);
+    // A full buffer means a bulk transfer: from here on the kernel moves
+    // the bytes itself, and an observer gets a copy of what it needs
+    // (peek).
+    if (received == capacity && m_spliceAllowed && m_source->canSplice() && m_destination->canSplice())
+        m_bulk = true;
+    sendOn(data, received);
+    return !halted() && !pending() && !m_bulk;
+}
+
+bool Flow::spliceSource(int *rounds)
+{
+    // A short splice() proves nothing (the pipe's slots may have limited
+    // it while the socket still holds data): only a would-block does.
+    while (*rounds > 0) {
+        --*rounds;
+        const int moved = spliceOnce(m_shared.capacity);
+        if (moved > 0) {
+            if (pending() || halted())
+                return false;
+            if (moved < SmallSplice && watched()) {
+                m_bulk = false;
+                return true;
+            }
+            continue;
+        }
+        if (moved == 0) {
+            sourceEnded();
+            return false;
+        }
+        if (moved == -1)
+            return false;
+        // No pipe to be had: this round copies instead.
+        ++*rounds;
+        m_bulk = false;
+        return true;
+    }
+    report(FlowResult::Yield);
+    return false;
 }
 
 int Flow::spliceOnce(int capacity)
@@ -390,16 +411,6 @@ bool Flow::sendBuffer()
         waitEnds();
     }
     return true;
-}
-
-bool Flow::readInterrupted()
-{
-    const int error = errno;
-    if (error == EINTR)
-        return true;
-    if (error != EAGAIN && error != EWOULDBLOCK)
-        fail(FlowResult::At::Source, error);
-    return false;
 }
 
 void Flow::sourceEnded()

@@ -212,6 +212,11 @@ private:
     bool sendBuffer();
     // Bytes join those held (on the shaped path: timed).
     void append(const char *data, qsizetype length);
+    // A copy read's bytes: shown and sent on. True to read on.
+    bool copied(const char *data, qsizetype received, int capacity);
+    // Splices while the flow is bulk, each splice one of *rounds: false
+    // when the pump is over, true to copy on.
+    bool spliceSource(int *rounds);
     // One splice() round: >0 moved, 0 EOF, -1 would block or failed
     // (reported), -2 no pipe to be had.
     int spliceOnce(int capacity);
@@ -224,9 +229,6 @@ private:
     bool sourceRead();
     // Times the read; FirstBytes the first time.
     void noteReadTime();
-    // A read from the source returned -1: true to try again (EINTR);
-    // otherwise false, and a failure (not EAGAIN) is reported.
-    bool readInterrupted();
     void show(const char *data, qsizetype size);
     bool watched() const;
     // Bytes began to wait for the destination, or stopped waiting.

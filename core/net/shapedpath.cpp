@@ -2,6 +2,7 @@
 
 #include "flow.h"
 #include "leg.h"
+#include "legreader.h"
 
 #include <cerrno>
 
@@ -129,44 +130,40 @@ void ShapedPath::pump()
     // connected raises no new edge.
     if (!flow.m_buffer.isEmpty() && !deliver())
         return;
-    char *scratch = flow.m_shared.scratch;
-    for (int round = 0;; ++round) {
-        if (round == Flow::RoundsPerWakeUp) {
-            flow.report(FlowResult::Yield);
-            return;
-        }
-        // The source waits (backpressure) while there is no room.
-        const qsizetype room = this->room();
-        if (room == 0) {
-            flow.m_sourceLeft = true;
-            return;
-        }
-        flow.m_sourceLeft = false;
-        bool drained = false;
-        const ssize_t received = flow.m_source->read(scratch, size_t(room), &drained);
-        if (received > 0) {
+    int rounds = Flow::RoundsPerWakeUp;
+    const LegReader::Result read = LegReader::read(
+        *flow.m_source, flow.m_shared.scratch, &rounds,
+        [&] {
+            // The source waits (backpressure) while there is no room.
+            const qsizetype room = this->room();
+            flow.m_sourceLeft = room == 0;
+            return room;
+        },
+        [&](const char *data, qsizetype received) {
             if (flow.sourceRead()) {
-                flow.holdFirst(scratch, received);
-                return;
+                flow.holdFirst(data, received);
+                return false;
             }
             if (m_discarding) {
                 m_discarded += quint64(received);
-            } else {
-                flow.show(scratch, received);
-                flow.append(scratch, received);
-                if (!deliver() || flow.m_paused)
-                    return;
+                return true;
             }
-            if (drained)
-                return;
-            continue;
-        }
-        if (received == 0) {
-            sourceEnded();
-            return;
-        }
-        if (flow.readInterrupted())
-            continue;
+            flow.show(data, received);
+            flow.append(data, received);
+            return deliver() && !flow.m_paused;
+        });
+    switch (read.outcome) {
+    case LegReader::Outcome::Share:
+        flow.report(FlowResult::Yield);
+        return;
+    case LegReader::Outcome::Ended:
+        sourceEnded();
+        return;
+    case LegReader::Outcome::Failed:
+        flow.fail(FlowResult::At::Source, read.error);
+        return;
+    case LegReader::Outcome::Empty:
+    case LegReader::Outcome::Stopped:
         return;
     }
 }

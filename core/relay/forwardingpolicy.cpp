@@ -3,6 +3,7 @@
 #include "clienthello.h"
 #include "httpfaultgate.h"
 #include "httpproxyfront.h"
+#include "legreader.h"
 #include "relayconnection.h"
 #include "tlsinterception.h"
 #include "tlsservercontext.h"
@@ -116,17 +117,18 @@ bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
     // The request is read (and shown to the capture, so that the exchange
     // has both halves) before the answer goes: closing with it unread
     // would reset the connection and could destroy the answer.
-    char *scratch = m_connection.worker().scratch();
-    const int capacity = m_connection.worker().config().bufferBytes;
-    bool drained = false;
-    for (int round = 0; round < 8 && !drained; ++round) {
-        const ssize_t n = client.read(scratch, size_t(capacity), &drained);
-        if (n <= 0)
-            break;
-        if (!m_connection.settle(m_connection.up(), m_connection.up().noteRead()))
-            return true;
-        m_connection.capture(m_connection.up(), scratch, n);
-    }
+    const qsizetype capacity = m_connection.worker().config().bufferBytes;
+    int rounds = 8;
+    Flow &up = m_connection.up();
+    LegReader::read(client, m_connection.worker().scratch(), &rounds, [capacity] { return capacity; },
+                    [&](const char *data, qsizetype received) {
+                        if (!m_connection.settle(up, up.noteRead()))
+                            return false;
+                        m_connection.capture(up, data, received);
+                        return true;
+                    });
+    if (m_connection.isFinished())
+        return true;
     const QByteArray answer = HttpProxyFront::answerBytes({reason == Reason::Timeout ? 504 : 502, why});
     m_connection.capture(m_connection.down(), answer.constData(), answer.size());
     const ssize_t sent = client.write(answer.constData(), size_t(answer.size()));
@@ -156,41 +158,56 @@ void ForwardingPolicy::sniff()
     // comes back here once it resumes).
     if (m_connection.up().paused())
         return;
-    Leg &client = m_connection.leg(Side::Client);
-    char *scratch = m_connection.worker().scratch();
+    using Status = ClientHello::Status;
+    Flow &up = m_connection.up();
+    const qsizetype capacity = m_connection.worker().config().bufferBytes;
     ClientHello hello;
-    ClientHello::Status status = ClientHello::parse(m_sniffed, &hello);
-    bool drained = false;
-    while (status == ClientHello::Status::NeedMore && !drained) {
-        const qsizetype room = ClientHello::MaxBytes - m_sniffed.size();
-        const ssize_t n = client.read(scratch, size_t(qMin<qsizetype>(room, m_connection.worker().config().bufferBytes)), &drained);
-        if (n < 0 && errno == EAGAIN)
-            return; // more will come, and raise the edge
-        if (n < 0) {
-            const int error = errno;
-            m_sniffing = false;
-            m_connection.sideFailed(Side::Client, error);
-            return;
-        }
-        if (n == 0)
-            break; // its FIN: the relay meets it again after these bytes
-        if (!m_connection.settle(m_connection.up(), m_connection.up().noteRead()))
-            return; // a fault on the first data
-        if (m_sniffed.isEmpty()) {
-            // Most connections tell what they are in their first read: it
-            // is judged where it landed, and relayed from there.
-            status = ClientHello::parse(QByteArrayView(scratch, n), &hello);
-            if (status == ClientHello::Status::NotClientHello) {
-                relayAsIs(QByteArrayView(scratch, n));
-                return;
+    Status status = ClientHello::parse(m_sniffed, &hello);
+    bool handedOn = false; // the first read went on as it was, or a fault ended the connection
+    int rounds = 64;
+    const LegReader::Result read = LegReader::read(
+        m_connection.leg(Side::Client), m_connection.worker().scratch(), &rounds,
+        [&]() -> qsizetype { return status == Status::NeedMore ? qMin(ClientHello::MaxBytes - m_sniffed.size(), capacity) : 0; },
+        [&](const char *data, qsizetype received) {
+            if (!m_connection.settle(up, up.noteRead())) {
+                handedOn = true; // a fault on the first data
+                return false;
             }
-        }
-        m_sniffed.append(scratch, n);
-        status = ClientHello::parse(m_sniffed, &hello);
+            if (m_sniffed.isEmpty()) {
+                // Most connections tell what they are in their first read:
+                // it is judged where it landed, and relayed from there.
+                status = ClientHello::parse(QByteArrayView(data, received), &hello);
+                if (status == Status::NotClientHello) {
+                    relayAsIs(QByteArrayView(data, received));
+                    handedOn = true;
+                    return false;
+                }
+            }
+            m_sniffed.append(data, received);
+            status = ClientHello::parse(m_sniffed, &hello);
+            return true;
+        });
+    if (handedOn)
+        return;
+    switch (read.outcome) {
+    case LegReader::Outcome::Failed:
+        m_sniffing = false;
+        m_connection.sideFailed(Side::Client, read.error);
+        return;
+    case LegReader::Outcome::Share:
+        m_connection.yield(Side::Client);
+        return;
+    case LegReader::Outcome::Empty:
+        if (status == Status::NeedMore)
+            return; // more will come, and raise the edge
+        break;
+    case LegReader::Outcome::Ended:   // its FIN: the relay meets it again after these bytes
+    case LegReader::Outcome::Stopped: // judged, or as much as a hello may be
+        break;
     }
-    if (status == ClientHello::Status::Complete)
+    if (status == Status::Complete)
         decide(hello);
-    else if (status == ClientHello::Status::NotClientHello || !drained)
+    else
         relayAsIs();
 }
 

@@ -1,9 +1,9 @@
 #include "httpproxypolicy.h"
 
 #include "capage.h"
-
 #include "forwardingpolicy.h"
 #include "httpfaultgate.h"
+#include "legreader.h"
 #include "relayconnection.h"
 #include "worker.h"
 
@@ -163,64 +163,69 @@ void HttpProxyPolicy::readClient()
         return;
     Worker &worker = m_connection.worker();
     const int capacity = worker.config().bufferBytes;
-    char *scratch = worker.scratch();
-    Leg &client = m_connection.leg(Side::Client);
-    for (int round = 0;; ++round) {
-        if (!m_closingClient && !m_front.wantsClientBytes(capacity)) {
+    int rounds = 8;
+    const LegReader::Result read = LegReader::read(
+        m_connection.leg(Side::Client), worker.scratch(), &rounds,
+        [this, capacity]() -> qsizetype {
+            if (m_closingClient || m_front.wantsClientBytes(capacity))
+                return capacity;
             // Backpressure: advance() reads on once the upstream took some.
             m_clientThrottled = true;
-            return;
-        }
-        if (round == 8) {
-            m_connection.yield(Side::Client);
-            return;
-        }
-        bool drained = false;
-        const ssize_t received = client.read(scratch, size_t(capacity), &drained);
-        if (received > 0) {
-            m_connection.touched();
-            if (!m_connection.settle(up, up.noteRead()))
-                return; // a fault on the first data
-            // Once the answer is given, what the client still sends is
-            // read only so that closing does not reset the connection.
-            if (!m_closingClient) {
-                // The record shows what the front carries out or answers,
-                // not requests queued behind a refusal or a close.
-                const qsizetype taken = m_front.clientBytes(QByteArrayView(scratch, received));
-                if (taken > 0)
-                    m_connection.capture(up, scratch, taken);
-                // The front gave up on the upstream (a request it can no
-                // longer finish): nothing more from it may reach the client.
-                if (!m_front.hasUpstream() && m_connection.leg(Side::Upstream).isOpen()
-                    && m_connection.phase() == Phase::Relaying)
-                    dropUpstream();
-            }
-            if (drained)
-                return;
-            continue; // until proven empty, as in Flow::pump()
-        }
-        if (received == 0) {
-            up.markEnded();
-            m_connection.finReceived(Side::Client);
-            m_connection.noteFin(Side::Client);
-            m_connection.touched();
-            m_connection.markDirty();
-            if (m_closingClient) {
-                if (m_connection.down().finPassed())
-                    m_connection.finish(m_endReason, m_connection.record().error);
-                return;
-            }
-            m_connection.record().state = State::ClientHalfClosed;
-            m_front.clientEnded();
-            return;
-        }
-        const int error = errno;
-        if (error == EINTR)
-            continue;
-        if (error != EAGAIN && error != EWOULDBLOCK)
-            m_connection.sideFailed(Side::Client, error);
+            return 0;
+        },
+        [this](const char *data, qsizetype received) { return clientRead(data, received); });
+    switch (read.outcome) {
+    case LegReader::Outcome::Share:
+        m_connection.yield(Side::Client);
+        return;
+    case LegReader::Outcome::Ended:
+        clientEnded();
+        return;
+    case LegReader::Outcome::Failed:
+        m_connection.sideFailed(Side::Client, read.error);
+        return;
+    case LegReader::Outcome::Empty:
+    case LegReader::Outcome::Stopped:
         return;
     }
+}
+
+bool HttpProxyPolicy::clientRead(const char *data, qsizetype received)
+{
+    Flow &up = m_connection.up();
+    m_connection.touched();
+    if (!m_connection.settle(up, up.noteRead()))
+        return false; // a fault on the first data
+    // Once the answer is given, what the client still sends is read only
+    // so that closing does not reset the connection.
+    if (m_closingClient)
+        return true;
+    // The record shows what the front carries out or answers, not
+    // requests queued behind a refusal or a close.
+    const qsizetype taken = m_front.clientBytes(QByteArrayView(data, received));
+    if (taken > 0)
+        m_connection.capture(up, data, taken);
+    // The front gave up on the upstream (a request it can no longer
+    // finish): nothing more from it may reach the client.
+    if (!m_front.hasUpstream() && m_connection.leg(Side::Upstream).isOpen() && m_connection.phase() == Phase::Relaying)
+        dropUpstream();
+    return !m_connection.isFinished();
+}
+
+void HttpProxyPolicy::clientEnded()
+{
+    m_connection.up().markEnded();
+    m_connection.finReceived(Side::Client);
+    m_connection.noteFin(Side::Client);
+    m_connection.touched();
+    m_connection.markDirty();
+    if (m_closingClient) {
+        if (m_connection.down().finPassed())
+            m_connection.finish(m_endReason, m_connection.record().error);
+        return;
+    }
+    m_connection.record().state = State::ClientHalfClosed;
+    m_front.clientEnded();
 }
 
 void HttpProxyPolicy::advance()

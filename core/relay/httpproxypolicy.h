@@ -45,6 +45,10 @@ private:
     // Still in charge: the connection has not ended or become a byte relay.
     bool live() const;
     void readClient();
+    // A read of the client's bytes, for the front; true to read on.
+    bool clientRead(const char *data, qsizetype received);
+    // The client's FIN was read.
+    void clientEnded();
     void advance();
     bool clientFinDue() const;
     void passClientFin();

@@ -2,6 +2,7 @@
 
 #include "forwardingpolicy.h"
 #include "httpproxypolicy.h"
+#include "legreader.h"
 #include "clienthello.h"
 #include "systemerror.h"
 #include "tlsclientcontext.h"
@@ -172,7 +173,7 @@ void RelayConnection::begin()
         return;
     }
     if (!rules.conditions.isEmpty())
-        m_connectDelayUs = m_faults.applyConditions(rules.conditions, clientAddress(), true);
+        m_reach.holdFirstConnect(m_faults.applyConditions(rules.conditions, clientAddress(), true));
     if (!rules.faults.isEmpty()) {
         m_faults.arm(rules.faults, clientAddress(), m_life.originUs());
         if (isFinished())
@@ -264,166 +265,105 @@ void RelayConnection::discardUnread(Side side)
     Leg &from = leg(side);
     if (!from.isOpen() || m_sideDead[side])
         return;
-    char *scratch = m_worker.scratch();
-    const size_t capacity = size_t(m_worker.config().bufferBytes);
-    for (int round = 0; round < 16; ++round) {
-        bool drained = false;
-        if (from.read(scratch, capacity, &drained) <= 0 || drained)
-            return;
-    }
+    const qsizetype capacity = m_worker.config().bufferBytes;
+    int rounds = 16;
+    LegReader::read(from, m_worker.scratch(), &rounds, [capacity] { return capacity; },
+                    [](const char *, qsizetype) { return true; });
 }
 
 void RelayConnection::connectDelayOver()
 {
-    if (!isFinished())
-        reachUpstream(m_delayedHost, m_delayedPort, m_delayedTls);
+    if (isFinished())
+        return;
+    startReaching();
+    reaching(m_reach.holdOver(m_worker.wakeUs()));
 }
 
 void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
 {
-    if (m_connectDelayUs > 0) {
-        // Held once, for the first upstream; the connect timeout counts
-        // from the end of the hold.
-        m_delayedHost = host;
-        m_delayedPort = port;
-        m_delayedTls = tls;
-        m_startedMs = m_worker.nowMs() + m_connectDelayUs / 1000;
-        m_worker.timers().schedule(&m_connectTimer, m_worker.wakeUs() + m_connectDelayUs);
-        m_connectDelayUs = 0;
+    const UpstreamReach::Outcome outcome = m_reach.start(host, port, tls, m_worker.wakeUs());
+    if (outcome.heldUntilUs >= 0) {
+        // The connect timeout counts from the end of the hold.
+        m_startedMs = m_worker.nowMs() + (outcome.heldUntilUs - m_worker.wakeUs()) / 1000;
+        m_worker.timers().schedule(&m_connectTimer, outcome.heldUntilUs);
         return;
     }
-    m_tlsHost = tls ? host : QString();
-    m_connector.forgetErrors();
+    startReaching();
+    reaching(outcome);
+}
+
+void RelayConnection::startReaching()
+{
     m_startedMs = m_worker.nowMs();
     m_phase = Phase::Resolving;
     m_record.state = State::Resolving;
-    m_record.upstreamAddress.clear();
-    markDirty();
-    resolve(host, port);
-}
-
-void RelayConnection::resolve(const QString &host, quint16 port)
-{
-    ResolveResult result;
-    m_resolveStartUs = -1; // an address needs no lookup, and gets no mark
-    if (Resolver::resolveImmediately(host, port, &result)) {
-        resolved(result);
-        return;
-    }
-    m_resolveStartUs = MonotonicClock::nowUs();
-    m_worker.lookUp(this, host, port);
 }
 
 void RelayConnection::resolved(const ResolveResult &result)
 {
     // A late answer for an attempt that already timed out is dropped.
-    if (m_phase != Phase::Resolving)
-        return;
-    if (m_resolveStartUs >= 0) {
-        const qint64 nowUs = MonotonicClock::nowUs();
-        ConnectionTimeline &timeline = m_record.timeline;
-        timeline.resolveUs = qMax<qint64>(0, timeline.resolveUs) + (nowUs - m_resolveStartUs);
-        m_resolveStartUs = -1;
-        markOnLane(Mark::Kind::Resolved, Mark::Lane::Upstream, 0,
-                   result.addresses.empty() ? result.error
-                                            : result.addresses.front().toString()
-                                                  + (result.addresses.size() > 1
-                                                         ? QStringLiteral(" and %1 more").arg(result.addresses.size() - 1)
-                                                         : QString()));
-    }
-    if (result.addresses.empty()) {
-        failConnect(Reason::Error, result.error);
-        return;
-    }
-    if (!m_policy->addressesResolved(result))
-        return;
-    m_connector.setAddresses(result.addresses);
-    m_phase = Phase::Connecting;
-    m_record.state = State::Connecting;
+    if (m_phase == Phase::Resolving)
+        reaching(m_reach.resolved(result));
+}
+
+void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
+{
+    using Next = UpstreamReach::Next;
     markDirty();
-    connectNext();
-}
-
-void RelayConnection::connectNext()
-{
-    for (;;) {
-        const UpstreamConnector::Attempt attempt = m_connector.next(m_upstream);
-        switch (attempt.result) {
-        case UpstreamConnector::Result::Exhausted:
-            stopConnectClock(attempt.atUs);
-            failConnect(Reason::Error, QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connector.errors()));
+    switch (outcome.next) {
+    case Next::Wait:
+        return;
+    case Next::LookUp:
+        m_worker.lookUp(this, m_reach.host(), m_reach.port());
+        return;
+    case Next::Resolved:
+        if (!m_policy->addressesResolved(m_reach.resolution()))
             return;
-        case UpstreamConnector::Result::NoSocket:
-            // Out of descriptors: accepting more would only turn more
-            // clients away like this one, so the listener rests too.
-            if (attempt.error == EMFILE || attempt.error == ENFILE)
-                m_worker.descriptorsExhausted();
-            failConnect(Reason::Error, QStringLiteral("cannot create a socket for %1: %2")
-                                           .arg(m_connector.address(), errorText(attempt.error)));
-            return;
-        case UpstreamConnector::Result::Failed:
-            mark(Mark::Kind::Connecting, Upstream, 0, m_connector.address(), attempt.atUs);
-            mark(Mark::Kind::ConnectFailed, Upstream, attempt.error, m_connector.address());
-            continue;
-        case UpstreamConnector::Result::InProgress:
-        case UpstreamConnector::Result::Connected:
-            m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
-            m_finSent[Upstream] = false;
-            m_sideDead[Upstream] = false;
-            mark(Mark::Kind::Connecting, Upstream, 0, m_connector.address(), attempt.atUs);
-            watch(Upstream);
-            if (attempt.result == UpstreamConnector::Result::Connected)
-                connected(0);
-            return;
-        }
-    }
-}
-
-void RelayConnection::connectReady(std::uint32_t events)
-{
-    const UpstreamConnector::Attempt attempt = m_connector.ready(m_upstream, events);
-    if (attempt.result == UpstreamConnector::Result::Connected) {
-        connected(events);
-    } else if (attempt.result == UpstreamConnector::Result::Failed) {
-        mark(Mark::Kind::ConnectFailed, Upstream, attempt.error, m_connector.address());
-        connectNext();
-    }
-}
-
-void RelayConnection::stopConnectClock(qint64 nowUs)
-{
-    const qint64 took = m_connector.stopClock(nowUs);
-    if (took >= 0)
-        m_record.timeline.connectUs = qMax<qint64>(0, m_record.timeline.connectUs) + took;
-}
-
-void RelayConnection::connected(std::uint32_t events)
-{
-    m_record.upstreamAddress = m_connector.address();
-    const qint64 now = MonotonicClock::nowUs();
-    stopConnectClock(now);
-    mark(Mark::Kind::Connected, Upstream, 0, m_record.upstreamAddress, now);
-    noteUpstreamFrom();
-    m_connector.clear();
-    if (!m_tlsHost.isEmpty()) {
-        startTls();
+        m_phase = Phase::Connecting;
+        m_record.state = State::Connecting;
+        reaching(m_reach.connect());
+        return;
+    case Next::Watch:
+        watchNewUpstream();
+        return;
+    case Next::Connected:
+        if (outcome.newSocket)
+            watchNewUpstream();
+        noteUpstreamFrom();
+        if (!m_reach.tlsHost().isEmpty())
+            startTls();
+        else
+            established(outcome.events);
+        return;
+    case Next::Failed:
+        if (outcome.outOfDescriptors)
+            m_worker.descriptorsExhausted();
+        failConnect(Reason::Error, outcome.why);
         return;
     }
-    established(events);
+}
+
+void RelayConnection::watchNewUpstream()
+{
+    m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
+    m_finSent[Upstream] = false;
+    m_sideDead[Upstream] = false;
+    watch(Upstream);
 }
 
 void RelayConnection::startTls()
 {
     const TlsClientContext *context = m_worker.upstreamTls();
     const TlsInterception *interception = m_worker.tls().interception.get();
-    const bool check = !interception || !interception->listed(TlsInterception::Hosts::Insecure, m_tlsHost);
-    SSL *ssl = context ? context->session(m_tlsHost, check) : nullptr;
+    const QString &host = m_reach.tlsHost();
+    const bool check = !interception || !interception->listed(TlsInterception::Hosts::Insecure, host);
+    SSL *ssl = context ? context->session(host, check) : nullptr;
     if (!ssl) {
         failConnect(Reason::Error, QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream));
         return;
     }
     // The TLS leg takes the socket over; the flows use it from now on.
-    replaceLeg(m_upstreamLeg, m_tls.startUpstream(m_upstream, ssl, m_tlsHost, m_worker.nowMs()));
+    replaceLeg(m_upstreamLeg, m_tls.startUpstream(m_upstream, ssl, host, m_worker.nowMs()));
     m_phase = Phase::Handshaking;
     touched();
     continueHandshake();
@@ -477,7 +417,7 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
         gate->startSecure();
     m_phase = Phase::Handshaking;
     if (!upstreamName.isEmpty()) {
-        m_tlsHost = upstreamName;
+        m_reach.setTlsHost(upstreamName);
         startTls();
     }
     if (!isFinished() && m_tls.clientHandshaking())
@@ -601,7 +541,7 @@ void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
         if (((tag >> 1) & 3) != m_upstreamGeneration || !m_upstreamLeg->isOpen())
             return; // about an upstream socket already closed
         if (m_phase == Phase::Connecting) {
-            connectReady(events);
+            reaching(m_reach.ready(events));
             return;
         }
         if (m_phase == Phase::Handshaking && m_tls.upstreamHandshaking()) {
@@ -732,13 +672,8 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
     if (m_phase == Phase::Resolving || m_phase == Phase::Connecting
         || (m_phase == Phase::Handshaking && m_tls.upstreamHandshaking())) {
         if (nowMs - m_startedMs >= config.connectTimeoutMs) {
-            QString why = QStringLiteral("connecting to %1 timed out after %2 ms")
-                              .arg(m_record.upstream).arg(config.connectTimeoutMs);
-            if (!m_connector.errors().isEmpty())
-                why += QStringLiteral(" (%1)").arg(m_connector.errors());
-            stopConnectClock(MonotonicClock::nowUs());
-            markOnLane(Mark::Kind::Timeout, Mark::Lane::Upstream, 0,
-                       m_phase == Phase::Handshaking ? QStringLiteral("TLS handshake") : QStringLiteral("connect"));
+            const QString why = m_reach.timedOut(config.connectTimeoutMs, m_phase == Phase::Handshaking);
+            markDirty();
             failConnect(Reason::Timeout, why);
         }
         return;

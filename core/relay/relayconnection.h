@@ -11,7 +11,7 @@
 #include "sessionpolicy.h"
 #include "tcpleg.h"
 #include "tlsleg.h"
-#include "upstreamconnector.h"
+#include "upstreamreach.h"
 
 #include <QHash>
 #include <QHostAddress>
@@ -182,13 +182,12 @@ private:
     // that closing it sends a FIN, not a reset.
     void discardUnread(Side side);
     void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
-    void resolve(const QString &host, quint16 port);
-    void connectNext();
-    void connectReady(std::uint32_t events);
-    // Adds the connect attempts' time until nowUs (monotonic) to the
-    // breakdown.
-    void stopConnectClock(qint64 nowUs);
-    void connected(std::uint32_t events);
+    // The way to an upstream: the phase it starts in, and what each of
+    // its steps said to do next.
+    void startReaching();
+    void reaching(const UpstreamReach::Outcome &outcome);
+    // A new upstream socket: events for the old one are told apart.
+    void watchNewUpstream();
     void startTls();
     void continueHandshake();
     void continueClientHandshake();
@@ -209,7 +208,6 @@ private:
     TcpLeg m_upstream;
     Leg *m_upstreamLeg = &m_upstream;
     ConnectionTls m_tls;
-    QString m_tlsHost;                     // set: speak TLS to the upstream, checked for this name
     std::uintptr_t m_upstreamGeneration = 0; // of the upstream's socket, modulo 4
     Phase m_phase = Phase::Resolving;
     // The flows' wake timers, on the worker's heap (before the flows,
@@ -221,8 +219,6 @@ private:
     Side m_firstFin = Client;
     bool m_anyFin = false;
 
-    UpstreamConnector m_connector;
-    qint64 m_resolveStartUs = -1;
     bool m_finSent[2] = {false, false}; // toward each side, on its current socket
     bool m_sideDead[2] = {false, false}; // reset or failed: closing it sends nothing
     qint64 m_startedMs = 0;     // monotonic
@@ -230,13 +226,10 @@ private:
 
     // The connection's own timer on the worker's heap: a held connect.
     MemberTimer<RelayConnection, &RelayConnection::connectDelayOver> m_connectTimer{*this};
-    qint64 m_connectDelayUs = 0;  // still to wait before the upstream connect
-    QString m_delayedHost;
-    quint16 m_delayedPort = 0;
-    bool m_delayedTls = false;
 
     ConnectionRecord m_record;
     ConnectionLife m_life{m_record.timeline};
+    UpstreamReach m_reach{m_upstream, m_life, m_record};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
     SocketAddress m_peer;                  // the client's address, asked once
     std::optional<QHostAddress> m_clientAddress;

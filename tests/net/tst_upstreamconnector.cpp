@@ -4,8 +4,6 @@
 
 #include <QTest>
 
-#include <poll.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -30,13 +28,9 @@ UpstreamConnector::Attempt reach(UpstreamConnector &connector, TcpLeg &leg, int 
             attempt = connector.next(leg);
             continue;
         case Result::InProgress: {
-            pollfd ready{leg.descriptor(), POLLOUT, 0};
-            if (::poll(&ready, 1, 5000) != 1)
+            const std::uint32_t events = Loopback::connectEvents(leg.descriptor(), 5000);
+            if (events == 0)
                 return attempt;
-            std::uint32_t events = 0;
-            events |= (ready.revents & POLLOUT) ? std::uint32_t(EPOLLOUT) : 0u;
-            events |= (ready.revents & POLLERR) ? std::uint32_t(EPOLLERR) : 0u;
-            events |= (ready.revents & POLLHUP) ? std::uint32_t(EPOLLHUP) : 0u;
             attempt = connector.ready(leg, events);
             continue;
         }

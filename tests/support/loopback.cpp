@@ -217,6 +217,18 @@ quint16 unusedPort()
     return port;
 }
 
+std::uint32_t connectEvents(int fd, int timeoutMs)
+{
+    pollfd ready{fd, POLLOUT, 0};
+    if (::poll(&ready, 1, timeoutMs) != 1)
+        return 0;
+    std::uint32_t events = 0;
+    events |= (ready.revents & POLLOUT) ? std::uint32_t(EPOLLOUT) : 0u;
+    events |= (ready.revents & POLLERR) ? std::uint32_t(EPOLLERR) : 0u;
+    events |= (ready.revents & POLLHUP) ? std::uint32_t(EPOLLHUP) : 0u;
+    return events;
+}
+
 int queuedToRead(int fd)
 {
     int queued = 0;

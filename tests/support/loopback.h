@@ -1,6 +1,8 @@
 #pragma once
 
 #include <QByteArray>
+
+#include <cstdint>
 #include <QElapsedTimer>
 #include <QString>
 #include <QTest>
@@ -59,6 +61,10 @@ bool ipv6Available();
 quint16 unusedPort();
 // Bytes received on fd and not read yet.
 int queuedToRead(int fd);
+// Waits up to timeoutMs for a connecting socket's answer, and returns it as
+// the epoll events a worker would get (EPOLLOUT, EPOLLERR, EPOLLHUP), or 0
+// on the timeout: poll() standing in for epoll.
+std::uint32_t connectEvents(int fd, int timeoutMs);
 int openDescriptorCount();
 int threadCount();
 

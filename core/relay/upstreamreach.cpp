@@ -1,0 +1,163 @@
+#include "upstreamreach.h"
+
+#include "connectionrecord.h"
+#include "monotonicclock.h"
+#include "systemerror.h"
+#include "tcpleg.h"
+
+#include <cerrno>
+
+namespace {
+
+using Mark = TimelineMark;
+
+} // namespace
+
+UpstreamReach::UpstreamReach(TcpLeg &leg, ConnectionLife &life, ConnectionRecord &record)
+    : m_leg(leg)
+    , m_life(life)
+    , m_record(record)
+{
+}
+
+UpstreamReach::Outcome UpstreamReach::start(const QString &host, quint16 port, bool tls, qint64 nowUs)
+{
+    m_host = host;
+    m_port = port;
+    m_tls = tls;
+    if (m_holdUs > 0) {
+        // Held once, for the first upstream; the connect timeout counts
+        // from the end of the hold.
+        Outcome held;
+        held.heldUntilUs = nowUs + m_holdUs;
+        m_holdUs = 0;
+        return held;
+    }
+    return holdOver(nowUs);
+}
+
+UpstreamReach::Outcome UpstreamReach::holdOver(qint64)
+{
+    m_tlsHost = m_tls ? m_host : QString();
+    m_connector.forgetErrors();
+    m_record.upstreamAddress.clear();
+    ResolveResult immediate;
+    m_lookUpStartUs = -1; // an address needs no lookup, and gets no mark
+    if (Resolver::resolveImmediately(m_host, m_port, &immediate))
+        return resolved(immediate);
+    m_lookUpStartUs = MonotonicClock::nowUs();
+    Outcome outcome;
+    outcome.next = Next::LookUp;
+    return outcome;
+}
+
+UpstreamReach::Outcome UpstreamReach::resolved(const ResolveResult &result)
+{
+    if (m_lookUpStartUs >= 0) {
+        const qint64 nowUs = MonotonicClock::nowUs();
+        ConnectionTimeline &timeline = m_record.timeline;
+        timeline.resolveUs = qMax<qint64>(0, timeline.resolveUs) + (nowUs - m_lookUpStartUs);
+        m_lookUpStartUs = -1;
+        QString note = result.error;
+        if (!result.addresses.empty()) {
+            note = result.addresses.front().toString();
+            if (result.addresses.size() > 1)
+                note += QStringLiteral(" and %1 more").arg(result.addresses.size() - 1);
+        }
+        m_life.mark(Mark::Kind::Resolved, Mark::Lane::Upstream, 0, note, nowUs);
+    }
+    Outcome outcome;
+    if (result.addresses.empty()) {
+        outcome.next = Next::Failed;
+        outcome.why = result.error;
+        return outcome;
+    }
+    m_resolution = result;
+    outcome.next = Next::Resolved;
+    return outcome;
+}
+
+UpstreamReach::Outcome UpstreamReach::connect()
+{
+    m_connector.setAddresses(std::move(m_resolution.addresses));
+    m_resolution = ResolveResult();
+    return attempt(m_connector.next(m_leg));
+}
+
+UpstreamReach::Outcome UpstreamReach::attempt(UpstreamConnector::Attempt attempt)
+{
+    using Result = UpstreamConnector::Result;
+    for (;;) {
+        Outcome outcome;
+        switch (attempt.result) {
+        case Result::Exhausted:
+            stopClock(attempt.atUs);
+            outcome.next = Next::Failed;
+            outcome.why = QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connector.errors());
+            return outcome;
+        case Result::NoSocket:
+            // Out of descriptors: accepting more would only turn more
+            // clients away like this one, so the listener rests too.
+            outcome.next = Next::Failed;
+            outcome.outOfDescriptors = attempt.error == EMFILE || attempt.error == ENFILE;
+            outcome.why = QStringLiteral("cannot create a socket for %1: %2")
+                              .arg(m_connector.address(), SystemError::text(attempt.error));
+            return outcome;
+        case Result::Failed:
+            m_life.mark(Mark::Kind::Connecting, Mark::Lane::Upstream, 0, m_connector.address(), attempt.atUs);
+            m_life.mark(Mark::Kind::ConnectFailed, Mark::Lane::Upstream, attempt.error, m_connector.address());
+            attempt = m_connector.next(m_leg);
+            continue;
+        case Result::InProgress:
+        case Result::Connected:
+            m_life.mark(Mark::Kind::Connecting, Mark::Lane::Upstream, 0, m_connector.address(), attempt.atUs);
+            if (attempt.result == Result::Connected)
+                return connected(0, true);
+            outcome.next = Next::Watch;
+            return outcome;
+        }
+    }
+}
+
+UpstreamReach::Outcome UpstreamReach::ready(std::uint32_t events)
+{
+    const UpstreamConnector::Attempt attempt = m_connector.ready(m_leg, events);
+    if (attempt.result == UpstreamConnector::Result::Connected)
+        return connected(events, false);
+    if (attempt.result != UpstreamConnector::Result::Failed)
+        return Outcome();
+    m_life.mark(Mark::Kind::ConnectFailed, Mark::Lane::Upstream, attempt.error, m_connector.address());
+    return this->attempt(m_connector.next(m_leg));
+}
+
+UpstreamReach::Outcome UpstreamReach::connected(std::uint32_t events, bool newSocket)
+{
+    m_record.upstreamAddress = m_connector.address();
+    const qint64 nowUs = MonotonicClock::nowUs();
+    stopClock(nowUs);
+    m_life.mark(Mark::Kind::Connected, Mark::Lane::Upstream, 0, m_record.upstreamAddress, nowUs);
+    m_connector.clear();
+    Outcome outcome;
+    outcome.next = Next::Connected;
+    outcome.newSocket = newSocket;
+    outcome.events = events;
+    return outcome;
+}
+
+QString UpstreamReach::timedOut(int timeoutMs, bool handshaking)
+{
+    QString why = QStringLiteral("connecting to %1 timed out after %2 ms").arg(m_record.upstream).arg(timeoutMs);
+    if (!m_connector.errors().isEmpty())
+        why += QStringLiteral(" (%1)").arg(m_connector.errors());
+    stopClock(MonotonicClock::nowUs());
+    m_life.mark(Mark::Kind::Timeout, Mark::Lane::Upstream, 0,
+                handshaking ? QStringLiteral("TLS handshake") : QStringLiteral("connect"));
+    return why;
+}
+
+void UpstreamReach::stopClock(qint64 nowUs)
+{
+    const qint64 took = m_connector.stopClock(nowUs);
+    if (took >= 0)
+        m_record.timeline.connectUs = qMax<qint64>(0, m_record.timeline.connectUs) + took;
+}

@@ -1,0 +1,88 @@
+#pragma once
+
+#include "connectionlife.h"
+#include "resolver.h"
+#include "upstreamconnector.h"
+
+#include <QString>
+
+#include <cstdint>
+
+class TcpLeg;
+struct ConnectionRecord;
+
+// One connection's way to its upstream: a connect held on purpose (a
+// condition's connect delay, the first time only), the lookup, each
+// address in turn (UpstreamConnector), the time each part took and the
+// marks on the upstream's lane. Each call returns an Outcome saying what
+// to do next; the connection does it (looks the name up, lets its policy
+// see the addresses, watches the socket, starts TLS, fails the connect).
+// It calls no one. On the connection's worker thread.
+class UpstreamReach
+{
+public:
+    enum class Next : quint8 {
+        Wait,      // until the hold ends (Outcome::heldUntilUs), or the socket's events come
+        LookUp,    // host() needs a lookup off the worker's thread: come back with resolved()
+        Resolved,  // resolution() is there for the policy to see; then connect()
+        Watch,     // a new socket connects: watch it, and come back with ready()
+        Connected, // the leg is connected (on a new socket when newSocket)
+        Failed,    // why: nothing more to try
+    };
+    struct Outcome
+    {
+        Next next = Next::Wait;
+        bool newSocket = false;       // Connected at once: the socket is new, and unwatched
+        bool outOfDescriptors = false; // Failed for want of a descriptor (EMFILE, ENFILE)
+        std::uint32_t events = 0;     // Connected: the socket's events, if they came with it
+        qint64 heldUntilUs = -1;      // Wait for a hold: monotonic
+        QString why;                  // Failed
+    };
+
+    // leg: the upstream's TCP leg. The record's upstream names it in the
+    // reasons; its timeline gets the lookup's and the connects' time.
+    UpstreamReach(TcpLeg &leg, ConnectionLife &life, ConnectionRecord &record);
+
+    // The first connect waits this long (µs) from when it is asked for.
+    void holdFirstConnect(qint64 us) { m_holdUs = us; }
+    // Reaching host starts; with tls, TLS is to be spoken to it, checked
+    // for host (tlsHost()). nowUs: monotonic.
+    Outcome start(const QString &host, quint16 port, bool tls, qint64 nowUs);
+    // The hold ended: what start() would have done.
+    Outcome holdOver(qint64 nowUs);
+    // The lookup's answer.
+    Outcome resolved(const ResolveResult &result);
+    // After Resolved: the addresses are tried, from the first.
+    Outcome connect();
+    // The connecting socket's epoll events.
+    Outcome ready(std::uint32_t events);
+    // The connect (or the upstream's TLS handshake) took too long: the
+    // reason, with each address's failure; the clock stops and the
+    // timeout is marked.
+    QString timedOut(int timeoutMs, bool handshaking);
+
+    const QString &host() const { return m_host; }
+    quint16 port() const { return m_port; }
+    const ResolveResult &resolution() const { return m_resolution; }
+    // Empty: no TLS toward the upstream.
+    const QString &tlsHost() const { return m_tlsHost; }
+    void setTlsHost(const QString &host) { m_tlsHost = host; }
+
+private:
+    Outcome lookUp();
+    Outcome attempt(UpstreamConnector::Attempt attempt);
+    Outcome connected(std::uint32_t events, bool newSocket);
+    void stopClock(qint64 nowUs);
+
+    TcpLeg &m_leg;
+    ConnectionLife &m_life;
+    ConnectionRecord &m_record;
+    UpstreamConnector m_connector;
+    ResolveResult m_resolution;
+    QString m_host;
+    quint16 m_port = 0;
+    QString m_tlsHost;
+    bool m_tls = false;
+    qint64 m_holdUs = 0;
+    qint64 m_lookUpStartUs = -1;
+};
