@@ -10,6 +10,7 @@
 #include "exchangetablemodel.h"
 #include "loopback.h"
 #include "mainwindow.h"
+#include "windowdriver.h"
 #include "proxyserver.h"
 #include "requestcomposer.h"
 #include "throttledialog.h"
@@ -101,8 +102,6 @@ private slots:
     void sessionSavedOpenedAndRefused();
 
 private:
-    static QByteArray fetch(quint16 port, const QByteArray &request);
-    static QTableView *view(MainWindow &window, const char *name);
     static QString banner(MainWindow &window);
     void startOn(MainWindow &window);
     // Selects exchange rows (all exchanges listed) and gives the list the focus.
@@ -117,10 +116,7 @@ private:
 
 void tst_CaptureActions::initTestCase()
 {
-    QVERIFY(m_config.isValid());
-    qputenv("XDG_CONFIG_HOME", m_config.path().toLocal8Bit());
-    QCoreApplication::setOrganizationName(QStringLiteral("proxymon-test"));
-    QCoreApplication::setApplicationName(QStringLiteral("proxymon-test-actions"));
+    WindowDriver::isolate(m_config, QStringLiteral("proxymon-test-actions"));
     m_web = std::make_unique<ScriptedServer>([](Socket &connection, int) { serve(connection); });
 }
 
@@ -129,38 +125,20 @@ void tst_CaptureActions::init()
     QSettings().clear();
 }
 
-QByteArray tst_CaptureActions::fetch(quint16 port, const QByteArray &request)
-{
-    return offThread([&] {
-        Socket client = connectTo("127.0.0.1", port);
-        sendAll(client.fd(), request);
-        return readUntilEof(client.fd());
-    });
-}
-
-QTableView *tst_CaptureActions::view(MainWindow &window, const char *name)
-{
-    return window.findChild<QTableView *>(QLatin1String(name));
-}
-
 QString tst_CaptureActions::banner(MainWindow &window)
 {
-    auto *label = window.findChild<QLabel *>(QStringLiteral("banner"));
-    return label && label->isVisible() ? label->text() : QString();
+    return WindowDriver::label(window, "banner");
 }
 
 void tst_CaptureActions::startOn(MainWindow &window)
 {
-    window.setListenText(QStringLiteral("127.0.0.1:0"));
-    window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(m_web->port()));
-    window.startProxy();
-    QVERIFY(window.isListening());
+    WindowDriver::startOn(window, m_web->port());
 }
 
 void tst_CaptureActions::selectExchanges(MainWindow &window, const QList<int> &rows)
 {
     window.findChild<QAction *>(QStringLiteral("allExchanges"))->setChecked(true);
-    QTableView *exchanges = view(window, "exchangesView");
+    QTableView *exchanges = WindowDriver::view(window, "exchangesView");
     exchanges->setFocus();
     exchanges->clearSelection();
     for (const int row : rows)
@@ -202,8 +180,8 @@ void tst_CaptureActions::copySaveAndFilterFromTheSelection()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
     const quint16 port = window.server()->listenPort();
-    fetch(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\nAccept-Encoding: gzip\r\n\r\n");
-    fetch(port, "POST /echo?x=1 HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\n\r\nhello");
+    WindowDriver::fetch(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\nAccept-Encoding: gzip\r\n\r\n", false);
+    WindowDriver::fetch(port, "POST /echo?x=1 HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\n\r\nhello", false);
     QTRY_COMPARE(window.store()->exchangeCount(), 2);
 
     selectExchanges(window, {0});
@@ -251,11 +229,11 @@ void tst_CaptureActions::copySaveAndFilterFromTheSelection()
     selectExchanges(window, {1});
     trigger(window, "filterByHost");
     QCOMPARE(window.findChild<QLineEdit *>(QStringLiteral("filterEdit"))->text(), QStringLiteral("host:api.test"));
-    QTRY_COMPARE(view(window, "exchangesView")->model()->rowCount(), 1);
-    QTRY_COMPARE(view(window, "connectionsView")->model()->rowCount(), 1);
+    QTRY_COMPARE(WindowDriver::view(window, "exchangesView")->model()->rowCount(), 1);
+    QTRY_COMPARE(WindowDriver::view(window, "connectionsView")->model()->rowCount(), 1);
     trigger(window, "filterByClient");
     QCOMPARE(window.findChild<QLineEdit *>(QStringLiteral("filterEdit"))->text(), QStringLiteral("client:127.0.0.1"));
-    QTRY_COMPARE(view(window, "connectionsView")->model()->rowCount(), 2);
+    QTRY_COMPARE(WindowDriver::view(window, "connectionsView")->model()->rowCount(), 2);
 
     // The selection as HAR: one entry.
     selectExchanges(window, {1});
@@ -275,11 +253,11 @@ void tst_CaptureActions::contextMenusOfferTheActions()
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
-    fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n");
+    WindowDriver::fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n", false);
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
     selectExchanges(window, {0});
     for (const char *name : {"exchangesView", "connectionsView"}) {
-        QTableView *table = view(window, name);
+        QTableView *table = WindowDriver::view(window, name);
         table->selectRow(0);
         const QStringList offered = offeredOnFirstRow(table);
         QVERIFY2(offered.contains(QStringLiteral("Copy as curl")), qPrintable(offered.join(u'|')));
@@ -303,7 +281,7 @@ void tst_CaptureActions::closeEndsALiveConnection()
         readUntilEof(client.fd(), &error);
         return error;
     });
-    QTableView *connections = view(window, "connectionsView");
+    QTableView *connections = WindowDriver::view(window, "connectionsView");
     QTRY_COMPARE(connections->model()->rowCount(), 1);
     connections->setFocus();
     connections->selectRow(0);
@@ -332,7 +310,7 @@ void tst_CaptureActions::rowMenuBreaksALiveConnection()
                  return readExactly(client.fd(), 4);
              }),
              QByteArrayLiteral("ping"));
-    QTableView *connections = view(window, "connectionsView");
+    QTableView *connections = WindowDriver::view(window, "connectionsView");
     QTRY_COMPARE(connections->model()->rowCount(), 1);
     connections->setFocus();
     connections->selectRow(0);
@@ -394,7 +372,7 @@ void tst_CaptureActions::resendAndEditAndResend()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
     const QByteArray original = "POST /echo HTTP/1.1\r\nHost: shop.test\r\nX-Case: MiXeD\r\nContent-Length: 5\r\n\r\nhello";
-    fetch(window.server()->listenPort(), original);
+    WindowDriver::fetch(window.server()->listenPort(), original, false);
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
 
     selectExchanges(window, {0});
@@ -408,7 +386,7 @@ void tst_CaptureActions::resendAndEditAndResend()
     QCOMPARE(again.responseBody, original);
     QCOMPARE(window.store()->exchangeAt(0).responseBody, original);
     selectExchanges(window, {1});
-    view(window, "exchangesView")->setCurrentIndex(view(window, "exchangesView")->model()->index(1, 0));
+    WindowDriver::view(window, "exchangesView")->setCurrentIndex(WindowDriver::view(window, "exchangesView")->model()->index(1, 0));
     auto *detail = window.findChild<ExchangeDetailView *>(QStringLiteral("detailView"));
     QTRY_VERIFY2(detail->tabText(ExchangeDetailView::HeadsTab).startsWith(QLatin1String("# resent from connection 1, exchange 1")),
                  qPrintable(detail->tabText(ExchangeDetailView::HeadsTab).left(200)));
@@ -446,7 +424,7 @@ void tst_CaptureActions::resendThroughTheHttpProxy()
     QVERIFY(window.isListening());
     QCOMPARE(window.server()->config().mode, ProxyConfig::Mode::HttpProxy);
     const QByteArray url = "http://127.0.0.1:" + QByteArray::number(m_web->port()) + "/echo";
-    fetch(window.server()->listenPort(), "GET " + url + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    WindowDriver::fetch(window.server()->listenPort(), "GET " + url + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
     selectExchanges(window, {0});
     trigger(window, "resend");
@@ -463,8 +441,8 @@ void tst_CaptureActions::sessionSavedOpenedAndRefused()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
     const quint16 port = window.server()->listenPort();
-    fetch(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n");
-    fetch(port, QByteArray("POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 3\r\n\r\n") + QByteArray("\x00\xff\x01", 3));
+    WindowDriver::fetch(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n", false);
+    WindowDriver::fetch(port, QByteArray("POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 3\r\n\r\n") + QByteArray("\x00\xff\x01", 3), false);
     QTRY_COMPARE(window.store()->exchangeCount(), 2);
     QTRY_VERIFY(window.store()->connectionAt(1).isClosed());
 
@@ -502,7 +480,7 @@ void tst_CaptureActions::sessionSavedOpenedAndRefused()
     startOn(window);
     QCOMPARE(window.store()->exchangeCount(), 0);
     QVERIFY(!window.windowTitle().contains(QLatin1String("opened file")));
-    fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n");
+    WindowDriver::fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n", false);
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
     bool asked = false;
     QTimer::singleShot(200, this, [&] {

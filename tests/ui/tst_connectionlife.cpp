@@ -9,6 +9,7 @@
 #include "lifecyclestrip.h"
 #include "loopback.h"
 #include "mainwindow.h"
+#include "windowdriver.h"
 #include "monotonicclock.h"
 #include "proxyserver.h"
 #include "rategraph.h"
@@ -67,7 +68,6 @@ private slots:
     void exchangeTimingSaysWhatItsConnectionSpent();
 
 private:
-    static void startOn(MainWindow &window, quint16 upstreamPort);
     // Shows the window at size and starts it forwarding to the upstream.
     static void openOn(MainWindow &window, QSize size, quint16 upstreamPort);
     // Selects the connection's row and shows its Life tab.
@@ -95,20 +95,12 @@ QTableView *tst_ConnectionLife::connectionsView(MainWindow &window)
     return window.findChild<QTableView *>(QStringLiteral("connectionsView"));
 }
 
-void tst_ConnectionLife::startOn(MainWindow &window, quint16 upstreamPort)
-{
-    window.setListenText(QStringLiteral("127.0.0.1:0"));
-    window.setTargetText(QStringLiteral("127.0.0.1:%1").arg(upstreamPort));
-    window.startProxy();
-    QVERIFY(window.isListening());
-}
-
 void tst_ConnectionLife::openOn(MainWindow &window, QSize size, quint16 upstreamPort)
 {
     window.resize(size);
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
-    startOn(window, upstreamPort);
+    WindowDriver::startOn(window, upstreamPort);
 }
 
 void tst_ConnectionLife::selectConnection(MainWindow &window, quint64 id)
