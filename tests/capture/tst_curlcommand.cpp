@@ -158,11 +158,7 @@ HttpExchange CurlCommandTest::capture(RecordingServer &server, const QByteArray 
         return {};
     }
     const quint16 port = proxy.listenPort();
-    offThread([&] {
-        Socket client = connectTo("127.0.0.1", port);
-        sendAll(client.fd(), request);
-        return readUntilEof(client.fd());
-    });
+    askOnce(port, request);
     records.waitForExchanges(1);
     proxy.stop();
     return records.exchanges().value(0);

@@ -573,12 +573,7 @@ void tst_Faults::refuseForAWhile()
              QByteArrayLiteral("still"));
     QTRY_VERIFY_WITH_TIMEOUT(notices.size() == 2, 2000);
     QVERIFY2(notices[1].contains(QStringLiteral("again")), qPrintable(notices[1]));
-    const QByteArray back = offThread([&] {
-        Socket later = connectTo("127.0.0.1", port);
-        sendAll(later.fd(), "back");
-        later.shutdownWrite();
-        return readUntilEof(later.fd());
-    });
+    const QByteArray back = askOnce(port, "back", true);
     QCOMPARE(back, QByteArrayLiteral("back"));
 }
 

@@ -84,12 +84,15 @@ auto offThread(F &&work, int timeoutMs = 60'000) -> decltype(work())
 }
 
 // One request on a new connection to port, off this thread: what came
-// back until EOF.
-inline QByteArray askOnce(quint16 port, const QByteArray &request)
+// back until EOF. With halfClose the client shuts down writing after its
+// request, as the lab's client does.
+inline QByteArray askOnce(quint16 port, const QByteArray &request, bool halfClose = false)
 {
     return offThread([&] {
         Socket client = connectTo("127.0.0.1", port);
         sendAll(client.fd(), request);
+        if (halfClose)
+            client.shutdownWrite();
         return readUntilEof(client.fd());
     });
 }

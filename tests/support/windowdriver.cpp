@@ -25,17 +25,6 @@ void isolate(const QTemporaryDir &dir, const QString &application)
     QCoreApplication::setApplicationName(application);
 }
 
-QByteArray fetch(quint16 port, const QByteArray &request, bool halfClose)
-{
-    return Loopback::offThread([&] {
-        Loopback::Socket client = Loopback::connectTo("127.0.0.1", port);
-        Loopback::sendAll(client.fd(), request);
-        if (halfClose)
-            client.shutdownWrite();
-        return Loopback::readUntilEof(client.fd());
-    });
-}
-
 void press(MainWindow &window, const char *actionName)
 {
     auto *action = window.findChild<QAction *>(QLatin1String(actionName));

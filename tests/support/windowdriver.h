@@ -19,10 +19,6 @@ namespace WindowDriver {
 // Settings and the certificate authority's data go to dir, under the
 // application name given.
 void isolate(const QTemporaryDir &dir, const QString &application);
-// Sends request to the port on another thread and reads the answer to
-// its end; with halfClose, shuts down writing after the request, as the
-// lab's client does.
-QByteArray fetch(quint16 port, const QByteArray &request, bool halfClose = true);
 // Presses the action named actionName: through its toolbar button when
 // one shows, as a user would, else triggered.
 void press(MainWindow &window, const char *actionName);

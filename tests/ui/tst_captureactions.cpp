@@ -180,8 +180,8 @@ void tst_CaptureActions::copySaveAndFilterFromTheSelection()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
     const quint16 port = window.server()->listenPort();
-    WindowDriver::fetch(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\nAccept-Encoding: gzip\r\n\r\n", false);
-    WindowDriver::fetch(port, "POST /echo?x=1 HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\n\r\nhello", false);
+    askOnce(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\nAccept-Encoding: gzip\r\n\r\n");
+    askOnce(port, "POST /echo?x=1 HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\n\r\nhello");
     QTRY_COMPARE(window.store()->exchangeCount(), 2);
 
     selectExchanges(window, {0});
@@ -253,7 +253,7 @@ void tst_CaptureActions::contextMenusOfferTheActions()
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
-    WindowDriver::fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n", false);
+    askOnce(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n");
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
     selectExchanges(window, {0});
     for (const char *name : {"exchangesView", "connectionsView"}) {
@@ -372,7 +372,7 @@ void tst_CaptureActions::resendAndEditAndResend()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
     const QByteArray original = "POST /echo HTTP/1.1\r\nHost: shop.test\r\nX-Case: MiXeD\r\nContent-Length: 5\r\n\r\nhello";
-    WindowDriver::fetch(window.server()->listenPort(), original, false);
+    askOnce(window.server()->listenPort(), original);
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
 
     selectExchanges(window, {0});
@@ -424,7 +424,7 @@ void tst_CaptureActions::resendThroughTheHttpProxy()
     QVERIFY(window.isListening());
     QCOMPARE(window.server()->config().mode, ProxyConfig::Mode::HttpProxy);
     const QByteArray url = "http://127.0.0.1:" + QByteArray::number(m_web->port()) + "/echo";
-    WindowDriver::fetch(window.server()->listenPort(), "GET " + url + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", false);
+    askOnce(window.server()->listenPort(), "GET " + url + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
     selectExchanges(window, {0});
     trigger(window, "resend");
@@ -441,8 +441,8 @@ void tst_CaptureActions::sessionSavedOpenedAndRefused()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     startOn(window);
     const quint16 port = window.server()->listenPort();
-    WindowDriver::fetch(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n", false);
-    WindowDriver::fetch(port, QByteArray("POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 3\r\n\r\n") + QByteArray("\x00\xff\x01", 3), false);
+    askOnce(port, "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n");
+    askOnce(port, QByteArray("POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 3\r\n\r\n") + QByteArray("\x00\xff\x01", 3));
     QTRY_COMPARE(window.store()->exchangeCount(), 2);
     QTRY_VERIFY(window.store()->connectionAt(1).isClosed());
 
@@ -480,7 +480,7 @@ void tst_CaptureActions::sessionSavedOpenedAndRefused()
     startOn(window);
     QCOMPARE(window.store()->exchangeCount(), 0);
     QVERIFY(!window.windowTitle().contains(QLatin1String("opened file")));
-    WindowDriver::fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n", false);
+    askOnce(window.server()->listenPort(), "GET /gz HTTP/1.1\r\nHost: shop.test\r\n\r\n");
     QTRY_COMPARE(window.store()->exchangeCount(), 1);
     bool asked = false;
     QTimer::singleShot(200, this, [&] {

@@ -121,7 +121,7 @@ void tst_MainWindow::startShowsTrafficAndDetail()
     QVERIFY(label(window, "statusListening").contains(QStringLiteral("127.0.0.1:%1").arg(port)));
 
     const QByteArray request = "GET /hello HTTP/1.1\r\nHost: shop.test\r\n\r\n";
-    const QByteArray reply = fetch(port, request);
+    const QByteArray reply = askOnce(port, request, true);
     QVERIFY(reply.endsWith("hello world"));
 
     QTableView *connections = view(window, "connectionsView");
@@ -160,19 +160,19 @@ void tst_MainWindow::pauseClearAndStop()
     typeAndStart(window, m_web->port());
     const quint16 port = window.server()->listenPort();
     QTableView *connections = view(window, "connectionsView");
-    fetch(port, "GET /hello HTTP/1.1\r\n\r\n");
+    askOnce(port, "GET /hello HTTP/1.1\r\n\r\n", true);
     QTRY_COMPARE(connections->model()->rowCount(), 1);
 
     press(window, "pauseCapture");
     QVERIFY(label(window, "pausedLabel").contains(QStringLiteral("forwarding goes on")));
-    QVERIFY(fetch(port, "GET /hello HTTP/1.1\r\n\r\n").endsWith("hello world"));
+    QVERIFY(askOnce(port, "GET /hello HTTP/1.1\r\n\r\n", true).endsWith("hello world"));
     QTRY_COMPARE(window.server()->acceptedConnections(), quint64(2));
     QTRY_COMPARE(window.server()->liveConnections(), 0);
     QTest::qWait(200); // two batches
     QCOMPARE(connections->model()->rowCount(), 1);
 
     press(window, "pauseCapture");
-    fetch(port, "GET /hello HTTP/1.1\r\n\r\n");
+    askOnce(port, "GET /hello HTTP/1.1\r\n\r\n", true);
     QTRY_COMPARE(connections->model()->rowCount(), 2);
 
     press(window, "clear");
@@ -247,8 +247,8 @@ void tst_MainWindow::filterNarrowsBothLists()
     m_testers.attach(window);
     typeAndStart(window, m_web->port());
     const quint16 port = window.server()->listenPort();
-    fetch(port, "GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n");
-    fetch(port, "GET /missing HTTP/1.1\r\nHost: b.test\r\n\r\n");
+    askOnce(port, "GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n", true);
+    askOnce(port, "GET /missing HTTP/1.1\r\nHost: b.test\r\n\r\n", true);
     QTableView *connections = view(window, "connectionsView");
     QTableView *exchanges = view(window, "exchangesView");
     window.findChild<QAction *>(QStringLiteral("allExchanges"))->setChecked(true);
@@ -278,7 +278,7 @@ void tst_MainWindow::compressedBodyIsDecoded()
     MainWindow window{ProxyConfig()};
     window.show();
     typeAndStart(window, m_web->port());
-    fetch(window.server()->listenPort(), "GET /gz HTTP/1.1\r\n\r\n");
+    askOnce(window.server()->listenPort(), "GET /gz HTTP/1.1\r\n\r\n", true);
     QTableView *connections = view(window, "connectionsView");
     QTRY_COMPARE(connections->model()->rowCount(), 1);
     QTRY_VERIFY(cell(connections, 0, ConnectionTableModel::State).startsWith(QStringLiteral("closed")));
@@ -296,7 +296,7 @@ void tst_MainWindow::rawConnectionShowsFirstBytes()
     window.show();
     typeAndStart(window, echo.port());
     const QByteArray hello("\x16\x03\x01\x00\x05hello", 10);
-    QCOMPARE(fetch(window.server()->listenPort(), hello), hello);
+    QCOMPARE(askOnce(window.server()->listenPort(), hello, true), hello);
     QTableView *connections = view(window, "connectionsView");
     QTRY_COMPARE(connections->model()->rowCount(), 1);
     QTRY_COMPARE(cell(connections, 0, ConnectionTableModel::Requests), QStringLiteral("raw"));
@@ -312,7 +312,7 @@ void tst_MainWindow::unreachableUpstreamShowsInRow()
     MainWindow window{ProxyConfig()};
     window.show();
     typeAndStart(window, unusedPort());
-    QCOMPARE(fetch(window.server()->listenPort(), "GET / HTTP/1.1\r\n\r\n"), QByteArray());
+    QCOMPARE(askOnce(window.server()->listenPort(), "GET / HTTP/1.1\r\n\r\n", true), QByteArray());
     QTableView *connections = view(window, "connectionsView");
     QTRY_COMPARE(connections->model()->rowCount(), 1);
     QTRY_VERIFY(cell(connections, 0, ConnectionTableModel::State).startsWith(QStringLiteral("failed: ")));
@@ -541,8 +541,8 @@ void tst_MainWindow::exportSavesWhatTheListsShow()
     window.show();
     typeAndStart(window, m_web->port());
     const quint16 port = window.server()->listenPort();
-    fetch(port, "GET /hello HTTP/1.1\r\n\r\n");
-    fetch(port, "GET /missing HTTP/1.1\r\n\r\n");
+    askOnce(port, "GET /hello HTTP/1.1\r\n\r\n", true);
+    askOnce(port, "GET /missing HTTP/1.1\r\n\r\n", true);
     QTableView *connections = view(window, "connectionsView");
     QTRY_COMPARE(connections->model()->rowCount(), 2);
     QTRY_VERIFY(cell(connections, 1, ConnectionTableModel::State).startsWith(QStringLiteral("closed")));
@@ -601,15 +601,15 @@ void tst_MainWindow::httpProxyModeShowsEachHost()
     QVERIFY(label(window, "statusListening").contains(QStringLiteral("HTTP proxy")));
     const quint16 port = window.server()->listenPort();
     const QByteArray origin = "127.0.0.1:" + QByteArray::number(m_web->port());
-    const QByteArray reply = fetch(port, "GET http://" + origin + "/hello HTTP/1.1\r\n\r\n");
+    const QByteArray reply = askOnce(port, "GET http://" + origin + "/hello HTTP/1.1\r\n\r\n", true);
     QVERIFY2(reply.endsWith("hello world"), reply.constData());
     const QByteArray refused = "127.0.0.1:" + QByteArray::number(unusedPort());
-    QVERIFY(fetch(port, "GET http://" + refused + "/ HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 502 "));
+    QVERIFY(askOnce(port, "GET http://" + refused + "/ HTTP/1.1\r\n\r\n", true).startsWith("HTTP/1.1 502 "));
 
     // A tunnel shows as a connection to its host:port, counting the bytes
     // that went through it.
     const QByteArray inner = "GET /hello HTTP/1.1\r\nHost: tunnelled\r\n\r\n";
-    const QByteArray tunnelled = fetch(port, "CONNECT " + origin + " HTTP/1.1\r\n\r\n" + inner);
+    const QByteArray tunnelled = askOnce(port, "CONNECT " + origin + " HTTP/1.1\r\n\r\n" + inner, true);
     QVERIFY2(tunnelled.startsWith("HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK"),
              tunnelled.constData());
 
