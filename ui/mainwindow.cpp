@@ -10,13 +10,13 @@
 #include "conditionspanel.h"
 #include "connectionlifeview.h"
 #include "captureexport.h"
-#include "capturefilejob.h"
+#include "capturefiles.h"
 #include "catrustdialog.h"
 #include "harwriter.h"
 #include "pcapngwriter.h"
-#include "replayclient.h"
-#include "requestcomposer.h"
+#include "resender.h"
 #include "sparklinedelegate.h"
+#include "tableviews.h"
 #include "waterfalldelegate.h"
 #include "sessionreader.h"
 #include "connectionfiltermodel.h"
@@ -77,6 +77,24 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     m_connectionFilter->setSourceModel(m_connectionModel);
     m_exchangeFilter->setSourceModel(m_exchangeModel);
 
+    m_intake = new BatchIntake([this](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
+        takeBatch(records, exchanges);
+    }, this);
+    m_files = new CaptureFiles(&m_store, m_intake, this);
+    connect(m_files, &CaptureFiles::problem, this, [this](const QString &text) { showBanner(text, true); });
+    connect(m_files, &CaptureFiles::message, this, [this](const QString &text) { statusBar()->showMessage(text, 8000); });
+    connect(m_files, &CaptureFiles::replacing, this, [this] {
+        m_server->stop();
+        m_resender->forget();
+    });
+    connect(m_files, &CaptureFiles::opened, this, [this](const QString &path) {
+        m_banner->hide();
+        setShownFile(path);
+        m_status->refresh();
+    });
+    m_resender = new Resender(m_server, &m_store, this);
+    connect(m_resender, &Resender::problem, this, [this](const QString &text) { showBanner(text, true); });
+    connect(m_resender, &Resender::message, this, [this](const QString &text) { statusBar()->showMessage(text, 8000); });
     buildActions();
     buildToolBar();
     buildViews();
@@ -84,9 +102,6 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     setStatusBar(m_status);
     buildMenus();
 
-    m_intake = new BatchIntake([this](const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges) {
-        takeBatch(records, exchanges);
-    }, this);
     connect(m_server, &ProxyServer::published, m_intake, &BatchIntake::push);
     connect(m_server, &ProxyServer::listeningChanged, this, &MainWindow::onListeningChanged);
     connect(m_server, &ProxyServer::notice, this, [this](const QString &message) {
@@ -138,31 +153,31 @@ void MainWindow::buildActions()
     m_export->setToolTip(tr("Save the connections and exchanges the lists show as JSON Lines, "
                             "the format of the headless --jsonl stream (Ctrl+Shift+E)"));
     connect(m_export, &QAction::triggered, this, [this] {
-        askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("jsonl"));
+        m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("jsonl"));
     });
     m_exportHar = new QAction(tr("Export as HAR…"), this);
     m_exportHar->setObjectName(QStringLiteral("exportHar"));
     m_exportHar->setToolTip(tr("Save the HTTP exchanges the lists show as HAR 1.2, for browser devtools and HAR viewers"));
     connect(m_exportHar, &QAction::triggered, this, [this] {
-        askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("har"));
+        m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("har"));
     });
     m_exportPcapng = new QAction(tr("Export as pcapng…"), this);
     m_exportPcapng->setObjectName(QStringLiteral("exportPcapng"));
     m_exportPcapng->setToolTip(tr("Save the connections the lists show as pcapng for Wireshark: both legs of each, "
                                   "their bytes in TCP that proxymon synthesizes"));
     connect(m_exportPcapng, &QAction::triggered, this, [this] {
-        askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("pcapng"));
+        m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("pcapng"));
     });
     m_saveSession = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("Save session…"), this);
     m_saveSession->setObjectName(QStringLiteral("saveSession"));
     m_saveSession->setShortcut(QKeySequence::Save);
     m_saveSession->setToolTip(tr("Save the whole capture, bodies and all, to open again later (Ctrl+S)"));
-    connect(m_saveSession, &QAction::triggered, this, [this] { askExport(CaptureSelection(), QStringLiteral("session")); });
+    connect(m_saveSession, &QAction::triggered, this, [this] { m_files->askExport(CaptureSelection(), QStringLiteral("session")); });
     m_openSession = new QAction(style()->standardIcon(QStyle::SP_DialogOpenButton), tr("Open…"), this);
     m_openSession->setObjectName(QStringLiteral("openSession"));
     m_openSession->setShortcut(QKeySequence::Open);
     m_openSession->setToolTip(tr("Show a saved session, a headless JSONL stream or a HAR file (Ctrl+O)"));
-    connect(m_openSession, &QAction::triggered, this, &MainWindow::askOpen);
+    connect(m_openSession, &QAction::triggered, m_files, &CaptureFiles::askOpen);
 
     m_pause = new QAction(style()->standardIcon(QStyle::SP_MediaPause), tr("Pause capture"), this);
     m_pause->setObjectName(QStringLiteral("pauseCapture"));
@@ -236,24 +251,7 @@ void MainWindow::buildToolBar()
 
 void MainWindow::buildViews()
 {
-    const auto makeTable = [this](const QString &name, QAbstractItemModel *model) {
-        auto *view = new QTableView(this);
-        view->setObjectName(name);
-        view->setModel(model);
-        view->setSortingEnabled(true);
-        view->setSelectionBehavior(QAbstractItemView::SelectRows);
-        view->setSelectionMode(QAbstractItemView::SingleSelection);
-        view->setAlternatingRowColors(true);
-        view->setWordWrap(false);
-        view->verticalHeader()->hide();
-        view->verticalHeader()->setDefaultSectionSize(view->fontMetrics().height() + 6);
-        view->horizontalHeader()->setSectionsMovable(true);
-        view->horizontalHeader()->setHighlightSections(false);
-        view->horizontalHeader()->setStretchLastSection(true);
-        installColumnMenu(view);
-        return view;
-    };
-    m_connectionsView = makeTable(QStringLiteral("connectionsView"), m_connectionFilter);
+    m_connectionsView = TableViews::make(QStringLiteral("connectionsView"), m_connectionFilter, this);
     m_connectionsView->sortByColumn(ConnectionTableModel::Id, Qt::AscendingOrder);
     m_connectionsView->setColumnWidth(ConnectionTableModel::Id, 60);
     m_connectionsView->setColumnWidth(ConnectionTableModel::Client, 150);
@@ -268,7 +266,7 @@ void MainWindow::buildViews()
                                                 new WaterfallDelegate(&m_store, m_connectionFilter, m_connectionsView));
     connect(m_connectionModel, &ConnectionTableModel::clockMoved, m_connectionsView->viewport(),
             qOverload<>(&QWidget::update));
-    m_exchangesView = makeTable(QStringLiteral("exchangesView"), m_exchangeFilter);
+    m_exchangesView = TableViews::make(QStringLiteral("exchangesView"), m_exchangeFilter, this);
     m_exchangesView->sortByColumn(ExchangeTableModel::Connection, Qt::AscendingOrder);
     m_exchangesView->setColumnWidth(ExchangeTableModel::Connection, 60);
     m_exchangesView->setColumnWidth(ExchangeTableModel::Method, 70);
@@ -344,7 +342,7 @@ void MainWindow::buildViews()
         m_filterEdit->setText(text);
         applyFilter();
     });
-    connect(m_actions, &CaptureActions::exportRequested, this, &MainWindow::askExport);
+    connect(m_actions, &CaptureActions::exportRequested, m_files, &CaptureFiles::askExport);
     connect(m_actions, &CaptureActions::resendRequested, this, &MainWindow::resend);
     connect(m_actions, &CaptureActions::message, this, [this](const QString &text) {
         statusBar()->showMessage(text, 6000);
@@ -353,8 +351,8 @@ void MainWindow::buildViews()
     connect(m_connectionsView, &QWidget::customContextMenuRequested, this, &MainWindow::showConnectionMenu);
     m_exchangesView->setContextMenuPolicy(Qt::CustomContextMenu);
     connect(m_exchangesView, &QWidget::customContextMenuRequested, m_actions, &CaptureActions::showExchangeMenu);
-    followNewRows(m_connectionsView, &m_followConnections);
-    followNewRows(m_exchangesView, &m_followExchanges);
+    TableViews::followNewRows(m_connectionsView, &m_followConnections);
+    TableViews::followNewRows(m_exchangesView, &m_followExchanges);
 }
 
 void MainWindow::buildMenus()
@@ -424,64 +422,6 @@ void MainWindow::buildMenus()
                                .arg(QStringLiteral(PROXYMON_VERSION), QStringLiteral(QT_VERSION_STR)));
     });
     help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
-}
-
-void MainWindow::installColumnMenu(QTableView *view)
-{
-    QHeaderView *header = view->horizontalHeader();
-    header->setContextMenuPolicy(Qt::CustomContextMenu);
-    connect(header, &QHeaderView::customContextMenuRequested, view, [view, header](const QPoint &at) {
-        QMenu menu;
-        QAbstractItemModel *model = view->model();
-        for (int column = 0; column < model->columnCount(); ++column) {
-            QAction *action = menu.addAction(model->headerData(column, Qt::Horizontal).toString());
-            action->setCheckable(true);
-            action->setChecked(!header->isSectionHidden(column));
-            QObject::connect(action, &QAction::toggled, header, [header, column](bool shown) {
-                header->setSectionHidden(column, !shown);
-            });
-        }
-        // The column under the pointer moves one place either way; dragging
-        // a header does the same.
-        const int clicked = header->logicalIndexAt(at);
-        if (clicked >= 0) {
-            const QString name = model->headerData(clicked, Qt::Horizontal).toString();
-            const int visual = header->visualIndex(clicked);
-            menu.addSeparator();
-            QAction *left = menu.addAction(QObject::tr("Move “%1” left").arg(name), header, [header, clicked] {
-                const int from = header->visualIndex(clicked);
-                header->moveSection(from, from - 1);
-            });
-            left->setEnabled(visual > 0);
-            QAction *right = menu.addAction(QObject::tr("Move “%1” right").arg(name), header, [header, clicked] {
-                const int from = header->visualIndex(clicked);
-                header->moveSection(from, from + 1);
-            });
-            right->setEnabled(visual < header->count() - 1);
-        }
-        menu.addSeparator();
-        menu.addAction(QObject::tr("Show all columns"), header, [header, model] {
-            for (int column = 0; column < model->columnCount(); ++column)
-                header->setSectionHidden(column, false);
-        });
-        menu.addAction(QObject::tr("Original order"), header, [header] {
-            for (int logical = 0; logical < header->count(); ++logical)
-                header->moveSection(header->visualIndex(logical), logical);
-        });
-        menu.exec(header->mapToGlobal(at));
-    });
-}
-
-void MainWindow::followNewRows(QTableView *view, bool *follow)
-{
-    // New rows scroll into view while the user is at the bottom; scrolling
-    // away stops that, scrolling back to the bottom resumes it.
-    QScrollBar *bar = view->verticalScrollBar();
-    connect(bar, &QScrollBar::valueChanged, view, [bar, follow](int value) { *follow = value >= bar->maximum(); });
-    connect(bar, &QScrollBar::rangeChanged, view, [bar, follow](int, int maximum) {
-        if (*follow)
-            bar->setValue(maximum);
-    });
 }
 
 void MainWindow::restoreSettings()
@@ -559,13 +499,13 @@ void MainWindow::startProxy()
         showBanner(tr("Cannot start: %1").arg(m_controls->problems()), true);
         return;
     }
-    if (m_fileBusy)
+    if (m_files->busy())
         return;
     if (!m_openedFile.isEmpty()) {
         // The file stays on disk; the lists now follow the live capture.
         m_intake->clear();
         m_store.clear();
-        m_origins.clear();
+        m_resender->forget();
         m_openedFile.clear();
     }
     ProxyConfig config = m_engine;
@@ -616,12 +556,12 @@ void MainWindow::stopProxy()
 
 void MainWindow::clearCapture()
 {
-    if (m_fileBusy)
+    if (m_files->busy())
         return; // a file is being written from the store; the progress dialog says so
     m_intake->clear();
     m_store.clear();
-    m_origins.clear();
-    m_unsaved = false;
+    m_resender->forget();
+    m_files->cleared();
     if (!m_openedFile.isEmpty())
         setShownFile(QString());
     m_detail->showNothing(tr("Select a connection or an exchange."));
@@ -668,17 +608,10 @@ void MainWindow::takeBatch(const QList<ConnectionRecord> &records, const QList<H
     // counted, not mixed into it.
     if (!m_openedFile.isEmpty())
         return;
-    if (!m_resendClients.isEmpty()) {
-        for (const ConnectionRecord &record : records) {
-            const auto found = m_resendClients.constFind(record.client);
-            if (found != m_resendClients.cend()) {
-                m_origins.insert(record.id, *found);
-                m_resendClients.erase(found);
-            }
-        }
-    }
+    m_resender->noteRecords(records);
     if (!m_pause->isChecked()) {
-        m_unsaved = m_unsaved || !records.isEmpty();
+        if (!records.isEmpty())
+            m_files->captured();
         m_store.add(records, exchanges);
         followShownConnection(records);
         return;
@@ -741,7 +674,7 @@ void MainWindow::onExchangeSelected()
         return;
     const HttpExchange &exchange = m_store.exchangeAt(source.row());
     const qsizetype row = m_store.connectionRow(exchange.connectionId);
-    m_detail->showExchange(exchange, row >= 0 ? originOf(m_store.connectionAt(row)) : QString());
+    m_detail->showExchange(exchange, row >= 0 ? m_resender->originOf(exchange.connectionId) : QString());
     if (row >= 0)
         m_detail->showConnection(m_store.connectionAt(row), m_store.rateHistory(exchange.connectionId));
 }
@@ -797,128 +730,19 @@ void MainWindow::showConnectionMenu(const QPoint &at)
     m_actions->showConnectionMenu(at, extra);
 }
 
-void MainWindow::askExport(const CaptureSelection &selection, const QString &format)
-{
-    const QString name = format == u"har" ? QStringLiteral("proxymon-capture.har")
-        : format == u"pcapng"             ? QStringLiteral("proxymon-capture.pcapng")
-        : format == u"session"            ? QStringLiteral("proxymon-session.jsonl")
-                                          : QStringLiteral("proxymon-capture.jsonl");
-    const QString filter = format == u"har"  ? tr("HAR (*.har);;All files (*)")
-        : format == u"pcapng"                ? tr("pcapng (*.pcapng);;All files (*)")
-                                             : tr("JSON Lines (*.jsonl);;All files (*)");
-    const QString title = format == u"session" ? tr("Save session") : tr("Export");
-    const QString path = QFileDialog::getSaveFileName(this, title, name, filter);
-    if (!path.isEmpty())
-        writeCapture(path, format, selection);
-}
-
-void MainWindow::askOpen()
-{
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open a capture"), QString(),
-                                                      tr("Captures (*.jsonl *.har *.json);;All files (*)"));
-    if (!path.isEmpty())
-        openFile(path);
-}
-
 bool MainWindow::writeCapture(const QString &path, const QString &format, const CaptureSelection &selection)
 {
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly)) {
-        showBanner(tr("Could not write %1: %2").arg(path, file.errorString()), true);
-        return false;
-    }
-    // The store stands still while the file thread reads it: batches
-    // that come meanwhile wait in the intake, and nothing else changes it.
-    CaptureExport::Counts counts;
-    m_fileBusy = true;
-    m_intake->hold(true);
-    const QString error = CaptureFileJob::run(this, tr("Writing %1…").arg(QFileInfo(path).fileName()),
-                                              [&](const CaptureExport::Progress &progress) {
-        const CaptureSnapshot snapshot = CaptureSnapshot::take(m_store, selection);
-        if (format == u"har")
-            counts = HarWriter::write(snapshot, &file, progress);
-        else if (format == u"pcapng")
-            counts = PcapngWriter::write(snapshot, &file, progress);
-        else if (format == u"session")
-            counts = CaptureExport::toSession(snapshot, &file, progress);
-        else
-            counts = CaptureExport::toJsonl(snapshot, &file, progress);
-        if (!counts.complete)
-            return file.errorString();
-        // Its flush to disk can take a while too.
-        return file.commit() ? QString() : file.errorString();
-    });
-    m_fileBusy = false;
-    m_intake->hold(false);
-    if (!error.isEmpty()) {
-        if (error == u"cancelled") {
-            statusBar()->showMessage(tr("Not written: cancelled"), 6000);
-            return false;
-        }
-        showBanner(tr("Could not write %1: %2").arg(path, error.isEmpty() ? file.errorString() : error), true);
-        return false;
-    }
-    if (format == u"session" && !selection.hasPicks())
-        m_unsaved = false;
-    statusBar()->showMessage(tr("Wrote %1 connections and %2 exchanges to %3")
-                                 .arg(counts.connections)
-                                 .arg(counts.exchanges)
-                                 .arg(path),
-                             8000);
-    return true;
+    return m_files->write(path, format, selection);
 }
 
 bool MainWindow::saveSession(const QString &path)
 {
-    return writeCapture(path, QStringLiteral("session"), CaptureSelection());
+    return m_files->write(path, QStringLiteral("session"), CaptureSelection());
 }
 
 bool MainWindow::openFile(const QString &path, bool askFirst)
 {
-    if (m_fileBusy)
-        return false;
-    if (askFirst && m_unsaved && m_store.connectionCount() > 0) {
-        const auto answer = QMessageBox::question(
-            this, tr("Open a file?"),
-            tr("The capture on screen has not been saved. Open %1 in its place?").arg(QFileInfo(path).fileName()),
-            QMessageBox::Open | QMessageBox::Cancel, QMessageBox::Cancel);
-        if (answer != QMessageBox::Open)
-            return false;
-    }
-    SessionReader::Result result;
-    const QString error = CaptureFileJob::run(this, tr("Reading %1…").arg(QFileInfo(path).fileName()),
-                                              [&](const CaptureExport::Progress &) {
-        result = SessionReader::readFile(path);
-        return result.error;
-    });
-    if (!error.isEmpty()) {
-        showBanner(tr("Could not open %1: %2").arg(path, error), true);
-        return false;
-    }
-    // A live capture ends here: what comes next belongs to no file.
-    if (m_server->isListening())
-        m_server->stop();
-    m_intake->clear();
-    m_store.clear();
-    m_origins.clear();
-    // In slices, so that the window paints between them.
-    m_store.add(result.records, {});
-    constexpr qsizetype Slice = 5000;
-    for (qsizetype at = 0; at < result.exchanges.size(); at += Slice) {
-        m_store.add({}, result.exchanges.mid(at, Slice));
-        QCoreApplication::processEvents(QEventLoop::ExcludeUserInputEvents);
-    }
-    m_unsaved = false;
-    m_banner->hide();
-    setShownFile(path);
-    m_status->refresh();
-    statusBar()->showMessage(tr("Opened %1: %2 connections, %3 exchanges (%4)")
-                                 .arg(path)
-                                 .arg(result.records.size())
-                                 .arg(result.exchanges.size())
-                                 .arg(result.kind),
-                             8000);
-    return true;
+    return m_files->open(path, askFirst);
 }
 
 void MainWindow::setShownFile(const QString &path)
@@ -929,88 +753,12 @@ void MainWindow::setShownFile(const QString &path)
 
 void MainWindow::resend(const HttpExchange &exchange, bool edit)
 {
-    if (!m_server->isListening()) {
-        showBanner(tr("Start the proxy to send a request again: it goes through proxymon's listener, "
-                      "so that its answer is captured too"),
-                   true);
-        return;
-    }
-    const qsizetype row = m_store.connectionRow(exchange.connectionId);
-    const bool clientSpokeTls = row >= 0 && !m_store.connectionAt(row).clientTls.isEmpty();
-    const QString origin = tr("resent from connection %1, exchange %2").arg(exchange.connectionId).arg(exchange.sequence);
-    const ReplayRequest request = ReplayRequest::from(exchange, clientSpokeTls);
-    const ProxyConfig config = m_server->config();
-    const bool proxyMode = config.mode == ProxyConfig::Mode::HttpProxy;
-    if (edit) {
-        const QString where = proxyMode ? tr("proxymon's HTTP proxy on %1").arg(config.listenText())
-                                        : tr("proxymon on %1, forwarding to %2 (the URL gives the path and Host)")
-                                              .arg(config.listenText(), config.targetText());
-        auto *composer = new RequestComposer(request, where, !proxyMode, this);
-        composer->setAttribute(Qt::WA_DeleteOnClose);
-        connect(composer, &RequestComposer::sendRequested, this,
-                [this, origin](const ReplayRequest &edited) { send(edited, origin + tr(", edited")); });
-        composer->open();
-        return;
-    }
-    if (quint64(exchange.requestBody.size()) < exchange.requestBodyBytes) {
-        showBanner(tr("proxymon kept %1 of the request's %2 body bytes, so it cannot be sent again as it was; "
-                      "Edit and resend sends what was kept, or another body")
-                       .arg(exchange.requestBody.size())
-                       .arg(exchange.requestBodyBytes),
-                   true);
-        return;
-    }
-    send(request, origin);
+    m_resender->resend(exchange, edit);
 }
 
 void MainWindow::send(const ReplayRequest &request, const QString &origin)
 {
-    const ProxyConfig config = m_server->config();
-    ReplayRequest::Listener listener;
-    QHostAddress address = m_server->listenAddress();
-    if (address == QHostAddress::Any || address == QHostAddress::AnyIPv4)
-        address = QHostAddress(QHostAddress::LocalHost);
-    else if (address == QHostAddress::AnyIPv6)
-        address = QHostAddress(QHostAddress::LocalHostIPv6);
-    listener.host = address.toString();
-    listener.port = m_server->listenPort();
-    listener.httpProxy = config.mode == ProxyConfig::Mode::HttpProxy;
-    listener.authorityFile = m_server->authorityCertificatePath();
-    QString error;
-    const ReplayClient::Plan plan = request.plan(listener, &error);
-    if (!error.isEmpty()) {
-        showBanner(tr("Cannot send: %1").arg(error), true);
-        return;
-    }
-    auto *client = new ReplayClient(this);
-    const QString clientPrefix = address.protocol() == QAbstractSocket::IPv6Protocol
-        ? QLatin1Char('[') + listener.host + QStringLiteral("]:")
-        : listener.host + QLatin1Char(':');
-    connect(client, &ReplayClient::connected, this, [this, clientPrefix, origin](quint16 port) {
-        const QString client = clientPrefix + QString::number(port);
-        // Its connection may already be listed.
-        for (qsizetype row = m_store.connectionCount(); row-- > 0;) {
-            const ConnectionRecord &record = m_store.connectionAt(row);
-            if (record.client == client && !record.isClosed()) {
-                m_origins.insert(record.id, origin);
-                return;
-            }
-        }
-        m_resendClients.insert(client, origin);
-    });
-    connect(client, &ReplayClient::finished, this, [this, client](const ReplayClient::Outcome &outcome) {
-        if (outcome.error.isEmpty())
-            statusBar()->showMessage(tr("Sent again: %1, %2 bytes back").arg(outcome.status).arg(outcome.responseBytes), 8000);
-        else
-            showBanner(tr("Sending again failed: %1").arg(outcome.error), true);
-        client->deleteLater();
-    });
-    client->start(plan);
-}
-
-QString MainWindow::originOf(const ConnectionRecord &record) const
-{
-    return m_origins.value(record.id);
+    m_resender->send(request, origin);
 }
 
 void MainWindow::applyFilter()

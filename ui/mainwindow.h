@@ -11,6 +11,7 @@
 
 class BatchIntake;
 class CaptureActions;
+class CaptureFiles;
 class ConditionsPanel;
 class ConnectionFilterModel;
 class ConnectionTableModel;
@@ -27,6 +28,7 @@ class QLineEdit;
 class QDockWidget;
 class QSplitter;
 class RawClientPanel;
+class Resender;
 class QTableView;
 
 // The monitor window: start and stop the proxy, watch its connections and
@@ -99,14 +101,8 @@ private:
     void followShownConnection(const QList<ConnectionRecord> &records);
     void onExchangeSelected();
     void showBanner(const QString &text, bool error);
-    void installColumnMenu(QTableView *view);
-    void followNewRows(QTableView *view, bool *follow);
     void showConnectionMenu(const QPoint &at);
-    void askExport(const CaptureSelection &selection, const QString &format);
-    void askOpen();
     void setShownFile(const QString &path);
-    // The note the detail pane shows for a connection that was a resend.
-    QString originOf(const ConnectionRecord &record) const;
 
     ProxyConfig m_engine;
     ProxyServer *m_server;
@@ -148,13 +144,7 @@ private:
     bool m_followConnections = true;
     bool m_followExchanges = true;
     QString m_openedFile;
-    bool m_unsaved = false; // live capture since the last save, open or clear
-    // A file is being written from the store on another thread: the store
-    // must not change, so batches wait in the intake.
-    bool m_fileBusy = false;
+    CaptureFiles *m_files = nullptr;
     BatchIntake *m_intake = nullptr;
-    // Resends: the client address a resend connected from → where it came
-    // from, until its connection shows up; then by connection id.
-    QHash<QString, QString> m_resendClients;
-    QHash<quint64, QString> m_origins;
+    Resender *m_resender = nullptr;
 };
