@@ -11,12 +11,12 @@
 #include "connectionlifeview.h"
 #include "captureexport.h"
 #include "capturefiles.h"
-#include "catrustdialog.h"
 #include "harwriter.h"
 #include "pcapngwriter.h"
 #include "resender.h"
 #include "sparklinedelegate.h"
 #include "tableviews.h"
+#include "windowactions.h"
 #include "waterfalldelegate.h"
 #include "sessionreader.h"
 #include "connectionfiltermodel.h"
@@ -136,80 +136,39 @@ MainWindow::~MainWindow()
 
 void MainWindow::buildActions()
 {
-    m_startStop = new QAction(this);
-    m_startStop->setObjectName(QStringLiteral("startStop"));
-    m_startStop->setShortcut(Qt::Key_F5);
-    connect(m_startStop, &QAction::triggered, this, &MainWindow::toggleProxy);
-
-    m_clear = new QAction(style()->standardIcon(QStyle::SP_DialogResetButton), tr("Clear"), this);
-    m_clear->setObjectName(QStringLiteral("clear"));
-    m_clear->setShortcut(Qt::CTRL | Qt::Key_L);
-    m_clear->setToolTip(tr("Forget the captured connections and exchanges (Ctrl+L)"));
-    connect(m_clear, &QAction::triggered, this, &MainWindow::clearCapture);
-
-    m_export = new QAction(tr("Export as JSON Lines…"), this);
-    m_export->setObjectName(QStringLiteral("export"));
-    m_export->setShortcut(Qt::CTRL | Qt::SHIFT | Qt::Key_E);
-    m_export->setToolTip(tr("Save the connections and exchanges the lists show as JSON Lines, "
-                            "the format of the headless --jsonl stream (Ctrl+Shift+E)"));
-    connect(m_export, &QAction::triggered, this, [this] {
-        m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("jsonl"));
-    });
-    m_exportHar = new QAction(tr("Export as HAR…"), this);
-    m_exportHar->setObjectName(QStringLiteral("exportHar"));
-    m_exportHar->setToolTip(tr("Save the HTTP exchanges the lists show as HAR 1.2, for browser devtools and HAR viewers"));
-    connect(m_exportHar, &QAction::triggered, this, [this] {
-        m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("har"));
-    });
-    m_exportPcapng = new QAction(tr("Export as pcapng…"), this);
-    m_exportPcapng->setObjectName(QStringLiteral("exportPcapng"));
-    m_exportPcapng->setToolTip(tr("Save the connections the lists show as pcapng for Wireshark: both legs of each, "
-                                  "their bytes in TCP that proxymon synthesizes"));
-    connect(m_exportPcapng, &QAction::triggered, this, [this] {
-        m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), QStringLiteral("pcapng"));
-    });
-    m_saveSession = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("Save session…"), this);
-    m_saveSession->setObjectName(QStringLiteral("saveSession"));
-    m_saveSession->setShortcut(QKeySequence::Save);
-    m_saveSession->setToolTip(tr("Save the whole capture, bodies and all, to open again later (Ctrl+S)"));
-    connect(m_saveSession, &QAction::triggered, this, [this] { m_files->askExport(CaptureSelection(), QStringLiteral("session")); });
-    m_openSession = new QAction(style()->standardIcon(QStyle::SP_DialogOpenButton), tr("Open…"), this);
-    m_openSession->setObjectName(QStringLiteral("openSession"));
-    m_openSession->setShortcut(QKeySequence::Open);
-    m_openSession->setToolTip(tr("Show a saved session, a headless JSONL stream or a HAR file (Ctrl+O)"));
-    connect(m_openSession, &QAction::triggered, m_files, &CaptureFiles::askOpen);
-
-    m_pause = new QAction(style()->standardIcon(QStyle::SP_MediaPause), tr("Pause capture"), this);
-    m_pause->setObjectName(QStringLiteral("pauseCapture"));
-    m_pause->setCheckable(true);
-    m_pause->setShortcut(Qt::Key_F12);
-    m_pause->setToolTip(tr("Stop recording new connections and exchanges; forwarding goes on (F12)"));
-    connect(m_pause, &QAction::toggled, this, [this](bool paused) { m_status->setPaused(paused); });
-
-    m_decrypt = new QAction(style()->standardIcon(QStyle::SP_DialogYesButton), tr("Decrypt HTTPS"), this);
-    m_decrypt->setObjectName(QStringLiteral("decryptAction"));
-    m_decrypt->setCheckable(true);
-    m_decrypt->setChecked(m_engine.decrypt);
-    m_decrypt->setToolTip(tr("Read inside the TLS of clients that trust proxymon's CA (Proxy → Trust proxymon's CA…); "
-                             "off: relay TLS unread"));
-    connect(m_decrypt, &QAction::toggled, this, [this](bool on) {
+    m_act = new WindowActions(this, m_engine.decrypt);
+    connect(m_act->startStop, &QAction::triggered, this, &MainWindow::toggleProxy);
+    connect(m_act->clear, &QAction::triggered, this, &MainWindow::clearCapture);
+    const auto exportAs = [this](QAction *action, const QString &format) {
+        connect(action, &QAction::triggered, this, [this, format] {
+            m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), format);
+        });
+    };
+    exportAs(m_act->exportJsonl, QStringLiteral("jsonl"));
+    exportAs(m_act->exportHar, QStringLiteral("har"));
+    exportAs(m_act->exportPcapng, QStringLiteral("pcapng"));
+    connect(m_act->saveSession, &QAction::triggered, this,
+            [this] { m_files->askExport(CaptureSelection(), QStringLiteral("session")); });
+    connect(m_act->openSession, &QAction::triggered, m_files, &CaptureFiles::askOpen);
+    connect(m_act->pause, &QAction::toggled, this, [this](bool paused) { m_status->setPaused(paused); });
+    connect(m_act->decrypt, &QAction::toggled, this, [this](bool on) {
         m_engine.decrypt = on;
         m_server->setDecryption(on);
     });
-
-    m_allExchanges = new QAction(tr("Exchanges of all connections"), this);
-    m_allExchanges->setObjectName(QStringLiteral("allExchanges"));
-    m_allExchanges->setCheckable(true);
-    m_allExchanges->setToolTip(tr("List the exchanges of every connection, not just the selected one"));
-    connect(m_allExchanges, &QAction::toggled, this, &MainWindow::onConnectionSelected);
-
-    m_focusFilter = new QAction(tr("Filter…"), this);
-    m_focusFilter->setShortcut(QKeySequence::Find);
-    connect(m_focusFilter, &QAction::triggered, this, [this] {
+    connect(m_act->allExchanges, &QAction::toggled, this, &MainWindow::onConnectionSelected);
+    connect(m_act->focusFilter, &QAction::triggered, this, [this] {
         m_filterEdit->setFocus(Qt::ShortcutFocusReason);
         m_filterEdit->selectAll();
     });
-    addAction(m_focusFilter);
+    connect(m_act->keyLog, &QAction::triggered, this, [this](bool on) {
+        if (!on) {
+            setKeyLogFile(QString());
+            return;
+        }
+        const QString path = QFileDialog::getSaveFileName(this, tr("TLS key log"),
+                                                          QDir::home().filePath(QStringLiteral("proxymon-keys.log")));
+        setKeyLogFile(path);
+    });
 }
 
 void MainWindow::buildToolBar()
@@ -218,15 +177,15 @@ void MainWindow::buildToolBar()
     bar->setObjectName(QStringLiteral("proxyToolBar"));
     bar->setMovable(false);
     bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    bar->addAction(m_startStop);
+    bar->addAction(m_act->startStop);
     bar->addSeparator();
 
     m_controls = new ProxyControls(bar);
     bar->addWidget(m_controls);
     bar->addSeparator();
-    bar->addAction(m_pause);
-    bar->addAction(m_decrypt);
-    bar->addAction(m_clear);
+    bar->addAction(m_act->pause);
+    bar->addAction(m_act->decrypt);
+    bar->addAction(m_act->clear);
 
     // The filter gets a row of its own: it is used all the time and wants
     // the width, which the proxy's row no longer has.
@@ -357,71 +316,8 @@ void MainWindow::buildViews()
 
 void MainWindow::buildMenus()
 {
-    QMenu *file = menuBar()->addMenu(tr("&File"));
-    file->addAction(m_openSession);
-    file->addAction(m_saveSession);
-    file->addSeparator();
-    file->addAction(m_exportHar);
-    file->addAction(m_exportPcapng);
-    file->addAction(m_export);
-    file->addSeparator();
-    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
-    QMenu *proxy = menuBar()->addMenu(tr("&Proxy"));
-    proxy->addAction(m_startStop);
-    proxy->addAction(m_clear);
-    proxy->addSeparator();
-    QAction *trust = proxy->addAction(tr("&Trust proxymon's CA…"), this, [this] {
-        auto *dialog = new CaTrustDialog(this);
-        dialog->setAttribute(Qt::WA_DeleteOnClose);
-        dialog->open();
-    });
-    trust->setObjectName(QStringLiteral("trustCa"));
-    trust->setToolTip(tr("Where proxymon's certificate authority is, and how to make clients trust it"));
-    proxy->addAction(m_decrypt);
-    m_keyLog = proxy->addAction(tr("Write TLS &key log…"));
-    m_keyLog->setObjectName(QStringLiteral("keyLogAction"));
-    m_keyLog->setCheckable(true);
-    m_keyLog->setToolTip(tr("Append the secrets of both TLS legs to a file Wireshark reads (NSS key log format); "
-                            "anyone who reads it can decrypt the traffic"));
-    connect(m_keyLog, &QAction::triggered, this, [this](bool on) {
-        if (!on) {
-            setKeyLogFile(QString());
-            return;
-        }
-        const QString path = QFileDialog::getSaveFileName(this, tr("TLS key log"),
-                                                          QDir::home().filePath(QStringLiteral("proxymon-keys.log")));
-        setKeyLogFile(path);
-    });
-    m_actions->fillMenu(menuBar()->addMenu(tr("&Exchange")));
-    QMenu *view = menuBar()->addMenu(tr("&View"));
-    view->addAction(m_pause);
-    view->addAction(m_allExchanges);
-    view->addAction(m_focusFilter);
-    QAction *rawClient = m_rawClientDock->toggleViewAction();
-    rawClient->setObjectName(QStringLiteral("showRawClient"));
-    rawClient->setShortcut(Qt::CTRL | Qt::Key_T);
-    rawClient->setToolTip(tr("A client you drive by hand: send, shut down writing, reset (Ctrl+T)"));
-    view->addAction(rawClient);
-    findChild<QToolBar *>(QStringLiteral("proxyToolBar"))->insertAction(m_clear, rawClient);
-    QAction *conditions = m_conditionsDock->toggleViewAction();
-    conditions->setObjectName(QStringLiteral("showConditions"));
-    conditions->setText(tr("&Conditions and faults"));
-    conditions->setToolTip(tr("Slow the network down (a browser's preset, latency, bandwidth) or break "
-                              "connections on purpose (resets, stalls, limits)"));
-    proxy->addSeparator();
-    proxy->addAction(conditions);
-    findChild<QToolBar *>(QStringLiteral("proxyToolBar"))->insertAction(m_clear, conditions);
-    QMenu *help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&About proxymon"), this, [this] {
-        QMessageBox::about(this, tr("About proxymon"),
-                           tr("<h3>proxymon %1</h3>"
-                              "<p>A TCP proxy monitor: it forwards every byte between your client and "
-                              "its server, exactly, and shows each connection and HTTP exchange as it "
-                              "happens.</p><p>Built with Qt %2.</p>")
-                               .arg(QStringLiteral(PROXYMON_VERSION), QStringLiteral(QT_VERSION_STR)));
-    });
-    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+    m_act->fillMenuBar(menuBar(), m_actions, m_rawClientDock, m_conditionsDock,
+                       findChild<QToolBar *>(QStringLiteral("proxyToolBar")));
 }
 
 void MainWindow::restoreSettings()
@@ -436,7 +332,7 @@ void MainWindow::restoreSettings()
     m_connectionsView->horizontalHeader()->restoreState(
         settings.value(QStringLiteral("connections/header")).toByteArray());
     m_exchangesView->horizontalHeader()->restoreState(settings.value(QStringLiteral("exchanges/header")).toByteArray());
-    m_allExchanges->setChecked(settings.value(QStringLiteral("exchanges/allConnections"), false).toBool());
+    m_act->allExchanges->setChecked(settings.value(QStringLiteral("exchanges/allConnections"), false).toBool());
     m_controls->restore(settings);
     m_conditions->restore(settings);
 }
@@ -450,7 +346,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("window/bottomSplitter"), m_bottomSplitter->saveState());
     settings.setValue(QStringLiteral("connections/header"), m_connectionsView->horizontalHeader()->saveState());
     settings.setValue(QStringLiteral("exchanges/header"), m_exchangesView->horizontalHeader()->saveState());
-    settings.setValue(QStringLiteral("exchanges/allConnections"), m_allExchanges->isChecked());
+    settings.setValue(QStringLiteral("exchanges/allConnections"), m_act->allExchanges->isChecked());
     m_controls->save(&settings);
     m_conditions->save(&settings);
 }
@@ -480,7 +376,7 @@ bool MainWindow::isListening() const
 void MainWindow::onInputsEdited()
 {
     if (!m_server->isListening())
-        m_startStop->setEnabled(m_controls->isValid());
+        m_act->startStop->setEnabled(m_controls->isValid());
 }
 
 void MainWindow::toggleProxy()
@@ -510,7 +406,7 @@ void MainWindow::startProxy()
     }
     ProxyConfig config = m_engine;
     m_controls->applyTo(&config);
-    config.decrypt = m_decrypt->isChecked();
+    config.decrypt = m_act->decrypt->isChecked();
     // The engine's workers a step below this thread (see ProxyConfig):
     // with 9,900 live connections on two busy cores the longest stall went
     // from 27-60 ms to 30-49 ms over seven runs each; the window's own
@@ -580,11 +476,11 @@ void MainWindow::onListeningChanged(bool listening)
 {
     // The buttons follow what the server says, not what was asked of it.
     listening = m_server->isListening();
-    m_startStop->setText(listening ? tr("Stop") : tr("Start"));
-    m_startStop->setIcon(style()->standardIcon(listening ? QStyle::SP_MediaStop : QStyle::SP_MediaPlay));
-    m_startStop->setToolTip(listening ? tr("Stop listening; live connections end after a short grace (F5)")
+    m_act->startStop->setText(listening ? tr("Stop") : tr("Start"));
+    m_act->startStop->setIcon(style()->standardIcon(listening ? QStyle::SP_MediaStop : QStyle::SP_MediaPlay));
+    m_act->startStop->setToolTip(listening ? tr("Stop listening; live connections end after a short grace (F5)")
                                       : tr("Listen and forward to the target (F5)"));
-    m_startStop->setEnabled(listening || m_controls->isValid());
+    m_act->startStop->setEnabled(listening || m_controls->isValid());
     m_controls->setLocked(listening);
     // The server's config holds the port it really listens on.
     const ProxyConfig config = m_server->config();
@@ -609,7 +505,7 @@ void MainWindow::takeBatch(const QList<ConnectionRecord> &records, const QList<H
     if (!m_openedFile.isEmpty())
         return;
     m_resender->noteRecords(records);
-    if (!m_pause->isChecked()) {
+    if (!m_act->pause->isChecked()) {
         if (!records.isEmpty())
             m_files->captured();
         m_store.add(records, exchanges);
@@ -648,7 +544,7 @@ void MainWindow::onConnectionSelected()
 {
     const QModelIndex current = m_connectionsView->currentIndex();
     const quint64 id = current.isValid() ? current.data(ConnectionTableModel::IdRole).toULongLong() : 0;
-    m_exchangeFilter->setConnection(m_allExchanges->isChecked() ? 0 : (id ? id : ~quint64(0)));
+    m_exchangeFilter->setConnection(m_act->allExchanges->isChecked() ? 0 : (id ? id : ~quint64(0)));
     if (!id)
         return;
     const qsizetype row = m_store.connectionRow(id);
@@ -658,9 +554,9 @@ void MainWindow::onConnectionSelected()
         m_detail->showRawConnection(m_store.connectionAt(row));
         return;
     }
-    if (!m_allExchanges->isChecked() && m_exchangeFilter->rowCount() > 0)
+    if (!m_act->allExchanges->isChecked() && m_exchangeFilter->rowCount() > 0)
         m_exchangesView->setCurrentIndex(m_exchangeFilter->index(0, 0));
-    else if (!m_allExchanges->isChecked())
+    else if (!m_act->allExchanges->isChecked())
         m_detail->showNothing(tr("Connection %1 has no HTTP exchange (yet).").arg(id));
 }
 
@@ -683,7 +579,7 @@ void MainWindow::setKeyLogFile(const QString &path)
 {
     // Off by default: the file decrypts everything it covers.
     m_engine.keyLogFile = path;
-    m_keyLog->setChecked(!path.isEmpty());
+    m_act->keyLog->setChecked(!path.isEmpty());
     if (!path.isEmpty() && isListening())
         statusBar()->showMessage(tr("The key log starts with the next start of the proxy"), 8000);
 }

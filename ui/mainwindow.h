@@ -30,6 +30,7 @@ class QSplitter;
 class RawClientPanel;
 class Resender;
 class QTableView;
+class WindowActions;
 
 // The monitor window: start and stop the proxy, watch its connections and
 // HTTP exchanges live, filter them, and read any exchange in detail. The
@@ -112,18 +113,7 @@ private:
     ExchangeTableModel *m_exchangeModel;
     ExchangeFilterModel *m_exchangeFilter;
 
-    QAction *m_startStop = nullptr;
-    QAction *m_clear = nullptr;
-    QAction *m_export = nullptr;
-    QAction *m_pause = nullptr;
-    QAction *m_allExchanges = nullptr;
-    QAction *m_focusFilter = nullptr;
-    QAction *m_decrypt = nullptr;
-    QAction *m_keyLog = nullptr;
-    QAction *m_exportHar = nullptr;
-    QAction *m_exportPcapng = nullptr;
-    QAction *m_saveSession = nullptr;
-    QAction *m_openSession = nullptr;
+    WindowActions *m_act = nullptr;
     CaptureActions *m_actions = nullptr;
     PassthroughBar *m_passthroughBar = nullptr;
     ProxyControls *m_controls = nullptr;
