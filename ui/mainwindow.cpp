@@ -13,6 +13,7 @@
 #include "capturefiles.h"
 #include "harwriter.h"
 #include "pcapngwriter.h"
+#include "proxysession.h"
 #include "resender.h"
 #include "sparklinedelegate.h"
 #include "tableviews.h"
@@ -56,15 +57,8 @@
 #include <QToolBar>
 #include <QVBoxLayout>
 
-namespace {
-
-constexpr int EngineNiceness = 3;
-
-} // namespace
-
 MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     : QMainWindow(parent)
-    , m_engine(engine)
     , m_server(new ProxyServer(this))
     , m_connectionModel(new ConnectionTableModel(&m_store, this))
     , m_connectionFilter(new ConnectionFilterModel(&m_store, this))
@@ -92,6 +86,8 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
         setShownFile(path);
         m_status->refresh();
     });
+    m_session = new ProxySession(m_server, engine, this);
+    connect(m_session, &ProxySession::problem, this, [this](const QString &text) { showBanner(text, true); });
     m_resender = new Resender(m_server, &m_store, this);
     connect(m_resender, &Resender::problem, this, [this](const QString &text) { showBanner(text, true); });
     connect(m_resender, &Resender::message, this, [this](const QString &text) { statusBar()->showMessage(text, 8000); });
@@ -136,7 +132,7 @@ MainWindow::~MainWindow()
 
 void MainWindow::buildActions()
 {
-    m_act = new WindowActions(this, m_engine.decrypt);
+    m_act = new WindowActions(this, m_session->engine().decrypt);
     connect(m_act->startStop, &QAction::triggered, this, &MainWindow::toggleProxy);
     connect(m_act->clear, &QAction::triggered, this, &MainWindow::clearCapture);
     const auto exportAs = [this](QAction *action, const QString &format) {
@@ -151,10 +147,7 @@ void MainWindow::buildActions()
             [this] { m_files->askExport(CaptureSelection(), QStringLiteral("session")); });
     connect(m_act->openSession, &QAction::triggered, m_files, &CaptureFiles::askOpen);
     connect(m_act->pause, &QAction::toggled, this, [this](bool paused) { m_status->setPaused(paused); });
-    connect(m_act->decrypt, &QAction::toggled, this, [this](bool on) {
-        m_engine.decrypt = on;
-        m_server->setDecryption(on);
-    });
+    connect(m_act->decrypt, &QAction::toggled, m_session, &ProxySession::setDecryption);
     connect(m_act->allExchanges, &QAction::toggled, this, &MainWindow::onConnectionSelected);
     connect(m_act->focusFilter, &QAction::triggered, this, [this] {
         m_filterEdit->setFocus(Qt::ShortcutFocusReason);
@@ -257,16 +250,14 @@ void MainWindow::buildViews()
 
     m_conditions = new ConditionsPanel(this);
     m_conditions->setObjectName(QStringLiteral("conditionsPanel"));
-    m_conditions->showRules(m_engine.rules);
+    m_conditions->showRules(m_session->engine().rules);
     m_conditionsDock = new QDockWidget(tr("Conditions and faults"), this);
     m_conditionsDock->setObjectName(QStringLiteral("conditionsDock"));
     m_conditionsDock->setWidget(m_conditions);
     addDockWidget(Qt::RightDockWidgetArea, m_conditionsDock);
     m_conditionsDock->hide();
     connect(m_conditions, &ConditionsPanel::applied, this, [this](const RuleSet &rules) {
-        m_engine.rules = rules;
-        if (m_server->isListening())
-            m_server->setRules(rules);
+        m_session->setRules(rules);
         statusBar()->showMessage(rules.isEmpty() ? tr("No conditions or faults from now on")
                                                  : tr("%n condition(s) and %1 fault(s) in force", nullptr,
                                                       int(rules.conditions.size()))
@@ -404,43 +395,18 @@ void MainWindow::startProxy()
         m_resender->forget();
         m_openedFile.clear();
     }
-    ProxyConfig config = m_engine;
-    m_controls->applyTo(&config);
-    config.decrypt = m_act->decrypt->isChecked();
-    // The engine's workers a step below this thread (see ProxyConfig):
-    // with 9,900 live connections on two busy cores the longest stall went
-    // from 27-60 ms to 30-49 ms over seven runs each; the window's own
-    // keep-alive throughput under that saturation gave about a tenth to
-    // the load generators beside it.
-    config.workerNiceness = EngineNiceness;
-    for (const QString &host : m_passthroughBar->excluded()) {
-        if (!config.passthroughHosts.contains(host, Qt::CaseInsensitive))
-            config.passthroughHosts.append(host);
-    }
-    const bool proxyMode = config.mode == ProxyConfig::Mode::HttpProxy;
-    if (!config.listensOnLoopbackOnly()) {
-        const QString reach = proxyMode ? tr("use proxymon as their HTTP proxy") : tr("use proxymon to reach %1")
-                                                                                      .arg(config.targetText());
-        const QString who = config.allowedClients.isEmpty()
-            ? tr("any machine that can connect")
-            : tr("only %1").arg(config.allowedClientsText());
-        const auto answer = QMessageBox::warning(
-            this, tr("Listen beyond this machine?"),
-            tr("Listening on %1 lets other machines %2 (%3), and shows you their traffic. "
-               "Listen there anyway?")
-                .arg(config.listenText(), reach, who),
-            QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel);
-        if (answer != QMessageBox::Yes)
-            return;
-        config.allowNonLoopback = true;
-    }
-    if (!m_server->start(config)) {
-        showBanner(tr("Could not start: %1").arg(m_server->errorString()), true);
+    switch (m_session->start(*m_controls, m_passthroughBar->excluded())) {
+    case ProxySession::Start::Declined:
+        return;
+    case ProxySession::Start::Failed:
         onListeningChanged(false);
         return;
+    case ProxySession::Start::Started:
+        break;
     }
     m_banner->hide();
-    if (!proxyMode)
+    const ProxyConfig config = m_server->config();
+    if (config.mode != ProxyConfig::Mode::HttpProxy)
         m_controls->rememberTarget(config.targetText());
     saveSettings();
 }
@@ -577,10 +543,8 @@ void MainWindow::onExchangeSelected()
 
 void MainWindow::setKeyLogFile(const QString &path)
 {
-    // Off by default: the file decrypts everything it covers.
-    m_engine.keyLogFile = path;
     m_act->keyLog->setChecked(!path.isEmpty());
-    if (!path.isEmpty() && isListening())
+    if (m_session->setKeyLogFile(path))
         statusBar()->showMessage(tr("The key log starts with the next start of the proxy"), 8000);
 }
 

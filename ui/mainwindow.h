@@ -21,6 +21,7 @@ class ExchangeTableModel;
 class PassthroughBar;
 class ProxyControls;
 class ProxyServer;
+class ProxySession;
 class ProxyStatusBar;
 class QAction;
 class QLabel;
@@ -105,7 +106,6 @@ private:
     void showConnectionMenu(const QPoint &at);
     void setShownFile(const QString &path);
 
-    ProxyConfig m_engine;
     ProxyServer *m_server;
     CaptureStore m_store;
     ConnectionTableModel *m_connectionModel;
@@ -114,6 +114,7 @@ private:
     ExchangeFilterModel *m_exchangeFilter;
 
     WindowActions *m_act = nullptr;
+    ProxySession *m_session = nullptr;
     CaptureActions *m_actions = nullptr;
     PassthroughBar *m_passthroughBar = nullptr;
     ProxyControls *m_controls = nullptr;
