@@ -16,7 +16,7 @@
 #include "proxysession.h"
 #include "resender.h"
 #include "sparklinedelegate.h"
-#include "tableviews.h"
+#include "captureviews.h"
 #include "windowactions.h"
 #include "waterfalldelegate.h"
 #include "sessionreader.h"
@@ -203,42 +203,11 @@ void MainWindow::buildToolBar()
 
 void MainWindow::buildViews()
 {
-    m_connectionsView = TableViews::make(QStringLiteral("connectionsView"), m_connectionFilter, this);
-    m_connectionsView->sortByColumn(ConnectionTableModel::Id, Qt::AscendingOrder);
-    m_connectionsView->setColumnWidth(ConnectionTableModel::Id, 60);
-    m_connectionsView->setColumnWidth(ConnectionTableModel::Client, 150);
-    m_connectionsView->setColumnWidth(ConnectionTableModel::Upstream, 190);
-    m_connectionsView->setColumnWidth(ConnectionTableModel::State, 170);
-    m_connectionsView->setColumnWidth(ConnectionTableModel::Life, 150);
-    m_connectionsView->setColumnWidth(ConnectionTableModel::Activity, 110);
-    m_connectionsView->setItemDelegateForColumn(ConnectionTableModel::Activity, new SparklineDelegate(m_connectionsView));
-    m_connectionsView->setColumnWidth(ConnectionTableModel::Tls, 110);
-    m_connectionsView->setColumnWidth(ConnectionTableModel::Waterfall, 280);
-    m_connectionsView->setItemDelegateForColumn(ConnectionTableModel::Waterfall,
-                                                new WaterfallDelegate(&m_store, m_connectionFilter, m_connectionsView));
-    connect(m_connectionModel, &ConnectionTableModel::clockMoved, m_connectionsView->viewport(),
-            qOverload<>(&QWidget::update));
-    m_exchangesView = TableViews::make(QStringLiteral("exchangesView"), m_exchangeFilter, this);
-    m_exchangesView->sortByColumn(ExchangeTableModel::Connection, Qt::AscendingOrder);
-    m_exchangesView->setColumnWidth(ExchangeTableModel::Connection, 60);
-    m_exchangesView->setColumnWidth(ExchangeTableModel::Method, 70);
-    m_exchangesView->setColumnWidth(ExchangeTableModel::Target, 220);
-    m_exchangesView->setColumnWidth(ExchangeTableModel::Flags, 24);
-    m_detail = new ExchangeDetailView(this);
-    m_detail->setObjectName(QStringLiteral("detailView"));
-
-    m_bottomSplitter = new QSplitter(Qt::Horizontal, this);
-    m_bottomSplitter->setObjectName(QStringLiteral("bottomSplitter"));
-    m_bottomSplitter->addWidget(m_exchangesView);
-    m_bottomSplitter->addWidget(m_detail);
-    m_bottomSplitter->setStretchFactor(0, 1);
-    m_bottomSplitter->setStretchFactor(1, 1);
-    m_mainSplitter = new QSplitter(Qt::Vertical, this);
-    m_mainSplitter->setObjectName(QStringLiteral("mainSplitter"));
-    m_mainSplitter->addWidget(m_connectionsView);
-    m_mainSplitter->addWidget(m_bottomSplitter);
-    m_mainSplitter->setStretchFactor(0, 2);
-    m_mainSplitter->setStretchFactor(1, 3);
+    m_views = new CaptureViews(&m_store, m_connectionModel, m_connectionFilter, m_exchangeFilter,
+                               [this](quint64 id) { return m_resender->originOf(id); }, this);
+    m_connectionsView = m_views->connections();
+    m_exchangesView = m_views->exchanges();
+    m_detail = m_views->detail();
 
     m_rawClient = new RawClientPanel(this);
     m_rawClient->setObjectName(QStringLiteral("rawClient"));
@@ -280,13 +249,13 @@ void MainWindow::buildViews()
     layout->setSpacing(0);
     layout->addWidget(m_banner);
     layout->addWidget(m_passthroughBar);
-    layout->addWidget(m_mainSplitter, 1);
+    layout->addWidget(m_views->widget(), 1);
     setCentralWidget(central);
 
     connect(m_connectionsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &MainWindow::onConnectionSelected);
-    connect(m_exchangesView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
-            &MainWindow::onExchangeSelected);
+    connect(m_exchangesView->selectionModel(), &QItemSelectionModel::currentRowChanged, m_views,
+            &CaptureViews::exchangeSelected);
     m_actions = new CaptureActions(&m_store, m_server, m_connectionsView, m_exchangesView, m_exchangeFilter, this);
     connect(m_actions, &CaptureActions::filterRequested, this, [this](const QString &text) {
         m_filterEdit->setText(text);
@@ -301,8 +270,6 @@ void MainWindow::buildViews()
     connect(m_connectionsView, &QWidget::customContextMenuRequested, this, &MainWindow::showConnectionMenu);
     m_exchangesView->setContextMenuPolicy(Qt::CustomContextMenu);
     connect(m_exchangesView, &QWidget::customContextMenuRequested, m_actions, &CaptureActions::showExchangeMenu);
-    TableViews::followNewRows(m_connectionsView, &m_followConnections);
-    TableViews::followNewRows(m_exchangesView, &m_followExchanges);
 }
 
 void MainWindow::buildMenus()
@@ -318,11 +285,7 @@ void MainWindow::restoreSettings()
     if (!settings.contains(QStringLiteral("window/geometry")))
         resize(1200, 760);
     restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
-    m_mainSplitter->restoreState(settings.value(QStringLiteral("window/mainSplitter")).toByteArray());
-    m_bottomSplitter->restoreState(settings.value(QStringLiteral("window/bottomSplitter")).toByteArray());
-    m_connectionsView->horizontalHeader()->restoreState(
-        settings.value(QStringLiteral("connections/header")).toByteArray());
-    m_exchangesView->horizontalHeader()->restoreState(settings.value(QStringLiteral("exchanges/header")).toByteArray());
+    m_views->restore(settings);
     m_act->allExchanges->setChecked(settings.value(QStringLiteral("exchanges/allConnections"), false).toBool());
     m_controls->restore(settings);
     m_conditions->restore(settings);
@@ -333,10 +296,7 @@ void MainWindow::saveSettings() const
     QSettings settings;
     settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
     settings.setValue(QStringLiteral("window/state"), saveState());
-    settings.setValue(QStringLiteral("window/mainSplitter"), m_mainSplitter->saveState());
-    settings.setValue(QStringLiteral("window/bottomSplitter"), m_bottomSplitter->saveState());
-    settings.setValue(QStringLiteral("connections/header"), m_connectionsView->horizontalHeader()->saveState());
-    settings.setValue(QStringLiteral("exchanges/header"), m_exchangesView->horizontalHeader()->saveState());
+    m_views->save(&settings);
     settings.setValue(QStringLiteral("exchanges/allConnections"), m_act->allExchanges->isChecked());
     m_controls->save(&settings);
     m_conditions->save(&settings);
@@ -426,10 +386,7 @@ void MainWindow::clearCapture()
     m_files->cleared();
     if (!m_openedFile.isEmpty())
         setShownFile(QString());
-    m_detail->showNothing(tr("Select a connection or an exchange."));
-    m_detail->lifeView()->showNothing();
-    m_followConnections = true;
-    m_followExchanges = true;
+    m_views->showNothing();
     m_status->refresh();
 }
 
@@ -475,7 +432,7 @@ void MainWindow::takeBatch(const QList<ConnectionRecord> &records, const QList<H
         if (!records.isEmpty())
             m_files->captured();
         m_store.add(records, exchanges);
-        followShownConnection(records);
+        m_views->followShown(records);
         return;
     }
     // Paused: the connections already listed still move on; nothing new.
@@ -486,59 +443,13 @@ void MainWindow::takeBatch(const QList<ConnectionRecord> &records, const QList<H
     }
     if (!known.isEmpty()) {
         m_store.add(known, {});
-        followShownConnection(known);
-    }
-}
-
-void MainWindow::followShownConnection(const QList<ConnectionRecord> &records)
-{
-    // The connection whose life is on screen moves on with its records.
-    const quint64 shown = m_detail->lifeView()->shownId();
-    if (shown == 0)
-        return;
-    for (const ConnectionRecord &record : records) {
-        if (record.id != shown)
-            continue;
-        const qsizetype row = m_store.connectionRow(shown);
-        if (row >= 0)
-            m_detail->updateConnection(m_store.connectionAt(row), m_store.rateHistory(shown));
-        return;
+        m_views->followShown(known);
     }
 }
 
 void MainWindow::onConnectionSelected()
 {
-    const QModelIndex current = m_connectionsView->currentIndex();
-    const quint64 id = current.isValid() ? current.data(ConnectionTableModel::IdRole).toULongLong() : 0;
-    m_exchangeFilter->setConnection(m_act->allExchanges->isChecked() ? 0 : (id ? id : ~quint64(0)));
-    if (!id)
-        return;
-    const qsizetype row = m_store.connectionRow(id);
-    if (row >= 0)
-        m_detail->showConnection(m_store.connectionAt(row), m_store.rateHistory(id));
-    if (row >= 0 && m_store.connectionAt(row).raw) {
-        m_detail->showRawConnection(m_store.connectionAt(row));
-        return;
-    }
-    if (!m_act->allExchanges->isChecked() && m_exchangeFilter->rowCount() > 0)
-        m_exchangesView->setCurrentIndex(m_exchangeFilter->index(0, 0));
-    else if (!m_act->allExchanges->isChecked())
-        m_detail->showNothing(tr("Connection %1 has no HTTP exchange (yet).").arg(id));
-}
-
-void MainWindow::onExchangeSelected()
-{
-    const QModelIndex current = m_exchangesView->currentIndex();
-    if (!current.isValid())
-        return;
-    const QModelIndex source = m_exchangeFilter->mapToSource(current);
-    if (source.row() >= m_store.exchangeCount())
-        return;
-    const HttpExchange &exchange = m_store.exchangeAt(source.row());
-    const qsizetype row = m_store.connectionRow(exchange.connectionId);
-    m_detail->showExchange(exchange, row >= 0 ? m_resender->originOf(exchange.connectionId) : QString());
-    if (row >= 0)
-        m_detail->showConnection(m_store.connectionAt(row), m_store.rateHistory(exchange.connectionId));
+    m_views->connectionSelected(m_act->allExchanges->isChecked());
 }
 
 void MainWindow::setKeyLogFile(const QString &path)

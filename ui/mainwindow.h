@@ -12,6 +12,7 @@
 class BatchIntake;
 class CaptureActions;
 class CaptureFiles;
+class CaptureViews;
 class ConditionsPanel;
 class ConnectionFilterModel;
 class ConnectionTableModel;
@@ -100,8 +101,6 @@ private:
     void takeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void onListeningChanged(bool listening);
     void onConnectionSelected();
-    void followShownConnection(const QList<ConnectionRecord> &records);
-    void onExchangeSelected();
     void showBanner(const QString &text, bool error);
     void showConnectionMenu(const QPoint &at);
     void setShownFile(const QString &path);
@@ -127,13 +126,10 @@ private:
     QDockWidget *m_rawClientDock = nullptr;
     ConditionsPanel *m_conditions = nullptr;
     QDockWidget *m_conditionsDock = nullptr;
-    QSplitter *m_mainSplitter = nullptr;
-    QSplitter *m_bottomSplitter = nullptr;
+    CaptureViews *m_views = nullptr;
     ProxyStatusBar *m_status = nullptr;
 
     QTimer m_filterDelay;
-    bool m_followConnections = true;
-    bool m_followExchanges = true;
     QString m_openedFile;
     CaptureFiles *m_files = nullptr;
     BatchIntake *m_intake = nullptr;
