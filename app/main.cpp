@@ -2,6 +2,7 @@
 #include "commandline.h"
 #include "filecommand.h"
 #include "headlessrunner.h"
+#include "capturefiles.h"
 #include "mainwindow.h"
 #include "networkpreset.h"
 
@@ -65,7 +66,7 @@ int runWindow(int argc, char *argv[], const CommandLine &commandLine)
     window.show();
     if (!commandLine.openPath.isEmpty()) {
         // Refused files say why in the window's banner.
-        window.openFile(commandLine.openPath, false);
+        window.files()->open(commandLine.openPath, false);
         return app.exec();
     }
     // Given a target (or the proxy mode) on the command line, start at

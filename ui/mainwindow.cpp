@@ -1,54 +1,37 @@
 #include "mainwindow.h"
 
 #include "bannerstyle.h"
-#include "builtinecho.h"
-#include "endpoint.h"
-#include "passthroughbar.h"
-#include "tlsinterception.h"
 #include "batchintake.h"
+#include "builtinecho.h"
 #include "captureactions.h"
-#include "conditionspanel.h"
-#include "connectionlifeview.h"
-#include "captureexport.h"
 #include "capturefiles.h"
-#include "harwriter.h"
-#include "pcapngwriter.h"
-#include "proxysession.h"
-#include "resender.h"
-#include "sparklinedelegate.h"
 #include "captureviews.h"
-#include "windowactions.h"
-#include "waterfalldelegate.h"
-#include "sessionreader.h"
+#include "conditionspanel.h"
 #include "connectionfiltermodel.h"
 #include "connectiontablemodel.h"
-#include "displaytext.h"
 #include "exchangedetailview.h"
 #include "exchangefiltermodel.h"
 #include "exchangetablemodel.h"
+#include "filteredit.h"
+#include "passthroughbar.h"
 #include "proxycontrols.h"
 #include "proxyserver.h"
+#include "proxysession.h"
 #include "proxystatusbar.h"
 #include "rawclientpanel.h"
+#include "resender.h"
+#include "tlsrowitems.h"
+#include "windowactions.h"
 
 #include <QAction>
-#include <QApplication>
 #include <QCloseEvent>
-#include <QDateTime>
 #include <QDir>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QHeaderView>
-#include <QHostAddress>
 #include <QLabel>
 #include <QLineEdit>
-#include <QMenu>
 #include <QMenuBar>
-#include <QMessageBox>
-#include <QRegularExpression>
-#include <QSaveFile>
-#include <QScrollBar>
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
@@ -103,9 +86,6 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     connect(m_server, &ProxyServer::notice, this, [this](const QString &message) {
         showBanner(message, false);
     });
-    m_filterDelay.setSingleShot(true);
-    m_filterDelay.setInterval(150);
-    connect(&m_filterDelay, &QTimer::timeout, this, &MainWindow::applyFilter);
 
     restoreSettings();
     if (!engine.targetHost.isEmpty() || engine.mode == ProxyConfig::Mode::HttpProxy) {
@@ -116,7 +96,7 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
     if (!engine.targetHost.isEmpty())
         setTargetText(engine.targetText());
     onListeningChanged(false);
-    onConnectionSelected(); // the exchange list starts in step with the selection (none)
+    m_views->connectionSelected(); // the exchange list starts in step with the selection (none)
     m_status->refresh();
 }
 
@@ -137,7 +117,7 @@ void MainWindow::buildActions()
     connect(m_act->clear, &QAction::triggered, this, &MainWindow::clearCapture);
     const auto exportAs = [this](QAction *action, const QString &format) {
         connect(action, &QAction::triggered, this, [this, format] {
-            m_files->askExport(CaptureSelection(CaptureFilter::parse(m_filterEdit->text())), format);
+            m_files->askExport(CaptureSelection(m_filterEdit->filter()), format);
         });
     };
     exportAs(m_act->exportJsonl, QStringLiteral("jsonl"));
@@ -148,7 +128,6 @@ void MainWindow::buildActions()
     connect(m_act->openSession, &QAction::triggered, m_files, &CaptureFiles::askOpen);
     connect(m_act->pause, &QAction::toggled, this, [this](bool paused) { m_status->setPaused(paused); });
     connect(m_act->decrypt, &QAction::toggled, m_session, &ProxySession::setDecryption);
-    connect(m_act->allExchanges, &QAction::toggled, this, &MainWindow::onConnectionSelected);
     connect(m_act->focusFilter, &QAction::triggered, this, [this] {
         m_filterEdit->setFocus(Qt::ShortcutFocusReason);
         m_filterEdit->selectAll();
@@ -187,44 +166,41 @@ void MainWindow::buildToolBar()
     filterBar->setObjectName(QStringLiteral("filterToolBar"));
     filterBar->setMovable(false);
     filterBar->addWidget(new QLabel(tr(" Filter "), filterBar));
-    m_filterEdit = new QLineEdit(filterBar);
-    m_filterEdit->setObjectName(QStringLiteral("filterEdit"));
-    m_filterEdit->setClearButtonEnabled(true);
-    m_filterEdit->setPlaceholderText(tr("Filter (Ctrl+F): words, host: status: method: client: state: is:"));
-    m_filterEdit->setToolTip(tr("Words match anywhere; host:example status:4xx method:post client:127.0.0.1 "
-                                "state:reset is:flagged narrow to a field; -term excludes"));
-    m_filterEdit->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    m_filterEdit = new FilterEdit(filterBar);
     filterBar->addWidget(m_filterEdit);
 
     connect(m_controls, &ProxyControls::edited, this, &MainWindow::onInputsEdited);
     connect(m_controls, &ProxyControls::startRequested, this, &MainWindow::startProxy);
-    connect(m_filterEdit, &QLineEdit::textChanged, this, [this] { m_filterDelay.start(); });
+    connect(m_filterEdit, &FilterEdit::applied, this, [this](const CaptureFilter &filter) {
+        m_connectionFilter->setFilter(filter);
+        m_exchangeFilter->setFilter(filter);
+    });
+    connect(m_filterEdit, &FilterEdit::problem, this,
+            [this](const QString &error) { statusBar()->showMessage(tr("Filter: %1").arg(error), 5000); });
 }
 
 void MainWindow::buildViews()
 {
     m_views = new CaptureViews(&m_store, m_connectionModel, m_connectionFilter, m_exchangeFilter,
                                [this](quint64 id) { return m_resender->originOf(id); }, this);
-    m_connectionsView = m_views->connections();
-    m_exchangesView = m_views->exchanges();
-    m_detail = m_views->detail();
+    connect(m_act->allExchanges, &QAction::toggled, m_views, &CaptureViews::setAllExchanges);
 
+    // The docks start hidden; their names keep their place in the saved state.
+    const auto dock = [this](QWidget *panel, const char *name, const QString &title) {
+        auto *dock = new QDockWidget(title, this);
+        dock->setObjectName(QLatin1String(name));
+        dock->setWidget(panel);
+        addDockWidget(Qt::RightDockWidgetArea, dock);
+        dock->hide();
+        return dock;
+    };
     m_rawClient = new RawClientPanel(this);
     m_rawClient->setObjectName(QStringLiteral("rawClient"));
-    m_rawClientDock = new QDockWidget(tr("Raw client"), this);
-    m_rawClientDock->setObjectName(QStringLiteral("rawClientDock"));
-    m_rawClientDock->setWidget(m_rawClient);
-    addDockWidget(Qt::RightDockWidgetArea, m_rawClientDock);
-    m_rawClientDock->hide();
-
+    m_rawClientDock = dock(m_rawClient, "rawClientDock", tr("Raw client"));
     m_conditions = new ConditionsPanel(this);
     m_conditions->setObjectName(QStringLiteral("conditionsPanel"));
     m_conditions->showRules(m_session->engine().rules);
-    m_conditionsDock = new QDockWidget(tr("Conditions and faults"), this);
-    m_conditionsDock->setObjectName(QStringLiteral("conditionsDock"));
-    m_conditionsDock->setWidget(m_conditions);
-    addDockWidget(Qt::RightDockWidgetArea, m_conditionsDock);
-    m_conditionsDock->hide();
+    m_conditionsDock = dock(m_conditions, "conditionsDock", tr("Conditions and faults"));
     connect(m_conditions, &ConditionsPanel::applied, this, [this](const RuleSet &rules) {
         m_session->setRules(rules);
         statusBar()->showMessage(rules.isEmpty() ? tr("No conditions or faults from now on")
@@ -252,24 +228,18 @@ void MainWindow::buildViews()
     layout->addWidget(m_views->widget(), 1);
     setCentralWidget(central);
 
-    connect(m_connectionsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
-            &MainWindow::onConnectionSelected);
-    connect(m_exchangesView->selectionModel(), &QItemSelectionModel::currentRowChanged, m_views,
-            &CaptureViews::exchangeSelected);
-    m_actions = new CaptureActions(&m_store, m_server, m_connectionsView, m_exchangesView, m_exchangeFilter, this);
+    m_actions = new CaptureActions(&m_store, m_server, m_views->connections(), m_views->exchanges(), m_exchangeFilter, this);
     connect(m_actions, &CaptureActions::filterRequested, this, [this](const QString &text) {
         m_filterEdit->setText(text);
-        applyFilter();
+        m_filterEdit->apply();
     });
     connect(m_actions, &CaptureActions::exportRequested, m_files, &CaptureFiles::askExport);
-    connect(m_actions, &CaptureActions::resendRequested, this, &MainWindow::resend);
+    connect(m_actions, &CaptureActions::resendRequested, m_resender, &Resender::resend);
     connect(m_actions, &CaptureActions::message, this, [this](const QString &text) {
         statusBar()->showMessage(text, 6000);
     });
-    m_connectionsView->setContextMenuPolicy(Qt::CustomContextMenu);
-    connect(m_connectionsView, &QWidget::customContextMenuRequested, this, &MainWindow::showConnectionMenu);
-    m_exchangesView->setContextMenuPolicy(Qt::CustomContextMenu);
-    connect(m_exchangesView, &QWidget::customContextMenuRequested, m_actions, &CaptureActions::showExchangeMenu);
+    connect(m_views->connections(), &QWidget::customContextMenuRequested, this, &MainWindow::showConnectionMenu);
+    connect(m_views->exchanges(), &QWidget::customContextMenuRequested, m_actions, &CaptureActions::showExchangeMenu);
 }
 
 void MainWindow::buildMenus()
@@ -392,18 +362,14 @@ void MainWindow::clearCapture()
 
 bool MainWindow::exportTo(const QString &path)
 {
-    return writeCapture(path, QStringLiteral("jsonl"), CaptureSelection(CaptureFilter::parse(m_filterEdit->text())));
+    return m_files->write(path, QStringLiteral("jsonl"), CaptureSelection(m_filterEdit->filter()));
 }
 
 void MainWindow::onListeningChanged(bool listening)
 {
     // The buttons follow what the server says, not what was asked of it.
     listening = m_server->isListening();
-    m_act->startStop->setText(listening ? tr("Stop") : tr("Start"));
-    m_act->startStop->setIcon(style()->standardIcon(listening ? QStyle::SP_MediaStop : QStyle::SP_MediaPlay));
-    m_act->startStop->setToolTip(listening ? tr("Stop listening; live connections end after a short grace (F5)")
-                                      : tr("Listen and forward to the target (F5)"));
-    m_act->startStop->setEnabled(listening || m_controls->isValid());
+    m_act->showListening(listening, m_controls->isValid());
     m_controls->setLocked(listening);
     // The server's config holds the port it really listens on.
     const ProxyConfig config = m_server->config();
@@ -447,11 +413,6 @@ void MainWindow::takeBatch(const QList<ConnectionRecord> &records, const QList<H
     }
 }
 
-void MainWindow::onConnectionSelected()
-{
-    m_views->connectionSelected(m_act->allExchanges->isChecked());
-}
-
 void MainWindow::setKeyLogFile(const QString &path)
 {
     m_act->keyLog->setChecked(!path.isEmpty());
@@ -461,87 +422,23 @@ void MainWindow::setKeyLogFile(const QString &path)
 
 void MainWindow::showConnectionMenu(const QPoint &at)
 {
-    const QModelIndex index = m_connectionsView->indexAt(at);
+    const QModelIndex index = m_views->connections()->indexAt(at);
     if (!index.isValid())
         return;
     const qsizetype row = m_store.connectionRow(index.data(ConnectionTableModel::IdRole).toULongLong());
     if (row < 0)
         return;
-    const ConnectionRecord record = m_store.connectionAt(row);
-    // The name the client asked for, else the host it reached.
-    QString host = record.clientTls.serverName;
-    Endpoint upstream;
-    QString ignored;
-    if (host.isEmpty() && Endpoint::parse(QString(record.upstream).remove(QRegularExpression(QStringLiteral("^tls:"))),
-                                          &upstream, &ignored))
-        host = upstream.host;
     // The TLS items for this connection's host, above the common ones.
     QObject holder;
-    QList<QAction *> extra;
-    if (!host.isEmpty()) {
-        TlsInterception &interception = m_server->interception();
-        const bool excluded = interception.listed(TlsInterception::Hosts::Passthrough, host)
-            || record.decryption == ConnectionRecord::Decryption::Rejected;
-        const auto item = [&](const QString &text, auto slot) {
-            auto *action = new QAction(text, &holder);
-            connect(action, &QAction::triggered, this, slot);
-            extra.append(action);
-        };
-        if (excluded)
-            item(tr("Decrypt %1 again").arg(host), [this, host] { m_passthroughBar->undo(QStringLiteral("decrypt:") + host); });
-        else
-            item(tr("Don't decrypt %1").arg(host), [this, host] { m_passthroughBar->exclude(host); });
-        if (record.error.contains(QLatin1String("certificate"))
-            && !interception.listed(TlsInterception::Hosts::Insecure, host)) {
-            item(tr("Relay %1 despite its certificate").arg(host), [&interception, host] {
-                interception.addHost(TlsInterception::Hosts::Insecure, host);
-            });
-        }
-    }
+    const QList<QAction *> extra =
+        TlsRowItems::make(m_store.connectionAt(row), m_server->interception(), m_passthroughBar, &holder);
     m_actions->showConnectionMenu(at, extra);
-}
-
-bool MainWindow::writeCapture(const QString &path, const QString &format, const CaptureSelection &selection)
-{
-    return m_files->write(path, format, selection);
-}
-
-bool MainWindow::saveSession(const QString &path)
-{
-    return m_files->write(path, QStringLiteral("session"), CaptureSelection());
-}
-
-bool MainWindow::openFile(const QString &path, bool askFirst)
-{
-    return m_files->open(path, askFirst);
 }
 
 void MainWindow::setShownFile(const QString &path)
 {
     m_openedFile = path;
     onListeningChanged(m_server->isListening());
-}
-
-void MainWindow::resend(const HttpExchange &exchange, bool edit)
-{
-    m_resender->resend(exchange, edit);
-}
-
-void MainWindow::send(const ReplayRequest &request, const QString &origin)
-{
-    m_resender->send(request, origin);
-}
-
-void MainWindow::applyFilter()
-{
-    QString error;
-    const CaptureFilter filter = CaptureFilter::parse(m_filterEdit->text(), &error);
-    m_connectionFilter->setFilter(filter);
-    m_exchangeFilter->setFilter(filter);
-    m_filterEdit->setStyleSheet(error.isEmpty() ? QString() : QStringLiteral("QLineEdit { border: 1px solid #b06000; }"));
-    m_filterEdit->setToolTip(error.isEmpty() ? QString() : error);
-    if (!error.isEmpty())
-        statusBar()->showMessage(tr("Filter: %1").arg(error), 5000);
 }
 
 void MainWindow::showBanner(const QString &text, bool error)

@@ -3,7 +3,6 @@
 #include "captureselection.h"
 #include "capturestore.h"
 #include "proxyconfig.h"
-#include "replayrequest.h"
 
 #include <QHash>
 #include <QMainWindow>
@@ -19,6 +18,7 @@ class ConnectionTableModel;
 class ExchangeDetailView;
 class ExchangeFilterModel;
 class ExchangeTableModel;
+class FilterEdit;
 class PassthroughBar;
 class ProxyControls;
 class ProxyServer;
@@ -54,6 +54,8 @@ public:
     ProxyServer *server() const { return m_server; }
     CaptureStore *store() { return &m_store; }
     CaptureActions *actions() const { return m_actions; }
+    // Exports, sessions and opened files.
+    CaptureFiles *files() const { return m_files; }
     // The file the lists show, when they show one rather than a live capture.
     QString openedFile() const { return m_openedFile; }
 
@@ -65,21 +67,6 @@ public slots:
     // Saves what the lists show (the filter applies) as JSONL; false with
     // the reason in the banner when the file cannot be written.
     bool exportTo(const QString &path);
-    // Writes the selection (everything when it picks nothing and has no
-    // filter) as "har", "pcapng", "jsonl" or "session", on a thread of its own with a
-    // progress dialog; false with the reason in the banner.
-    bool writeCapture(const QString &path, const QString &format, const CaptureSelection &selection);
-    // File → Save session: the whole capture, lossless.
-    bool saveSession(const QString &path);
-    // Shows a saved session, a JSONL stream or a HAR file instead of the
-    // capture; over a capture not saved, asks first (when askFirst). A file
-    // that cannot be read is refused in the banner and the lists stay.
-    bool openFile(const QString &path, bool askFirst = true);
-    // Sends a captured request again through the listener, as it was or
-    // (edit) through the composer; the answer is captured as a new
-    // connection that says where it came from.
-    void resend(const HttpExchange &exchange, bool edit);
-    void send(const ReplayRequest &request, const QString &origin);
     // Both TLS legs' secrets go to path (NSS key log format) from the next
     // start on; empty: none. Proxy → Write TLS key log… asks for the file.
     void setKeyLogFile(const QString &path);
@@ -96,11 +83,9 @@ private:
     void saveSettings() const;
 
     void onInputsEdited();
-    void applyFilter();
     // A batch (or a slice of one) from the intake.
     void takeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void onListeningChanged(bool listening);
-    void onConnectionSelected();
     void showBanner(const QString &text, bool error);
     void showConnectionMenu(const QPoint &at);
     void setShownFile(const QString &path);
@@ -117,11 +102,8 @@ private:
     CaptureActions *m_actions = nullptr;
     PassthroughBar *m_passthroughBar = nullptr;
     ProxyControls *m_controls = nullptr;
-    QLineEdit *m_filterEdit = nullptr;
+    FilterEdit *m_filterEdit = nullptr;
     QLabel *m_banner = nullptr;
-    QTableView *m_connectionsView = nullptr;
-    QTableView *m_exchangesView = nullptr;
-    ExchangeDetailView *m_detail = nullptr;
     RawClientPanel *m_rawClient = nullptr;
     QDockWidget *m_rawClientDock = nullptr;
     ConditionsPanel *m_conditions = nullptr;
@@ -129,7 +111,6 @@ private:
     CaptureViews *m_views = nullptr;
     ProxyStatusBar *m_status = nullptr;
 
-    QTimer m_filterDelay;
     QString m_openedFile;
     CaptureFiles *m_files = nullptr;
     BatchIntake *m_intake = nullptr;

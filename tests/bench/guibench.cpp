@@ -22,6 +22,7 @@
 #include "connectiontablemodel.h"
 #include "exchangedetailview.h"
 #include "httpheadparser.h"
+#include "capturefiles.h"
 #include "mainwindow.h"
 #include "proxyserver.h"
 
@@ -305,11 +306,11 @@ int scale(MainWindow &window)
     };
     const QString session = directory.filePath(QStringLiteral("session.jsonl"));
     qint64 sessionStallMs = 0, harStallMs = 0, openStallMs = 0;
-    const qint64 sessionMs = watched([&] { return window.saveSession(session); }, &sessionStallMs);
+    const qint64 sessionMs = watched([&] { return window.files()->write(session, QStringLiteral("session"), CaptureSelection()); }, &sessionStallMs);
     const qint64 harMs = watched([&] {
-        return window.writeCapture(directory.filePath(QStringLiteral("capture.har")), QStringLiteral("har"), CaptureSelection());
+        return window.files()->write(directory.filePath(QStringLiteral("capture.har")), QStringLiteral("har"), CaptureSelection());
     }, &harStallMs);
-    const qint64 openMs = watched([&] { return window.openFile(session, false); }, &openStallMs);
+    const qint64 openMs = watched([&] { return window.files()->open(session, false); }, &openStallMs);
     std::printf("fill_ms %lld sort_connections_ms %lld sort_exchanges_ms %lld filter_ms %lld filter_clear_ms %lld "
                 "connections %lld exchanges %lld matched %d session_ms %lld session_stall_ms %lld har_ms %lld "
                 "har_stall_ms %lld open_ms %lld open_stall_ms %lld\n",

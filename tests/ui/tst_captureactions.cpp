@@ -9,6 +9,7 @@
 #include "exchangedetailview.h"
 #include "exchangetablemodel.h"
 #include "loopback.h"
+#include "capturefiles.h"
 #include "mainwindow.h"
 #include "windowdriver.h"
 #include "proxyserver.h"
@@ -238,7 +239,7 @@ void tst_CaptureActions::copySaveAndFilterFromTheSelection()
     // The selection as HAR: one entry.
     selectExchanges(window, {1});
     const QString har = dir.filePath(QStringLiteral("selected.har"));
-    QVERIFY(window.writeCapture(har, QStringLiteral("har"), window.actions()->selection()));
+    QVERIFY(window.files()->write(har, QStringLiteral("har"), window.actions()->selection()));
     QFile harFile(har);
     QVERIFY(harFile.open(QIODevice::ReadOnly));
     const QJsonArray entries = QJsonDocument::fromJson(harFile.readAll())["log"]["entries"].toArray();
@@ -448,20 +449,20 @@ void tst_CaptureActions::sessionSavedOpenedAndRefused()
 
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("capture.jsonl"));
-    QVERIFY(window.saveSession(path));
+    QVERIFY(window.files()->write(path, QStringLiteral("session"), CaptureSelection()));
     window.stopProxy();
     QTRY_VERIFY(!window.isListening());
     window.clearCapture();
     QCOMPARE(window.store()->exchangeCount(), 0);
 
-    QVERIFY(window.openFile(path));
+    QVERIFY(window.files()->open(path, true));
     QCOMPARE(window.store()->connectionCount(), 2);
     QCOMPARE(window.store()->exchangeCount(), 2);
     QVERIFY2(window.windowTitle().contains(QLatin1String("capture.jsonl (opened file)")), qPrintable(window.windowTitle()));
     QCOMPARE(window.store()->exchangeAt(1).requestBody, QByteArray("\x00\xff\x01", 3));
     // Saving what was opened gives the same file.
     const QString again = dir.filePath(QStringLiteral("again.jsonl"));
-    QVERIFY(window.saveSession(again));
+    QVERIFY(window.files()->write(again, QStringLiteral("session"), CaptureSelection()));
     QFile first(path), second(again);
     QVERIFY(first.open(QIODevice::ReadOnly) && second.open(QIODevice::ReadOnly));
     QCOMPARE(second.readAll(), first.readAll());
@@ -472,7 +473,7 @@ void tst_CaptureActions::sessionSavedOpenedAndRefused()
     QVERIFY(badFile.open(QIODevice::WriteOnly));
     badFile.write("this is not a capture\n");
     badFile.close();
-    QVERIFY(!window.openFile(bad));
+    QVERIFY(!window.files()->open(bad, true));
     QVERIFY2(banner(window).contains(QLatin1String("line 1: not a proxymon session")), qPrintable(banner(window)));
     QCOMPARE(window.store()->exchangeCount(), 2);
 
@@ -490,7 +491,7 @@ void tst_CaptureActions::sessionSavedOpenedAndRefused()
         asked = true;
         box->button(QMessageBox::Cancel)->click();
     });
-    QVERIFY(!window.openFile(path));
+    QVERIFY(!window.files()->open(path, true));
     QVERIFY(asked);
     QCOMPARE(window.store()->exchangeCount(), 1);
     QVERIFY(window.isListening());

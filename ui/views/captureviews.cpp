@@ -61,6 +61,12 @@ CaptureViews::CaptureViews(CaptureStore *store, ConnectionTableModel *connection
     m_mainSplitter->setStretchFactor(1, 3);
     TableViews::followNewRows(m_connectionsView, &m_followConnections);
     TableViews::followNewRows(m_exchangesView, &m_followExchanges);
+    connect(m_connectionsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            &CaptureViews::connectionSelected);
+    connect(m_exchangesView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            &CaptureViews::exchangeSelected);
+    m_connectionsView->setContextMenuPolicy(Qt::CustomContextMenu);
+    m_exchangesView->setContextMenuPolicy(Qt::CustomContextMenu);
 }
 
 void CaptureViews::followShown(const QList<ConnectionRecord> &records)
@@ -79,11 +85,17 @@ void CaptureViews::followShown(const QList<ConnectionRecord> &records)
     }
 }
 
-void CaptureViews::connectionSelected(bool allExchanges)
+void CaptureViews::setAllExchanges(bool all)
+{
+    m_allExchanges = all;
+    connectionSelected();
+}
+
+void CaptureViews::connectionSelected()
 {
     const QModelIndex current = m_connectionsView->currentIndex();
     const quint64 id = current.isValid() ? current.data(ConnectionTableModel::IdRole).toULongLong() : 0;
-    m_exchangeFilter->setConnection(allExchanges ? 0 : (id ? id : ~quint64(0)));
+    m_exchangeFilter->setConnection(m_allExchanges ? 0 : (id ? id : ~quint64(0)));
     if (!id)
         return;
     const qsizetype row = m_store->connectionRow(id);
@@ -93,9 +105,9 @@ void CaptureViews::connectionSelected(bool allExchanges)
         m_detail->showRawConnection(m_store->connectionAt(row));
         return;
     }
-    if (!allExchanges && m_exchangeFilter->rowCount() > 0)
+    if (!m_allExchanges && m_exchangeFilter->rowCount() > 0)
         m_exchangesView->setCurrentIndex(m_exchangeFilter->index(0, 0));
-    else if (!allExchanges)
+    else if (!m_allExchanges)
         m_detail->showNothing(tr("Connection %1 has no HTTP exchange (yet).").arg(id));
 }
 

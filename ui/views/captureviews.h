@@ -20,6 +20,7 @@ class QWidget;
 // detail pane, in their splitters. What the exchange list and the detail
 // show follows the selection, the connection on screen moves on with its
 // records, and new rows are followed while the user is at a list's bottom.
+// Both tables ask for their context menus (customContextMenuRequested).
 class CaptureViews : public QObject
 {
     Q_OBJECT
@@ -34,9 +35,11 @@ public:
     QTableView *exchanges() const { return m_exchangesView; }
     ExchangeDetailView *detail() const { return m_detail; }
 
-    // The current connection changed (or whether every connection's
-    // exchanges are listed, allExchanges).
-    void connectionSelected(bool allExchanges);
+    // Whether the exchanges of every connection are listed, or only the
+    // selected one's.
+    void setAllExchanges(bool all);
+    // The exchange list and the detail follow the current connection.
+    void connectionSelected();
     void exchangeSelected();
     // Records that came: the connection whose life is on screen moves on.
     void followShown(const QList<ConnectionRecord> &records);
@@ -55,6 +58,7 @@ private:
     ExchangeDetailView *m_detail;
     QSplitter *m_bottomSplitter;
     QSplitter *m_mainSplitter;
+    bool m_allExchanges = false;
     bool m_followConnections = true;
     bool m_followExchanges = true;
 };

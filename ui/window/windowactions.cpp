@@ -132,3 +132,12 @@ void WindowActions::fillMenuBar(QMenuBar *bar, CaptureActions *capture, QDockWid
     });
     help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
 }
+
+void WindowActions::showListening(bool listening, bool canStart)
+{
+    startStop->setText(listening ? tr("Stop") : tr("Start"));
+    startStop->setIcon(m_window->style()->standardIcon(listening ? QStyle::SP_MediaStop : QStyle::SP_MediaPlay));
+    startStop->setToolTip(listening ? tr("Stop listening; live connections end after a short grace (F5)")
+                                    : tr("Listen and forward to the target (F5)"));
+    startStop->setEnabled(listening || canStart);
+}

@@ -25,6 +25,9 @@ public:
     // docks' toggles go into the menus and onto the proxy's toolbar.
     void fillMenuBar(QMenuBar *bar, CaptureActions *capture, QDockWidget *rawClient, QDockWidget *conditions,
                      QToolBar *proxyBar);
+    // Start or Stop, as the server is; Start only when the controls are
+    // valid (canStart).
+    void showListening(bool listening, bool canStart);
 
     QAction *const startStop;
     QAction *const clear;
