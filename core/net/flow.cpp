@@ -5,19 +5,11 @@
 #include "leg.h"
 #include "legreader.h"
 #include "monotonicclock.h"
+#include "splicedpath.h"
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-
-namespace {
-
-// A bulk flow that an observer watches goes back to copying below this:
-// for small messages (keep-alive after a download) a copy costs fewer
-// system calls than a peek and two splices.
-constexpr int SmallSplice = 4096;
-
-} // namespace
 
 Flow::Flow(Side from, Leg &source, Leg &destination, const Shared &shared, TimerHeap::Timer *wake)
     : m_from(from)
@@ -109,7 +101,7 @@ void Flow::pumpSource()
     const int capacity = m_shared.capacity;
     int rounds = RoundsPerWakeUp;
     for (;;) {
-        if (m_bulk && !spliceSource(&rounds))
+        if (m_bulk && !SplicedPath(*this).pump(&rounds))
             return;
         const LegReader::Result read = LegReader::read(
             *m_source, m_shared.scratch, &rounds, [capacity] { return qsizetype(capacity); },
@@ -148,107 +140,6 @@ bool Flow::copied(const char *data, qsizetype received, int capacity)
         m_bulk = true;
     sendOn(data, received);
     return !halted() && !pending() && !m_bulk;
-}
-
-bool Flow::spliceSource(int *rounds)
-{
-    // A short splice() proves nothing (the pipe's slots may have limited
-    // it while the socket still holds data): only a would-block does.
-    while (*rounds > 0) {
-        --*rounds;
-        const int moved = spliceOnce(m_shared.capacity);
-        if (moved > 0) {
-            if (pending() || halted())
-                return false;
-            if (moved < SmallSplice && watched()) {
-                m_bulk = false;
-                return true;
-            }
-            continue;
-        }
-        if (moved == 0) {
-            sourceEnded();
-            return false;
-        }
-        if (moved == -1)
-            return false;
-        // No pipe to be had: this round copies instead.
-        ++*rounds;
-        m_bulk = false;
-        return true;
-    }
-    report(FlowResult::Yield);
-    return false;
-}
-
-int Flow::spliceOnce(int capacity)
-{
-    PipePool &pipes = *m_shared.pipes;
-    if (!m_pipe.borrow(pipes))
-        return -2;
-    // What the observer needs of these bytes: nothing (a body past the
-    // capture's kept prefix: the bytes never leave the kernel), the first
-    // part of them (copied straight into its place), or all of them (heads
-    // and framing). The copy is a peek: the splice that follows takes the
-    // same bytes from the head of the same queue, and only as many as were
-    // seen.
-    const bool watching = watched();
-    FlowObserver::Window window;
-    if (watching)
-        window = m_observer->window(fromClient());
-    size_t want = size_t(capacity);
-    char *copy = nullptr;
-    if (window.ahead > 0) {
-        want = size_t(qMin<quint64>(want, window.roomBytes > 0 ? quint64(window.roomBytes) : window.ahead));
-        copy = window.room;
-    } else if (watching) {
-        copy = m_shared.scratch;
-    }
-    ssize_t received = 0;
-    if (copy) {
-        received = m_source->peek(copy, want);
-        if (received > 0)
-            want = size_t(received);
-    }
-    if (!copy || received > 0)
-        received = m_pipe.fill(*m_source, want);
-    if (received > 0) {
-        // Never the first bytes: a flow turns bulk after a read.
-        sourceRead();
-        if (window.ahead > 0)
-            m_observer->passed(fromClient(), quint64(received));
-        else if (copy)
-            show(copy, received);
-        if (m_stopped || !drainPipe())
-            return -1;
-        m_pipe.giveBackIfEmpty(pipes);
-        if (!m_pipe.isEmpty())
-            waitBegins(); // the destination is full
-        return int(received);
-    }
-    if (window.roomBytes > 0)
-        m_observer->passed(fromClient(), 0);
-    m_pipe.giveBackIfEmpty(pipes);
-    if (received == 0)
-        return 0;
-    const int error = errno;
-    if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR)
-        fail(FlowResult::At::Source, error);
-    return -1;
-}
-
-bool Flow::drainPipe()
-{
-    int error = 0;
-    const qsizetype moved = m_pipe.drain(*m_destination, &error);
-    if (moved > 0) {
-        m_delivered += quint64(moved);
-        report(FlowResult::Delivered);
-    }
-    if (error == 0)
-        return true;
-    fail(FlowResult::At::Destination, error);
-    return false;
 }
 
 void Flow::sendOn(const char *data, qsizetype length)
@@ -370,7 +261,7 @@ void Flow::flushDestination()
     if (m_stopped || m_firstHeld)
         return;
     if (!m_pipe.isEmpty()) {
-        if (!drainPipe())
+        if (!SplicedPath(*this).drain())
             return;
         report(FlowResult::Moved);
         if (!m_pipe.isEmpty())

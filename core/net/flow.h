@@ -178,7 +178,8 @@ public:
     void release(bool stop);
 
 private:
-    friend class ShapedPath; // the flow's shaped path, part of it
+    friend class ShapedPath;  // the flow's shaped path, part of it
+    friend class SplicedPath; // and its spliced one
 
     // Reads per wake-up: enough to keep a fast stream moving, few enough
     // not to starve the worker's other connections.
@@ -214,13 +215,6 @@ private:
     void append(const char *data, qsizetype length);
     // A copy read's bytes: shown and sent on. True to read on.
     bool copied(const char *data, qsizetype received, int capacity);
-    // Splices while the flow is bulk, each splice one of *rounds: false
-    // when the pump is over, true to copy on.
-    bool spliceSource(int *rounds);
-    // One splice() round: >0 moved, 0 EOF, -1 would block or failed
-    // (reported), -2 no pipe to be had.
-    int spliceOnce(int capacity);
-    bool drainPipe();
     bool sendOrFail(const char *data, qsizetype length, qsizetype *sent);
     void keep(const char *data, qsizetype length);
     void sourceEnded();

@@ -174,20 +174,13 @@ void HttpProxyPolicy::readClient()
             return 0;
         },
         [this](const char *data, qsizetype received) { return clientRead(data, received); });
-    switch (read.outcome) {
-    case LegReader::Outcome::Share:
+    // Empty or stopped: an edge, or advance(), brings it back.
+    if (read.outcome == LegReader::Outcome::Share)
         m_connection.yield(Side::Client);
-        return;
-    case LegReader::Outcome::Ended:
+    else if (read.outcome == LegReader::Outcome::Ended)
         clientEnded();
-        return;
-    case LegReader::Outcome::Failed:
+    else if (read.outcome == LegReader::Outcome::Failed)
         m_connection.sideFailed(Side::Client, read.error);
-        return;
-    case LegReader::Outcome::Empty:
-    case LegReader::Outcome::Stopped:
-        return;
-    }
 }
 
 bool HttpProxyPolicy::clientRead(const char *data, qsizetype received)
