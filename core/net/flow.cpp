@@ -297,10 +297,14 @@ bool Flow::sendBuffer()
     if (sent > 0)
         report(FlowResult::Moved);
     m_buffer.consume(sent);
-    if (m_buffer.isEmpty()) {
-        release(false);
+    if (!m_buffer.isEmpty())
+        return true;
+    // Only the buffer goes: spliced bytes still in the pipe keep their
+    // place, and keep the destination's wait going.
+    m_buffer.release();
+    m_pipe.giveBackIfEmpty(*m_shared.pipes);
+    if (!pending())
         waitEnds();
-    }
     return true;
 }
 
