@@ -1,15 +1,23 @@
 #include "connectiontls.h"
 
 #include "tcpleg.h"
+#include "tlsclientcontext.h"
+#include "tlsinterception.h"
 
-TlsLeg &ConnectionTls::startUpstream(TcpLeg &tcp, SSL *ssl, const QString &host, qint64 nowMs)
+TlsLeg *ConnectionTls::startUpstream(TcpLeg &tcp, const TlsClientContext *context, const TlsInterception *interception,
+                                     const QString &host, qint64 nowMs)
 {
+    const bool check = !interception || !interception->listed(TlsInterception::Hosts::Insecure, host);
+    SSL *ssl = context ? context->session(host, check) : nullptr;
+    if (!ssl)
+        return nullptr;
+    m_upstreamFailure.clear();
     m_upstream = std::make_unique<TlsLeg>(tcp.detach(), ssl);
     m_upstreamHost = host;
     m_upstreamHandshaking = true;
     if (!m_clientHandshaking)
         m_handshakeStartedMs = nowMs;
-    return *m_upstream;
+    return m_upstream.get();
 }
 
 TlsLeg &ConnectionTls::startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hello, const QString &name,
@@ -21,6 +29,49 @@ TlsLeg &ConnectionTls::startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hell
     m_clientHandshaking = true;
     m_handshakeStartedMs = nowMs;
     return *m_client;
+}
+
+ConnectionTls::Progress ConnectionTls::advance(bool verifies, qint64 nowMs)
+{
+    using Next = Progress::Next;
+    Progress progress;
+    TlsDetails details;
+    QString why;
+    if (m_upstreamHandshaking) {
+        switch (stepUpstream(verifies, nowMs, &details, &why)) {
+        case Step::Pending:
+            break;
+        case Step::Done:
+            progress.upstream = details;
+            break;
+        case Step::Failed:
+            if (!m_client) {
+                progress.next = Next::Failed;
+                progress.why = why;
+                return progress;
+            }
+            m_upstreamFailure = why;
+            break;
+        }
+    }
+    if (m_clientHandshaking) {
+        switch (stepClient(nowMs, &details, &why)) {
+        case Step::Pending:
+            break;
+        case Step::Done:
+            progress.client = details;
+            break;
+        case Step::Failed:
+            progress.next = Next::Rejected;
+            progress.why = why;
+            return progress;
+        }
+    }
+    if (handshaking())
+        return progress;
+    progress.next = m_upstreamFailure.isEmpty() ? Next::Ready : Next::Failed;
+    progress.why = m_upstreamFailure;
+    return progress;
 }
 
 ConnectionTls::Step ConnectionTls::stepUpstream(bool verifies, qint64 nowMs, TlsDetails *details, QString *why)

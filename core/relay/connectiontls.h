@@ -6,8 +6,11 @@
 #include <QString>
 
 #include <memory>
+#include <optional>
 
 class TcpLeg;
+class TlsClientContext;
+class TlsInterception;
 
 // The TLS of one connection's two legs: proxymon's server end toward an
 // intercepted client and its client end toward the upstream, each a TlsLeg
@@ -19,23 +22,39 @@ class ConnectionTls
 public:
     using Step = TlsLeg::Handshake;
 
+    // What came of moving the handshakes on.
+    struct Progress
+    {
+        enum class Next {
+            Pending,  // a handshake waits for its socket
+            Ready,    // both are done: bytes may flow
+            Failed,   // the upstream's TLS failed (why), told to the client over its TLS if it has one
+            Rejected, // the client's TLS failed (why): it did not take proxymon's certificate
+        };
+        Next next = Next::Pending;
+        // The handshakes that finished in this step, for the record.
+        std::optional<TlsDetails> client;
+        std::optional<TlsDetails> upstream;
+        QString why;
+    };
+
     // TLS toward the upstream over tcp's socket (tcp is left closed),
-    // asking for and checking host.
-    TlsLeg &startUpstream(TcpLeg &tcp, SSL *ssl, const QString &host, qint64 nowMs);
+    // asking for host, checked unless interception lists it as insecure;
+    // null when context cannot start a session (nothing changed then).
+    TlsLeg *startUpstream(TcpLeg &tcp, const TlsClientContext *context, const TlsInterception *interception,
+                          const QString &host, qint64 nowMs);
     // TLS with the client over tcp's socket, as name (the certificate's),
     // hello being the bytes the client sent so far; serverName is the SNI
     // it asked for.
     TlsLeg &startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hello, const QString &name,
                         const QString &serverName, qint64 nowMs);
-    // Moves a handshake on. Done fills *details; Failed says why, for the
-    // upstream with what the user can do about a certificate it did not
-    // trust (verifies: the upstream's certificates are checked).
-    Step stepUpstream(bool verifies, qint64 nowMs, TlsDetails *details, QString *why);
-    Step stepClient(qint64 nowMs, TlsDetails *details, QString *why);
-    // The upstream's TLS failed while the client's handshake still runs:
-    // the client is told once its own TLS is up.
-    void deferUpstreamFailure(const QString &why) { m_upstreamFailure = why; }
-    const QString &upstreamFailure() const { return m_upstreamFailure; }
+    // Moves on each handshake that runs. An upstream's failure while the
+    // client's handshake still runs is told once the client's TLS is up
+    // (in HTTP, which it can read only over its TLS). Failed says what the
+    // user can do about an upstream certificate it did not trust
+    // (verifies: the upstream's certificates are checked).
+    Progress advance(bool verifies, qint64 nowMs);
+    bool handshaking() const { return m_clientHandshaking || m_upstreamHandshaking; }
     // The upstream leg is closing: its TLS is handed back to be freed once
     // the flows no longer use it.
     std::unique_ptr<TlsLeg> takeUpstream() { return std::move(m_upstream); }
@@ -56,6 +75,8 @@ public:
     bool truncated() const;
 
 private:
+    Step stepUpstream(bool verifies, qint64 nowMs, TlsDetails *details, QString *why);
+    Step stepClient(qint64 nowMs, TlsDetails *details, QString *why);
     TlsDetails details(const TlsLeg &leg, const QString &serverName, qint64 nowMs) const;
 
     std::unique_ptr<TlsLeg> m_client;   // over the client's socket, once intercepted

@@ -65,7 +65,7 @@ void ForwardingPolicy::takeOverTunnel(const QString &host, const QByteArray &ear
 
 void ForwardingPolicy::refuse(const QString &why)
 {
-    m_connection.finish(Reason::Error, why);
+    m_connection.end(Reason::Error, why);
 }
 
 void ForwardingPolicy::connected(std::uint32_t events)
@@ -104,7 +104,7 @@ void ForwardingPolicy::connectFailed(Reason reason, const QString &why)
         return;
     // Otherwise the client gets an orderly close: nothing was relayed, and
     // a reset would only hide the fact that the proxy answered.
-    m_connection.finish(reason, why);
+    m_connection.end(reason, why);
 }
 
 bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
@@ -135,7 +135,7 @@ bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
     if (sent > 0)
         m_connection.down().countDelivered(quint64(sent));
     m_connection.passFin(Side::Client);
-    m_connection.finish(reason, why);
+    m_connection.end(reason, why);
     return true;
 }
 
@@ -268,7 +268,7 @@ void ForwardingPolicy::answerFailure()
         return; // the request has not come yet
     if (seen > 0 && looksLikeRequest(QByteArrayView(start, seen)) && answerInHttp(m_failure, m_failureWhy))
         return;
-    m_connection.finish(m_failure, m_failureWhy);
+    m_connection.end(m_failure, m_failureWhy);
 }
 
 bool ForwardingPolicy::sideFailed(Side side, int error)
@@ -365,5 +365,5 @@ void ForwardingPolicy::finDue(Flow &flow)
     }
     // Both sides said FIN and everything they sent has been handed to the
     // kernel: closing now loses nothing.
-    m_connection.finish(m_connection.firstFin() == Side::Client ? Reason::ClientFin : Reason::UpstreamFin, QString());
+    m_connection.end(m_connection.firstFin() == Side::Client ? Reason::ClientFin : Reason::UpstreamFin, QString());
 }

@@ -4,6 +4,7 @@
 #include "forwardingpolicy.h"
 #include "httpfaultgate.h"
 #include "legreader.h"
+#include "systemerror.h"
 #include "relayconnection.h"
 #include "worker.h"
 
@@ -214,7 +215,7 @@ void HttpProxyPolicy::clientEnded()
     m_connection.markDirty();
     if (m_closingClient) {
         if (m_connection.down().finPassed())
-            m_connection.finish(m_endReason, m_connection.record().error);
+            m_connection.end(m_endReason, m_connection.record().error);
         return;
     }
     m_connection.record().state = State::ClientHalfClosed;
@@ -286,7 +287,7 @@ void HttpProxyPolicy::advance()
         passClientFin();
     if (m_front.idle() && !down.pending() && relaying) {
         if (up.ended())
-            m_connection.finish(Reason::ClientFin, QString());
+            m_connection.end(Reason::ClientFin, QString());
         else if (m_front.closeWhenIdle())
             closeClientWhenFlushed(Reason::UpstreamFin);
     }
@@ -393,7 +394,7 @@ void HttpProxyPolicy::finDue(Flow &flow)
     m_connection.passFin(flow.to());
     // The client has its FIN and had sent its own: done.
     if (flow.to() == Side::Client && m_connection.up().ended())
-        m_connection.finish(m_endReason, m_connection.record().error);
+        m_connection.end(m_endReason, m_connection.record().error);
 }
 
 bool HttpProxyPolicy::sideFailed(Side side, int error)
@@ -406,7 +407,7 @@ bool HttpProxyPolicy::sideFailed(Side side, int error)
     const bool owed = m_front.inFlight() > 0;
     dropUpstream();
     if (owed)
-        m_front.failed(502, QStringLiteral("%1: %2").arg(where, RelayConnection::errorText(error)));
+        m_front.failed(502, QStringLiteral("%1: %2").arg(where, SystemError::text(error)));
     return true;
 }
 

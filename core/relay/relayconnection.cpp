@@ -39,28 +39,23 @@ QString sideName(RelayConnection::Side side)
 
 } // namespace
 
-QString RelayConnection::errorText(int error)
-{
-    return SystemError::text(error);
-}
-
 RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     : m_worker(worker)
-    , m_client(clientFd)
-    , m_up(Client, m_client, m_upstream, worker.flowShared(), &m_upDue)
-    , m_down(Upstream, m_upstream, m_client, worker.flowShared(), &m_downDue)
+    , m_legs(clientFd, m_life, worker.epollDescriptor(), this)
+    , m_up(Client, m_legs[Client], m_legs[Upstream], worker.flowShared(), &m_upDue)
+    , m_down(Upstream, m_legs[Upstream], m_legs[Client], worker.flowShared(), &m_downDue)
 {
     m_startedMs = m_lastActivityMs = worker.nowMs();
     m_record.id = id;
     m_life.mark(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_life.originUs());
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
-    m_peer = m_client.peer();
+    m_peer = m_legs.tcp(Client).peer();
     m_record.client = m_peer.length ? m_peer.toString() : QStringLiteral("(unknown)");
     // A shared string when the listener's address says it all; a
     // wildcard listener's connections each ask their socket.
     m_record.acceptedOn = worker.listenText();
     if (m_record.acceptedOn.isEmpty()) {
-        const SocketAddress local = m_client.local();
+        const SocketAddress local = m_legs.tcp(Client).local();
         if (local.length)
             m_record.acceptedOn = local.toString();
     }
@@ -141,9 +136,8 @@ void RelayConnection::finReceived(Side side)
 
 void RelayConnection::passFin(Side toward)
 {
-    leg(toward).shutdownWrite();
-    m_finSent[toward] = true;
-    mark(Mark::Kind::FinSent, toward);
+    m_legs.passFin(toward);
+    markDirty();
 }
 
 FlowObserver *RelayConnection::captureTap()
@@ -158,7 +152,7 @@ void RelayConnection::begin()
     // The client is watched from the start so that a reset while the upstream
     // is still being reached ends the attempt; its data waits in the kernel
     // until the upstream is connected.
-    watch(Client);
+    m_legs.watch(Client);
 
     const ProxyConfig &config = m_worker.config();
     const RuleSet &rules = m_worker.rules();
@@ -206,13 +200,11 @@ void RelayConnection::rulesChanged()
 
 void RelayConnection::resetSide(Side side)
 {
-    if (!leg(side).isOpen() || m_sideDead[side])
+    if (!m_legs[side].isOpen() || m_legs.dead(side))
         return;
-    if (flowTo(side).uncountUnacknowledged())
-        markDirty();
-    m_sideDead[side] = true;
-    mark(Mark::Kind::ResetSent, side);
-    leg(side).close(true);
+    flowTo(side).uncountUnacknowledged(); // before the socket that counts them goes
+    m_legs.reset(side);
+    markDirty();
 }
 
 void RelayConnection::passFin(Flow &flow)
@@ -225,11 +217,7 @@ void RelayConnection::passFin(Flow &flow)
 
 void RelayConnection::endByFault(const QString &why, bool drain)
 {
-    if (drain) {
-        discardUnread(Client);
-        discardUnread(Upstream);
-    }
-    finish(Reason::Fault, why);
+    end(Reason::Fault, why, drain ? End::Drain : End::Close);
 }
 
 void RelayConnection::markFault(qint32 code, const QString &why)
@@ -262,8 +250,8 @@ std::mt19937 &RelayConnection::random()
 
 void RelayConnection::discardUnread(Side side)
 {
-    Leg &from = leg(side);
-    if (!from.isOpen() || m_sideDead[side])
+    Leg &from = m_legs[side];
+    if (!from.isOpen() || m_legs.dead(side))
         return;
     const qsizetype capacity = m_worker.config().bufferBytes;
     int rounds = 16;
@@ -324,82 +312,47 @@ void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
         reaching(m_reach.connect());
         return;
     case Next::Watch:
-        watchNewUpstream();
+        m_legs.newUpstream();
         return;
     case Next::Connected:
         if (outcome.newSocket)
-            watchNewUpstream();
+            m_legs.newUpstream();
         noteUpstreamFrom();
-        if (!m_reach.tlsHost().isEmpty())
-            startTls();
-        else
+        if (!m_reach.tlsHost().isEmpty()) {
+            if (startTls())
+                handshake();
+        } else {
             established(outcome.events);
+        }
         return;
     case Next::Failed:
         if (outcome.outOfDescriptors)
             m_worker.descriptorsExhausted();
-        failConnect(Reason::Error, outcome.why);
+        m_policy->connectFailed(Reason::Error, outcome.why);
         return;
     }
 }
 
-void RelayConnection::watchNewUpstream()
+bool RelayConnection::startTls()
 {
-    m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
-    m_finSent[Upstream] = false;
-    m_sideDead[Upstream] = false;
-    watch(Upstream);
-}
-
-void RelayConnection::startTls()
-{
-    const TlsClientContext *context = m_worker.upstreamTls();
-    const TlsInterception *interception = m_worker.tls().interception.get();
-    const QString &host = m_reach.tlsHost();
-    const bool check = !interception || !interception->listed(TlsInterception::Hosts::Insecure, host);
-    SSL *ssl = context ? context->session(host, check) : nullptr;
-    if (!ssl) {
-        failConnect(Reason::Error, QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream));
-        return;
+    TlsLeg *tls = m_tls.startUpstream(m_legs.tcp(Upstream), m_worker.upstreamTls(), m_worker.tls().interception.get(),
+                                      m_reach.tlsHost(), m_worker.nowMs());
+    if (!tls) {
+        m_policy->connectFailed(Reason::Error, QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream));
+        return false;
     }
     // The TLS leg takes the socket over; the flows use it from now on.
-    replaceLeg(m_upstreamLeg, m_tls.startUpstream(m_upstream, ssl, host, m_worker.nowMs()));
+    replaceLeg(Upstream, *tls);
     m_phase = Phase::Handshaking;
     touched();
-    continueHandshake();
+    return true;
 }
 
-void RelayConnection::replaceLeg(Leg *&current, Leg &replacement)
+void RelayConnection::replaceLeg(Side side, Leg &replacement)
 {
-    m_up.replaceLeg(*current, replacement);
-    m_down.replaceLeg(*current, replacement);
-    current = &replacement;
-}
-
-void RelayConnection::continueHandshake()
-{
-    TlsDetails details;
-    QString why;
-    switch (m_tls.stepUpstream(m_worker.upstreamTls()->verifies(), m_worker.nowMs(), &details, &why)) {
-    case ConnectionTls::Step::Pending:
-        return;
-    case ConnectionTls::Step::Done:
-        m_record.upstreamTls = details;
-        mark(Mark::Kind::TlsDone, Upstream, 0, details.version);
-        markDirty();
-        break;
-    case ConnectionTls::Step::Failed:
-        if (!m_tls.client()) {
-            failConnect(Reason::Error, why);
-            return;
-        }
-        // The client's own handshake completes first: it is told in HTTP,
-        // which it can read only over its TLS.
-        m_tls.deferUpstreamFailure(why);
-        break;
-    }
-    if (!m_tls.clientHandshaking())
-        handshakesDone();
+    Leg &old = m_legs.replace(side, replacement);
+    m_up.replaceLeg(old, replacement);
+    m_down.replaceLeg(old, replacement);
 }
 
 bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed,
@@ -411,7 +364,7 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
         return false;
     m_record.clientTls.serverName = parsed.serverName;
     m_startedMs = m_worker.nowMs();
-    replaceLeg(m_clientLeg, m_tls.startClient(m_client, ssl, hello, name, parsed.serverName, m_startedMs));
+    replaceLeg(Client, m_tls.startClient(m_legs.tcp(Client), ssl, hello, name, parsed.serverName, m_startedMs));
     m_tap.startSecure();
     if (HttpFaultGate *gate = m_faults.httpGate())
         gate->startSecure();
@@ -420,28 +373,39 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
         m_reach.setTlsHost(upstreamName);
         startTls();
     }
-    if (!isFinished() && m_tls.clientHandshaking())
-        continueClientHandshake();
+    if (!isFinished())
+        handshake(); // the client's hello is read already: its answer goes now
     return true;
 }
 
-void RelayConnection::continueClientHandshake()
+void RelayConnection::handshake()
 {
-    TlsDetails details;
-    QString why;
-    switch (m_tls.stepClient(m_worker.nowMs(), &details, &why)) {
-    case ConnectionTls::Step::Pending:
-        return;
-    case ConnectionTls::Step::Done:
-        m_record.clientTls = details;
-        mark(Mark::Kind::TlsDone, Client, 0, details.version);
+    using Next = ConnectionTls::Progress::Next;
+    const TlsClientContext *context = m_worker.upstreamTls();
+    const ConnectionTls::Progress progress = m_tls.advance(context && context->verifies(), m_worker.nowMs());
+    if (progress.upstream) {
+        m_record.upstreamTls = *progress.upstream;
+        mark(Mark::Kind::TlsDone, Upstream, 0, progress.upstream->version);
+    }
+    if (progress.client) {
+        m_record.clientTls = *progress.client;
         m_record.decryption = ConnectionRecord::Decryption::Decrypted;
-        markDirty();
-        if (!m_tls.upstreamHandshaking())
-            handshakesDone();
+        mark(Mark::Kind::TlsDone, Client, 0, progress.client->version);
+    }
+    switch (progress.next) {
+    case Next::Pending:
         return;
-    case ConnectionTls::Step::Failed:
-        rejected(why);
+    case Next::Ready:
+        established(EPOLLIN); // bytes may already wait inside OpenSSL: read as if the socket said so
+        return;
+    case Next::Failed:
+        // With an intercepted client, whose TLS is up: the policy tells it
+        // why there is no upstream once it asks.
+        m_policy->connectFailed(Reason::Error, progress.why);
+        return;
+    case Next::Rejected:
+        rejected(progress.why);
+        end(Reason::Error, progress.why + QStringLiteral("; its next connections pass through undecrypted"));
         return;
     }
 }
@@ -450,9 +414,9 @@ void RelayConnection::rejected(const QString &why)
 {
     m_record.decryption = ConnectionRecord::Decryption::Rejected;
     m_record.decryptionNote = why;
+    markDirty();
     if (TlsInterception *interception = m_worker.tls().interception.get())
         interception->clientRejected(m_tls.clientName(), why);
-    finish(Reason::Error, why + QStringLiteral("; its next connections pass through undecrypted"));
 }
 
 void RelayConnection::noteSilentRejection(const QString &how)
@@ -460,24 +424,8 @@ void RelayConnection::noteSilentRejection(const QString &how)
     if (m_record.decryption != ConnectionRecord::Decryption::Decrypted)
         return;
     const QString why = m_tls.silentRejection(how, m_record.requests > 0 || m_up.delivered() > 0, m_worker.nowMs());
-    if (why.isEmpty())
-        return;
-    m_record.decryption = ConnectionRecord::Decryption::Rejected;
-    m_record.decryptionNote = why;
-    if (TlsInterception *interception = m_worker.tls().interception.get())
-        interception->clientRejected(m_tls.clientName(), why);
-}
-
-void RelayConnection::handshakesDone()
-{
-    if (!m_tls.upstreamFailure().isEmpty()) {
-        // The client's TLS is up; the policy tells it why there is no
-        // upstream once it asks.
-        failConnect(Reason::Error, m_tls.upstreamFailure());
-        return;
-    }
-    // Bytes may already wait inside OpenSSL: read as if the socket said so.
-    established(EPOLLIN);
+    if (!why.isEmpty())
+        rejected(why);
 }
 
 void RelayConnection::established(std::uint32_t events)
@@ -492,33 +440,24 @@ void RelayConnection::established(std::uint32_t events)
 
 void RelayConnection::closeUpstream()
 {
-    if (m_upstreamLeg->isOpen() && !m_finSent[Upstream] && !m_sideDead[Upstream])
-        mark(Mark::Kind::FinSent, Upstream);
-    m_upstreamLeg->close(false);
+    m_legs.close(Upstream);
+    markDirty();
     if (std::unique_ptr<TlsLeg> tls = m_tls.takeUpstream())
-        replaceLeg(m_upstreamLeg, m_upstream);
-}
-
-void RelayConnection::failConnect(Reason reason, const QString &why)
-{
-    m_policy->connectFailed(reason, why);
+        replaceLeg(Upstream, m_legs.tcp(Upstream));
 }
 
 void RelayConnection::noteUpstreamFrom()
 {
-    const SocketAddress local = m_upstream.local();
+    const SocketAddress local = m_legs.tcp(Upstream).local();
     m_record.upstreamFrom = local.length ? local.toString() : QString();
 }
 
 void RelayConnection::adoptUpstream(int fd, const QString &address)
 {
     closeUpstream();
-    m_upstream.attach(fd);
-    m_upstreamGeneration = (m_upstreamGeneration + 1) & 3;
-    m_finSent[Upstream] = false;
-    m_sideDead[Upstream] = false;
+    m_legs.tcp(Upstream).attach(fd);
+    m_legs.newUpstream();
     mark(Mark::Kind::Reused, Upstream, 0, address);
-    watch(Upstream);
     m_record.upstreamAddress = address;
     noteUpstreamFrom();
     markDirty();
@@ -526,33 +465,20 @@ void RelayConnection::adoptUpstream(int fd, const QString &address)
 
 int RelayConnection::detachUpstream()
 {
-    if (!m_upstream.isOpen())
-        return -1;
-    epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_DEL, m_upstream.descriptor(), nullptr);
-    return m_upstream.detach();
+    return m_legs.detachUpstream();
 }
 
 void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)
 {
-    if (isFinished())
-        return;
+    if (isFinished() || !m_legs.current(tag))
+        return; // or about an upstream socket already closed
     const Side side = Side(tag & 1);
-    if (side == Upstream) {
-        if (((tag >> 1) & 3) != m_upstreamGeneration || !m_upstreamLeg->isOpen())
-            return; // about an upstream socket already closed
-        if (m_phase == Phase::Connecting) {
-            reaching(m_reach.ready(events));
-            return;
-        }
-        if (m_phase == Phase::Handshaking && m_tls.upstreamHandshaking()) {
-            continueHandshake();
-            return;
-        }
-    } else if (m_tls.clientHandshaking()) {
-        continueClientHandshake();
-        return;
-    }
-    m_policy->handleEvent(side, events);
+    if (side == Upstream && m_phase == Phase::Connecting)
+        reaching(m_reach.ready(events));
+    else if (side == Upstream ? m_phase == Phase::Handshaking && m_tls.upstreamHandshaking() : m_tls.clientHandshaking())
+        handshake();
+    else
+        m_policy->handleEvent(side, events);
 }
 
 void RelayConnection::pumpAgain(Side side)
@@ -576,56 +502,44 @@ void RelayConnection::noteFin(Side side)
 
 void RelayConnection::sideFailed(Side side, int error)
 {
-    if (!m_sideDead[side]) {
-        m_sideDead[side] = true;
+    if (m_legs.died(side))
         mark(isResetError(error) ? Mark::Kind::Reset : Mark::Kind::Failed, side, error);
-    }
     if (m_policy->sideFailed(side, error))
         return;
+    // The other side is reset, so that it does not take a broken
+    // connection for a complete one.
+    const End how = side == Client ? End::ResetUpstream : End::ResetClient;
     if (isResetError(error)) {
-        abort(side, side == Client ? Reason::ClientReset : Reason::UpstreamReset, QString());
+        end(side == Client ? Reason::ClientReset : Reason::UpstreamReset, QString(), how);
         return;
     }
     // A TLS failure says what OpenSSL said.
     const TlsLeg *tls = side == Client ? m_tls.client() : m_tls.upstream();
-    if (error == EPROTO && tls && !tls->errorText().isEmpty()) {
-        abort(side, Reason::Error, QStringLiteral("%1: TLS: %2").arg(sideName(side), tls->errorText()));
-        return;
-    }
-    abort(side, Reason::Error, QStringLiteral("%1: %2").arg(sideName(side), errorText(error)));
+    const QString what = error == EPROTO && tls && !tls->errorText().isEmpty()
+                             ? QStringLiteral("TLS: ") + tls->errorText() : SystemError::text(error);
+    end(Reason::Error, QStringLiteral("%1: %2").arg(sideName(side), what), how);
 }
 
-void RelayConnection::abort(Side culprit, Reason reason, const QString &why)
-{
-    // Pass the failure on as a reset so that the other side does not take a
-    // broken connection for a complete one.
-    const Side other = culprit == Client ? Upstream : Client;
-    flowTo(culprit).uncountUnacknowledged();
-    flowTo(other).uncountUnacknowledged();
-    if (leg(other).isOpen() && !m_sideDead[other]) {
-        m_sideDead[other] = true;
-        mark(Mark::Kind::ResetSent, other);
-    }
-    leg(other).close(true);
-    // Once the end was decided (an HTTP proxy answered and is closing), how
-    // the client then leaves (curl resets without reading a 502's body)
-    // does not replace what proxymon knew.
-    Reason decided;
-    if (m_policy->endDecided(&decided))
-        finish(decided, m_record.error);
-    else
-        finish(reason, why);
-}
-
-void RelayConnection::terminate(Reason reason, const QString &why)
-{
-    finish(reason, why);
-}
-
-void RelayConnection::finish(Reason reason, const QString &why)
+void RelayConnection::end(Reason reason, const QString &why, End how)
 {
     if (isFinished())
         return;
+    QString text = why;
+    if (how == End::Drain) {
+        discardUnread(Client);
+        discardUnread(Upstream);
+    } else if (how != End::Close) {
+        const Side other = how == End::ResetClient ? Client : Upstream;
+        m_up.uncountUnacknowledged();
+        m_down.uncountUnacknowledged();
+        if (!m_legs.reset(other))
+            m_legs[other].close(true);
+        // Once the end was decided (an HTTP proxy answered and is closing),
+        // how the client then leaves (curl resets without reading a 502's
+        // body) does not replace what proxymon knew.
+        if (m_policy->endDecided(&reason))
+            text = m_record.error;
+    }
     m_phase = Phase::Finished;
     m_worker.timers().cancel(&m_connectTimer);
     m_faults.stop();
@@ -633,12 +547,9 @@ void RelayConnection::finish(Reason reason, const QString &why)
     // gone; a wait for a destination cut short by the end is marked too.
     const qint64 now = MonotonicClock::nowUs();
     for (const Side side : {Client, Upstream}) {
-        if (leg(side).isOpen() && !m_finSent[side] && !m_sideDead[side])
-            mark(Mark::Kind::FinSent, side, 0, QString(), now);
+        m_legs.close(side, now);
         m_life.endsWhileWaiting(side, flowTo(side).waitingSinceUs(), now);
     }
-    m_clientLeg->close(false);
-    m_upstreamLeg->close(false);
     if (m_policy)
         m_policy->ended();
     m_up.release(true);
@@ -646,9 +557,9 @@ void RelayConnection::finish(Reason reason, const QString &why)
     m_tap.finish();
     m_record.state = State::Closed;
     m_record.closeReason = reason;
-    m_record.error = why;
+    m_record.error = text;
     m_record.closedMs = QDateTime::currentMSecsSinceEpoch();
-    markOnLane(Mark::Kind::Closed, Mark::Lane::Connection, qint32(reason), why, now);
+    markOnLane(Mark::Kind::Closed, Mark::Lane::Connection, qint32(reason), text, now);
     m_worker.connectionFinished(this);
 }
 
@@ -665,7 +576,7 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
     const ProxyConfig &config = m_worker.config();
     if (m_tls.clientHandshaking() && nowMs - m_tls.handshakeStartedMs() >= config.connectTimeoutMs) {
         markOnLane(Mark::Kind::Timeout, Mark::Lane::Client, 0, QStringLiteral("TLS handshake"));
-        terminate(Reason::Timeout, QStringLiteral("the client's TLS handshake did not finish in %1 ms")
+        end(Reason::Timeout, QStringLiteral("the client's TLS handshake did not finish in %1 ms")
                                        .arg(config.connectTimeoutMs));
         return;
     }
@@ -674,30 +585,18 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
         if (nowMs - m_startedMs >= config.connectTimeoutMs) {
             const QString why = m_reach.timedOut(config.connectTimeoutMs, m_phase == Phase::Handshaking);
             markDirty();
-            failConnect(Reason::Timeout, why);
+            m_policy->connectFailed(Reason::Timeout, why);
         }
         return;
     }
     const qint64 quiet = nowMs - m_lastActivityMs;
     if (m_anyFin && quiet >= config.halfCloseTimeoutMs) {
         markOnLane(Mark::Kind::Timeout, Mark::Lane::Connection, 0, QStringLiteral("half-close"));
-        terminate(Reason::Timeout, QStringLiteral("half-closed and idle for %1 ms").arg(config.halfCloseTimeoutMs));
+        end(Reason::Timeout, QStringLiteral("half-closed and idle for %1 ms").arg(config.halfCloseTimeoutMs));
     } else if (quiet >= config.idleTimeoutMs) {
         markOnLane(Mark::Kind::Timeout, Mark::Lane::Connection, 0, QStringLiteral("idle"));
-        terminate(Reason::Timeout, QStringLiteral("idle for %1 ms").arg(config.idleTimeoutMs));
+        end(Reason::Timeout, QStringLiteral("idle for %1 ms").arg(config.idleTimeoutMs));
     }
-}
-
-void RelayConnection::watch(Side side)
-{
-    // Edge-triggered and registered once for everything: no epoll_ctl per
-    // change of direction. The price is reading until the kernel has no
-    // more, which Flow::pump() does.
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    static_assert(alignof(std::max_align_t) > TagBits, "the tag's bits must be free in the pointer");
-    event.data.u64 = reinterpret_cast<std::uintptr_t>(this) | side | (side == Upstream ? m_upstreamGeneration << 1 : 0);
-    epoll_ctl(m_worker.epollDescriptor(), EPOLL_CTL_ADD, leg(side).descriptor(), &event);
 }
 
 void RelayConnection::touched()

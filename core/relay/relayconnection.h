@@ -1,6 +1,7 @@
 #pragma once
 
 #include "capturetap.h"
+#include "connectionlegs.h"
 #include "connectionlife.h"
 #include "connectiontls.h"
 #include "connectionrecord.h"
@@ -9,8 +10,6 @@
 #include "flow.h"
 #include "resolver.h"
 #include "sessionpolicy.h"
-#include "tcpleg.h"
-#include "tlsleg.h"
 #include "upstreamreach.h"
 
 #include <QHash>
@@ -50,7 +49,13 @@ public:
     using Side = Flow::Side;
     static constexpr Side Client = Flow::Client;
     static constexpr Side Upstream = Flow::Upstream;
-    using Reason = ConnectionRecord::CloseReason;
+    using Reason = ConnectionRecord::CloseReason; // why it ended: a value; text only for display
+    // How it ends: both sides closed (each gets its FIN); the same after
+    // reading what each sent and will not be relayed, so that closing it
+    // sends a FIN rather than a reset; or, when the other side failed, one
+    // side reset, so that it does not take a broken connection for a
+    // complete one.
+    enum class End { Close, Drain, ResetClient, ResetUpstream };
     enum class Phase { Resolving, Connecting, Handshaking, Relaying, Finished };
 
     // clientFd is an accepted, non-blocking socket (Listener makes it so).
@@ -63,18 +68,15 @@ public:
     // --- for the worker
     void begin();
     void resolved(const ResolveResult &result);
-    // An epoll event; the tag's low bits (TagBits) say the side, and for
-    // the upstream which of its sockets: an HTTP proxy replaces it, and an
-    // event of the old one still in the batch must not be taken for the
-    // new one's.
-    static constexpr std::uintptr_t TagBits = 7;
+    // An epoll event; the tag is ConnectionLegs'.
+    static constexpr std::uintptr_t TagBits = ConnectionLegs::TagBits;
     void handleEvent(std::uintptr_t tag, std::uint32_t events);
     // Continues reading a source that had more than one wake-up's worth.
     void pumpAgain(Side side);
     // Enforces the connect, idle and half-close timeouts.
     void checkTimeouts(qint64 nowMs);
-    // Ends the connection now, closing both sides without a reset.
-    void terminate(Reason reason, const QString &why);
+    // Ends the connection now (the one way it ends).
+    void end(Reason reason, const QString &why, End how = End::Close);
     // What is done to it on purpose: act() a fault now, closeCleanly().
     FaultDriver &faults() { return m_faults; }
     // The worker's rules changed: their conditions replace the old ones
@@ -94,7 +96,7 @@ public:
     ConnectionRecord &record() { return m_record; }
     Phase phase() const { return m_phase; }
     void setPhase(Phase phase) { m_phase = phase; }
-    Leg &leg(Side side) { return side == Client ? *m_clientLeg : *m_upstreamLeg; }
+    Leg &leg(Side side) { return m_legs[side]; }
     Flow &flowFrom(Side side) { return side == Client ? m_up : m_down; }
     Flow &flowTo(Side side) override { return side == Client ? m_down : m_up; }
     Flow &up() { return m_up; }
@@ -149,13 +151,10 @@ public:
     int detachUpstream();
     void closeUpstream();
     void sideFailed(Side side, int error);
-    void finish(Reason reason, const QString &why);
     // The policy that decides from now on; the current one may be the
     // caller, and is freed with the connection.
     void setPolicy(std::unique_ptr<SessionPolicy> policy);
     void yield(Side side);
-    // strerror() as the records word it.
-    static QString errorText(int error);
 
 private:
     // The local address of the upstream leg, for the record (pcapng shows it).
@@ -188,27 +187,24 @@ private:
     void reaching(const UpstreamReach::Outcome &outcome);
     // A new upstream socket: events for the old one are told apart.
     void watchNewUpstream();
-    void startTls();
-    void continueHandshake();
-    void continueClientHandshake();
-    void handshakesDone();
+    // TLS toward the upstream over its connected socket; false when it
+    // could not start (the policy was told).
+    bool startTls();
+    // Moves the TLS handshakes on and acts on what came of them.
+    void handshake();
+    // The client did not take proxymon's certificate: recorded, and its
+    // host passes through from now on.
     void rejected(const QString &why);
-    // Puts replacement under both flows in the place of current, which
-    // points to it from then on.
-    void replaceLeg(Leg *&current, Leg &replacement);
+    // Puts replacement under both flows in the place of side's leg.
+    void replaceLeg(Side side, Leg &replacement);
     // The upstream leg is ready for bytes.
     void established(std::uint32_t events);
-    void failConnect(Reason reason, const QString &why);
-    void abort(Side culprit, Reason reason, const QString &why);
-    void watch(Side side);
 
     Worker &m_worker;
-    TcpLeg m_client;
-    Leg *m_clientLeg = &m_client;          // the one the flows use: m_client, or TLS over it
-    TcpLeg m_upstream;
-    Leg *m_upstreamLeg = &m_upstream;
-    ConnectionTls m_tls;
-    std::uintptr_t m_upstreamGeneration = 0; // of the upstream's socket, modulo 4
+    ConnectionRecord m_record;
+    ConnectionLife m_life{m_record.timeline};
+    ConnectionLegs m_legs;
+    ConnectionTls m_tls;                   // its TLS legs stand in for m_legs' sockets under the flows
     Phase m_phase = Phase::Resolving;
     // The flows' wake timers, on the worker's heap (before the flows,
     // which cancel them as they go).
@@ -218,18 +214,13 @@ private:
     Flow m_down;
     Side m_firstFin = Client;
     bool m_anyFin = false;
-
-    bool m_finSent[2] = {false, false}; // toward each side, on its current socket
-    bool m_sideDead[2] = {false, false}; // reset or failed: closing it sends nothing
     qint64 m_startedMs = 0;     // monotonic
     qint64 m_lastActivityMs = 0;
 
     // The connection's own timer on the worker's heap: a held connect.
     MemberTimer<RelayConnection, &RelayConnection::connectDelayOver> m_connectTimer{*this};
 
-    ConnectionRecord m_record;
-    ConnectionLife m_life{m_record.timeline};
-    UpstreamReach m_reach{m_upstream, m_life, m_record};
+    UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
     SocketAddress m_peer;                  // the client's address, asked once
     std::optional<QHostAddress> m_clientAddress;

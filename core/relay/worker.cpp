@@ -187,7 +187,7 @@ void Worker::adopt(int descriptor, quint64 id)
     m_connections.push_back(connection);
     markDirty(connection);
     if (m_stopping) {
-        connection->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("the proxy was stopping"));
+        connection->end(ConnectionRecord::CloseReason::Stopped, QStringLiteral("the proxy was stopping"));
         return;
     }
     connection->begin();
@@ -218,7 +218,7 @@ void Worker::drainInbox()
     }
     for (const quint64 id : batch.close) {
         if (RelayConnection *found = connection(id))
-            found->terminate(ConnectionRecord::CloseReason::Stopped, QStringLiteral("closed by the user"));
+            found->end(ConnectionRecord::CloseReason::Stopped, QStringLiteral("closed by the user"));
     }
 }
 
@@ -348,7 +348,7 @@ void Worker::tick()
 void Worker::closeAll(ConnectionRecord::CloseReason reason, const QString &why)
 {
     while (!m_connections.empty())
-        m_connections.back()->terminate(reason, why);
+        m_connections.back()->end(reason, why);
 }
 
 void Worker::publish()
