@@ -1,5 +1,7 @@
 #include "connectionlegs.h"
 
+#include "legreader.h"
+
 #include <sys/epoll.h>
 
 #include <cstddef>
@@ -13,6 +15,18 @@ ConnectionLegs::ConnectionLegs(int clientFd, ConnectionLife &life, int epoll, co
     , m_client(clientFd)
 {
     static_assert(alignof(std::max_align_t) > TagBits, "the tag's bits must be free in the pointer");
+}
+
+void ConnectionLegs::describeClient(ConnectionRecord *record, const QString &listenText)
+{
+    m_peer = m_client.peer();
+    record->client = m_peer.length ? m_peer.toString() : QStringLiteral("(unknown)");
+    record->acceptedOn = listenText;
+    if (record->acceptedOn.isEmpty()) {
+        const SocketAddress local = m_client.local();
+        if (local.length)
+            record->acceptedOn = local.toString();
+    }
 }
 
 Leg &ConnectionLegs::replace(Side side, Leg &replacement)
@@ -76,6 +90,15 @@ bool ConnectionLegs::died(Side side)
         return false;
     m_dead[side] = true;
     return true;
+}
+
+void ConnectionLegs::discardUnread(Side side, char *scratch, qsizetype capacity)
+{
+    if (!(*this)[side].isOpen() || m_dead[side])
+        return;
+    int rounds = 16;
+    LegReader::read((*this)[side], scratch, &rounds, [capacity] { return capacity; },
+                    [](const char *, qsizetype) { return true; });
 }
 
 void ConnectionLegs::close(Side side, qint64 atUs)

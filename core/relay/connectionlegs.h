@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connectionlife.h"
+#include "connectionrecord.h"
 #include "flow.h"
 #include "tcpleg.h"
 
@@ -27,6 +28,13 @@ public:
     // clientFd: accepted and non-blocking; owner: the address tags carry.
     ConnectionLegs(int clientFd, ConnectionLife &life, int epoll, const void *owner);
 
+    // Writes the client's address and where it was accepted into record:
+    // listenText when the listener's address says it all, else (a
+    // wildcard listener's) the socket's own.
+    void describeClient(ConnectionRecord *record, const QString &listenText);
+    // The client's address, as describeClient() asked it.
+    const SocketAddress &peer() const { return m_peer; }
+
     Leg &operator[](Side side) { return *m_current[side]; }
     TcpLeg &tcp(Side side) { return side == Flow::Client ? m_client : m_upstream; }
     // Puts replacement (TLS over the side's socket, or the socket again)
@@ -52,6 +60,10 @@ public:
     // side reset or failed of its own: true the first time.
     bool died(Side side);
     bool dead(Side side) const { return m_dead[side]; }
+    // Reads and drops what side sent and proxymon will not relay (a
+    // bounded amount, into scratch of capacity bytes), so that closing it
+    // sends a FIN, not a reset.
+    void discardUnread(Side side, char *scratch, qsizetype capacity);
     // Closes side's leg; its FIN, if that sends one, is marked at atUs.
     void close(Side side, qint64 atUs = -1);
 
@@ -63,6 +75,7 @@ private:
     const std::uintptr_t m_owner;
     TcpLeg m_client;
     TcpLeg m_upstream;
+    SocketAddress m_peer;
     Leg *m_current[2] = {&m_client, &m_upstream};
     std::uintptr_t m_generation = 0; // of the upstream's socket, modulo 4
     bool m_finSent[2] = {false, false}; // toward each side, on its current socket

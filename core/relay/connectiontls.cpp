@@ -26,6 +26,7 @@ TlsLeg &ConnectionTls::startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hell
     m_client = std::make_unique<TlsLeg>(tcp.detach(), ssl, hello);
     m_clientName = name;
     m_clientServerName = serverName;
+    m_record.clientTls.serverName = serverName;
     m_clientHandshaking = true;
     m_handshakeStartedMs = nowMs;
     return *m_client;
@@ -42,7 +43,8 @@ ConnectionTls::Progress ConnectionTls::advance(bool verifies, qint64 nowMs)
         case Step::Pending:
             break;
         case Step::Done:
-            progress.upstream = details;
+            m_record.upstreamTls = details;
+            done(Flow::Upstream, details);
             break;
         case Step::Failed:
             if (!m_client) {
@@ -59,7 +61,9 @@ ConnectionTls::Progress ConnectionTls::advance(bool verifies, qint64 nowMs)
         case Step::Pending:
             break;
         case Step::Done:
-            progress.client = details;
+            m_record.clientTls = details;
+            m_record.decryption = ConnectionRecord::Decryption::Decrypted;
+            done(Flow::Client, details);
             break;
         case Step::Failed:
             progress.next = Next::Rejected;
@@ -113,15 +117,28 @@ ConnectionTls::Step ConnectionTls::stepClient(qint64 nowMs, TlsDetails *details,
     return step;
 }
 
-QString ConnectionTls::silentRejection(const QString &how, bool anyByte, qint64 nowMs) const
+void ConnectionTls::done(Flow::Side side, const TlsDetails &details)
+{
+    m_life.mark(TimelineMark::Kind::TlsDone, ConnectionLife::laneOf(side), 0, details.version);
+}
+
+void ConnectionTls::rejected(const QString &why)
+{
+    m_record.decryption = ConnectionRecord::Decryption::Rejected;
+    m_record.decryptionNote = why;
+}
+
+bool ConnectionTls::leftSilently(const QString &how, bool anyByte, qint64 nowMs)
 {
     // Right after: a client that stayed a while and then left without a
     // request merely had nothing to say.
     constexpr qint64 RightAfterMs = 2000;
-    if (!m_client || m_clientHandshaking || anyByte || nowMs - m_clientReadyMs > RightAfterMs)
-        return QString();
-    return QStringLiteral("the client %1 right after the TLS handshake for %2 without a byte "
-                          "(it pins its certificates?)").arg(how, m_clientName);
+    if (m_record.decryption != ConnectionRecord::Decryption::Decrypted || !m_client || m_clientHandshaking || anyByte
+        || nowMs - m_clientReadyMs > RightAfterMs)
+        return false;
+    rejected(QStringLiteral("the client %1 right after the TLS handshake for %2 without a byte "
+                            "(it pins its certificates?)").arg(how, m_clientName));
+    return true;
 }
 
 void ConnectionTls::mirrorTruncation()

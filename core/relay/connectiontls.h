@@ -1,12 +1,12 @@
 #pragma once
 
+#include "connectionlife.h"
 #include "connectionrecord.h"
 #include "tlsleg.h"
 
 #include <QString>
 
 #include <memory>
-#include <optional>
 
 class TcpLeg;
 class TlsClientContext;
@@ -15,11 +15,14 @@ class TlsInterception;
 // The TLS of one connection's two legs: proxymon's server end toward an
 // intercepted client and its client end toward the upstream, each a TlsLeg
 // over the connection's TCP leg, their handshakes, and the record's words
-// for them. Each call returns what came of it; the connection marks the
-// timeline, puts the new legs under its flows and decides what follows.
+// for them (its TLS details, the decryption's outcome, the handshakes'
+// marks on the timeline). Each call returns what came of it; the connection
+// puts the new legs under its flows and decides what follows.
 class ConnectionTls
 {
 public:
+    ConnectionTls(ConnectionRecord &record, ConnectionLife &life) : m_record(record), m_life(life) {}
+
     using Step = TlsLeg::Handshake;
 
     // What came of moving the handshakes on.
@@ -32,9 +35,6 @@ public:
             Rejected, // the client's TLS failed (why): it did not take proxymon's certificate
         };
         Next next = Next::Pending;
-        // The handshakes that finished in this step, for the record.
-        std::optional<TlsDetails> client;
-        std::optional<TlsDetails> upstream;
         QString why;
     };
 
@@ -45,7 +45,7 @@ public:
                           const QString &host, qint64 nowMs);
     // TLS with the client over tcp's socket, as name (the certificate's),
     // hello being the bytes the client sent so far; serverName is the SNI
-    // it asked for.
+    // it asked for. What finishes is recorded as decrypted.
     TlsLeg &startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hello, const QString &name,
                         const QString &serverName, qint64 nowMs);
     // Moves on each handshake that runs. An upstream's failure while the
@@ -65,20 +65,27 @@ public:
     bool upstreamHandshaking() const { return m_upstreamHandshaking; }
     qint64 handshakeStartedMs() const { return m_handshakeStartedMs; }
     const QString &clientName() const { return m_clientName; }
-    // Why a decrypted client that left right after its handshake without
+    // The client did not take proxymon's certificate: recorded, with why.
+    void rejected(const QString &why);
+    // A decrypted client that left right after its handshake without
     // sending a byte (how: "closed the connection") probably did not trust
-    // proxymon's certificate, or empty when it had merely nothing to say.
-    QString silentRejection(const QString &how, bool anyByte, qint64 nowMs) const;
+    // proxymon's certificate: recorded as rejected, and true. False when it
+    // had merely nothing to say.
+    bool leftSilently(const QString &how, bool anyByte, qint64 nowMs);
     // A TLS side that ended without close_notify: the other TLS side will
     // end the same way (a bare FIN).
     void mirrorTruncation();
     bool truncated() const;
 
 private:
+    // A handshake finished: the timeline's mark on side's lane.
+    void done(Flow::Side side, const TlsDetails &details);
     Step stepUpstream(bool verifies, qint64 nowMs, TlsDetails *details, QString *why);
     Step stepClient(qint64 nowMs, TlsDetails *details, QString *why);
     TlsDetails details(const TlsLeg &leg, const QString &serverName, qint64 nowMs) const;
 
+    ConnectionRecord &m_record;
+    ConnectionLife &m_life;
     std::unique_ptr<TlsLeg> m_client;   // over the client's socket, once intercepted
     std::unique_ptr<TlsLeg> m_upstream; // over the upstream's socket, once TLS is spoken
     QString m_clientName;               // what the intercepted client asked for

@@ -1,26 +1,21 @@
 #include "relayconnection.h"
 
-#include "forwardingpolicy.h"
-#include "httpproxypolicy.h"
-#include "legreader.h"
 #include "clienthello.h"
+#include "forwardingpolicy.h"
+#include "httpfaultgate.h"
+#include "httpproxypolicy.h"
+#include "monotonicclock.h"
 #include "systemerror.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
 #include "tlsservercontext.h"
 #include "worker.h"
-#include "httpfaultgate.h"
-#include "monotonicclock.h"
 
 #include <QDateTime>
-#include <QStringList>
 
 #include <sys/epoll.h>
-#include <sys/socket.h>
 
 #include <cerrno>
-#include <cstddef>
-#include <cstring>
 
 using State = ConnectionRecord::State;
 using Mark = TimelineMark;
@@ -44,21 +39,12 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     , m_legs(clientFd, m_life, worker.epollDescriptor(), this)
     , m_up(Client, m_legs[Client], m_legs[Upstream], worker.flowShared(), &m_upDue)
     , m_down(Upstream, m_legs[Upstream], m_legs[Client], worker.flowShared(), &m_downDue)
+    , m_deadlines(worker.nowMs())
 {
-    m_startedMs = m_lastActivityMs = worker.nowMs();
     m_record.id = id;
     m_life.mark(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_life.originUs());
     m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
-    m_peer = m_legs.tcp(Client).peer();
-    m_record.client = m_peer.length ? m_peer.toString() : QStringLiteral("(unknown)");
-    // A shared string when the listener's address says it all; a
-    // wildcard listener's connections each ask their socket.
-    m_record.acceptedOn = worker.listenText();
-    if (m_record.acceptedOn.isEmpty()) {
-        const SocketAddress local = m_legs.tcp(Client).local();
-        if (local.length)
-            m_record.acceptedOn = local.toString();
-    }
+    m_legs.describeClient(&m_record, worker.listenText());
     m_record.upstream = worker.config().targetText();
     m_record.state = State::Resolving;
     // TCP_NODELAY and the rest of TcpLeg::tune() come from the listening
@@ -179,7 +165,7 @@ void RelayConnection::begin()
 const QHostAddress &RelayConnection::clientAddress()
 {
     if (!m_clientAddress)
-        m_clientAddress.emplace(m_peer.data());
+        m_clientAddress.emplace(m_legs.peer().data());
     return *m_clientAddress;
 }
 
@@ -248,17 +234,6 @@ std::mt19937 &RelayConnection::random()
     return m_worker.random();
 }
 
-void RelayConnection::discardUnread(Side side)
-{
-    Leg &from = m_legs[side];
-    if (!from.isOpen() || m_legs.dead(side))
-        return;
-    const qsizetype capacity = m_worker.config().bufferBytes;
-    int rounds = 16;
-    LegReader::read(from, m_worker.scratch(), &rounds, [capacity] { return capacity; },
-                    [](const char *, qsizetype) { return true; });
-}
-
 void RelayConnection::connectDelayOver()
 {
     if (isFinished())
@@ -272,7 +247,7 @@ void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
     const UpstreamReach::Outcome outcome = m_reach.start(host, port, tls, m_worker.wakeUs());
     if (outcome.heldUntilUs >= 0) {
         // The connect timeout counts from the end of the hold.
-        m_startedMs = m_worker.nowMs() + (outcome.heldUntilUs - m_worker.wakeUs()) / 1000;
+        m_deadlines.reachingFrom(m_worker.nowMs() + (outcome.heldUntilUs - m_worker.wakeUs()) / 1000);
         m_worker.timers().schedule(&m_connectTimer, outcome.heldUntilUs);
         return;
     }
@@ -282,7 +257,7 @@ void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
 
 void RelayConnection::startReaching()
 {
-    m_startedMs = m_worker.nowMs();
+    m_deadlines.reachingFrom(m_worker.nowMs());
     m_phase = Phase::Resolving;
     m_record.state = State::Resolving;
 }
@@ -317,7 +292,6 @@ void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
     case Next::Connected:
         if (outcome.newSocket)
             m_legs.newUpstream();
-        noteUpstreamFrom();
         if (!m_reach.tlsHost().isEmpty()) {
             if (startTls())
                 handshake();
@@ -362,9 +336,9 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
     SSL *ssl = server.session({name}, type, why);
     if (!ssl)
         return false;
-    m_record.clientTls.serverName = parsed.serverName;
-    m_startedMs = m_worker.nowMs();
-    replaceLeg(Client, m_tls.startClient(m_legs.tcp(Client), ssl, hello, name, parsed.serverName, m_startedMs));
+    const qint64 nowMs = m_worker.nowMs();
+    m_deadlines.reachingFrom(nowMs);
+    replaceLeg(Client, m_tls.startClient(m_legs.tcp(Client), ssl, hello, name, parsed.serverName, nowMs));
     m_tap.startSecure();
     if (HttpFaultGate *gate = m_faults.httpGate())
         gate->startSecure();
@@ -383,15 +357,7 @@ void RelayConnection::handshake()
     using Next = ConnectionTls::Progress::Next;
     const TlsClientContext *context = m_worker.upstreamTls();
     const ConnectionTls::Progress progress = m_tls.advance(context && context->verifies(), m_worker.nowMs());
-    if (progress.upstream) {
-        m_record.upstreamTls = *progress.upstream;
-        mark(Mark::Kind::TlsDone, Upstream, 0, progress.upstream->version);
-    }
-    if (progress.client) {
-        m_record.clientTls = *progress.client;
-        m_record.decryption = ConnectionRecord::Decryption::Decrypted;
-        mark(Mark::Kind::TlsDone, Client, 0, progress.client->version);
-    }
+    markDirty();
     switch (progress.next) {
     case Next::Pending:
         return;
@@ -412,8 +378,7 @@ void RelayConnection::handshake()
 
 void RelayConnection::rejected(const QString &why)
 {
-    m_record.decryption = ConnectionRecord::Decryption::Rejected;
-    m_record.decryptionNote = why;
+    m_tls.rejected(why);
     markDirty();
     if (TlsInterception *interception = m_worker.tls().interception.get())
         interception->clientRejected(m_tls.clientName(), why);
@@ -421,11 +386,8 @@ void RelayConnection::rejected(const QString &why)
 
 void RelayConnection::noteSilentRejection(const QString &how)
 {
-    if (m_record.decryption != ConnectionRecord::Decryption::Decrypted)
-        return;
-    const QString why = m_tls.silentRejection(how, m_record.requests > 0 || m_up.delivered() > 0, m_worker.nowMs());
-    if (!why.isEmpty())
-        rejected(why);
+    if (m_tls.leftSilently(how, m_record.requests > 0 || m_up.delivered() > 0, m_worker.nowMs()))
+        rejected(m_record.decryptionNote);
 }
 
 void RelayConnection::established(std::uint32_t events)
@@ -446,20 +408,11 @@ void RelayConnection::closeUpstream()
         replaceLeg(Upstream, m_legs.tcp(Upstream));
 }
 
-void RelayConnection::noteUpstreamFrom()
-{
-    const SocketAddress local = m_legs.tcp(Upstream).local();
-    m_record.upstreamFrom = local.length ? local.toString() : QString();
-}
-
 void RelayConnection::adoptUpstream(int fd, const QString &address)
 {
     closeUpstream();
-    m_legs.tcp(Upstream).attach(fd);
+    m_reach.adopt(fd, address);
     m_legs.newUpstream();
-    mark(Mark::Kind::Reused, Upstream, 0, address);
-    m_record.upstreamAddress = address;
-    noteUpstreamFrom();
     markDirty();
 }
 
@@ -526,8 +479,8 @@ void RelayConnection::end(Reason reason, const QString &why, End how)
         return;
     QString text = why;
     if (how == End::Drain) {
-        discardUnread(Client);
-        discardUnread(Upstream);
+        m_legs.discardUnread(Client, m_worker.scratch(), m_worker.config().bufferBytes);
+        m_legs.discardUnread(Upstream, m_worker.scratch(), m_worker.config().bufferBytes);
     } else if (how != End::Close) {
         const Side other = how == End::ResetClient ? Client : Upstream;
         m_up.uncountUnacknowledged();
@@ -573,35 +526,28 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
 {
     if (isFinished())
         return;
+    using Expired = ConnectionDeadlines::Expired;
     const ProxyConfig &config = m_worker.config();
-    if (m_tls.clientHandshaking() && nowMs - m_tls.handshakeStartedMs() >= config.connectTimeoutMs) {
-        markOnLane(Mark::Kind::Timeout, Mark::Lane::Client, 0, QStringLiteral("TLS handshake"));
-        end(Reason::Timeout, QStringLiteral("the client's TLS handshake did not finish in %1 ms")
-                                       .arg(config.connectTimeoutMs));
+    const bool handshaking = m_phase == Phase::Handshaking && m_tls.upstreamHandshaking();
+    const Expired expired = m_deadlines.check(
+        nowMs, config, {m_tls.clientHandshaking(), m_tls.handshakeStartedMs(),
+                        m_phase == Phase::Resolving || m_phase == Phase::Connecting || handshaking, m_anyFin});
+    if (expired == Expired::Nothing)
+        return;
+    if (expired == Expired::Reaching) {
+        const QString why = m_reach.timedOut(config.connectTimeoutMs, handshaking);
+        markDirty();
+        m_policy->connectFailed(Reason::Timeout, why);
         return;
     }
-    if (m_phase == Phase::Resolving || m_phase == Phase::Connecting
-        || (m_phase == Phase::Handshaking && m_tls.upstreamHandshaking())) {
-        if (nowMs - m_startedMs >= config.connectTimeoutMs) {
-            const QString why = m_reach.timedOut(config.connectTimeoutMs, m_phase == Phase::Handshaking);
-            markDirty();
-            m_policy->connectFailed(Reason::Timeout, why);
-        }
-        return;
-    }
-    const qint64 quiet = nowMs - m_lastActivityMs;
-    if (m_anyFin && quiet >= config.halfCloseTimeoutMs) {
-        markOnLane(Mark::Kind::Timeout, Mark::Lane::Connection, 0, QStringLiteral("half-close"));
-        end(Reason::Timeout, QStringLiteral("half-closed and idle for %1 ms").arg(config.halfCloseTimeoutMs));
-    } else if (quiet >= config.idleTimeoutMs) {
-        markOnLane(Mark::Kind::Timeout, Mark::Lane::Connection, 0, QStringLiteral("idle"));
-        end(Reason::Timeout, QStringLiteral("idle for %1 ms").arg(config.idleTimeoutMs));
-    }
+    markOnLane(Mark::Kind::Timeout, expired == Expired::ClientHandshake ? Mark::Lane::Client : Mark::Lane::Connection,
+               0, ConnectionDeadlines::note(expired));
+    end(Reason::Timeout, ConnectionDeadlines::why(expired, config));
 }
 
 void RelayConnection::touched()
 {
-    m_lastActivityMs = m_worker.nowMs();
+    m_deadlines.touched(m_worker.nowMs());
 }
 
 void RelayConnection::markDirty()

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "capturetap.h"
+#include "connectiondeadlines.h"
 #include "connectionlegs.h"
 #include "connectionlife.h"
 #include "connectiontls.h"
@@ -157,8 +158,6 @@ public:
     void yield(Side side);
 
 private:
-    // The local address of the upstream leg, for the record (pcapng shows it).
-    void noteUpstreamFrom();
     // FaultTarget
     bool isRelaying() const override { return m_phase == Phase::Relaying; }
     void conditionsChanged(Flow &flow) override;
@@ -177,9 +176,6 @@ private:
     void downDue() { settle(m_down, m_down.wake()); }
     // Made on first use, when a rule or the allow-list asks.
     const QHostAddress &clientAddress();
-    // Reads and drops what a side sent and proxymon will not relay, so
-    // that closing it sends a FIN, not a reset.
-    void discardUnread(Side side);
     void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
     // The way to an upstream: the phase it starts in, and what each of
     // its steps said to do next.
@@ -204,7 +200,7 @@ private:
     ConnectionRecord m_record;
     ConnectionLife m_life{m_record.timeline};
     ConnectionLegs m_legs;
-    ConnectionTls m_tls;                   // its TLS legs stand in for m_legs' sockets under the flows
+    ConnectionTls m_tls{m_record, m_life}; // its TLS legs stand in for m_legs' sockets under the flows
     Phase m_phase = Phase::Resolving;
     // The flows' wake timers, on the worker's heap (before the flows,
     // which cancel them as they go).
@@ -214,15 +210,13 @@ private:
     Flow m_down;
     Side m_firstFin = Client;
     bool m_anyFin = false;
-    qint64 m_startedMs = 0;     // monotonic
-    qint64 m_lastActivityMs = 0;
+    ConnectionDeadlines m_deadlines;
 
     // The connection's own timer on the worker's heap: a held connect.
     MemberTimer<RelayConnection, &RelayConnection::connectDelayOver> m_connectTimer{*this};
 
     UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
-    SocketAddress m_peer;                  // the client's address, asked once
     std::optional<QHostAddress> m_clientAddress;
     FaultDriver m_faults{*this};           // after m_tap, which its HTTP gate shows bytes to
     std::unique_ptr<SessionPolicy> m_policy;

@@ -133,6 +133,7 @@ UpstreamReach::Outcome UpstreamReach::ready(std::uint32_t events)
 UpstreamReach::Outcome UpstreamReach::connected(std::uint32_t events, bool newSocket)
 {
     m_record.upstreamAddress = m_connector.address();
+    noteFrom();
     const qint64 nowUs = MonotonicClock::nowUs();
     stopClock(nowUs);
     m_life.mark(Mark::Kind::Connected, Mark::Lane::Upstream, 0, m_record.upstreamAddress, nowUs);
@@ -142,6 +143,20 @@ UpstreamReach::Outcome UpstreamReach::connected(std::uint32_t events, bool newSo
     outcome.newSocket = newSocket;
     outcome.events = events;
     return outcome;
+}
+
+void UpstreamReach::adopt(int fd, const QString &address)
+{
+    m_leg.attach(fd);
+    m_life.mark(Mark::Kind::Reused, Mark::Lane::Upstream, 0, address);
+    m_record.upstreamAddress = address;
+    noteFrom();
+}
+
+void UpstreamReach::noteFrom()
+{
+    const SocketAddress local = m_leg.local();
+    m_record.upstreamFrom = local.length ? local.toString() : QString();
 }
 
 QString UpstreamReach::timedOut(int timeoutMs, bool handshaking)

@@ -56,6 +56,9 @@ public:
     Outcome connect();
     // The connecting socket's epoll events.
     Outcome ready(std::uint32_t events);
+    // The upstream leg goes over fd, a parked socket already connected to
+    // address: the leg must be closed.
+    void adopt(int fd, const QString &address);
     // The connect (or the upstream's TLS handshake) took too long: the
     // reason, with each address's failure; the clock stops and the
     // timeout is marked.
@@ -73,6 +76,8 @@ private:
     Outcome attempt(UpstreamConnector::Attempt attempt);
     Outcome connected(std::uint32_t events, bool newSocket);
     void stopClock(qint64 nowUs);
+    // The local address of the upstream leg, for the record (pcapng shows it).
+    void noteFrom();
 
     TcpLeg &m_leg;
     ConnectionLife &m_life;
