@@ -1,8 +1,10 @@
 #include "connectiontls.h"
 
+#include "clienthello.h"
 #include "tcpleg.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
+#include "tlsservercontext.h"
 
 TlsLeg *ConnectionTls::startUpstream(TcpLeg &tcp, const TlsClientContext *context, const TlsInterception *interception,
                                      const QString &host, qint64 nowMs)
@@ -20,16 +22,20 @@ TlsLeg *ConnectionTls::startUpstream(TcpLeg &tcp, const TlsClientContext *contex
     return m_upstream.get();
 }
 
-TlsLeg &ConnectionTls::startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hello, const QString &name,
-                                   const QString &serverName, qint64 nowMs)
+TlsLeg *ConnectionTls::startClient(TcpLeg &tcp, const TlsServerContext &server, const QByteArray &hello,
+                                   const ClientHello &parsed, const QString &name, qint64 nowMs, QString *why)
 {
+    const auto type = parsed.offersEcdsa ? LeafCertificate::KeyType::Ecdsa : LeafCertificate::KeyType::Rsa;
+    SSL *ssl = server.session({name}, type, why);
+    if (!ssl)
+        return nullptr;
     m_client = std::make_unique<TlsLeg>(tcp.detach(), ssl, hello);
     m_clientName = name;
-    m_clientServerName = serverName;
-    m_record.clientTls.serverName = serverName;
+    m_clientServerName = parsed.serverName;
+    m_record.clientTls.serverName = parsed.serverName;
     m_clientHandshaking = true;
     m_handshakeStartedMs = nowMs;
-    return *m_client;
+    return m_client.get();
 }
 
 ConnectionTls::Progress ConnectionTls::advance(bool verifies, qint64 nowMs)

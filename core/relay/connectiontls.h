@@ -9,8 +9,10 @@
 #include <memory>
 
 class TcpLeg;
+struct ClientHello;
 class TlsClientContext;
 class TlsInterception;
+class TlsServerContext;
 
 // The TLS of one connection's two legs: proxymon's server end toward an
 // intercepted client and its client end toward the upstream, each a TlsLeg
@@ -43,11 +45,12 @@ public:
     // null when context cannot start a session (nothing changed then).
     TlsLeg *startUpstream(TcpLeg &tcp, const TlsClientContext *context, const TlsInterception *interception,
                           const QString &host, qint64 nowMs);
-    // TLS with the client over tcp's socket, as name (the certificate's),
-    // hello being the bytes the client sent so far; serverName is the SNI
-    // it asked for. What finishes is recorded as decrypted.
-    TlsLeg &startClient(TcpLeg &tcp, SSL *ssl, const QByteArray &hello, const QString &name,
-                        const QString &serverName, qint64 nowMs);
+    // TLS with the client over tcp's socket, with a certificate of
+    // server's for name (tcp is left closed); hello: the bytes the client
+    // sent so far, parsed. What finishes is recorded as decrypted. Null,
+    // with why, when no certificate can be had; nothing changed then.
+    TlsLeg *startClient(TcpLeg &tcp, const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed,
+                        const QString &name, qint64 nowMs, QString *why);
     // Moves on each handshake that runs. An upstream's failure while the
     // client's handshake still runs is told once the client's TLS is up
     // (in HTTP, which it can read only over its TLS). Failed says what the

@@ -1,6 +1,5 @@
 #include "relayconnection.h"
 
-#include "clienthello.h"
 #include "forwardingpolicy.h"
 #include "httpfaultgate.h"
 #include "httpproxypolicy.h"
@@ -8,7 +7,6 @@
 #include "systemerror.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
-#include "tlsservercontext.h"
 #include "worker.h"
 
 #include <QDateTime>
@@ -332,13 +330,11 @@ void RelayConnection::replaceLeg(Side side, Leg &replacement)
 bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed,
                                 const QString &name, const QString &upstreamName, QString *why)
 {
-    const auto type = parsed.offersEcdsa ? LeafCertificate::KeyType::Ecdsa : LeafCertificate::KeyType::Rsa;
-    SSL *ssl = server.session({name}, type, why);
-    if (!ssl)
+    TlsLeg *tls = m_tls.startClient(m_legs.tcp(Client), server, hello, parsed, name, m_worker.nowMs(), why);
+    if (!tls)
         return false;
-    const qint64 nowMs = m_worker.nowMs();
-    m_deadlines.reachingFrom(nowMs);
-    replaceLeg(Client, m_tls.startClient(m_legs.tcp(Client), ssl, hello, name, parsed.serverName, nowMs));
+    m_deadlines.reachingFrom(m_worker.nowMs());
+    replaceLeg(Client, *tls);
     m_tap.startSecure();
     if (HttpFaultGate *gate = m_faults.httpGate())
         gate->startSecure();
@@ -414,11 +410,6 @@ void RelayConnection::adoptUpstream(int fd, const QString &address)
     m_reach.adopt(fd, address);
     m_legs.newUpstream();
     markDirty();
-}
-
-int RelayConnection::detachUpstream()
-{
-    return m_legs.detachUpstream();
 }
 
 void RelayConnection::handleEvent(std::uintptr_t tag, std::uint32_t events)

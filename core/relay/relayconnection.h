@@ -13,18 +13,14 @@
 #include "sessionpolicy.h"
 #include "upstreamreach.h"
 
-#include <QHash>
 #include <QHostAddress>
-#include <QStringList>
-
-struct ClientHello;
-class TlsServerContext;
 
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <vector>
 
+struct ClientHello;
+class TlsServerContext;
 class Worker;
 
 // One client connection and its upstream leg, relayed with non-blocking POSIX
@@ -116,7 +112,6 @@ public:
     // The first FIN of the connection, for the record and the half-close
     // timeout.
     void noteFin(Side side);
-    bool anyFin() const { return m_anyFin; }
     Side firstFin() const { return m_firstFin; }
     void touched();
     void markDirty();
@@ -149,7 +144,7 @@ public:
     // The upstream leg goes over fd, already connected to address.
     void adoptUpstream(int fd, const QString &address);
     // Takes the upstream's descriptor out of the connection, open.
-    int detachUpstream();
+    int detachUpstream() { return m_legs.detachUpstream(); }
     void closeUpstream();
     void sideFailed(Side side, int error);
     // The policy that decides from now on; the current one may be the
