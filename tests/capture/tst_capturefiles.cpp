@@ -10,8 +10,7 @@
 #include "harwriter.h"
 #include "httpmessagestream.h"
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "sessionreader.h"
 
 #include <QBuffer>
@@ -141,14 +140,13 @@ void CaptureFilesTest::initTestCase()
     config.mode = ProxyConfig::Mode::HttpProxy;
     config.bodyPrefixBytes = 1024 * 1024;
     config.stopGraceMs = 100;
-    ProxyServer proxy;
-    RecordCollector records(&proxy);
-    connect(&proxy, &ProxyServer::published, this,
+    RunningProxy proxy;
+    connect(&proxy.server, &ProxyServer::published, this,
             [this](const QList<ConnectionRecord> &batch, const QList<HttpExchange> &exchanges) {
                 m_store.add(batch, exchanges);
             });
-    QVERIFY2(proxy.start(config), qPrintable(proxy.errorString()));
-    const QString via = QStringLiteral("http://127.0.0.1:%1").arg(proxy.listenPort());
+    QVERIFY(proxy.start(config));
+    const QString via = QStringLiteral("http://127.0.0.1:%1").arg(proxy.port());
     const QString base = QStringLiteral("http://127.0.0.1:%1").arg(origin.port());
     const QString upload = m_directory.filePath(QStringLiteral("upload.bin"));
     {
@@ -171,9 +169,9 @@ void CaptureFilesTest::initTestCase()
         const int exit = offThread([&] { return runCurl(QStringList{QStringLiteral("-x"), via} + run); });
         QVERIFY2(exit == 0 || run.last().endsWith(QLatin1String("/abort")), qPrintable(run.join(u' ')));
     }
-    QVERIFY(records.waitForClosed(int(runs.size()), 20'000));
-    proxy.stop();
-    QTRY_VERIFY_WITH_TIMEOUT(!proxy.isDraining(), 10'000);
+    QVERIFY(proxy.records.waitForClosed(int(runs.size()), 20'000));
+    proxy.server.stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!proxy.server.isDraining(), 10'000);
     QVERIFY(m_store.exchangeCount() >= runs.size() + 1);
 }
 

@@ -6,8 +6,7 @@
 #include "curlcommand.h"
 #include "httpmessagestream.h"
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 
 #include <QDir>
 #include <QProcess>
@@ -151,17 +150,13 @@ HttpExchange CurlCommandTest::capture(RecordingServer &server, const QByteArray 
         config.targetHost = QStringLiteral("127.0.0.1");
         config.targetPort = server.port();
     }
-    ProxyServer proxy;
-    RecordCollector records(&proxy);
-    if (!proxy.start(config)) {
-        qWarning() << proxy.errorString();
+    RunningProxy proxy;
+    if (!proxy.start(config))
         return {};
-    }
-    const quint16 port = proxy.listenPort();
-    askOnce(port, request);
-    records.waitForExchanges(1);
-    proxy.stop();
-    return records.exchanges().value(0);
+    proxy.ask(request);
+    proxy.records.waitForExchanges(1);
+    proxy.server.stop();
+    return proxy.records.exchanges().value(0);
 }
 
 void CurlCommandTest::commandSendsTheRecordedRequest_data()

@@ -9,8 +9,7 @@
 #include "httpmessagestream.h"
 #include "loopback.h"
 #include "pcapngwriter.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "toolrun.h"
 
 #include <QFile>
@@ -166,17 +165,16 @@ void tst_Pcapng::legsCarryTheBytesThatCrossed()
     config.targetPort = origin.port();
     config.bodyPrefixBytes = 4000;
     config.stopGraceMs = 100;
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     CaptureStore store;
-    connect(&server, &ProxyServer::published, this,
+    connect(&proxy.server, &ProxyServer::published, this,
             [&store](const QList<ConnectionRecord> &batch, const QList<HttpExchange> &exchanges) { store.add(batch, exchanges); });
-    QVERIFY2(server.start(config), qPrintable(server.errorString()));
-    const quint16 port = server.listenPort();
+    QVERIFY(proxy.start(config));
+    const quint16 port = proxy.port();
 
     // 1: keep-alive, a body up, a chunked answer with an extension and a
     // trailer; the client ends it. 2: a body bigger than what is kept.
-    // 3: the server ends it. 4: the client resets it.
+    // 3: the proxy.server ends it. 4: the client resets it.
     const QByteArray keepAlive = "GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
                                  "POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n\r\npayload"
                                  "GET /chunked HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -195,7 +193,7 @@ void tst_Pcapng::legsCarryTheBytesThatCrossed()
                 client.shutdownWrite();
             return readUntilEof(client.fd());
         }));
-        QVERIFY(records.waitForClosed(int(answers.size())));
+        QVERIFY(proxy.records.waitForClosed(int(answers.size())));
     }
     offThread([&] {
         Socket client = connectTo("127.0.0.1", port);
@@ -204,9 +202,9 @@ void tst_Pcapng::legsCarryTheBytesThatCrossed()
         client.reset();
         return 0;
     });
-    QVERIFY(records.waitForClosed(4));
-    server.stop();
-    QTRY_VERIFY_WITH_TIMEOUT(!server.isDraining(), 10'000);
+    QVERIFY(proxy.records.waitForClosed(4));
+    proxy.server.stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!proxy.server.isDraining(), 10'000);
     QCOMPARE(store.connectionCount(), 4);
     QCOMPARE(store.connectionAt(0).closeReason, Reason::ClientFin);
     QCOMPARE(store.connectionAt(2).closeReason, Reason::UpstreamFin);
@@ -258,7 +256,7 @@ void tst_Pcapng::legsCarryTheBytesThatCrossed()
     QCOMPARE(firstEnd.value(0), qMakePair(portOf(keepAliveRecord.client), false));        // the client's FIN
     QCOMPARE(firstEnd.value(1), qMakePair(portOf(keepAliveRecord.upstreamFrom), false));  // passed on by proxymon
     const ConnectionRecord closingRecord = store.connectionAt(2);
-    QCOMPARE(firstEnd.value(5), qMakePair(origin.port(), false));                          // the server's FIN
+    QCOMPARE(firstEnd.value(5), qMakePair(origin.port(), false));                          // the proxy.server's FIN
     QCOMPARE(firstEnd.value(4), qMakePair(portOf(closingRecord.acceptedOn), false));       // passed on
     const ConnectionRecord resetRecord = store.connectionAt(3);
     QCOMPARE(firstEnd.value(6), qMakePair(portOf(resetRecord.client), true));              // the client's RST
@@ -342,24 +340,18 @@ void tst_Pcapng::httpProxyShowsTheClientLegOnly()
     config.mode = ProxyConfig::Mode::HttpProxy;
     config.addVia = true;
     config.stopGraceMs = 100;
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     CaptureStore store;
-    connect(&server, &ProxyServer::published, this,
+    connect(&proxy.server, &ProxyServer::published, this,
             [&store](const QList<ConnectionRecord> &batch, const QList<HttpExchange> &exchanges) { store.add(batch, exchanges); });
-    QVERIFY2(server.start(config), qPrintable(server.errorString()));
+    QVERIFY(proxy.start(config));
     const QByteArray request = "GET http://127.0.0.1:" + QByteArray::number(origin.port()) + "/a HTTP/1.1\r\nHost: 127.0.0.1:"
         + QByteArray::number(origin.port()) + "\r\n\r\n";
-    const QByteArray answer = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), request);
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    const QByteArray answer = proxy.ask(request, true);
     QVERIFY(answer.endsWith("alpha"));
-    QVERIFY(records.waitForClosed(1));
-    server.stop();
-    QTRY_VERIFY_WITH_TIMEOUT(!server.isDraining(), 10'000);
+    QVERIFY(proxy.records.waitForClosed(1));
+    proxy.server.stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!proxy.server.isDraining(), 10'000);
     QVERIFY(store.connectionAt(0).bytesUp > quint64(request.size())); // the Via header went up too
 
     QTemporaryDir directory;

@@ -7,8 +7,7 @@
 #include "certificateauthority.h"
 #include "loopback.h"
 #include "nginxserver.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "tlsinterception.h"
 
 #include <QDir>
@@ -191,14 +190,12 @@ QByteArray tst_Browser::browse(quint16 proxyPort, const QString &home, const QSt
 
 void tst_Browser::pageLoadsDecrypted()
 {
-    ProxyServer proxy;
-    ProxyServer *server = &proxy;
-    RecordCollector records(server);
-    QVERIFY2(server->start(proxyConfig()), qPrintable(server->errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QString home = nssHome(true);
     QVERIFY(!home.isEmpty());
     const QString origin = QStringLiteral("https://127.0.0.1:%1").arg(m_sitePort);
-    const QByteArray dom = browse(server->listenPort(), home, origin + QStringLiteral("/"));
+    const QByteArray dom = browse(proxy.port(), home, origin + QStringLiteral("/"));
     QVERIFY2(dom.contains("script ran: decrypted"), dom.constData());
 
     // Every resource crossed proxymon, decrypted, with its status.
@@ -206,22 +203,22 @@ void tst_Browser::pageLoadsDecrypted()
                          QStringLiteral("/picture.bmp"), QStringLiteral("/data.json")};
     QVERIFY(QTest::qWaitFor([&] {
         QStringList seen;
-        for (const HttpExchange &exchange : records.exchanges()) {
+        for (const HttpExchange &exchange : proxy.records.exchanges()) {
             if (exchange.secure && exchange.response.status == 200)
                 seen.append(QString::fromLatin1(exchange.url()).mid(origin.size()));
         }
         return std::all_of(expected.begin(), expected.end(), [&](const QString &path) { return seen.contains(path); });
     }, 10'000));
-    for (const HttpExchange &exchange : records.exchanges()) {
+    for (const HttpExchange &exchange : proxy.records.exchanges()) {
         if (exchange.url().endsWith("/picture.bmp")) {
             QVERIFY(exchange.complete);
             QCOMPARE(exchange.responseBodyBytes, quint64(Picture.size()));
         }
     }
-    server->stop();
-    QTRY_VERIFY(!server->isDraining());
+    proxy.server.stop();
+    QTRY_VERIFY(!proxy.server.isDraining());
     bool decrypted = false;
-    for (const ConnectionRecord &record : records.closed())
+    for (const ConnectionRecord &record : proxy.records.closed())
         decrypted |= record.decryption == Decryption::Decrypted && record.clientTls.version.startsWith(QLatin1String("TLSv1.3"));
     QVERIFY(decrypted);
 }
@@ -231,24 +228,23 @@ void tst_Browser::plainPageThroughTheHttpProxy()
     // http:// takes the HTTP proxy's own path, no tunnel: every request in
     // absolute form, rewritten and framed by proxymon, answered by nginx
     // over kept-alive upstreams.
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(proxyConfig()), qPrintable(server.errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QString origin = QStringLiteral("http://127.0.0.1:%1").arg(m_plainPort);
-    const QByteArray dom = browse(server.listenPort(), nssHome(false), origin + QStringLiteral("/"));
+    const QByteArray dom = browse(proxy.port(), nssHome(false), origin + QStringLiteral("/"));
     QVERIFY2(dom.contains("script ran: decrypted"), dom.constData());
     const QStringList expected{QStringLiteral("/"), QStringLiteral("/style.css"), QStringLiteral("/app.js"),
                                QStringLiteral("/picture.bmp"), QStringLiteral("/data.json")};
     QVERIFY(QTest::qWaitFor([&] {
         QStringList seen;
-        for (const HttpExchange &exchange : records.exchanges()) {
+        for (const HttpExchange &exchange : proxy.records.exchanges()) {
             if (exchange.response.status == 200)
                 seen.append(QString::fromLatin1(exchange.url()).mid(origin.size()));
         }
         return std::all_of(expected.begin(), expected.end(), [&](const QString &path) { return seen.contains(path); });
     }, 10'000));
     // Nothing a browser sends is refused or flagged.
-    for (const HttpExchange &exchange : records.exchanges()) {
+    for (const HttpExchange &exchange : proxy.records.exchanges()) {
         QVERIFY2(!exchange.responseBody.startsWith("proxymon: "), exchange.responseBody.constData());
         QCOMPARE(exchange.flags, 0u);
         if (exchange.url().endsWith("/picture.bmp")) {
@@ -264,21 +260,19 @@ void tst_Browser::untrustedBrowserIsRejectedThenPassedThrough()
     // as a rejection, and the next connection passes through unread (the
     // browser then meets the site's own certificate, which it does not
     // trust either: the page does not load, but proxymon stayed out of it).
-    ProxyServer proxy;
-    ProxyServer *server = &proxy;
-    RecordCollector records(server);
-    QVERIFY2(server->start(proxyConfig()), qPrintable(server->errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QString url = QStringLiteral("https://127.0.0.1:%1/").arg(m_sitePort);
-    const QByteArray refused = browse(server->listenPort(), nssHome(false), url);
+    const QByteArray refused = browse(proxy.port(), nssHome(false), url);
     QVERIFY(!refused.contains("script ran"));
-    QTRY_VERIFY_WITH_TIMEOUT(!server->interception().rejections().isEmpty(), 10'000);
-    QCOMPARE(server->interception().rejections().first().host, QStringLiteral("127.0.0.1"));
-    browse(server->listenPort(), nssHome(false), url);
-    server->stop();
-    QTRY_VERIFY(!server->isDraining());
+    QTRY_VERIFY_WITH_TIMEOUT(!proxy.server.interception().rejections().isEmpty(), 10'000);
+    QCOMPARE(proxy.server.interception().rejections().first().host, QStringLiteral("127.0.0.1"));
+    browse(proxy.port(), nssHome(false), url);
+    proxy.server.stop();
+    QTRY_VERIFY(!proxy.server.isDraining());
     int rejected = 0;
     int passed = 0;
-    for (const ConnectionRecord &record : records.closed()) {
+    for (const ConnectionRecord &record : proxy.records.closed()) {
         rejected += record.decryption == Decryption::Rejected;
         passed += record.decryption == Decryption::Passthrough;
     }

@@ -5,8 +5,7 @@
 // no pause anywhere near a second.
 
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 
 #include <QCryptographicHash>
 #include <QTemporaryFile>
@@ -367,10 +366,9 @@ void tst_BulkDownloads::downloads()
         config.targetHost = QString::fromLatin1(address);
         config.targetPort = upstream.port();
     }
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(config), qPrintable(server.errorString()));
-    const quint16 proxyPort = server.listenPort();
+    RunningProxy proxy;
+    QVERIFY(proxy.start(config));
+    const quint16 proxyPort = proxy.port();
 
     // Sequential on one keep-alive connection: each size after a bigger one
     // too, so a connection that stalled once is tried again.
@@ -421,15 +419,15 @@ void tst_BulkDownloads::downloads()
         QVERIFY2(got.longestGapMs < 1'000, qPrintable(QStringLiteral("concurrent response %1 paused %2 ms").arg(i).arg(got.longestGapMs)));
     }
 
-    // The records count what the clients received.
-    QVERIFY(records.waitForClosed(1 + Clients));
+    // The proxy.records count what the clients received.
+    QVERIFY(proxy.records.waitForClosed(1 + Clients));
     qint64 expectedDown = 0;
     for (const qint64 size : sizes)
         expectedDown += size;
     for (const qint64 size : eachAsks)
         expectedDown += Clients * size;
     quint64 recordedDown = 0;
-    for (const ConnectionRecord &record : records.closed())
+    for (const ConnectionRecord &record : proxy.records.closed())
         recordedDown += record.bytesDown;
     QVERIFY2(recordedDown >= quint64(expectedDown), qPrintable(QString::number(recordedDown)));
     // Heads and tunnel answers are all the rest.
@@ -440,9 +438,9 @@ void tst_BulkDownloads::downloads()
     if (!capture || path == Path::Raw || path == Path::ProxyConnect)
         return;
     const int exchanges = sizes.size() + Clients * eachAsks.size();
-    QVERIFY(records.waitForExchanges(exchanges));
-    QCOMPARE(records.exchanges().size(), exchanges);
-    for (const HttpExchange &exchange : records.exchanges()) {
+    QVERIFY(proxy.records.waitForExchanges(exchanges));
+    QCOMPARE(proxy.records.exchanges().size(), exchanges);
+    for (const HttpExchange &exchange : proxy.records.exchanges()) {
         const QByteArray target = exchange.request.target().toByteArray();
         const qint64 size = target.mid(target.lastIndexOf('/') + 1).toLongLong();
         QCOMPARE(exchange.response.status, 200);
@@ -464,16 +462,15 @@ void tst_BulkDownloads::slowReaderOfSendfile()
     config.stopGraceMs = 100;
     config.targetHost = QStringLiteral("127.0.0.1");
     config.targetPort = upstream.port();
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(config));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(config));
 
-    Socket client = offThread([&] { return connectTo("127.0.0.1", server.listenPort()); });
+    Socket client = offThread([&] { return connectTo("127.0.0.1", proxy.port()); });
     QVERIFY(sendAll(client.fd(), rawRequest(Largest)));
-    // While the client reads nothing, the server gets stuck once the kernel
+    // While the client reads nothing, the proxy.server gets stuck once the kernel
     // buffers on the way and the proxy's one buffer are full.
     const qint64 stalledAt = waitUntilSteady([&] { return upstream.written(); });
-    QVERIFY2(stalledAt < 40 * MiB, qPrintable(QStringLiteral("the server wrote %1 bytes to a client that reads nothing").arg(stalledAt)));
+    QVERIFY2(stalledAt < 40 * MiB, qPrintable(QStringLiteral("the proxy.server wrote %1 bytes to a client that reads nothing").arg(stalledAt)));
 
     // Then it reads in small sips at first, and every byte arrives.
     const QByteArray received = offThread([&] {
@@ -494,7 +491,7 @@ void tst_BulkDownloads::slowReaderOfSendfile()
     QCOMPARE(received.size(), Largest);
     QCOMPARE(QCryptographicHash::hash(received, QCryptographicHash::Sha256), digestOfFirst(Largest));
     client.close();
-    QVERIFY(records.waitForClosed(1));
+    QVERIFY(proxy.records.waitForClosed(1));
 }
 
 QTEST_GUILESS_MAIN(tst_BulkDownloads)

@@ -5,8 +5,7 @@
 #include "conditionrule.h"
 #include "loopback.h"
 #include "monotonicclock.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "ruledconfig.h"
 
 #include <QFile>
@@ -193,11 +192,10 @@ void tst_Conditions::bandwidthDown()
 {
     FastSource source;
     ScriptedServer upstream(source.handler());
-    ProxyServer server;
-    QVERIFY2(server.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=1000000B/s")})),
-             qPrintable(server.errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=1000000B/s")})));
     const qint64 received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         const qint64 total = readFor(client.fd(), 10'000'000);
         source.stop = true;
         client.reset();
@@ -211,14 +209,13 @@ void tst_Conditions::sharedBandwidth()
 {
     FastSource source;
     ScriptedServer upstream(source.handler());
-    ProxyServer server;
-    QVERIFY2(server.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=1MB/s,shared")})),
-             qPrintable(server.errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=1MB/s,shared")})));
     std::vector<qint64> each(4, 0);
     offThread([&] {
         std::vector<Socket> clients;
         for (int i = 0; i < 4; ++i)
-            clients.push_back(connectTo("127.0.0.1", server.listenPort()));
+            clients.push_back(connectTo("127.0.0.1", proxy.port()));
         std::vector<std::thread> readers;
         for (int i = 0; i < 4; ++i)
             readers.emplace_back([&, i] { each[size_t(i)] = readFor(clients[size_t(i)].fd(), 10'000'000); });
@@ -250,13 +247,13 @@ void tst_Conditions::latencyAddsToFirstByte()
         ::recv(connection.fd(), &rest, 1, 0);
     });
     auto firstByteUs = [&](const QStringList &conditions) {
-        ProxyServer server;
-        if (!server.start(ruledConfig(upstream.port(), conditions)))
+        RunningProxy proxy;
+        if (!proxy.start(ruledConfig(upstream.port(), conditions)))
             return qint64(-1);
         return offThread([&] {
             std::vector<qint64> times;
             for (int i = 0; i < 15; ++i) {
-                Socket client = connectTo("127.0.0.1", server.listenPort());
+                Socket client = connectTo("127.0.0.1", proxy.port());
                 // The connection is relaying before the clock starts.
                 QTest::qSleep(20);
                 const qint64 start = MonotonicClock::nowUs();
@@ -280,11 +277,11 @@ void tst_Conditions::latencyBothWaysAddsToRoundTrip()
 {
     EchoServer echo;
     auto roundTripUs = [&](const QStringList &conditions) {
-        ProxyServer server;
-        if (!server.start(ruledConfig(echo.port(), conditions)))
+        RunningProxy proxy;
+        if (!proxy.start(ruledConfig(echo.port(), conditions)))
             return qint64(-1);
         return offThread([&] {
-            Socket client = connectTo("127.0.0.1", server.listenPort());
+            Socket client = connectTo("127.0.0.1", proxy.port());
             std::vector<qint64> times;
             for (int i = 0; i < 15; ++i) {
                 const qint64 start = MonotonicClock::nowUs();
@@ -306,11 +303,11 @@ void tst_Conditions::latencyBothWaysAddsToRoundTrip()
 void tst_Conditions::jitterKeepsOrder()
 {
     EchoServer echo;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(echo.port(), {QStringLiteral("both:latency=20ms,jitter=15ms")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {QStringLiteral("both:latency=20ms,jitter=15ms")})));
     const QByteArray sent = randomBytes(300 * 100, 11);
     const QByteArray echoed = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         // 300 small writes 1 ms apart: each read by the proxy on its own
         // and given its own draw of the jitter.
         std::thread writer([&] {
@@ -335,11 +332,11 @@ void tst_Conditions::latencyCountsOncePerTransfer()
         if (::recv(connection.fd(), request, sizeof request, 0) > 0)
             sendAll(connection.fd(), body);
     });
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=1MB/s,latency=100ms")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=1MB/s,latency=100ms")})));
     qint64 tookUs = 0;
     const QByteArray received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QTest::qSleep(20);
         const qint64 start = MonotonicClock::nowUs();
         sendAll(client.fd(), QByteArrayLiteral("get"));
@@ -358,14 +355,14 @@ void tst_Conditions::slicing()
 {
     const QByteArray body = randomBytes(20'000, 5);
     ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(upstream.port(), {QStringLiteral("down:slice=100,slice-delay=2ms")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {QStringLiteral("down:slice=100,slice-delay=2ms")})));
     qint64 largestRead = 0;
     int reads = 0;
     int bigReads = 0;
     qint64 tookUs = 0;
     const QByteArray received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QByteArray all;
         char buffer[64 * 1024];
         qint64 start = -1;
@@ -402,20 +399,19 @@ void tst_Conditions::connectDelay()
         acceptedUs = MonotonicClock::nowUs();
         sendAll(connection.fd(), readUntilEof(connection.fd()));
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port(), {QStringLiteral("both:connect-delay=300ms,latency=20ms")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {QStringLiteral("both:connect-delay=300ms,latency=20ms")})));
     qint64 connectedUs = 0;
     const QByteArray request = randomBytes(5000, 9);
     const QByteArray answer = offThread([&] {
         connectedUs = MonotonicClock::nowUs();
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), request);
         client.shutdownWrite();
         return readUntilEof(client.fd());
     });
     QCOMPARE(sha256(answer), sha256(request));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     const qint64 heldUs = acceptedUs.load() - connectedUs;
     qInfo("the upstream accepted %lld µs after the client connected", heldUs);
     QVERIFY2(heldUs >= 300'000 && heldUs < 400'000, qPrintable(QString::number(heldUs)));
@@ -430,14 +426,14 @@ void tst_Conditions::slowDestinationHoldsTheSource()
     // buffer per direction.
     FastSource source;
     ScriptedServer upstream(source.handler());
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=100KB/s")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {QStringLiteral("down:bandwidth=100KB/s")})));
     qint64 sentAtOneSecond = 0;
     qint64 rssAtOneSecond = 0;
     qint64 received = 0;
     const qint64 rssBefore = residentBytes();
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         std::thread sampler([&] {
             QTest::qSleep(1000);
             sentAtOneSecond = source.sent.load();
@@ -464,13 +460,12 @@ void tst_Conditions::slowDestinationHoldsTheSource()
 void tst_Conditions::probabilityZeroNeverApplies()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(echo.port(), {QStringLiteral("both:latency=1s,probability=0")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {QStringLiteral("both:latency=1s,probability=0")})));
     const int worst = offThread([&] {
         qint64 worstUs = 0;
         for (int i = 0; i < 200; ++i) {
-            Socket client = connectTo("127.0.0.1", server.listenPort());
+            Socket client = connectTo("127.0.0.1", proxy.port());
             const qint64 start = MonotonicClock::nowUs();
             sendAll(client.fd(), QByteArrayLiteral("x"));
             if (readExactly(client.fd(), 1) != "x")
@@ -481,8 +476,8 @@ void tst_Conditions::probabilityZeroNeverApplies()
     });
     QVERIFY(worst >= 0);
     QVERIFY2(worst < 500'000, qPrintable(QString::number(worst)));
-    QVERIFY(records.waitForClosed(200));
-    for (const ConnectionRecord &record : records.closed())
+    QVERIFY(proxy.records.waitForClosed(200));
+    for (const ConnectionRecord &record : proxy.records.closed())
         QVERIFY2(record.conditions.isEmpty(), qPrintable(record.conditions));
 }
 
@@ -494,12 +489,12 @@ void tst_Conditions::thousandDelayedConnections()
     // error of one heap of timers serving them all.
     constexpr int Count = 1000;
     EchoServer echo;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(echo.port(), {QStringLiteral("down:latency=50ms,bandwidth=10KB/s")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {QStringLiteral("down:latency=50ms,bandwidth=10KB/s")})));
     std::vector<qint64> errors = offThread([&] {
         std::vector<Socket> clients;
         for (int i = 0; i < Count; ++i)
-            clients.push_back(connectTo("127.0.0.1", server.listenPort()));
+            clients.push_back(connectTo("127.0.0.1", proxy.port()));
         const int epoll = epoll_create1(EPOLL_CLOEXEC);
         for (int i = 0; i < Count; ++i) {
             epoll_event event{};
@@ -553,13 +548,13 @@ void tst_Conditions::thousandDelayedConnections()
 void tst_Conditions::httpProxyRequestsTakeTheUpConditions()
 {
     auto arrivalUs = [](const QStringList &conditions) {
-        ProxyServer server;
-        if (!server.start(ruledHttpProxy(conditions)))
+        RunningProxy proxy;
+        if (!proxy.start(ruledHttpProxy(conditions)))
             return qint64(-1);
         std::vector<qint64> times;
         for (int i = 0; i < 9; ++i) {
             DigestOrigin origin;
-            const auto [us, answer] = timedRequest(server.listenPort(), origin, origin.post("ping"));
+            const auto [us, answer] = timedRequest(proxy.port(), origin, origin.post("ping"));
             if (!answer.endsWith(sha256("ping").toHex()))
                 return qint64(-1);
             times.push_back(us);
@@ -578,9 +573,9 @@ void tst_Conditions::httpProxyRequestsTakeTheUpConditions()
     const QByteArray body = randomBytes(600'000, 31);
     for (const bool finAfter : {false, true}) {
         DigestOrigin origin;
-        ProxyServer server;
-        QVERIFY(server.start(ruledHttpProxy({QStringLiteral("up:bandwidth=200000B/s,latency=200ms")})));
-        const auto [us, answer] = timedRequest(server.listenPort(), origin, origin.post(body), finAfter);
+        RunningProxy proxy;
+        QVERIFY(proxy.start(ruledHttpProxy({QStringLiteral("up:bandwidth=200000B/s,latency=200ms")})));
+        const auto [us, answer] = timedRequest(proxy.port(), origin, origin.post(body), finAfter);
         qInfo("600,000 bytes uploaded at 200,000 B/s with 200 ms in %lld µs%s", us, finAfter ? ", FIN at once" : "");
         QVERIFY2(answer.endsWith(sha256(body).toHex()), answer.left(200).constData());
         QVERIFY2(qAbs(us - 3'200'000) <= 150'000, qPrintable(QString::number(us)));
@@ -595,11 +590,11 @@ void tst_Conditions::httpProxyRequestsTakeTheUpConditions()
         endAtUs = MonotonicClock::nowUs();
         sendAll(connection.fd(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     });
-    ProxyServer finProxy;
+    RunningProxy finProxy;
     QVERIFY(finProxy.start(ruledHttpProxy({QStringLiteral("up:latency=150ms")})));
     const QByteArray authority = "127.0.0.1:" + QByteArray::number(labServer.port());
     const auto [finUs, labAnswer] = offThread([&] {
-        Socket client = connectTo("127.0.0.1", finProxy.listenPort());
+        Socket client = connectTo("127.0.0.1", finProxy.port());
         sendAll(client.fd(), "GET http://" + authority + "/ HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
         QTest::qSleep(300);
         const qint64 finSentUs = MonotonicClock::nowUs();
@@ -617,11 +612,10 @@ void tst_Conditions::httpProxyRequestsTakeTheUpConditions()
 void tst_Conditions::httpProxyRequestsFallIntoABlackHole()
 {
     DigestOrigin origin;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledHttpProxy({}, {QStringLiteral("blackhole:dir=up")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledHttpProxy({}, {QStringLiteral("blackhole:dir=up")})));
     const QByteArray answer = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), origin.post("lost"));
         client.shutdownWrite();
         // Nothing comes back: the client gives up after half a second.
@@ -632,7 +626,7 @@ void tst_Conditions::httpProxyRequestsFallIntoABlackHole()
     QCOMPARE(origin.bytes(), qint64(0));
     // The client's FIN is kept from the upstream too, so the connection
     // waits (as a relay's does) until the half-close timeout.
-    const ConnectionRecord record = records.latest(1);
+    const ConnectionRecord record = proxy.records.latest(1);
     QVERIFY2(record.conditions.contains(QStringLiteral("up black hole")), qPrintable(record.conditions));
     QCOMPARE(record.bytesUp, quint64(0));
     QCOMPARE(record.state, ConnectionRecord::State::ClientHalfClosed);

@@ -7,8 +7,7 @@
 #include "faultrule.h"
 #include "interceptionfixture.h"
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "tlsclient.h"
 #include "tlsinterception.h"
 #include "tlstestserver.h"
@@ -58,18 +57,17 @@ void tst_DecryptedRelay::serverFirstProtocolIsRelayedAsIs()
         const QByteArray command = readExactly(connection.fd(), 6);
         sendAll(connection.fd(), "221 " + command);
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(smtp.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(smtp.port())));
     const QByteArray seen = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QByteArray all = readExactly(client.fd(), 21);
         sendAll(client.fd(), "QUIT\r\n");
         all += readUntilEof(client.fd());
         return all;
     });
     QCOMPARE(seen, QByteArray("220 smtp.test ready\r\n221 QUIT\r\n"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::None);
     QCOMPARE(record.bytesUp, 6u);
 }
@@ -80,13 +78,12 @@ void tst_DecryptedRelay::labFlowAndHalfCloseThroughTls()
     // read to the end. proxymon passes the close_notify on as one, the
     // echo keeps flowing back, and the server's close_notify comes back.
     TlsTestServer upstream(*m_testAuthority, Behaviour::Echo, {QStringLiteral("lab.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     const QByteArray data = randomBytes(4 * 1024 * 1024 + 5, 5);
     bool clean = false;
     const QByteArray echoed = offThread([&] {
-        TlsClient client(server.listenPort(), m_proxymonCa, "lab.test");
+        TlsClient client(proxy.port(), m_proxymonCa, "lab.test");
         if (!client.connected())
             return QByteArray();
         std::thread writer([&] {
@@ -101,7 +98,7 @@ void tst_DecryptedRelay::labFlowAndHalfCloseThroughTls()
     QCOMPARE(sha256(echoed), sha256(data));
     QVERIFY(clean);
     QVERIFY(upstream.sawCloseNotify());
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Decrypted);
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QVERIFY(!record.tlsTruncated);
@@ -116,13 +113,12 @@ void tst_DecryptedRelay::keyLogDecryptsBothLegsInTshark()
         QVERIFY2(!QStandardPaths::findExecutable(QString::fromLatin1(tool), {QStringLiteral("/usr/bin"), QStringLiteral("/usr/sbin")}).isEmpty(),
                  qPrintable(QStringLiteral("%1 is not installed (scripts/test.sh installs it)").arg(QString::fromLatin1(tool))));
     TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("wire.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingTo(upstream.port());
     const QString keys = m_directory.filePath(QStringLiteral("wire-keys.log"));
     config.keyLogFile = keys;
-    QVERIFY(server.start(config));
-    const quint16 port = server.listenPort();
+    QVERIFY(proxy.start(config));
+    const quint16 port = proxy.port();
     const QString capture = m_directory.filePath(QStringLiteral("wire.pcap"));
     QProcess tcpdump;
     tcpdump.setProcessChannelMode(QProcess::MergedChannels);
@@ -144,7 +140,7 @@ void tst_DecryptedRelay::keyLogDecryptsBothLegsInTshark()
         QStringLiteral("https://wire.test:%1/bytes/1234").arg(port)});
     QVERIFY2(curl.exitCode == 0, curl.err.constData());
     QCOMPARE(curl.out, randomBytes(1234, 7));
-    QVERIFY(records.waitForClosed(1));
+    QVERIFY(proxy.records.waitForClosed(1));
     QTest::qWait(300); // the last packets reach the capture file
     tcpdump.terminate();
     QVERIFY(tcpdump.waitForFinished(10'000));
@@ -174,9 +170,8 @@ void tst_DecryptedRelay::bigBodiesBothWaysOnKeepAlive()
     // SHA-256), and the capture counts them whole.
     constexpr qsizetype Size = 64 * 1024 * 1024;
     TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("big.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     const QByteArray upload = randomBytes(Size, 21);
     const QString uploadPath = m_directory.filePath(QStringLiteral("big-upload"));
     const QString downloadPath = m_directory.filePath(QStringLiteral("big-download"));
@@ -185,26 +180,26 @@ void tst_DecryptedRelay::bigBodiesBothWaysOnKeepAlive()
         QVERIFY(file.open(QIODevice::WriteOnly));
         QCOMPARE(file.write(upload), Size);
     }
-    const QString origin = QStringLiteral("https://big.test:%1").arg(server.listenPort());
+    const QString origin = QStringLiteral("https://big.test:%1").arg(proxy.port());
     const ToolRun curl = ToolRun::run(QStringLiteral("curl"), {
         QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("25"), QStringLiteral("--cacert"), m_proxymonCa,
-        QStringLiteral("--resolve"), QStringLiteral("big.test:%1:127.0.0.1").arg(server.listenPort()),
+        QStringLiteral("--resolve"), QStringLiteral("big.test:%1:127.0.0.1").arg(proxy.port()),
         QStringLiteral("--data-binary"), QStringLiteral("@") + uploadPath, origin + QStringLiteral("/upload"),
         QStringLiteral("--next"), QStringLiteral("--cacert"), m_proxymonCa,
-        QStringLiteral("--resolve"), QStringLiteral("big.test:%1:127.0.0.1").arg(server.listenPort()),
+        QStringLiteral("--resolve"), QStringLiteral("big.test:%1:127.0.0.1").arg(proxy.port()),
         QStringLiteral("-o"), downloadPath, origin + QStringLiteral("/bytes/%1").arg(Size)});
     QVERIFY2(curl.exitCode == 0, curl.err.constData());
     QCOMPARE(curl.out, QCryptographicHash::hash(upload, QCryptographicHash::Sha256).toHex());
     QFile download(downloadPath);
     QVERIFY(download.open(QIODevice::ReadOnly));
     QCOMPARE(sha256(download.readAll()), sha256(randomBytes(Size, 7)));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Decrypted);
     QCOMPARE(record.requests, 2u);
     QVERIFY(record.bytesUp > quint64(Size) && record.bytesDown > quint64(Size));
-    QVERIFY(records.waitForExchanges(2));
-    QCOMPARE(records.exchanges().at(0).requestBodyBytes, quint64(Size));
-    QCOMPARE(records.exchanges().at(1).responseBodyBytes, quint64(Size));
+    QVERIFY(proxy.records.waitForExchanges(2));
+    QCOMPARE(proxy.records.exchanges().at(0).requestBodyBytes, quint64(Size));
+    QCOMPARE(proxy.records.exchanges().at(1).responseBodyBytes, quint64(Size));
 }
 
 void tst_DecryptedRelay::endWithoutCloseNotifyIsPassedOnAndFlagged()
@@ -214,12 +209,11 @@ void tst_DecryptedRelay::endWithoutCloseNotifyIsPassedOnAndFlagged()
     // it. (OpenSSL answers a truncation with a decode_error alert, which
     // the record then names as the upstream's.)
     TlsTestServer upstream(*m_testAuthority, Behaviour::Echo, {QStringLiteral("cut.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     bool clean = true;
     const QByteArray echoed = offThread([&] {
-        TlsClient client(server.listenPort(), m_proxymonCa, "cut.test");
+        TlsClient client(proxy.port(), m_proxymonCa, "cut.test");
         if (!client.connected() || !client.write("ping"))
             return QByteArray();
         QByteArray got = client.readSome();
@@ -229,7 +223,7 @@ void tst_DecryptedRelay::endWithoutCloseNotifyIsPassedOnAndFlagged()
     });
     QCOMPARE(echoed, QByteArray("ping"));
     QVERIFY(!clean);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QVERIFY(upstream.sawTruncation());
     QVERIFY(!upstream.sawCloseNotify());
     QVERIFY(record.tlsTruncated);
@@ -240,11 +234,10 @@ void tst_DecryptedRelay::endWithoutCloseNotifyIsPassedOnAndFlagged()
 void tst_DecryptedRelay::resetIsPassedOnAsReset()
 {
     TlsTestServer upstream(*m_testAuthority, Behaviour::Echo, {QStringLiteral("rst.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     const QByteArray echoed = offThread([&] {
-        TlsClient client(server.listenPort(), m_proxymonCa, "rst.test");
+        TlsClient client(proxy.port(), m_proxymonCa, "rst.test");
         if (!client.connected() || !client.write("ping"))
             return QByteArray();
         const QByteArray got = client.readSome();
@@ -252,7 +245,7 @@ void tst_DecryptedRelay::resetIsPassedOnAsReset()
         return got;
     });
     QCOMPARE(echoed, QByteArray("ping"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientReset);
     QVERIFY(!upstream.sawCloseNotify());
 }
@@ -265,14 +258,13 @@ void tst_DecryptedRelay::slowReaderOfAGigabyteHoldsLittle()
     // whole gigabyte then arrives intact.
     constexpr qint64 Size = qint64(1) << 30;
     TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("slow.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     qint64 grewKib = -1;
     qint64 received = 0;
     bool intact = true;
     offThread([&] {
-        TlsClient client(server.listenPort(), m_proxymonCa, "slow.test");
+        TlsClient client(proxy.port(), m_proxymonCa, "slow.test");
         if (!client.connected()
             || !client.write("GET /stream/" + QByteArray::number(Size) + " HTTP/1.1\r\nHost: slow.test\r\n\r\n"))
             return 0;
@@ -312,50 +304,48 @@ void tst_DecryptedRelay::decryptedExchangesAreResentOverTls()
     // (trusting proxymon's authority) and proxymon decrypts it again.
     {
         TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("test.example")});
-        ProxyServer server;
-        RecordCollector records(&server);
-        QVERIFY2(server.start(forwardingTo(upstream.port())), qPrintable(server.errorString()));
-        QCOMPARE(server.authorityCertificatePath(), m_proxymonCa);
-        const QString origin = QStringLiteral("https://test.example:%1").arg(server.listenPort());
+        RunningProxy proxy;
+        QVERIFY(proxy.start(forwardingTo(upstream.port())));
+        QCOMPARE(proxy.server.authorityCertificatePath(), m_proxymonCa);
+        const QString origin = QStringLiteral("https://test.example:%1").arg(proxy.port());
         const ToolRun curl = ToolRun::run(QStringLiteral("curl"), {
             QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"), QStringLiteral("--cacert"), m_proxymonCa,
-            QStringLiteral("--resolve"), QStringLiteral("test.example:%1:127.0.0.1").arg(server.listenPort()),
+            QStringLiteral("--resolve"), QStringLiteral("test.example:%1:127.0.0.1").arg(proxy.port()),
             QStringLiteral("-o"), QStringLiteral("/dev/null"), origin + QStringLiteral("/bytes/5000")});
         QVERIFY2(curl.exitCode == 0, curl.err.constData());
-        QVERIFY(records.waitForExchanges(1));
-        const HttpExchange original = records.exchanges().first();
-        const ReplayClient::Outcome outcome = resend(ReplayRequest::from(original, true), server);
+        QVERIFY(proxy.records.waitForExchanges(1));
+        const HttpExchange original = proxy.records.exchanges().first();
+        const ReplayClient::Outcome outcome = resend(ReplayRequest::from(original, true), proxy.server);
         QVERIFY2(outcome.error.isEmpty(), qPrintable(outcome.error));
         QCOMPARE(outcome.status, 200);
-        QVERIFY(records.waitForExchanges(2));
-        const HttpExchange again = records.exchanges().at(1);
+        QVERIFY(proxy.records.waitForExchanges(2));
+        const HttpExchange again = proxy.records.exchanges().at(1);
         QVERIFY(again.secure);
         QCOMPARE(again.url(), original.url());
         QCOMPARE(again.responseBodyBytes, 5000u);
-        QVERIFY(records.waitForClosed(2));
-        for (const ConnectionRecord &record : records.closed())
+        QVERIFY(proxy.records.waitForClosed(2));
+        for (const ConnectionRecord &record : proxy.records.closed())
             QCOMPARE(record.decryption, Decryption::Decrypted);
     }
     // HTTP proxy: a CONNECT tunnel first, then TLS inside it; the body goes
-    // up again byte for byte (the server answers with its digest).
+    // up again byte for byte (the proxy.server answers with its digest).
     {
         TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("localhost")});
-        ProxyServer server;
-        RecordCollector records(&server);
-        QVERIFY2(server.start(httpProxy()), qPrintable(server.errorString()));
+        RunningProxy proxy;
+        QVERIFY(proxy.start(httpProxy()));
         const QByteArray upload = randomBytes(300'000, 12);
         const QString origin = QStringLiteral("https://localhost:%1").arg(upstream.port());
-        const ToolRun curl = uploadThroughProxy(server, origin, upload, QStringLiteral("resend-upload"));
+        const ToolRun curl = uploadThroughProxy(proxy.server, origin, upload, QStringLiteral("resend-upload"));
         QVERIFY2(curl.exitCode == 0, curl.err.constData());
-        QVERIFY(records.waitForExchanges(2));
-        const HttpExchange original = records.exchanges().at(1);
+        QVERIFY(proxy.records.waitForExchanges(2));
+        const HttpExchange original = proxy.records.exchanges().at(1);
         QCOMPARE(original.requestBodyBytes, quint64(upload.size()));
-        const ReplayClient::Outcome outcome = resend(ReplayRequest::from(original, false), server);
+        const ReplayClient::Outcome outcome = resend(ReplayRequest::from(original, false), proxy.server);
         QVERIFY2(outcome.error.isEmpty(), qPrintable(outcome.error));
         QCOMPARE(outcome.status, 200);
-        QVERIFY(records.waitForExchanges(4));
-        const HttpExchange again = records.exchanges().at(3);
-        QCOMPARE(records.exchanges().at(2).request.method(), QByteArrayView("CONNECT"));
+        QVERIFY(proxy.records.waitForExchanges(4));
+        const HttpExchange again = proxy.records.exchanges().at(3);
+        QCOMPARE(proxy.records.exchanges().at(2).request.method(), QByteArrayView("CONNECT"));
         QCOMPARE(again.url(), original.url());
         QCOMPARE(again.requestBodyBytes, quint64(upload.size()));
         QCOMPARE(again.responseBody, curl.out);
@@ -375,16 +365,16 @@ void tst_DecryptedRelay::httpFaultsInsideDecryptedTls()
         ProxyConfig config = viaProxy ? httpProxy() : forwardingTo(upstream.port());
         QString error;
         QVERIFY2(config.rules.addTexts({}, faults, &error), qPrintable(error));
-        ProxyServer server;
-        QVERIFY2(server.start(config), qPrintable(server.errorString()));
+        RunningProxy proxy;
+        QVERIFY(proxy.start(config));
         const QString origin = viaProxy ? QStringLiteral("https://localhost:%1").arg(upstream.port())
-                                        : QStringLiteral("https://test.example:%1").arg(server.listenPort());
+                                        : QStringLiteral("https://test.example:%1").arg(proxy.port());
         QStringList common = {QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
                               QStringLiteral("--cacert"), m_proxymonCa};
         if (viaProxy)
-            common << QStringLiteral("-x") << QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort());
+            common << QStringLiteral("-x") << QStringLiteral("http://127.0.0.1:%1").arg(proxy.port());
         else
-            common << QStringLiteral("--resolve") << QStringLiteral("test.example:%1:127.0.0.1").arg(server.listenPort());
+            common << QStringLiteral("--resolve") << QStringLiteral("test.example:%1:127.0.0.1").arg(proxy.port());
 
         const QString answer = m_directory.filePath(QStringLiteral("answer-%1").arg(viaProxy));
         const ToolRun answered = ToolRun::run(QStringLiteral("curl"), common + QStringList{

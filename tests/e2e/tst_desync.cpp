@@ -14,8 +14,7 @@
 // record must say so with a flag on the request.
 
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "referencereaders.h"
 
 #include <QTest>
@@ -157,13 +156,10 @@ Outcome run(ProxyConfig::Mode mode, const QByteArrayList &parts)
     config.targetHost = QStringLiteral("127.0.0.1");
     config.targetPort = origin.port();
     config.stopGraceMs = 100;
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     Outcome outcome;
-    if (!server.start(config)) {
-        qWarning("proxy did not start: %s", qPrintable(server.errorString()));
+    if (!proxy.start(config))
         return outcome;
-    }
     const QByteArray host = "127.0.0.1:" + QByteArray::number(origin.port());
     const QByteArray prefix = mode == ProxyConfig::Mode::HttpProxy ? "http://" + host : QByteArray();
     QByteArrayList filled;
@@ -173,7 +169,7 @@ Outcome run(ProxyConfig::Mode mode, const QByteArrayList &parts)
             outcome.sent += filled.last();
     }
     outcome.received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QByteArray got;
         for (const QByteArray &part : filled) {
             if (part != Wait) {
@@ -196,13 +192,13 @@ Outcome run(ProxyConfig::Mode mode, const QByteArrayList &parts)
         client.shutdownWrite();
         return got + readUntilEof(client.fd());
     });
-    outcome.closed = records.waitForClosed(1);
+    outcome.closed = proxy.records.waitForClosed(1);
     if (outcome.closed) {
-        const quint32 requests = records.closed().first().requests;
-        records.waitForExchanges(int(requests), 3000);
+        const quint32 requests = proxy.records.closed().first().requests;
+        proxy.records.waitForExchanges(int(requests), 3000);
     }
     QTest::qWait(60); // one more batch, for exchanges that came with the close
-    outcome.exchanges = records.exchanges();
+    outcome.exchanges = proxy.records.exchanges();
     outcome.upstream = origin.received();
     outcome.ran = origin.ran();
     return outcome;

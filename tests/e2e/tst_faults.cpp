@@ -7,8 +7,7 @@
 #include "faultrule.h"
 #include "loopback.h"
 #include "monotonicclock.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "ruledconfig.h"
 
 #include <QTest>
@@ -84,13 +83,12 @@ private slots:
 void tst_Faults::resetReachesABlockedClientAtOnce()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(echo.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port())));
     std::atomic<qint64> failedUs{0};
     std::atomic<int> failure{0};
     std::thread client([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         sendAll(socket.fd(), "ping");
         if (readExactly(socket.fd(), 4) != "ping")
             return;
@@ -99,11 +97,11 @@ void tst_Faults::resetReachesABlockedClientAtOnce()
         failure = n < 0 ? errno : -1;
         failedUs = MonotonicClock::nowUs();
     });
-    QTRY_VERIFY(relaying(records, First) && records.latest(First).bytesDown == 4);
+    QTRY_VERIFY(relaying(proxy.records, First) && proxy.records.latest(First).bytesDown == 4);
     QTest::qWait(100); // the client is in recv()
     const qint64 askedUs = MonotonicClock::nowUs();
-    server.act(First, fault(Kind::Reset, Target::Client), QStringLiteral("by the test"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    proxy.server.act(First, fault(Kind::Reset, Target::Client), QStringLiteral("by the test"));
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     client.join();
     QCOMPARE(failure.load(), ECONNRESET);
     qInfo("the client's recv() failed %lld µs after the reset was asked for", failedUs - askedUs);
@@ -125,17 +123,16 @@ void tst_Faults::resetUpstreamOnly()
         readUntilEof(connection.fd(), &error);
         upstreamError = error;
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
     int clientError = -1;
     QByteArray clientGot;
     std::thread client([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         clientGot = readUntilEof(socket.fd(), &clientError);
     });
-    QTRY_VERIFY(relaying(records, First));
-    server.act(First, fault(Kind::Reset, Target::Upstream), QStringLiteral("by the test"));
+    QTRY_VERIFY(relaying(proxy.records, First));
+    proxy.server.act(First, fault(Kind::Reset, Target::Upstream), QStringLiteral("by the test"));
     client.join();
     QTRY_COMPARE(upstreamError.load(), ECONNRESET);
     QCOMPARE(clientError, 0); // the client gets a FIN
@@ -148,13 +145,12 @@ void tst_Faults::halfCloseTowardTheClient()
     // reaches the upstream, whole.
     QByteArray upstreamGot;
     ScriptedServer upstream([&](Socket &connection, int) { upstreamGot = readUntilEof(connection.fd()); });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
     const QByteArray later = randomBytes(300'000, 21);
     std::atomic<bool> sawEof{false};
     std::thread client([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         char byte;
         if (::recv(socket.fd(), &byte, 1, 0) == 0)
             sawEof = true;
@@ -163,9 +159,9 @@ void tst_Faults::halfCloseTowardTheClient()
         char rest;
         ::recv(socket.fd(), &rest, 1, 0);
     });
-    QTRY_VERIFY(relaying(records, First));
-    server.act(First, fault(Kind::HalfClose, Target::Client), QStringLiteral("by the test"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    QTRY_VERIFY(relaying(proxy.records, First));
+    proxy.server.act(First, fault(Kind::HalfClose, Target::Client), QStringLiteral("by the test"));
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     client.join();
     QVERIFY(sawEof.load());
     QCOMPARE(sha256(upstreamGot), sha256(later));
@@ -185,16 +181,15 @@ void tst_Faults::halfCloseTowardTheUpstream()
             upstreamSawEof = true;
         sendAll(connection.fd(), later);
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
     QByteArray clientGot;
     std::thread client([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         clientGot = readUntilEof(socket.fd());
     });
-    QTRY_VERIFY(relaying(records, First));
-    server.act(First, fault(Kind::HalfClose, Target::Upstream), QStringLiteral("by the test"));
+    QTRY_VERIFY(relaying(proxy.records, First));
+    proxy.server.act(First, fault(Kind::HalfClose, Target::Upstream), QStringLiteral("by the test"));
     client.join();
     QVERIFY(upstreamSawEof.load());
     QCOMPARE(sha256(clientGot), sha256(later));
@@ -218,12 +213,11 @@ void tst_Faults::stallForTwoSeconds()
             upstreamGot.append(buffer, n);
         }
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
     const QByteArray sent = randomBytes(150 * 100, 23);
     std::thread client([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         for (qsizetype at = 0; at < sent.size(); at += 100) {
             sendAll(socket.fd(), sent.mid(at, 100));
             QTest::qSleep(20);
@@ -231,13 +225,13 @@ void tst_Faults::stallForTwoSeconds()
         socket.shutdownWrite();
         readUntilEof(socket.fd());
     });
-    QTRY_VERIFY(relaying(records, First));
+    QTRY_VERIFY(relaying(proxy.records, First));
     FaultAction stall = fault(Kind::Stall, Target::Upstream);
     stall.durationUs = 2'000'000;
     const qint64 stalledUs = MonotonicClock::nowUs();
-    server.act(First, stall, QStringLiteral("by the test"));
+    proxy.server.act(First, stall, QStringLiteral("by the test"));
     client.join();
-    records.waitForOnlyClosed();
+    proxy.records.waitForOnlyClosed();
     QCOMPARE(sha256(upstreamGot), sha256(sent));
     qint64 firstAfter = -1;
     {
@@ -257,18 +251,17 @@ void tst_Faults::stallForTwoSeconds()
 void tst_Faults::blackholeThenResume()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(echo.port())));
-    Socket socket = connectTo("127.0.0.1", server.listenPort());
-    QTRY_VERIFY(relaying(records, First));
-    server.act(First, fault(Kind::Blackhole, Target::Upstream), QStringLiteral("by the test"));
-    QTRY_VERIFY(records.latest(First).conditions.contains(QStringLiteral("up black hole")));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port())));
+    Socket socket = connectTo("127.0.0.1", proxy.port());
+    QTRY_VERIFY(relaying(proxy.records, First));
+    proxy.server.act(First, fault(Kind::Blackhole, Target::Upstream), QStringLiteral("by the test"));
+    QTRY_VERIFY(proxy.records.latest(First).conditions.contains(QStringLiteral("up black hole")));
     sendAll(socket.fd(), "lost");
     QTest::qWait(200);
-    QTRY_COMPARE(records.latest(First).bytesUp, quint64(0));
-    server.act(First, fault(Kind::Resume, Target::Upstream), QStringLiteral("by the test"));
-    QTRY_VERIFY(records.latest(First).conditions.isEmpty());
+    QTRY_COMPARE(proxy.records.latest(First).bytesUp, quint64(0));
+    proxy.server.act(First, fault(Kind::Resume, Target::Upstream), QStringLiteral("by the test"));
+    QTRY_VERIFY(proxy.records.latest(First).conditions.isEmpty());
     const QByteArray back = offThread([&] {
         sendAll(socket.fd(), "found");
         return readExactly(socket.fd(), 5);
@@ -287,17 +280,16 @@ void tst_Faults::limitThenClose()
         if (::recv(connection.fd(), &go, 1, 0) == 1)
             sendAll(connection.fd(), body);
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
-    Socket socket = connectTo("127.0.0.1", server.listenPort());
-    QTRY_VERIFY(relaying(records, First));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
+    Socket socket = connectTo("127.0.0.1", proxy.port());
+    QTRY_VERIFY(relaying(proxy.records, First));
     FaultAction limit = fault(Kind::Limit, Target::Client);
     limit.bytes = 1000;
     limit.then = Kind::Close;
-    server.act(First, limit, QStringLiteral("by the test"));
-    QTRY_VERIFY2(records.latest(First).conditions.contains(QStringLiteral("down at 1KB: close cleanly")),
-                 qPrintable(records.latest(First).conditions));
+    proxy.server.act(First, limit, QStringLiteral("by the test"));
+    QTRY_VERIFY2(proxy.records.latest(First).conditions.contains(QStringLiteral("down at 1KB: close cleanly")),
+                 qPrintable(proxy.records.latest(First).conditions));
     int error = -1;
     const QByteArray got = offThread([&] {
         sendAll(socket.fd(), "g");
@@ -306,7 +298,7 @@ void tst_Faults::limitThenClose()
     QCOMPARE(error, 0);
     QCOMPARE(got.size(), 1000);
     QCOMPARE(got, body.left(1000));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
     QCOMPARE(record.bytesDown, quint64(1000));
 }
@@ -320,20 +312,19 @@ void tst_Faults::closeCleanly()
         upstreamGot = readUntilEof(connection.fd(), &error);
         upstreamError = error;
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
-    Socket socket = connectTo("127.0.0.1", server.listenPort());
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
+    Socket socket = connectTo("127.0.0.1", proxy.port());
     sendAll(socket.fd(), "before");
-    QTRY_VERIFY(relaying(records, First) && records.latest(First).bytesUp == 6);
-    server.act(First, fault(Kind::Close, Target::Both), QStringLiteral("by the test"));
+    QTRY_VERIFY(relaying(proxy.records, First) && proxy.records.latest(First).bytesUp == 6);
+    proxy.server.act(First, fault(Kind::Close, Target::Both), QStringLiteral("by the test"));
     int error = -1;
     const QByteArray got = offThread([&] { return readUntilEof(socket.fd(), &error); });
     QCOMPARE(error, 0); // a FIN, not a reset
     QVERIFY(got.isEmpty());
     QTRY_COMPARE(upstreamError.load(), 0);
     QCOMPARE(upstreamGot, QByteArrayLiteral("before"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
 }
 
@@ -344,14 +335,13 @@ void tst_Faults::throttleASplicedTransfer()
     const QByteArray chunk = randomBytes(1 << 20, 25);
     std::atomic<bool> stop{false};
     ScriptedServer upstream(repeating(chunk, stop));
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
     QByteArray got;
     qint64 measured = -1;
     std::atomic<qint64> throttledUs{0};
     std::thread client([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         char buffer[256 * 1024];
         qint64 countFrom = -1;
         qint64 counted = 0;
@@ -377,11 +367,11 @@ void tst_Faults::throttleASplicedTransfer()
         socket.reset();
     });
     QTest::qWait(500);
-    QVERIFY(records.latest(First).bytesDown > 10 * 1024 * 1024); // fast enough to be spliced
+    QVERIFY(proxy.records.latest(First).bytesDown > 10 * 1024 * 1024); // fast enough to be spliced
     FaultAction throttle = fault(Kind::Throttle, Target::Client);
     throttle.conditions.bytesPerSecond = 1'000'000;
     throttledUs = MonotonicClock::nowUs();
-    server.act(First, throttle, QStringLiteral("by the test"));
+    proxy.server.act(First, throttle, QStringLiteral("by the test"));
     client.join();
     qInfo("after the throttle: %lld B/s", measured);
     QVERIFY2(qAbs(measured - 1'000'000) <= 50'000, qPrintable(QString::number(measured)));
@@ -395,18 +385,17 @@ void tst_Faults::ruleOnFirstData()
 {
     std::atomic<qsizetype> upstreamGot{-1};
     ScriptedServer upstream([&](Socket &connection, int) { upstreamGot = readUntilEof(connection.fd()).size(); });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("reset:on=first-data,side=client")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {}, {QStringLiteral("reset:on=first-data,side=client")})));
     int error = 0;
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QTest::qSleep(50); // connected upstream first
         sendAll(client.fd(), "hello");
         return readUntilEof(client.fd(), &error);
     });
     QCOMPARE(error, ECONNRESET);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
     QCOMPARE(record.bytesUp, quint64(0)); // reset before a byte was relayed
     QTRY_COMPARE(upstreamGot.load(), 0);
@@ -415,14 +404,13 @@ void tst_Faults::ruleOnFirstData()
 void tst_Faults::ruleAfterADelay()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:after=300ms")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:after=300ms")})));
     qint64 tookUs = 0;
     int error = 0;
     offThread([&] {
         const qint64 start = MonotonicClock::nowUs();
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         readUntilEof(client.fd(), &error);
         tookUs = MonotonicClock::nowUs() - start;
         return 0;
@@ -430,7 +418,7 @@ void tst_Faults::ruleAfterADelay()
     QCOMPARE(error, ECONNRESET);
     qInfo("reset %lld µs after the connect", tookUs);
     QVERIFY2(tookUs >= 295'000 && tookUs < 350'000, qPrintable(QString::number(tookUs)));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     const TimelineMark *fired = record.timeline.find(TimelineMark::Kind::Fault, TimelineMark::Lane::Connection);
     QVERIFY(fired);
     QVERIFY2(qAbs(fired->atUs - 300'000) < 20'000, qPrintable(QString::number(fired->atUs)));
@@ -442,28 +430,27 @@ void tst_Faults::ruleAfterBytes()
     // A clean close once 5,000 bytes went down: exactly those, then EOF.
     const QByteArray body = randomBytes(200'000, 26);
     ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("close:after-down=5000")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {}, {QStringLiteral("close:after-down=5000")})));
     int error = -1;
     const QByteArray got = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         return readUntilEof(client.fd(), &error);
     });
     QCOMPARE(error, 0);
     QCOMPARE(got, body.left(5000));
-    QCOMPARE(records.waitForOnlyClosed().closeReason, ConnectionRecord::CloseReason::Fault);
+    QCOMPARE(proxy.records.waitForOnlyClosed().closeReason, ConnectionRecord::CloseReason::Fault);
 }
 
 void tst_Faults::ruleLimitThenClose()
 {
     const QByteArray body = randomBytes(200'000, 27);
     ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), body); });
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("limit:dir=down,bytes=1000,then=close")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {}, {QStringLiteral("limit:dir=down,bytes=1000,then=close")})));
     int error = -1;
     const QByteArray got = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         return readUntilEof(client.fd(), &error);
     });
     QCOMPARE(error, 0);
@@ -474,29 +461,22 @@ void tst_Faults::ruleLimitThenClose()
 void tst_Faults::ruleForOtherClientsOnly()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:client=10.0.0.0/8")})));
-    const QByteArray back = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "fine");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:client=10.0.0.0/8")})));
+    const QByteArray back = proxy.ask("fine", true);
     QCOMPARE(back, QByteArrayLiteral("fine"));
-    QVERIFY(records.waitForOnlyClosed().closeReason != ConnectionRecord::CloseReason::Fault);
+    QVERIFY(proxy.records.waitForOnlyClosed().closeReason != ConnectionRecord::CloseReason::Fault);
 }
 
 void tst_Faults::probabilityZeroNeverFires()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:probability=0")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {}, {QStringLiteral("reset:probability=0")})));
     const int good = offThread([&] {
         int answered = 0;
         for (int i = 0; i < 1000; ++i) {
-            Socket client = connectTo("127.0.0.1", server.listenPort());
+            Socket client = connectTo("127.0.0.1", proxy.port());
             sendAll(client.fd(), "x");
             client.shutdownWrite();
             int error = 0;
@@ -506,8 +486,8 @@ void tst_Faults::probabilityZeroNeverFires()
         return answered;
     }, 120'000);
     QCOMPARE(good, 1000);
-    QVERIFY(records.waitForClosed(1000, 30'000));
-    for (const ConnectionRecord &record : records.closed()) {
+    QVERIFY(proxy.records.waitForClosed(1000, 30'000));
+    for (const ConnectionRecord &record : proxy.records.closed()) {
         QVERIFY(!record.timeline.find(TimelineMark::Kind::Fault, TimelineMark::Lane::Connection));
         QVERIFY(!record.timeline.find(TimelineMark::Kind::ResetSent, TimelineMark::Lane::Client));
         QVERIFY2(record.conditions.isEmpty(), qPrintable(record.conditions)); // nothing drawn
@@ -519,26 +499,25 @@ void tst_Faults::reloadKeepsEachConnectionsDraw()
     // Twenty live connections, each drawn once for p=0.5; the same rules
     // put in force again change none of them.
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     const ProxyConfig config = ruledConfig(echo.port(), {QStringLiteral("down:latency=20ms,probability=0.5")});
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
     std::vector<Socket> clients;
     for (int i = 0; i < 20; ++i)
-        clients.push_back(connectTo("127.0.0.1", server.listenPort()));
-    QTRY_VERIFY(records.latest(20).id == 20 && relaying(records, 20));
+        clients.push_back(connectTo("127.0.0.1", proxy.port()));
+    QTRY_VERIFY(proxy.records.latest(20).id == 20 && relaying(proxy.records, 20));
     QTest::qWait(200);
     QStringList before;
     for (quint64 id = 1; id <= 20; ++id)
-        before.append(records.latest(id).conditions);
+        before.append(proxy.records.latest(id).conditions);
     // Each row says its draw: some apply, some do not.
     const QString all = before.join(u'|');
     QVERIFY2(all.contains(QStringLiteral(", applies")) && all.contains(QStringLiteral("does not apply")), qPrintable(all));
-    server.setRules(config.rules);
+    proxy.server.setRules(config.rules);
     QTest::qWait(300);
     QStringList after;
     for (quint64 id = 1; id <= 20; ++id)
-        after.append(records.latest(id).conditions);
+        after.append(proxy.records.latest(id).conditions);
     QCOMPARE(after, before);
 }
 
@@ -547,11 +526,11 @@ void tst_Faults::refuseForAWhile()
     // 300 ms in, new connections are refused for 600 ms; one accepted
     // before goes on meanwhile, and the port is the proxy's again after.
     EchoServer echo;
-    ProxyServer server;
+    RunningProxy proxy;
     QStringList notices;
-    connect(&server, &ProxyServer::notice, this, [&](const QString &message) { notices.append(message); });
-    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("refuse:for=600ms,after=300ms")})));
-    const quint16 port = server.listenPort();
+    connect(&proxy.server, &ProxyServer::notice, this, [&](const QString &message) { notices.append(message); });
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {}, {QStringLiteral("refuse:for=600ms,after=300ms")})));
+    const quint16 port = proxy.port();
     QElapsedTimer clock;
     clock.start();
     Socket early = connectTo("127.0.0.1", port);
@@ -559,8 +538,8 @@ void tst_Faults::refuseForAWhile()
     QTRY_VERIFY_WITH_TIMEOUT(notices.size() == 1, 2000);
     QVERIFY2(notices[0].contains(QStringLiteral("refusing new connections")), qPrintable(notices[0]));
     QVERIFY(clock.elapsed() >= 280 && clock.elapsed() < 600);
-    QVERIFY(server.isListening());
-    QCOMPARE(server.listenPort(), port);
+    QVERIFY(proxy.server.isListening());
+    QCOMPARE(proxy.port(), port);
     const int refusedError = offThread([&] {
         Socket refused = connectTo("127.0.0.1", port);
         return refused.isValid() ? 0 : errno;
@@ -592,12 +571,12 @@ void tst_Faults::stallFromTheAcceptHoldsTheFirstBytes()
         upstreamGot = readUntilEof(connection.fd());
         sendAll(connection.fd(), "done");
     });
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("stall:dir=up,for=300ms")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {}, {QStringLiteral("stall:dir=up,for=300ms")})));
     const QByteArray request = "GET / HTTP/1.1\r\nHost: held.test\r\n\r\n";
     qint64 sentUs = 0;
     const QByteArray answer = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sentUs = MonotonicClock::nowUs();
         sendAll(client.fd(), request);
         client.shutdownWrite();
@@ -616,18 +595,17 @@ void tst_Faults::halfCloseASplicedDownload()
     const QByteArray chunk = randomBytes(1 << 20, 28);
     std::atomic<bool> stop{false};
     ScriptedServer upstream(repeating(chunk, stop));
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port())));
     int error = -1;
     QByteArray got;
     std::thread client([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         got = readUntilEof(socket.fd(), &error);
         stop = true;
     });
-    QTRY_VERIFY(records.latest(First).bytesDown > 8 * 1024 * 1024);
-    server.act(First, fault(Kind::HalfClose, Target::Client), QStringLiteral("by the test"));
+    QTRY_VERIFY(proxy.records.latest(First).bytesDown > 8 * 1024 * 1024);
+    proxy.server.act(First, fault(Kind::HalfClose, Target::Client), QStringLiteral("by the test"));
     client.join();
     QCOMPARE(error, 0);
     QVERIFY(got.size() > 8 * 1024 * 1024);

@@ -6,8 +6,7 @@
 
 #include "faultrule.h"
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "ruledconfig.h"
 
 #include <QDir>
@@ -161,25 +160,24 @@ private slots:
 void tst_HttpFaults::statusAnswersInsteadOfTheUpstream()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=503,path=^/api/")})));
-    const QByteArray answered = askOnce(server.listenPort(), get("/api/orders"));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=503,path=^/api/")})));
+    const QByteArray answered = proxy.ask(get("/api/orders"));
     QVERIFY2(answered.startsWith("HTTP/1.1 503 Service Unavailable\r\n"), answered.constData());
     QVERIFY(answered.contains("Connection: close\r\n"));
     QVERIFY(bodyOf(answered).contains("answer 503 to GET /api/orders (by fault rule 1)"));
-    const QByteArray passed = askOnce(server.listenPort(), get("/apiary"));
+    const QByteArray passed = proxy.ask(get("/apiary"));
     QCOMPARE(statuses(passed), QList<int>{200});
     QCOMPARE(bodyOf(passed), QByteArray("hello /apiary"));
     // The upstream never saw the answered request.
     QCOMPARE(origin.seen(), QStringList{QStringLiteral("GET /apiary")});
-    QVERIFY(records.waitForClosed(2));
-    const ConnectionRecord first = records.latest(1);
+    QVERIFY(proxy.records.waitForClosed(2));
+    const ConnectionRecord first = proxy.records.latest(1);
     QCOMPARE(first.closeReason, ConnectionRecord::CloseReason::Fault);
     QVERIFY(faultMark(first));
     QVERIFY2(faultMark(first)->note.contains(QStringLiteral("answer 503 to GET /api/orders")),
              qPrintable(faultMark(first)->note));
-    QVERIFY(!faultMark(records.latest(2)));
+    QVERIFY(!faultMark(proxy.records.latest(2)));
 }
 
 void tst_HttpFaults::statusWaitsForEarlierResponses()
@@ -187,9 +185,9 @@ void tst_HttpFaults::statusWaitsForEarlierResponses()
     // Keep-alive and pipelined: the upstream's answer to the first request
     // comes whole, then proxymon's to the second, then the end.
     HttpOrigin origin;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=429,path=^/limited")})));
-    const QByteArray stream = askOnce(server.listenPort(), get("/size/50000", false) + get("/limited"));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=429,path=^/limited")})));
+    const QByteArray stream = proxy.ask(get("/size/50000", false) + get("/limited"));
     QCOMPARE(statuses(stream.left(200)), QList<int>{200});
     const qsizetype second = stream.indexOf("HTTP/1.1 429 ");
     QVERIFY(second > 0);
@@ -200,11 +198,11 @@ void tst_HttpFaults::statusWaitsForEarlierResponses()
 void tst_HttpFaults::matchesMethodHostAndHeader()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=418,method=DELETE"),
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=418,method=DELETE"),
                                                         QStringLiteral("status:code=451,header=X-Test:^yes$"),
                                                         QStringLiteral("status:code=410,host=*.gone.test")})));
-    const quint16 port = server.listenPort();
+    const quint16 port = proxy.port();
     QCOMPARE(statuses(askOnce(port, "DELETE /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")), QList<int>{418});
     QCOMPARE(statuses(askOnce(port, get("/x", true, "X-Test: yes\r\n"))), QList<int>{451});
     QCOMPARE(statuses(askOnce(port, get("/x", true, "X-Test: yesterday\r\n"))), QList<int>{200});
@@ -218,15 +216,15 @@ void tst_HttpFaults::matchesMethodHostAndHeader()
 void tst_HttpFaults::firstAndEveryCount()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=500,path=^/a,first=2"),
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=500,path=^/a,first=2"),
                                                         QStringLiteral("status:code=502,path=^/b,every=3")})));
     QList<int> a;
     QList<int> b;
     for (int i = 0; i < 4; ++i)
-        a += statuses(askOnce(server.listenPort(), get("/a")));
+        a += statuses(proxy.ask(get("/a")));
     for (int i = 0; i < 6; ++i)
-        b += statuses(askOnce(server.listenPort(), get("/b")));
+        b += statuses(proxy.ask(get("/b")));
     QCOMPARE(a, (QList<int>{500, 500, 200, 200}));
     QCOMPARE(b, (QList<int>{200, 200, 502, 200, 200, 502}));
 }
@@ -234,9 +232,8 @@ void tst_HttpFaults::firstAndEveryCount()
 void tst_HttpFaults::delayHeadHoldsTheResponse()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("delay-head:delay=400ms,path=^/slow")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("delay-head:delay=400ms,path=^/slow")})));
     // One keep-alive connection: the slow response waits, the next one
     // on the same connection does not.
     qint64 slowMs = -1;
@@ -244,7 +241,7 @@ void tst_HttpFaults::delayHeadHoldsTheResponse()
     QByteArray slowBody;
     QByteArray fastBody;
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QElapsedTimer clock;
         clock.start();
         sendAll(client.fd(), get("/slow", false));
@@ -262,7 +259,7 @@ void tst_HttpFaults::delayHeadHoldsTheResponse()
     QCOMPARE(fastBody, QByteArray("hello /fast"));
     QVERIFY2(slowMs >= 400, qPrintable(QString::number(slowMs)));
     QVERIFY2(fastMs < 400, qPrintable(QString::number(fastMs)));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QVERIFY(faultMark(record));
     QVERIFY2(faultMark(record)->note.contains(QStringLiteral("delay the response head by 400ms to GET /slow")),
              qPrintable(faultMark(record)->note));
@@ -272,19 +269,18 @@ void tst_HttpFaults::delayHeadHoldsTheResponse()
 void tst_HttpFaults::cutBodyThenClose()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("cut-body:bytes=1000,path=^/size/")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("cut-body:bytes=1000,path=^/size/")})));
     int error = -1;
     const QByteArray got = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), get("/size/100000"));
         return readUntilEof(client.fd(), &error);
     });
     QCOMPARE(error, 0); // a FIN, not a reset
     QVERIFY(got.startsWith("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n"));
     QCOMPARE(sha256(bodyOf(got)), sha256(randomBytes(100000, 7).left(1000)));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::Fault);
     QVERIFY2(record.error.contains(QStringLiteral("cut the response body after 1KB, then close to GET /size/100000")),
              qPrintable(record.error));
@@ -293,18 +289,17 @@ void tst_HttpFaults::cutBodyThenClose()
 void tst_HttpFaults::cutBodyThenReset()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("cut-body:bytes=10,then=reset")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("cut-body:bytes=10,then=reset")})));
     int error = -1;
     const QByteArray got = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), get("/size/200000"));
         return readUntilEof(client.fd(), &error);
     });
     QCOMPARE(error, ECONNRESET);
     QVERIFY(bodyOf(got).size() <= 10);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QVERIFY(record.timeline.find(TimelineMark::Kind::ResetSent, TimelineMark::Lane::Client));
 }
 
@@ -313,9 +308,9 @@ void tst_HttpFaults::cutBodyLongerThanTheBodyCutsNothing()
     // Each response of a keep-alive connection is cut on its own: a body
     // shorter than the cut passes whole, and so does the next response.
     HttpOrigin origin;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("cut-body:bytes=100,path=^/size/")})));
-    const QByteArray stream = askOnce(server.listenPort(), get("/size/60", false) + get("/other"));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("cut-body:bytes=100,path=^/size/")})));
+    const QByteArray stream = proxy.ask(get("/size/60", false) + get("/other"));
     QCOMPARE(statuses(stream), (QList<int>{200, 200}));
     QVERIFY(stream.endsWith("hello /other"));
 }
@@ -323,13 +318,12 @@ void tst_HttpFaults::cutBodyLongerThanTheBodyCutsNothing()
 void tst_HttpFaults::noResponseKeepsTheConnectionOpen()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("no-response:method=POST")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("no-response:method=POST")})));
     int polled = -1;
     QByteArray early;
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "POST /submit HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
         pollfd wait{client.fd(), POLLIN, 0};
         polled = ::poll(&wait, 1, 700); // 0: nothing came, not even an EOF
@@ -341,15 +335,15 @@ void tst_HttpFaults::noResponseKeepsTheConnectionOpen()
     });
     QVERIFY2(polled == 0, early.constData());
     // The request reached the upstream, and its answer went nowhere; the
-    // connection stays open (a silent server's, for the idle timeout).
+    // connection stays open (a silent proxy.server's, for the idle timeout).
     QCOMPARE(origin.seen(), QStringList{QStringLiteral("POST /submit")});
-    QTRY_VERIFY(faultMark(records.latest(1)));
-    const ConnectionRecord record = records.latest(1);
+    QTRY_VERIFY(faultMark(proxy.records.latest(1)));
+    const ConnectionRecord record = proxy.records.latest(1);
     QVERIFY2(faultMark(record)->note.contains(QStringLiteral("send no response to POST /submit")),
              qPrintable(faultMark(record)->note));
     QCOMPARE(record.bytesDown, quint64(0));
     // A GET on another connection is answered.
-    QCOMPARE(statuses(askOnce(server.listenPort(), get("/x"))), QList<int>{200});
+    QCOMPARE(statuses(proxy.ask(get("/x"))), QList<int>{200});
 }
 
 void tst_HttpFaults::headSplitAcrossWritesIsDecidedWhole()
@@ -357,10 +351,10 @@ void tst_HttpFaults::headSplitAcrossWritesIsDecidedWhole()
     // The head's first bytes wait for the rest: the upstream never gets a
     // part of a request that is then answered by proxymon.
     HttpOrigin origin;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=503,header=X-Fail")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=503,header=X-Fail")})));
     const QByteArray got = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "GET /split HTTP/1.1\r\nHo");
         QThread::msleep(150);
         sendAll(client.fd(), "st: a\r\nX-Fail: 1\r\n\r\n");
@@ -368,24 +362,24 @@ void tst_HttpFaults::headSplitAcrossWritesIsDecidedWhole()
     });
     QCOMPARE(statuses(got), QList<int>{503});
     QVERIFY(origin.seen().isEmpty());
-    QCOMPARE(statuses(askOnce(server.listenPort(), get("/whole"))), QList<int>{200});
+    QCOMPARE(statuses(proxy.ask(get("/whole"))), QList<int>{200});
     QCOMPARE(origin.seen(), QStringList{QStringLiteral("GET /whole")});
 }
 
 void tst_HttpFaults::httpProxyAnswersAndDelays()
 {
     HttpOrigin origin;
-    ProxyServer server;
-    QVERIFY(server.start(ruledHttpProxy({}, {QStringLiteral("status:code=503,path=^/down"),
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledHttpProxy({}, {QStringLiteral("status:code=503,path=^/down"),
                                             QStringLiteral("delay-head:delay=300ms,path=^/slow")})));
     const QByteArray base = "http://127.0.0.1:" + QByteArray::number(origin.port());
-    const QByteArray answered = askOnce(server.listenPort(),
+    const QByteArray answered = proxy.ask(
                                         "GET " + base + "/down HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     QCOMPARE(statuses(answered), QList<int>{503});
     QVERIFY(bodyOf(answered).contains("answer 503 to GET " + base + "/down"));
     QElapsedTimer clock;
     clock.start();
-    const QByteArray slow = askOnce(server.listenPort(),
+    const QByteArray slow = proxy.ask(
                                     "GET " + base + "/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     const qint64 slowMs = clock.elapsed();
     QCOMPARE(bodyOf(slow), QByteArray("hello /slow"));
@@ -399,13 +393,13 @@ void tst_HttpFaults::httpProxyAnswerWaitsForADelayedResponse()
     // request is answered by a rule. The answer comes after the held
     // response, once it has gone, then the connection closes.
     HttpOrigin origin;
-    ProxyServer server;
-    QVERIFY(server.start(ruledHttpProxy({}, {QStringLiteral("delay-head:delay=300ms,path=^/slow"),
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledHttpProxy({}, {QStringLiteral("delay-head:delay=300ms,path=^/slow"),
                                             QStringLiteral("status:code=503,path=^/down")})));
     const QByteArray base = "http://127.0.0.1:" + QByteArray::number(origin.port());
     QElapsedTimer clock;
     clock.start();
-    const QByteArray stream = askOnce(server.listenPort(), "GET " + base + "/slow HTTP/1.1\r\nHost: x\r\n\r\n"
+    const QByteArray stream = proxy.ask("GET " + base + "/slow HTTP/1.1\r\nHost: x\r\n\r\n"
                                                                "GET " + base + "/down HTTP/1.1\r\nHost: x\r\n\r\n");
     const qint64 elapsedMs = clock.elapsed();
     QCOMPARE(statuses(stream), (QList<int>{200, 503}));
@@ -415,11 +409,11 @@ void tst_HttpFaults::httpProxyAnswerWaitsForADelayedResponse()
 
     // The same when forwarding.
     HttpOrigin direct;
-    ProxyServer forwarding;
+    RunningProxy forwarding;
     QVERIFY(forwarding.start(ruledConfig(direct.port(), {}, {QStringLiteral("delay-head:delay=300ms,path=^/slow"),
                                                              QStringLiteral("status:code=503,path=^/down")})));
     clock.restart();
-    const QByteArray forwarded = askOnce(forwarding.listenPort(), get("/slow", false) + get("/down", false));
+    const QByteArray forwarded = forwarding.ask(get("/slow", false) + get("/down", false));
     QCOMPARE(statuses(forwarded), (QList<int>{200, 503}));
     QVERIFY(clock.elapsed() >= 300);
     QCOMPARE(direct.seen(), QStringList{QStringLiteral("GET /slow")});
@@ -429,11 +423,11 @@ void tst_HttpFaults::notHttpPassesUntouched()
 {
     // Bytes that are not HTTP pass as they came, both ways, by digest.
     EchoServer echo;
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(echo.port(), {}, {QStringLiteral("status:code=503")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(echo.port(), {}, {QStringLiteral("status:code=503")})));
     const QByteArray sent = randomBytes(1'000'000, 3);
     const QByteArray back = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         std::thread writer([&] {
             sendAll(client.fd(), sent);
             client.shutdownWrite();
@@ -459,11 +453,11 @@ void tst_HttpFaults::notHttpGoesBackToSplicing()
         if (readExactly(connection.fd(), question.size()) == question)
             sendAll(connection.fd(), greeting + payload);
     });
-    ProxyServer server;
-    QVERIFY(server.start(ruledConfig(upstream.port(), {}, {QStringLiteral("status:code=503")})));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(upstream.port(), {}, {QStringLiteral("status:code=503")})));
     const int pipesBefore = pipeDescriptors();
     const QByteArray received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), question);
         // Reading late fills the proxy's socket, so its reads come back
         // full: a bulk transfer.

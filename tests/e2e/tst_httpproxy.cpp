@@ -3,8 +3,7 @@
 // loop as in the app.
 
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 
 #include <QProcess>
 #include <QStandardPaths>
@@ -172,13 +171,12 @@ void tst_HttpProxy::twoOriginsOverOneConnection()
     // Each goes to its own origin, answers come back in order, and A's
     // upstream connection, kept while B answered, serves all of A's.
     Origin a("A"), b("B");
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(proxyConfig()), qPrintable(server.errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
 
     const QList<QByteArray> answers = offThread([&] {
         QList<QByteArray> got;
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QByteArray pending;
         sendAll(client.fd(), "GET " + a.url("/one") + " HTTP/1.1\r\nHost: x\r\n\r\n"
                              "GET " + b.url("/two") + " HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -200,7 +198,7 @@ void tst_HttpProxy::twoOriginsOverOneConnection()
     QCOMPARE(a.connections(), 1);
     QCOMPARE(b.connections(), 1);
 
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QCOMPARE(record.requests, quint32(4));
     QCOMPARE(record.upstream, QStringLiteral("127.0.0.1:%1").arg(a.port()));
@@ -214,8 +212,8 @@ void tst_HttpProxy::twoOriginsOverOneConnection()
     const QString addressA = QStringLiteral("127.0.0.1:%1").arg(a.port());
     const QString addressB = QStringLiteral("127.0.0.1:%1").arg(b.port());
     QCOMPARE(upstreamMarks, (QStringList{"connected " + addressA, "connected " + addressB, "reused " + addressA}));
-    QVERIFY(records.waitForExchanges(4));
-    const QList<HttpExchange> exchanges = records.exchanges();
+    QVERIFY(proxy.records.waitForExchanges(4));
+    const QList<HttpExchange> exchanges = proxy.records.exchanges();
     QCOMPARE(exchanges[1].request.target(), QByteArrayView(b.url("/two")));
     QCOMPARE(exchanges[1].response.status, 200);
     QCOMPARE(exchanges[1].responseBody, QByteArray("B 0 GET /two HTTP/1.1"));
@@ -226,11 +224,11 @@ void tst_HttpProxy::closedIdleUpstreamIsNotReused()
     // A's connection is kept while B answers, and A closes it meanwhile:
     // the next request to A goes over a new connection, not into the void.
     Origin a("A"), b("B");
-    ProxyServer server;
-    QVERIFY(server.start(proxyConfig()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QList<QByteArray> answers = offThread([&] {
         QList<QByteArray> got;
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QByteArray pending;
         for (const QByteArray &url : {a.url("/drop"), b.url("/slow"), a.url("/after")}) {
             sendAll(client.fd(), "GET " + url + " HTTP/1.1\r\n\r\n");
@@ -246,13 +244,13 @@ void tst_HttpProxy::closedIdleUpstreamIsNotReused()
 void tst_HttpProxy::hopByHopHeadersRemoved()
 {
     Origin origin("O");
-    ProxyServer server;
-    QVERIFY(server.start(proxyConfig()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QByteArray request = "POST " + origin.url("/form?x=1") + " HTTP/1.1\r\n"
         "Host: somewhere.else\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic dTpw\r\n"
         "Connection: close, X-Hop\r\nX-Hop: private\r\nKeep-Alive: 300\r\nX-End: kept\r\n"
         "Content-Length: 5\r\n\r\nhello";
-    const QByteArray reply = askOnce(server.listenPort(), request);
+    const QByteArray reply = proxy.ask(request);
     QVERIFY2(reply.startsWith("HTTP/1.1 200 OK\r\n"), reply.constData());
 
     QCOMPARE(origin.requests().size(), 1);
@@ -273,13 +271,12 @@ void tst_HttpProxy::ipv6Origin()
     if (!ipv6Available())
         QSKIP("no IPv6 loopback on this machine");
     Origin origin("six", "::1");
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
-    const QByteArray reply = askOnce(server.listenPort(), "GET " + origin.url("/v6") + " HTTP/1.0\r\n\r\n");
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
+    const QByteArray reply = proxy.ask("GET " + origin.url("/v6") + " HTTP/1.0\r\n\r\n");
     QCOMPARE(bodyOf(reply), QByteArray("six 0 GET /v6 HTTP/1.0"));
     QVERIFY(origin.requests().first().contains("\r\nHost: [::1]:" + QByteArray::number(origin.port()) + "\r\n"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.upstream, QStringLiteral("[::1]:%1").arg(origin.port()));
 }
 
@@ -291,13 +288,12 @@ void tst_HttpProxy::largeBodiesBothWays()
     Origin origin("O");
     ProxyConfig config = proxyConfig();
     config.bufferBytes = 16 * 1024;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(config));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(config));
     const QByteArray upload = randomBytes(BigBytes, 20);
     const QList<QByteArray> answers = offThread([&] {
         QList<QByteArray> got;
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         QByteArray pending;
         sendAll(client.fd(), "POST " + origin.url("/up") + " HTTP/1.1\r\nContent-Length: "
                                  + QByteArray::number(upload.size()) + "\r\n\r\n" + upload);
@@ -311,28 +307,22 @@ void tst_HttpProxy::largeBodiesBothWays()
     QCOMPARE(origin.requests().size(), 2);
     QCOMPARE(sha256(bodyOf(origin.requests().first())), sha256(upload));
     QCOMPARE(sha256(bodyOf(answers[1])), sha256(randomBytes(BigBytes, 21)));
-    server.stop();
-    QVERIFY(records.waitForClosed(1));
-    QVERIFY(records.closed().first().bytesUp > quint64(BigBytes));
-    QVERIFY(records.closed().first().bytesDown > quint64(BigBytes));
+    proxy.server.stop();
+    QVERIFY(proxy.records.waitForClosed(1));
+    QVERIFY(proxy.records.closed().first().bytesUp > quint64(BigBytes));
+    QVERIFY(proxy.records.closed().first().bytesDown > quint64(BigBytes));
 }
 
 void tst_HttpProxy::labClientHalfCloses()
 {
     // The lab's client through the proxy: request, shutdown, read to EOF.
     Origin origin("O");
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "GET " + origin.url("/") + " HTTP/1.1\nHost: www.example.org\n\n");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
+    const QByteArray reply = proxy.ask("GET " + origin.url("/") + " HTTP/1.1\nHost: www.example.org\n\n", true);
     QVERIFY2(reply.startsWith("HTTP/1.1 200 OK\r\n"), reply.constData());
     QCOMPARE(bodyOf(reply), QByteArray("O 0 GET / HTTP/1.1"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QCOMPARE(record.bytesDown, quint64(reply.size()));
 }
@@ -361,13 +351,12 @@ void tst_HttpProxy::errorsAnswerLikeAProxy()
     QFETCH(QByteArray, request);
     QFETCH(QByteArray, status);
     QFETCH(QString, cause);
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
-    const QByteArray reply = askOnce(server.listenPort(), request);
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
+    const QByteArray reply = proxy.ask(request);
     QVERIFY2(reply.startsWith("HTTP/1.1 " + status + "\r\n"), reply.constData());
     QVERIFY2(bodyOf(reply).contains(cause.toUtf8()), reply.constData());
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QVERIFY2(record.error.contains(cause), qPrintable(record.error));
     QCOMPARE(record.closeReason, Reason::Error);
     QCOMPARE(QString::fromUtf8(bodyOf(reply)).trimmed(), QStringLiteral("proxymon: ") + record.error);
@@ -379,14 +368,13 @@ void tst_HttpProxy::connectTimeoutAnswers504()
     const quint16 port = silent.port();
     ProxyConfig config = proxyConfig();
     config.connectTimeoutMs = 400;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(config));
-    const QByteArray reply = askOnce(server.listenPort(),
+    RunningProxy proxy;
+    QVERIFY(proxy.start(config));
+    const QByteArray reply = proxy.ask(
                                      "GET http://127.0.0.1:" + QByteArray::number(port) + "/ HTTP/1.1\r\n\r\n");
     QVERIFY2(reply.startsWith("HTTP/1.1 504 Gateway Timeout\r\n"), reply.constData());
     QVERIFY(bodyOf(reply).contains("timed out after 400 ms"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QVERIFY2(record.error.contains(QStringLiteral("timed out")), qPrintable(record.error));
 }
 
@@ -394,15 +382,10 @@ void tst_HttpProxy::headOverCapAnswers431()
 {
     ProxyConfig config = proxyConfig();
     config.headBytes = 2048;
-    ProxyServer server;
-    QVERIFY(server.start(config));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(config));
     // The head never ends: the answer cannot wait for it.
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "GET http://127.0.0.1:1/ HTTP/1.1\r\nX-Big: " + QByteArray(8192, 'b'));
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    const QByteArray reply = proxy.ask("GET http://127.0.0.1:1/ HTTP/1.1\r\nX-Big: " + QByteArray(8192, 'b'), true);
     QVERIFY2(reply.startsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n"), reply.constData());
 }
 
@@ -416,12 +399,11 @@ void tst_HttpProxy::brokenChunkedBodyAnswers400()
         readUntilEof(connection.fd());
         upstreamSawEnd = true;
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QByteArray url = "http://127.0.0.1:" + QByteArray::number(upstream.port()) + "/upload";
     const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "POST " + url + " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
         QThread::msleep(100); // the first chunk goes upstream
         sendAll(client.fd(), "zz-not-a-size\r\n");
@@ -430,20 +412,19 @@ void tst_HttpProxy::brokenChunkedBodyAnswers400()
     QVERIFY2(reply.startsWith("HTTP/1.1 400 Bad Request\r\n"), reply.constData());
     QVERIFY(bodyOf(reply).contains("chunked"));
     QVERIFY(QTest::qWaitFor([&] { return upstreamSawEnd.load(); }, 10'000));
-    QVERIFY(records.waitForOnlyClosed().error.contains(QStringLiteral("chunked")));
+    QVERIFY(proxy.records.waitForOnlyClosed().error.contains(QStringLiteral("chunked")));
 }
 
 void tst_HttpProxy::loopIsRefused()
 {
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
-    const QByteArray self = "http://127.0.0.1:" + QByteArray::number(server.listenPort()) + "/";
-    const QByteArray reply = askOnce(server.listenPort(), "GET " + self + " HTTP/1.1\r\n\r\n");
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
+    const QByteArray self = "http://127.0.0.1:" + QByteArray::number(proxy.port()) + "/";
+    const QByteArray reply = proxy.ask("GET " + self + " HTTP/1.1\r\n\r\n");
     QVERIFY2(reply.startsWith("HTTP/1.1 508 Loop Detected\r\n"), reply.constData());
-    QVERIFY(records.waitForClosed(1));
-    QCOMPARE(records.closed().size(), 1); // no second connection to itself
-    QVERIFY(records.closed().first().error.contains(QStringLiteral("loop")));
+    QVERIFY(proxy.records.waitForClosed(1));
+    QCOMPARE(proxy.records.closed().size(), 1); // no second connection to itself
+    QVERIFY(proxy.records.closed().first().error.contains(QStringLiteral("loop")));
 }
 
 void tst_HttpProxy::viaOnRequest()
@@ -453,10 +434,9 @@ void tst_HttpProxy::viaOnRequest()
     Origin origin("O");
     ProxyConfig config = proxyConfig();
     config.addVia = true;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(config));
-    const QByteArray reply = askOnce(server.listenPort(), "GET " + origin.url("/") + " HTTP/1.1\r\n\r\n");
+    RunningProxy proxy;
+    QVERIFY(proxy.start(config));
+    const QByteArray reply = proxy.ask("GET " + origin.url("/") + " HTTP/1.1\r\n\r\n");
     QVERIFY2(reply.startsWith("HTTP/1.1 200 OK\r\n"), reply.constData());
     QCOMPARE(origin.requests().size(), 1);
     const QByteArray got = origin.requests().first();
@@ -464,7 +444,7 @@ void tst_HttpProxy::viaOnRequest()
     QVERIFY2(at > 0, got.constData());
     const QByteArray token = got.mid(at + 11, got.indexOf("\r\n", at + 2) - at - 11);
 
-    const QByteArray looped = askOnce(server.listenPort(), "GET " + origin.url("/again") + " HTTP/1.1\r\nVia: 1.1 "
+    const QByteArray looped = proxy.ask("GET " + origin.url("/again") + " HTTP/1.1\r\nVia: 1.1 "
                                                                + token + "\r\n\r\n");
     QVERIFY2(looped.startsWith("HTTP/1.1 508 Loop Detected\r\n"), looped.constData());
     QCOMPARE(origin.requests().size(), 1);
@@ -474,12 +454,11 @@ void tst_HttpProxy::errorKeptWhenClientResets()
 {
     // curl -x ... https://127.0.0.1:9/ reads the 502's status and resets
     // without reading the rest: the record still says what proxymon knew.
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QByteArray where = "127.0.0.1:" + QByteArray::number(unusedPort());
     const QByteArray status = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "CONNECT " + where + " HTTP/1.1\r\nHost: " + where + "\r\n\r\n");
         // More than the client reads: unread bytes make close() a reset.
         sendAll(client.fd(), QByteArray(1000, 'x'));
@@ -488,7 +467,7 @@ void tst_HttpProxy::errorKeptWhenClientResets()
         return start;
     });
     QCOMPARE(status, QByteArray("HTTP/1.1 502"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Error);
     QVERIFY2(record.error.contains(QStringLiteral("Connection refused")), qPrintable(record.error));
     QVERIFY2(record.error.contains(QString::fromLatin1(where)), qPrintable(record.error));
@@ -500,19 +479,18 @@ void tst_HttpProxy::allowListRefusesOthers()
     ProxyConfig config = proxyConfig();
     QString error;
     QVERIFY(config.setAllowedClients(QStringLiteral("10.0.0.0/8"), &error));
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(config));
-    const QByteArray reply = askOnce(server.listenPort(), "GET " + origin.url("/") + " HTTP/1.1\r\n\r\n");
+    RunningProxy proxy;
+    QVERIFY(proxy.start(config));
+    const QByteArray reply = proxy.ask("GET " + origin.url("/") + " HTTP/1.1\r\n\r\n");
     QVERIFY2(reply.startsWith("HTTP/1.1 403 Forbidden\r\n"), reply.constData());
     QVERIFY(bodyOf(reply).contains("not on the allow-list"));
     QCOMPARE(origin.connections(), 0);
-    QVERIFY(records.waitForClosed(1));
+    QVERIFY(proxy.records.waitForClosed(1));
 
-    server.stop();
+    proxy.server.stop();
     QVERIFY(config.setAllowedClients(QStringLiteral("10.0.0.0/8, 127.0.0.1"), &error));
-    QVERIFY(server.start(config));
-    const QByteArray allowed = askOnce(server.listenPort(), "GET " + origin.url("/") + " HTTP/1.0\r\n\r\n");
+    QVERIFY(proxy.start(config));
+    const QByteArray allowed = proxy.ask("GET " + origin.url("/") + " HTTP/1.0\r\n\r\n");
     QVERIFY2(allowed.startsWith("HTTP/1.1 200 OK\r\n"), allowed.constData());
 }
 
@@ -522,9 +500,9 @@ void tst_HttpProxy::openProxyNeedsAllowList()
     config.listenAddress = QHostAddress(QHostAddress::AnyIPv4);
     config.allowNonLoopback = true;
     QVERIFY(config.validate().contains(QStringLiteral("--allow")));
-    ProxyServer server;
-    QVERIFY(!server.start(config));
-    QVERIFY(server.errorString().contains(QStringLiteral("allow")));
+    RunningProxy proxy;
+    QVERIFY(!proxy.start(config));
+    QVERIFY(proxy.server.errorString().contains(QStringLiteral("allow")));
     QString error;
     QVERIFY(config.setAllowedClients(QStringLiteral("192.168.1.0/24"), &error));
     QVERIFY(config.validate().isEmpty());
@@ -548,13 +526,12 @@ void tst_HttpProxy::connectTunnelBothWays()
         upstreamGot = readUntilEof(connection.fd());
         writer.join();
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QByteArray authority = "127.0.0.1:" + QByteArray::number(upstream.port());
     QByteArray preamble;
     const QByteArray clientGot = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
         QByteArray pending;
         preamble = readMessage(client.fd(), &pending);
@@ -569,13 +546,13 @@ void tst_HttpProxy::connectTunnelBothWays()
     QCOMPARE(preamble, QByteArray("HTTP/1.1 200 Connection established\r\n\r\n"));
     QCOMPARE(sha256(upstreamGot), sha256(up));
     QCOMPARE(sha256(clientGot), sha256(down));
-    const ConnectionRecord record = records.waitForOnlyClosed(20'000);
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed(20'000);
     QCOMPARE(record.upstream, QString::fromLatin1(authority));
     QCOMPARE(record.bytesUp, quint64(size));
     QCOMPARE(record.bytesDown, quint64(size + preamble.size()));
-    QVERIFY(records.waitForExchanges(1));
-    QVERIFY(records.exchanges().first().tunnel);
-    QCOMPARE(records.exchanges().first().request.method(), QByteArrayView("CONNECT"));
+    QVERIFY(proxy.records.waitForExchanges(1));
+    QVERIFY(proxy.records.exchanges().first().tunnel);
+    QCOMPARE(proxy.records.exchanges().first().request.method(), QByteArrayView("CONNECT"));
 }
 
 void tst_HttpProxy::earlyTunnelBytesAndHalfClose()
@@ -583,18 +560,12 @@ void tst_HttpProxy::earlyTunnelBytesAndHalfClose()
     // The client does not wait for the 200: its bytes right after CONNECT
     // reach the echo server, and its FIN is passed on after them.
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QByteArray authority = "127.0.0.1:" + QByteArray::number(echo.port());
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "CONNECT " + authority + " HTTP/1.1\r\n\r\nearly bytes");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    const QByteArray reply = proxy.ask("CONNECT " + authority + " HTTP/1.1\r\n\r\nearly bytes", true);
     QCOMPARE(reply, QByteArray("HTTP/1.1 200 Connection established\r\n\r\nearly bytes"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QCOMPARE(record.bytesUp, quint64(11));
 }
@@ -608,19 +579,18 @@ void tst_HttpProxy::resetThroughTunnel()
         QThread::msleep(200);
         connection.reset();
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
     const QByteArray authority = "127.0.0.1:" + QByteArray::number(upstream.port());
     int error = 0;
     const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "CONNECT " + authority + " HTTP/1.1\r\n\r\n");
         return readUntilEof(client.fd(), &error);
     });
     QCOMPARE(reply, QByteArray("HTTP/1.1 200 Connection established\r\n\r\npartial"));
     QCOMPARE(error, ECONNRESET);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::UpstreamReset);
 }
 
@@ -629,14 +599,13 @@ void tst_HttpProxy::curlThroughProxy()
     const QString curl = QStandardPaths::findExecutable(QStringLiteral("curl"));
     QVERIFY2(!curl.isEmpty(), "curl is not installed (scripts/deps.sh installs it)");
     Origin origin("O");
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(proxyConfig()));
-    const QString proxy = QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort());
+    RunningProxy proxy;
+    QVERIFY(proxy.start(proxyConfig()));
+    const QString proxyUrl = QStringLiteral("http://127.0.0.1:%1").arg(proxy.port());
     for (const bool tunnel : {false, true}) {
         QProcess process;
         QStringList arguments{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
-                              QStringLiteral("-x"), proxy, QString::fromLatin1(origin.url("/curl"))};
+                              QStringLiteral("-x"), proxyUrl, QString::fromLatin1(origin.url("/curl"))};
         if (tunnel)
             arguments.prepend(QStringLiteral("--proxytunnel"));
         process.start(curl, arguments);
@@ -644,9 +613,9 @@ void tst_HttpProxy::curlThroughProxy()
         QCOMPARE(process.exitCode(), 0);
         QVERIFY2(process.readAllStandardOutput().startsWith("O "), process.readAllStandardError().constData());
     }
-    QVERIFY(records.waitForClosed(2));
-    QVERIFY(records.waitForExchanges(2));
-    const QList<HttpExchange> exchanges = records.exchanges();
+    QVERIFY(proxy.records.waitForClosed(2));
+    QVERIFY(proxy.records.waitForExchanges(2));
+    const QList<HttpExchange> exchanges = proxy.records.exchanges();
     QCOMPARE(exchanges[0].request.target(), QByteArrayView(origin.url("/curl")));
     QCOMPARE(exchanges[1].request.method(), QByteArrayView("CONNECT"));
 }

@@ -8,8 +8,7 @@
 #include "faultrule.h"
 #include "interceptionfixture.h"
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "tlsclient.h"
 #include "tlsinterception.h"
 #include "tlstestserver.h"
@@ -69,16 +68,15 @@ void tst_Interception::forwardingModeDecrypts()
     // exchanges inside.
     QFETCH(QString, version);
     TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("test.example")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(forwardingTo(upstream.port())), qPrintable(server.errorString()));
-    const QString origin = QStringLiteral("https://test.example:%1").arg(server.listenPort());
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
+    const QString origin = QStringLiteral("https://test.example:%1").arg(proxy.port());
     const QString body = m_directory.filePath(QStringLiteral("body-%1").arg(version));
     const ToolRun curl = ToolRun::run(QStringLiteral("curl"), {
         QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
         QStringLiteral("--tlsv") + version, QStringLiteral("--tls-max"), version,
         QStringLiteral("--cacert"), m_proxymonCa,
-        QStringLiteral("--resolve"), QStringLiteral("test.example:%1:127.0.0.1").arg(server.listenPort()),
+        QStringLiteral("--resolve"), QStringLiteral("test.example:%1:127.0.0.1").arg(proxy.port()),
         QStringLiteral("-o"), body, origin + QStringLiteral("/bytes/300001"),
         QStringLiteral("-o"), QStringLiteral("/dev/null"), origin + QStringLiteral("/again")});
     QVERIFY2(curl.exitCode == 0, curl.err.constData());
@@ -86,7 +84,7 @@ void tst_Interception::forwardingModeDecrypts()
     QVERIFY(file.open(QIODevice::ReadOnly));
     QCOMPARE(sha256(file.readAll()), sha256(randomBytes(300001, 7)));
 
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Decrypted);
     QCOMPARE(record.clientTls.version, QStringLiteral("TLSv") + version);
     QCOMPARE(record.clientTls.serverName, QStringLiteral("test.example"));
@@ -96,15 +94,15 @@ void tst_Interception::forwardingModeDecrypts()
     QCOMPARE(record.upstreamTls.verification, QStringLiteral("ok"));
     QVERIFY(record.upstreamTls.chainPem.startsWith("-----BEGIN CERTIFICATE-----"));
     QCOMPARE(record.requests, 2u);
-    // Wire bytes: the download in records, more than its plaintext.
+    // Wire bytes: the download in proxy.records, more than its plaintext.
     QVERIFY2(record.bytesDown > 300001, qPrintable(QString::number(record.bytesDown)));
-    QVERIFY(records.waitForExchanges(2));
-    const HttpExchange first = records.exchanges().first();
+    QVERIFY(proxy.records.waitForExchanges(2));
+    const HttpExchange first = proxy.records.exchanges().first();
     QVERIFY(first.secure);
     QCOMPARE(first.url(), (origin + QStringLiteral("/bytes/300001")).toLatin1());
     QCOMPARE(first.response.status, 200);
     QCOMPARE(first.responseBodyBytes, 300001u);
-    QCOMPARE(records.exchanges().at(1).sequence, 2);
+    QCOMPARE(proxy.records.exchanges().at(1).sequence, 2);
 }
 
 void tst_Interception::httpProxyModeDecryptsInsideConnect()
@@ -113,20 +111,19 @@ void tst_Interception::httpProxyModeDecryptsInsideConnect()
     // CONNECT stays an exchange of its own; the requests inside follow it
     // as https ones, on the same connection. A body goes up, byte-exact.
     TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("localhost")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(httpProxy()), qPrintable(server.errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(httpProxy()));
     const QByteArray upload = randomBytes(700'000, 3);
     const QString origin = QStringLiteral("https://localhost:%1").arg(upstream.port());
-    const ToolRun curl = uploadThroughProxy(server, origin, upload, QStringLiteral("upload"));
+    const ToolRun curl = uploadThroughProxy(proxy.server, origin, upload, QStringLiteral("upload"));
     QVERIFY2(curl.exitCode == 0, curl.err.constData());
     QCOMPARE(curl.out, QCryptographicHash::hash(upload, QCryptographicHash::Sha256).toHex());
 
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Decrypted);
     QCOMPARE(record.clientTls.serverName, QStringLiteral("localhost"));
-    QVERIFY(records.waitForExchanges(2));
-    const QList<HttpExchange> exchanges = records.exchanges();
+    QVERIFY(proxy.records.waitForExchanges(2));
+    const QList<HttpExchange> exchanges = proxy.records.exchanges();
     QCOMPARE(exchanges[0].request.method(), QByteArrayView("CONNECT"));
     QCOMPARE(exchanges[0].sequence, 1);
     QCOMPARE(exchanges[1].request.method(), QByteArrayView("POST"));
@@ -142,10 +139,9 @@ void tst_Interception::leafVerifiesAndRsaOnlyClientGetsRsa()
     // for the name it asked; a client that takes only RSA signatures gets
     // an RSA leaf, the others an ECDSA P-256 one.
     TlsTestServer upstream(*m_testAuthority, Behaviour::Echo, {QStringLiteral("leaf.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
-    const QString connect = QStringLiteral("127.0.0.1:%1").arg(server.listenPort());
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
+    const QString connect = QStringLiteral("127.0.0.1:%1").arg(proxy.port());
     for (const bool rsaOnly : {false, true}) {
         QStringList arguments{QStringLiteral("s_client"), QStringLiteral("-connect"), connect,
                               QStringLiteral("-servername"), QStringLiteral("leaf.test"),
@@ -170,7 +166,7 @@ void tst_Interception::leafVerifiesAndRsaOnlyClientGetsRsa()
                                                                  QStringLiteral("-verify_hostname"), QStringLiteral("leaf.test"), leaf});
         QVERIFY2(verified.exitCode == 0 && verified.out.contains(": OK"), verified.out + verified.err);
     }
-    QVERIFY(records.waitForClosed(2));
+    QVERIFY(proxy.records.waitForClosed(2));
 }
 
 void tst_Interception::h2OnlyClientPassesThrough()
@@ -178,16 +174,15 @@ void tst_Interception::h2OnlyClientPassesThrough()
     // proxymon reads HTTP/1.x: a client that offers only h2 talks to the
     // upstream itself, and the row says why.
     TlsTestServer upstream(*m_testAuthority, Behaviour::Echo, {QStringLiteral("h2.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     const ToolRun client = ToolRun::run(QStringLiteral("openssl"), {
-        QStringLiteral("s_client"), QStringLiteral("-connect"), QStringLiteral("127.0.0.1:%1").arg(server.listenPort()),
+        QStringLiteral("s_client"), QStringLiteral("-connect"), QStringLiteral("127.0.0.1:%1").arg(proxy.port()),
         QStringLiteral("-servername"), QStringLiteral("h2.test"), QStringLiteral("-alpn"), QStringLiteral("h2"),
         QStringLiteral("-CAfile"), m_testAuthority->certificatePath(), QStringLiteral("-verify_return_error")}, "Q\n");
     // The upstream's own certificate reached the client.
     QVERIFY2(client.out.contains("Verify return code: 0 (ok)"), client.out.constData());
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Passthrough);
     QVERIFY2(record.decryptionNote.contains(QStringLiteral("only h2")), qPrintable(record.decryptionNote));
     QCOMPARE(record.clientTls.serverName, QStringLiteral("h2.test"));
@@ -201,39 +196,38 @@ void tst_Interception::rejectingClientPassesThroughNextTime()
     // (which this client trusts). Taking the host off the list decrypts
     // again.
     TlsTestServer upstream(*m_testAuthority, Behaviour::Http, {QStringLiteral("pinned.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QSignalSpy changed(&server, &ProxyServer::interceptionChanged);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
-    const QString url = QStringLiteral("https://pinned.test:%1/").arg(server.listenPort());
+    RunningProxy proxy;
+    QSignalSpy changed(&proxy.server, &ProxyServer::interceptionChanged);
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
+    const QString url = QStringLiteral("https://pinned.test:%1/").arg(proxy.port());
     const QStringList common{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
-                             QStringLiteral("--resolve"), QStringLiteral("pinned.test:%1:127.0.0.1").arg(server.listenPort()),
+                             QStringLiteral("--resolve"), QStringLiteral("pinned.test:%1:127.0.0.1").arg(proxy.port()),
                              QStringLiteral("--cacert"), m_testAuthority->certificatePath(), url};
     const ToolRun refused = ToolRun::run(QStringLiteral("curl"), common);
     QCOMPARE(refused.exitCode, 60); // curl: the peer's certificate cannot be authenticated
-    const ConnectionRecord rejected = records.waitForOnlyClosed();
+    const ConnectionRecord rejected = proxy.records.waitForOnlyClosed();
     QCOMPARE(rejected.decryption, Decryption::Rejected);
     QVERIFY2(rejected.decryptionNote.contains(QStringLiteral("rejected proxymon's certificate for pinned.test")),
              qPrintable(rejected.decryptionNote));
     QVERIFY2(rejected.decryptionNote.contains(QStringLiteral("unknown CA")), qPrintable(rejected.decryptionNote));
     QVERIFY(changed.wait(2'000) || changed.count() > 0);
-    const auto rejections = server.interception().rejections();
+    const auto rejections = proxy.server.interception().rejections();
     QCOMPARE(rejections.size(), 1);
     QCOMPARE(rejections.first().host, QStringLiteral("pinned.test"));
 
-    records.clear();
+    proxy.records.clear();
     const ToolRun passed = ToolRun::run(QStringLiteral("curl"), common);
     QVERIFY2(passed.exitCode == 0, passed.err.constData());
     QCOMPARE(passed.out, QByteArray("hello"));
-    const ConnectionRecord through = records.waitForOnlyClosed();
+    const ConnectionRecord through = proxy.records.waitForOnlyClosed();
     QCOMPARE(through.decryption, Decryption::Passthrough);
     QVERIFY2(through.decryptionNote.contains(QStringLiteral("rejected")), qPrintable(through.decryptionNote));
 
-    server.interception().forgetRejection(QStringLiteral("pinned.test"));
-    records.clear();
+    proxy.server.interception().forgetRejection(QStringLiteral("pinned.test"));
+    proxy.records.clear();
     const ToolRun again = ToolRun::run(QStringLiteral("curl"), common);
     QCOMPARE(again.exitCode, 60);
-    QCOMPARE(records.waitForOnlyClosed().decryption, Decryption::Rejected);
+    QCOMPARE(proxy.records.waitForOnlyClosed().decryption, Decryption::Rejected);
 }
 
 void tst_Interception::badUpstreamCertificateAnswers502OverTls()
@@ -242,30 +236,29 @@ void tst_Interception::badUpstreamCertificateAnswers502OverTls()
     // handshake completes, and its request is answered with a 502 naming
     // OpenSSL's reason and the switch that allows the host.
     TlsTestServer upstream(*m_testAuthority, Behaviour::Hello, {QStringLiteral("someone.else")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     const QStringList arguments{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
-                                QStringLiteral("--resolve"), QStringLiteral("bad.test:%1:127.0.0.1").arg(server.listenPort()),
+                                QStringLiteral("--resolve"), QStringLiteral("bad.test:%1:127.0.0.1").arg(proxy.port()),
                                 QStringLiteral("--cacert"), m_proxymonCa, QStringLiteral("-i"),
-                                QStringLiteral("https://bad.test:%1/").arg(server.listenPort())};
+                                QStringLiteral("https://bad.test:%1/").arg(proxy.port())};
     const ToolRun answered = ToolRun::run(QStringLiteral("curl"), arguments);
     QVERIFY2(answered.exitCode == 0, answered.err.constData());
     QVERIFY2(answered.out.startsWith("HTTP/1.1 502 Bad Gateway\r\n"), answered.out.constData());
     QVERIFY2(answered.out.toLower().contains("hostname mismatch"), answered.out.constData());
     QVERIFY2(answered.out.contains("--insecure-host bad.test"), answered.out.constData());
-    const ConnectionRecord failed = records.waitForOnlyClosed();
+    const ConnectionRecord failed = proxy.records.waitForOnlyClosed();
     QCOMPARE(failed.closeReason, Reason::Error);
     QCOMPARE(failed.decryption, Decryption::Decrypted);
-    QVERIFY(records.waitForExchanges(1));
-    QCOMPARE(records.exchanges().first().response.status, 502);
+    QVERIFY(proxy.records.waitForExchanges(1));
+    QCOMPARE(proxy.records.exchanges().first().response.status, 502);
 
     // Allowed on purpose: relayed, and the record still says what failed.
-    server.interception().addHost(TlsInterception::Hosts::Insecure, QStringLiteral("bad.test"));
-    records.clear();
+    proxy.server.interception().addHost(TlsInterception::Hosts::Insecure, QStringLiteral("bad.test"));
+    proxy.records.clear();
     const ToolRun allowed = ToolRun::run(QStringLiteral("curl"), arguments);
     QVERIFY2(allowed.out.endsWith("\r\n\r\nhello"), allowed.out.constData());
-    const ConnectionRecord relayed = records.waitForOnlyClosed();
+    const ConnectionRecord relayed = proxy.records.waitForOnlyClosed();
     QVERIFY2(relayed.upstreamTls.verification.contains(QStringLiteral("mismatch"), Qt::CaseInsensitive),
              qPrintable(relayed.upstreamTls.verification));
 }
@@ -343,23 +336,22 @@ void tst_Interception::badUpstreamCertificates()
     QVERIFY(broken.waitForStarted(10'000));
     QVERIFY(QTest::qWaitFor([&] { return connectTo("127.0.0.1", serverPort).isValid(); }, 10'000));
 
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingTo(serverPort);
     config.upstreamCaFile = trusted;
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
     const QStringList arguments{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
-                                QStringLiteral("--resolve"), QStringLiteral("bad.test:%1:127.0.0.1").arg(server.listenPort()),
+                                QStringLiteral("--resolve"), QStringLiteral("bad.test:%1:127.0.0.1").arg(proxy.port()),
                                 QStringLiteral("--cacert"), m_proxymonCa, QStringLiteral("-i"),
-                                QStringLiteral("https://bad.test:%1/").arg(server.listenPort())};
+                                QStringLiteral("https://bad.test:%1/").arg(proxy.port())};
     const ToolRun answered = ToolRun::run(QStringLiteral("curl"), arguments);
     QVERIFY2(answered.out.startsWith("HTTP/1.1 502 Bad Gateway\r\n"), answered.out.constData());
     QVERIFY2(answered.out.toLower().contains(reason.toLower().toUtf8()), answered.out.constData());
     QVERIFY2(answered.out.contains("--insecure-host bad.test"), answered.out.constData());
-    server.interception().addHost(TlsInterception::Hosts::Insecure, QStringLiteral("bad.test"));
+    proxy.server.interception().addHost(TlsInterception::Hosts::Insecure, QStringLiteral("bad.test"));
     const ToolRun allowed = ToolRun::run(QStringLiteral("curl"), arguments);
     QVERIFY2(allowed.out.startsWith("HTTP/1.0 200 ok\r\n"), allowed.out.constData());
-    QVERIFY(records.waitForClosed(2));
+    QVERIFY(proxy.records.waitForClosed(2));
     broken.kill();
     broken.waitForFinished(5'000);
 }
@@ -375,33 +367,31 @@ void tst_Interception::passthroughListAndDecryptionOff()
             QStringLiteral("https://www.skip.test:%1/").arg(server.listenPort())});
     };
     {
-        ProxyServer server;
-        RecordCollector records(&server);
+        RunningProxy proxy;
         ProxyConfig config = forwardingTo(upstream.port());
         config.passthroughHosts = {QStringLiteral("*.skip.test")};
-        QVERIFY(server.start(config));
-        const ToolRun passed = fetch(server);
+        QVERIFY(proxy.start(config));
+        const ToolRun passed = fetch(proxy.server);
         QVERIFY2(passed.exitCode == 0, passed.err.constData());
         QCOMPARE(passed.out, QByteArray("hello"));
-        const ConnectionRecord record = records.waitForOnlyClosed();
+        const ConnectionRecord record = proxy.records.waitForOnlyClosed();
         QCOMPARE(record.decryption, Decryption::Passthrough);
         QVERIFY2(record.decryptionNote.contains(QStringLiteral("passthrough list")), qPrintable(record.decryptionNote));
     }
     {
-        ProxyServer server;
-        RecordCollector records(&server);
+        RunningProxy proxy;
         ProxyConfig config = forwardingTo(upstream.port());
         config.decrypt = false;
-        QVERIFY(server.start(config));
-        const ToolRun passed = fetch(server);
+        QVERIFY(proxy.start(config));
+        const ToolRun passed = fetch(proxy.server);
         QVERIFY2(passed.exitCode == 0, passed.err.constData());
-        const ConnectionRecord record = records.waitForOnlyClosed();
+        const ConnectionRecord record = proxy.records.waitForOnlyClosed();
         QCOMPARE(record.decryption, Decryption::Passthrough);
         QCOMPARE(record.decryptionNote, QStringLiteral("decryption is off"));
         // Turned on while it runs: the next connection is decrypted.
-        server.setDecryption(true);
-        records.clear();
-        const ToolRun refused = fetch(server);
+        proxy.server.setDecryption(true);
+        proxy.records.clear();
+        const ToolRun refused = fetch(proxy.server);
         QCOMPARE(refused.exitCode, 60);
     }
 }
@@ -411,16 +401,15 @@ void tst_Interception::silentCloseAfterHandshakeIsARejection()
     // A client that pins its certificates completes the handshake, finds
     // the wrong key and leaves without a byte: that too is a rejection.
     TlsTestServer upstream(*m_testAuthority, Behaviour::Echo, {QStringLiteral("pin.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingTo(upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingTo(upstream.port())));
     ToolRun::run(QStringLiteral("openssl"), {QStringLiteral("s_client"), QStringLiteral("-connect"),
-                                    QStringLiteral("127.0.0.1:%1").arg(server.listenPort()),
+                                    QStringLiteral("127.0.0.1:%1").arg(proxy.port()),
                                     QStringLiteral("-servername"), QStringLiteral("pin.test")}, "Q\n");
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Rejected);
     QVERIFY2(record.decryptionNote.contains(QStringLiteral("without a byte")), qPrintable(record.decryptionNote));
-    QCOMPARE(server.interception().rejections().value(0).host, QStringLiteral("pin.test"));
+    QCOMPARE(proxy.server.interception().rejections().value(0).host, QStringLiteral("pin.test"));
 }
 
 void tst_Interception::proxymonTestServesTheAuthority()
@@ -428,13 +417,12 @@ void tst_Interception::proxymonTestServesTheAuthority()
     // Through the HTTP proxy, http://proxymon.test/ is proxymon's own page:
     // its certificate to download and how to trust it; over https it says
     // whether interception works for the client asking.
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(httpProxy()), qPrintable(server.errorString()));
-    const QString proxy = QStringLiteral("http://127.0.0.1:%1").arg(server.listenPort());
+    RunningProxy proxy;
+    QVERIFY(proxy.start(httpProxy()));
+    const QString proxyUrl = QStringLiteral("http://127.0.0.1:%1").arg(proxy.port());
     const auto fetch = [&](const QString &url, const QString &trusted) {
         QStringList arguments{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
-                              QStringLiteral("-x"), proxy, url};
+                              QStringLiteral("-x"), proxyUrl, url};
         if (!trusted.isEmpty())
             arguments << QStringLiteral("--cacert") << trusted;
         return ToolRun::run(QStringLiteral("curl"), arguments);
@@ -453,9 +441,9 @@ void tst_Interception::proxymonTestServesTheAuthority()
     QVERIFY2(works.out.contains("Interception works for this client"), works.out.constData());
     // A client that does not trust the authority cannot read it.
     QCOMPARE(fetch(QStringLiteral("https://proxymon.test/"), m_testAuthority->certificatePath()).exitCode, 60);
-    QVERIFY(records.waitForClosed(5));
+    QVERIFY(proxy.records.waitForClosed(5));
     bool sawDecrypted = false;
-    for (const ConnectionRecord &record : records.closed()) {
+    for (const ConnectionRecord &record : proxy.records.closed()) {
         QVERIFY2(record.upstream.startsWith(QStringLiteral("proxymon.test:")), qPrintable(record.upstream));
         sawDecrypted |= record.decryption == Decryption::Decrypted;
     }
@@ -469,27 +457,26 @@ void tst_Interception::replacedAuthorityServesTheNextStart()
     // told to trust.
     const QString directory = m_directory.filePath(QStringLiteral("replaced"));
     TlsTestServer upstream(*m_testAuthority, Behaviour::Hello, {QStringLiteral("new.test")});
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingTo(upstream.port());
     config.caDirectory = directory;
     const auto fetch = [&](const QString &trusted) {
         return ToolRun::run(QStringLiteral("curl"), {
             QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"), QStringLiteral("--cacert"), trusted,
-            QStringLiteral("--resolve"), QStringLiteral("new.test:%1:127.0.0.1").arg(server.listenPort()),
-            QStringLiteral("https://new.test:%1/").arg(server.listenPort())}).exitCode;
+            QStringLiteral("--resolve"), QStringLiteral("new.test:%1:127.0.0.1").arg(proxy.port()),
+            QStringLiteral("https://new.test:%1/").arg(proxy.port())}).exitCode;
     };
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
     const QString first = m_directory.filePath(QStringLiteral("first-ca.pem"));
     QVERIFY(QFile::copy(directory + QStringLiteral("/proxymon-ca.pem"), first));
     QCOMPARE(fetch(first), 0);
-    server.stop();
-    QTRY_VERIFY(!server.isDraining());
+    proxy.server.stop();
+    QTRY_VERIFY(!proxy.server.isDraining());
 
     QString error;
     QVERIFY2(CertificateAuthority::replace(directory, &error), qPrintable(error));
-    server.interception().forgetRejection(QStringLiteral("new.test"));
-    QVERIFY(server.start(config));
+    proxy.server.interception().forgetRejection(QStringLiteral("new.test"));
+    QVERIFY(proxy.start(config));
     QCOMPARE(fetch(directory + QStringLiteral("/proxymon-ca.pem")), 0);
     QCOMPARE(fetch(first), 60);
 }

@@ -6,8 +6,7 @@
 
 #include "loopback.h"
 #include "nginxserver.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 
 #include <QProcess>
 #include <QStandardPaths>
@@ -37,8 +36,7 @@ private:
 
     NginxServer m_nginx;
     quint16 m_port = 0;
-    std::unique_ptr<ProxyServer> m_proxy;
-    std::unique_ptr<RecordCollector> m_records;
+    std::unique_ptr<RunningProxy> m_proxy;
 };
 
 void tst_ProxyClients::initTestCase()
@@ -67,17 +65,15 @@ void tst_ProxyClients::initTestCase()
 
 void tst_ProxyClients::init()
 {
-    m_proxy = std::make_unique<ProxyServer>();
-    m_records = std::make_unique<RecordCollector>(m_proxy.get());
+    m_proxy = std::make_unique<RunningProxy>();
     ProxyConfig config;
     config.mode = ProxyConfig::Mode::HttpProxy;
     config.stopGraceMs = 100;
-    QVERIFY2(m_proxy->start(config), qPrintable(m_proxy->errorString()));
+    QVERIFY(m_proxy->start(config));
 }
 
 void tst_ProxyClients::cleanup()
 {
-    m_records.reset();
     m_proxy.reset();
 }
 
@@ -86,7 +82,7 @@ QByteArray tst_ProxyClients::curl(const QStringList &arguments)
     QProcess process;
     process.start(QStringLiteral("curl"), QStringList{QStringLiteral("-sS"), QStringLiteral("--max-time"), QStringLiteral("20"),
                                                       QStringLiteral("-x"),
-                                                      QStringLiteral("http://127.0.0.1:%1").arg(m_proxy->listenPort())}
+                                                      QStringLiteral("http://127.0.0.1:%1").arg(m_proxy->port())}
                                               + arguments);
     if (!QTest::qWaitFor([&] { return process.state() == QProcess::NotRunning; }, 30'000)) {
         process.kill();
@@ -104,8 +100,8 @@ void tst_ProxyClients::curlChunkedUpload()
     const QByteArray out = curl({QStringLiteral("-H"), QStringLiteral("Transfer-Encoding: chunked"), QStringLiteral("--data-binary"),
                                  QLatin1Char('@') + m_nginx.path(QStringLiteral("upload.bin")), url("/chunked")});
     QCOMPARE(out, QByteArray("got POST /chunked 1000000\n"));
-    QVERIFY(m_records->waitForExchanges(1));
-    const HttpExchange exchange = m_records->exchanges().first();
+    QVERIFY(m_proxy->records.waitForExchanges(1));
+    const HttpExchange exchange = m_proxy->records.exchanges().first();
     QCOMPARE(exchange.requestBodyBytes, 1'000'000u);
     QCOMPARE(exchange.response.status, 200);
     QCOMPARE(exchange.flags, 0u);
@@ -116,8 +112,8 @@ void tst_ProxyClients::curlExpectContinue()
     const QByteArray out = curl({QStringLiteral("-H"), QStringLiteral("Expect: 100-continue"), QStringLiteral("--data-binary"),
                                  QLatin1Char('@') + m_nginx.path(QStringLiteral("small.bin")), url("/continue")});
     QCOMPARE(out, QByteArray("got POST /continue 20000\n"));
-    QVERIFY(m_records->waitForExchanges(1));
-    const HttpExchange exchange = m_records->exchanges().first();
+    QVERIFY(m_proxy->records.waitForExchanges(1));
+    const HttpExchange exchange = m_proxy->records.exchanges().first();
     QCOMPARE(exchange.interim.size(), 1);
     QCOMPARE(exchange.interim.first().status, 100);
     QCOMPARE(exchange.response.status, 200);
@@ -130,7 +126,7 @@ void tst_ProxyClients::uploadRefusedEarlyThenNextRequest()
     // it reads as that body. proxymon drops the rest of the body it no
     // longer sends, so the next request goes over a new upstream: on the
     // old one it would have been swallowed as body bytes.
-    const quint16 proxyPort = m_proxy->listenPort();
+    const quint16 proxyPort = m_proxy->port();
     const QByteArray host = "127.0.0.1:" + QByteArray::number(m_port);
     const QList<QByteArray> answers = offThread([&] {
         QList<QByteArray> got;
@@ -160,8 +156,8 @@ void tst_ProxyClients::uploadRefusedEarlyThenNextRequest()
     QCOMPARE(answers.size(), 2);
     QVERIFY2(answers[0].startsWith("HTTP/1.1 401 "), answers[0].constData());
     QVERIFY2(answers[1].startsWith("HTTP/1.1 200 ") && answers[1].endsWith("got GET /after \n"), answers[1].constData());
-    QVERIFY(m_records->waitForClosed(1));
-    const ConnectionRecord record = m_records->closed().first();
+    QVERIFY(m_proxy->records.waitForClosed(1));
+    const ConnectionRecord record = m_proxy->records.closed().first();
     QCOMPARE(record.requests, 2u);
 }
 
@@ -173,7 +169,7 @@ void tst_ProxyClients::curlTooLargeThenNext()
                                  QStringLiteral("-H"), QStringLiteral("Expect:"), QStringLiteral("-w"),
                                  QStringLiteral("%{http_code}\\n"), QStringLiteral("-o"), QStringLiteral("/dev/null"),
                                  url("/small"), QStringLiteral("--next"), QStringLiteral("-x"),
-                                 QStringLiteral("http://127.0.0.1:%1").arg(m_proxy->listenPort()), url("/after")});
+                                 QStringLiteral("http://127.0.0.1:%1").arg(m_proxy->port()), url("/after")});
     QCOMPARE(out, QByteArray("413\ngot GET /after \n"));
 }
 

@@ -5,8 +5,7 @@
 // workers' niceness.
 
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "ruledconfig.h"
 
 #include <QDir>
@@ -47,21 +46,16 @@ private slots:
 
 void tst_ProxyLifecycle::upstreamRefused()
 {
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     const quint16 closedPort = unusedPort();
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", closedPort)));
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", closedPort)));
 
     QElapsedTimer clock;
     clock.start();
-    const QByteArray received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "anyone there?");
-        return readUntilEof(client.fd());
-    });
+    const QByteArray received = proxy.ask("anyone there?");
     QVERIFY(received.isEmpty());
     QVERIFY2(clock.elapsed() < 5'000, "the client must learn promptly");
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Error);
     QVERIFY2(record.error.contains(QStringLiteral("refused")), qPrintable(record.error));
     QVERIFY(record.error.contains(QStringLiteral("127.0.0.1:%1").arg(closedPort)));
@@ -69,16 +63,15 @@ void tst_ProxyLifecycle::upstreamRefused()
 
 void tst_ProxyLifecycle::unknownHost()
 {
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "no-such-host.invalid", 80)));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "no-such-host.invalid", 80)));
 
     const QByteArray received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         return readUntilEof(client.fd());
     });
     QVERIFY(received.isEmpty());
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Error);
     QVERIFY2(record.error.contains(QStringLiteral("unknown host no-such-host.invalid")), qPrintable(record.error));
 }
@@ -88,17 +81,11 @@ void tst_ProxyLifecycle::hostNameTarget()
     // "localhost" goes through the resolver thread; every address it gives
     // is tried, so an upstream on the IPv4 loopback only is still reached.
     EchoServer echo("127.0.0.1");
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "localhost", echo.port())));
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "by name");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "localhost", echo.port())));
+    const QByteArray reply = proxy.ask("by name", true);
     QCOMPARE(reply, QByteArray("by name"));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.upstream, QStringLiteral("localhost:%1").arg(echo.port()));
     QCOMPARE(record.upstreamAddress, QStringLiteral("127.0.0.1:%1").arg(echo.port()));
 }
@@ -108,21 +95,20 @@ void tst_ProxyLifecycle::connectTimeout()
     UnansweringServer silent;
     const quint16 port = silent.port();
 
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", port);
     config.connectTimeoutMs = 400;
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
 
     QElapsedTimer clock;
     clock.start();
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         return readUntilEof(client.fd());
     });
     QVERIFY2(clock.elapsed() >= 350, "the proxy gave up before its connect timeout");
     QVERIFY2(clock.elapsed() < 5'000, "the proxy did not give up at its connect timeout");
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Timeout);
     QVERIFY2(record.error.contains(QStringLiteral("timed out after 400 ms")), qPrintable(record.error));
 }
@@ -131,50 +117,49 @@ void tst_ProxyLifecycle::portInUse()
 {
     quint16 port = 0;
     Socket occupant = listenOn("127.0.0.1", 1, &port);
-    ProxyServer server;
-    QSignalSpy listening(&server, &ProxyServer::listeningChanged);
+    RunningProxy proxy;
+    QSignalSpy listening(&proxy.server, &ProxyServer::listeningChanged);
     ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", 9);
     config.listenPort = port;
-    QVERIFY(!server.start(config));
-    QVERIFY(!server.isListening());
+    QVERIFY(!proxy.start(config));
+    QVERIFY(!proxy.server.isListening());
     QCOMPARE(listening.count(), 0);
-    const QString error = server.errorString();
+    const QString error = proxy.server.errorString();
     QVERIFY2(error.contains(QStringLiteral("127.0.0.1:%1").arg(port)), qPrintable(error));
     QVERIFY2(error.contains(QStringLiteral("Address already in use")), qPrintable(error));
 
-    // Once the port is free, the same server starts on it.
+    // Once the port is free, the same proxy.server starts on it.
     occupant.close();
-    QVERIFY2(server.start(config), qPrintable(server.errorString()));
-    QCOMPARE(server.listenPort(), port);
+    QVERIFY(proxy.start(config));
+    QCOMPARE(proxy.port(), port);
 }
 
 void tst_ProxyLifecycle::nonLoopbackNeedsOptIn()
 {
-    ProxyServer server;
+    RunningProxy proxy;
     ProxyConfig config = forwardingConfig("0.0.0.0", "127.0.0.1", 9);
-    QVERIFY(!server.start(config));
-    QVERIFY2(server.errorString().contains(QStringLiteral("other machines")), qPrintable(server.errorString()));
-    QVERIFY(!server.isListening());
+    QVERIFY(!proxy.start(config));
+    QVERIFY2(proxy.server.errorString().contains(QStringLiteral("other machines")), qPrintable(proxy.server.errorString()));
+    QVERIFY(!proxy.server.isListening());
 }
 
 void tst_ProxyLifecycle::idleTimeout()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", echo.port());
     config.idleTimeoutMs = 300;
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
     QElapsedTimer clock;
     clock.start();
     const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "ping");
         return readUntilEof(client.fd()); // the proxy closes it when idle
     });
     QCOMPARE(reply, QByteArray("ping"));
     QVERIFY(clock.elapsed() >= 250);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Timeout);
     QVERIFY2(record.error.contains(QStringLiteral("idle")), qPrintable(record.error));
 }
@@ -187,17 +172,16 @@ void tst_ProxyLifecycle::halfCloseTimeout()
         // Keep the connection half-open well past the proxy's timeout.
         QThread::msleep(1'500);
     });
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port());
     config.halfCloseTimeoutMs = 300;
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         client.shutdownWrite();
         return readUntilEof(client.fd());
     });
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Timeout);
     QVERIFY2(record.error.contains(QStringLiteral("half-closed")), qPrintable(record.error));
 }
@@ -205,20 +189,19 @@ void tst_ProxyLifecycle::halfCloseTimeout()
 void tst_ProxyLifecycle::stopEndsLiveConnections()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QSignalSpy stopped(&server, &ProxyServer::stopped);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
-    const quint16 port = server.listenPort();
+    RunningProxy proxy;
+    QSignalSpy stopped(&proxy.server, &ProxyServer::stopped);
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
+    const quint16 port = proxy.port();
 
     Socket client = offThread([&] { return connectTo("127.0.0.1", port); });
-    QVERIFY(QTest::qWaitFor([&] { return server.liveConnections() == 1; }, 5'000));
-    server.stop();
-    QVERIFY(!server.isListening());
+    QVERIFY(QTest::qWaitFor([&] { return proxy.server.liveConnections() == 1; }, 5'000));
+    proxy.server.stop();
+    QVERIFY(!proxy.server.isListening());
     // The listener is gone at once, before the grace ends.
     QVERIFY(!connectTo("127.0.0.1", port).isValid());
     QVERIFY(stopped.wait(5'000));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Stopped);
     int error = -1;
     offThread([&] { return readUntilEof(client.fd(), &error); });
@@ -236,12 +219,11 @@ void tst_ProxyLifecycle::stopStartWhileTrafficFlows()
     std::atomic<int> corrupted{0};
     std::atomic<quint16> currentPort{0};
     {
-        ProxyServer server;
-        RecordCollector records(&server);
+        RunningProxy proxy;
         ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", echo.port());
         config.stopGraceMs = 20;
-        QVERIFY(server.start(config));
-        port = server.listenPort();
+        QVERIFY(proxy.start(config));
+        port = proxy.port();
         config.listenPort = port;
         currentPort = port;
 
@@ -272,9 +254,9 @@ void tst_ProxyLifecycle::stopStartWhileTrafficFlows()
         }
         for (int cycle = 0; cycle < 100; ++cycle) {
             QTest::qWait(cycle % 10 == 0 ? 50 : 5);
-            server.stop();
-            QVERIFY2(server.start(config), qPrintable(server.errorString()));
-            QCOMPARE(server.listenPort(), port);
+            proxy.server.stop();
+            QVERIFY(proxy.start(config));
+            QCOMPARE(proxy.port(), port);
         }
         QTest::qWait(100);
         running = false;
@@ -283,8 +265,8 @@ void tst_ProxyLifecycle::stopStartWhileTrafficFlows()
                 client.join();
             return 0;
         });
-        server.stop();
-        QSignalSpy stopped(&server, &ProxyServer::stopped);
+        proxy.server.stop();
+        QSignalSpy stopped(&proxy.server, &ProxyServer::stopped);
         QVERIFY(stopped.wait(5'000));
         QCOMPARE(corrupted.load(), 0);
         QVERIFY2(exchanged.load() > 0, "no traffic went through during the cycles");
@@ -292,7 +274,7 @@ void tst_ProxyLifecycle::stopStartWhileTrafficFlows()
     // Everything the cycles started is gone: pools wait for their threads,
     // workers close their descriptors.
     QVERIFY(QTest::qWaitFor([&] { return threadCount() <= threadsBefore; }, 5'000));
-    // The echo server closes its side once it has seen the proxy's FIN.
+    // The echo proxy.server closes its side once it has seen the proxy's FIN.
     (void)QTest::qWaitFor([&] { return openDescriptorCount() <= descriptorsBefore; }, 5'000);
     QCOMPARE(openDescriptorCount(), descriptorsBefore);
 }
@@ -300,9 +282,8 @@ void tst_ProxyLifecycle::stopStartWhileTrafficFlows()
 void tst_ProxyLifecycle::thousandConcurrentConnections()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
     const int count = 1000;
 
     std::vector<Socket> clients;
@@ -310,7 +291,7 @@ void tst_ProxyLifecycle::thousandConcurrentConnections()
     std::atomic<bool> release{false};
     auto work = std::async(std::launch::async, [&] {
         for (int i = 0; i < count; ++i)
-            clients.push_back(connectTo("127.0.0.1", server.listenPort()));
+            clients.push_back(connectTo("127.0.0.1", proxy.port()));
         int good = 0;
         for (int i = 0; i < count; ++i) {
             const QByteArray message = QByteArray::number(i).repeated(10);
@@ -327,16 +308,16 @@ void tst_ProxyLifecycle::thousandConcurrentConnections()
         return good;
     });
     QVERIFY(QTest::qWaitFor([&] { return allOpen.load(); }, 60'000));
-    QCOMPARE(server.liveConnections(), count);
+    QCOMPARE(proxy.server.liveConnections(), count);
     QVERIFY(QTest::qWaitFor([&] { return echo.accepted() == count; }, 5'000));
     release = true;
     QVERIFY(QTest::qWaitFor([&] { return work.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 60'000));
     QCOMPARE(work.get(), count);
-    QVERIFY(records.waitForClosed(count, 20'000));
-    for (const ConnectionRecord &record : records.closed())
+    QVERIFY(proxy.records.waitForClosed(count, 20'000));
+    for (const ConnectionRecord &record : proxy.records.closed())
         QCOMPARE(record.closeReason, Reason::ClientFin);
     // Updates come in batches on a clock, not one signal per connection.
-    QVERIFY2(records.batches() < count / 4, qPrintable(QString::number(records.batches())));
+    QVERIFY2(proxy.records.batches() < count / 4, qPrintable(QString::number(proxy.records.batches())));
 }
 
 void tst_ProxyLifecycle::busyObserverGetsOneSnapshotEach()
@@ -347,21 +328,21 @@ void tst_ProxyLifecycle::busyObserverGetsOneSnapshotEach()
     // snapshot, so a closing record is never overtaken by an older one.
     constexpr int Clients = 20;
     EchoServer echo;
-    ProxyServer server;
+    RunningProxy proxy;
     QList<QList<ConnectionRecord>> batches;
-    connect(&server, &ProxyServer::published, this,
+    connect(&proxy.server, &ProxyServer::published, this,
             [&](const QList<ConnectionRecord> &records, const QList<HttpExchange> &) { batches.append(records); });
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
     std::vector<Socket> clients = offThread([&] {
         std::vector<Socket> opened;
         for (int i = 0; i < Clients; ++i) {
-            opened.push_back(connectTo("127.0.0.1", server.listenPort()));
+            opened.push_back(connectTo("127.0.0.1", proxy.port()));
             sendAll(opened.back().fd(), "hello");
             readExactly(opened.back().fd(), 5);
         }
         return opened;
     });
-    QCOMPARE(server.liveConnections(), Clients);
+    QCOMPARE(proxy.server.liveConnections(), Clients);
     QTest::qWait(150); // the opening snapshots are out
     batches.clear();
 
@@ -405,37 +386,36 @@ void tst_ProxyLifecycle::busyObserverGetsOneSnapshotEach()
         }
     }
     QCOMPARE(closed, Clients / 2);
-    QCOMPARE(server.liveConnections(), Clients / 2);
+    QCOMPARE(proxy.server.liveConnections(), Clients / 2);
 }
 
 void tst_ProxyLifecycle::connectionLimitPausesAccepting()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QSignalSpy notices(&server, &ProxyServer::notice);
+    RunningProxy proxy;
+    QSignalSpy notices(&proxy.server, &ProxyServer::notice);
     ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", echo.port());
     config.maxConnections = 3;
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
 
     std::vector<Socket> clients;
     offThread([&] {
         for (int i = 0; i < 3; ++i)
-            clients.push_back(connectTo("127.0.0.1", server.listenPort()));
+            clients.push_back(connectTo("127.0.0.1", proxy.port()));
         return 0;
     });
-    QVERIFY(QTest::qWaitFor([&] { return server.liveConnections() == 3; }, 5'000));
+    QVERIFY(QTest::qWaitFor([&] { return proxy.server.liveConnections() == 3; }, 5'000));
     QVERIFY(!notices.isEmpty());
     QVERIFY(notices.last().first().toString().contains(QStringLiteral("limit of 3")));
 
     // A fourth client waits in the backlog, unserved, until a slot frees.
     Socket fourth = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "fourth");
         return client;
     });
     QTest::qWait(300);
-    QCOMPARE(server.liveConnections(), 3);
+    QCOMPARE(proxy.server.liveConnections(), 3);
     QCOMPARE(echo.accepted(), 3);
 
     clients[0].close();
@@ -469,21 +449,16 @@ void tst_ProxyLifecycle::workersRunAtTheirNiceness()
     QVERIFY(comm.open(QIODevice::ReadOnly));
     const QString self = QString::fromLatin1(comm.readAll()).trimmed();
     EchoServer echo;
-    ProxyServer server;
+    RunningProxy proxy;
     ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", echo.port());
     config.workers = 2;
     config.workerNiceness = 3;
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
     const int own = nicenessOf(self).value(0, -100);
     QCOMPARE(own, 0);
     QTRY_COMPARE(nicenessOf(QStringLiteral("proxymon-worker")), QList<int>({3, 3}));
     // Still relaying, at the lower priority.
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "nice");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    const QByteArray reply = proxy.ask("nice", true);
     QCOMPARE(reply, QByteArray("nice"));
     QCOMPARE(nicenessOf(self).value(0, -100), 0);
 }

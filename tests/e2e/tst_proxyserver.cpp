@@ -5,8 +5,7 @@
 
 #include "builtinecho.h"
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "ruledconfig.h"
 
 #include <QDir>
@@ -72,13 +71,11 @@ void tst_ProxyServer::bothWaysAtOnce()
         writer.join();
     }, address.constData());
 
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(forwardingConfig(address.constData(), address.constData(), upstream.port())),
-             qPrintable(server.errorString()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig(address.constData(), address.constData(), upstream.port())));
 
     const QByteArray clientReceived = offThread([&] {
-        Socket client = connectTo(address.constData(), server.listenPort());
+        Socket client = connectTo(address.constData(), proxy.port());
         std::thread writer([&] {
             sendAll(client.fd(), up);
             client.shutdownWrite();
@@ -92,7 +89,7 @@ void tst_ProxyServer::bothWaysAtOnce()
     QCOMPARE(sha256(clientReceived), sha256(down));
     QCOMPARE(sha256(upstreamReceived), sha256(up));
 
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.bytesUp, quint64(size));
     QCOMPARE(record.bytesDown, quint64(size));
     QVERIFY(record.closeReason == Reason::ClientFin || record.closeReason == Reason::UpstreamFin);
@@ -105,19 +102,13 @@ void tst_ProxyServer::labEchoFlow()
 {
     // The lab's client: send the request, shut down writing, read to EOF.
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
 
     const QByteArray request("GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n");
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), request);
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    const QByteArray reply = proxy.ask(request, true);
     QCOMPARE(reply, request);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QCOMPARE(record.bytesUp, quint64(request.size()));
     QCOMPARE(record.bytesDown, quint64(request.size()));
@@ -134,19 +125,13 @@ void tst_ProxyServer::halfCloseClientFirst()
         request = readUntilEof(connection.fd());
         sendAll(connection.fd(), answer);
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
 
-    const QByteArray received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "question");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    const QByteArray received = proxy.ask("question", true);
     QCOMPARE(request, QByteArray("question"));
     QCOMPARE(sha256(received), sha256(answer));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientFin);
     QCOMPARE(record.bytesDown, quint64(answer.size()));
 }
@@ -162,12 +147,11 @@ void tst_ProxyServer::halfCloseUpstreamFirst()
         connection.shutdownWrite();
         upstreamReceived = readUntilEof(connection.fd());
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
 
     const QByteArray greeting = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         const QByteArray received = readUntilEof(client.fd());
         sendAll(client.fd(), late);
         client.shutdownWrite();
@@ -176,9 +160,9 @@ void tst_ProxyServer::halfCloseUpstreamFirst()
         return received;
     });
     QCOMPARE(greeting, QByteArray("hello, then FIN"));
-    QVERIFY(records.waitForClosed(1));
+    QVERIFY(proxy.records.waitForClosed(1));
     QCOMPARE(sha256(upstreamReceived), sha256(late));
-    const ConnectionRecord record = records.closed().first();
+    const ConnectionRecord record = proxy.records.closed().first();
     QCOMPARE(record.closeReason, Reason::UpstreamFin);
     QCOMPARE(record.bytesUp, quint64(late.size()));
 }
@@ -191,18 +175,17 @@ void tst_ProxyServer::resetFromClient()
         readUntilEof(connection.fd(), &error);
         upstreamError = error;
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
 
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "some bytes before the reset");
         QThread::msleep(200);
         client.reset();
         return 0;
     });
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientReset);
     QVERIFY(QTest::qWaitFor([&] { return upstreamError.load() != -1; }, 10'000));
     QCOMPARE(upstreamError.load(), ECONNRESET);
@@ -215,18 +198,17 @@ void tst_ProxyServer::resetFromUpstream()
         QThread::msleep(200);
         connection.reset();
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
 
     int clientError = 0;
     const QByteArray received = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         return readUntilEof(client.fd(), &clientError);
     });
     QCOMPARE(received, QByteArray("partial answer"));
     QCOMPARE(clientError, ECONNRESET);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::UpstreamReset);
     QCOMPARE(record.bytesDown, quint64(14));
 }
@@ -253,12 +235,11 @@ void tst_ProxyServer::slowReaderKeepsMemoryBounded()
         connection.shutdownWrite();
         done = true;
     });
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port());
-    QVERIFY(server.start(config));
+    QVERIFY(proxy.start(config));
 
-    Socket client = offThread([&] { return connectTo("127.0.0.1", server.listenPort()); });
+    Socket client = offThread([&] { return connectTo("127.0.0.1", proxy.port()); });
     // Let the upstream fill everything it can while the client reads nothing.
     const qint64 stalledAt = waitUntilSteady([&] { return qint64(written.load()); });
     // Four socket buffers (each at most the kernel's autotuning maximum) plus
@@ -274,7 +255,7 @@ void tst_ProxyServer::slowReaderKeepsMemoryBounded()
     });
     QCOMPARE(received.size(), payload.size());
     QCOMPARE(sha256(received), sha256(payload));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::UpstreamFin);
     QCOMPARE(record.bytesDown, quint64(offered));
 }
@@ -290,11 +271,10 @@ void tst_ProxyServer::clientGoneDuringBulkDownload()
         else
             sendAll(connection.fd(), "next");
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
     const QByteArray head = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         // Reading late fills the proxy's socket, so its reads come back full
         // and it switches to splicing.
         QThread::msleep(300);
@@ -303,12 +283,12 @@ void tst_ProxyServer::clientGoneDuringBulkDownload()
         return start;
     });
     QCOMPARE(head, payload.left(4 * 1024 * 1024));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientReset);
     QVERIFY(record.bytesDown >= quint64(head.size()));
 
     const QByteArray next = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         return readExactly(client.fd(), 4);
     });
     QCOMPARE(next, QByteArray("next"));
@@ -322,9 +302,8 @@ void tst_ProxyServer::failedConnectionCountsWhatArrived()
     // what reached the client, not what was handed to the kernel.
     const QByteArray payload = randomBytes(64 * 1024 * 1024, 16);
     ScriptedServer upstream([&](Socket &connection, int) { sendAll(connection.fd(), payload); });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
     const qint64 read = offThread([&] {
         Socket client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         const int window = 32 * 1024; // before connect(), so the window scale follows it
@@ -332,7 +311,7 @@ void tst_ProxyServer::failedConnectionCountsWhatArrived()
         setTimeouts(client.fd(), SocketTimeoutMs);
         sockaddr_in address{};
         address.sin_family = AF_INET;
-        address.sin_port = htons(server.listenPort());
+        address.sin_port = htons(proxy.port());
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         if (::connect(client.fd(), reinterpret_cast<sockaddr *>(&address), sizeof address) != 0)
             return qint64(-1);
@@ -343,7 +322,7 @@ void tst_ProxyServer::failedConnectionCountsWhatArrived()
         return got;
     });
     QCOMPARE(read, qint64(1024 * 1024));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::ClientReset);
     // The client's receive buffer (the kernel doubles what was asked) held
     // the rest of what it acknowledged.
@@ -360,10 +339,10 @@ void tst_ProxyServer::urgentDataDoesNotStall()
     // to wake the proxy up. (Passed on as ordinary data: its urgency is
     // lost, the byte is not.)
     EchoServer echo;
-    ProxyServer server;
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
     const QByteArray echoed = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         setTimeouts(client.fd(), 2'000);
         const QByteArray before(4000, 'a');
         const QByteArray after(4000, 'c');
@@ -390,11 +369,10 @@ void tst_ProxyServer::httpExchangesAreReported()
         sendAll(connection.fd(), responses);
         readUntilEof(connection.fd());
     });
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
     const QByteArray got = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), requests);
         const QByteArray answer = readExactly(client.fd(), responses.size());
         client.shutdownWrite();
@@ -403,8 +381,8 @@ void tst_ProxyServer::httpExchangesAreReported()
     });
     QCOMPARE(got, responses);
     QCOMPARE(upstreamGot, requests);
-    QVERIFY(records.waitForExchanges(2));
-    const QList<HttpExchange> exchanges = records.exchanges();
+    QVERIFY(proxy.records.waitForExchanges(2));
+    const QList<HttpExchange> exchanges = proxy.records.exchanges();
     QCOMPARE(exchanges.size(), 2);
     QCOMPARE(exchanges[0].request.target(), QByteArrayView("/first"));
     QCOMPARE(exchanges[0].response.status, 200);
@@ -415,7 +393,7 @@ void tst_ProxyServer::httpExchangesAreReported()
     QCOMPARE(exchanges[1].responseBodyBytes, quint64(6));
     QVERIFY(exchanges[1].complete);
     QVERIFY(exchanges[1].requestStartMs > 0 && exchanges[1].responseCompleteMs >= exchanges[1].requestStartMs);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.requests, quint32(2));
     QVERIFY(!record.raw);
     QCOMPARE(exchanges[0].connectionId, record.id);
@@ -424,43 +402,36 @@ void tst_ProxyServer::httpExchangesAreReported()
 void tst_ProxyServer::binaryConnectionIsRaw()
 {
     EchoServer echo;
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", echo.port())));
     const QByteArray hello("\x16\x03\x01\x00\x05hello", 10);
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), hello);
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    const QByteArray reply = proxy.ask(hello, true);
     QCOMPARE(reply, hello);
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QVERIFY(record.raw);
     QCOMPARE(record.clientPrefix, hello);
     QCOMPARE(record.upstreamPrefix, hello);
     QCOMPARE(record.requests, quint32(0));
-    QVERIFY(records.exchanges().isEmpty());
+    QVERIFY(proxy.records.exchanges().isEmpty());
 }
 
 void tst_ProxyServer::builtinEchoTarget()
 {
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = forwardingConfig("127.0.0.1", "unused", 1);
     QString error;
     QVERIFY(config.setTarget(QStringLiteral("builtin:echo"), &error));
-    // The relay does not link the lab: without an echo server given, the
+    // The relay does not link the lab: without an echo proxy.server given, the
     // target is refused, with why.
-    QVERIFY(!server.start(config));
-    QCOMPARE(server.errorString(), QStringLiteral("this proxymon has no built-in echo server"));
-    server.setEchoStarter(BuiltinEcho::starter());
-    QVERIFY2(server.start(config), qPrintable(server.errorString()));
-    // The lab's echo flow, with more than the echo server holds at once:
+    QVERIFY(!proxy.start(config));
+    QCOMPARE(proxy.server.errorString(), QStringLiteral("this proxymon has no built-in echo server"));
+    proxy.server.setEchoStarter(BuiltinEcho::starter());
+    QVERIFY(proxy.start(config));
+    // The lab's echo flow, with more than the echo proxy.server holds at once:
     // send, shut down writing, read the echo until EOF.
     const QByteArray payload = randomBytes(3 * 1024 * 1024 + 5, 9);
     const QByteArray echoed = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         std::thread writer([&] {
             sendAll(client.fd(), payload);
             client.shutdownWrite();
@@ -470,13 +441,13 @@ void tst_ProxyServer::builtinEchoTarget()
         return received;
     });
     QCOMPARE(sha256(echoed), sha256(payload));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.upstream, QStringLiteral("builtin:echo"));
     QVERIFY(record.upstreamAddress.startsWith(QStringLiteral("127.0.0.1:")));
     QCOMPARE(record.closeReason, ConnectionRecord::CloseReason::ClientFin);
     QCOMPARE(record.bytesUp, quint64(payload.size()));
     QCOMPARE(record.bytesDown, quint64(payload.size()));
-    server.stop();
+    proxy.server.stop();
 }
 
 QTEST_GUILESS_MAIN(tst_ProxyServer)

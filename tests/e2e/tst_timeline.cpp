@@ -5,8 +5,7 @@
 #include "jsonlwriter.h"
 #include "loopback.h"
 #include "monotonicclock.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "timebreakdown.h"
 
 #include <QFile>
@@ -99,16 +98,15 @@ ProxyConfig tst_Timeline::configFor(const QString &targetHost, quint16 targetPor
 
 ConnectionRecord tst_Timeline::relayOnce(quint16 upstreamPort, Steps &steps, const std::function<void(Socket &)> &client)
 {
-    ProxyServer server;
-    RecordCollector records(&server);
-    if (!server.start(configFor(QStringLiteral("127.0.0.1"), upstreamPort)))
+    RunningProxy proxy;
+    if (!proxy.start(configFor(QStringLiteral("127.0.0.1"), upstreamPort)))
         return ConnectionRecord();
     offThread([&] {
-        Socket socket = connectTo("127.0.0.1", server.listenPort());
+        Socket socket = connectTo("127.0.0.1", proxy.port());
         steps.connected = MonotonicClock::nowUs();
         client(socket);
     });
-    return records.waitForOnlyClosed();
+    return proxy.records.waitForOnlyClosed();
 }
 
 bool tst_Timeline::markNear(const ConnectionRecord &record, Kind kind, Lane lane, qint64 expectedUs, QString *why)
@@ -305,36 +303,30 @@ void tst_Timeline::slowUpstreamIsAStall()
 
 void tst_Timeline::refusedConnectAndLookup()
 {
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     const quint16 nothing = unusedPort();
-    QVERIFY(server.start(configFor(QStringLiteral("127.0.0.1"), nothing)));
+    QVERIFY(proxy.start(configFor(QStringLiteral("127.0.0.1"), nothing)));
     offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         readUntilEof(client.fd());
     });
-    ConnectionRecord record = records.waitForOnlyClosed();
+    ConnectionRecord record = proxy.records.waitForOnlyClosed();
     const TimelineMark *failed = record.timeline.find(Kind::ConnectFailed, Lane::Upstream);
     QVERIFY(failed);
     QCOMPARE(failed->code, ECONNREFUSED);
     QCOMPARE(failed->note, QStringLiteral("127.0.0.1:%1").arg(nothing));
     QVERIFY(record.timeline.find(Kind::FinSent, Lane::Client)); // the client got an orderly close
     QCOMPARE(record.timeline.marks.constLast().kind, Kind::Closed);
-    server.stop();
-    QTRY_VERIFY(!server.isDraining());
-    records.clear();
+    proxy.server.stop();
+    QTRY_VERIFY(!proxy.server.isDraining());
+    proxy.records.clear();
 
     // A name: looked up on the resolver's thread, and the lookup timed.
     EchoServer echo;
-    QVERIFY(server.start(configFor(QStringLiteral("localhost"), echo.port())));
-    const QByteArray echoed = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "hello");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    QVERIFY(proxy.start(configFor(QStringLiteral("localhost"), echo.port())));
+    const QByteArray echoed = proxy.ask("hello", true);
     QCOMPARE(echoed, QByteArray("hello"));
-    record = records.waitForOnlyClosed();
+    record = proxy.records.waitForOnlyClosed();
     const TimelineMark *resolved = record.timeline.find(Kind::Resolved, Lane::Upstream);
     QVERIFY(resolved);
     QVERIFY2(resolved->note.startsWith(QLatin1String("127.0.0.1")) || resolved->note.startsWith(QLatin1String("[::1]")),

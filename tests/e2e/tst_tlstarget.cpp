@@ -1,7 +1,6 @@
 #include "certificateauthority.h"
 #include "loopback.h"
-#include "proxyserver.h"
-#include "recordcollector.h"
+#include "runningproxy.h"
 #include "tlstestserver.h"
 
 #include <QFile>
@@ -68,14 +67,12 @@ void tst_TlsTarget::labFlowThroughTls()
     // The lab's client: send everything, shut down writing, read to EOF;
     // through TLS the FIN travels as close_notify and comes back as one.
     const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY2(server.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true)),
-             qPrintable(server.errorString()));
-    QCOMPARE(server.config().targetText(), QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true)));
+    QCOMPARE(proxy.server.config().targetText(), QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()));
     const QByteArray data = randomBytes(4 * 1024 * 1024 + 3, 11);
     const QByteArray echoed = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         std::thread writer([&] {
             sendAll(client.fd(), data);
             client.shutdownWrite();
@@ -86,11 +83,11 @@ void tst_TlsTarget::labFlowThroughTls()
     });
     QCOMPARE(echoed.size(), data.size());
     QCOMPARE(sha256(echoed), sha256(data));
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QVERIFY2(record.upstreamTls.summary().startsWith(QStringLiteral("TLSv1.3 ")), qPrintable(record.upstreamTls.summary()));
     QCOMPARE(record.closeReason, Reason::ClientFin);
     // Up, toward the TLS upstream, counts what crossed the wire: the data
-    // in records, with the handshake and each record's overhead (a few
+    // in proxy.records, with the handshake and each record's overhead (a few
     // dozen bytes per 16 KiB); down, toward the plain client, the data.
     QVERIFY2(record.bytesUp > quint64(data.size()) && record.bytesUp < quint64(data.size()) * 101 / 100 + 8192,
              qPrintable(QString::number(record.bytesUp)));
@@ -101,18 +98,17 @@ void tst_TlsTarget::labFlowThroughTls()
 void tst_TlsTarget::httpExchangeIsSeen()
 {
     const auto upstream = tlsServer(Behaviour::Hello, {QStringLiteral("127.0.0.1")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true)));
+    RunningProxy proxy;
+    QVERIFY(proxy.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true)));
     const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
+        Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "GET /inside HTTP/1.1\r\nHost: api.example.test\r\n\r\n");
         return readExactly(client.fd(), 43);
     });
     QCOMPARE(reply, QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
     // What crossed the wire encrypted shows as HTTP.
-    QVERIFY(records.waitForExchanges(1));
-    const HttpExchange &exchange = records.exchanges().first();
+    QVERIFY(proxy.records.waitForExchanges(1));
+    const HttpExchange &exchange = proxy.records.exchanges().first();
     QCOMPARE(exchange.request.target(), QByteArrayView("/inside"));
     QCOMPARE(exchange.response.status, 200);
 }
@@ -134,19 +130,14 @@ void tst_TlsTarget::badCertificatesAnswer502()
     QFETCH(QString, reason);
     // The leaf names 127.0.0.1 only; "localhost" reaches the same server.
     const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(configFor(QStringLiteral("tls:%1:%2").arg(host).arg(upstream->port()), trust)));
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        return readUntilEof(client.fd());
-    });
+    RunningProxy proxy;
+    QVERIFY(proxy.start(configFor(QStringLiteral("tls:%1:%2").arg(host).arg(upstream->port()), trust)));
+    const QByteArray reply = proxy.ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     QVERIFY2(reply.startsWith("HTTP/1.1 502 Bad Gateway\r\n"), reply.constData());
     // OpenSSL's words, whatever their case in this version.
     QVERIFY2(reply.toLower().contains(reason.toLower().toUtf8()), reply.constData());
     QVERIFY2(reply.contains("--insecure"), reply.constData());
-    const ConnectionRecord record = records.waitForOnlyClosed();
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Error);
     QVERIFY2(record.error.contains(reason, Qt::CaseInsensitive), qPrintable(record.error));
     QVERIFY(record.upstreamTls.isEmpty());
@@ -155,19 +146,13 @@ void tst_TlsTarget::badCertificatesAnswer502()
 void tst_TlsTarget::insecureRelaysAnyway()
 {
     const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = configFor(QStringLiteral("tls:localhost:%1").arg(upstream->port()), false);
     config.insecureUpstream = true;
-    QVERIFY(server.start(config));
-    const QByteArray echoed = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "unchecked");
-        client.shutdownWrite();
-        return readUntilEof(client.fd());
-    });
+    QVERIFY(proxy.start(config));
+    const QByteArray echoed = proxy.ask("unchecked", true);
     QCOMPARE(echoed, QByteArray("unchecked"));
-    QVERIFY(records.waitForOnlyClosed().error.isEmpty());
+    QVERIFY(proxy.records.waitForOnlyClosed().error.isEmpty());
 }
 
 void tst_TlsTarget::silentServerTimesOutWith504()
@@ -175,44 +160,34 @@ void tst_TlsTarget::silentServerTimesOutWith504()
     // Connected, and then no answer to the ClientHello: the connect
     // timeout covers the handshake, and an HTTP client is told.
     ScriptedServer silent([](Socket &connection, int) { readUntilEof(connection.fd()); });
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = configFor(QStringLiteral("tls:127.0.0.1:%1").arg(silent.port()), true);
     config.connectTimeoutMs = 300;
-    QVERIFY(server.start(config));
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        return readUntilEof(client.fd());
-    });
+    QVERIFY(proxy.start(config));
+    const QByteArray reply = proxy.ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     QVERIFY2(reply.startsWith("HTTP/1.1 504 Gateway Timeout\r\n"), reply.constData());
     QVERIFY2(reply.contains("timed out"), reply.constData());
-    QCOMPARE(records.waitForOnlyClosed().closeReason, Reason::Timeout);
+    QCOMPARE(proxy.records.waitForOnlyClosed().closeReason, Reason::Timeout);
 }
 
 void tst_TlsTarget::notHttpIsClosedNotAnswered()
 {
     const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
-    ProxyServer server;
-    RecordCollector records(&server);
-    QVERIFY(server.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), false)));
-    const QByteArray reply = offThread([&] {
-        Socket client = connectTo("127.0.0.1", server.listenPort());
-        sendAll(client.fd(), QByteArray("\x00\x01\x02", 3));
-        return readUntilEof(client.fd());
-    });
+    RunningProxy proxy;
+    QVERIFY(proxy.start(configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), false)));
+    const QByteArray reply = proxy.ask(QByteArray("\x00\x01\x02", 3));
     QVERIFY2(reply.isEmpty(), reply.constData());
-    QVERIFY(records.waitForOnlyClosed().error.contains(QStringLiteral("certificate")));
+    QVERIFY(proxy.records.waitForOnlyClosed().error.contains(QStringLiteral("certificate")));
 }
 
 void tst_TlsTarget::unusableCaFileStopsTheStart()
 {
-    ProxyServer server;
+    RunningProxy proxy;
     ProxyConfig config = configFor(QStringLiteral("tls:127.0.0.1:9"), false);
     config.upstreamCaFile = m_directory.path() + QStringLiteral("/missing.pem");
-    QVERIFY(!server.start(config));
-    QVERIFY2(server.errorString().contains(QStringLiteral("missing.pem")), qPrintable(server.errorString()));
-    QVERIFY(!server.isListening());
+    QVERIFY(!proxy.start(config));
+    QVERIFY2(proxy.server.errorString().contains(QStringLiteral("missing.pem")), qPrintable(proxy.server.errorString()));
+    QVERIFY(!proxy.server.isListening());
 }
 
 void tst_TlsTarget::keyLogHoldsTheSessionsSecrets()
@@ -221,22 +196,16 @@ void tst_TlsTarget::keyLogHoldsTheSessionsSecrets()
     // for the same sessions: that is what lets Wireshark decrypt them.
     const auto upstream = tlsServer(Behaviour::Echo, {QStringLiteral("127.0.0.1")});
     const QString path = m_directory.path() + QStringLiteral("/keys.log");
-    ProxyServer server;
-    RecordCollector records(&server);
+    RunningProxy proxy;
     ProxyConfig config = configFor(QStringLiteral("tls:127.0.0.1:%1").arg(upstream->port()), true);
     config.keyLogFile = path;
-    QVERIFY2(server.start(config), qPrintable(server.errorString()));
+    QVERIFY(proxy.start(config));
     for (int i = 0; i < 2; ++i) {
-        const QByteArray echoed = offThread([&] {
-            Socket client = connectTo("127.0.0.1", server.listenPort());
-            sendAll(client.fd(), "secret");
-            client.shutdownWrite();
-            return readUntilEof(client.fd());
-        });
+        const QByteArray echoed = proxy.ask("secret", true);
         QCOMPARE(echoed, QByteArray("secret"));
     }
-    QVERIFY(records.waitForClosed(2));
-    server.stop();
+    QVERIFY(proxy.records.waitForClosed(2));
+    proxy.server.stop();
 
     QFile file(path);
     QVERIFY(file.open(QIODevice::ReadOnly));
