@@ -4,6 +4,7 @@
 #include "faultrule.h"
 #include "flowshaper.h"
 #include "httpfaultgate.h"
+#include "monotonicclock.h"
 #include "ruleunits.h"
 #include "subnetlist.h"
 
@@ -31,9 +32,16 @@ bool applies(const SubnetList &clients, const QHostAddress &client)
 
 } // namespace
 
-FaultDriver::FaultDriver(FaultTarget &target)
+FaultDriver::FaultDriver(FaultTarget &target, const Flow::Shared &worker, std::mt19937 &random)
     : m_target(target)
+    , m_worker(worker)
+    , m_random(random)
 {
+}
+
+qint64 FaultDriver::wakeUs() const
+{
+    return m_worker.wakeUs ? *m_worker.wakeUs : MonotonicClock::nowUs();
 }
 
 FaultDriver::~FaultDriver() = default;
@@ -63,7 +71,7 @@ bool FaultDriver::drawn(double probability, const QString &what)
     const QString key = QStringLiteral("%1@%2").arg(what).arg(probability);
     auto earlier = m_draws.constFind(key);
     if (earlier == m_draws.constEnd()) {
-        const double draw = std::uniform_real_distribution<double>(0, 1)(m_target.random());
+        const double draw = std::uniform_real_distribution<double>(0, 1)(m_random);
         const bool applies = draw < probability;
         const QString note = QStringLiteral("%1: drew %2 for p=%3, %4")
                                  .arg(what)
@@ -150,7 +158,7 @@ qint64 FaultDriver::applyConditions(const QList<ConditionRule> &rules, const QHo
     FlowConditions conditions[2];
     std::shared_ptr<RatePacer> pacers[2];
     qint64 connectDelayUs = 0;
-    std::mt19937 &random = m_target.random();
+    std::mt19937 &random = m_random;
     for (const ConditionRule &rule : rules) {
         if (!applies(rule.clients, client))
             continue;
@@ -248,7 +256,7 @@ void FaultDriver::act(const FaultAction &action, const QString &by)
         FaultAction resume = action;
         resume.kind = Kind::Resume;
         resume.durationUs = 0;
-        scheduleAction(resume, by, m_target.wakeUs() + action.durationUs);
+        scheduleAction(resume, by, wakeUs() + action.durationUs);
     }
     refresh();
 }
@@ -279,7 +287,7 @@ bool FaultDriver::actOn(Flow &flow, const FaultAction &action, const QString &wh
         m_throttledByHand[flow.fromClient() ? 0 : 1] = !action.conditions.isEmpty();
         flow.setShaper(action.conditions.isEmpty()
                            ? nullptr
-                           : std::make_unique<FlowShaper>(action.conditions, nullptr, quint32(m_target.random()())));
+                           : std::make_unique<FlowShaper>(action.conditions, nullptr, quint32(m_random())));
         break;
     case Kind::Limit: {
         FaultAction then;
@@ -302,7 +310,7 @@ bool FaultDriver::actOn(Flow &flow, const FaultAction &action, const QString &wh
 void FaultDriver::scheduleAction(const FaultAction &action, const QString &by, qint64 atUs)
 {
     m_later.push_back(std::make_unique<LaterAction>(*this, action, by));
-    m_target.timers().schedule(&m_later.back()->timer, atUs);
+    timers().schedule(&m_later.back()->timer, atUs);
 }
 
 void FaultDriver::resetToward(FaultAction::Target target, const QString &why)
@@ -394,7 +402,7 @@ void FaultDriver::endFlow(Flow &flow)
 void FaultDriver::stop()
 {
     for (const auto &later : m_later)
-        m_target.timers().cancel(&later->timer);
+        timers().cancel(&later->timer);
     if (m_gate)
         m_gate->stop();
 }

@@ -32,11 +32,19 @@ class FaultDriver final
 public:
     using Side = Flow::Side;
 
-    explicit FaultDriver(FaultTarget &target);
+    // worker: the flows' shared things of the worker the connection lives
+    // on, whose timers and wake-up clock the faults use; random: its
+    // random numbers, for draws and jitter.
+    FaultDriver(FaultTarget &target, const Flow::Shared &worker, std::mt19937 &random);
     ~FaultDriver();
 
     FaultDriver(const FaultDriver &) = delete;
     FaultDriver &operator=(const FaultDriver &) = delete;
+
+    // The worker's, for the HTTP gate too.
+    TimerHeap &timers() const { return *m_worker.timers; }
+    qint64 wakeUs() const; // monotonic, as of this wake-up
+    std::mt19937 &random() const { return m_random; }
 
     // The HTTP faults of the rules that apply to client, if any, as a gate
     // the flows show their bytes to; it shows tap (the capture's, null
@@ -106,6 +114,8 @@ private:
     void refresh();
 
     FaultTarget &m_target;
+    const Flow::Shared &m_worker;
+    std::mt19937 &m_random;
     std::vector<std::unique_ptr<LaterAction>> m_later; // freed with the driver, never while one runs
     LimitStep m_limitSteps[2];
     std::vector<std::pair<FaultAction, QString>> m_onFirstData; // rules' faults, with who asked

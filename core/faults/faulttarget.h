@@ -5,10 +5,6 @@
 
 #include <QString>
 
-#include <random>
-
-class TimerHeap;
-
 // The one door from core/faults into the connection its faults act on:
 // what a fault may do to a connection, and nothing else. RelayConnection is
 // one; a test's fake over a pair of legs is another.
@@ -46,11 +42,6 @@ public:
     virtual void markFault(qint32 code, const QString &why) = 0;
     // The record's words for what is done to the traffic now.
     virtual void describeConditions(const QString &text) = 0;
-
-    // The worker's, which the connection lives on.
-    virtual TimerHeap &timers() = 0;
-    virtual qint64 wakeUs() const = 0; // monotonic
-    virtual std::mt19937 &random() = 0;
 
 protected:
     ~FaultTarget() = default;

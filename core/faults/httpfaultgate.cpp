@@ -34,7 +34,7 @@ HttpFaultGate::~HttpFaultGate()
 
 void HttpFaultGate::stop()
 {
-    TimerHeap &timers = m_target.timers();
+    TimerHeap &timers = m_driver.timers();
     timers.cancel(&m_settle);
     timers.cancel(&m_delay);
     timers.cancel(&m_resume);
@@ -196,7 +196,7 @@ const HttpFaultGate::Rule *HttpFaultGate::match(const HttpHead &request)
         if (rule.probability <= 0 || !rule.fault.matches(request) || !rule.fault.takes())
             continue;
         if (rule.probability < 1
-            && std::uniform_real_distribution<double>(0, 1)(m_target.random()) >= rule.probability)
+            && std::uniform_real_distribution<double>(0, 1)(m_driver.random()) >= rule.probability)
             continue;
         return &rule;
     }
@@ -237,7 +237,7 @@ bool HttpFaultGate::limit(Flow &flow, quint64 total)
     // gate's timer, outside the call of the flow showing it bytes; that
     // flow honours the limit for the rest of its call.
     m_resumeWanted[index] = true;
-    m_target.timers().schedule(&m_resume, m_target.wakeUs());
+    m_driver.timers().schedule(&m_resume, m_driver.wakeUs());
     return true;
 }
 
@@ -281,7 +281,7 @@ void HttpFaultGate::delayStarts()
     // From the response's first byte, which has come and waits.
     m_delayStarted = true;
     note(m_held, m_held.rule->fault.describe());
-    m_target.timers().schedule(&m_delay, m_target.wakeUs() + m_held.rule->fault.delayUs());
+    m_driver.timers().schedule(&m_delay, m_driver.wakeUs() + m_held.rule->fault.delayUs());
 }
 
 void HttpFaultGate::delayOver()
@@ -358,7 +358,7 @@ void HttpFaultGate::limitReached(Flow &flow)
     // Not from inside the flow's own delivery: answering, dropping and
     // closing change the flows under it.
     if (m_hold == Hold::Answer || m_hold == Hold::Drop || m_hold == Hold::Cut)
-        m_target.timers().schedule(&m_settle, m_target.wakeUs());
+        m_driver.timers().schedule(&m_settle, m_driver.wakeUs());
 }
 
 void HttpFaultGate::settle()

@@ -38,6 +38,7 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     , m_up(Client, m_legs[Client], m_legs[Upstream], worker.flowShared(), &m_upDue)
     , m_down(Upstream, m_legs[Upstream], m_legs[Client], worker.flowShared(), &m_downDue)
     , m_deadlines(worker.nowMs())
+    , m_faults(*this, worker.flowShared(), worker.random())
 {
     m_record.id = id;
     m_life.mark(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_life.originUs());
@@ -215,21 +216,6 @@ void RelayConnection::describeConditions(const QString &text)
         m_record.conditions = text;
         markDirty();
     }
-}
-
-TimerHeap &RelayConnection::timers()
-{
-    return m_worker.timers();
-}
-
-qint64 RelayConnection::wakeUs() const
-{
-    return m_worker.wakeUs();
-}
-
-std::mt19937 &RelayConnection::random()
-{
-    return m_worker.random();
 }
 
 void RelayConnection::connectDelayOver()

@@ -161,9 +161,6 @@ private:
     void endByFault(const QString &why, bool drain) override;
     void markFault(qint32 code, const QString &why) override;
     void describeConditions(const QString &text) override;
-    TimerHeap &timers() override;
-    qint64 wakeUs() const override;
-    std::mt19937 &random() override;
 
     void connectDelayOver();
     // A shaped flow's bytes are due.
@@ -213,7 +210,7 @@ private:
     UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
     std::optional<QHostAddress> m_clientAddress;
-    FaultDriver m_faults{*this};           // after m_tap, which its HTTP gate shows bytes to
+    FaultDriver m_faults;           // after m_tap, which its HTTP gate shows bytes to
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
 };

@@ -118,9 +118,6 @@ public:
     }
     void markFault(qint32, const QString &why) override { marks.append(why); }
     void describeConditions(const QString &text) override { conditions = text; }
-    TimerHeap &timers() override { return heap; }
-    qint64 wakeUs() const override { return MonotonicClock::nowUs(); }
-    std::mt19937 &random() override { return randomness; }
 
     LegPair client;
     LegPair upstream;
@@ -135,7 +132,7 @@ public:
     Flow up{Flow::Client, client.leg, upstream.leg, shared, &upDue};
     Flow down{Flow::Upstream, upstream.leg, client.leg, shared, &downDue};
     std::mt19937 randomness{20261206};
-    FaultDriver faults{*this};
+    FaultDriver faults{*this, shared, randomness};
 
     bool finished = false;
     bool drained = false;
