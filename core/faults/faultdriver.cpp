@@ -46,7 +46,7 @@ qint64 FaultDriver::wakeUs() const
 
 FaultDriver::~FaultDriver() = default;
 
-void FaultDriver::makeHttpGate(const QList<FaultRule> &rules, const QHostAddress &client, FlowObserver *tap,
+void FaultDriver::makeHttpGate(const QList<FaultRule> &rules, const QHostAddress &client,
                                const HttpHeadParser::Limits &limits)
 {
     std::vector<HttpFaultGate::Rule> http;
@@ -56,7 +56,7 @@ void FaultDriver::makeHttpGate(const QList<FaultRule> &rules, const QHostAddress
             http.push_back({*rule.http, rule.probability, QStringLiteral("fault rule %1").arg(i + 1)});
     }
     if (!http.empty())
-        m_gate = std::make_unique<HttpFaultGate>(m_target, *this, tap, limits, std::move(http));
+        m_gate = std::make_unique<HttpFaultGate>(m_target, *this, limits, std::move(http));
 }
 
 bool FaultDriver::drawn(double probability, const QString &what)

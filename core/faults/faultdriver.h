@@ -15,7 +15,6 @@
 
 class ConditionRule;
 class FaultRule;
-class FlowObserver;
 class HttpFaultGate;
 class QHostAddress;
 
@@ -47,10 +46,8 @@ public:
     std::mt19937 &random() const { return m_random; }
 
     // The HTTP faults of the rules that apply to client, if any, as a gate
-    // the flows show their bytes to; it shows tap (the capture's, null
-    // while it is off) what that would have seen.
-    void makeHttpGate(const QList<FaultRule> &rules, const QHostAddress &client, FlowObserver *tap,
-                      const HttpHeadParser::Limits &limits);
+    // the flows show their bytes to (one of the connection's FlowFilters).
+    void makeHttpGate(const QList<FaultRule> &rules, const QHostAddress &client, const HttpHeadParser::Limits &limits);
     HttpFaultGate *httpGate() { return m_gate.get(); }
     // The conditions of the rules that apply to client, on the flows (a
     // direction the user throttled by hand keeps that throttle). At the

@@ -15,11 +15,10 @@ constexpr int Down = 1;
 
 } // namespace
 
-HttpFaultGate::HttpFaultGate(FaultTarget &target, FaultDriver &driver, FlowObserver *tap,
-                             const HttpHeadParser::Limits &limits, std::vector<Rule> rules)
+HttpFaultGate::HttpFaultGate(FaultTarget &target, FaultDriver &driver, const HttpHeadParser::Limits &limits,
+                             std::vector<Rule> rules)
     : m_target(target)
     , m_driver(driver)
-    , m_tap(tap)
     , m_rules(std::move(rules))
     , m_headLimits(limits)
     , m_requests(HttpHead::Kind::Request, m_headLimits)
@@ -82,11 +81,6 @@ void HttpFaultGate::spliceWhereNotFollowing()
     m_target.flowTo(Flow::Client).setSpliceAllowed(!following(false));
 }
 
-bool HttpFaultGate::tapWatching(bool fromClient) const
-{
-    return m_tap && m_tap->watching(fromClient);
-}
-
 bool HttpFaultGate::following(bool fromClient) const
 {
     return fromClient ? m_readsRequests && m_requestsHttp && !m_upStopped : m_responsesHttp;
@@ -94,27 +88,22 @@ bool HttpFaultGate::following(bool fromClient) const
 
 bool HttpFaultGate::watching(bool fromClient) const
 {
-    return following(fromClient) || tapWatching(fromClient);
+    return following(fromClient);
 }
 
 FlowObserver::Window HttpFaultGate::window(bool fromClient)
 {
-    // Every byte the gate follows is shown; past that, the tap's window.
-    if (following(fromClient))
-        return Window();
-    return m_tap ? m_tap->window(fromClient) : Window();
+    Q_UNUSED(fromClient);
+    return Window(); // every byte of what it follows is to be seen
 }
 
-void HttpFaultGate::passed(bool fromClient, quint64 bytes)
+void HttpFaultGate::passed(bool, quint64)
 {
-    if (m_tap)
-        m_tap->passed(fromClient, bytes);
+    // Never: its window lets no byte go by unseen.
 }
 
 void HttpFaultGate::seen(bool fromClient, const char *data, qsizetype size)
 {
-    if (tapWatching(fromClient))
-        m_tap->seen(fromClient, data, size);
     if (!following(fromClient))
         return;
     if (fromClient)
@@ -418,8 +407,7 @@ void HttpFaultGate::answer()
     // an upstream's FIN ahead of it.
     const QByteArray bytes = HttpProxyFront::answerBytes({plan.status, plan.why});
     // Shown as the response it is, to the capture and to the gate itself.
-    if (watching(false))
-        seen(false, bytes.constData(), bytes.size());
+    m_target.capture(down, bytes.constData(), bytes.size());
     down.hold(bytes.constData(), bytes.size());
     m_limits[Up] = m_limits[Down] = Flow::NoLimit;
     m_driver.closeCleanly(plan.why);

@@ -20,9 +20,10 @@ class FaultTarget;
 // responses on the connection's flows and holds a flow with its delivery
 // limit where a fault must act: at the start of a request head until the
 // head is whole and decided, at the start of a response to delay or drop,
-// a body's length in to cut. The capture's tap sees what it would have
-// seen without it. It acts on the connection through its FaultTarget, and
-// does what act() and closeCleanly() do through its FaultDriver.
+// a body's length in to cut. It is one of the connection's FlowFilters,
+// before the capture, which sees what passes whether the gate follows it or
+// not. It acts on the connection through its FaultTarget, and does what
+// act() and closeCleanly() do through its FaultDriver.
 //
 // In forwarding it reads the requests from the client's flow; an HTTP
 // proxy reads them itself (HttpProxyFront) and asks decide() for each,
@@ -39,8 +40,7 @@ public:
         QString by;             // "fault rule 3", for the marks
     };
 
-    // tap: the capture's observer, or null while the capture is off.
-    HttpFaultGate(FaultTarget &target, FaultDriver &driver, FlowObserver *tap, const HttpHeadParser::Limits &limits,
+    HttpFaultGate(FaultTarget &target, FaultDriver &driver, const HttpHeadParser::Limits &limits,
                   std::vector<Rule> rules);
     ~HttpFaultGate() override;
 
@@ -84,7 +84,6 @@ private:
     // In forwarding, a direction the gate no longer follows (not HTTP, a
     // tunnel, an upgraded protocol) splices again, as without the gate.
     void spliceWhereNotFollowing();
-    bool tapWatching(bool fromClient) const;
     void readRequests(const char *data, qsizetype size);
     void readResponses(const char *data, qsizetype size);
     const Rule *match(const HttpHead &request);
@@ -109,7 +108,6 @@ private:
 
     FaultTarget &m_target;
     FaultDriver &m_driver;
-    FlowObserver *const m_tap;
     const std::vector<Rule> m_rules;
     const HttpHeadParser::Limits m_headLimits;
     HttpMessageStream m_requests;

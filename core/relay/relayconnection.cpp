@@ -125,13 +125,6 @@ void RelayConnection::passFin(Side toward)
     markDirty();
 }
 
-FlowObserver *RelayConnection::captureTap()
-{
-    if (HttpFaultGate *gate = m_faults.httpGate())
-        return gate;
-    return m_worker.config().capture ? &m_tap : nullptr;
-}
-
 void RelayConnection::begin()
 {
     // The client is watched from the start so that a reset while the upstream
@@ -141,8 +134,14 @@ void RelayConnection::begin()
 
     const ProxyConfig &config = m_worker.config();
     const RuleSet &rules = m_worker.rules();
+    // What watches the flows' bytes: what decides what they do, then the
+    // capture, which records what was done.
     if (!rules.faults.isEmpty())
-        m_faults.makeHttpGate(rules.faults, clientAddress(), config.capture ? &m_tap : nullptr, config.headLimits());
+        m_faults.makeHttpGate(rules.faults, clientAddress(), config.headLimits());
+    if (HttpFaultGate *gate = m_faults.httpGate())
+        m_filters.add(gate);
+    if (config.capture)
+        m_filters.add(&m_tap);
     if (config.mode == ProxyConfig::Mode::HttpProxy)
         m_policy = std::make_unique<HttpProxyPolicy>(*this);
     else
@@ -535,7 +534,6 @@ void RelayConnection::markDirty()
 void RelayConnection::capture(const Flow &flow, const char *data, qsizetype size)
 {
     // As a flow shows its observer what it read.
-    FlowObserver *observer = captureTap();
-    if (observer && observer->watching(flow.fromClient()))
-        observer->seen(flow.fromClient(), data, size);
+    if (m_filters.watching(flow.fromClient()))
+        m_filters.seen(flow.fromClient(), data, size);
 }

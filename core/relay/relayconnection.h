@@ -9,6 +9,7 @@
 #include "faultdriver.h"
 #include "faulttarget.h"
 #include "flow.h"
+#include "flowfilters.h"
 #include "resolver.h"
 #include "sessionpolicy.h"
 #include "upstreamreach.h"
@@ -101,14 +102,13 @@ public:
     // Acts on what a call on one of its flows reported, in the order the
     // events are listed; false when the connection has ended.
     bool settle(Flow &flow, const FlowResult &result) override;
-    // The observer for the flows: the HTTP faults' gate when there is one
-    // (it shows the capture what it needs), else the capture's tap, or
-    // null while the capture is off.
-    FlowObserver *captureTap();
+    // The observer for the flows: its FlowFilters (the HTTP faults' gate,
+    // then the capture's tap), or null when nothing watches.
+    FlowObserver *captureTap() { return m_filters.forFlows(); }
     // The HTTP faults of this connection, if any rule applies to it.
     HttpFaultGate *httpFaultGate() { return m_faults.httpGate(); }
-    // Shows the capture bytes the policy itself sent toward a side.
-    void capture(const Flow &flow, const char *data, qsizetype size);
+    // Shows the filters bytes the policy itself sent toward a side.
+    void capture(const Flow &flow, const char *data, qsizetype size) override;
     // The first FIN of the connection, for the record and the half-close
     // timeout.
     void noteFin(Side side);
@@ -209,6 +209,7 @@ private:
 
     UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
+    FlowFilters m_filters;                 // over m_tap and the gate; before them, which it points to
     std::optional<QHostAddress> m_clientAddress;
     FaultDriver m_faults;           // after m_tap, which its HTTP gate shows bytes to
     std::unique_ptr<SessionPolicy> m_policy;

@@ -118,6 +118,7 @@ public:
     }
     void markFault(qint32, const QString &why) override { marks.append(why); }
     void describeConditions(const QString &text) override { conditions = text; }
+    void capture(const Flow &, const char *data, qsizetype size) override { captured.append(data, size); }
 
     LegPair client;
     LegPair upstream;
@@ -138,6 +139,7 @@ public:
     bool drained = false;
     QString endWhy;
     QString conditions;
+    QByteArray captured;
     QStringList marks;
     int resets[2] = {0, 0};
     int changes = 0;

@@ -1,4 +1,5 @@
 #include "flow.h"
+#include "flowfilters.h"
 #include "flowobserver.h"
 #include "forwardingowner.h"
 #include "legpair.h"
@@ -15,27 +16,56 @@ namespace {
 constexpr int Capacity = 16 * 1024;
 
 // Sees what the flow shows it; with skipAll, asks to be told only how many
-// bytes passed (as the capture does for a body past its kept prefix).
+// bytes passed (as the capture does for a body past its kept prefix), at
+// most ahead at a time, with the first roomBytes of each stretch copied.
 struct TestObserver final : FlowObserver
 {
     bool watching(bool) const override { return true; }
     Window window(bool) override
     {
         Window window;
-        if (skipAll)
-            window.ahead = ~quint64(0) >> 1;
+        if (skipAll) {
+            window.ahead = ahead;
+            window.room = room.data();
+            window.roomBytes = qsizetype(room.size());
+        }
         return window;
     }
     void seen(bool fromClient, const char *data, qsizetype size) override
     {
         QVERIFY(fromClient);
         shown.append(data, size);
+        pieces.append({offset, QByteArray(data, size)});
+        offset += quint64(size);
     }
-    void passed(bool, quint64 bytes) override { skipped += bytes; }
+    void passed(bool, quint64 bytes) override
+    {
+        // What went to the room, where it was in the stream.
+        const qsizetype copied = qsizetype(qMin<quint64>(bytes, room.size()));
+        if (copied > 0)
+            copies.append({offset, QByteArray(room.data(), copied)});
+        skipped += bytes;
+        offset += bytes;
+    }
+    // Every byte seen and every copy is the stream's at its place.
+    bool matches(const QByteArray &stream) const
+    {
+        for (const auto &list : {pieces, copies}) {
+            for (const auto &[at, bytes] : list)
+                if (stream.mid(qsizetype(at), bytes.size()) != bytes)
+                    return false;
+        }
+        return true;
+    }
 
     bool skipAll = false;
+    quint64 ahead = ~quint64(0) >> 1;
+    std::vector<char> room;
     QByteArray shown;
     quint64 skipped = 0;
+    quint64 offset = 0;
+    QList<std::pair<quint64, QByteArray>> pieces; // seen
+    QList<std::pair<quint64, QByteArray>> copies;
 };
 
 // Delegates to a TCP leg but says it cannot splice, as a TLS leg will.
@@ -82,6 +112,8 @@ private slots:
     void yieldsAfterAWakeUpsShare();
     void fedFlowAsksForMoreAndNeverReadsItsSource();
     void reportsWhatItMetAndHoldsFirstBytesUntilResumed();
+    void filtersGiveEachObserverItsShareOfASplice();
+    void filtersShowEveryByteWhenOneObserverAsks();
 
 private:
     // Pumps and flushes until done() or 10 s; false on the timeout.
@@ -380,6 +412,80 @@ void tst_Flow::reportsWhatItMetAndHoldsFirstBytesUntilResumed()
     QTRY_VERIFY((result = flow.forward("late", 4)).has(Event::Failed));
     QVERIFY(result.failedAt == FlowResult::At::Destination);
     QVERIFY(result.error == ECONNRESET || result.error == EPIPE);
+}
+
+void tst_Flow::filtersGiveEachObserverItsShareOfASplice()
+{
+    // Two observers that let bytes go by: one in stretches of at most
+    // 100,000 bytes with the first 500 of each copied, the other with the
+    // first 3,000 copied. Both are told of every byte exactly once, and
+    // each copy is the stream's bytes at its place.
+    LegPair client;
+    LegPair upstream;
+    ForwardingOwner owner(upstream.leg);
+    TestObserver counting;
+    counting.skipAll = true;
+    counting.ahead = 100'000;
+    counting.room.resize(500);
+    TestObserver copying;
+    copying.skipAll = true;
+    copying.room.resize(3'000);
+    FlowFilters filters;
+    filters.add(&counting);
+    filters.add(&copying);
+    QCOMPARE(filters.forFlows(), &filters);
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
+    flow.setObserver(filters.forFlows());
+    const QByteArray data = Loopback::randomBytes(4 * 1024 * 1024, 7);
+    auto sender = std::async(std::launch::async, [&] {
+        const bool sent = Loopback::sendAll(client.peer.fd(), data);
+        client.peer.shutdownWrite();
+        return sent;
+    });
+    auto reader = std::async(std::launch::async, [&] { return Loopback::readUntilEof(upstream.peer.fd()); });
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
+    QVERIFY(sender.get());
+    QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+    for (const TestObserver *observer : {&counting, &copying}) {
+        QCOMPARE(quint64(observer->shown.size()) + observer->skipped, quint64(data.size()));
+        QVERIFY(observer->matches(data));
+    }
+    // Both were told of the same stretches that went by.
+    QVERIFY(copying.skipped > 0);
+    QCOMPARE(counting.skipped, copying.skipped);
+    QVERIFY(!copying.copies.isEmpty());
+    QCOMPARE(counting.copies.size(), copying.copies.size());
+}
+
+void tst_Flow::filtersShowEveryByteWhenOneObserverAsks()
+{
+    // One observer would let bulk bytes go by; the other (an HTTP fault
+    // gate following the requests) must see each: both see every byte.
+    LegPair client;
+    LegPair upstream;
+    ForwardingOwner owner(upstream.leg);
+    TestObserver lenient;
+    lenient.skipAll = true;
+    lenient.room.resize(1'000);
+    TestObserver strict;
+    FlowFilters filters;
+    filters.add(&lenient);
+    filters.add(&strict);
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
+    flow.setObserver(filters.forFlows());
+    const QByteArray data = Loopback::randomBytes(2 * 1024 * 1024, 8);
+    auto sender = std::async(std::launch::async, [&] {
+        const bool sent = Loopback::sendAll(client.peer.fd(), data);
+        client.peer.shutdownWrite();
+        return sent;
+    });
+    auto reader = std::async(std::launch::async, [&] { return Loopback::readUntilEof(upstream.peer.fd()); });
+    QVERIFY(drive(flow, owner, client.leg, upstream.leg, [&] { return owner.finsPassed > 0; }));
+    QVERIFY(sender.get());
+    QCOMPARE(Loopback::sha256(reader.get()), Loopback::sha256(data));
+    QCOMPARE(Loopback::sha256(strict.shown), Loopback::sha256(data));
+    QCOMPARE(Loopback::sha256(lenient.shown), Loopback::sha256(data));
+    QCOMPARE(lenient.skipped, quint64(0));
 }
 
 QTEST_GUILESS_MAIN(tst_Flow)

@@ -1,0 +1,79 @@
+#include "flowfilters.h"
+
+#include <algorithm>
+#include <cstring>
+
+void FlowFilters::add(FlowObserver *observer)
+{
+    m_observers.push_back(observer);
+}
+
+void FlowFilters::remove(FlowObserver *observer)
+{
+    m_observers.erase(std::remove(m_observers.begin(), m_observers.end(), observer), m_observers.end());
+}
+
+FlowObserver *FlowFilters::forFlows()
+{
+    if (m_observers.empty())
+        return nullptr;
+    return m_observers.size() == 1 ? m_observers.front() : this;
+}
+
+bool FlowFilters::watching(bool fromClient) const
+{
+    return std::any_of(m_observers.begin(), m_observers.end(),
+                       [fromClient](const FlowObserver *observer) { return observer->watching(fromClient); });
+}
+
+FlowObserver::Window FlowFilters::window(bool fromClient)
+{
+    std::vector<Asked> &asked = m_asked[fromClient];
+    asked.clear();
+    Window given;
+    for (FlowObserver *observer : m_observers) {
+        if (!observer->watching(fromClient))
+            continue;
+        const Window window = observer->window(fromClient);
+        if (window.ahead == 0) {
+            // It sees every byte, so every byte is shown: those asked
+            // before it let none go by after all.
+            for (const Asked &earlier : asked)
+                earlier.observer->passed(fromClient, 0);
+            asked.clear();
+            return m_given[fromClient] = Window();
+        }
+        asked.push_back({observer, window});
+        if (given.ahead == 0 || window.ahead < given.ahead)
+            given.ahead = window.ahead;
+        if (window.roomBytes > given.roomBytes) {
+            given.room = window.room;
+            given.roomBytes = window.roomBytes;
+        }
+    }
+    // The bytes copied are within the stretch each lets go by.
+    if (given.roomBytes > 0 && quint64(given.roomBytes) > given.ahead)
+        given.roomBytes = qsizetype(given.ahead);
+    return m_given[fromClient] = given;
+}
+
+void FlowFilters::seen(bool fromClient, const char *data, qsizetype size)
+{
+    for (FlowObserver *observer : m_observers) {
+        if (observer->watching(fromClient))
+            observer->seen(fromClient, data, size);
+    }
+}
+
+void FlowFilters::passed(bool fromClient, quint64 bytes)
+{
+    const Window &given = m_given[fromClient];
+    const qsizetype copied = given.roomBytes > 0 ? qsizetype(qMin<quint64>(bytes, quint64(given.roomBytes))) : 0;
+    for (const Asked &asked : m_asked[fromClient]) {
+        const Window &window = asked.window;
+        if (copied > 0 && window.room && window.room != given.room)
+            std::memcpy(window.room, given.room, size_t(qMin(copied, window.roomBytes)));
+        asked.observer->passed(fromClient, bytes);
+    }
+    m_asked[fromClient].clear();
+}

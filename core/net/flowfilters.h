@@ -1,0 +1,45 @@
+#pragma once
+
+#include "flowobserver.h"
+
+#include <vector>
+
+// The observers of one connection's flows, in a list, given to the flows
+// as one observer. Each sees the bytes of the directions it watches, in the
+// order they were added: those that decide what the flows do (the HTTP
+// fault gate) before the capture, which records what was done. A new
+// watcher of a direction's bytes (an HTTP/2 or WebSocket reader, a
+// breakpoint, a script) is one more entry here, not code in the connection.
+//
+// Bytes go by unseen (spliced, counted only) only when every observer
+// watching the direction lets them: the list's window is the shortest
+// stretch any of them lets go by, with the largest room any of them asked
+// for; each then gets its own room's share of the copied bytes before
+// passed().
+class FlowFilters final : public FlowObserver
+{
+public:
+    // observer outlives the list, or is removed first.
+    void add(FlowObserver *observer);
+    void remove(FlowObserver *observer);
+    // What the flows are to be given: null when there is no observer, the
+    // only one itself (no list in the way), else the list.
+    FlowObserver *forFlows();
+
+    bool watching(bool fromClient) const override;
+    Window window(bool fromClient) override;
+    void seen(bool fromClient, const char *data, qsizetype size) override;
+    void passed(bool fromClient, quint64 bytes) override;
+
+private:
+    struct Asked
+    {
+        FlowObserver *observer;
+        Window window;
+    };
+
+    std::vector<FlowObserver *> m_observers;
+    // What window() gave and asked, per direction, until passed().
+    std::vector<Asked> m_asked[2];
+    Window m_given[2];
+};
