@@ -2,6 +2,8 @@
 
 #include "monotonicclock.h"
 
+#include <QDateTime>
+
 namespace {
 
 // Waits for a destination shorter than this are counted, not marked: a
@@ -19,11 +21,25 @@ constexpr int UsualMarks = 12;
 
 } // namespace
 
-ConnectionLife::ConnectionLife(ConnectionTimeline &timeline)
-    : m_timeline(timeline)
+ConnectionLife::ConnectionLife(ConnectionRecord &record, quint64 id)
+    : m_record(record)
+    , m_timeline(record.timeline)
     , m_originUs(MonotonicClock::nowUs())
 {
     m_timeline.marks.reserve(UsualMarks);
+    m_record.id = id;
+    m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
+    m_record.state = ConnectionRecord::State::Resolving;
+    mark(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_originUs);
+}
+
+void ConnectionLife::closed(ConnectionRecord::CloseReason reason, const QString &why, qint64 nowUs)
+{
+    m_record.state = ConnectionRecord::State::Closed;
+    m_record.closeReason = reason;
+    m_record.error = why;
+    m_record.closedMs = QDateTime::currentMSecsSinceEpoch();
+    mark(Mark::Kind::Closed, Mark::Lane::Connection, qint32(reason), why, nowUs);
 }
 
 void ConnectionLife::mark(Mark::Kind kind, Mark::Lane lane, qint32 code, const QString &note, qint64 atUs)

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "connectiontimeline.h"
+#include "connectionrecord.h"
 #include "flow.h"
 
 // One connection's life as its timeline tells it: marks on the client's,
@@ -8,20 +8,23 @@
 // in time order and bounded; waits for a destination long enough to
 // matter, marked as stalls a bounded number of times; and what the flows
 // measured, filled into a copy of the timeline. It writes the record's
-// timeline and tells no one: the connection marks its record dirty.
+// timeline (and the record's opening and close) and tells no one: the
+// connection marks its record dirty.
 class ConnectionLife
 {
 public:
     using Side = Flow::Side;
     using Mark = TimelineMark;
 
-    // The accept is now; timeline is the record's.
-    explicit ConnectionLife(ConnectionTimeline &timeline);
+    // The accept is now: record is a new connection's, id its number.
+    ConnectionLife(ConnectionRecord &record, quint64 id);
 
     // Monotonic µs at the accept: every mark counts from here.
     const qint64 &originUs() const { return m_originUs; }
     static Mark::Lane laneOf(Side side) { return side == Flow::Client ? Mark::Lane::Client : Mark::Lane::Upstream; }
 
+    // The connection ended at nowUs (monotonic): why is for display.
+    void closed(ConnectionRecord::CloseReason reason, const QString &why, qint64 nowUs);
     // A mark, timed at atUs (monotonic), or now when atUs is negative.
     void mark(Mark::Kind kind, Mark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
     void add(Mark mark, qint64 atMonotonicUs);
@@ -36,6 +39,7 @@ public:
     void fill(ConnectionTimeline *timeline, const Flow &up, const Flow &down, qint64 nowUs) const;
 
 private:
+    ConnectionRecord &m_record;
     ConnectionTimeline &m_timeline;
     qint64 m_originUs;
     int m_markedStalls = 0;

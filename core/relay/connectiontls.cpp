@@ -6,11 +6,19 @@
 #include "tlsinterception.h"
 #include "tlsservercontext.h"
 
-TlsLeg *ConnectionTls::startUpstream(TcpLeg &tcp, const TlsClientContext *context, const TlsInterception *interception,
-                                     const QString &host, qint64 nowMs)
+ConnectionTls::ConnectionTls(ConnectionRecord &record, ConnectionLife &life, const TlsClientContext *upstream,
+                             TlsInterception *interception)
+    : m_record(record)
+    , m_life(life)
+    , m_context(upstream)
+    , m_interception(interception)
 {
-    const bool check = !interception || !interception->listed(TlsInterception::Hosts::Insecure, host);
-    SSL *ssl = context ? context->session(host, check) : nullptr;
+}
+
+TlsLeg *ConnectionTls::startUpstream(TcpLeg &tcp, const QString &host, qint64 nowMs)
+{
+    const bool check = !m_interception || !m_interception->listed(TlsInterception::Hosts::Insecure, host);
+    SSL *ssl = m_context ? m_context->session(host, check) : nullptr;
     if (!ssl)
         return nullptr;
     m_upstreamFailure.clear();
@@ -38,8 +46,9 @@ TlsLeg *ConnectionTls::startClient(TcpLeg &tcp, const TlsServerContext &server, 
     return m_client.get();
 }
 
-ConnectionTls::Progress ConnectionTls::advance(bool verifies, qint64 nowMs)
+ConnectionTls::Progress ConnectionTls::advance(qint64 nowMs)
 {
+    const bool verifies = m_context && m_context->verifies();
     using Next = Progress::Next;
     Progress progress;
     TlsDetails details;
@@ -132,6 +141,8 @@ void ConnectionTls::rejected(const QString &why)
 {
     m_record.decryption = ConnectionRecord::Decryption::Rejected;
     m_record.decryptionNote = why;
+    if (m_interception)
+        m_interception->clientRejected(m_clientName, why);
 }
 
 bool ConnectionTls::leftSilently(const QString &how, bool anyByte, qint64 nowMs)

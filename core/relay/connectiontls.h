@@ -23,7 +23,11 @@ class TlsServerContext;
 class ConnectionTls
 {
 public:
-    ConnectionTls(ConnectionRecord &record, ConnectionLife &life) : m_record(record), m_life(life) {}
+    // upstream: the worker's context toward TLS upstreams (null: none);
+    // interception: its switches, told of clients that reject proxymon's
+    // certificate (null: no decryption).
+    ConnectionTls(ConnectionRecord &record, ConnectionLife &life, const TlsClientContext *upstream,
+                  TlsInterception *interception);
 
     using Step = TlsLeg::Handshake;
 
@@ -42,9 +46,8 @@ public:
 
     // TLS toward the upstream over tcp's socket (tcp is left closed),
     // asking for host, checked unless interception lists it as insecure;
-    // null when context cannot start a session (nothing changed then).
-    TlsLeg *startUpstream(TcpLeg &tcp, const TlsClientContext *context, const TlsInterception *interception,
-                          const QString &host, qint64 nowMs);
+    // null when no session can start (nothing changed then).
+    TlsLeg *startUpstream(TcpLeg &tcp, const QString &host, qint64 nowMs);
     // TLS with the client over tcp's socket, with a certificate of
     // server's for name (tcp is left closed); hello: the bytes the client
     // sent so far, parsed. What finishes is recorded as decrypted. Null,
@@ -55,25 +58,25 @@ public:
     // client's handshake still runs is told once the client's TLS is up
     // (in HTTP, which it can read only over its TLS). Failed says what the
     // user can do about an upstream certificate it did not trust
-    // (verifies: the upstream's certificates are checked).
-    Progress advance(bool verifies, qint64 nowMs);
+    Progress advance(qint64 nowMs);
     bool handshaking() const { return m_clientHandshaking || m_upstreamHandshaking; }
     // The upstream leg is closing: its TLS is handed back to be freed once
     // the flows no longer use it.
     std::unique_ptr<TlsLeg> takeUpstream() { return std::move(m_upstream); }
 
     TlsLeg *client() const { return m_client.get(); }
+    bool intercepted() const { return m_client != nullptr; }
     TlsLeg *upstream() const { return m_upstream.get(); }
     bool clientHandshaking() const { return m_clientHandshaking; }
     bool upstreamHandshaking() const { return m_upstreamHandshaking; }
     qint64 handshakeStartedMs() const { return m_handshakeStartedMs; }
-    const QString &clientName() const { return m_clientName; }
-    // The client did not take proxymon's certificate: recorded, with why.
+    // The client did not take proxymon's certificate: recorded, with why,
+    // and its host passes through from now on.
     void rejected(const QString &why);
     // A decrypted client that left right after its handshake without
     // sending a byte (how: "closed the connection") probably did not trust
-    // proxymon's certificate: recorded as rejected, and true. False when it
-    // had merely nothing to say.
+    // proxymon's certificate: rejected(), and true. False when it had
+    // merely nothing to say.
     bool leftSilently(const QString &how, bool anyByte, qint64 nowMs);
     // A TLS side that ended without close_notify: the other TLS side will
     // end the same way (a bare FIN).
@@ -89,6 +92,8 @@ private:
 
     ConnectionRecord &m_record;
     ConnectionLife &m_life;
+    const TlsClientContext *const m_context;
+    TlsInterception *const m_interception;
     std::unique_ptr<TlsLeg> m_client;   // over the client's socket, once intercepted
     std::unique_ptr<TlsLeg> m_upstream; // over the upstream's socket, once TLS is spoken
     QString m_clientName;               // what the intercepted client asked for

@@ -70,7 +70,7 @@ void ForwardingPolicy::refuse(const QString &why)
 
 void ForwardingPolicy::connected(std::uint32_t events)
 {
-    if (!m_sniffHost.isEmpty() && !m_connection.intercepted()) {
+    if (!m_sniffHost.isEmpty() && !m_connection.tls().intercepted()) {
         m_sniffing = true;
         // The upstream spoke first: not a TLS client.
         if (events & EPOLLIN) {
@@ -90,7 +90,7 @@ void ForwardingPolicy::connected(std::uint32_t events)
 
 void ForwardingPolicy::connectFailed(Reason reason, const QString &why)
 {
-    if (m_connection.intercepted()) {
+    if (m_connection.tls().intercepted()) {
         m_connection.setPhase(RelayConnection::Phase::Relaying);
         m_failed = true;
         m_failure = reason;
@@ -273,7 +273,7 @@ void ForwardingPolicy::answerFailure()
 
 bool ForwardingPolicy::sideFailed(Side side, int error)
 {
-    if (side == Side::Client && m_connection.intercepted())
+    if (side == Side::Client && m_connection.tls().intercepted())
         m_connection.noteSilentRejection(QStringLiteral("reset the connection"));
     Q_UNUSED(error);
     return false;
@@ -335,10 +335,10 @@ void ForwardingPolicy::pumpAgain(Side side)
 
 void ForwardingPolicy::flowEnded(Flow &flow)
 {
-    if (m_connection.intercepted()) {
+    if (m_connection.tls().intercepted()) {
         if (flow.fromClient())
             m_connection.noteSilentRejection(QStringLiteral("closed the connection"));
-        m_connection.mirrorTruncation();
+        m_connection.tls().mirrorTruncation();
     }
     flow.markEnded();
     m_connection.finReceived(flow.from());

@@ -9,8 +9,6 @@
 #include "tlsinterception.h"
 #include "worker.h"
 
-#include <QDateTime>
-
 #include <sys/epoll.h>
 
 #include <cerrno>
@@ -34,18 +32,16 @@ QString sideName(RelayConnection::Side side)
 
 RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     : m_worker(worker)
+    , m_life(m_record, id)
     , m_legs(clientFd, m_life, worker.epollDescriptor(), this)
+    , m_tls(m_record, m_life, worker.upstreamTls(), worker.tls().interception.get())
     , m_up(Client, m_legs[Client], m_legs[Upstream], worker.flowShared(), &m_upDue)
     , m_down(Upstream, m_legs[Upstream], m_legs[Client], worker.flowShared(), &m_downDue)
     , m_deadlines(worker.nowMs())
     , m_faults(*this, worker.flowShared(), worker.random())
 {
-    m_record.id = id;
-    m_life.mark(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_life.originUs());
-    m_record.openedMs = QDateTime::currentMSecsSinceEpoch();
     m_legs.describeClient(&m_record, worker.listenText());
     m_record.upstream = worker.config().targetText();
-    m_record.state = State::Resolving;
     // TCP_NODELAY and the rest of TcpLeg::tune() come from the listening
     // socket: Linux copies them to accepted sockets, which saves system
     // calls per connection.
@@ -292,8 +288,7 @@ void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
 
 bool RelayConnection::startTls()
 {
-    TlsLeg *tls = m_tls.startUpstream(m_legs.tcp(Upstream), m_worker.upstreamTls(), m_worker.tls().interception.get(),
-                                      m_reach.tlsHost(), m_worker.nowMs());
+    TlsLeg *tls = m_tls.startUpstream(m_legs.tcp(Upstream), m_reach.tlsHost(), m_worker.nowMs());
     if (!tls) {
         m_policy->connectFailed(Reason::Error, QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream));
         return false;
@@ -336,8 +331,7 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
 void RelayConnection::handshake()
 {
     using Next = ConnectionTls::Progress::Next;
-    const TlsClientContext *context = m_worker.upstreamTls();
-    const ConnectionTls::Progress progress = m_tls.advance(context && context->verifies(), m_worker.nowMs());
+    const ConnectionTls::Progress progress = m_tls.advance(m_worker.nowMs());
     markDirty();
     switch (progress.next) {
     case Next::Pending:
@@ -351,24 +345,16 @@ void RelayConnection::handshake()
         m_policy->connectFailed(Reason::Error, progress.why);
         return;
     case Next::Rejected:
-        rejected(progress.why);
+        m_tls.rejected(progress.why);
         end(Reason::Error, progress.why + QStringLiteral("; its next connections pass through undecrypted"));
         return;
     }
 }
 
-void RelayConnection::rejected(const QString &why)
-{
-    m_tls.rejected(why);
-    markDirty();
-    if (TlsInterception *interception = m_worker.tls().interception.get())
-        interception->clientRejected(m_tls.clientName(), why);
-}
-
 void RelayConnection::noteSilentRejection(const QString &how)
 {
     if (m_tls.leftSilently(how, m_record.requests > 0 || m_up.delivered() > 0, m_worker.nowMs()))
-        rejected(m_record.decryptionNote);
+        markDirty();
 }
 
 void RelayConnection::established(std::uint32_t events)
@@ -484,11 +470,8 @@ void RelayConnection::end(Reason reason, const QString &why, End how)
     m_up.release(true);
     m_down.release(true);
     m_tap.finish();
-    m_record.state = State::Closed;
-    m_record.closeReason = reason;
-    m_record.error = text;
-    m_record.closedMs = QDateTime::currentMSecsSinceEpoch();
-    markOnLane(Mark::Kind::Closed, Mark::Lane::Connection, qint32(reason), text, now);
+    m_life.closed(reason, text, now);
+    markDirty();
     m_worker.connectionFinished(this);
 }
 

@@ -133,10 +133,7 @@ public:
     // certificate can be had; nothing changed then.
     bool intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed, const QString &name,
                    const QString &upstreamName, QString *why);
-    bool intercepted() const { return m_tls.client() != nullptr; }
-    // A TLS side that ended without close_notify: the other TLS side will
-    // end the same way (a bare FIN).
-    void mirrorTruncation() { m_tls.mirrorTruncation(); }
+    ConnectionTls &tls() { return m_tls; }
     // The client of an intercepted connection went away without a byte
     // of HTTP: a client that pins certificates does that. Recorded as a
     // rejection, and its host passes through from now on.
@@ -180,9 +177,6 @@ private:
     bool startTls();
     // Moves the TLS handshakes on and acts on what came of them.
     void handshake();
-    // The client did not take proxymon's certificate: recorded, and its
-    // host passes through from now on.
-    void rejected(const QString &why);
     // Puts replacement under both flows in the place of side's leg.
     void replaceLeg(Side side, Leg &replacement);
     // The upstream leg is ready for bytes.
@@ -190,9 +184,9 @@ private:
 
     Worker &m_worker;
     ConnectionRecord m_record;
-    ConnectionLife m_life{m_record.timeline};
+    ConnectionLife m_life;
     ConnectionLegs m_legs;
-    ConnectionTls m_tls{m_record, m_life}; // its TLS legs stand in for m_legs' sockets under the flows
+    ConnectionTls m_tls; // its TLS legs stand in for m_legs' sockets under the flows
     Phase m_phase = Phase::Resolving;
     // The flows' wake timers, on the worker's heap (before the flows,
     // which cancel them as they go).

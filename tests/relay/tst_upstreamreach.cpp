@@ -25,7 +25,7 @@ SocketAddress loopbackAt(quint16 port)
 struct Reaching
 {
     ConnectionRecord record;
-    ConnectionLife life{record.timeline};
+    ConnectionLife life{record, 1};
     TcpLeg leg;
     UpstreamReach reach{leg, life, record};
 
