@@ -1,10 +1,13 @@
 #include "connectiontls.h"
 
 #include "clienthello.h"
+#include "systemerror.h"
 #include "tcpleg.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
 #include "tlsservercontext.h"
+
+#include <cerrno>
 
 ConnectionTls::ConnectionTls(ConnectionRecord &record, ConnectionLife &life, const TlsClientContext *upstream,
                              TlsInterception *interception)
@@ -156,6 +159,14 @@ bool ConnectionTls::leftSilently(const QString &how, bool anyByte, qint64 nowMs)
     rejected(QStringLiteral("the client %1 right after the TLS handshake for %2 without a byte "
                             "(it pins its certificates?)").arg(how, m_clientName));
     return true;
+}
+
+QString ConnectionTls::failure(Flow::Side side, int error) const
+{
+    const TlsLeg *tls = side == Flow::Client ? m_client.get() : m_upstream.get();
+    const QString what = error == EPROTO && tls && !tls->errorText().isEmpty()
+                             ? QStringLiteral("TLS: ") + tls->errorText() : SystemError::text(error);
+    return (side == Flow::Client ? QStringLiteral("client: ") : QStringLiteral("upstream: ")) + what;
 }
 
 void ConnectionTls::mirrorTruncation()

@@ -78,6 +78,9 @@ public:
     // proxymon's certificate: rejected(), and true. False when it had
     // merely nothing to say.
     bool leftSilently(const QString &how, bool anyByte, qint64 nowMs);
+    // The record's words for side's leg failing with error (errno): a TLS
+    // leg's failure says what OpenSSL said.
+    QString failure(Flow::Side side, int error) const;
     // A TLS side that ended without close_notify: the other TLS side will
     // end the same way (a bare FIN).
     void mirrorTruncation();

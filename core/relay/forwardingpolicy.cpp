@@ -21,12 +21,12 @@ ForwardingPolicy::ForwardingPolicy(RelayConnection &connection)
     // Bulk transfers may splice; the capture sees what it needs. HTTP
     // faults must see each byte of what they follow before it goes, and
     // read the requests from here on (the gate says what may splice).
-    FlowObserver *tap = connection.captureTap();
+    FlowObserver *tap = connection.filters().forFlows();
     for (Flow *flow : {&connection.up(), &connection.down()}) {
         flow->setObserver(tap);
         flow->setSpliceAllowed(true);
     }
-    if (HttpFaultGate *gate = connection.httpFaultGate())
+    if (HttpFaultGate *gate = connection.faults().httpGate())
         gate->setReadsRequests(true);
 }
 

@@ -30,13 +30,13 @@ HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
     // The front reads every response byte, so nothing is spliced; the
     // client's side is read by the front, not pumped.
     connection.down().setObserver(this);
-    connection.up().setObserver(connection.captureTap());
+    connection.up().setObserver(connection.filters().forFlows());
     connection.up().setSpliceAllowed(false);
     // The front rewrites the requests; the up flow is fed them, so that
     // the conditions and faults on it apply as they do to a relay.
     connection.up().setFed(true);
     connection.down().setSpliceAllowed(false);
-    if (HttpFaultGate *gate = connection.httpFaultGate()) {
+    if (HttpFaultGate *gate = connection.faults().httpGate()) {
         gate->setReadsRequests(false);
         m_front.setVetting([gate](const HttpHead &request) {
             HttpProxyFront::Answer instead;

@@ -4,7 +4,6 @@
 #include "httpfaultgate.h"
 #include "httpproxypolicy.h"
 #include "monotonicclock.h"
-#include "systemerror.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
 #include "worker.h"
@@ -21,11 +20,6 @@ namespace {
 bool isResetError(int error)
 {
     return error == ECONNRESET || error == EPIPE || error == ECONNABORTED;
-}
-
-QString sideName(RelayConnection::Side side)
-{
-    return side == RelayConnection::Client ? QStringLiteral("client") : QStringLiteral("upstream");
 }
 
 } // namespace
@@ -65,12 +59,7 @@ ConnectionRecord RelayConnection::snapshot() const
 
 void RelayConnection::mark(Mark::Kind kind, Side side, qint32 code, const QString &note, qint64 atUs)
 {
-    markOnLane(kind, ConnectionLife::laneOf(side), code, note, atUs);
-}
-
-void RelayConnection::markOnLane(Mark::Kind kind, Mark::Lane lane, qint32 code, const QString &note, qint64 atUs)
-{
-    m_life.mark(kind, lane, code, note, atUs);
+    m_life.mark(kind, ConnectionLife::laneOf(side), code, note, atUs);
     markDirty();
 }
 
@@ -202,7 +191,8 @@ void RelayConnection::endByFault(const QString &why, bool drain)
 
 void RelayConnection::markFault(qint32 code, const QString &why)
 {
-    markOnLane(Mark::Kind::Fault, Mark::Lane::Connection, code, why);
+    m_life.mark(Mark::Kind::Fault, Mark::Lane::Connection, code, why);
+    markDirty();
 }
 
 void RelayConnection::describeConditions(const QString &text)
@@ -269,14 +259,18 @@ void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
         m_legs.newUpstream();
         return;
     case Next::Connected:
+    case Next::Secured:
         if (outcome.newSocket)
             m_legs.newUpstream();
-        if (!m_reach.tlsHost().isEmpty()) {
-            if (startTls())
-                handshake();
-        } else {
+        if (outcome.next == Next::Connected) {
             established(outcome.events);
+            return;
         }
+        // The TLS leg takes the socket over; the flows use it from now on.
+        replaceLeg(Upstream, *outcome.leg);
+        m_phase = Phase::Handshaking;
+        touched();
+        handshake();
         return;
     case Next::Failed:
         if (outcome.outOfDescriptors)
@@ -284,20 +278,6 @@ void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
         m_policy->connectFailed(Reason::Error, outcome.why);
         return;
     }
-}
-
-bool RelayConnection::startTls()
-{
-    TlsLeg *tls = m_tls.startUpstream(m_legs.tcp(Upstream), m_reach.tlsHost(), m_worker.nowMs());
-    if (!tls) {
-        m_policy->connectFailed(Reason::Error, QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream));
-        return false;
-    }
-    // The TLS leg takes the socket over; the flows use it from now on.
-    replaceLeg(Upstream, *tls);
-    m_phase = Phase::Handshaking;
-    touched();
-    return true;
 }
 
 void RelayConnection::replaceLeg(Side side, Leg &replacement)
@@ -319,12 +299,12 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
     if (HttpFaultGate *gate = m_faults.httpGate())
         gate->startSecure();
     m_phase = Phase::Handshaking;
-    if (!upstreamName.isEmpty()) {
-        m_reach.setTlsHost(upstreamName);
-        startTls();
-    }
-    if (!isFinished())
-        handshake(); // the client's hello is read already: its answer goes now
+    if (!upstreamName.isEmpty())
+        reaching(m_reach.secure(upstreamName)); // both handshakes move on from there
+    // The client's hello is read already: its answer goes now, also when
+    // the upstream's TLS did not start (it is told why over its own).
+    if (!isFinished() && !m_tls.upstream())
+        handshake();
     return true;
 }
 
@@ -428,11 +408,7 @@ void RelayConnection::sideFailed(Side side, int error)
         end(side == Client ? Reason::ClientReset : Reason::UpstreamReset, QString(), how);
         return;
     }
-    // A TLS failure says what OpenSSL said.
-    const TlsLeg *tls = side == Client ? m_tls.client() : m_tls.upstream();
-    const QString what = error == EPROTO && tls && !tls->errorText().isEmpty()
-                             ? QStringLiteral("TLS: ") + tls->errorText() : SystemError::text(error);
-    end(Reason::Error, QStringLiteral("%1: %2").arg(sideName(side), what), how);
+    end(Reason::Error, m_tls.failure(side, error), how);
 }
 
 void RelayConnection::end(Reason reason, const QString &why, End how)
@@ -499,8 +475,8 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
         m_policy->connectFailed(Reason::Timeout, why);
         return;
     }
-    markOnLane(Mark::Kind::Timeout, expired == Expired::ClientHandshake ? Mark::Lane::Client : Mark::Lane::Connection,
-               0, ConnectionDeadlines::note(expired));
+    m_life.mark(Mark::Kind::Timeout, expired == Expired::ClientHandshake ? Mark::Lane::Client : Mark::Lane::Connection,
+                0, ConnectionDeadlines::note(expired));
     end(Reason::Timeout, ConnectionDeadlines::why(expired, config));
 }
 
@@ -516,7 +492,5 @@ void RelayConnection::markDirty()
 
 void RelayConnection::capture(const Flow &flow, const char *data, qsizetype size)
 {
-    // As a flow shows its observer what it read.
-    if (m_filters.watching(flow.fromClient()))
-        m_filters.seen(flow.fromClient(), data, size);
+    m_filters.seen(flow.fromClient(), data, size); // each observer watching that way, as a flow shows them
 }

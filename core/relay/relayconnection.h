@@ -102,11 +102,9 @@ public:
     // Acts on what a call on one of its flows reported, in the order the
     // events are listed; false when the connection has ended.
     bool settle(Flow &flow, const FlowResult &result) override;
-    // The observer for the flows: its FlowFilters (the HTTP faults' gate,
-    // then the capture's tap), or null when nothing watches.
-    FlowObserver *captureTap() { return m_filters.forFlows(); }
-    // The HTTP faults of this connection, if any rule applies to it.
-    HttpFaultGate *httpFaultGate() { return m_faults.httpGate(); }
+    // What watches the flows' bytes: the HTTP faults' gate, then the
+    // capture's tap (forFlows() is what a flow is to be given).
+    FlowFilters &filters() { return m_filters; }
     // Shows the filters bytes the policy itself sent toward a side.
     void capture(const Flow &flow, const char *data, qsizetype size) override;
     // The first FIN of the connection, for the record and the half-close
@@ -125,12 +123,11 @@ public:
     // Resolves host and connects to it, as the upstream leg; with tls,
     // then speaks TLS to it (checking its certificate for host).
     void reachUpstream(const QString &host, quint16 port, bool tls = false);
-    // Ends the client's TLS with a certificate of proxymon's for name and
-    // speaks TLS to the connected upstream as upstreamName (none when it
-    // is empty: proxymon's own page): both handshakes run, then the flows
-    // carry plaintext. hello: the client's
-    // bytes read so far (its ClientHello). False, with the reason, when no
-    // certificate can be had; nothing changed then.
+    // Ends the client's TLS (hello: what it sent so far) with proxymon's
+    // certificate for name, and speaks TLS to the upstream as upstreamName
+    // (none when empty: proxymon's own page); once both handshakes ran the
+    // flows carry plaintext. False, with why, when no certificate can be
+    // had; nothing changed then.
     bool intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed, const QString &name,
                    const QString &upstreamName, QString *why);
     ConnectionTls &tls() { return m_tls; }
@@ -165,16 +162,10 @@ private:
     void downDue() { settle(m_down, m_down.wake()); }
     // Made on first use, when a rule or the allow-list asks.
     const QHostAddress &clientAddress();
-    void markOnLane(TimelineMark::Kind kind, TimelineMark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
     // The way to an upstream: the phase it starts in, and what each of
     // its steps said to do next.
     void startReaching();
     void reaching(const UpstreamReach::Outcome &outcome);
-    // A new upstream socket: events for the old one are told apart.
-    void watchNewUpstream();
-    // TLS toward the upstream over its connected socket; false when it
-    // could not start (the policy was told).
-    bool startTls();
     // Moves the TLS handshakes on and acts on what came of them.
     void handshake();
     // Puts replacement under both flows in the place of side's leg.
@@ -201,11 +192,11 @@ private:
     // The connection's own timer on the worker's heap: a held connect.
     MemberTimer<RelayConnection, &RelayConnection::connectDelayOver> m_connectTimer{*this};
 
-    UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record};
+    UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record, m_tls};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
-    FlowFilters m_filters;                 // over m_tap and the gate; before them, which it points to
+    FlowFilters m_filters; // points to the gate and m_tap
     std::optional<QHostAddress> m_clientAddress;
-    FaultDriver m_faults;           // after m_tap, which its HTTP gate shows bytes to
+    FaultDriver m_faults;
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
 };

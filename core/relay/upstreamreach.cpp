@@ -1,6 +1,7 @@
 #include "upstreamreach.h"
 
 #include "connectionrecord.h"
+#include "connectiontls.h"
 #include "monotonicclock.h"
 #include "systemerror.h"
 #include "tcpleg.h"
@@ -13,10 +14,11 @@ using Mark = TimelineMark;
 
 } // namespace
 
-UpstreamReach::UpstreamReach(TcpLeg &leg, ConnectionLife &life, ConnectionRecord &record)
+UpstreamReach::UpstreamReach(TcpLeg &leg, ConnectionLife &life, ConnectionRecord &record, ConnectionTls &tls)
     : m_leg(leg)
     , m_life(life)
     , m_record(record)
+    , m_secure(tls)
 {
 }
 
@@ -138,10 +140,22 @@ UpstreamReach::Outcome UpstreamReach::connected(std::uint32_t events, bool newSo
     stopClock(nowUs);
     m_life.mark(Mark::Kind::Connected, Mark::Lane::Upstream, 0, m_record.upstreamAddress, nowUs);
     m_connector.clear();
-    Outcome outcome;
-    outcome.next = Next::Connected;
+    Outcome outcome = m_tlsHost.isEmpty() ? Outcome() : secure(m_tlsHost);
+    if (outcome.next == Next::Wait)
+        outcome.next = Next::Connected;
     outcome.newSocket = newSocket;
     outcome.events = events;
+    return outcome;
+}
+
+UpstreamReach::Outcome UpstreamReach::secure(const QString &host)
+{
+    m_tlsHost = host;
+    Outcome outcome;
+    outcome.leg = m_secure.startUpstream(m_leg, host, MonotonicClock::nowUs() / 1000);
+    outcome.next = outcome.leg ? Next::Secured : Next::Failed;
+    if (!outcome.leg)
+        outcome.why = QStringLiteral("cannot start TLS toward %1").arg(m_record.upstream);
     return outcome;
 }
 

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 
+class ConnectionTls;
 class TcpLeg;
+class TlsLeg;
 struct ConnectionRecord;
 
 // One connection's way to its upstream: a connect held on purpose (a
@@ -27,6 +29,7 @@ public:
         Resolved,  // resolution() is there for the policy to see; then connect()
         Watch,     // a new socket connects: watch it, and come back with ready()
         Connected, // the leg is connected (on a new socket when newSocket)
+        Secured,   // connected, and TLS started over it: leg stands in for the socket; its handshake runs
         Failed,    // why: nothing more to try
     };
     struct Outcome
@@ -37,11 +40,13 @@ public:
         std::uint32_t events = 0;     // Connected: the socket's events, if they came with it
         qint64 heldUntilUs = -1;      // Wait for a hold: monotonic
         QString why;                  // Failed
+        TlsLeg *leg = nullptr;        // Secured
     };
 
-    // leg: the upstream's TCP leg. The record's upstream names it in the
+    // leg: the upstream's TCP leg; tls: the connection's, which starts
+    // TLS over it when asked to. The record's upstream names it in the
     // reasons; its timeline gets the lookup's and the connects' time.
-    UpstreamReach(TcpLeg &leg, ConnectionLife &life, ConnectionRecord &record);
+    UpstreamReach(TcpLeg &leg, ConnectionLife &life, ConnectionRecord &record, ConnectionTls &tls);
 
     // The first connect waits this long (µs) from when it is asked for.
     void holdFirstConnect(qint64 us) { m_holdUs = us; }
@@ -69,7 +74,8 @@ public:
     const ResolveResult &resolution() const { return m_resolution; }
     // Empty: no TLS toward the upstream.
     const QString &tlsHost() const { return m_tlsHost; }
-    void setTlsHost(const QString &host) { m_tlsHost = host; }
+    // TLS toward the connected upstream, as host: Secured, or Failed.
+    Outcome secure(const QString &host);
 
 private:
     Outcome lookUp();
@@ -82,12 +88,13 @@ private:
     TcpLeg &m_leg;
     ConnectionLife &m_life;
     ConnectionRecord &m_record;
+    ConnectionTls &m_secure;
     UpstreamConnector m_connector;
     ResolveResult m_resolution;
     QString m_host;
     quint16 m_port = 0;
     QString m_tlsHost;
-    bool m_tls = false;
+    bool m_tls = false; // TLS to be spoken once connected
     qint64 m_holdUs = 0;
     qint64 m_lookUpStartUs = -1;
 };

@@ -1,5 +1,6 @@
 #include "connectionlife.h"
 #include "connectionrecord.h"
+#include "connectiontls.h"
 #include "loopback.h"
 #include "monotonicclock.h"
 #include "tcpleg.h"
@@ -27,7 +28,8 @@ struct Reaching
     ConnectionRecord record;
     ConnectionLife life{record, 1};
     TcpLeg leg;
-    UpstreamReach reach{leg, life, record};
+    ConnectionTls tls{record, life, nullptr, nullptr};
+    UpstreamReach reach{leg, life, record, tls};
 
     // Follows the outcomes (bounded) until one asks for more than a
     // socket's events.
