@@ -69,6 +69,18 @@ void ConnectionLife::add(Mark mark, qint64 atMonotonicUs)
         m_timeline.marks.insert(at, std::move(mark));
 }
 
+bool ConnectionLife::noted(const Flow &flow, const FlowResult &result)
+{
+    bool marked = false;
+    if (result.has(FlowResult::FirstBytes)) {
+        add({0, Mark::Kind::FirstByte, laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
+        marked = true;
+    }
+    if (result.has(FlowResult::Waited) && waited(flow.to(), result.waitSinceUs, result.waitUntilUs))
+        marked = true;
+    return marked;
+}
+
 bool ConnectionLife::waited(Side toward, qint64 sinceUs, qint64 untilUs)
 {
     if (untilUs - sinceUs < StallMarkUs)

@@ -28,9 +28,9 @@ public:
     // A mark, timed at atUs (monotonic), or now when atUs is negative.
     void mark(Mark::Kind kind, Mark::Lane lane, qint32 code, const QString &note, qint64 atUs = -1);
     void add(Mark mark, qint64 atMonotonicUs);
-    // Bytes waited for toward's side from sinceUs to untilUs (monotonic):
-    // true when that was long enough to mark, and marked.
-    bool waited(Side toward, qint64 sinceUs, qint64 untilUs);
+    // What a call on flow met that the timeline tells: its first bytes, a
+    // wait for its destination long enough to mark. True when it marked.
+    bool noted(const Flow &flow, const FlowResult &result);
     // The connection ends at nowUs while bytes wait toward's side since
     // sinceUs: a long wait's start is marked.
     void endsWhileWaiting(Side toward, qint64 sinceUs, qint64 nowUs);
@@ -39,6 +39,9 @@ public:
     void fill(ConnectionTimeline *timeline, const Flow &up, const Flow &down, qint64 nowUs) const;
 
 private:
+    // Bytes waited for toward's side from sinceUs to untilUs (monotonic):
+    // true when that was long enough to mark, and marked.
+    bool waited(Side toward, qint64 sinceUs, qint64 untilUs);
     ConnectionRecord &m_record;
     ConnectionTimeline &m_timeline;
     qint64 m_originUs;

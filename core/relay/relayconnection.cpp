@@ -70,18 +70,14 @@ bool RelayConnection::settle(Flow &flow, const FlowResult &result)
         return false;
     if (result.has(Event::Moved))
         touched();
-    if (result.has(Event::Delivered))
+    if (m_life.noted(flow, result) || result.has(Event::Delivered))
         markDirty();
     if (result.has(Event::FirstBytes)) {
-        m_life.add({0, Mark::Kind::FirstByte, ConnectionLife::laneOf(flow.from()), 0, QString()}, flow.lastReadUs());
-        markDirty();
         // Before the bytes are relayed: a fault on first data acts on them.
         m_faults.firstBytes();
         if (isFinished())
             return false;
     }
-    if (result.has(Event::Waited) && m_life.waited(flow.to(), result.waitSinceUs, result.waitUntilUs))
-        markDirty();
     if (result.has(Event::FirstHeld)) {
         conditionsChanged(flow); // they go on as the faults left the flow
         return !isFinished();

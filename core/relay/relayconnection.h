@@ -27,14 +27,16 @@ class Worker;
 // One client connection and its upstream leg, relayed with non-blocking POSIX
 // sockets on a worker's epoll set. Lives entirely on the worker's thread.
 //
-// It owns the two legs, the two flows between them (client to upstream,
-// upstream to client), the capture's tap on them, the reaching of an
-// upstream (resolve, then each address in turn: UpstreamConnector), the
-// TLS on both legs (ConnectionTls), the timeouts and the record, whose
-// timeline ConnectionLife writes. What is done to it on purpose is its
+// It owns its sockets (ConnectionLegs), the two flows between them (client
+// to upstream, upstream to client) and what watches their bytes
+// (FlowFilters: the HTTP fault gate, the capture's tap), the way to an
+// upstream (UpstreamReach), the TLS on both legs (ConnectionTls), the
+// timeouts (ConnectionDeadlines) and the record, which ConnectionLife
+// opens, marks and closes. Each of those returns what came of a call, and
+// the connection acts on it. What is done to it on purpose is its
 // FaultDriver's, which reaches it only as a FaultTarget. Its policy
-// (forwarding, or the HTTP proxy's front) decides what the events mean
-// and where the upstream leg goes.
+// (forwarding, or the HTTP proxy's front) decides what the events mean and
+// where the upstream leg goes.
 //
 // What it keeps exact, and QTcpSocket does not: a FIN from one side is passed
 // on as a shutdown of writing toward the other side while the other
