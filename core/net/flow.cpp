@@ -4,6 +4,7 @@
 #include "flowshaper.h"
 #include "leg.h"
 #include "legreader.h"
+#include "legwriter.h"
 #include "monotonicclock.h"
 #include "splicedpath.h"
 
@@ -235,22 +236,18 @@ qsizetype Flow::feedRoom() const
 bool Flow::sendOrFail(const char *data, qsizetype length, qsizetype *sent)
 {
     *sent = 0;
-    while (*sent < length) {
-        const ssize_t n = m_destination->write(data + *sent, size_t(length - *sent));
-        if (n > 0) {
-            *sent += n;
-            continue;
-        }
-        const int error = errno;
-        if (n < 0 && error == EINTR)
-            continue;
-        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK))
-            break;
-        m_delivered += quint64(*sent);
-        fail(FlowResult::At::Destination, n < 0 ? error : EPIPE);
+    const LegWriter::Result result = LegWriter::write(
+        [&] { return length - *sent; },
+        [&](qsizetype offered) { return m_destination->write(data + *sent, size_t(offered)); },
+        [&](qsizetype written) {
+            *sent += written;
+            return true;
+        });
+    m_delivered += quint64(*sent);
+    if (result.outcome == LegWriter::Outcome::Failed) {
+        fail(FlowResult::At::Destination, result.error);
         return false;
     }
-    m_delivered += quint64(*sent);
     if (*sent > 0)
         report(FlowResult::Delivered);
     return true;

@@ -3,6 +3,7 @@
 #include "flow.h"
 #include "leg.h"
 #include "legreader.h"
+#include "legwriter.h"
 
 #include <cerrno>
 
@@ -193,40 +194,46 @@ bool ShapedPath::deliver()
     if (!flow.m_destination->isOpen() || flow.m_firstHeld)
         return true; // held until the upstream is there, or until resume()
     const qint64 now = flow.nowUs();
-    while (!flow.m_buffer.isEmpty()) {
-        qint64 allowed = flow.m_buffer.size();
-        qint64 wakeUs = -1;
-        if (m_shaper)
-            allowed = m_shaper->writable(allowed, now, &wakeUs);
-        if (m_limit != NoLimit)
-            allowed = qMin<qint64>(allowed, qint64(m_limit - qMin(m_limit, flow.m_delivered)));
-        if (allowed <= 0) {
-            if (limitReached())
-                return false;
-            wakeAt(wakeUs);
-            return true;
-        }
-        const ssize_t n = flow.m_destination->write(flow.m_buffer.data(), size_t(allowed));
-        if (n > 0) {
-            flow.m_buffer.consume(n);
-            flow.m_delivered += quint64(n);
+    qint64 wakeUs = -1;
+    const LegWriter::Result result = LegWriter::write(
+        [&] {
+            // What the shaper and the limit let go now.
+            qint64 allowed = flow.m_buffer.size();
+            wakeUs = -1;
+            if (m_shaper && allowed > 0)
+                allowed = m_shaper->writable(allowed, now, &wakeUs);
+            if (m_limit != NoLimit)
+                allowed = qMin<qint64>(allowed, qint64(m_limit - qMin(m_limit, flow.m_delivered)));
+            return qsizetype(allowed);
+        },
+        [&](qsizetype offered) { return flow.m_destination->write(flow.m_buffer.data(), size_t(offered)); },
+        [&](qsizetype written) {
+            flow.m_buffer.consume(written);
+            flow.m_delivered += quint64(written);
             if (m_shaper)
-                m_shaper->wrote(n, now);
+                m_shaper->wrote(written, now);
             flow.report(FlowResult::Event(FlowResult::Delivered | FlowResult::Moved));
-            if (limitReached())
-                return false;
-            continue;
-        }
-        const int error = errno;
-        if (n < 0 && error == EINTR)
-            continue;
-        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) {
-            // The destination is full: its next edge brings flush().
-            flow.waitBegins();
-            return true;
-        }
-        flow.fail(FlowResult::At::Destination, n < 0 ? error : EPIPE);
+            return !limitReached();
+        });
+    switch (result.outcome) {
+    case LegWriter::Outcome::Stopped: // at the limit
         return false;
+    case LegWriter::Outcome::Full:
+        // The destination is full: its next edge brings flush().
+        flow.waitBegins();
+        return true;
+    case LegWriter::Outcome::Failed:
+        flow.fail(FlowResult::At::Destination, result.error);
+        return false;
+    case LegWriter::Outcome::Done:
+        break;
+    }
+    if (!flow.m_buffer.isEmpty()) {
+        // Held: at the limit, or until the shaper lets more go.
+        if (limitReached())
+            return false;
+        wakeAt(wakeUs);
+        return true;
     }
     flow.m_buffer.release();
     flow.waitEnds();

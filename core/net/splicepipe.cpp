@@ -1,8 +1,7 @@
 #include "splicepipe.h"
 
 #include "leg.h"
-
-#include <cerrno>
+#include "legwriter.h"
 
 ssize_t SplicePipe::fill(Leg &source, size_t length)
 {
@@ -14,23 +13,14 @@ ssize_t SplicePipe::fill(Leg &source, size_t length)
 
 qsizetype SplicePipe::drain(Leg &destination, int *error)
 {
-    *error = 0;
     qsizetype moved = 0;
-    while (m_piped > 0) {
-        const ssize_t n = destination.writeFromPipe(m_pipe.read, size_t(m_piped));
-        if (n > 0) {
-            m_piped -= int(n);
-            moved += n;
-            continue;
-        }
-        const int failure = errno;
-        if (n < 0 && failure == EINTR)
-            continue;
-        if (n < 0 && (failure == EAGAIN || failure == EWOULDBLOCK))
-            break;
-        *error = n < 0 ? failure : EPIPE;
-        break;
-    }
+    *error = LegWriter::write([this] { return qsizetype(m_piped); },
+                              [&](qsizetype offered) { return destination.writeFromPipe(m_pipe.read, size_t(offered)); },
+                              [&](qsizetype written) {
+                                  m_piped -= int(written);
+                                  moved += written;
+                                  return true;
+                              }).error;
     return moved;
 }
 
