@@ -5,29 +5,16 @@
 
 #include <QHostAddress>
 
+using namespace HttpSyntax;
+
 namespace {
 
 using Values = QVarLengthArray<QByteArrayView, 4>;
 
-// Calls visit(item) for each trimmed item of a comma-separated value, until
-// it returns true; returns whether it did.
-template <typename Visit>
-bool anyItem(QByteArrayView value, Visit visit)
-{
-    while (true) {
-        const qsizetype comma = value.indexOf(',');
-        if (visit((comma < 0 ? value : value.first(comma)).trimmed()))
-            return true;
-        if (comma < 0)
-            return false;
-        value = value.sliced(comma + 1);
-    }
-}
-
 bool listsToken(const Values &values, QByteArrayView token)
 {
     for (QByteArrayView value : values) {
-        if (anyItem(value, [token](QByteArrayView item) { return item.compare(token, Qt::CaseInsensitive) == 0; }))
+        if (anyListItem(value, [token](QByteArrayView item) { return sameName(item, token); }))
             return true;
     }
     return false;
@@ -104,16 +91,6 @@ bool parseAuthority(QByteArrayView authority, quint16 defaultPort, HttpProxyRequ
     return route->port != 0;
 }
 
-bool sameName(QByteArrayView name, QByteArrayView other)
-{
-    return name.size() == other.size() && name.compare(other, Qt::CaseInsensitive) == 0;
-}
-
-// Headers that frame or route a request: proxymon writes its own, and a
-// Connection header may not make them hop-by-hop (the body would go out
-// unframed, and the upstream would read it as requests).
-constexpr QByteArrayView FramingHeaders[] = {"Content-Length", "Transfer-Encoding", "Host"};
-
 // Headers the upstream does not get as they came: the hop-by-hop ones
 // (RFC 9110 7.6.1), those the options name, and the framing and routing
 // ones, which the rewritten head writes itself.
@@ -125,33 +102,7 @@ bool notPassedOn(QByteArrayView name, const Values &connectionOptions)
         if (sameName(name, hop))
             return true;
     }
-    for (QByteArrayView framing : FramingHeaders) {
-        if (sameName(name, framing))
-            return true;
-    }
-    return listsToken(connectionOptions, name);
-}
-
-// The transfer codings of a request, lower case and comma-separated, into
-// *codings; false when one is not a token or chunked is not only last (RFC
-// 9112 6.1: it is applied once, and last).
-bool transferCodings(const Values &values, QByteArray *codings)
-{
-    bool chunked = false;
-    for (QByteArrayView value : values) {
-        const bool bad = anyItem(value, [codings, &chunked](QByteArrayView item) {
-            if (!HttpSyntax::isToken(item) || chunked)
-                return true;
-            chunked = item.compare("chunked", Qt::CaseInsensitive) == 0;
-            if (!codings->isEmpty())
-                *codings += ", ";
-            *codings += item.toByteArray().toLower();
-            return false;
-        });
-        if (bad)
-            return false;
-    }
-    return chunked;
+    return !framingHeader(name).isEmpty() || listsToken(connectionOptions, name);
 }
 
 } // namespace
@@ -229,15 +180,16 @@ bool HttpProxyRequest::read(const HttpMessageStream::Event &event, QByteArrayVie
         return refuseWith(400, QStringLiteral("'%1' is not a valid host[:port]").arg(QString::fromLatin1(authority)));
 
     const Values options = connectionOptions(head);
-    for (QByteArrayView framing : FramingHeaders) {
-        if (listsToken(options, framing))
+    for (QByteArrayView value : options) {
+        QByteArrayView named;
+        if (anyListItem(value, [&named](QByteArrayView item) { return !(named = framingHeader(item)).isEmpty(); }))
             return refuseWith(400, QStringLiteral("Connection names %1, which frames or routes the request and is "
                                                   "not hop-by-hop")
-                                       .arg(QString::fromLatin1(framing)));
+                                       .arg(QString::fromLatin1(named)));
     }
     const Values codingValues = head.values("Transfer-Encoding");
     QByteArray codings;
-    if (!codingValues.isEmpty() && !transferCodings(codingValues, &codings))
+    if (!codingValues.isEmpty() && !requestCodings(codingValues, &codings))
         return refuseWith(400, QStringLiteral("Transfer-Encoding must list tokens and end in chunked, once"));
     request->persistent = keepsOpen(head, options);
     request->method = method == "HEAD" ? Method::Head : Method::Other;
@@ -307,10 +259,8 @@ void HttpProxyRequest::appendBody(const HttpMessageStream::Event &event, QByteAr
         // A trailer may not frame or route the request (RFC 9110 6.5.1).
         const QByteArrayView line = event.framing;
         const QByteArrayView name = line.first(qMax<qsizetype>(0, line.indexOf(':')));
-        for (QByteArrayView framing : FramingHeaders) {
-            if (sameName(name, framing))
-                return;
-        }
+        if (!framingHeader(name).isEmpty())
+            return;
         wire->append(line);
         break;
     }

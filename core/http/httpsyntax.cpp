@@ -29,6 +29,16 @@ bool lineContent(QByteArrayView line, QByteArrayView *content)
 
 } // namespace
 
+QByteArrayView HttpSyntax::framingHeader(QByteArrayView name)
+{
+    for (QByteArrayView framing : {QByteArrayView("Content-Length"), QByteArrayView("Transfer-Encoding"),
+                                   QByteArrayView("Host")}) {
+        if (sameName(name, framing))
+            return framing;
+    }
+    return QByteArrayView();
+}
+
 bool HttpSyntax::isTokenChar(char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))

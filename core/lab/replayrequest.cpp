@@ -3,31 +3,19 @@
 #include "httpexchange.h"
 #include "httpsyntax.h"
 
+using HttpSyntax::sameName;
+
 namespace {
 
-bool sameName(QByteArrayView a, QByteArrayView b)
+// The values of the request's Transfer-Encoding lines, in order.
+QList<QByteArrayView> transferEncodings(const QList<QPair<QByteArray, QByteArray>> &headers)
 {
-    return a.compare(b, Qt::CaseInsensitive) == 0;
-}
-
-// The comma-separated items of a value, trimmed and lower case.
-QList<QByteArray> items(const QByteArray &value)
-{
-    QList<QByteArray> out;
-    for (const QByteArray &item : value.split(','))
-        out.append(item.trimmed().toLower());
-    return out;
-}
-
-// The request's transfer codings, all Transfer-Encoding lines in order.
-QList<QByteArray> transferCodings(const QList<QPair<QByteArray, QByteArray>> &headers)
-{
-    QList<QByteArray> codings;
+    QList<QByteArrayView> values;
     for (const auto &[name, value] : headers) {
         if (sameName(name, "transfer-encoding"))
-            codings += items(value);
+            values.append(value);
     }
-    return codings;
+    return values;
 }
 
 } // namespace
@@ -115,23 +103,22 @@ QString ReplayRequest::problem() const
             return QStringLiteral("%1's value holds a control character (CR, LF, NUL...); servers would read it "
                                   "differently")
                 .arg(QString::fromUtf8(name));
-        if (sameName(name, "connection") || sameName(name, "proxy-connection")) {
-            for (const QByteArray &option : items(value)) {
-                if (option == "content-length" || option == "transfer-encoding" || option == "host")
-                    return QStringLiteral("%1 may not name %2: the request's framing is not hop-by-hop")
-                        .arg(QString::fromUtf8(name), QString::fromUtf8(option));
-            }
+        QByteArrayView framing;
+        if ((sameName(name, "connection") || sameName(name, "proxy-connection"))
+            && HttpSyntax::anyListItem(value, [&framing](QByteArrayView option) {
+                   return !(framing = HttpSyntax::framingHeader(option)).isEmpty();
+               })) {
+            return QStringLiteral("%1 may not name %2: the request's framing is not hop-by-hop")
+                .arg(QString::fromUtf8(name), QString::fromLatin1(framing).toLower());
         }
     }
-    if (const QList<QByteArray> codings = transferCodings(headers); !codings.isEmpty()) {
+    if (const QList<QByteArrayView> values = transferEncodings(headers); !values.isEmpty()) {
         if (version == "HTTP/1.0")
             return QStringLiteral("HTTP/1.0 has no Transfer-Encoding");
-        for (const QByteArray &coding : codings) {
-            if (!HttpSyntax::isToken(coding))
-                return QStringLiteral("Transfer-Encoding must list codings, one word each");
-        }
-        if (codings.last() != "chunked" || codings.count("chunked") != 1)
-            return QStringLiteral("Transfer-Encoding must end in chunked, once (proxymon frames the body)");
+        QByteArray codings;
+        if (!HttpSyntax::requestCodings(values, &codings))
+            return QStringLiteral("Transfer-Encoding must list codings, one word each, and end in chunked, once "
+                                  "(proxymon frames the body)");
     }
     return QString();
 }
@@ -139,14 +126,14 @@ QString ReplayRequest::problem() const
 QByteArray ReplayRequest::bytes(bool absoluteForm) const
 {
     QByteArray head = method + ' ' + (absoluteForm ? url : target()) + ' ' + version + "\r\n";
-    const QList<QByteArray> codings = transferCodings(headers);
-    const bool chunked = !codings.isEmpty() && codings.last() == "chunked";
+    QByteArray codings;
+    const bool chunked = HttpSyntax::requestCodings(transferEncodings(headers), &codings);
     bool framed = false;
     bool hasHost = false;
     // One framing line, where the first one the headers had was.
     const auto frame = [&] {
         if (!framed) {
-            head += chunked ? "Transfer-Encoding: " + codings.join(", ") + "\r\n"
+            head += chunked ? "Transfer-Encoding: " + codings + "\r\n"
                             : "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
         }
         framed = true;
