@@ -58,8 +58,8 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
         takeBatch(records, exchanges);
     }, this);
     m_files = new CaptureFiles(&m_store, m_intake, this);
-    connect(m_files, &CaptureFiles::problem, this, [this](const QString &text) { showBanner(text, true); });
-    connect(m_files, &CaptureFiles::message, this, [this](const QString &text) { statusBar()->showMessage(text, 8000); });
+    connect(m_files, &CaptureFiles::problem, this, &MainWindow::showProblem);
+    connect(m_files, &CaptureFiles::message, this, &MainWindow::showMessage);
     connect(m_files, &CaptureFiles::replacing, this, [this] {
         m_server->stop();
         m_resender->forget();
@@ -70,10 +70,10 @@ MainWindow::MainWindow(const ProxyConfig &engine, QWidget *parent)
         m_status->refresh();
     });
     m_session = new ProxySession(m_server, engine, this);
-    connect(m_session, &ProxySession::problem, this, [this](const QString &text) { showBanner(text, true); });
+    connect(m_session, &ProxySession::problem, this, &MainWindow::showProblem);
     m_resender = new Resender(m_server, &m_store, this);
-    connect(m_resender, &Resender::problem, this, [this](const QString &text) { showBanner(text, true); });
-    connect(m_resender, &Resender::message, this, [this](const QString &text) { statusBar()->showMessage(text, 8000); });
+    connect(m_resender, &Resender::problem, this, &MainWindow::showProblem);
+    connect(m_resender, &Resender::message, this, &MainWindow::showMessage);
     buildActions();
     buildToolBar();
     buildViews();
@@ -235,9 +235,7 @@ void MainWindow::buildViews()
     });
     connect(m_actions, &CaptureActions::exportRequested, m_files, &CaptureFiles::askExport);
     connect(m_actions, &CaptureActions::resendRequested, m_resender, &Resender::resend);
-    connect(m_actions, &CaptureActions::message, this, [this](const QString &text) {
-        statusBar()->showMessage(text, 6000);
-    });
+    connect(m_actions, &CaptureActions::message, this, &MainWindow::showMessage);
     connect(m_views->connections(), &QWidget::customContextMenuRequested, this, &MainWindow::showConnectionMenu);
     connect(m_views->exchanges(), &QWidget::customContextMenuRequested, m_actions, &CaptureActions::showExchangeMenu);
 }

@@ -6,6 +6,7 @@
 
 #include <QHash>
 #include <QMainWindow>
+#include <QStatusBar>
 #include <QTimer>
 
 class BatchIntake;
@@ -87,6 +88,10 @@ private:
     void takeBatch(const QList<ConnectionRecord> &records, const QList<HttpExchange> &exchanges);
     void onListeningChanged(bool listening);
     void showBanner(const QString &text, bool error);
+    // What a part of the window reports: a problem in the banner, news in
+    // the status bar for a while.
+    void showProblem(const QString &text) { showBanner(text, true); }
+    void showMessage(const QString &text) { statusBar()->showMessage(text, 8000); }
     void showConnectionMenu(const QPoint &at);
     void setShownFile(const QString &path);
 
