@@ -213,7 +213,7 @@ void FaultDriver::refresh()
         if (flow.shaper())
             what.append(ConditionRule::describe(flow.shaper()->conditions()));
         if (!flow.finPassed()) {
-            if (flow.paused())
+            if (flow.heldBy(Flow::Stall))
                 what.append(QStringLiteral("stalled"));
             if (flow.discarding())
                 what.append(QStringLiteral("black hole"));
@@ -269,19 +269,18 @@ bool FaultDriver::actOn(Flow &flow, const FaultAction &action, const QString &wh
     case Kind::HalfClose:
         // What it holds goes first: a limit of what it has read.
         m_limitSteps[toward] = {action, why, false};
-        flow.setPaused(true);
+        flow.hold(Flow::HalfClose);
         flow.setDeliveryLimit(flow.delivered() + flow.held());
         break;
     case Kind::Stall:
-        flow.setPaused(true);
+        flow.hold(Flow::Stall);
         break;
     case Kind::Blackhole:
         flow.setDiscarding(true);
         break;
     case Kind::Resume:
         flow.setDiscarding(false);
-        if (!m_target.isFinished())
-            flow.setPaused(false);
+        flow.letGo(Flow::Stall); // a half-close's or a clean close's hold stays
         break;
     case Kind::Throttle:
         m_throttledByHand[flow.fromClient() ? 0 : 1] = !action.conditions.isEmpty();
@@ -334,7 +333,7 @@ void FaultDriver::closeCleanly(const QString &why)
         Flow &flow = m_target.flowTo(toward);
         if (flow.finPassed())
             continue;
-        flow.setPaused(true);
+        flow.hold(Flow::Closing);
         flow.setDeliveryLimit(flow.delivered() + flow.held());
         m_target.conditionsChanged(flow); // what it holds goes, then the limit is met
         if (m_target.isFinished())

@@ -88,7 +88,7 @@ void Flow::pumpSource()
         }
         return;
     }
-    if (halted() || m_eof || m_paused || m_firstHeld || !m_source->isOpen())
+    if (halted() || m_eof || m_holders || m_firstHeld || !m_source->isOpen())
         return;
     if (shaped()) {
         m_path->pump();
@@ -357,7 +357,7 @@ FlowResult Flow::dropHeld()
 
 FlowResult Flow::halt()
 {
-    setPaused(true);
+    hold(Halted);
     return dropHeld();
 }
 

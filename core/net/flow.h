@@ -123,9 +123,19 @@ public:
     // a delay. Needs Shared::timers and a wake timer.
     void setShaper(std::unique_ptr<FlowShaper> shaper);
     const FlowShaper *shaper() const { return m_path ? m_path->shaper() : nullptr; }
-    // A stall: the source is not read, so its sender meets backpressure.
-    void setPaused(bool paused) { m_paused = paused; }
-    bool paused() const { return m_paused; }
+    // Who stops the source being read (its sender then meets
+    // backpressure): each holds it and lets it go for itself alone, so that
+    // none ends another's hold (a resume ends a stall, not a clean close).
+    enum Holder : quint8 {
+        Stall = 1 << 0,     // the user's or a rule's, until a resume
+        HalfClose = 1 << 1, // a half-close toward the destination: for good
+        Closing = 1 << 2,   // a clean close: for good
+        Halted = 1 << 3,    // halt(): for good
+    };
+    void hold(Holder holder) { m_holders |= holder; }
+    void letGo(Holder holder) { m_holders &= quint8(~holder); }
+    bool heldBy(Holder holder) const { return m_holders & holder; }
+    bool paused() const { return m_holders != 0; }
     // A black hole: the source is read and its bytes dropped; its FIN is
     // kept until the hole is removed, and passes on (Ended) at resume().
     void setDiscarding(bool discarding);
@@ -249,7 +259,8 @@ private:
     bool m_firstHeld = false;     // the first bytes are in the buffer, unshown
     qint64 m_lastReadUs = -1;
     DestinationWait m_wait;
-    bool m_paused = false;
+    quint8 m_holders = 0; // Holder bits
+
     bool m_sourceLeft = false;    // a shaped flow stopped reading a source that may hold more,
                                   // or a fed flow had no room for its session
     std::unique_ptr<ShapedPath> m_path;

@@ -151,7 +151,7 @@ void ShapedPath::pump()
             }
             flow.show(data, received);
             flow.append(data, received);
-            return deliver() && !flow.m_paused;
+            return deliver() && !flow.paused();
         });
     switch (read.outcome) {
     case LegReader::Outcome::Share:

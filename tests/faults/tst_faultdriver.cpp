@@ -34,12 +34,14 @@ public:
     ~FakeConnection() { faults.stop(); }
 
     // Pumps, flushes and runs the timers until done() or 10 s.
-    bool drive(const std::function<bool()> &done)
+    // Relays as a connection would until done() or timeoutMs; false on
+    // the timeout.
+    bool drive(const std::function<bool()> &done, int timeoutMs = 10'000)
     {
         QElapsedTimer clock;
         clock.start();
         while (!done()) {
-            if (clock.elapsed() > 10'000)
+            if (clock.elapsed() > timeoutMs)
                 return false;
             pollfd ready[2] = {{client.leg.descriptor(), POLLIN | POLLOUT | POLLRDHUP, 0},
                                {upstream.leg.descriptor(), POLLIN | POLLOUT | POLLRDHUP, 0}};
@@ -175,6 +177,7 @@ class tst_FaultDriver : public QObject
 private slots:
     void limitThenResetDeliversExactlyTheLimit();
     void halfCloseTowardTheClientKeepsTheUploadFlowing();
+    void aResumeEndsAStallNotAHalfClose();
     void cleanCloseDeliversWhatIsHeldThenFinsBothWays();
     void stallForADurationResumesByItself();
     void aRuleIsDrawnOncePerConnection();
@@ -219,6 +222,27 @@ void tst_FaultDriver::halfCloseTowardTheClientKeepsTheUploadFlowing()
     QCOMPARE(Loopback::readUntilEof(connection.upstream.peer.fd(), &error), QByteArray("still uploading"));
     QCOMPARE(error, 0);
     QVERIFY(!connection.finished);
+}
+
+void tst_FaultDriver::aResumeEndsAStallNotAHalfClose()
+{
+    // Each hold on a flow is its holder's: a resume (the user's, or the
+    // end of a rule's stall) lets go of the stalls only.
+    FakeConnection connection;
+    connection.faults.act(action(FaultAction::Kind::HalfClose, FaultAction::Target::Client), QStringLiteral("by the test"));
+    connection.faults.act(action(FaultAction::Kind::Stall, FaultAction::Target::Upstream), QStringLiteral("by the test"));
+    QVERIFY(connection.drive([&] { return connection.down.finPassed(); }));
+    QVERIFY(Loopback::sendAll(connection.client.peer.fd(), "held back"));
+    QVERIFY(!connection.drive([&] { return connection.up.delivered() > 0; }, 200));
+    connection.faults.act(action(FaultAction::Kind::Resume, FaultAction::Target::Both), QStringLiteral("by the test"));
+    // The stalled upload goes on; what the upstream sends after the
+    // half-close toward the client stays unread, and nothing breaks.
+    QVERIFY(Loopback::sendAll(connection.upstream.peer.fd(), "too late"));
+    QVERIFY(connection.drive([&] { return connection.up.delivered() == 9; }));
+    QVERIFY(!connection.drive([&] { return connection.finished || connection.down.held() > 0; }, 300));
+    QCOMPARE(connection.down.delivered(), quint64(0));
+    QVERIFY(connection.up.paused() == false);
+    QVERIFY(connection.down.heldBy(Flow::HalfClose));
 }
 
 void tst_FaultDriver::cleanCloseDeliversWhatIsHeldThenFinsBothWays()

@@ -35,7 +35,7 @@ struct ForwardingOwner final
         // As a connection does: the destination reads the end of the stream.
         if (result.has(Event::LimitReached)) {
             ++limitsReached;
-            flow.setPaused(true);
+            flow.hold(Flow::HalfClose);
             finDue(flow);
         }
         if (result.has(Event::FinDue))
