@@ -29,6 +29,13 @@ void ConnectionLegs::describeClient(ConnectionRecord *record, const QString &lis
     }
 }
 
+const QHostAddress &ConnectionLegs::clientAddress()
+{
+    if (!m_clientAddress)
+        m_clientAddress.emplace(m_peer.data());
+    return *m_clientAddress;
+}
+
 Leg &ConnectionLegs::replace(Side side, Leg &replacement)
 {
     Leg &old = *m_current[side];

@@ -5,7 +5,10 @@
 #include "flow.h"
 #include "tcpleg.h"
 
+#include <QHostAddress>
+
 #include <cstdint>
+#include <optional>
 
 // The two legs of one connection as its flows see them (a TCP socket, or
 // TLS over it) and what was done to each socket: a FIN sent toward it, or
@@ -32,8 +35,10 @@ public:
     // listenText when the listener's address says it all, else (a
     // wildcard listener's) the socket's own.
     void describeClient(ConnectionRecord *record, const QString &listenText);
-    // The client's address, as describeClient() asked it.
+    // The client's address, as describeClient() asked it; as a
+    // QHostAddress made on first use (a rule or the allow-list asks).
     const SocketAddress &peer() const { return m_peer; }
+    const QHostAddress &clientAddress();
 
     Leg &operator[](Side side) { return *m_current[side]; }
     TcpLeg &tcp(Side side) { return side == Flow::Client ? m_client : m_upstream; }
@@ -76,6 +81,7 @@ private:
     TcpLeg m_client;
     TcpLeg m_upstream;
     SocketAddress m_peer;
+    std::optional<QHostAddress> m_clientAddress;
     Leg *m_current[2] = {&m_client, &m_upstream};
     std::uintptr_t m_generation = 0; // of the upstream's socket, modulo 4
     bool m_finSent[2] = {false, false}; // toward each side, on its current socket

@@ -33,6 +33,14 @@ ConnectionLife::ConnectionLife(ConnectionRecord &record, quint64 id)
     mark(Mark::Kind::Accepted, Mark::Lane::Client, 0, QString(), m_originUs);
 }
 
+void ConnectionLife::halfClosed(Side side)
+{
+    if (!m_halfClosed) {
+        m_halfClosed = true;
+        m_firstFin = side;
+    }
+}
+
 void ConnectionLife::closed(ConnectionRecord::CloseReason reason, const QString &why, qint64 nowUs)
 {
     m_record.state = ConnectionRecord::State::Closed;

@@ -23,6 +23,12 @@ public:
     const qint64 &originUs() const { return m_originUs; }
     static Mark::Lane laneOf(Side side) { return side == Flow::Client ? Mark::Lane::Client : Mark::Lane::Upstream; }
 
+    // The connection is half-closed from side's end from now (its FIN
+    // read, or an HTTP proxy closing toward the client): the first such
+    // side says how it ended, and starts the half-close timeout.
+    void halfClosed(Side side);
+    bool isHalfClosed() const { return m_halfClosed; }
+    Side firstFin() const { return m_firstFin; }
     // The connection ended at nowUs (monotonic): why is for display.
     void closed(ConnectionRecord::CloseReason reason, const QString &why, qint64 nowUs);
     // A mark, timed at atUs (monotonic), or now when atUs is negative.
@@ -46,4 +52,6 @@ private:
     ConnectionTimeline &m_timeline;
     qint64 m_originUs;
     int m_markedStalls = 0;
+    Side m_firstFin = Flow::Client;
+    bool m_halfClosed = false;
 };

@@ -341,8 +341,8 @@ void ForwardingPolicy::flowEnded(Flow &flow)
         m_connection.tls().mirrorTruncation();
     }
     flow.markEnded();
-    m_connection.finReceived(flow.from());
-    m_connection.noteFin(flow.from());
+    m_connection.mark(TimelineMark::Kind::Fin, flow.from());
+    m_connection.life().halfClosed(flow.from());
     m_connection.touched();
     const bool upEnded = m_connection.up().ended();
     if (!upEnded || !m_connection.down().ended())
@@ -357,7 +357,7 @@ void ForwardingPolicy::finDue(Flow &flow)
     if (flow.finPassed())
         return;
     flow.markFinPassed();
-    // The last FIN of the two goes out with close() in finish(); a separate
+    // The last FIN of the two goes out with close() in end(); a separate
     // shutdown() would only cost a system call per connection.
     if (!m_connection.up().finPassed() || !m_connection.down().finPassed()) {
         m_connection.passFin(flow.to());
@@ -365,5 +365,5 @@ void ForwardingPolicy::finDue(Flow &flow)
     }
     // Both sides said FIN and everything they sent has been handed to the
     // kernel: closing now loses nothing.
-    m_connection.end(m_connection.firstFin() == Side::Client ? Reason::ClientFin : Reason::UpstreamFin, QString());
+    m_connection.end(m_connection.life().firstFin() == Side::Client ? Reason::ClientFin : Reason::UpstreamFin, QString());
 }

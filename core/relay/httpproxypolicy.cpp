@@ -209,8 +209,8 @@ bool HttpProxyPolicy::clientRead(const char *data, qsizetype received)
 void HttpProxyPolicy::clientEnded()
 {
     m_connection.up().markEnded();
-    m_connection.finReceived(Side::Client);
-    m_connection.noteFin(Side::Client);
+    m_connection.mark(TimelineMark::Kind::Fin, Side::Client);
+    m_connection.life().halfClosed(Side::Client);
     m_connection.touched();
     m_connection.markDirty();
     if (m_closingClient) {
@@ -362,7 +362,7 @@ void HttpProxyPolicy::dropUpstream()
 void HttpProxyPolicy::flowEnded(Flow &)
 {
     // Only the upstream's end comes here; the client's is read by readClient().
-    m_connection.finReceived(Side::Upstream);
+    m_connection.mark(TimelineMark::Kind::Fin, Side::Upstream);
     m_connection.touched();
     const HttpProxyFront::UpstreamEnd end = m_front.upstreamEnded();
     dropUpstream();
@@ -444,7 +444,7 @@ void HttpProxyPolicy::closeClientWhenFlushed(Reason reason)
     dropUpstream();
     m_parked.clear();
     // The half-close timeout bounds how long the client may keep sending.
-    m_connection.noteFin(Side::Upstream);
+    m_connection.life().halfClosed(Side::Upstream);
     Flow &down = m_connection.down();
     down.markEnded();
     if (!m_connection.up().ended())

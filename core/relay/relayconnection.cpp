@@ -41,7 +41,7 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     // calls per connection.
 }
 
-// Normally finish() has closed both legs already; their destructors are
+// Normally end() has closed both legs already; their destructors are
 // the backstop for a worker torn down mid-connection.
 RelayConnection::~RelayConnection() = default;
 
@@ -95,11 +95,6 @@ bool RelayConnection::settle(Flow &flow, const FlowResult &result)
     return !isFinished();
 }
 
-void RelayConnection::finReceived(Side side)
-{
-    mark(Mark::Kind::Fin, side);
-}
-
 void RelayConnection::passFin(Side toward)
 {
     m_legs.passFin(toward);
@@ -118,7 +113,7 @@ void RelayConnection::begin()
     // What watches the flows' bytes: what decides what they do, then the
     // capture, which records what was done.
     if (!rules.faults.isEmpty())
-        m_faults.makeHttpGate(rules.faults, clientAddress(), config.headLimits());
+        m_faults.makeHttpGate(rules.faults, m_legs.clientAddress(), config.headLimits());
     if (HttpFaultGate *gate = m_faults.httpGate())
         m_filters.add(gate);
     if (config.capture)
@@ -127,25 +122,18 @@ void RelayConnection::begin()
         m_policy = std::make_unique<HttpProxyPolicy>(*this);
     else
         m_policy = std::make_unique<ForwardingPolicy>(*this);
-    if (!config.allowedClients.isEmpty() && !config.clientAllowed(clientAddress())) {
+    if (!config.allowedClients.isEmpty() && !config.clientAllowed(m_legs.clientAddress())) {
         m_policy->refuse(QStringLiteral("client %1 is not on the allow-list").arg(m_record.client));
         return;
     }
     if (!rules.conditions.isEmpty())
-        m_reach.holdFirstConnect(m_faults.applyConditions(rules.conditions, clientAddress(), true));
+        m_reach.holdFirstConnect(m_faults.applyConditions(rules.conditions, m_legs.clientAddress(), true));
     if (!rules.faults.isEmpty()) {
-        m_faults.arm(rules.faults, clientAddress(), m_life.originUs());
+        m_faults.arm(rules.faults, m_legs.clientAddress(), m_life.originUs());
         if (isFinished())
             return;
     }
     m_policy->begin();
-}
-
-const QHostAddress &RelayConnection::clientAddress()
-{
-    if (!m_clientAddress)
-        m_clientAddress.emplace(m_legs.peer().data());
-    return *m_clientAddress;
 }
 
 void RelayConnection::conditionsChanged(Flow &flow)
@@ -160,7 +148,7 @@ void RelayConnection::conditionsChanged(Flow &flow)
 
 void RelayConnection::rulesChanged()
 {
-    m_faults.rulesChanged(m_worker.rules().conditions, clientAddress());
+    m_faults.rulesChanged(m_worker.rules().conditions, m_legs.clientAddress());
 }
 
 void RelayConnection::resetSide(Side side)
@@ -383,14 +371,6 @@ void RelayConnection::yield(Side side)
     m_worker.pumpLater(this, side);
 }
 
-void RelayConnection::noteFin(Side side)
-{
-    if (!m_anyFin) {
-        m_anyFin = true;
-        m_firstFin = side;
-    }
-}
-
 void RelayConnection::sideFailed(Side side, int error)
 {
     if (m_legs.died(side))
@@ -462,7 +442,7 @@ void RelayConnection::checkTimeouts(qint64 nowMs)
     const bool handshaking = m_phase == Phase::Handshaking && m_tls.upstreamHandshaking();
     const Expired expired = m_deadlines.check(
         nowMs, config, {m_tls.clientHandshaking(), m_tls.handshakeStartedMs(),
-                        m_phase == Phase::Resolving || m_phase == Phase::Connecting || handshaking, m_anyFin});
+                        m_phase == Phase::Resolving || m_phase == Phase::Connecting || handshaking, m_life.isHalfClosed()});
     if (expired == Expired::Nothing)
         return;
     if (expired == Expired::Reaching) {

@@ -14,11 +14,8 @@
 #include "sessionpolicy.h"
 #include "upstreamreach.h"
 
-#include <QHostAddress>
-
 #include <cstdint>
 #include <memory>
-#include <optional>
 
 struct ClientHello;
 class TlsServerContext;
@@ -109,17 +106,13 @@ public:
     FlowFilters &filters() { return m_filters; }
     // Shows the filters bytes the policy itself sent toward a side.
     void capture(const Flow &flow, const char *data, qsizetype size) override;
-    // The first FIN of the connection, for the record and the half-close
-    // timeout.
-    void noteFin(Side side);
-    Side firstFin() const { return m_firstFin; }
+    // Its life: the timeline's marks, the first FIN, the close.
+    ConnectionLife &life() { return m_life; }
     void touched();
     void markDirty();
     // The connection's life: a mark on side's lane, timed now (or at atUs,
     // monotonic, when the caller has just read the clock).
     void mark(TimelineMark::Kind kind, Side side, qint32 code = 0, const QString &note = QString(), qint64 atUs = -1);
-    // side's FIN was read (a read returned 0).
-    void finReceived(Side side);
     // Passes a FIN toward side (shuts down writing to it).
     void passFin(Side toward);
     // Resolves host and connects to it, as the upstream leg; with tls,
@@ -162,8 +155,6 @@ private:
     // A shaped flow's bytes are due.
     void upDue() { settle(m_up, m_up.wake()); }
     void downDue() { settle(m_down, m_down.wake()); }
-    // Made on first use, when a rule or the allow-list asks.
-    const QHostAddress &clientAddress();
     // The way to an upstream: the phase it starts in, and what each of
     // its steps said to do next.
     void startReaching();
@@ -187,8 +178,6 @@ private:
     MemberTimer<RelayConnection, &RelayConnection::downDue> m_downDue{*this};
     Flow m_up;
     Flow m_down;
-    Side m_firstFin = Client;
-    bool m_anyFin = false;
     ConnectionDeadlines m_deadlines;
 
     // The connection's own timer on the worker's heap: a held connect.
@@ -197,7 +186,6 @@ private:
     UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record, m_tls};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
     FlowFilters m_filters; // points to the gate and m_tap
-    std::optional<QHostAddress> m_clientAddress;
     FaultDriver m_faults;
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
