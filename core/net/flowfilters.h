@@ -19,9 +19,8 @@
 class FlowFilters final : public FlowObserver
 {
 public:
-    // observer outlives the list, or is removed first.
+    // observer outlives the list's use by the flows.
     void add(FlowObserver *observer);
-    void remove(FlowObserver *observer);
     // What the flows are to be given: null when there is no observer, the
     // only one itself (no list in the way), else the list.
     FlowObserver *forFlows();
