@@ -15,6 +15,9 @@ ConnectionLegs::ConnectionLegs(int clientFd, ConnectionLife &life, int epoll, co
     , m_client(clientFd)
 {
     static_assert(alignof(std::max_align_t) > TagBits, "the tag's bits must be free in the pointer");
+    // The client's socket is not tuned: Linux copies TCP_NODELAY and the
+    // rest of TcpLeg::tune() from the listening socket to accepted ones,
+    // which saves system calls per connection.
 }
 
 void ConnectionLegs::describeClient(ConnectionRecord *record, const QString &listenText)

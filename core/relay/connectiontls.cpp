@@ -140,12 +140,13 @@ void ConnectionTls::done(Flow::Side side, const TlsDetails &details)
     m_life.mark(TimelineMark::Kind::TlsDone, ConnectionLife::laneOf(side), 0, details.version);
 }
 
-void ConnectionTls::rejected(const QString &why)
+QString ConnectionTls::rejected(const QString &why)
 {
     m_record.decryption = ConnectionRecord::Decryption::Rejected;
     m_record.decryptionNote = why;
     if (m_interception)
         m_interception->clientRejected(m_clientName, why);
+    return why + QStringLiteral("; its next connections pass through undecrypted");
 }
 
 bool ConnectionTls::leftSilently(const QString &how, bool anyByte, qint64 nowMs)
@@ -179,9 +180,11 @@ void ConnectionTls::mirrorTruncation()
     }
 }
 
-bool ConnectionTls::truncated() const
+void ConnectionTls::fillWire(ConnectionRecord *snapshot, quint64 up, quint64 down) const
 {
-    return (m_client && m_client->truncated()) || (m_upstream && m_upstream->truncated());
+    snapshot->bytesUp = m_upstream ? m_upstream->wireBytesOut() : up;
+    snapshot->bytesDown = m_client ? m_client->wireBytesOut() : down;
+    snapshot->tlsTruncated = (m_client && m_client->truncated()) || (m_upstream && m_upstream->truncated());
 }
 
 TlsDetails ConnectionTls::details(const TlsLeg &leg, const QString &serverName, qint64 nowMs) const

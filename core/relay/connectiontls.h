@@ -71,8 +71,9 @@ public:
     bool upstreamHandshaking() const { return m_upstreamHandshaking; }
     qint64 handshakeStartedMs() const { return m_handshakeStartedMs; }
     // The client did not take proxymon's certificate: recorded, with why,
-    // and its host passes through from now on.
-    void rejected(const QString &why);
+    // and its host passes through from now on. Returns the connection's
+    // reason to end.
+    QString rejected(const QString &why);
     // A decrypted client that left right after its handshake without
     // sending a byte (how: "closed the connection") probably did not trust
     // proxymon's certificate: rejected(), and true. False when it had
@@ -84,7 +85,10 @@ public:
     // A TLS side that ended without close_notify: the other TLS side will
     // end the same way (a bare FIN).
     void mirrorTruncation();
-    bool truncated() const;
+    // A snapshot's counts as on the wire (what a TLS leg wrote counts in
+    // records, not plaintext: the flows delivered up and down) and whether
+    // a TLS side ended truncated.
+    void fillWire(ConnectionRecord *snapshot, quint64 up, quint64 down) const;
 
 private:
     // A handshake finished: the timeline's mark on side's lane.

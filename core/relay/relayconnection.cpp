@@ -4,25 +4,15 @@
 #include "httpfaultgate.h"
 #include "httpproxypolicy.h"
 #include "monotonicclock.h"
+#include "systemerror.h"
 #include "tlsclientcontext.h"
 #include "tlsinterception.h"
 #include "worker.h"
 
 #include <sys/epoll.h>
 
-#include <cerrno>
-
 using State = ConnectionRecord::State;
 using Mark = TimelineMark;
-
-namespace {
-
-bool isResetError(int error)
-{
-    return error == ECONNRESET || error == EPIPE || error == ECONNABORTED;
-}
-
-} // namespace
 
 RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     : m_worker(worker)
@@ -36,9 +26,6 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
 {
     m_legs.describeClient(&m_record, worker.listenText());
     m_record.upstream = worker.config().targetText();
-    // TCP_NODELAY and the rest of TcpLeg::tune() come from the listening
-    // socket: Linux copies them to accepted sockets, which saves system
-    // calls per connection.
 }
 
 // Normally end() has closed both legs already; their destructors are
@@ -48,10 +35,7 @@ RelayConnection::~RelayConnection() = default;
 ConnectionRecord RelayConnection::snapshot() const
 {
     ConnectionRecord record = m_record;
-    // On the wire: what TLS legs wrote counts as records, not plaintext.
-    record.bytesUp = m_tls.upstream() ? m_tls.upstream()->wireBytesOut() : m_up.delivered();
-    record.bytesDown = m_tls.client() ? m_tls.client()->wireBytesOut() : m_down.delivered();
-    record.tlsTruncated = m_tls.truncated();
+    m_tls.fillWire(&record, m_up.delivered(), m_down.delivered());
     m_tap.addPrefixes(&record);
     m_life.fill(&record.timeline, m_up, m_down, m_worker.wakeUs());
     return record;
@@ -189,30 +173,15 @@ void RelayConnection::describeConditions(const QString &text)
 
 void RelayConnection::connectDelayOver()
 {
-    if (isFinished())
-        return;
-    startReaching();
-    reaching(m_reach.holdOver(m_worker.wakeUs()));
+    if (!isFinished())
+        reaching(m_reach.holdOver(m_worker.wakeUs()));
 }
 
 void RelayConnection::reachUpstream(const QString &host, quint16 port, bool tls)
 {
-    const UpstreamReach::Outcome outcome = m_reach.start(host, port, tls, m_worker.wakeUs());
-    if (outcome.heldUntilUs >= 0) {
-        // The connect timeout counts from the end of the hold.
-        m_deadlines.reachingFrom(m_worker.nowMs() + (outcome.heldUntilUs - m_worker.wakeUs()) / 1000);
-        m_worker.timers().schedule(&m_connectTimer, outcome.heldUntilUs);
-        return;
-    }
-    startReaching();
-    reaching(outcome);
-}
-
-void RelayConnection::startReaching()
-{
-    m_deadlines.reachingFrom(m_worker.nowMs());
     m_phase = Phase::Resolving;
-    m_record.state = State::Resolving;
+    m_deadlines.reachingFrom(m_worker.nowMs());
+    reaching(m_reach.start(host, port, tls, m_worker.wakeUs()));
 }
 
 void RelayConnection::resolved(const ResolveResult &result)
@@ -228,6 +197,10 @@ void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
     markDirty();
     switch (outcome.next) {
     case Next::Wait:
+        if (outcome.heldUntilUs >= 0) { // a held connect: its timeout counts from the hold's end
+            m_deadlines.reachingFrom(m_worker.nowMs() + (outcome.heldUntilUs - m_worker.wakeUs()) / 1000);
+            m_worker.timers().schedule(&m_connectTimer, outcome.heldUntilUs);
+        }
         return;
     case Next::LookUp:
         m_worker.lookUp(this, m_reach.host(), m_reach.port());
@@ -236,7 +209,6 @@ void RelayConnection::reaching(const UpstreamReach::Outcome &outcome)
         if (!m_policy->addressesResolved(m_reach.resolution()))
             return;
         m_phase = Phase::Connecting;
-        m_record.state = State::Connecting;
         reaching(m_reach.connect());
         return;
     case Next::Watch:
@@ -309,8 +281,7 @@ void RelayConnection::handshake()
         m_policy->connectFailed(Reason::Error, progress.why);
         return;
     case Next::Rejected:
-        m_tls.rejected(progress.why);
-        end(Reason::Error, progress.why + QStringLiteral("; its next connections pass through undecrypted"));
+        end(Reason::Error, m_tls.rejected(progress.why));
         return;
     }
 }
@@ -373,18 +344,15 @@ void RelayConnection::yield(Side side)
 
 void RelayConnection::sideFailed(Side side, int error)
 {
+    const bool reset = SystemError::isReset(error);
     if (m_legs.died(side))
-        mark(isResetError(error) ? Mark::Kind::Reset : Mark::Kind::Failed, side, error);
+        mark(reset ? Mark::Kind::Reset : Mark::Kind::Failed, side, error);
     if (m_policy->sideFailed(side, error))
         return;
     // The other side is reset, so that it does not take a broken
     // connection for a complete one.
-    const End how = side == Client ? End::ResetUpstream : End::ResetClient;
-    if (isResetError(error)) {
-        end(side == Client ? Reason::ClientReset : Reason::UpstreamReset, QString(), how);
-        return;
-    }
-    end(Reason::Error, m_tls.failure(side, error), how);
+    const Reason reason = !reset ? Reason::Error : side == Client ? Reason::ClientReset : Reason::UpstreamReset;
+    end(reason, reset ? QString() : m_tls.failure(side, error), side == Client ? End::ResetUpstream : End::ResetClient);
 }
 
 void RelayConnection::end(Reason reason, const QString &why, End how)

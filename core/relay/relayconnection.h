@@ -22,24 +22,19 @@ class TlsServerContext;
 class Worker;
 
 // One client connection and its upstream leg, relayed with non-blocking POSIX
-// sockets on a worker's epoll set. Lives entirely on the worker's thread.
+// sockets on a worker's epoll set, on the worker's thread only. It owns its
+// sockets (ConnectionLegs), the flows between them and what watches their
+// bytes (FlowFilters), the way to an upstream (UpstreamReach), the TLS on
+// both legs (ConnectionTls), the timeouts (ConnectionDeadlines) and the
+// record (ConnectionLife). Each of those returns what came of a call, and
+// the connection acts on it; its FaultDriver reaches it only as a
+// FaultTarget; its policy (forwarding, the HTTP proxy) decides what the
+// events mean and where the upstream leg goes.
 //
-// It owns its sockets (ConnectionLegs), the two flows between them (client
-// to upstream, upstream to client) and what watches their bytes
-// (FlowFilters: the HTTP fault gate, the capture's tap), the way to an
-// upstream (UpstreamReach), the TLS on both legs (ConnectionTls), the
-// timeouts (ConnectionDeadlines) and the record, which ConnectionLife
-// opens, marks and closes. Each of those returns what came of a call, and
-// the connection acts on it. What is done to it on purpose is its
-// FaultDriver's, which reaches it only as a FaultTarget. Its policy
-// (forwarding, or the HTTP proxy's front) decides what the events mean and
-// where the upstream leg goes.
-//
-// What it keeps exact, and QTcpSocket does not: a FIN from one side is passed
-// on as a shutdown of writing toward the other side while the other
-// direction keeps flowing; a reset from one side is passed on as a reset
-// (SO_LINGER 0) and recorded as one; at most one buffer of data is held per
-// direction, and reading from a side stops while its data waits.
+// What it keeps exact, and QTcpSocket does not: a FIN from one side goes on
+// as a shutdown of writing toward the other while the other direction
+// flows; a reset goes on as a reset (SO_LINGER 0) and is recorded as one; at
+// most one buffer is held per direction, its source unread meanwhile.
 class RelayConnection final : private FaultTarget
 {
 public:
@@ -48,31 +43,23 @@ public:
     static constexpr Side Upstream = Flow::Upstream;
     using Reason = ConnectionRecord::CloseReason; // why it ended: a value; text only for display
     // How it ends: both sides closed (each gets its FIN); the same after
-    // reading what each sent and will not be relayed, so that closing it
-    // sends a FIN rather than a reset; or, when the other side failed, one
-    // side reset, so that it does not take a broken connection for a
-    // complete one.
+    // reading what each sent and will not be relayed (a FIN, not a reset);
+    // one side reset, when the other failed (not a complete connection).
     enum class End { Close, Drain, ResetClient, ResetUpstream };
     enum class Phase { Resolving, Connecting, Handshaking, Relaying, Finished };
 
     // clientFd is an accepted, non-blocking socket (Listener makes it so).
     RelayConnection(Worker &worker, quint64 id, int clientFd);
-    ~RelayConnection();
-
-    RelayConnection(const RelayConnection &) = delete;
-    RelayConnection &operator=(const RelayConnection &) = delete;
+    ~RelayConnection(); // not copied: its flows are not
 
     // --- for the worker
     void begin();
     void resolved(const ResolveResult &result);
-    // An epoll event; the tag is ConnectionLegs'.
     static constexpr std::uintptr_t TagBits = ConnectionLegs::TagBits;
-    void handleEvent(std::uintptr_t tag, std::uint32_t events);
-    // Continues reading a source that had more than one wake-up's worth.
-    void pumpAgain(Side side);
-    // Enforces the connect, idle and half-close timeouts.
-    void checkTimeouts(qint64 nowMs);
-    // Ends the connection now (the one way it ends).
+    void handleEvent(std::uintptr_t tag, std::uint32_t events); // tag: ConnectionLegs'
+    void pumpAgain(Side side); // a source had more than a wake-up's share
+    void checkTimeouts(qint64 nowMs); // the connect, idle and half-close timeouts
+    // The one way it ends: now.
     void end(Reason reason, const QString &why, End how = End::Close);
     // What is done to it on purpose: act() a fault now, closeCleanly().
     FaultDriver &faults() { return m_faults; }
@@ -84,8 +71,7 @@ public:
     quint64 id() const { return m_record.id; }
     ConnectionRecord snapshot() const;
 
-    // Bookkeeping for the worker.
-    size_t slot = 0;
+    size_t slot = 0; // the worker's bookkeeping
     bool dirty = false;
 
     // --- for the policies
@@ -98,46 +84,35 @@ public:
     Flow &flowTo(Side side) override { return side == Client ? m_down : m_up; }
     Flow &up() { return m_up; }
     Flow &down() { return m_down; }
-    // Acts on what a call on one of its flows reported, in the order the
-    // events are listed; false when the connection has ended.
+    // Acts on what a call on flow reported; false once the connection ended.
     bool settle(Flow &flow, const FlowResult &result) override;
-    // What watches the flows' bytes: the HTTP faults' gate, then the
-    // capture's tap (forFlows() is what a flow is to be given).
+    // What watches the flows' bytes (forFlows() is what a flow is given).
     FlowFilters &filters() { return m_filters; }
     // Shows the filters bytes the policy itself sent toward a side.
     void capture(const Flow &flow, const char *data, qsizetype size) override;
-    // Its life: the timeline's marks, the first FIN, the close.
-    ConnectionLife &life() { return m_life; }
+    ConnectionLife &life() { return m_life; } // marks, the first FIN, the close
     void touched();
     void markDirty();
-    // The connection's life: a mark on side's lane, timed now (or at atUs,
-    // monotonic, when the caller has just read the clock).
+    // A mark on side's lane, timed now (or at atUs, monotonic).
     void mark(TimelineMark::Kind kind, Side side, qint32 code = 0, const QString &note = QString(), qint64 atUs = -1);
-    // Passes a FIN toward side (shuts down writing to it).
-    void passFin(Side toward);
-    // Resolves host and connects to it, as the upstream leg; with tls,
-    // then speaks TLS to it (checking its certificate for host).
+    void passFin(Side toward); // shuts down writing to it
+    // The upstream leg goes to host (with tls, speaking TLS checked for host).
     void reachUpstream(const QString &host, quint16 port, bool tls = false);
-    // Ends the client's TLS (hello: what it sent so far) with proxymon's
-    // certificate for name, and speaks TLS to the upstream as upstreamName
-    // (none when empty: proxymon's own page); once both handshakes ran the
-    // flows carry plaintext. False, with why, when no certificate can be
-    // had; nothing changed then.
+    // Ends the client's TLS (hello: what it sent) with proxymon's
+    // certificate for name, and speaks TLS to upstreamName (empty: proxymon's
+    // own page); then the flows carry plaintext. False, with why and nothing
+    // changed, when no certificate can be had.
     bool intercept(const TlsServerContext &server, const QByteArray &hello, const ClientHello &parsed, const QString &name,
                    const QString &upstreamName, QString *why);
     ConnectionTls &tls() { return m_tls; }
-    // The client of an intercepted connection went away without a byte
-    // of HTTP: a client that pins certificates does that. Recorded as a
-    // rejection, and its host passes through from now on.
+    // An intercepted client left without a byte of HTTP, as one that pins
+    // certificates does (ConnectionTls::leftSilently()).
     void noteSilentRejection(const QString &how);
-    // The upstream leg goes over fd, already connected to address.
-    void adoptUpstream(int fd, const QString &address);
-    // Takes the upstream's descriptor out of the connection, open.
-    int detachUpstream() { return m_legs.detachUpstream(); }
+    void adoptUpstream(int fd, const QString &address); // fd: connected to address
+    int detachUpstream() { return m_legs.detachUpstream(); } // taken out, open
     void closeUpstream();
     void sideFailed(Side side, int error);
-    // The policy that decides from now on; the current one may be the
-    // caller, and is freed with the connection.
+    // The policy from now on; the current one (maybe the caller) lives on.
     void setPolicy(std::unique_ptr<SessionPolicy> policy);
     void yield(Side side);
 
@@ -155,16 +130,11 @@ private:
     // A shaped flow's bytes are due.
     void upDue() { settle(m_up, m_up.wake()); }
     void downDue() { settle(m_down, m_down.wake()); }
-    // The way to an upstream: the phase it starts in, and what each of
-    // its steps said to do next.
-    void startReaching();
+    // The way to an upstream: what each of its steps said to do next.
     void reaching(const UpstreamReach::Outcome &outcome);
-    // Moves the TLS handshakes on and acts on what came of them.
-    void handshake();
-    // Puts replacement under both flows in the place of side's leg.
-    void replaceLeg(Side side, Leg &replacement);
-    // The upstream leg is ready for bytes.
-    void established(std::uint32_t events);
+    void handshake(); // moves both TLS handshakes on; acts on what came of them
+    void replaceLeg(Side side, Leg &replacement); // under both flows, for side's leg
+    void established(std::uint32_t events); // the upstream leg is ready for bytes
 
     Worker &m_worker;
     ConnectionRecord m_record;
@@ -172,15 +142,12 @@ private:
     ConnectionLegs m_legs;
     ConnectionTls m_tls; // its TLS legs stand in for m_legs' sockets under the flows
     Phase m_phase = Phase::Resolving;
-    // The flows' wake timers, on the worker's heap (before the flows,
-    // which cancel them as they go).
+    // The flows' wake timers (before the flows, which cancel them).
     MemberTimer<RelayConnection, &RelayConnection::upDue> m_upDue{*this};
     MemberTimer<RelayConnection, &RelayConnection::downDue> m_downDue{*this};
     Flow m_up;
     Flow m_down;
     ConnectionDeadlines m_deadlines;
-
-    // The connection's own timer on the worker's heap: a held connect.
     MemberTimer<RelayConnection, &RelayConnection::connectDelayOver> m_connectTimer{*this};
 
     UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record, m_tls};

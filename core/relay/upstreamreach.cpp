@@ -43,6 +43,7 @@ UpstreamReach::Outcome UpstreamReach::holdOver(qint64)
     m_tlsHost = m_tls ? m_host : QString();
     m_connector.forgetErrors();
     m_record.upstreamAddress.clear();
+    m_record.state = ConnectionRecord::State::Resolving;
     ResolveResult immediate;
     m_lookUpStartUs = -1; // an address needs no lookup, and gets no mark
     if (Resolver::resolveImmediately(m_host, m_port, &immediate))
@@ -83,6 +84,7 @@ UpstreamReach::Outcome UpstreamReach::connect()
 {
     m_connector.setAddresses(std::move(m_resolution.addresses));
     m_resolution = ResolveResult();
+    m_record.state = ConnectionRecord::State::Connecting;
     return attempt(m_connector.next(m_leg));
 }
 

@@ -53,11 +53,13 @@ public:
     // Reaching host starts; with tls, TLS is to be spoken to it, checked
     // for host (tlsHost()). nowUs: monotonic.
     Outcome start(const QString &host, quint16 port, bool tls, qint64 nowUs);
-    // The hold ended: what start() would have done.
+    // The hold ended: what start() would have done (the record's state
+    // says Resolving from then on).
     Outcome holdOver(qint64 nowUs);
     // The lookup's answer.
     Outcome resolved(const ResolveResult &result);
-    // After Resolved: the addresses are tried, from the first.
+    // After Resolved: the addresses are tried, from the first (the
+    // record says Connecting).
     Outcome connect();
     // The connecting socket's epoll events.
     Outcome ready(std::uint32_t events);

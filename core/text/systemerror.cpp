@@ -20,3 +20,8 @@ QString SystemError::name(int error)
     default: return QStringLiteral("errno %1").arg(error);
     }
 }
+
+bool SystemError::isReset(int error)
+{
+    return error == ECONNRESET || error == EPIPE || error == ECONNABORTED;
+}

@@ -9,5 +9,8 @@ namespace SystemError {
 QString text(int error);
 // The symbol, for the errors a user looks up ("EADDRINUSE"), else "errno N".
 QString name(int error);
+// The peer reset the connection (or it broke as by a reset): ECONNRESET,
+// EPIPE, ECONNABORTED.
+bool isReset(int error);
 
 } // namespace SystemError
