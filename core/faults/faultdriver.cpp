@@ -30,6 +30,14 @@ bool applies(const SubnetList &clients, const QHostAddress &client)
     return clients.isEmpty() || clients.contains(client);
 }
 
+// A half-close or a clean close delivers what the flow holds, then its
+// FIN: a filter's stop (the HTTP gate holding a head or a response) keeps
+// nothing back from then on.
+void liftFilterStop(Flow &flow)
+{
+    flow.setDeliveryLimit(Flow::NoLimit, Flow::ByFilter);
+}
+
 } // namespace
 
 FaultDriver::FaultDriver(FaultTarget &target, const Flow::Shared &worker, std::mt19937 &random)
@@ -270,6 +278,7 @@ bool FaultDriver::actOn(Flow &flow, const FaultAction &action, const QString &wh
         // What it holds goes first: a limit of what it has read.
         m_limitSteps[toward] = {action, why, false};
         flow.hold(Flow::HalfClose);
+        liftFilterStop(flow);
         flow.setDeliveryLimit(flow.delivered() + flow.held());
         break;
     case Kind::Stall:
@@ -334,6 +343,7 @@ void FaultDriver::closeCleanly(const QString &why)
         if (flow.finPassed())
             continue;
         flow.hold(Flow::Closing);
+        liftFilterStop(flow);
         flow.setDeliveryLimit(flow.delivered() + flow.held());
         m_target.conditionsChanged(flow); // what it holds goes, then the limit is met
         if (m_target.isFinished())
@@ -344,16 +354,16 @@ void FaultDriver::closeCleanly(const QString &why)
         endFlow(up);
 }
 
-void FaultDriver::limitReached(Flow &flow)
+void FaultDriver::limitReached(Flow &flow, quint8 met)
 {
     using Kind = FaultAction::Kind;
     const Side toward = flow.to();
+    if (m_gate && (met & (1 << Flow::ByFilter)))
+        m_gate->limitReached(flow);
+    if (!(met & (1 << Flow::ByFault)))
+        return;
     if (m_closing) {
         endFlow(flow);
-        return;
-    }
-    if (m_gate && m_gate->ownsLimit(flow)) {
-        m_gate->limitReached(flow);
         return;
     }
     const LimitStep step = m_limitSteps[toward];

@@ -67,8 +67,9 @@ public:
     void closeCleanly(const QString &why);
     // The first bytes came from a source: the rules armed for it fire.
     void firstBytes();
-    // The flow delivered as many bytes as its limit allows.
-    void limitReached(Flow &flow);
+    // The flow delivered as many bytes as a limit allows: met says whose
+    // (FlowResult::limitsMet); the HTTP gate's go to it.
+    void limitReached(Flow &flow, quint8 met);
     // The connection ended: no timer of the faults' may fire.
     void stop();
 

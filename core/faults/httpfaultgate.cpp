@@ -158,18 +158,11 @@ int HttpFaultGate::decide(const HttpHead &request, QString *why)
     QString drawn;
     const Rule *rule = match(request);
     if (rule && rule->fault.kind() == HttpFault::Kind::Status) {
-        const Flow &up = m_target.flowTo(Flow::Upstream);
-        // A limit done by hand on the requests' way is left be: the
-        // request could not be kept from the upstream.
-        if (m_readsRequests && up.deliveryLimit() != Flow::NoLimit && up.deliveryLimit() != m_limits[Up]) {
-            rule = nullptr;
-        } else {
-            plan.status = rule->fault.status();
-            plan.why = QStringLiteral("%1 to %2 (by %3)").arg(rule->fault.describe(), plan.request, rule->by);
-            m_driver.noteFault(plan.why);
-            *why = plan.why;
-            rule = nullptr;
-        }
+        plan.status = rule->fault.status();
+        plan.why = QStringLiteral("%1 to %2 (by %3)").arg(rule->fault.describe(), plan.request, rule->by);
+        m_driver.noteFault(plan.why);
+        *why = plan.why;
+        rule = nullptr;
     }
     plan.rule = rule;
     const int status = plan.status;
@@ -212,22 +205,17 @@ void HttpFaultGate::armNext()
     holdDown(hold, m_responseStart, next);
 }
 
-bool HttpFaultGate::limit(Flow &flow, quint64 total)
+void HttpFaultGate::limit(Flow &flow, quint64 total)
 {
+    if (flow.deliveryLimit(Flow::ByFilter) == total)
+        return;
+    flow.setDeliveryLimit(total, Flow::ByFilter);
     const int index = flow.fromClient() ? Up : Down;
-    const quint64 current = flow.deliveryLimit();
-    if (current != Flow::NoLimit && current != m_limits[index])
-        return false;
-    if (current == total)
-        return true;
-    m_limits[index] = total;
-    flow.setDeliveryLimit(total);
     // What the new limit lets go (or its being met) follows from the
     // gate's timer, outside the call of the flow showing it bytes; that
     // flow honours the limit for the rest of its call.
     m_resumeWanted[index] = true;
     m_driver.timers().schedule(&m_resume, m_driver.wakeUs());
-    return true;
 }
 
 void HttpFaultGate::resumeFlows()
@@ -248,10 +236,7 @@ void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
     m_holdReached = false;
     m_delayStarted = false;
     Flow &down = m_target.flowTo(Flow::Client);
-    if (!limit(down, at)) {
-        m_hold = Hold::None;
-        return;
-    }
+    limit(down, at);
     // A limit that was already there is not reported again.
     if (!m_holdReached && down.delivered() >= at)
         limitReached(down);
@@ -311,7 +296,7 @@ void HttpFaultGate::readResponses(const char *data, qsizetype size)
             }
             // A body no longer than the cut passes whole, and so does the
             // next response.
-            if (m_hold == Hold::Cut && base + quint64(event.end) <= m_limits[Down])
+            if (m_hold == Hold::Cut && base + quint64(event.end) <= m_target.flowTo(Flow::Client).deliveryLimit(Flow::ByFilter))
                 releaseDown();
             if (!m_plans.empty())
                 m_plans.pop_front();
@@ -327,14 +312,8 @@ void HttpFaultGate::readResponses(const char *data, qsizetype size)
             break;
         }
     }
-    if (m_hold == Hold::Delay && !m_delayStarted && m_downSeen > m_limits[Down])
+    if (m_hold == Hold::Delay && !m_delayStarted && m_downSeen > m_target.flowTo(Flow::Client).deliveryLimit(Flow::ByFilter))
         delayStarts();
-}
-
-bool HttpFaultGate::ownsLimit(const Flow &flow) const
-{
-    const quint64 mine = m_limits[flow.fromClient() ? Up : Down];
-    return mine != Flow::NoLimit && flow.deliveryLimit() == mine;
 }
 
 void HttpFaultGate::limitReached(Flow &flow)
@@ -409,8 +388,7 @@ void HttpFaultGate::answer()
     // Shown as the response it is, to the capture and to the gate itself.
     m_target.capture(down, bytes.constData(), bytes.size());
     down.hold(bytes.constData(), bytes.size());
-    m_limits[Up] = m_limits[Down] = Flow::NoLimit;
-    m_driver.closeCleanly(plan.why);
+    m_driver.closeCleanly(plan.why); // lifts the gate's limits
 }
 
 void HttpFaultGate::note(const Plan &plan, const QString &what)

@@ -17,10 +17,12 @@ class FaultTarget;
 
 // The HTTP faults of one connection (status, delay-head, cut-body,
 // no-response), done where the bytes pass: it follows the requests and the
-// responses on the connection's flows and holds a flow with its delivery
-// limit where a fault must act: at the start of a request head until the
-// head is whole and decided, at the start of a response to delay or drop,
-// a body's length in to cut. It is one of the connection's FlowFilters,
+// responses on the connection's flows and stops a flow with a limit of its
+// own (Flow::ByFilter; the flow reads on meanwhile, so the gate sees what
+// follows) where a fault must act: at the start of a request head until
+// the head is whole and decided, at the start of a response to delay or
+// drop, a body's length in to cut. A fault's limit set by hand is the
+// faults' own: the flow stops at the lower of the two. It is one of the connection's FlowFilters,
 // before the capture, which sees what passes whether the gate follows it or
 // not. It acts on the connection through its FaultTarget, and does what
 // act() and closeCleanly() do through its FaultDriver.
@@ -53,8 +55,7 @@ public:
     int decide(const HttpHead &request, QString *why);
     // From now on the flows carry what was inside TLS: a new conversation.
     void startSecure();
-    // Whether the flow's delivery limit is the gate's, and its news.
-    bool ownsLimit(const Flow &flow) const;
+    // The gate's limit on flow was met.
     void limitReached(Flow &flow);
     // The connection ended: no timer of the gate's may fire.
     void stop();
@@ -89,9 +90,8 @@ private:
     const Rule *match(const HttpHead &request);
     // The next response's hold, if its plan has one and none is in place.
     void armNext();
-    // Sets the flow's limit (Flow::NoLimit lifts it); false when another
-    // limit (a fault done by hand) is in place, which the gate leaves be.
-    bool limit(Flow &flow, quint64 total);
+    // Sets the gate's limit on flow (Flow::NoLimit lifts it).
+    void limit(Flow &flow, quint64 total);
     // Holds the flow toward the client at byte at for plan's fault.
     void holdDown(Hold hold, quint64 at, const Plan &plan);
     void releaseDown();
@@ -123,7 +123,6 @@ private:
     quint64 m_responseStart = 0;
     bool m_interim = false;       // the response being read is a 1xx
     bool m_upStopped = false;     // a request is answered by proxymon: nothing more goes up
-    quint64 m_limits[2] = {Flow::NoLimit, Flow::NoLimit}; // set by the gate, on up and down
     Hold m_hold = Hold::None;
     Plan m_held;                  // the plan of the hold (its response may have ended since)
     bool m_holdReached = false;

@@ -472,13 +472,13 @@ void Flow::setDiscarding(bool discarding)
     path().setDiscarding(discarding);
 }
 
-void Flow::setDeliveryLimit(quint64 total)
+void Flow::setDeliveryLimit(quint64 total, Limiter by)
 {
     if (m_stopped)
         return;
     m_bulk = false;
     if (total != NoLimit || m_path)
-        path().setLimit(total);
+        path().setLimit(by, total);
 }
 
 void Flow::kick()

@@ -141,10 +141,18 @@ public:
     void setDiscarding(bool discarding);
     bool discarding() const { return m_path && m_path->discarding(); }
     quint64 discarded() const { return m_path ? m_path->discarded() : 0; }
+    // Who limits what the flow delivers: the faults (a limit, a half-close
+    // or a clean close after what is held) or a filter holding the bytes
+    // past a point until it decides (an HTTP fault gate's request head).
+    // Each sets and lifts its own; the flow stops at the lower, and keeps
+    // reading while its buffer has room, so that a filter sees what it
+    // waits for.
+    enum Limiter : quint8 { ByFault = 0, ByFilter = 1 };
     // Delivers at most total bytes in all (NoLimit: no limit); reaching it
-    // is reported once (LimitReached), by resume() if it is met already.
-    void setDeliveryLimit(quint64 total);
-    quint64 deliveryLimit() const { return m_path ? m_path->limit() : NoLimit; }
+    // is reported once (LimitReached, with the limiter in limitsMet), by
+    // resume() if it is met already.
+    void setDeliveryLimit(quint64 total, Limiter by = ByFault);
+    quint64 deliveryLimit(Limiter by = ByFault) const { return m_path ? m_path->limit(by) : NoLimit; }
     // After a setter: first bytes held go on, a black hole's FIN passes,
     // a limit met is reported, what may go is delivered, a FIN due is
     // reported.

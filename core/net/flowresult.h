@@ -21,7 +21,7 @@ struct FlowResult
         Waited = 1 << 3,       // bytes waited for the destination, waitSinceUs to waitUntilUs
         Ended = 1 << 4,        // the source's FIN was read (the owner marks it: markEnded())
         Failed = 1 << 5,       // the leg failedAt failed with error (halting)
-        LimitReached = 1 << 6, // delivered() met the delivery limit (halting)
+        LimitReached = 1 << 6, // delivered() met a delivery limit, limitsMet says whose (halting)
         FinDue = 1 << 7,       // all before the FIN is delivered: pass it on (halting)
         // Come back later (halting): the source has more after a wake-up's
         // share, or a fed flow has room again for what its session holds.
@@ -37,6 +37,7 @@ struct FlowResult
     quint16 events = 0;
     At failedAt = At::Source;
     int error = 0;            // errno, with Failed
+    quint8 limitsMet = 0;     // with LimitReached: 1 << Flow::Limiter of each limit met
     qint64 waitSinceUs = -1;  // monotonic, with Waited; two waits in one
     qint64 waitUntilUs = -1;  // call (a few µs apart) read as one
 

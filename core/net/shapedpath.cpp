@@ -41,18 +41,25 @@ bool ShapedPath::resume()
     return limitReached();
 }
 
-void ShapedPath::setLimit(quint64 total)
+void ShapedPath::setLimit(int limiter, quint64 total)
 {
-    m_limit = total;
-    m_limitReported = false;
+    m_limits[limiter] = total;
+    m_limitReported[limiter] = false;
 }
 
 bool ShapedPath::limitReached()
 {
-    if (m_limit == NoLimit || m_flow.m_delivered < m_limit || m_limitReported)
+    quint8 met = 0;
+    for (const int limiter : {0, 1}) {
+        if (m_limits[limiter] == NoLimit || m_flow.m_delivered < m_limits[limiter] || m_limitReported[limiter])
+            continue;
+        m_limitReported[limiter] = true;
+        met |= quint8(1 << limiter);
+    }
+    if (met == 0)
         return false;
-    m_limitReported = true;
     m_flow.report(FlowResult::LimitReached);
+    m_flow.m_result.limitsMet |= met;
     return true;
 }
 
@@ -202,8 +209,8 @@ bool ShapedPath::deliver()
             wakeUs = -1;
             if (m_shaper && allowed > 0)
                 allowed = m_shaper->writable(allowed, now, &wakeUs);
-            if (m_limit != NoLimit)
-                allowed = qMin<qint64>(allowed, qint64(m_limit - qMin(m_limit, flow.m_delivered)));
+            if (const quint64 limit = this->limit(); limit != NoLimit)
+                allowed = qMin<qint64>(allowed, qint64(limit - qMin(limit, flow.m_delivered)));
             return qsizetype(allowed);
         },
         [&](qsizetype offered) { return flow.m_destination->write(flow.m_buffer.data(), size_t(offered)); },

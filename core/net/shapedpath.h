@@ -29,13 +29,15 @@ public:
     explicit ShapedPath(Flow &flow) : m_flow(flow) {}
 
     // Something is to count or time the bytes: the flow takes this path.
-    bool active() const { return m_shaper || m_discarding || m_limit != NoLimit; }
+    bool active() const { return m_shaper || m_discarding || limit() != NoLimit; }
     // The FIN waits for its time, after bytes that are shaped.
     bool finHeld() const { return m_finHeld; }
     const FlowShaper *shaper() const { return m_shaper.get(); }
     bool discarding() const { return m_discarding; }
     quint64 discarded() const { return m_discarded; }
-    quint64 limit() const { return m_limit; }
+    // The lower of the limits (each limiter's, Flow::Limiter).
+    quint64 limit() const { return qMin(m_limits[0], m_limits[1]); }
+    quint64 limit(int limiter) const { return m_limits[limiter]; }
 
     // What Flow's setters of the same names do on this path.
     void setShaper(std::unique_ptr<FlowShaper> shaper);
@@ -44,7 +46,7 @@ public:
     // and a limit met is reported. True when either happened (the flow
     // has nothing more to start then).
     bool resume();
-    void setLimit(quint64 total);
+    void setLimit(int limiter, quint64 total);
 
     // Reads the source while there is room, delivering what may go.
     void pump();
@@ -67,8 +69,8 @@ public:
     // The flow stops: its wake timer is cancelled (Flow::release() sees
     // to it before the flow goes).
     void stop();
-    // The delivery limit is met and was not reported yet: reports it
-    // (LimitReached) and returns true.
+    // A delivery limit is met and was not reported yet: reports it
+    // (LimitReached, with whose) and returns true.
     bool limitReached();
 
 private:
@@ -84,9 +86,9 @@ private:
     Flow &m_flow;
     std::unique_ptr<FlowShaper> m_shaper;
     quint64 m_discarded = 0;
-    quint64 m_limit = NoLimit;
+    quint64 m_limits[2] = {NoLimit, NoLimit}; // by Flow::Limiter
     bool m_discarding = false;
     bool m_finHeld = false;      // the FIN waits for its time
     bool m_endSwallowed = false; // the black hole read the source's FIN
-    bool m_limitReported = false;
+    bool m_limitReported[2] = {false, false};
 };

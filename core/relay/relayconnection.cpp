@@ -71,7 +71,7 @@ bool RelayConnection::settle(Flow &flow, const FlowResult &result)
     if (result.has(Event::Failed) && !isFinished())
         sideFailed(result.failedAt == FlowResult::At::Source ? flow.from() : flow.to(), result.error);
     if (result.has(Event::LimitReached) && !isFinished())
-        m_faults.limitReached(flow);
+        m_faults.limitReached(flow, result.limitsMet);
     if (result.has(Event::FinDue) && !isFinished())
         m_policy->finDue(flow);
     if (result.has(Event::Yield) && !isFinished())

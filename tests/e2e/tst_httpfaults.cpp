@@ -4,6 +4,7 @@
 // through forwarding and through the HTTP proxy. The upstream is a small
 // keep-alive HTTP server that says which requests it saw.
 
+#include "faultaction.h"
 #include "faultrule.h"
 #include "loopback.h"
 #include "runningproxy.h"
@@ -151,6 +152,7 @@ private slots:
     void cutBodyLongerThanTheBodyCutsNothing();
     void noResponseKeepsTheConnectionOpen();
     void headSplitAcrossWritesIsDecidedWhole();
+    void aLimitByHandLeavesTheGateItsOwnHold();
     void httpProxyAnswersAndDelays();
     void httpProxyAnswerWaitsForADelayedResponse();
     void notHttpPassesUntouched();
@@ -364,6 +366,34 @@ void tst_HttpFaults::headSplitAcrossWritesIsDecidedWhole()
     QVERIFY(origin.seen().isEmpty());
     QCOMPARE(statuses(proxy.ask(get("/whole"))), QList<int>{200});
     QCOMPARE(origin.seen(), QStringList{QStringLiteral("GET /whole")});
+}
+
+void tst_HttpFaults::aLimitByHandLeavesTheGateItsOwnHold()
+{
+    // The gate's stop at a request head and a fault's limit set by hand
+    // are each their own: the flow stops at the lower, and the limit does
+    // not keep the gate from holding back (then answering) a request.
+    HttpOrigin origin;
+    RunningProxy proxy;
+    QVERIFY(proxy.start(ruledConfig(origin.port(), {}, {QStringLiteral("status:code=503,path=^/api/")})));
+    Socket client = connectTo("127.0.0.1", proxy.port());
+    QTRY_VERIFY(proxy.records.latest(1).state == ConnectionRecord::State::Open
+                && !proxy.records.latest(1).upstreamAddress.isEmpty());
+    FaultAction limit;
+    limit.kind = FaultAction::Kind::Limit;
+    limit.target = FaultAction::Target::Upstream;
+    limit.bytes = 1'000'000;
+    limit.then = FaultAction::Kind::Close;
+    proxy.server.act(1, limit, QStringLiteral("by the test"));
+    QTRY_VERIFY2(proxy.records.latest(1).conditions.contains(QStringLiteral("up at ")),
+                 qPrintable(proxy.records.latest(1).conditions));
+    const QByteArray got = offThread([&] {
+        sendAll(client.fd(), get("/first", false) + get("/api/orders"));
+        return readUntilEof(client.fd());
+    });
+    QCOMPARE(statuses(got), (QList<int>{200, 503}));
+    QCOMPARE(origin.seen(), QStringList{QStringLiteral("GET /first")});
+    QCOMPARE(proxy.records.waitForOnlyClosed().closeReason, ConnectionRecord::CloseReason::Fault);
 }
 
 void tst_HttpFaults::httpProxyAnswersAndDelays()

@@ -86,7 +86,7 @@ public:
         if (result.has(Event::Failed) && !finished)
             endByFault(QString::fromLocal8Bit(strerror(result.error)), false);
         if (result.has(Event::LimitReached) && !finished)
-            faults.limitReached(flow);
+            faults.limitReached(flow, result.limitsMet);
         if (result.has(Event::FinDue) && !finished)
             passFin(flow);
         return !finished;

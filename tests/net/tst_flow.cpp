@@ -68,6 +68,20 @@ struct TestObserver final : FlowObserver
     QList<std::pair<quint64, QByteArray>> copies;
 };
 
+// A flow from one loopback pair's leg to another's, shown to an observer.
+struct WatchedFlow
+{
+    explicit WatchedFlow(const Flow::Shared &shared)
+        : flow(Flow::Client, client.leg, upstream.leg, shared)
+    {
+        flow.setObserver(&observer);
+    }
+    LegPair client;
+    LegPair upstream;
+    TestObserver observer;
+    Flow flow;
+};
+
 // Delegates to a TCP leg but says it cannot splice, as a TLS leg will.
 class CopyOnlyLeg final : public Leg
 {
@@ -114,6 +128,7 @@ private slots:
     void reportsWhatItMetAndHoldsFirstBytesUntilResumed();
     void filtersGiveEachObserverItsShareOfASplice();
     void filtersShowEveryByteWhenOneObserverAsks();
+    void eachLimiterHasItsOwnLimit();
 
 private:
     // What an upstream received of data, sent by a client that then shuts
@@ -383,11 +398,8 @@ void tst_Flow::fedFlowAsksForMoreAndNeverReadsItsSource()
 void tst_Flow::reportsWhatItMetAndHoldsFirstBytesUntilResumed()
 {
     using Event = FlowResult::Event;
-    LegPair client;
-    LegPair upstream;
-    TestObserver observer;
-    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
-    flow.setObserver(&observer);
+    WatchedFlow watched(m_shared);
+    auto &[client, upstream, observer, flow] = watched;
     flow.setHoldFirstBytes(true);
     QVERIFY(Loopback::sendAll(client.peer.fd(), "first"));
     QTRY_VERIFY(Loopback::queuedToRead(client.leg.descriptor()) == 5);
@@ -470,6 +482,47 @@ void tst_Flow::filtersShowEveryByteWhenOneObserverAsks()
     QCOMPARE(Loopback::sha256(strict.shown), Loopback::sha256(data));
     QCOMPARE(Loopback::sha256(lenient.shown), Loopback::sha256(data));
     QCOMPARE(lenient.skipped, quint64(0));
+}
+
+void tst_Flow::eachLimiterHasItsOwnLimit()
+{
+    // A filter's stop and a fault's limit: the flow stops at the lower and
+    // reads on meanwhile (the filter sees what follows), each limit met is
+    // reported with whose it is, and lifting one leaves the other.
+    using Event = FlowResult::Event;
+    WatchedFlow watched(m_shared);
+    auto &[client, upstream, observer, flow] = watched;
+    flow.setDeliveryLimit(10, Flow::ByFault);
+    flow.setDeliveryLimit(4, Flow::ByFilter);
+    QVERIFY(flow.resume().isEmpty());
+    QVERIFY(Loopback::sendAll(client.peer.fd(), "0123456789abcdef"));
+    FlowResult result;
+    QTRY_VERIFY(Loopback::queuedToRead(client.leg.descriptor()) == 16);
+    result = flow.pump();
+    QVERIFY(result.has(Event::LimitReached));
+    QCOMPARE(result.limitsMet, quint8(1 << Flow::ByFilter));
+    QCOMPARE(flow.delivered(), quint64(4));
+    QCOMPARE(observer.shown, QByteArray("0123456789abcdef")); // read on past the stop, and seen
+    QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 4), QByteArray("0123"));
+
+    // The filter lets go: the bytes go up to the fault's limit, reported as its.
+    flow.setDeliveryLimit(Flow::NoLimit, Flow::ByFilter);
+    QCOMPARE(flow.deliveryLimit(Flow::ByFault), quint64(10));
+    result = flow.resume();
+    QVERIFY(result.has(Event::LimitReached));
+    QCOMPARE(result.limitsMet, quint8(1 << Flow::ByFault));
+    QCOMPARE(flow.delivered(), quint64(10));
+    QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 6), QByteArray("456789"));
+
+    // A stop at a point already passed is met at once; the fault's, lifted, is no more.
+    flow.setDeliveryLimit(Flow::NoLimit, Flow::ByFault);
+    flow.setDeliveryLimit(10, Flow::ByFilter);
+    QCOMPARE(flow.resume().limitsMet, quint8(1 << Flow::ByFilter));
+    flow.setDeliveryLimit(Flow::NoLimit, Flow::ByFilter);
+    result = flow.resume();
+    QVERIFY(!result.has(Event::LimitReached));
+    QCOMPARE(flow.delivered(), quint64(16));
+    QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 6), QByteArray("abcdef"));
 }
 
 QTEST_GUILESS_MAIN(tst_Flow)
