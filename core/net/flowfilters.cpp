@@ -8,6 +8,11 @@ void FlowFilters::add(FlowObserver *observer)
     m_observers.push_back(observer);
 }
 
+void FlowFilters::remove(FlowObserver *observer)
+{
+    m_observers.erase(std::remove(m_observers.begin(), m_observers.end(), observer), m_observers.end());
+}
+
 FlowObserver *FlowFilters::forFlows()
 {
     if (m_observers.empty())

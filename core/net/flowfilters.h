@@ -19,8 +19,11 @@
 class FlowFilters final : public FlowObserver
 {
 public:
-    // observer outlives the list's use by the flows.
+    // observer outlives the list's use by the flows, or is removed first;
+    // after either, the flows are to be given forFlows() again (it may be
+    // another observer now).
     void add(FlowObserver *observer);
+    void remove(FlowObserver *observer);
     // What the flows are to be given: null when there is no observer, the
     // only one itself (no list in the way), else the list.
     FlowObserver *forFlows();

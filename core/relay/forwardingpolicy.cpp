@@ -246,8 +246,7 @@ void ForwardingPolicy::relayAsIs(QByteArrayView first)
     m_sniffing = false;
     Flow &up = m_connection.up();
     if (!first.isEmpty()) {
-        m_connection.capture(up, first.data(), first.size());
-        if (!m_connection.settle(up, up.forward(first.data(), first.size())))
+        if (!m_connection.forward(up, first))
             return;
     } else if (!m_sniffed.isEmpty()) {
         if (m_sniffed.size() > m_shown)

@@ -27,15 +27,17 @@ HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
     record.state = State::Open;
     record.upstream.clear(); // each request names its own
     record.httpProxy = true;
-    // The front reads every response byte, so nothing is spliced; the
-    // client's side is read by the front, not pumped.
-    connection.down().setObserver(this);
-    connection.up().setObserver(connection.filters().forFlows());
-    connection.up().setSpliceAllowed(false);
+    // The front reads every response byte, as the last of the
+    // connection's filters (after the gate and the capture), so nothing
+    // is spliced; the client's side is read by the front, not pumped.
+    connection.filters().add(this);
+    for (Flow *flow : {&connection.up(), &connection.down()}) {
+        flow->setObserver(connection.filters().forFlows());
+        flow->setSpliceAllowed(false);
+    }
     // The front rewrites the requests; the up flow is fed them, so that
     // the conditions and faults on it apply as they do to a relay.
     connection.up().setFed(true);
-    connection.down().setSpliceAllowed(false);
     if (HttpFaultGate *gate = connection.faults().httpGate()) {
         gate->setReadsRequests(false);
         m_front.setVetting([gate](const HttpHead &request) {
@@ -46,7 +48,10 @@ HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
     }
 }
 
-HttpProxyPolicy::~HttpProxyPolicy() = default;
+HttpProxyPolicy::~HttpProxyPolicy()
+{
+    m_connection.filters().remove(this);
+}
 
 bool HttpProxyPolicy::live() const
 {
@@ -85,10 +90,7 @@ void HttpProxyPolicy::connected(std::uint32_t)
 {
     if (m_tunnelConnect) {
         const QByteArray early = m_front.outgoing().toByteArray();
-        const QByteArray established = HttpProxyFront::tunnelEstablished();
-        Flow &down = m_connection.down();
-        m_connection.capture(down, established.constData(), established.size());
-        if (m_connection.settle(down, down.forward(established.constData(), established.size())))
+        if (m_connection.forward(m_connection.down(), HttpProxyFront::tunnelEstablished()))
             becomeByteRelay(early);
         return;
     }
@@ -149,11 +151,9 @@ void HttpProxyPolicy::pumpAgain(Side side)
         advance();
 }
 
-void HttpProxyPolicy::seen(bool fromClient, const char *data, qsizetype size)
+void HttpProxyPolicy::seen(bool, const char *data, qsizetype size)
 {
-    m_connection.capture(m_connection.down(), data, size);
-    if (!fromClient)
-        m_front.upstreamBytes(QByteArrayView(data, size));
+    m_front.upstreamBytes(QByteArrayView(data, size));
 }
 
 void HttpProxyPolicy::readClient()
@@ -430,10 +430,8 @@ void HttpProxyPolicy::answerClient()
     const QByteArray bytes = HttpProxyFront::answerBytes(answer);
     dropUpstream();
     m_connection.record().error = answer.why;
-    Flow &down = m_connection.down();
-    m_connection.capture(down, bytes.constData(), bytes.size());
     // Nothing else waits for the client here.
-    if (m_connection.settle(down, down.forward(bytes.constData(), bytes.size())))
+    if (m_connection.forward(m_connection.down(), bytes))
         closeClientWhenFlushed(Reason::Error);
 }
 
@@ -465,6 +463,7 @@ void HttpProxyPolicy::becomeByteRelay(const QByteArray &early)
     // forwarding takes over, and this policy only returns.
     m_retired = true;
     m_parked.clear();
+    m_connection.filters().remove(this); // the forwarding policy gives the flows the rest
     Flow &up = m_connection.up();
     up.setFed(false);
     m_connection.record().state = up.ended() ? State::ClientHalfClosed : State::Open;

@@ -35,9 +35,9 @@ public:
     void ended() override;
 
 private:
-    // FlowObserver, on the flow toward the client: the capture and then
-    // the front see every response byte.
-    bool watching(bool) const override { return true; }
+    // FlowObserver, the last of the connection's filters: the front reads
+    // every response byte (the requests it reads itself).
+    bool watching(bool fromClient) const override { return !fromClient; }
     Window window(bool) override { return Window(); }
     void seen(bool fromClient, const char *data, qsizetype size) override;
     void passed(bool, quint64) override {}

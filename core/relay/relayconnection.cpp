@@ -434,6 +434,12 @@ void RelayConnection::markDirty()
     m_worker.markDirty(this);
 }
 
+bool RelayConnection::forward(Flow &flow, QByteArrayView bytes)
+{
+    capture(flow, bytes.data(), bytes.size());
+    return settle(flow, flow.forward(bytes.data(), bytes.size()));
+}
+
 void RelayConnection::capture(const Flow &flow, const char *data, qsizetype size)
 {
     m_filters.seen(flow.fromClient(), data, size); // each observer watching that way, as a flow shows them

@@ -90,6 +90,7 @@ public:
     FlowFilters &filters() { return m_filters; }
     // Shows the filters bytes the policy itself sent toward a side.
     void capture(const Flow &flow, const char *data, qsizetype size) override;
+    bool forward(Flow &flow, QByteArrayView bytes); // the policy's bytes: shown, sent, settled
     ConnectionLife &life() { return m_life; } // marks, the first FIN, the close
     void touched();
     void markDirty();
