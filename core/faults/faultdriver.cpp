@@ -120,7 +120,7 @@ void FaultDriver::arm(const QList<FaultRule> &rules, const QHostAddress &client,
             break;
         case FaultRule::Trigger::Bytes: {
             const Side toward = rule.bytesToward == FaultAction::Target::Upstream ? Upstream : Client;
-            m_limitSteps[toward] = {rule.action, by, true};
+            limitStep(toward) = {rule.action, by, true};
             Flow &flow = m_target.flowTo(toward);
             flow.setDeliveryLimit(rule.bytes);
             // A limit of no bytes is met at once.
@@ -226,7 +226,7 @@ void FaultDriver::refresh()
             if (flow.discarding())
                 what.append(QStringLiteral("black hole"));
             // What happens once it has delivered so much in all.
-            const LimitStep &step = m_limitSteps[toward];
+            const LimitStep &step = limitStep(toward);
             if (flow.deliveryLimit() != Flow::NoLimit && !m_closing)
                 what.append(QStringLiteral("at %1: %2")
                                 .arg(RuleUnits::bytesText(qint64(flow.deliveryLimit())), step.action.describe()));
@@ -276,7 +276,7 @@ bool FaultDriver::actOn(Flow &flow, const FaultAction &action, const QString &wh
     switch (action.kind) {
     case Kind::HalfClose:
         // What it holds goes first: a limit of what it has read.
-        m_limitSteps[toward] = {action, why, false};
+        limitStep(toward) = {action, why, false};
         flow.hold(Flow::HalfClose);
         liftFilterStop(flow);
         flow.setDeliveryLimit(flow.delivered() + flow.held());
@@ -301,7 +301,7 @@ bool FaultDriver::actOn(Flow &flow, const FaultAction &action, const QString &wh
         FaultAction then;
         then.kind = action.then;
         then.target = then.kind == Kind::HalfClose ? targetOf(toward) : FaultAction::Target::Both;
-        m_limitSteps[toward] = {then, why, false};
+        limitStep(toward) = {then, why, false};
         flow.setDeliveryLimit(flow.delivered() + action.bytes);
         break;
     }
@@ -354,6 +354,13 @@ void FaultDriver::closeCleanly(const QString &why)
         endFlow(up);
 }
 
+FaultDriver::LimitStep &FaultDriver::limitStep(Side toward)
+{
+    if (!m_limitSteps)
+        m_limitSteps = std::make_unique<std::array<LimitStep, 2>>();
+    return (*m_limitSteps)[toward];
+}
+
 void FaultDriver::limitReached(Flow &flow, quint8 met)
 {
     using Kind = FaultAction::Kind;
@@ -366,8 +373,8 @@ void FaultDriver::limitReached(Flow &flow, quint8 met)
         endFlow(flow);
         return;
     }
-    const LimitStep step = m_limitSteps[toward];
-    m_limitSteps[toward] = LimitStep();
+    const LimitStep step = limitStep(toward);
+    limitStep(toward) = LimitStep();
     const Kind kind = step.action.kind;
     if (kind == Kind::Reset || kind == Kind::Close || (kind == Kind::HalfClose && step.action.covers(targetOf(toward)))) {
         // Not a byte past the limit: what the flow still holds is dropped.

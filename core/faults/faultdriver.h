@@ -9,6 +9,7 @@
 #include <QList>
 #include <QStringList>
 
+#include <array>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -96,6 +97,7 @@ private:
         bool rule = false;
     };
 
+    LimitStep &limitStep(Side toward);
     // Whether a rule with this probability applies, drawn now; the draw
     // is noted in the record.
     bool drawn(double probability, const QString &what);
@@ -115,7 +117,8 @@ private:
     const Flow::Shared &m_worker;
     std::mt19937 &m_random;
     std::vector<std::unique_ptr<LaterAction>> m_later; // freed with the driver, never while one runs
-    LimitStep m_limitSteps[2];
+    // Made on the first limit: most connections never have one.
+    std::unique_ptr<std::array<LimitStep, 2>> m_limitSteps;
     std::vector<std::pair<FaultAction, QString>> m_onFirstData; // rules' faults, with who asked
     QString m_lastFault;          // what ended it, when a fault did
     bool m_closing = false;       // closing cleanly: each direction ends once it delivered what it held

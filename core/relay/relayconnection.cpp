@@ -25,7 +25,7 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
     , m_faults(*this, worker.flowShared(), worker.random())
 {
     m_legs.describeClient(&m_record, worker.listenText());
-    m_record.upstream = worker.config().targetText();
+    m_record.upstream = worker.targetText();
 }
 
 // Normally end() has closed both legs already; their destructors are

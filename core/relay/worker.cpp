@@ -88,6 +88,7 @@ Worker::Worker(int index, const ProxyConfig &config, Resolver *resolver, Tls tls
                            || config.listenAddress == QHostAddress::AnyIPv6
                        ? QString()
                        : config.listenText())
+    , m_targetText(config.targetText())
     , m_pipes(config.bufferBytes)
     , m_random(std::random_device()())
     , m_rules(std::make_shared<const RuleSet>(config.rules))

@@ -77,6 +77,8 @@ public:
     // Where clients reach proxymon, "IP:PORT"; empty when it listens on a
     // wildcard address (each connection then asks its socket).
     const QString &listenText() const { return m_listenText; }
+    // The config's, made once: each connection's record shares it.
+    const QString &targetText() const { return m_targetText; }
     int epollDescriptor() const { return m_epollFd; }
     char *scratch() { return m_scratch.data(); }
     const Flow::Shared &flowShared() const { return m_flowShared; }
@@ -124,6 +126,7 @@ private:
     const Hooks m_hooks;
     const std::shared_ptr<WorkerInbox> m_inbox;
     const QString m_listenText;
+    const QString m_targetText;
 
     int m_epollFd = -1;
     int m_setupError = 0;
