@@ -74,6 +74,11 @@ void Listener::resume()
 
 void Listener::incomingConnection(qintptr descriptor)
 {
+    accepted(descriptor, SocketAddress());
+}
+
+void Listener::accepted(qintptr descriptor, const SocketAddress &peer)
+{
     m_emptyActivations = 0;
     if (m_burst && !m_batchTimer.isActive()) {
         // This wake-up still takes its share (up to MaxPerActivation);
@@ -82,7 +87,7 @@ void Listener::incomingConnection(qintptr descriptor)
         pauseAccepting();
         m_batchTimer.start();
     }
-    emit descriptorAccepted(descriptor);
+    emit descriptorAccepted(descriptor, peer);
 }
 
 bool Listener::eventFilter(QObject *watched, QEvent *event)
@@ -97,14 +102,17 @@ bool Listener::eventFilter(QObject *watched, QEvent *event)
     while (accepted < MaxPerActivation && !m_ownerPaused) {
         // Non-blocking from the start: the worker relays it on an epoll
         // loop, and this saves it a system call per connection.
-        const int descriptor = ::accept4(int(socketDescriptor()), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        SocketAddress peer;
+        peer.length = sizeof peer.storage;
+        const int descriptor = ::accept4(int(socketDescriptor()), reinterpret_cast<sockaddr *>(&peer.storage),
+                                         &peer.length, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (descriptor < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             break;
         }
         ++accepted;
-        incomingConnection(descriptor);
+        this->accepted(descriptor, peer);
     }
     if (accepted > 0)
         emit wakeUpDone();

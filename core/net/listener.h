@@ -1,13 +1,17 @@
 #pragma once
 
+#include "socketaddress.h"
+
 #include <QElapsedTimer>
 #include <QTcpServer>
 #include <QTimer>
 
 class QSocketNotifier;
 
-// The accepting socket. It hands over only the descriptor: the worker that
-// adopts it creates everything else in its own thread.
+// The accepting socket. It hands over only the descriptor and the peer's
+// address (which accept4() gives for free, saving the worker a
+// getpeername()): the worker that adopts it creates everything else in its
+// own thread.
 //
 // It accepts itself, from its read notifier, at most a bounded number per
 // wake-up (Qt's loop drains the whole backlog in one go, on the window's
@@ -40,8 +44,9 @@ public:
 
 signals:
     // Emitted on the listener's thread for each accepted connection; the
-    // descriptor is non-blocking and close-on-exec.
-    void descriptorAccepted(qintptr descriptor);
+    // descriptor is non-blocking and close-on-exec. peer is empty (length
+    // 0) when Qt's own accept took it.
+    void descriptorAccepted(qintptr descriptor, const SocketAddress &peer);
     // The connections accepted since the last of these came in one wake-up
     // (a burst's share): an owner may hand them on together.
     void wakeUpDone();
@@ -53,6 +58,7 @@ protected:
     bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
+    void accepted(qintptr descriptor, const SocketAddress &peer);
     QSocketNotifier *m_notifier = nullptr;
     int m_emptyActivations = 0;
     bool m_ownerPaused = false;

@@ -18,10 +18,10 @@ WorkerInbox::~WorkerInbox()
         ::close(m_eventFd);
 }
 
-void WorkerInbox::postAccepted(int descriptor, quint64 id)
+void WorkerInbox::postAccepted(int descriptor, quint64 id, const SocketAddress &peer)
 {
     QMutexLocker lock(&m_mutex);
-    m_pending.accepted.push_back({descriptor, id});
+    m_pending.accepted.push_back({descriptor, id, peer});
     wakeLocked();
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "resolver.h"
+#include "socketaddress.h"
 
 #include <QMutex>
 
@@ -21,6 +22,7 @@ public:
     {
         int descriptor = -1;
         quint64 id = 0;
+        SocketAddress peer; // empty: not known (getpeername() then)
     };
     struct Resolved
     {
@@ -46,7 +48,7 @@ public:
     int eventDescriptor() const { return m_eventFd; }
 
     // Any thread.
-    void postAccepted(int descriptor, quint64 id);
+    void postAccepted(int descriptor, quint64 id, const SocketAddress &peer);
     void postResolved(quint64 id, ResolveResult result);
     void postStop(int graceMs);
     void postClose(quint64 id);

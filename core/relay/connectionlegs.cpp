@@ -8,11 +8,13 @@
 
 using Mark = TimelineMark;
 
-ConnectionLegs::ConnectionLegs(int clientFd, ConnectionLife &life, int epoll, const void *owner)
+ConnectionLegs::ConnectionLegs(int clientFd, const SocketAddress &peer, ConnectionLife &life, int epoll,
+                               const void *owner)
     : m_life(life)
     , m_epoll(epoll)
     , m_owner(reinterpret_cast<std::uintptr_t>(owner))
     , m_client(clientFd)
+    , m_peer(peer)
 {
     static_assert(alignof(std::max_align_t) > TagBits, "the tag's bits must be free in the pointer");
     // The client's socket is not tuned: Linux copies TCP_NODELAY and the
@@ -22,7 +24,8 @@ ConnectionLegs::ConnectionLegs(int clientFd, ConnectionLife &life, int epoll, co
 
 void ConnectionLegs::describeClient(ConnectionRecord *record, const QString &listenText)
 {
-    m_peer = m_client.peer();
+    if (!m_peer.length)
+        m_peer = m_client.peer();
     record->client = m_peer.length ? m_peer.toString() : QStringLiteral("(unknown)");
     record->acceptedOn = listenText;
     if (record->acceptedOn.isEmpty()) {

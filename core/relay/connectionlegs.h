@@ -29,7 +29,8 @@ public:
     static constexpr std::uintptr_t TagBits = 7;
 
     // clientFd: accepted and non-blocking; owner: the address tags carry.
-    ConnectionLegs(int clientFd, ConnectionLife &life, int epoll, const void *owner);
+    // peer: the client's address as accept4() gave it (empty: asked for).
+    ConnectionLegs(int clientFd, const SocketAddress &peer, ConnectionLife &life, int epoll, const void *owner);
 
     // Writes the client's address and where it was accepted into record:
     // listenText when the listener's address says it all, else (a

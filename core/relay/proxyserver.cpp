@@ -365,7 +365,7 @@ void ProxyServer::stop()
         emit stopped();
 }
 
-void ProxyServer::onDescriptorAccepted(qintptr descriptor)
+void ProxyServer::onDescriptorAccepted(qintptr descriptor, const SocketAddress &peer)
 {
     m_backoffMs = FirstBackoffMs;
     if (!m_current || m_gate->live.load() >= m_gate->limit) {
@@ -386,7 +386,7 @@ void ProxyServer::onDescriptorAccepted(qintptr descriptor)
         }
     }
     const int live = m_gate->live.fetch_add(1) + 1;
-    m_wakeUpTarget->postAccepted(int(descriptor), m_nextId++);
+    m_wakeUpTarget->postAccepted(int(descriptor), m_nextId++, peer);
     if (live >= m_gate->limit && !m_pausedAtLimit) {
         m_pausedAtLimit = true;
         m_gate->paused.store(true);

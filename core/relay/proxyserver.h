@@ -20,6 +20,7 @@
 class CaPage;
 class CertificateAuthority;
 class Listener;
+struct SocketAddress;
 class QThreadPool;
 class TlsInterception;
 class TlsKeyLog;
@@ -110,7 +111,7 @@ private:
     void scheduleRefusals();
     void refuseFor(int milliseconds, const QString &by);
     void listenAgain();
-    void onDescriptorAccepted(qintptr descriptor);
+    void onDescriptorAccepted(qintptr descriptor, const SocketAddress &peer);
     void onAcceptError();
     void resumeAccepting();
     void publish();

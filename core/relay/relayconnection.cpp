@@ -14,10 +14,10 @@
 using State = ConnectionRecord::State;
 using Mark = TimelineMark;
 
-RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd)
+RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd, const SocketAddress &peer)
     : m_worker(worker)
     , m_life(m_record, id)
-    , m_legs(clientFd, m_life, worker.epollDescriptor(), this)
+    , m_legs(clientFd, peer, m_life, worker.epollDescriptor(), this)
     , m_tls(m_record, m_life, worker.upstreamTls(), worker.tls().interception.get())
     , m_up(Client, m_legs[Client], m_legs[Upstream], worker.flowShared(), &m_upDue)
     , m_down(Upstream, m_legs[Upstream], m_legs[Client], worker.flowShared(), &m_downDue)

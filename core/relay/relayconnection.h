@@ -48,8 +48,8 @@ public:
     enum class End { Close, Drain, ResetClient, ResetUpstream };
     enum class Phase { Resolving, Connecting, Handshaking, Relaying, Finished };
 
-    // clientFd is an accepted, non-blocking socket (Listener makes it so).
-    RelayConnection(Worker &worker, quint64 id, int clientFd);
+    // clientFd: accepted, non-blocking (Listener makes it so); peer: its address, if accept4() gave it.
+    RelayConnection(Worker &worker, quint64 id, int clientFd, const SocketAddress &peer);
     ~RelayConnection(); // not copied: its flows are not
 
     // --- for the worker

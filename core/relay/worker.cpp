@@ -175,15 +175,15 @@ void Worker::pumpLater(RelayConnection *connection, int side)
     m_again.emplace_back(connection, side);
 }
 
-void Worker::postAccepted(int descriptor, quint64 id)
+void Worker::postAccepted(int descriptor, quint64 id, const SocketAddress &peer)
 {
     m_load.fetch_add(1, std::memory_order_relaxed);
-    m_inbox->postAccepted(descriptor, id);
+    m_inbox->postAccepted(descriptor, id, peer);
 }
 
-void Worker::adopt(int descriptor, quint64 id)
+void Worker::adopt(int descriptor, quint64 id, const SocketAddress &peer)
 {
-    auto *connection = new RelayConnection(*this, id, descriptor);
+    auto *connection = new RelayConnection(*this, id, descriptor, peer);
     connection->slot = m_connections.size();
     m_connections.push_back(connection);
     markDirty(connection);
@@ -208,7 +208,7 @@ void Worker::drainInbox()
     for (const std::function<void()> &task : batch.tasks)
         task();
     for (const WorkerInbox::Accepted &accepted : batch.accepted)
-        adopt(accepted.descriptor, accepted.id);
+        adopt(accepted.descriptor, accepted.id, accepted.peer);
     for (const WorkerInbox::Resolved &resolved : batch.resolved) {
         const auto found = m_resolving.find(resolved.id);
         if (found == m_resolving.end())

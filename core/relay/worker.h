@@ -23,6 +23,7 @@ class TlsClientContext;
 class TlsInterception;
 class RelayConnection;
 class Resolver;
+struct SocketAddress;
 class WorkerInbox;
 
 // A long-lived job on the server's dedicated pool. It runs an epoll loop that
@@ -63,7 +64,7 @@ public:
     // posted, not when adopted, so that a burst posted before the worker
     // wakes is spread over the workers instead of all going to the first.
     int load() const { return m_load.load(std::memory_order_relaxed); }
-    void postAccepted(int descriptor, quint64 id);
+    void postAccepted(int descriptor, quint64 id, const SocketAddress &peer);
 
     // Any thread: the records that changed since the last call, and the
     // exchanges finished meanwhile.
@@ -112,7 +113,7 @@ public:
     RelayConnection *connection(quint64 id) const;
 
 private:
-    void adopt(int descriptor, quint64 id);
+    void adopt(int descriptor, quint64 id, const SocketAddress &peer);
     void drainInbox();
     void tick();
     void publish();

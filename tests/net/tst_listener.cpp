@@ -4,6 +4,7 @@
 #include <QTest>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <vector>
@@ -16,6 +17,7 @@ class tst_Listener : public QObject
 private slots:
     void aBurstIsTakenOverSeveralTurns();
     void pausedTakesNothing();
+    void thePeersAddressComesWithTheDescriptor();
 
 private:
     // A listener over a fresh loopback socket with room for backlog
@@ -94,6 +96,28 @@ void tst_Listener::pausedTakesNothing()
     QCOMPARE(accepted, 0);
     listener.resume();
     QTRY_COMPARE_WITH_TIMEOUT(accepted, 10, 5000);
+}
+
+void tst_Listener::thePeersAddressComesWithTheDescriptor()
+{
+    // accept4() says who connected: the worker needs no getpeername().
+    Listener listener;
+    quint16 port = 0;
+    QVERIFY(adopt(listener, 16, &port));
+    QString peer;
+    QString asked;
+    connect(&listener, &Listener::descriptorAccepted, &listener, [&](qintptr descriptor, const SocketAddress &address) {
+        peer = address.toString();
+        SocketAddress known;
+        known.length = sizeof known.storage;
+        if (::getpeername(int(descriptor), reinterpret_cast<sockaddr *>(&known.storage), &known.length) == 0)
+            asked = known.toString();
+        ::close(int(descriptor));
+    });
+    Loopback::Socket client = Loopback::connectTo("127.0.0.1", port);
+    QTRY_VERIFY_WITH_TIMEOUT(!peer.isEmpty(), 5000);
+    QVERIFY2(peer.startsWith(QLatin1String("127.0.0.1:")), qPrintable(peer));
+    QCOMPARE(peer, asked);
 }
 
 QTEST_GUILESS_MAIN(tst_Listener)
