@@ -59,10 +59,13 @@ public:
     Batch take();
 
 private:
-    void wakeLocked();
+    // Adds under the lock, then wakes the worker if nobody has since its
+    // last take().
+    template<typename Add>
+    void post(Add add);
 
     int m_eventFd = -1;
     QMutex m_mutex;
     Batch m_pending;
-    bool m_woken = false;
+    bool m_woken = false; // a wake-up was written (or is being) since the last take()
 };
