@@ -178,7 +178,7 @@ bool CaptureFilter::holds(const Term &term, const ConnectionRecord *record, cons
         if (value == u"raw")
             return record && record->raw;
         if (value == u"tls")
-            return (record && (!record->upstreamTls.isEmpty() || record->decryption != ConnectionRecord::Decryption::None))
+            return (record && (!record->upstreamTls().isEmpty() || record->decryption != ConnectionRecord::Decryption::None))
                 || (exchange && exchange->secure);
         if (value == u"passthrough")
             return record && record->decryption == ConnectionRecord::Decryption::Passthrough;

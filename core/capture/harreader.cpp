@@ -200,8 +200,8 @@ SessionReader::Result HarReader::read(const QByteArray &contents)
             record.openedMs = started;
             const qint64 ssl = number(timings, "ssl", -1);
             if (ssl >= 0) {
-                record.clientTls.version = QStringLiteral("TLS");
-                record.clientTls.handshakeMs = qint32(ssl);
+                record.clientTlsToWrite().version = QStringLiteral("TLS");
+                record.clientTlsToWrite().handshakeMs = qint32(ssl);
             }
         }
         exchange.requestStartMs = started + phase("blocked") + phase("dns") + phase("connect");

@@ -283,8 +283,8 @@ QJsonObject HarWriter::entry(const HttpExchange &exchange, const ConnectionRecor
         // of the accept may read as earlier.
         connect = qMax<qint64>(0, exchange.requestStartMs - record.openedMs);
         started = qMin(record.openedMs, exchange.requestStartMs);
-        if (!record.clientTls.isEmpty() && record.clientTls.handshakeMs >= 0)
-            ssl = qMin<qint64>(record.clientTls.handshakeMs, connect);
+        if (!record.clientTls().isEmpty() && record.clientTls().handshakeMs >= 0)
+            ssl = qMin<qint64>(record.clientTls().handshakeMs, connect);
     }
     const QJsonObject timings{{QStringLiteral("blocked"), -1}, {QStringLiteral("dns"), -1},
                               {QStringLiteral("connect"), connect}, {QStringLiteral("ssl"), ssl},

@@ -139,10 +139,10 @@ QByteArray JsonlWriter::recordLine(const char *event, const ConnectionRecord &re
         if (!record.decryptionNote.isEmpty())
             line.add("decryption_note", record.decryptionNote);
     }
-    if (!record.clientTls.isEmpty())
-        line.addRaw("client_tls", tlsJson(record.clientTls));
-    if (!record.upstreamTls.isEmpty())
-        line.addRaw("upstream_tls", tlsJson(record.upstreamTls));
+    if (!record.clientTls().isEmpty())
+        line.addRaw("client_tls", tlsJson(record.clientTls()));
+    if (!record.upstreamTls().isEmpty())
+        line.addRaw("upstream_tls", tlsJson(record.upstreamTls()));
     if (record.tlsTruncated)
         line.addRaw("tls_truncated", "true");
     if (!record.conditions.isEmpty())

@@ -380,7 +380,7 @@ CaptureExport::Counts PcapngWriter::write(const CaptureSnapshot &snapshot, QIODe
         quint64 sentUp = 0;
         quint64 sentDown = 0;
         const QList<Piece> pieces = piecesOf(entry, &sentUp, &sentDown);
-        const bool decrypted = record.decryption == ConnectionRecord::Decryption::Decrypted || !record.clientTls.isEmpty();
+        const bool decrypted = record.decryption == ConnectionRecord::Decryption::Decrypted || !record.clientTls().isEmpty();
         // Bytes that crossed after the last kept ones: a raw stream's rest,
         // a tunnel's contents. Not where the counts are of other bytes:
         // a decrypted leg's (TLS records), an HTTP proxy's plain requests

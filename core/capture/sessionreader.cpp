@@ -265,8 +265,8 @@ QString SessionReader::readRecordFields(const QJsonObject &object, ConnectionRec
         return QStringLiteral("an unknown decryption");
     record->decryptionNote = object.value(QLatin1String("decryption_note")).toString();
     record->conditions = object.value(QLatin1String("conditions")).toString();
-    record->clientTls = tlsOf(object.value(QLatin1String("client_tls")));
-    record->upstreamTls = tlsOf(object.value(QLatin1String("upstream_tls")));
+    record->setClientTls(tlsOf(object.value(QLatin1String("client_tls"))));
+    record->setUpstreamTls(tlsOf(object.value(QLatin1String("upstream_tls"))));
     record->tlsTruncated = object.value(QLatin1String("tls_truncated")).toBool();
     record->requests = quint32(object.value(QLatin1String("requests")).toInteger());
     record->raw = object.value(QLatin1String("raw")).toBool();

@@ -11,10 +11,10 @@ QList<TimeBreakdown::Part> TimeBreakdown::of(const ConnectionRecord &record)
         parts.append({"dns_ms", QStringLiteral("name lookup"), timeline.resolveUs});
     if (timeline.connectUs >= 0)
         parts.append({"connect_ms", QStringLiteral("upstream connect"), timeline.connectUs});
-    if (record.clientTls.handshakeMs >= 0 && !record.clientTls.isEmpty())
-        parts.append({"tls_client_ms", QStringLiteral("TLS with the client"), qint64(record.clientTls.handshakeMs) * 1000});
-    if (record.upstreamTls.handshakeMs >= 0 && !record.upstreamTls.isEmpty())
-        parts.append({"tls_upstream_ms", QStringLiteral("TLS with the upstream"), qint64(record.upstreamTls.handshakeMs) * 1000});
+    if (record.clientTls().handshakeMs >= 0 && !record.clientTls().isEmpty())
+        parts.append({"tls_client_ms", QStringLiteral("TLS with the client"), qint64(record.clientTls().handshakeMs) * 1000});
+    if (record.upstreamTls().handshakeMs >= 0 && !record.upstreamTls().isEmpty())
+        parts.append({"tls_upstream_ms", QStringLiteral("TLS with the upstream"), qint64(record.upstreamTls().handshakeMs) * 1000});
     const qint64 clientFirst = timeline.timeOf(Kind::FirstByte, Lane::Client);
     const qint64 upstreamFirst = timeline.timeOf(Kind::FirstByte, Lane::Upstream);
     if (clientFirst >= 0 && upstreamFirst >= clientFirst)

@@ -45,3 +45,42 @@ qint64 ConnectionRecord::ageUs(qint64 msSinceEpoch) const
     const qint64 endMs = isClosed() ? closedMs : msSinceEpoch;
     return qMax<qint64>(timeline.sampledUs, (endMs - openedMs) * 1000);
 }
+
+namespace {
+
+const TlsDetails NoTls;
+
+} // namespace
+
+const TlsDetails &ConnectionRecord::clientTls() const
+{
+    return m_tls ? m_tls->client : NoTls;
+}
+
+const TlsDetails &ConnectionRecord::upstreamTls() const
+{
+    return m_tls ? m_tls->upstream : NoTls;
+}
+
+void ConnectionRecord::setClientTls(const TlsDetails &details)
+{
+    if (m_tls || !details.isEmpty())
+        clientTlsToWrite() = details;
+}
+
+void ConnectionRecord::setUpstreamTls(const TlsDetails &details)
+{
+    if (m_tls || !details.isEmpty())
+        upstreamTlsToWrite() = details;
+}
+
+ConnectionRecord::TlsLegs &ConnectionRecord::tlsToWrite()
+{
+    // Copies on other threads hold their own references, taken from this
+    // one: a count of 1 cannot rise behind our back.
+    if (!m_tls)
+        m_tls = std::make_shared<TlsLegs>();
+    else if (m_tls.use_count() > 1)
+        m_tls = std::make_shared<TlsLegs>(*m_tls);
+    return *m_tls;
+}

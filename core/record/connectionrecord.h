@@ -4,6 +4,8 @@
 #include <QMetaType>
 #include <QString>
 
+#include <memory>
+
 #include "connectiontimeline.h"
 
 // One leg's TLS, as its handshake left it. Empty while none was spoken.
@@ -74,8 +76,6 @@ struct ConnectionRecord
     };
     Decryption decryption = Decryption::None;
     QString decryptionNote;
-    TlsDetails clientTls;    // the client leg, when proxymon spoke TLS with the client
-    TlsDetails upstreamTls;  // the upstream leg, when proxymon spoke TLS with the upstream
     bool tlsTruncated = false; // a TLS stream ended without close_notify (passed on as a FIN)
     qint64 openedMs = 0;     // milliseconds since the epoch, UTC
     qint64 closedMs = 0;     // 0 while open
@@ -97,6 +97,19 @@ struct ConnectionRecord
     QString error;           // words for Error and Timeout
     ConnectionTimeline timeline; // its life on both legs, as the worker timed it
 
+    // The TLS of the client leg (when proxymon spoke TLS with the client)
+    // and of the upstream leg; empty while none was spoken. Kept out of
+    // line and shared between copies: most connections speak none, and a
+    // record is copied at every batch a worker publishes.
+    const TlsDetails &clientTls() const;
+    const TlsDetails &upstreamTls() const;
+    // Written in place; a record sharing them with a copy gets its own first.
+    TlsDetails &clientTlsToWrite() { return tlsToWrite().client; }
+    TlsDetails &upstreamTlsToWrite() { return tlsToWrite().upstream; }
+    // Set whole; setting an empty one to a record without TLS keeps none.
+    void setClientTls(const TlsDetails &details);
+    void setUpstreamTls(const TlsDetails &details);
+
     bool isClosed() const { return state == State::Closed; }
     // The connection's own time (µs since it was accepted, as its timeline
     // counts) at a wall-clock instant; a closed one's stays at its end.
@@ -106,6 +119,16 @@ struct ConnectionRecord
     static QString closeReasonName(CloseReason reason);
     static QString stateName(State state);
     static QString decryptionName(Decryption decryption);
+
+private:
+    struct TlsLegs
+    {
+        TlsDetails client;
+        TlsDetails upstream;
+    };
+    TlsLegs &tlsToWrite();
+
+    std::shared_ptr<TlsLegs> m_tls; // null: neither leg spoke TLS
 };
 
 // Implicitly shared Qt members and plain values only: a list of thousands of

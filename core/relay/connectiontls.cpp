@@ -43,7 +43,7 @@ TlsLeg *ConnectionTls::startClient(TcpLeg &tcp, const TlsServerContext &server, 
     m_client = std::make_unique<TlsLeg>(tcp.detach(), ssl, hello);
     m_clientName = name;
     m_clientServerName = parsed.serverName;
-    m_record.clientTls.serverName = parsed.serverName;
+    m_record.clientTlsToWrite().serverName = parsed.serverName;
     m_clientHandshaking = true;
     m_handshakeStartedMs = nowMs;
     return m_client.get();
@@ -61,7 +61,7 @@ ConnectionTls::Progress ConnectionTls::advance(qint64 nowMs)
         case Step::Pending:
             break;
         case Step::Done:
-            m_record.upstreamTls = details;
+            m_record.setUpstreamTls(details);
             done(Flow::Upstream, details);
             break;
         case Step::Failed:
@@ -79,7 +79,7 @@ ConnectionTls::Progress ConnectionTls::advance(qint64 nowMs)
         case Step::Pending:
             break;
         case Step::Done:
-            m_record.clientTls = details;
+            m_record.setClientTls(details);
             m_record.decryption = ConnectionRecord::Decryption::Decrypted;
             done(Flow::Client, details);
             break;

@@ -236,7 +236,7 @@ void ForwardingPolicy::decide(const ClientHello &hello)
     ConnectionRecord &record = m_connection.record();
     record.decryption = ConnectionRecord::Decryption::Passthrough;
     record.decryptionNote = reason;
-    record.clientTls.serverName = hello.serverName;
+    record.clientTlsToWrite().serverName = hello.serverName;
     m_connection.markDirty();
     relayAsIs();
 }

@@ -108,8 +108,8 @@ void tst_CaptureFilter::smugglingCoversEveryDesyncFlag()
 void tst_CaptureFilter::tlsUpstream()
 {
     ConnectionRecord record = sampleRecord();
-    record.upstreamTls.version = QStringLiteral("TLSv1.3");
-    record.upstreamTls.cipher = QStringLiteral("TLS_AES_128_GCM_SHA256");
+    record.upstreamTlsToWrite().version = QStringLiteral("TLSv1.3");
+    record.upstreamTlsToWrite().cipher = QStringLiteral("TLS_AES_128_GCM_SHA256");
     QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesConnection(record));
     QVERIFY(CaptureFilter::parse(QStringLiteral("is:tls")).matchesExchange(sampleExchange(), &record));
     QVERIFY(!CaptureFilter::parse(QStringLiteral("-is:tls")).matchesConnection(record));

@@ -83,11 +83,11 @@ void tst_JsonlWriter::openedAndClosedInOneBatch()
     tls.open(QIODevice::WriteOnly);
     JsonlWriter tlsWriter(&tls);
     ConnectionRecord secured = record(8, true);
-    secured.upstreamTls.version = QStringLiteral("TLSv1.3");
-    secured.upstreamTls.cipher = QStringLiteral("TLS_AES_256_GCM_SHA384");
-    secured.upstreamTls.serverName = QStringLiteral("api.example.com");
-    secured.upstreamTls.handshakeMs = 12;
-    secured.upstreamTls.verification = QStringLiteral("ok");
+    secured.upstreamTlsToWrite().version = QStringLiteral("TLSv1.3");
+    secured.upstreamTlsToWrite().cipher = QStringLiteral("TLS_AES_256_GCM_SHA384");
+    secured.upstreamTlsToWrite().serverName = QStringLiteral("api.example.com");
+    secured.upstreamTlsToWrite().handshakeMs = 12;
+    secured.upstreamTlsToWrite().verification = QStringLiteral("ok");
     secured.decryption = ConnectionRecord::Decryption::Passthrough;
     secured.decryptionNote = QStringLiteral("api.example.com is on the passthrough list");
     tlsWriter.writeBatch({secured}, {});

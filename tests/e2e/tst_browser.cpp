@@ -219,7 +219,7 @@ void tst_Browser::pageLoadsDecrypted()
     QTRY_VERIFY(!proxy.server.isDraining());
     bool decrypted = false;
     for (const ConnectionRecord &record : proxy.records.closed())
-        decrypted |= record.decryption == Decryption::Decrypted && record.clientTls.version.startsWith(QLatin1String("TLSv1.3"));
+        decrypted |= record.decryption == Decryption::Decrypted && record.clientTls().version.startsWith(QLatin1String("TLSv1.3"));
     QVERIFY(decrypted);
 }
 

@@ -86,13 +86,13 @@ void tst_Interception::forwardingModeDecrypts()
 
     const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Decrypted);
-    QCOMPARE(record.clientTls.version, QStringLiteral("TLSv") + version);
-    QCOMPARE(record.clientTls.serverName, QStringLiteral("test.example"));
-    QCOMPARE(record.clientTls.alpn, QStringLiteral("http/1.1"));
-    QVERIFY(record.clientTls.handshakeMs >= 0);
-    QCOMPARE(record.upstreamTls.serverName, QStringLiteral("test.example"));
-    QCOMPARE(record.upstreamTls.verification, QStringLiteral("ok"));
-    QVERIFY(record.upstreamTls.chainPem.startsWith("-----BEGIN CERTIFICATE-----"));
+    QCOMPARE(record.clientTls().version, QStringLiteral("TLSv") + version);
+    QCOMPARE(record.clientTls().serverName, QStringLiteral("test.example"));
+    QCOMPARE(record.clientTls().alpn, QStringLiteral("http/1.1"));
+    QVERIFY(record.clientTls().handshakeMs >= 0);
+    QCOMPARE(record.upstreamTls().serverName, QStringLiteral("test.example"));
+    QCOMPARE(record.upstreamTls().verification, QStringLiteral("ok"));
+    QVERIFY(record.upstreamTls().chainPem.startsWith("-----BEGIN CERTIFICATE-----"));
     QCOMPARE(record.requests, 2u);
     // Wire bytes: the download in proxy.records, more than its plaintext.
     QVERIFY2(record.bytesDown > 300001, qPrintable(QString::number(record.bytesDown)));
@@ -121,7 +121,7 @@ void tst_Interception::httpProxyModeDecryptsInsideConnect()
 
     const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Decrypted);
-    QCOMPARE(record.clientTls.serverName, QStringLiteral("localhost"));
+    QCOMPARE(record.clientTls().serverName, QStringLiteral("localhost"));
     QVERIFY(proxy.records.waitForExchanges(2));
     const QList<HttpExchange> exchanges = proxy.records.exchanges();
     QCOMPARE(exchanges[0].request.method(), QByteArrayView("CONNECT"));
@@ -185,7 +185,7 @@ void tst_Interception::h2OnlyClientPassesThrough()
     const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.decryption, Decryption::Passthrough);
     QVERIFY2(record.decryptionNote.contains(QStringLiteral("only h2")), qPrintable(record.decryptionNote));
-    QCOMPARE(record.clientTls.serverName, QStringLiteral("h2.test"));
+    QCOMPARE(record.clientTls().serverName, QStringLiteral("h2.test"));
 }
 
 void tst_Interception::rejectingClientPassesThroughNextTime()
@@ -259,8 +259,8 @@ void tst_Interception::badUpstreamCertificateAnswers502OverTls()
     const ToolRun allowed = ToolRun::run(QStringLiteral("curl"), arguments);
     QVERIFY2(allowed.out.endsWith("\r\n\r\nhello"), allowed.out.constData());
     const ConnectionRecord relayed = proxy.records.waitForOnlyClosed();
-    QVERIFY2(relayed.upstreamTls.verification.contains(QStringLiteral("mismatch"), Qt::CaseInsensitive),
-             qPrintable(relayed.upstreamTls.verification));
+    QVERIFY2(relayed.upstreamTls().verification.contains(QStringLiteral("mismatch"), Qt::CaseInsensitive),
+             qPrintable(relayed.upstreamTls().verification));
 }
 
 void tst_Interception::badUpstreamCertificates_data()

@@ -84,7 +84,7 @@ void tst_TlsTarget::labFlowThroughTls()
     QCOMPARE(echoed.size(), data.size());
     QCOMPARE(sha256(echoed), sha256(data));
     const ConnectionRecord record = proxy.records.waitForOnlyClosed();
-    QVERIFY2(record.upstreamTls.summary().startsWith(QStringLiteral("TLSv1.3 ")), qPrintable(record.upstreamTls.summary()));
+    QVERIFY2(record.upstreamTls().summary().startsWith(QStringLiteral("TLSv1.3 ")), qPrintable(record.upstreamTls().summary()));
     QCOMPARE(record.closeReason, Reason::ClientFin);
     // Up, toward the TLS upstream, counts what crossed the wire: the data
     // in proxy.records, with the handshake and each record's overhead (a few
@@ -140,7 +140,7 @@ void tst_TlsTarget::badCertificatesAnswer502()
     const ConnectionRecord record = proxy.records.waitForOnlyClosed();
     QCOMPARE(record.closeReason, Reason::Error);
     QVERIFY2(record.error.contains(reason, Qt::CaseInsensitive), qPrintable(record.error));
-    QVERIFY(record.upstreamTls.isEmpty());
+    QVERIFY(record.upstreamTls().isEmpty());
 }
 
 void tst_TlsTarget::insecureRelaysAnyway()

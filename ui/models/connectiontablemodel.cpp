@@ -180,7 +180,7 @@ QString ConnectionTableModel::tlsText(const ConnectionRecord &record)
     using Decryption = ConnectionRecord::Decryption;
     switch (record.decryption) {
     case Decryption::Decrypted:
-        return tr("decrypted %1").arg(record.clientTls.version);
+        return tr("decrypted %1").arg(record.clientTls().version);
     case Decryption::Passthrough:
         return tr("passthrough");
     case Decryption::Rejected:
@@ -188,7 +188,7 @@ QString ConnectionTableModel::tlsText(const ConnectionRecord &record)
     case Decryption::None:
         break;
     }
-    return record.upstreamTls.isEmpty() ? QString() : tr("%1 to upstream").arg(record.upstreamTls.version);
+    return record.upstreamTls().isEmpty() ? QString() : tr("%1 to upstream").arg(record.upstreamTls().version);
 }
 
 QVariant ConnectionTableModel::headerData(int section, Qt::Orientation orientation, int role) const

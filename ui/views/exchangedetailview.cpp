@@ -220,7 +220,7 @@ void ExchangeDetailView::updateConnection(const ConnectionRecord &record, const 
     if (record.raw && (m_conversation->shownId() == record.id || m_conversation->shownId() == 0))
         m_conversation->showConnection(record);
     // The TLS tab changes only while the handshakes finish.
-    if (!record.clientTls.isEmpty() || !record.upstreamTls.isEmpty() || record.decryption != ConnectionRecord::Decryption::None)
+    if (!record.clientTls().isEmpty() || !record.upstreamTls().isEmpty() || record.decryption != ConnectionRecord::Decryption::None)
         m_tls->setPlainText(TlsDetailsText::describe(record));
 }
 

@@ -42,27 +42,27 @@ QString TlsDetailsText::describe(const ConnectionRecord &record)
         lines.append(tr("Its host's next connections pass through; the bar above the list undoes that."));
         break;
     case Decryption::None:
-        if (record.upstreamTls.isEmpty())
+        if (record.upstreamTls().isEmpty())
             return tr("Connection %1 carried no TLS that proxymon saw.").arg(record.id);
         lines.append(tr("The client spoke plain TCP; proxymon spoke TLS to the upstream."));
         break;
     }
     if (record.tlsTruncated)
         lines.append(tr("A TLS stream ended without close_notify (passed on as a FIN)."));
-    if (!record.clientTls.isEmpty()) {
+    if (!record.clientTls().isEmpty()) {
         lines.append(QString());
-        describeLeg(&lines, tr("Client ⇄ proxymon"), record.clientTls);
-    } else if (!record.clientTls.serverName.isEmpty()) {
+        describeLeg(&lines, tr("Client ⇄ proxymon"), record.clientTls());
+    } else if (!record.clientTls().serverName.isEmpty()) {
         lines.append(QString());
-        lines.append(tr("The client asked for %1 (SNI).").arg(record.clientTls.serverName));
+        lines.append(tr("The client asked for %1 (SNI).").arg(record.clientTls().serverName));
     }
-    if (!record.upstreamTls.isEmpty()) {
+    if (!record.upstreamTls().isEmpty()) {
         lines.append(QString());
-        describeLeg(&lines, tr("proxymon ⇄ upstream"), record.upstreamTls);
-        if (!record.upstreamTls.chainPem.isEmpty()) {
+        describeLeg(&lines, tr("proxymon ⇄ upstream"), record.upstreamTls());
+        if (!record.upstreamTls().chainPem.isEmpty()) {
             lines.append(QString());
             lines.append(tr("Upstream certificate chain:"));
-            lines.append(chain(record.upstreamTls.chainPem));
+            lines.append(chain(record.upstreamTls().chainPem));
         }
     }
     return lines.join(QLatin1Char('\n'));

@@ -14,7 +14,7 @@ QList<QAction *> make(const ConnectionRecord &record, TlsInterception &intercept
                       QObject *holder)
 {
     // The name the client asked for, else the host it reached.
-    QString host = record.clientTls.serverName;
+    QString host = record.clientTls().serverName;
     Endpoint upstream;
     QString ignored;
     if (host.isEmpty()

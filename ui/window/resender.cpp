@@ -23,7 +23,7 @@ void Resender::resend(const HttpExchange &exchange, bool edit)
         return;
     }
     const qsizetype row = m_store->connectionRow(exchange.connectionId);
-    const bool clientSpokeTls = row >= 0 && !m_store->connectionAt(row).clientTls.isEmpty();
+    const bool clientSpokeTls = row >= 0 && !m_store->connectionAt(row).clientTls().isEmpty();
     const QString origin = tr("resent from connection %1, exchange %2").arg(exchange.connectionId).arg(exchange.sequence);
     const ReplayRequest request = ReplayRequest::from(exchange, clientSpokeTls);
     const ProxyConfig config = m_server->config();
