@@ -28,7 +28,10 @@ bool FlowFilters::watching(bool fromClient) const
 
 FlowObserver::Window FlowFilters::window(bool fromClient)
 {
-    std::vector<Asked> &asked = m_asked[fromClient];
+    if (!m_stretches)
+        m_stretches = std::make_unique<std::array<Stretch, 2>>();
+    Stretch &stretch = (*m_stretches)[fromClient];
+    std::vector<Asked> &asked = stretch.asked;
     asked.clear();
     Window given;
     for (FlowObserver *observer : m_observers) {
@@ -41,7 +44,7 @@ FlowObserver::Window FlowFilters::window(bool fromClient)
             for (const Asked &earlier : asked)
                 earlier.observer->passed(fromClient, 0);
             asked.clear();
-            return m_given[fromClient] = Window();
+            return stretch.given = Window();
         }
         asked.push_back({observer, window});
         if (given.ahead == 0 || window.ahead < given.ahead)
@@ -54,7 +57,7 @@ FlowObserver::Window FlowFilters::window(bool fromClient)
     // The bytes copied are within the stretch each lets go by.
     if (given.roomBytes > 0 && quint64(given.roomBytes) > given.ahead)
         given.roomBytes = qsizetype(given.ahead);
-    return m_given[fromClient] = given;
+    return stretch.given = given;
 }
 
 void FlowFilters::seen(bool fromClient, const char *data, qsizetype size)
@@ -67,13 +70,16 @@ void FlowFilters::seen(bool fromClient, const char *data, qsizetype size)
 
 void FlowFilters::passed(bool fromClient, quint64 bytes)
 {
-    const Window &given = m_given[fromClient];
+    if (!m_stretches)
+        return; // no window() was asked
+    Stretch &stretch = (*m_stretches)[fromClient];
+    const Window &given = stretch.given;
     const qsizetype copied = given.roomBytes > 0 ? qsizetype(qMin<quint64>(bytes, quint64(given.roomBytes))) : 0;
-    for (const Asked &asked : m_asked[fromClient]) {
+    for (const Asked &asked : stretch.asked) {
         const Window &window = asked.window;
         if (copied > 0 && window.room && window.room != given.room)
             std::memcpy(window.room, given.room, size_t(qMin(copied, window.roomBytes)));
         asked.observer->passed(fromClient, bytes);
     }
-    m_asked[fromClient].clear();
+    stretch.asked.clear();
 }

@@ -2,6 +2,8 @@
 
 #include "flowobserver.h"
 
+#include <array>
+#include <memory>
 #include <vector>
 
 // The observers of one connection's flows, in a list, given to the flows
@@ -39,9 +41,15 @@ private:
         FlowObserver *observer;
         Window window;
     };
+    // What window() gave and asked of one direction, until passed().
+    struct Stretch
+    {
+        std::vector<Asked> asked;
+        Window given;
+    };
 
     std::vector<FlowObserver *> m_observers;
-    // What window() gave and asked, per direction, until passed().
-    std::vector<Asked> m_asked[2];
-    Window m_given[2];
+    // Made on the first window(): a flow given a lone observer (forFlows())
+    // never asks the list, and a connection keeps this for each direction.
+    std::unique_ptr<std::array<Stretch, 2>> m_stretches;
 };

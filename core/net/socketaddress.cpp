@@ -11,21 +11,21 @@
 QString SocketAddress::toString() const
 {
     char text[INET6_ADDRSTRLEN] = {};
-    if (storage.ss_family == AF_INET)
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in *>(&storage)->sin_addr, text, sizeof text);
-    else if (storage.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_addr, text, sizeof text);
+    if (family() == AF_INET)
+        inet_ntop(AF_INET, &storage.in4.sin_addr, text, sizeof text);
+    else if (family() == AF_INET6)
+        inet_ntop(AF_INET6, &storage.in6.sin6_addr, text, sizeof text);
     else
-        return QStringLiteral("(unknown address family %1)").arg(storage.ss_family);
+        return QStringLiteral("(unknown address family %1)").arg(family());
     return Endpoint::format(QString::fromLatin1(text), port());
 }
 
 quint16 SocketAddress::port() const
 {
-    if (storage.ss_family == AF_INET)
-        return ntohs(reinterpret_cast<const sockaddr_in *>(&storage)->sin_port);
-    if (storage.ss_family == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_port);
+    if (family() == AF_INET)
+        return ntohs(storage.in4.sin_port);
+    if (family() == AF_INET6)
+        return ntohs(storage.in6.sin6_port);
     return 0;
 }
 
