@@ -40,10 +40,10 @@ public:
     // A fault fired (code: a FaultAction::Kind, or 0): marked on the
     // connection's lane of its life.
     virtual void markFault(qint32 code, const QString &why) = 0;
-    // Shows the connection's observers (the capture, the gate) bytes a
-    // fault put on the flow itself, an answer in the upstream's place, as
-    // the flow shows them what it reads.
-    virtual void capture(const Flow &flow, const char *data, qsizetype size) = 0;
+    // A filter of the connection's flows (the HTTP gate) changed its stop
+    // on flow other than by answering flow's bytes: the flow takes its
+    // filters' stop now (FlowObserver::stopAt()). Moves nothing.
+    virtual void filterStopChanged(Flow &flow) = 0;
     // The record's words for what is done to the traffic now.
     virtual void describeConditions(const QString &text) = 0;
 

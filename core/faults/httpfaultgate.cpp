@@ -58,7 +58,7 @@ void HttpFaultGate::restart()
     stop();
     if (m_hold != Hold::None)
         releaseDown();
-    limit(m_target.flowTo(Flow::Upstream), Flow::NoLimit);
+    setStop(m_target.flowTo(Flow::Upstream), NoStop);
     m_requests.reset();
     m_responses.reset();
     m_plans.clear();
@@ -102,14 +102,23 @@ void HttpFaultGate::passed(bool, quint64)
     // Never: its window lets no byte go by unseen.
 }
 
-void HttpFaultGate::seen(bool fromClient, const char *data, qsizetype size)
+FlowObserver::Verdict HttpFaultGate::seen(bool fromClient, const char *data, qsizetype size)
 {
-    if (!following(fromClient))
-        return;
-    if (fromClient)
-        readRequests(data, size);
-    else
-        readResponses(data, size);
+    const int index = fromClient ? Up : Down;
+    if (following(fromClient)) {
+        m_seeing = index;
+        if (fromClient)
+            readRequests(data, size);
+        else
+            readResponses(data, size);
+        m_seeing = -1;
+    }
+    return Verdict::stopAt(m_stops[index]);
+}
+
+quint64 HttpFaultGate::stopAt(bool fromClient) const
+{
+    return m_stops[fromClient ? Up : Down];
 }
 
 void HttpFaultGate::readRequests(const char *data, qsizetype size)
@@ -125,7 +134,7 @@ void HttpFaultGate::readRequests(const char *data, qsizetype size)
             if (decide(event.head, &why) != 0) {
                 // Not a byte of it goes: proxymon answers it (answer()).
                 m_upStopped = true;
-                limit(up, m_requestStart);
+                setStop(up, m_requestStart);
                 return;
             }
         } else if (event.type == Type::End) {
@@ -143,7 +152,7 @@ void HttpFaultGate::readRequests(const char *data, qsizetype size)
         m_requestsHttp = false;
         partialHead = false;
     }
-    limit(up, partialHead ? m_requestStart : Flow::NoLimit);
+    setStop(up, partialHead ? m_requestStart : NoStop);
     if (!m_requestsHttp)
         spliceWhereNotFollowing();
 }
@@ -205,15 +214,18 @@ void HttpFaultGate::armNext()
     holdDown(hold, m_responseStart, next);
 }
 
-void HttpFaultGate::limit(Flow &flow, quint64 total)
+void HttpFaultGate::setStop(Flow &flow, quint64 at)
 {
-    if (flow.deliveryLimit(Flow::ByFilter) == total)
-        return;
-    flow.setDeliveryLimit(total, Flow::ByFilter);
     const int index = flow.fromClient() ? Up : Down;
-    // What the new limit lets go (or its being met) follows from the
-    // gate's timer, outside the call of the flow showing it bytes; that
-    // flow honours the limit for the rest of its call.
+    if (m_stops[index] == at)
+        return;
+    m_stops[index] = at;
+    // The flow showing the gate its bytes takes the stop from the answer
+    // and honours it for the rest of its call; another takes it now.
+    if (index != m_seeing)
+        m_target.filterStopChanged(flow);
+    // What the new stop lets go (or its being met) follows from the
+    // gate's timer, outside the call of the flow showing it bytes.
     m_resumeWanted[index] = true;
     m_driver.timers().schedule(&m_resume, m_driver.wakeUs());
 }
@@ -236,7 +248,7 @@ void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
     m_holdReached = false;
     m_delayStarted = false;
     Flow &down = m_target.flowTo(Flow::Client);
-    limit(down, at);
+    setStop(down, at);
     // A limit that was already there is not reported again.
     if (!m_holdReached && down.delivered() >= at)
         limitReached(down);
@@ -247,7 +259,7 @@ void HttpFaultGate::holdDown(Hold hold, quint64 at, const Plan &plan)
 void HttpFaultGate::releaseDown()
 {
     m_hold = Hold::None;
-    limit(m_target.flowTo(Flow::Client), Flow::NoLimit);
+    setStop(m_target.flowTo(Flow::Client), NoStop);
 }
 
 void HttpFaultGate::delayStarts()
@@ -296,7 +308,7 @@ void HttpFaultGate::readResponses(const char *data, qsizetype size)
             }
             // A body no longer than the cut passes whole, and so does the
             // next response.
-            if (m_hold == Hold::Cut && base + quint64(event.end) <= m_target.flowTo(Flow::Client).deliveryLimit(Flow::ByFilter))
+            if (m_hold == Hold::Cut && base + quint64(event.end) <= m_stops[Down])
                 releaseDown();
             if (!m_plans.empty())
                 m_plans.pop_front();
@@ -306,13 +318,13 @@ void HttpFaultGate::readResponses(const char *data, qsizetype size)
             if (event.type == Type::Tunnel && m_readsRequests && m_requestsHttp) {
                 // A 101: what the client sends now is the new protocol's.
                 m_requestsHttp = false;
-                limit(m_target.flowTo(Flow::Upstream), Flow::NoLimit);
+                setStop(m_target.flowTo(Flow::Upstream), NoStop);
             }
             spliceWhereNotFollowing();
             break;
         }
     }
-    if (m_hold == Hold::Delay && !m_delayStarted && m_downSeen > m_target.flowTo(Flow::Client).deliveryLimit(Flow::ByFilter))
+    if (m_hold == Hold::Delay && !m_delayStarted && m_downSeen > m_stops[Down])
         delayStarts();
 }
 
@@ -350,7 +362,7 @@ void HttpFaultGate::settle()
         m_responsesHttp = false;
         down.setDiscarding(true);
         if (!m_target.isFinished())
-            limit(down, Flow::NoLimit);
+            setStop(down, NoStop);
         note(plan, plan.rule->fault.describe());
         if (!m_target.isFinished())
             m_target.conditionsChanged(down); // what the upstream sends is read, into the hole
@@ -386,7 +398,7 @@ void HttpFaultGate::answer()
     // an upstream's FIN ahead of it.
     const QByteArray bytes = HttpProxyFront::answerBytes({plan.status, plan.why});
     // Shown as the response it is, to the capture and to the gate itself.
-    m_target.capture(down, bytes.constData(), bytes.size());
+    down.show(bytes.constData(), bytes.size());
     down.hold(bytes.constData(), bytes.size());
     m_driver.closeCleanly(plan.why); // lifts the gate's limits
 }

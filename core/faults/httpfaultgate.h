@@ -17,15 +17,17 @@ class FaultTarget;
 
 // The HTTP faults of one connection (status, delay-head, cut-body,
 // no-response), done where the bytes pass: it follows the requests and the
-// responses on the connection's flows and stops a flow with a limit of its
-// own (Flow::ByFilter; the flow reads on meanwhile, so the gate sees what
-// follows) where a fault must act: at the start of a request head until
-// the head is whole and decided, at the start of a response to delay or
-// drop, a body's length in to cut. A fault's limit set by hand is the
-// faults' own: the flow stops at the lower of the two. It is one of the connection's FlowFilters,
-// before the capture, which sees what passes whether the gate follows it or
-// not. It acts on the connection through its FaultTarget, and does what
-// act() and closeCleanly() do through its FaultDriver.
+// responses on the connection's flows and answers stop (a Verdict; the
+// flow reads on meanwhile, so the gate sees what follows) where a fault
+// must act: at the start of a request head until the head is whole and
+// decided, at the start of a response to delay or drop, a body's length
+// in to cut. A stop it decides between a direction's bytes (on the other
+// direction's, or when a delay is over) it tells its FaultTarget
+// (filterStopChanged()). A fault's limit set by hand is the faults' own:
+// the flow stops at the lower of the two. It is one of the connection's
+// FlowFilters, before the capture, which sees what passes whether the gate
+// follows it or not. It acts on the connection through its FaultTarget,
+// and does what act() and closeCleanly() do through its FaultDriver.
 //
 // In forwarding it reads the requests from the client's flow; an HTTP
 // proxy reads them itself (HttpProxyFront) and asks decide() for each,
@@ -63,8 +65,9 @@ public:
     // FlowObserver, for both flows; what the capture needs goes on to it.
     bool watching(bool fromClient) const override;
     Window window(bool fromClient) override;
-    void seen(bool fromClient, const char *data, qsizetype size) override;
+    Verdict seen(bool fromClient, const char *data, qsizetype size) override;
     void passed(bool fromClient, quint64 bytes) override;
+    quint64 stopAt(bool fromClient) const override;
 
 private:
     // What the next response (the first in m_plans) is to get.
@@ -90,8 +93,9 @@ private:
     const Rule *match(const HttpHead &request);
     // The next response's hold, if its plan has one and none is in place.
     void armNext();
-    // Sets the gate's limit on flow (Flow::NoLimit lifts it).
-    void limit(Flow &flow, quint64 total);
+    // Sets the gate's stop on flow (NoStop lifts it): the answer to the
+    // bytes being shown, if they are flow's, else told to the target.
+    void setStop(Flow &flow, quint64 at);
     // Holds the flow toward the client at byte at for plan's fault.
     void holdDown(Hold hold, quint64 at, const Plan &plan);
     void releaseDown();
@@ -131,4 +135,6 @@ private:
     MemberTimer<HttpFaultGate, &HttpFaultGate::delayOver> m_delay{*this};
     MemberTimer<HttpFaultGate, &HttpFaultGate::resumeFlows> m_resume{*this};
     bool m_resumeWanted[2] = {false, false}; // up, down
+    quint64 m_stops[2] = {NoStop, NoStop};    // the gate's stop on each
+    int m_seeing = -1;                        // whose bytes are being shown (Up, Down)
 };

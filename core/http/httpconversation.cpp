@@ -187,12 +187,22 @@ void HttpConversation::onResponseEvents(qint64 nowMs)
     m_events.clear();
 }
 
+void HttpConversation::sourceEnded(bool fromClient, qint64 nowMs)
+{
+    if (fromClient) {
+        m_requests.finish(&m_events);
+        onRequestEvents(nowMs);
+    } else {
+        m_responses.finish(&m_events);
+        onResponseEvents(nowMs);
+    }
+}
+
 void HttpConversation::finish(qint64 nowMs)
 {
-    m_requests.finish(&m_events);
-    onRequestEvents(nowMs);
-    m_responses.finish(&m_events);
-    onResponseEvents(nowMs);
+    // A direction that ended already has nothing more to end.
+    sourceEnded(true, nowMs);
+    sourceEnded(false, nowMs);
     while (!m_open.isEmpty())
         m_finished.append(m_open.dequeue());
 }

@@ -27,6 +27,10 @@ public:
 
     void clientBytes(QByteArrayView data, qint64 nowMs);
     void upstreamBytes(QByteArrayView data, qint64 nowMs);
+    // A direction's FIN came: a message that runs to the end of the
+    // connection is complete, one announced longer is short. Once per
+    // direction; bytes after it are not expected.
+    void sourceEnded(bool fromClient, qint64 nowMs);
     // The connection ended: exchanges still open are handed out as they are.
     void finish(qint64 nowMs);
 

@@ -339,7 +339,10 @@ FlowResult Flow::newDestination()
 
 void Flow::markEnded()
 {
+    const bool first = !m_eof;
     m_eof = true;
+    if (first && m_observer)
+        m_observer->ended(fromClient());
     if (m_fed && m_path && !m_stopped)
         m_path->endArrived();
 }
@@ -432,15 +435,16 @@ void Flow::waitEnds()
     report(FlowResult::Waited);
 }
 
-bool Flow::watched() const
-{
-    return m_observer && m_observer->watching(fromClient());
-}
-
 void Flow::show(const char *data, qsizetype size)
 {
-    if (watched())
-        m_observer->seen(fromClient(), data, size);
+    if (!watched())
+        return;
+    // The filters' answer is their limit from here on. A flow held by a
+    // half-close or a clean close reads its source no more, so no answer
+    // puts back a stop those lifted.
+    const quint64 stop = m_observer->seen(fromClient(), data, size).at;
+    if (stop != deliveryLimit(ByFilter))
+        setDeliveryLimit(stop, ByFilter);
 }
 
 qint64 Flow::nowUs() const

@@ -2,6 +2,7 @@
 
 #include "destinationwait.h"
 #include "flowbuffer.h"
+#include "flowobserver.h"
 #include "flowresult.h"
 #include "monotonicclock.h"
 #include "pipepool.h"
@@ -12,10 +13,8 @@
 #include <QtGlobal>
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 
-class FlowObserver;
 class Leg;
 
 // Moves bytes one way, from a source leg to a destination leg, on a
@@ -59,7 +58,8 @@ public:
         // The worker's timers: a shaped flow waits on one.
         TimerHeap *timers = nullptr;
     };
-    static constexpr quint64 NoLimit = std::numeric_limits<quint64>::max();
+    // A filter's NoStop: its answer is a limit as it is.
+    static constexpr quint64 NoLimit = FlowObserver::NoStop;
 
     // wake: the owner's timer, which a shaped flow schedules for when its
     // bytes (or its FIN) may go; on its expiry the owner calls wake(). A
@@ -142,11 +142,12 @@ public:
     bool discarding() const { return m_path && m_path->discarding(); }
     quint64 discarded() const { return m_path ? m_path->discarded() : 0; }
     // Who limits what the flow delivers: the faults (a limit, a half-close
-    // or a clean close after what is held) or a filter holding the bytes
-    // past a point until it decides (an HTTP fault gate's request head).
-    // Each sets and lifts its own; the flow stops at the lower, and keeps
-    // reading while its buffer has room, so that a filter sees what it
-    // waits for.
+    // or a clean close after what is held) or its filters, whose answers
+    // to the bytes they see (FlowObserver::Verdict) the flow takes as
+    // their limit (an HTTP fault gate holding a request head until it is
+    // decided). Each sets and lifts its own; the flow stops at the lower,
+    // and keeps reading while its buffer has room, so that a filter sees
+    // what it waits for.
     enum Limiter : quint8 { ByFault = 0, ByFilter = 1 };
     // Delivers at most total bytes in all (NoLimit: no limit); reaching it
     // is reported once (LimitReached, with the limiter in limitsMet), by
@@ -174,8 +175,13 @@ public:
     // Keeps bytes for the next flush(), after any it holds.
     void hold(const char *data, qsizetype length);
 
-    // The source's FIN was read. A fed flow's session reads it; if the
-    // flow is shaped, the FIN then waits its turn like a byte (pending()).
+    // The session shows the flow's observer bytes it fed the flow or made
+    // itself (an answer in the upstream's place), as a read shows them;
+    // the observer's answer holds for the flow as a read's does.
+    void show(const char *data, qsizetype size);
+    // The source's FIN was read (and the observer is told). A fed flow's
+    // session reads it; if the flow is shaped, the FIN then waits its
+    // turn like a byte (pending()).
     void markEnded();
     void markFinPassed() { m_shutDown = true; }
     // Bytes the session sent to the destination itself.
@@ -241,8 +247,7 @@ private:
     bool sourceRead();
     // Times the read; FirstBytes the first time.
     void noteReadTime();
-    void show(const char *data, qsizetype size);
-    bool watched() const;
+    bool watched() const { return m_observer && m_observer->watching(fromClient()); }
     // Bytes began to wait for the destination, or stopped waiting.
     void waitBegins() { m_wait.begin(MonotonicClock::nowUs()); }
     void waitEnds();

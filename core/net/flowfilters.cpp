@@ -60,12 +60,29 @@ FlowObserver::Window FlowFilters::window(bool fromClient)
     return stretch.given = given;
 }
 
-void FlowFilters::seen(bool fromClient, const char *data, qsizetype size)
+FlowObserver::Verdict FlowFilters::seen(bool fromClient, const char *data, qsizetype size)
 {
+    quint64 stop = NoStop;
     for (FlowObserver *observer : m_observers) {
-        if (observer->watching(fromClient))
-            observer->seen(fromClient, data, size);
+        const quint64 at = observer->watching(fromClient) ? observer->seen(fromClient, data, size).at
+                                                          : observer->stopAt(fromClient);
+        stop = qMin(stop, at);
     }
+    return Verdict::stopAt(stop);
+}
+
+quint64 FlowFilters::stopAt(bool fromClient) const
+{
+    quint64 stop = NoStop;
+    for (const FlowObserver *observer : m_observers)
+        stop = qMin(stop, observer->stopAt(fromClient));
+    return stop;
+}
+
+void FlowFilters::ended(bool fromClient)
+{
+    for (FlowObserver *observer : m_observers)
+        observer->ended(fromClient);
 }
 
 void FlowFilters::passed(bool fromClient, quint64 bytes)

@@ -13,6 +13,10 @@
 // watcher of a direction's bytes (an HTTP/2 or WebSocket reader, a
 // breakpoint, a script) is one more entry here, not code in the connection.
 //
+// Each answers continue or stop (Verdict); the list answers with the
+// lowest stop of them all, those not watching the direction standing by
+// their stopAt(), so that no filter lifts another's stop.
+//
 // Bytes go by unseen (spliced, counted only) only when every observer
 // watching the direction lets them: the list's window is the shortest
 // stretch any of them lets go by, with the largest room any of them asked
@@ -32,8 +36,10 @@ public:
 
     bool watching(bool fromClient) const override;
     Window window(bool fromClient) override;
-    void seen(bool fromClient, const char *data, qsizetype size) override;
+    Verdict seen(bool fromClient, const char *data, qsizetype size) override;
     void passed(bool fromClient, quint64 bytes) override;
+    quint64 stopAt(bool fromClient) const override;
+    void ended(bool fromClient) override;
 
 private:
     struct Asked

@@ -31,7 +31,7 @@ FlowObserver::Window CaptureTap::window(bool fromClient)
     return window;
 }
 
-void CaptureTap::seen(bool fromClient, const char *data, qsizetype size)
+FlowObserver::Verdict CaptureTap::seen(bool fromClient, const char *data, qsizetype size)
 {
     if (!m_conversation) {
         const ProxyConfig &config = m_worker.config();
@@ -49,6 +49,15 @@ void CaptureTap::seen(bool fromClient, const char *data, qsizetype size)
     else
         m_conversation->upstreamBytes(bytes, now);
     noteRead(fromClient, keptBefore);
+    collect();
+    return Verdict::goOn(); // it records what passes, and stops nothing
+}
+
+void CaptureTap::ended(bool fromClient)
+{
+    if (!m_conversation)
+        return;
+    m_conversation->sourceEnded(fromClient, m_worker.wallMs());
     collect();
 }
 

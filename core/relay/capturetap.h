@@ -21,8 +21,11 @@ public:
 
     bool watching(bool fromClient) const override;
     Window window(bool fromClient) override;
-    void seen(bool fromClient, const char *data, qsizetype size) override;
+    Verdict seen(bool fromClient, const char *data, qsizetype size) override;
     void passed(bool fromClient, quint64 bytes) override;
+    // A body that runs to its direction's end is whole at the FIN, not at
+    // the connection's end.
+    void ended(bool fromClient) override;
 
     // A live record's view of the raw prefixes, shared, not copied.
     void addPrefixes(ConnectionRecord *record) const;

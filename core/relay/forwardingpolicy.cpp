@@ -124,13 +124,13 @@ bool ForwardingPolicy::answerInHttp(Reason reason, const QString &why)
                     [&](const char *data, qsizetype received) {
                         if (!m_connection.settle(up, up.noteRead()))
                             return false;
-                        m_connection.capture(up, data, received);
+                        up.show(data, received);
                         return true;
                     });
     if (m_connection.isFinished())
         return true;
     const QByteArray answer = HttpProxyFront::answerBytes({reason == Reason::Timeout ? 504 : 502, why});
-    m_connection.capture(m_connection.down(), answer.constData(), answer.size());
+    m_connection.down().show(answer.constData(), answer.size());
     const ssize_t sent = client.write(answer.constData(), size_t(answer.size()));
     if (sent > 0)
         m_connection.down().countDelivered(quint64(sent));
@@ -250,7 +250,7 @@ void ForwardingPolicy::relayAsIs(QByteArrayView first)
             return;
     } else if (!m_sniffed.isEmpty()) {
         if (m_sniffed.size() > m_shown)
-            m_connection.capture(up, m_sniffed.constData() + m_shown, m_sniffed.size() - m_shown);
+            up.show(m_sniffed.constData() + m_shown, m_sniffed.size() - m_shown);
         up.hold(m_sniffed.constData(), m_sniffed.size());
         m_sniffed = QByteArray();
     }

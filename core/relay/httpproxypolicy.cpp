@@ -151,9 +151,10 @@ void HttpProxyPolicy::pumpAgain(Side side)
         advance();
 }
 
-void HttpProxyPolicy::seen(bool, const char *data, qsizetype size)
+FlowObserver::Verdict HttpProxyPolicy::seen(bool, const char *data, qsizetype size)
 {
     m_front.upstreamBytes(QByteArrayView(data, size));
+    return Verdict::goOn(); // the front holds back what is not to go by itself
 }
 
 void HttpProxyPolicy::readClient()
@@ -198,7 +199,7 @@ bool HttpProxyPolicy::clientRead(const char *data, qsizetype received)
     // requests queued behind a refusal or a close.
     const qsizetype taken = m_front.clientBytes(QByteArrayView(data, received));
     if (taken > 0)
-        m_connection.capture(up, data, taken);
+        up.show(data, taken);
     // The front gave up on the upstream (a request it can no longer
     // finish): nothing more from it may reach the client.
     if (!m_front.hasUpstream() && m_connection.leg(Side::Upstream).isOpen() && m_connection.phase() == Phase::Relaying)

@@ -39,7 +39,7 @@ private:
     // every response byte (the requests it reads itself).
     bool watching(bool fromClient) const override { return !fromClient; }
     Window window(bool) override { return Window(); }
-    void seen(bool fromClient, const char *data, qsizetype size) override;
+    Verdict seen(bool fromClient, const char *data, qsizetype size) override;
     void passed(bool, quint64) override {}
 
     // Still in charge: the connection has not ended or become a byte relay.

@@ -436,11 +436,11 @@ void RelayConnection::markDirty()
 
 bool RelayConnection::forward(Flow &flow, QByteArrayView bytes)
 {
-    capture(flow, bytes.data(), bytes.size());
+    flow.show(bytes.data(), bytes.size());
     return settle(flow, flow.forward(bytes.data(), bytes.size()));
 }
 
-void RelayConnection::capture(const Flow &flow, const char *data, qsizetype size)
+void RelayConnection::filterStopChanged(Flow &flow)
 {
-    m_filters.seen(flow.fromClient(), data, size); // each observer watching that way, as a flow shows them
+    flow.setDeliveryLimit(m_filters.stopAt(flow.fromClient()), Flow::ByFilter);
 }

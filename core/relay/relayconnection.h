@@ -88,8 +88,6 @@ public:
     bool settle(Flow &flow, const FlowResult &result) override;
     // What watches the flows' bytes (forFlows() is what a flow is given).
     FlowFilters &filters() { return m_filters; }
-    // Shows the filters bytes the policy itself sent toward a side.
-    void capture(const Flow &flow, const char *data, qsizetype size) override;
     bool forward(Flow &flow, QByteArrayView bytes); // the policy's bytes: shown, sent, settled
     ConnectionLife &life() { return m_life; } // marks, the first FIN, the close
     void touched();
@@ -121,6 +119,7 @@ private:
     // FaultTarget
     bool isRelaying() const override { return m_phase == Phase::Relaying; }
     void conditionsChanged(Flow &flow) override;
+    void filterStopChanged(Flow &flow) override;
     void resetSide(Side side) override;
     void passFin(Flow &flow) override;
     void endByFault(const QString &why, bool drain) override;

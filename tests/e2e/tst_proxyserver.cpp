@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <future>
 
 using namespace Loopback;
 using Reason = ConnectionRecord::CloseReason;
@@ -40,6 +41,7 @@ private slots:
     void failedConnectionCountsWhatArrived();
     void urgentDataDoesNotStall();
     void httpExchangesAreReported();
+    void aBodyToTheEndIsWholeAtTheFin();
     void binaryConnectionIsRaw();
     void builtinEchoTarget();
 };
@@ -397,6 +399,45 @@ void tst_ProxyServer::httpExchangesAreReported()
     QCOMPARE(record.requests, quint32(2));
     QVERIFY(!record.raw);
     QCOMPARE(exchanges[0].connectionId, record.id);
+}
+
+void tst_ProxyServer::aBodyToTheEndIsWholeAtTheFin()
+{
+    // The upstream answers with a body that runs to the end of the
+    // connection (HTTP/1.0, no length) and shuts down its writing; the
+    // client reads to that FIN and keeps its own side open. The exchange
+    // is reported whole then, while the connection lives on: it does not
+    // wait for the client to close.
+    const QByteArray request("GET /stream HTTP/1.0\r\nHost: test\r\n\r\n");
+    const QByteArray response("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
+    ScriptedServer upstream([&](Socket &connection, int) {
+        readExactly(connection.fd(), request.size());
+        sendAll(connection.fd(), response);
+        connection.shutdownWrite();
+        readUntilEof(connection.fd());
+    });
+    RunningProxy proxy;
+    QVERIFY(proxy.start(forwardingConfig("127.0.0.1", "127.0.0.1", upstream.port())));
+    std::promise<void> closeNow;
+    auto client = std::async(std::launch::async, [&, closing = closeNow.get_future()] {
+        Socket socket = connectTo("127.0.0.1", proxy.port());
+        sendAll(socket.fd(), request);
+        const QByteArray got = readUntilEof(socket.fd());
+        closing.wait_for(std::chrono::seconds(15)); // then closes
+        return got;
+    });
+    const bool reported = proxy.records.waitForExchanges(1, 5'000);
+    const bool liveThen = proxy.records.closed().isEmpty();
+    closeNow.set_value();
+    QCOMPARE(client.get(), response);
+    QVERIFY(reported);
+    QVERIFY(liveThen);
+    const HttpExchange exchange = proxy.records.exchanges().constFirst();
+    QCOMPARE(exchange.response.status, 200);
+    QCOMPARE(exchange.responseBody, QByteArray("until the end"));
+    QVERIFY(exchange.complete);
+    const ConnectionRecord record = proxy.records.waitForOnlyClosed();
+    QCOMPARE(record.closeReason, Reason::UpstreamFin);
 }
 
 void tst_ProxyServer::binaryConnectionIsRaw()

@@ -1,6 +1,7 @@
 #include "conditionrule.h"
 #include "faultdriver.h"
 #include "faultrule.h"
+#include "httpfaultgate.h"
 #include "faulttarget.h"
 #include "flow.h"
 #include "legpair.h"
@@ -120,7 +121,11 @@ public:
     }
     void markFault(qint32, const QString &why) override { marks.append(why); }
     void describeConditions(const QString &text) override { conditions = text; }
-    void capture(const Flow &, const char *data, qsizetype size) override { captured.append(data, size); }
+    void filterStopChanged(Flow &flow) override
+    {
+        const HttpFaultGate *gate = faults.httpGate();
+        flow.setDeliveryLimit(gate ? gate->stopAt(flow.fromClient()) : Flow::NoLimit, Flow::ByFilter);
+    }
 
     LegPair client;
     LegPair upstream;
@@ -141,7 +146,6 @@ public:
     bool drained = false;
     QString endWhy;
     QString conditions;
-    QByteArray captured;
     QStringList marks;
     int resets[2] = {0, 0};
     int changes = 0;

@@ -15,12 +15,13 @@ namespace {
 
 constexpr int Capacity = 16 * 1024;
 
-// Sees what the flow shows it; with skipAll, asks to be told only how many
-// bytes passed (as the capture does for a body past its kept prefix), at
-// most ahead at a time, with the first roomBytes of each stretch copied.
+// Sees what the flow shows it and answers with its stop; with skipAll,
+// asks to be told only how many bytes passed (as the capture does for a
+// body past its kept prefix), at most ahead at a time, with the first
+// roomBytes of each stretch copied.
 struct TestObserver final : FlowObserver
 {
-    bool watching(bool) const override { return true; }
+    bool watching(bool) const override { return watches; }
     Window window(bool) override
     {
         Window window;
@@ -31,13 +32,17 @@ struct TestObserver final : FlowObserver
         }
         return window;
     }
-    void seen(bool fromClient, const char *data, qsizetype size) override
+    Verdict seen(bool fromClient, const char *data, qsizetype size) override
     {
-        QVERIFY(fromClient);
+        if (!fromClient)
+            qFatal("shown bytes of a direction it does not watch");
         shown.append(data, size);
         pieces.append({offset, QByteArray(data, size)});
         offset += quint64(size);
+        return Verdict::stopAt(stop);
     }
+    quint64 stopAt(bool) const override { return stop; }
+    void ended(bool) override { ++ends; }
     void passed(bool, quint64 bytes) override
     {
         // What went to the room, where it was in the stream.
@@ -58,6 +63,9 @@ struct TestObserver final : FlowObserver
         return true;
     }
 
+    bool watches = true;
+    quint64 stop = NoStop;
+    int ends = 0;
     bool skipAll = false;
     quint64 ahead = ~quint64(0) >> 1;
     std::vector<char> room;
@@ -129,6 +137,7 @@ private slots:
     void filtersGiveEachObserverItsShareOfASplice();
     void filtersShowEveryByteWhenOneObserverAsks();
     void eachLimiterHasItsOwnLimit();
+    void filtersAnswerWithTheLowestStopAndHearTheEnd();
 
 private:
     // What an upstream received of data, sent by a client that then shuts
@@ -493,7 +502,7 @@ void tst_Flow::eachLimiterHasItsOwnLimit()
     WatchedFlow watched(m_shared);
     auto &[client, upstream, observer, flow] = watched;
     flow.setDeliveryLimit(10, Flow::ByFault);
-    flow.setDeliveryLimit(4, Flow::ByFilter);
+    observer.stop = 4; // its answer to the bytes it sees
     QVERIFY(flow.resume().isEmpty());
     QVERIFY(Loopback::sendAll(client.peer.fd(), "0123456789abcdef"));
     FlowResult result;
@@ -505,8 +514,12 @@ void tst_Flow::eachLimiterHasItsOwnLimit()
     QCOMPARE(observer.shown, QByteArray("0123456789abcdef")); // read on past the stop, and seen
     QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 4), QByteArray("0123"));
 
-    // The filter lets go: the bytes go up to the fault's limit, reported as its.
-    flow.setDeliveryLimit(Flow::NoLimit, Flow::ByFilter);
+    QCOMPARE(flow.deliveryLimit(Flow::ByFilter), quint64(4));
+
+    // The filter lets go between reads (its owner restates its stop): the
+    // bytes go up to the fault's limit, reported as its.
+    observer.stop = FlowObserver::NoStop;
+    flow.setDeliveryLimit(observer.stopAt(true), Flow::ByFilter);
     QCOMPARE(flow.deliveryLimit(Flow::ByFault), quint64(10));
     result = flow.resume();
     QVERIFY(result.has(Event::LimitReached));
@@ -523,6 +536,52 @@ void tst_Flow::eachLimiterHasItsOwnLimit()
     QVERIFY(!result.has(Event::LimitReached));
     QCOMPARE(flow.delivered(), quint64(16));
     QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 6), QByteArray("abcdef"));
+}
+
+void tst_Flow::filtersAnswerWithTheLowestStopAndHearTheEnd()
+{
+    // One filter watches and lets every byte go; another no longer watches
+    // the direction but stands by its stop at 5: the list answers 5, so
+    // the watching one does not lift the other's stop.
+    using Event = FlowResult::Event;
+    TestObserver lenient;
+    TestObserver holding;
+    holding.watches = false;
+    holding.stop = 5;
+    FlowFilters filters;
+    filters.add(&lenient);
+    filters.add(&holding);
+    LegPair client;
+    LegPair upstream;
+    Flow flow(Flow::Client, client.leg, upstream.leg, m_shared);
+    flow.setObserver(filters.forFlows());
+    QVERIFY(Loopback::sendAll(client.peer.fd(), "0123456789"));
+    QTRY_VERIFY(Loopback::queuedToRead(client.leg.descriptor()) == 10);
+    FlowResult result = flow.pump();
+    QVERIFY(result.has(Event::LimitReached));
+    QCOMPARE(result.limitsMet, quint8(1 << Flow::ByFilter));
+    QCOMPARE(flow.delivered(), quint64(5));
+    QCOMPARE(lenient.shown, QByteArray("0123456789"));
+    QVERIFY(holding.shown.isEmpty());
+    QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 5), QByteArray("01234"));
+
+    // It lets go between reads; the owner asks the list again and resumes.
+    holding.stop = FlowObserver::NoStop;
+    QCOMPARE(filters.stopAt(true), FlowObserver::NoStop);
+    flow.setDeliveryLimit(filters.stopAt(true), Flow::ByFilter);
+    result = flow.resume();
+    QVERIFY(!result.has(Event::LimitReached));
+    QCOMPARE(flow.delivered(), quint64(10));
+    QCOMPARE(Loopback::readExactly(upstream.peer.fd(), 5), QByteArray("56789"));
+
+    // The source's FIN: every filter hears the end once, after its bytes.
+    client.peer.shutdownWrite();
+    QTRY_VERIFY(flow.pump().has(Event::Ended)); // pumped again once more: the FIN is read again
+    QCOMPARE(lenient.ends, 0); // the owner marks the end, and the filters hear it then
+    flow.markEnded();
+    flow.markEnded();
+    QCOMPARE(lenient.ends, 1);
+    QCOMPARE(holding.ends, 1);
 }
 
 QTEST_GUILESS_MAIN(tst_Flow)
