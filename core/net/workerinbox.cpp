@@ -49,30 +49,47 @@ void WorkerInbox::postTask(std::function<void()> task)
 template<typename Add>
 void WorkerInbox::post(Add add)
 {
-    bool wake = false;
     {
         QMutexLocker lock(&m_mutex);
         add();
-        // One write per batch: the worker takes everything at once.
-        wake = !m_woken;
-        m_woken = true;
     }
-    // Outside the lock: a worker woken at once would otherwise find it
-    // held and sleep on it again (two futex calls and a context switch
-    // per accepted connection).
-    if (wake)
+    // After the item is in: a worker that said it sleeps before this post
+    // held the lock gets a wake-up (one per sleep, whoever posts); one
+    // that says so after it finds the item in beforeWait(). Outside the
+    // lock: a worker woken at once would otherwise find it held and sleep
+    // on it again (two futex calls and a context switch).
+    if (m_asleep.exchange(false))
         eventfd_write(m_eventFd, 1);
+}
+
+bool WorkerInbox::empty() const
+{
+    return m_pending.accepted.empty() && m_pending.resolved.empty() && m_pending.close.empty()
+        && m_pending.tasks.empty() && !m_pending.stop;
+}
+
+bool WorkerInbox::beforeWait(bool sleeping)
+{
+    QMutexLocker lock(&m_mutex);
+    if (!empty())
+        return true;
+    // Under the lock: a post that adds after this sees the flag.
+    if (sleeping)
+        m_asleep.store(true);
+    return false;
+}
+
+void WorkerInbox::clearWakeUp()
+{
+    // A wake-up whose post was taken already (the worker found it before
+    // it slept) only costs this read and one empty batch.
+    eventfd_t value = 0;
+    eventfd_read(m_eventFd, &value);
 }
 
 WorkerInbox::Batch WorkerInbox::take()
 {
-    // The wake-up is cleared before the batch is taken: a post after the
-    // swap finds m_woken false and writes again, so none is lost; a write
-    // that comes after its post's items were taken costs one empty wake.
-    eventfd_t value = 0;
-    eventfd_read(m_eventFd, &value);
     QMutexLocker lock(&m_mutex);
-    m_woken = false;
     Batch batch;
     std::swap(batch, m_pending);
     return batch;

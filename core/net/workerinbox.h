@@ -5,6 +5,7 @@
 
 #include <QMutex>
 
+#include <atomic>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -14,7 +15,11 @@
 // to run on its thread (a user's action on a connection), and the request
 // to stop. Shared
 // through a shared_ptr so a late lookup answer never outlives its target.
-// Posting wakes the worker through an eventfd that its epoll set watches.
+//
+// Posting wakes the worker through an eventfd that its epoll set watches,
+// but only a worker that said it is going to sleep (beforeWait()): one
+// that is awake takes what was posted before it waits again, so under
+// load a connection handed over costs no system call on either side.
 class WorkerInbox
 {
 public:
@@ -55,17 +60,29 @@ public:
     // task runs on the worker's thread, if the worker is still running.
     void postTask(std::function<void()> task);
 
-    // Worker thread: everything posted so far; also clears the wake-up.
+    // Worker thread, before each wait: true when posts wait to be taken
+    // (take them, and wait only after); otherwise, with sleeping (the wait
+    // may block), the next post writes the wake-up.
+    bool beforeWait(bool sleeping);
+    // Worker thread, once its wait returned: posts need not wake it until
+    // its next beforeWait().
+    void awake() { m_asleep.store(false, std::memory_order_relaxed); }
+    // Worker thread: the eventfd was readable; this clears it.
+    void clearWakeUp();
+    // Worker thread: everything posted so far.
     Batch take();
 
 private:
-    // Adds under the lock, then wakes the worker if nobody has since its
-    // last take().
+    // Adds under the lock, then wakes the worker if it may be asleep and
+    // no post has woken it yet.
     template<typename Add>
     void post(Add add);
+    bool empty() const;
 
     int m_eventFd = -1;
     QMutex m_mutex;
     Batch m_pending;
-    bool m_woken = false; // a wake-up was written (or is being) since the last take()
+    // The worker may be blocked in its wait, and no wake-up was written
+    // since it said so: the post that turns it false writes one.
+    std::atomic<bool> m_asleep{false};
 };

@@ -290,11 +290,20 @@ void Worker::run()
             const int timerMs = int(qMax<qint64>(0, (untilUs + 999) / 1000));
             timeout = timeout < 0 ? timerMs : qMin(timeout, timerMs);
         }
-        const int ready = epoll_wait(m_epollFd, events, MaxEvents, timeout);
+        // What was posted while this worker was awake wrote no wake-up: it
+        // is taken after a look at the sockets that does not wait (so that
+        // a flood of new connections never starves the ones it has). Only
+        // a wait that may block asks for a wake-up.
+        const bool posted = m_inbox->beforeWait(timeout != 0);
+        const int ready = epoll_wait(m_epollFd, events, MaxEvents, posted ? 0 : timeout);
+        m_inbox->awake();
         updateNow();
+        if (posted)
+            drainInbox();
         for (int i = 0; i < ready; ++i) {
             const std::uintptr_t tag = events[i].data.u64;
             if (tag == InboxTag) {
+                m_inbox->clearWakeUp();
                 drainInbox();
                 continue;
             }

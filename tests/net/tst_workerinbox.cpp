@@ -1,6 +1,7 @@
 // A worker's inbox under other threads' posts: the worker sleeps on the
 // eventfd as its epoll loop does (poll() here) and takes batches; no post
-// is ever left waiting without a wake-up, whatever the interleaving.
+// is ever left waiting without a wake-up, whatever the interleaving, and
+// a worker that is awake is not woken.
 
 #include "workerinbox.h"
 
@@ -18,7 +19,7 @@ class tst_WorkerInbox : public QObject
     Q_OBJECT
 private slots:
     void everyPostWakesTheWorkerOrIsTakenWithABatch();
-    void aWakeUpAfterItsItemsWereTakenIsOneEmptyBatch();
+    void onlyAWorkerAboutToSleepIsWoken();
 };
 
 void tst_WorkerInbox::everyPostWakesTheWorkerOrIsTakenWithABatch()
@@ -45,10 +46,18 @@ void tst_WorkerInbox::everyPostWakesTheWorkerOrIsTakenWithABatch()
     int batches = 0;
     QElapsedTimer clock;
     clock.start();
+    int wakeUps = 0;
     while (taken < Posters * PostsEach && clock.elapsed() < 20'000) {
-        pollfd wait{inbox.eventDescriptor(), POLLIN, 0};
-        if (::poll(&wait, 1, 1000) <= 0)
-            break; // asleep with posts outstanding: a lost wake-up
+        // As the worker's loop: what was posted while it was awake is
+        // taken without a wait; else it sleeps until a post wakes it.
+        if (!inbox.beforeWait(true)) {
+            pollfd wait{inbox.eventDescriptor(), POLLIN, 0};
+            if (::poll(&wait, 1, 1000) <= 0)
+                break; // asleep with posts outstanding: a lost wake-up
+            inbox.awake();
+            inbox.clearWakeUp();
+            ++wakeUps;
+        }
         const WorkerInbox::Batch batch = inbox.take();
         ++batches;
         for (const quint64 id : batch.close) {
@@ -60,25 +69,45 @@ void tst_WorkerInbox::everyPostWakesTheWorkerOrIsTakenWithABatch()
     for (std::thread &poster : posters)
         poster.join();
     QCOMPARE(taken, Posters * PostsEach);
-    // Batched: far fewer wake-ups than posts.
+    // Batched: fewer batches than posts, and fewer wake-ups than batches
+    // (posts to an awake worker write none).
     QVERIFY2(batches < Posters * PostsEach, qPrintable(QString::number(batches)));
+    QVERIFY2(wakeUps <= batches, qPrintable(QStringLiteral("%1 of %2").arg(wakeUps).arg(batches)));
 }
 
-void tst_WorkerInbox::aWakeUpAfterItsItemsWereTakenIsOneEmptyBatch()
+void tst_WorkerInbox::onlyAWorkerAboutToSleepIsWoken()
 {
     WorkerInbox inbox;
-    inbox.postClose(1);
-    inbox.postClose(2); // no second wake-up for the same batch
     pollfd wait{inbox.eventDescriptor(), POLLIN, 0};
-    QCOMPARE(::poll(&wait, 1, 0), 1);
-    QCOMPARE(inbox.take().close.size(), size_t(2));
-    // The wake-up is cleared with the take: the worker sleeps again.
+    // Awake (it has not said it will sleep): a post writes no wake-up, and
+    // the worker finds it before it waits.
+    inbox.postClose(1);
     QCOMPARE(::poll(&wait, 1, 0), 0);
+    QVERIFY(inbox.beforeWait(true));
+    QCOMPARE(inbox.take().close.size(), size_t(1));
+
+    // About to sleep: the first post wakes it, the next joins the batch.
+    QVERIFY(!inbox.beforeWait(true));
+    inbox.postClose(2);
     inbox.postClose(3);
     QCOMPARE(::poll(&wait, 1, 0), 1);
-    QCOMPARE(inbox.take().close.size(), size_t(1));
+    inbox.awake();
+    inbox.clearWakeUp();
     QCOMPARE(::poll(&wait, 1, 0), 0);
-    QVERIFY(inbox.take().close.empty());
+    QCOMPARE(inbox.take().close.size(), size_t(2));
+
+    // Awake again after its wait: no wake-up until it says it sleeps.
+    inbox.postClose(4);
+    QCOMPARE(::poll(&wait, 1, 0), 0);
+    // A wait that cannot block (timeout 0) asks for none either; the post
+    // is found before the next wait.
+    QVERIFY(inbox.beforeWait(false));
+    QCOMPARE(inbox.take().close.size(), size_t(1));
+    QVERIFY(!inbox.beforeWait(false));
+    inbox.postClose(5);
+    QCOMPARE(::poll(&wait, 1, 0), 0);
+    QVERIFY(inbox.beforeWait(true));
+    QCOMPARE(inbox.take().close.size(), size_t(1));
 }
 
 QTEST_GUILESS_MAIN(tst_WorkerInbox)
