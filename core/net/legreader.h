@@ -27,6 +27,9 @@ struct LegReader
     {
         Outcome outcome = Outcome::Empty;
         int error = 0;
+        // With Stopped by take(): the read it stopped at left the leg
+        // proven empty (its next bytes raise a new edge).
+        bool drained = false;
     };
 
     // Reads while *rounds lasts (each read takes one), at most room()
@@ -46,7 +49,7 @@ struct LegReader
             const ssize_t received = leg.read(into, size_t(capacity), &drained);
             if (received > 0) {
                 if (!take(static_cast<const char *>(into), qsizetype(received)))
-                    return {Outcome::Stopped};
+                    return {Outcome::Stopped, 0, drained};
                 if (drained)
                     return {Outcome::Empty};
                 continue;

@@ -163,7 +163,8 @@ void ForwardingPolicy::sniff()
     const qsizetype capacity = m_connection.worker().config().bufferBytes;
     ClientHello hello;
     Status status = ClientHello::parse(m_sniffed, &hello);
-    bool handedOn = false; // the first read went on as it was, or a fault ended the connection
+    bool handedOn = false; // a fault on the first data ended the connection
+    QByteArrayView notHello; // the first read, which is not a ClientHello
     int rounds = 64;
     const LegReader::Result read = LegReader::read(
         m_connection.leg(Side::Client), m_connection.worker().scratch(), &rounds,
@@ -178,8 +179,7 @@ void ForwardingPolicy::sniff()
                 // it is judged where it landed, and relayed from there.
                 status = ClientHello::parse(QByteArrayView(data, received), &hello);
                 if (status == Status::NotClientHello) {
-                    relayAsIs(QByteArrayView(data, received));
-                    handedOn = true;
+                    notHello = QByteArrayView(data, received); // in the scratch buffer until the next read
                     return false;
                 }
             }
@@ -189,6 +189,10 @@ void ForwardingPolicy::sniff()
         });
     if (handedOn)
         return;
+    if (!notHello.isEmpty()) {
+        relayAsIs(notHello, read.drained);
+        return;
+    }
     switch (read.outcome) {
     case LegReader::Outcome::Failed:
         m_sniffing = false;
@@ -241,14 +245,22 @@ void ForwardingPolicy::decide(const ClientHello &hello)
     relayAsIs();
 }
 
-void ForwardingPolicy::relayAsIs(QByteArrayView first)
+void ForwardingPolicy::relayAsIs(QByteArrayView first, bool clientEmpty)
 {
     m_sniffing = false;
     Flow &up = m_connection.up();
     if (!first.isEmpty()) {
         if (!m_connection.forward(up, first))
             return;
-    } else if (!m_sniffed.isEmpty()) {
+        // The client's first read, judged where it landed: the upstream
+        // has nothing unread (an edge of its during the sniff comes here
+        // with no bytes), and the client is read on unless that read
+        // proved it empty. Two reads a connection that would find nothing.
+        if (!clientEmpty || up.pending())
+            m_connection.settle(up, up.flush());
+        return;
+    }
+    if (!m_sniffed.isEmpty()) {
         if (m_sniffed.size() > m_shown)
             up.show(m_sniffed.constData() + m_shown, m_sniffed.size() - m_shown);
         up.hold(m_sniffed.constData(), m_sniffed.size());

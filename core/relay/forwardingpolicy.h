@@ -41,9 +41,10 @@ private:
     // or not.
     void sniff();
     // Not TLS, or not to be decrypted: relays what was read (first, when
-    // it is all and still where it was read; else what sniff() kept),
-    // then the rest.
-    void relayAsIs(QByteArrayView first = QByteArrayView());
+    // it is the client's first read and still where it was read, with
+    // clientEmpty when that read proved the client empty; else what
+    // sniff() kept), then the rest.
+    void relayAsIs(QByteArrayView first = QByteArrayView(), bool clientEmpty = false);
     void decide(const struct ClientHello &hello);
     // The upstream failed behind an intercepted client: answers its first
     // request (once it came) in HTTP, over its TLS.
