@@ -13,11 +13,13 @@ constexpr int MaxMarkedStalls = 32;
 // An HTTP proxy's connection reaches an upstream per host; its marks stop
 // here (the count of the rest is kept).
 constexpr int MaxMarks = 512;
-// What a forwarded connection's life usually takes (accepted, connecting,
-// connected, first byte and FIN each way, FINs passed on, closed), room
-// made once: growing the list mark by mark was a measurable part of the
-// CPU a short connection costs.
-constexpr int UsualMarks = 12;
+// Room made once for the first marks: growing the list mark by mark was a
+// measurable part of the CPU a short connection costs. An idle connection
+// has three or four (accepted, resolved, connecting, connected), and a
+// short one about ten, which take one growth; more room would sit unused
+// in every idle connection (240 bytes each with 12), and a published
+// snapshot shares the list, so the next mark copies it anyway.
+constexpr int UsualMarks = 6;
 
 } // namespace
 

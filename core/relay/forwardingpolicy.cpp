@@ -26,7 +26,7 @@ ForwardingPolicy::ForwardingPolicy(RelayConnection &connection)
         flow->setObserver(tap);
         flow->setSpliceAllowed(true);
     }
-    if (HttpFaultGate *gate = connection.faults().httpGate())
+    if (HttpFaultGate *gate = connection.httpGate())
         gate->setReadsRequests(true);
 }
 

@@ -38,7 +38,7 @@ HttpProxyPolicy::HttpProxyPolicy(RelayConnection &connection)
     // The front rewrites the requests; the up flow is fed them, so that
     // the conditions and faults on it apply as they do to a relay.
     connection.up().setFed(true);
-    if (HttpFaultGate *gate = connection.faults().httpGate()) {
+    if (HttpFaultGate *gate = connection.httpGate()) {
         gate->setReadsRequests(false);
         m_front.setVetting([gate](const HttpHead &request) {
             HttpProxyFront::Answer instead;

@@ -22,15 +22,20 @@ RelayConnection::RelayConnection(Worker &worker, quint64 id, int clientFd, const
     , m_up(Client, m_legs[Client], m_legs[Upstream], worker.flowShared(), &m_upDue)
     , m_down(Upstream, m_legs[Upstream], m_legs[Client], worker.flowShared(), &m_downDue)
     , m_deadlines(worker.nowMs())
-    , m_faults(*this, worker.flowShared(), worker.random())
 {
     m_legs.describeClient(&m_record, worker.listenText());
     m_record.upstream = worker.targetText();
 }
 
-// Normally end() has closed both legs already; their destructors are
-// the backstop for a worker torn down mid-connection.
+// end() closed both legs; their destructors back up a worker torn down.
 RelayConnection::~RelayConnection() = default;
+
+FaultDriver &RelayConnection::faults()
+{
+    if (!m_faults)
+        m_faults = std::make_unique<FaultDriver>(static_cast<FaultTarget &>(*this), m_worker.flowShared(), m_worker.random());
+    return *m_faults;
+}
 
 ConnectionRecord RelayConnection::snapshot() const
 {
@@ -56,9 +61,9 @@ bool RelayConnection::settle(Flow &flow, const FlowResult &result)
         touched();
     if (m_life.noted(flow, result) || result.has(Event::Delivered))
         markDirty();
-    if (result.has(Event::FirstBytes)) {
+    if (result.has(Event::FirstBytes) && m_faults) {
         // Before the bytes are relayed: a fault on first data acts on them.
-        m_faults.firstBytes();
+        m_faults->firstBytes();
         if (isFinished())
             return false;
     }
@@ -70,8 +75,8 @@ bool RelayConnection::settle(Flow &flow, const FlowResult &result)
         m_policy->flowEnded(flow);
     if (result.has(Event::Failed) && !isFinished())
         sideFailed(result.failedAt == FlowResult::At::Source ? flow.from() : flow.to(), result.error);
-    if (result.has(Event::LimitReached) && !isFinished())
-        m_faults.limitReached(flow, result.limitsMet);
+    if (result.has(Event::LimitReached) && !isFinished() && m_faults) // only faults and filters set limits
+        m_faults->limitReached(flow, result.limitsMet);
     if (result.has(Event::FinDue) && !isFinished())
         m_policy->finDue(flow);
     if (result.has(Event::Yield) && !isFinished())
@@ -87,9 +92,8 @@ void RelayConnection::passFin(Side toward)
 
 void RelayConnection::begin()
 {
-    // The client is watched from the start so that a reset while the upstream
-    // is still being reached ends the attempt; its data waits in the kernel
-    // until the upstream is connected.
+    // Watched from the start, so that a client's reset while the upstream is still
+    // being reached ends the attempt; its data waits in the kernel until it is connected.
     m_legs.watch(Client);
 
     const ProxyConfig &config = m_worker.config();
@@ -97,8 +101,8 @@ void RelayConnection::begin()
     // What watches the flows' bytes: what decides what they do, then the
     // capture, which records what was done.
     if (!rules.faults.isEmpty())
-        m_faults.makeHttpGate(rules.faults, m_legs.clientAddress(), config.headLimits());
-    if (HttpFaultGate *gate = m_faults.httpGate())
+        faults().makeHttpGate(rules.faults, m_legs.clientAddress(), config.headLimits());
+    if (HttpFaultGate *gate = httpGate())
         m_filters.add(gate);
     if (config.capture)
         m_filters.add(&m_tap);
@@ -111,9 +115,9 @@ void RelayConnection::begin()
         return;
     }
     if (!rules.conditions.isEmpty())
-        m_reach.holdFirstConnect(m_faults.applyConditions(rules.conditions, m_legs.clientAddress(), true));
+        m_reach.holdFirstConnect(faults().applyConditions(rules.conditions, m_legs.clientAddress(), true));
     if (!rules.faults.isEmpty()) {
-        m_faults.arm(rules.faults, m_legs.clientAddress(), m_life.originUs());
+        faults().arm(rules.faults, m_legs.clientAddress(), m_life.originUs());
         if (isFinished())
             return;
     }
@@ -124,15 +128,15 @@ void RelayConnection::conditionsChanged(Flow &flow)
 {
     if (!settle(flow, flow.resume()))
         return;
-    // A source read no more until now, or at another pace, is read on
-    // by its policy (which knows who reads it).
+    // A source read no more until now, or at another pace, is read on by its policy.
     if (m_phase == Phase::Relaying && !flow.paused() && !flow.finPassed())
         m_policy->pumpAgain(flow.from());
 }
 
 void RelayConnection::rulesChanged()
 {
-    m_faults.rulesChanged(m_worker.rules().conditions, m_legs.clientAddress());
+    if (m_faults || !m_worker.rules().conditions.isEmpty()) // none had a condition, nor has one now
+        faults().rulesChanged(m_worker.rules().conditions, m_legs.clientAddress());
 }
 
 void RelayConnection::resetSide(Side side)
@@ -252,7 +256,7 @@ bool RelayConnection::intercept(const TlsServerContext &server, const QByteArray
     m_deadlines.reachingFrom(m_worker.nowMs());
     replaceLeg(Client, *tls);
     m_tap.startSecure();
-    if (HttpFaultGate *gate = m_faults.httpGate())
+    if (HttpFaultGate *gate = httpGate())
         gate->startSecure();
     m_phase = Phase::Handshaking;
     if (!upstreamName.isEmpty())
@@ -369,15 +373,15 @@ void RelayConnection::end(Reason reason, const QString &why, End how)
         m_down.uncountUnacknowledged();
         if (!m_legs.reset(other))
             m_legs[other].close(true);
-        // Once the end was decided (an HTTP proxy answered and is closing),
-        // how the client then leaves (curl resets without reading a 502's
-        // body) does not replace what proxymon knew.
+        // Once the end was decided (an HTTP proxy answered and is closing), how the
+        // client then leaves (curl resets a 502 unread) does not replace what proxymon knew.
         if (m_policy->endDecided(&reason))
             text = m_record.error;
     }
     m_phase = Phase::Finished;
     m_worker.timers().cancel(&m_connectTimer);
-    m_faults.stop();
+    if (m_faults)
+        m_faults->stop();
     // Closing a leg sends its FIN, unless one went already or the side is
     // gone; a wait for a destination cut short by the end is marked too.
     const qint64 now = MonotonicClock::nowUs();

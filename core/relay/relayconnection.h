@@ -62,7 +62,8 @@ public:
     // The one way it ends: now.
     void end(Reason reason, const QString &why, End how = End::Close);
     // What is done to it on purpose: act() a fault now, closeCleanly().
-    FaultDriver &faults() { return m_faults; }
+    FaultDriver &faults(); // made on first need: most connections have no rule and no user's action
+    HttpFaultGate *httpGate() const { return m_faults ? m_faults->httpGate() : nullptr; }
     // The worker's rules changed: their conditions replace the old ones
     // (a direction the user throttled by hand keeps that throttle).
     void rulesChanged();
@@ -153,7 +154,7 @@ private:
     UpstreamReach m_reach{m_legs.tcp(Upstream), m_life, m_record, m_tls};
     CaptureTap m_tap{m_worker, m_record, m_life.originUs()};
     FlowFilters m_filters; // points to the gate and m_tap
-    FaultDriver m_faults;
+    std::unique_ptr<FaultDriver> m_faults; // faults()
     std::unique_ptr<SessionPolicy> m_policy;
     std::unique_ptr<SessionPolicy> m_retiredPolicy; // replaced while it ran
 };
