@@ -18,15 +18,22 @@ ConnectionTls::ConnectionTls(ConnectionRecord &record, ConnectionLife &life, con
 {
 }
 
+ConnectionTls::Names &ConnectionTls::names()
+{
+    if (!m_names)
+        m_names = std::make_unique<Names>();
+    return *m_names;
+}
+
 TlsLeg *ConnectionTls::startUpstream(TcpLeg &tcp, const QString &host, qint64 nowMs)
 {
     const bool check = !m_interception || !m_interception->listed(TlsInterception::Hosts::Insecure, host);
     SSL *ssl = m_context ? m_context->session(host, check) : nullptr;
     if (!ssl)
         return nullptr;
-    m_upstreamFailure.clear();
+    names().upstreamFailure.clear();
     m_upstream = std::make_unique<TlsLeg>(tcp.detach(), ssl);
-    m_upstreamHost = host;
+    names().upstreamHost = host;
     m_upstreamHandshaking = true;
     if (!m_clientHandshaking)
         m_handshakeStartedMs = nowMs;
@@ -41,8 +48,8 @@ TlsLeg *ConnectionTls::startClient(TcpLeg &tcp, const TlsServerContext &server, 
     if (!ssl)
         return nullptr;
     m_client = std::make_unique<TlsLeg>(tcp.detach(), ssl, hello);
-    m_clientName = name;
-    m_clientServerName = parsed.serverName;
+    names().client = name;
+    names().clientServer = parsed.serverName;
     m_record.clientTlsToWrite().serverName = parsed.serverName;
     m_clientHandshaking = true;
     m_handshakeStartedMs = nowMs;
@@ -70,7 +77,7 @@ ConnectionTls::Progress ConnectionTls::advance(qint64 nowMs)
                 progress.why = why;
                 return progress;
             }
-            m_upstreamFailure = why;
+            names().upstreamFailure = why;
             break;
         }
     }
@@ -91,8 +98,8 @@ ConnectionTls::Progress ConnectionTls::advance(qint64 nowMs)
     }
     if (handshaking())
         return progress;
-    progress.next = m_upstreamFailure.isEmpty() ? Next::Ready : Next::Failed;
-    progress.why = m_upstreamFailure;
+    progress.next = names().upstreamFailure.isEmpty() ? Next::Ready : Next::Failed;
+    progress.why = names().upstreamFailure;
     return progress;
 }
 
@@ -103,13 +110,13 @@ ConnectionTls::Step ConnectionTls::stepUpstream(bool verifies, qint64 nowMs, Tls
         return step;
     m_upstreamHandshaking = false;
     if (step == Step::Done) {
-        *details = this->details(*m_upstream, m_upstreamHost, nowMs);
+        *details = this->details(*m_upstream, names().upstreamHost, nowMs);
         return step;
     }
-    *why = QStringLiteral("TLS with %1 failed: %2").arg(m_upstreamHost, m_upstream->errorText());
+    *why = QStringLiteral("TLS with %1 failed: %2").arg(names().upstreamHost, m_upstream->errorText());
     if (verifies && m_upstream->errorText().startsWith(QLatin1String("certificate")))
         *why += QStringLiteral(" (--insecure-host %1 relays it unchecked; --upstream-ca FILE trusts its issuer)")
-                    .arg(m_upstreamHost);
+                    .arg(names().upstreamHost);
     return step;
 }
 
@@ -121,17 +128,17 @@ ConnectionTls::Step ConnectionTls::stepClient(qint64 nowMs, TlsDetails *details,
     m_clientHandshaking = false;
     if (step == Step::Done) {
         m_clientReadyMs = nowMs;
-        *details = this->details(*m_client, m_clientServerName, nowMs);
+        *details = this->details(*m_client, names().clientServer, nowMs);
         return step;
     }
     const QString alert = m_client->peerAlert();
     if (!alert.isEmpty())
-        *why = QStringLiteral("the client rejected proxymon's certificate for %1 (alert \"%2\")").arg(m_clientName, alert);
+        *why = QStringLiteral("the client rejected proxymon's certificate for %1 (alert \"%2\")").arg(names().client, alert);
     else if (m_client->errorText().startsWith(QLatin1String("the connection closed")))
         *why = QStringLiteral("the client closed the connection during the TLS handshake for %1 "
-                              "(it does not trust proxymon's certificate?)").arg(m_clientName);
+                              "(it does not trust proxymon's certificate?)").arg(names().client);
     else
-        *why = QStringLiteral("TLS with the client for %1 failed: %2").arg(m_clientName, m_client->errorText());
+        *why = QStringLiteral("TLS with the client for %1 failed: %2").arg(names().client, m_client->errorText());
     return step;
 }
 
@@ -145,7 +152,7 @@ QString ConnectionTls::rejected(const QString &why)
     m_record.decryption = ConnectionRecord::Decryption::Rejected;
     m_record.decryptionNote = why;
     if (m_interception)
-        m_interception->clientRejected(m_clientName, why);
+        m_interception->clientRejected(names().client, why);
     return why + QStringLiteral("; its next connections pass through undecrypted");
 }
 
@@ -158,7 +165,7 @@ bool ConnectionTls::leftSilently(const QString &how, bool anyByte, qint64 nowMs)
         || nowMs - m_clientReadyMs > RightAfterMs)
         return false;
     rejected(QStringLiteral("the client %1 right after the TLS handshake for %2 without a byte "
-                            "(it pins its certificates?)").arg(how, m_clientName));
+                            "(it pins its certificates?)").arg(how, names().client));
     return true;
 }
 

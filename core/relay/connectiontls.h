@@ -103,10 +103,18 @@ private:
     TlsInterception *const m_interception;
     std::unique_ptr<TlsLeg> m_client;   // over the client's socket, once intercepted
     std::unique_ptr<TlsLeg> m_upstream; // over the upstream's socket, once TLS is spoken
-    QString m_clientName;               // what the intercepted client asked for
-    QString m_clientServerName;
-    QString m_upstreamHost;
-    QString m_upstreamFailure;
+    // The names a TLS leg goes by, made when the first starts: a plain
+    // connection carries none of them.
+    struct Names
+    {
+        QString client;       // what the intercepted client asked for
+        QString clientServer; // the server name in its hello
+        QString upstreamHost;
+        QString upstreamFailure;
+    };
+    Names &names();
+
+    std::unique_ptr<Names> m_names;
     bool m_clientHandshaking = false;
     bool m_upstreamHandshaking = false;
     qint64 m_handshakeStartedMs = 0;
