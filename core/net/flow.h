@@ -149,6 +149,7 @@ public:
     // and keeps reading while its buffer has room, so that a filter sees
     // what it waits for.
     enum Limiter : quint8 { ByFault = 0, ByFilter = 1 };
+    static_assert(ShapedPath::Limiters == ByFilter + 1, "the shaped path keeps a limit for each limiter");
     // Delivers at most total bytes in all (NoLimit: no limit); reaching it
     // is reported once (LimitReached, with the limiter in limitsMet), by
     // resume() if it is met already.

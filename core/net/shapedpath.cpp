@@ -50,7 +50,7 @@ void ShapedPath::setLimit(int limiter, quint64 total)
 bool ShapedPath::limitReached()
 {
     quint8 met = 0;
-    for (const int limiter : {0, 1}) {
+    for (int limiter = 0; limiter < Limiters; ++limiter) {
         if (m_limits[limiter] == NoLimit || m_flow.m_delivered < m_limits[limiter] || m_limitReported[limiter])
             continue;
         m_limitReported[limiter] = true;

@@ -35,6 +35,8 @@ public:
     const FlowShaper *shaper() const { return m_shaper.get(); }
     bool discarding() const { return m_discarding; }
     quint64 discarded() const { return m_discarded; }
+    // How many limiters there are (Flow::Limiter: the faults, the filters).
+    static constexpr int Limiters = 2;
     // The lower of the limits (each limiter's, Flow::Limiter).
     quint64 limit() const { return qMin(m_limits[0], m_limits[1]); }
     quint64 limit(int limiter) const { return m_limits[limiter]; }
@@ -86,9 +88,9 @@ private:
     Flow &m_flow;
     std::unique_ptr<FlowShaper> m_shaper;
     quint64 m_discarded = 0;
-    quint64 m_limits[2] = {NoLimit, NoLimit}; // by Flow::Limiter
+    quint64 m_limits[Limiters] = {NoLimit, NoLimit}; // by Flow::Limiter
     bool m_discarding = false;
     bool m_finHeld = false;      // the FIN waits for its time
     bool m_endSwallowed = false; // the black hole read the source's FIN
-    bool m_limitReported[2] = {false, false};
+    bool m_limitReported[Limiters] = {false, false};
 };
