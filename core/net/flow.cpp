@@ -442,9 +442,7 @@ void Flow::show(const char *data, qsizetype size)
     // The filters' answer is their limit from here on. A flow held by a
     // half-close or a clean close reads its source no more, so no answer
     // puts back a stop those lifted.
-    const quint64 stop = m_observer->seen(fromClient(), data, size).at;
-    if (stop != deliveryLimit(ByFilter))
-        setDeliveryLimit(stop, ByFilter);
+    takeFilterStop(m_observer->seen(fromClient(), data, size).at);
 }
 
 qint64 Flow::nowUs() const

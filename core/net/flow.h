@@ -155,6 +155,13 @@ public:
     // resume() if it is met already.
     void setDeliveryLimit(quint64 total, Limiter by = ByFault);
     quint64 deliveryLimit(Limiter by = ByFault) const { return m_path ? m_path->limit(by) : NoLimit; }
+    // The filters' stop now (their answer to bytes shown, or stopAt() when
+    // one changed it between them); the same stop again changes nothing.
+    void takeFilterStop(quint64 at)
+    {
+        if (at != deliveryLimit(ByFilter))
+            setDeliveryLimit(at, ByFilter);
+    }
     // After a setter: first bytes held go on, a black hole's FIN passes,
     // a limit met is reported, what may go is delivered, a FIN due is
     // reported.

@@ -41,7 +41,6 @@ public:
 
         static Verdict goOn() { return {}; }
         static Verdict stopAt(quint64 at) { return {at}; }
-        bool stops() const { return at != NoStop; }
     };
 
     virtual ~FlowObserver() = default;

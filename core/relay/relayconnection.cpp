@@ -446,5 +446,5 @@ bool RelayConnection::forward(Flow &flow, QByteArrayView bytes)
 
 void RelayConnection::filterStopChanged(Flow &flow)
 {
-    flow.setDeliveryLimit(m_filters.stopAt(flow.fromClient()), Flow::ByFilter);
+    flow.takeFilterStop(m_filters.stopAt(flow.fromClient()));
 }

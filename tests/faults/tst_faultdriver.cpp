@@ -124,7 +124,7 @@ public:
     void filterStopChanged(Flow &flow) override
     {
         const HttpFaultGate *gate = faults.httpGate();
-        flow.setDeliveryLimit(gate ? gate->stopAt(flow.fromClient()) : Flow::NoLimit, Flow::ByFilter);
+        flow.takeFilterStop(gate ? gate->stopAt(flow.fromClient()) : Flow::NoLimit);
     }
 
     LegPair client;

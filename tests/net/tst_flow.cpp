@@ -519,7 +519,7 @@ void tst_Flow::eachLimiterHasItsOwnLimit()
     // The filter lets go between reads (its owner restates its stop): the
     // bytes go up to the fault's limit, reported as its.
     observer.stop = FlowObserver::NoStop;
-    flow.setDeliveryLimit(observer.stopAt(true), Flow::ByFilter);
+    flow.takeFilterStop(observer.stopAt(true));
     QCOMPARE(flow.deliveryLimit(Flow::ByFault), quint64(10));
     result = flow.resume();
     QVERIFY(result.has(Event::LimitReached));
@@ -568,7 +568,7 @@ void tst_Flow::filtersAnswerWithTheLowestStopAndHearTheEnd()
     // It lets go between reads; the owner asks the list again and resumes.
     holding.stop = FlowObserver::NoStop;
     QCOMPARE(filters.stopAt(true), FlowObserver::NoStop);
-    flow.setDeliveryLimit(filters.stopAt(true), Flow::ByFilter);
+    flow.takeFilterStop(filters.stopAt(true));
     result = flow.resume();
     QVERIFY(!result.has(Event::LimitReached));
     QCOMPARE(flow.delivered(), quint64(10));
