@@ -82,18 +82,16 @@ void tst_DecryptedRelay::labFlowAndHalfCloseThroughTls()
     QVERIFY(proxy.start(forwardingTo(upstream.port())));
     const QByteArray data = randomBytes(4 * 1024 * 1024 + 5, 5);
     bool clean = false;
+    QString error;
     const QByteArray echoed = offThread([&] {
         TlsClient client(proxy.port(), m_proxymonCa, "lab.test");
-        if (!client.connected())
+        if (!client.connected()) {
+            error = QStringLiteral("no handshake");
             return QByteArray();
-        std::thread writer([&] {
-            client.write(data);
-            client.closeNotifyAndFin();
-        });
-        const QByteArray received = client.readToEnd(&clean);
-        writer.join();
-        return received;
-    });
+        }
+        return client.exchange(data, &clean, &error);
+    }, 90'000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
     QCOMPARE(echoed.size(), data.size());
     QCOMPARE(sha256(echoed), sha256(data));
     QVERIFY(clean);
