@@ -80,14 +80,30 @@ void Listener::incomingConnection(qintptr descriptor)
 void Listener::accepted(qintptr descriptor, const SocketAddress &peer)
 {
     m_emptyActivations = 0;
-    if (m_burst && !m_batchTimer.isActive()) {
-        // This wake-up still takes its share (up to MaxPerActivation);
-        // only the next look is put off. The cap bounds the time one turn
-        // of the window's loop spends here, the rest the number of turns.
+    emit descriptorAccepted(descriptor, peer);
+}
+
+void Listener::restAfter(int accepted)
+{
+    // Clients that wait for their answer before connecting again (a
+    // script, a test suite, a browser's next page) come one by one
+    // however fast they come: a rest gathers none of them and costs each
+    // a millisecond. So the listener rests only once a wake-up found
+    // several connections waiting, and stops when a rest gathered no more
+    // than one.
+    if (m_rested)
+        m_restsPay = accepted > 1;
+    else if (accepted > 1)
+        m_restsPay = true;
+    m_rested = false;
+    if (m_burst && m_restsPay && !m_batchTimer.isActive()) {
+        // This wake-up took its share (up to MaxPerActivation); only the
+        // next look is put off. The cap bounds the time one turn of the
+        // window's loop spends here, the rest the number of turns.
         pauseAccepting();
         m_batchTimer.start();
+        m_rested = true;
     }
-    emit descriptorAccepted(descriptor, peer);
 }
 
 bool Listener::eventFilter(QObject *watched, QEvent *event)
@@ -114,8 +130,10 @@ bool Listener::eventFilter(QObject *watched, QEvent *event)
         ++accepted;
         this->accepted(descriptor, peer);
     }
-    if (accepted > 0)
+    if (accepted > 0) {
+        restAfter(accepted);
         emit wakeUpDone();
+    }
     else if (++m_emptyActivations >= StallThreshold) {
         m_emptyActivations = 0;
         pause();

@@ -22,8 +22,10 @@ class QSocketNotifier;
 //
 // Under a burst of connections it accepts in batches: every wake-up of the
 // accepting thread costs a context switch (and in a VM an interrupt between
-// cores), so when activations come less than 2 ms apart it drains the
-// backlog, then rests for a millisecond before looking again.
+// cores), so when activations come less than 2 ms apart and connections
+// arrive together (a wake-up found more than one) it drains the backlog,
+// then rests for a millisecond before looking again. Connections that come
+// one at a time, each client waiting for its answer, are never held.
 class Listener : public QTcpServer
 {
     Q_OBJECT
@@ -59,10 +61,14 @@ protected:
 
 private:
     void accepted(qintptr descriptor, const SocketAddress &peer);
+    // After a wake-up that took accepted connections: rest or not.
+    void restAfter(int accepted);
     QSocketNotifier *m_notifier = nullptr;
     int m_emptyActivations = 0;
     bool m_ownerPaused = false;
     bool m_burst = false;
+    bool m_restsPay = false; // connections were seen arriving together
+    bool m_rested = false;   // the wake-up that ends a rest is the next
     QElapsedTimer m_clock;
     qint64 m_lastActivationNs = 0;
     QTimer m_batchTimer;

@@ -7,6 +7,11 @@
 //                              print "bytes seconds GB/s"
 //   benchtool idle PORT COUNT  open COUNT connections, print "ready", hold them
 //                              until standard input closes (at most 10 min)
+//   benchtool held PORT COUNT  open COUNT connections one after another, each
+//                              asking GET /small once (keep-alive) and reading
+//                              the whole answer; print "ready SECONDS" (the
+//                              time they took), hold them until standard
+//                              input closes (at most 10 min)
 //   benchtool echo             listen on 127.0.0.1, print the port, echo every
 //                              byte of every client
 //   benchtool trickle PORT COUNT SECONDS [PERIOD_MS]
@@ -201,6 +206,56 @@ int idle(quint16 port, int count)
     return 0;
 }
 
+// One keep-alive request on fd and its whole answer (a Content-Length
+// body): false when the connection failed or ended first.
+bool askOnce(int fd)
+{
+    static const QByteArray request = "GET /small HTTP/1.1\r\nHost: bench\r\n\r\n";
+    if (!sendAll(fd, request))
+        return false;
+    QByteArray answer;
+    qsizetype wanted = -1;
+    char buffer[4096];
+    while (wanted < 0 || answer.size() < wanted) {
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0)
+            return false;
+        answer.append(buffer, qsizetype(n));
+        const qsizetype end = answer.indexOf("\r\n\r\n");
+        if (wanted < 0 && end >= 0) {
+            const qsizetype field = answer.toLower().indexOf("content-length:");
+            if (field < 0 || field > end)
+                return false;
+            wanted = end + 4 + answer.mid(field + 15, end - field - 15).split('\r').first().trimmed().toLongLong();
+        }
+    }
+    return true;
+}
+
+// The setup rate of held connections: each is made and carries one
+// exchange, through the proxy to its upstream, before the next one starts.
+int held(quint16 port, int count)
+{
+    raiseDescriptorLimit();
+    std::vector<Socket> sockets;
+    sockets.reserve(size_t(count));
+    QElapsedTimer clock;
+    clock.start();
+    for (int i = 0; i < count; ++i) {
+        Socket socket = connectTo("127.0.0.1", port);
+        if (!socket.isValid() || !askOnce(socket.fd())) {
+            std::fprintf(stderr, "benchtool: connection %d failed\n", i);
+            return 1;
+        }
+        sockets.push_back(std::move(socket));
+    }
+    std::printf("ready %.3f\n", double(clock.nsecsElapsed()) / 1e9);
+    std::fflush(stdout);
+    pollfd in{STDIN_FILENO, POLLIN, 0};
+    poll(&in, 1, 600'000);
+    return 0;
+}
+
 // Sends back what each client sends.
 int echo()
 {
@@ -270,10 +325,12 @@ int main(int argc, char **argv)
         return stream(quint16(atoi(argv[2])), std::strtoull(argv[3], nullptr, 10));
     if (mode == "idle" && argc == 4)
         return idle(quint16(atoi(argv[2])), atoi(argv[3]));
+    if (mode == "held" && argc == 4)
+        return held(quint16(atoi(argv[2])), atoi(argv[3]));
     if (mode == "echo" && argc == 2)
         return echo();
     if (mode == "trickle" && (argc == 5 || argc == 6))
         return trickle(quint16(atoi(argv[2])), atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 500);
-    std::fprintf(stderr, "usage: benchtool serve | stream PORT BYTES | idle PORT COUNT | echo | trickle PORT COUNT SECONDS [PERIOD_MS]\n");
+    std::fprintf(stderr, "usage: benchtool serve | stream PORT BYTES | idle PORT COUNT | held PORT COUNT | echo | trickle PORT COUNT SECONDS [PERIOD_MS]\n");
     return 64;
 }

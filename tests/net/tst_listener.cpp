@@ -16,6 +16,7 @@ class tst_Listener : public QObject
     Q_OBJECT
 private slots:
     void aBurstIsTakenOverSeveralTurns();
+    void clientsComingOneByOneAreNeverHeld();
     void pausedTakesNothing();
     void thePeersAddressComesWithTheDescriptor();
 
@@ -77,6 +78,27 @@ void tst_Listener::aBurstIsTakenOverSeveralTurns()
     QCOMPARE(shares, QList<int>({128}));
     QTRY_COMPARE_WITH_TIMEOUT(accepted, Clients, 5000);
     QCOMPARE(shares, QList<int>({128, 128, 44}));
+}
+
+void tst_Listener::clientsComingOneByOneAreNeverHeld()
+{
+    // A client that connects again only once its last connection was
+    // taken (and answered) comes under 2 ms apart, yet alone: each is
+    // accepted on the next turn of the loop, with no rest between
+    // (resting, the listener would look again a millisecond later only).
+    constexpr int Clients = 50;
+    Listener listener;
+    quint16 port = 0;
+    QVERIFY(adopt(listener, 64, &port));
+    int accepted = 0;
+    countAccepted(listener, &accepted);
+    std::vector<Loopback::Socket> clients;
+    for (int i = 0; i < Clients; ++i) {
+        clients.push_back(Loopback::connectTo("127.0.0.1", port));
+        QVERIFY(clients.back().isValid());
+        QCoreApplication::processEvents();
+        QCOMPARE(accepted, i + 1);
+    }
 }
 
 void tst_Listener::pausedTakesNothing()
