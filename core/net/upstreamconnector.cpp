@@ -71,8 +71,3 @@ qint64 UpstreamConnector::stopClock(qint64 nowUs)
     return took;
 }
 
-void UpstreamConnector::clear()
-{
-    m_addresses.clear();
-    m_addresses.shrink_to_fit();
-}

@@ -15,7 +15,8 @@ class TcpLeg;
 // leg's descriptor and brings back its events. Every call returns what
 // happened to one attempt, as a value: the caller marks it, watches, or
 // moves on; the connector calls no one. It also keeps what the record
-// needs: the time spent connecting and why each address failed.
+// needs: the time spent connecting and why each address failed. One
+// connector reaches one server.
 class UpstreamConnector
 {
 public:
@@ -49,10 +50,6 @@ public:
     // the time they took since it last stopped, or -1 when it was not
     // running.
     qint64 stopClock(qint64 nowUs);
-    // Another server is to be reached: no failures yet.
-    void forgetErrors() { m_errors.clear(); }
-    // Forgets the addresses (connected: they are not needed any more).
-    void clear();
 
 private:
     Attempt failed(TcpLeg &leg, int error, qint64 nowUs);

@@ -24,9 +24,11 @@ UpstreamReach::UpstreamReach(TcpLeg &leg, ConnectionLife &life, ConnectionRecord
 
 UpstreamReach::Outcome UpstreamReach::start(const QString &host, quint16 port, bool tls, qint64 nowUs)
 {
-    m_host = host;
-    m_port = port;
-    m_tls = tls;
+    m_trying = std::make_unique<Trying>();
+    m_trying->host = host;
+    m_trying->port = port;
+    if (tls)
+        m_trying->tlsHost = host;
     if (m_holdUs > 0) {
         // Held once, for the first upstream; the connect timeout counts
         // from the end of the hold.
@@ -40,15 +42,13 @@ UpstreamReach::Outcome UpstreamReach::start(const QString &host, quint16 port, b
 
 UpstreamReach::Outcome UpstreamReach::holdOver(qint64)
 {
-    m_tlsHost = m_tls ? m_host : QString();
-    m_connector.forgetErrors();
     m_record.upstreamAddress.clear();
     m_record.state = ConnectionRecord::State::Resolving;
     ResolveResult immediate;
-    m_lookUpStartUs = -1; // an address needs no lookup, and gets no mark
-    if (Resolver::resolveImmediately(m_host, m_port, &immediate))
+    m_trying->lookUpStartUs = -1; // an address needs no lookup, and gets no mark
+    if (Resolver::resolveImmediately(m_trying->host, m_trying->port, &immediate))
         return resolved(immediate);
-    m_lookUpStartUs = MonotonicClock::nowUs();
+    m_trying->lookUpStartUs = MonotonicClock::nowUs();
     Outcome outcome;
     outcome.next = Next::LookUp;
     return outcome;
@@ -56,11 +56,11 @@ UpstreamReach::Outcome UpstreamReach::holdOver(qint64)
 
 UpstreamReach::Outcome UpstreamReach::resolved(const ResolveResult &result)
 {
-    if (m_lookUpStartUs >= 0) {
+    if (m_trying->lookUpStartUs >= 0) {
         const qint64 nowUs = MonotonicClock::nowUs();
         ConnectionTimeline &timeline = m_record.timeline;
-        timeline.resolveUs = qMax<qint64>(0, timeline.resolveUs) + (nowUs - m_lookUpStartUs);
-        m_lookUpStartUs = -1;
+        timeline.resolveUs = qMax<qint64>(0, timeline.resolveUs) + (nowUs - m_trying->lookUpStartUs);
+        m_trying->lookUpStartUs = -1;
         QString note = result.error;
         if (!result.addresses.empty()) {
             note = result.addresses.front().toString();
@@ -75,29 +75,30 @@ UpstreamReach::Outcome UpstreamReach::resolved(const ResolveResult &result)
         outcome.why = result.error;
         return outcome;
     }
-    m_resolution = result;
+    m_trying->resolution = result;
     outcome.next = Next::Resolved;
     return outcome;
 }
 
 UpstreamReach::Outcome UpstreamReach::connect()
 {
-    m_connector.setAddresses(std::move(m_resolution.addresses));
-    m_resolution = ResolveResult();
+    m_trying->connector.setAddresses(std::move(m_trying->resolution.addresses));
+    m_trying->resolution = ResolveResult();
     m_record.state = ConnectionRecord::State::Connecting;
-    return attempt(m_connector.next(m_leg));
+    return attempt(m_trying->connector.next(m_leg));
 }
 
 UpstreamReach::Outcome UpstreamReach::attempt(UpstreamConnector::Attempt attempt)
 {
     using Result = UpstreamConnector::Result;
+    UpstreamConnector &connector = m_trying->connector;
     for (;;) {
         Outcome outcome;
         switch (attempt.result) {
         case Result::Exhausted:
             stopClock(attempt.atUs);
             outcome.next = Next::Failed;
-            outcome.why = QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, m_connector.errors());
+            outcome.why = QStringLiteral("connecting to %1 failed: %2").arg(m_record.upstream, connector.errors());
             return outcome;
         case Result::NoSocket:
             // Out of descriptors: accepting more would only turn more
@@ -105,16 +106,16 @@ UpstreamReach::Outcome UpstreamReach::attempt(UpstreamConnector::Attempt attempt
             outcome.next = Next::Failed;
             outcome.outOfDescriptors = attempt.error == EMFILE || attempt.error == ENFILE;
             outcome.why = QStringLiteral("cannot create a socket for %1: %2")
-                              .arg(m_connector.address(), SystemError::text(attempt.error));
+                              .arg(connector.address(), SystemError::text(attempt.error));
             return outcome;
         case Result::Failed:
-            m_life.mark(Mark::Kind::Connecting, Mark::Lane::Upstream, 0, m_connector.address(), attempt.atUs);
-            m_life.mark(Mark::Kind::ConnectFailed, Mark::Lane::Upstream, attempt.error, m_connector.address());
-            attempt = m_connector.next(m_leg);
+            m_life.mark(Mark::Kind::Connecting, Mark::Lane::Upstream, 0, connector.address(), attempt.atUs);
+            m_life.mark(Mark::Kind::ConnectFailed, Mark::Lane::Upstream, attempt.error, connector.address());
+            attempt = connector.next(m_leg);
             continue;
         case Result::InProgress:
         case Result::Connected:
-            m_life.mark(Mark::Kind::Connecting, Mark::Lane::Upstream, 0, m_connector.address(), attempt.atUs);
+            m_life.mark(Mark::Kind::Connecting, Mark::Lane::Upstream, 0, connector.address(), attempt.atUs);
             if (attempt.result == Result::Connected)
                 return connected(0, true);
             outcome.next = Next::Watch;
@@ -125,24 +126,25 @@ UpstreamReach::Outcome UpstreamReach::attempt(UpstreamConnector::Attempt attempt
 
 UpstreamReach::Outcome UpstreamReach::ready(std::uint32_t events)
 {
-    const UpstreamConnector::Attempt attempt = m_connector.ready(m_leg, events);
+    UpstreamConnector &connector = m_trying->connector;
+    const UpstreamConnector::Attempt attempt = connector.ready(m_leg, events);
     if (attempt.result == UpstreamConnector::Result::Connected)
         return connected(events, false);
     if (attempt.result != UpstreamConnector::Result::Failed)
         return Outcome();
-    m_life.mark(Mark::Kind::ConnectFailed, Mark::Lane::Upstream, attempt.error, m_connector.address());
-    return this->attempt(m_connector.next(m_leg));
+    m_life.mark(Mark::Kind::ConnectFailed, Mark::Lane::Upstream, attempt.error, connector.address());
+    return this->attempt(connector.next(m_leg));
 }
 
 UpstreamReach::Outcome UpstreamReach::connected(std::uint32_t events, bool newSocket)
 {
-    m_record.upstreamAddress = m_connector.address();
+    m_record.upstreamAddress = m_trying->connector.address();
     noteFrom();
     const qint64 nowUs = MonotonicClock::nowUs();
     stopClock(nowUs);
     m_life.mark(Mark::Kind::Connected, Mark::Lane::Upstream, 0, m_record.upstreamAddress, nowUs);
-    m_connector.clear();
-    Outcome outcome = m_tlsHost.isEmpty() ? Outcome() : secure(m_tlsHost);
+    const std::unique_ptr<Trying> done = std::move(m_trying); // reached
+    Outcome outcome = done->tlsHost.isEmpty() ? Outcome() : secure(done->tlsHost);
     if (outcome.next == Next::Wait)
         outcome.next = Next::Connected;
     outcome.newSocket = newSocket;
@@ -152,7 +154,6 @@ UpstreamReach::Outcome UpstreamReach::connected(std::uint32_t events, bool newSo
 
 UpstreamReach::Outcome UpstreamReach::secure(const QString &host)
 {
-    m_tlsHost = host;
     Outcome outcome;
     outcome.leg = m_secure.startUpstream(m_leg, host, MonotonicClock::nowUs() / 1000);
     outcome.next = outcome.leg ? Next::Secured : Next::Failed;
@@ -178,8 +179,10 @@ void UpstreamReach::noteFrom()
 QString UpstreamReach::timedOut(int timeoutMs, bool handshaking)
 {
     QString why = QStringLiteral("connecting to %1 timed out after %2 ms").arg(m_record.upstream).arg(timeoutMs);
-    if (!m_connector.errors().isEmpty())
-        why += QStringLiteral(" (%1)").arg(m_connector.errors());
+    // The connect's failures so far; none once the socket connected (the
+    // upstream's TLS handshake timed out).
+    if (m_trying && !m_trying->connector.errors().isEmpty())
+        why += QStringLiteral(" (%1)").arg(m_trying->connector.errors());
     stopClock(MonotonicClock::nowUs());
     m_life.mark(Mark::Kind::Timeout, Mark::Lane::Upstream, 0,
                 handshaking ? QStringLiteral("TLS handshake") : QStringLiteral("connect"));
@@ -188,7 +191,7 @@ QString UpstreamReach::timedOut(int timeoutMs, bool handshaking)
 
 void UpstreamReach::stopClock(qint64 nowUs)
 {
-    const qint64 took = m_connector.stopClock(nowUs);
+    const qint64 took = m_trying ? m_trying->connector.stopClock(nowUs) : -1;
     if (took >= 0)
         m_record.timeline.connectUs = qMax<qint64>(0, m_record.timeline.connectUs) + took;
 }

@@ -7,6 +7,7 @@
 #include <QString>
 
 #include <cstdint>
+#include <memory>
 
 class ConnectionTls;
 class TcpLeg;
@@ -19,7 +20,10 @@ struct ConnectionRecord;
 // marks on the upstream's lane. Each call returns an Outcome saying what
 // to do next; the connection does it (looks the name up, lets its policy
 // see the addresses, watches the socket, starts TLS, fails the connect).
-// It calls no one. On the connection's worker thread.
+// It calls no one. On the connection's worker thread. What a reach in
+// progress keeps (the addresses, each one's failure, the name looked up) is
+// made by start() and let go once the upstream is connected: a connection
+// that is relaying carries none of it.
 class UpstreamReach
 {
 public:
@@ -71,11 +75,13 @@ public:
     // timeout is marked.
     QString timedOut(int timeoutMs, bool handshaking);
 
-    const QString &host() const { return m_host; }
-    quint16 port() const { return m_port; }
-    const ResolveResult &resolution() const { return m_resolution; }
-    // Empty: no TLS toward the upstream.
-    const QString &tlsHost() const { return m_tlsHost; }
+    // Between start() and the connect's end.
+    const QString &host() const { return m_trying->host; }
+    quint16 port() const { return m_trying->port; }
+    const ResolveResult &resolution() const { return m_trying->resolution; }
+    // The name TLS is to be checked for once connected; empty: no TLS, or
+    // no reach in progress.
+    QString tlsHost() const { return m_trying ? m_trying->tlsHost : QString(); }
     // TLS toward the connected upstream, as host: Secured, or Failed.
     Outcome secure(const QString &host);
 
@@ -87,16 +93,21 @@ private:
     // The local address of the upstream leg, for the record (pcapng shows it).
     void noteFrom();
 
+    // One reach in progress.
+    struct Trying
+    {
+        UpstreamConnector connector;
+        ResolveResult resolution;
+        QString host;
+        QString tlsHost; // TLS to be spoken once connected, checked for this name
+        quint16 port = 0;
+        qint64 lookUpStartUs = -1;
+    };
+
     TcpLeg &m_leg;
     ConnectionLife &m_life;
     ConnectionRecord &m_record;
     ConnectionTls &m_secure;
-    UpstreamConnector m_connector;
-    ResolveResult m_resolution;
-    QString m_host;
-    quint16 m_port = 0;
-    QString m_tlsHost;
-    bool m_tls = false; // TLS to be spoken once connected
+    std::unique_ptr<Trying> m_trying;
     qint64 m_holdUs = 0;
-    qint64 m_lookUpStartUs = -1;
 };

@@ -45,6 +45,15 @@ struct Reaching
         }
         return outcome;
     }
+    // A reach of record.upstream's name begun, its lookup answered with
+    // addresses.
+    UpstreamReach::Outcome lookedUp(std::vector<SocketAddress> addresses)
+    {
+        const QString host = record.upstream.section(u':', 0, 0);
+        if (reach.start(host, 1, false, MonotonicClock::nowUs()).next != Next::LookUp)
+            return UpstreamReach::Outcome();
+        return reach.resolved({std::move(addresses), QString()});
+    }
     int count(Kind kind) const
     {
         int n = 0;
@@ -76,7 +85,7 @@ void tst_UpstreamReach::holdsTheFirstConnectOnly()
     UpstreamReach::Outcome outcome = reaching.reach.start(QStringLiteral("127.0.0.1"), 8080, true, now);
     QCOMPARE(outcome.next, Next::Wait);
     QCOMPARE(outcome.heldUntilUs, now + 30'000);
-    QVERIFY(reaching.reach.tlsHost().isEmpty()); // nothing started yet
+    QVERIFY(reaching.reach.resolution().addresses.empty()); // nothing resolved yet
     // The hold over: an address literal needs no lookup, and gets no mark.
     outcome = reaching.reach.holdOver(now + 30'000);
     QCOMPARE(outcome.next, Next::Resolved);
@@ -97,9 +106,10 @@ void tst_UpstreamReach::triesEachAddressUntilOneConnects()
     const quint16 closed = Loopback::unusedPort();
     Reaching reaching;
     reaching.record.upstream = QStringLiteral("upstream.test:%1").arg(port);
-    QCOMPARE(reaching.reach.resolved({{loopbackAt(closed), loopbackAt(port)}, QString()}).next, Next::Resolved);
+    QCOMPARE(reaching.lookedUp({loopbackAt(closed), loopbackAt(port)}).next, Next::Resolved);
     const UpstreamReach::Outcome outcome = reaching.follow(reaching.reach.connect());
     QCOMPARE(outcome.next, Next::Connected);
+    QCOMPARE(reaching.count(Kind::Resolved), 1);
     QCOMPARE(reaching.record.upstreamAddress, QStringLiteral("127.0.0.1:%1").arg(port));
     QCOMPARE(reaching.count(Kind::Connecting), 2);
     QCOMPARE(reaching.count(Kind::ConnectFailed), 1);
@@ -109,6 +119,10 @@ void tst_UpstreamReach::triesEachAddressUntilOneConnects()
     Loopback::Socket accepted(::accept4(server.fd(), nullptr, nullptr, SOCK_CLOEXEC));
     QVERIFY(accepted.isValid());
     QCOMPARE(reaching.leg.write("hi", 2), ssize_t(2));
+    // Reached, it keeps nothing of the attempts: a timeout from here on
+    // (the upstream's TLS handshake) names no failed address.
+    const QString why = reaching.reach.timedOut(1000, true);
+    QCOMPARE(why, QStringLiteral("connecting to upstream.test:%1 timed out after 1000 ms").arg(port));
 }
 
 void tst_UpstreamReach::namesEveryAddressWhenNoneListens()
@@ -117,7 +131,7 @@ void tst_UpstreamReach::namesEveryAddressWhenNoneListens()
     const quint16 second = Loopback::unusedPort();
     Reaching reaching;
     reaching.record.upstream = QStringLiteral("nowhere.test:1");
-    QCOMPARE(reaching.reach.resolved({{loopbackAt(first), loopbackAt(second)}, QString()}).next, Next::Resolved);
+    QCOMPARE(reaching.lookedUp({loopbackAt(first), loopbackAt(second)}).next, Next::Resolved);
     const UpstreamReach::Outcome outcome = reaching.follow(reaching.reach.connect());
     QCOMPARE(outcome.next, Next::Failed);
     QVERIFY(!outcome.outOfDescriptors);
