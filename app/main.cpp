@@ -25,6 +25,14 @@ void tuneAllocator()
     // arenas and kept there, the pages are reused.
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
+    // One arena for every thread: by default each worker gets its own, and
+    // what it allocates for a batch (records, exchanges) is freed on the
+    // main thread into that arena, where it lies between the connections
+    // allocated since. Shared, the free space serves every thread: 5,000
+    // idle connections took 3.0-3.3 KiB each with an arena per worker,
+    // 2.6-2.8 with one. Small blocks still come from each thread's cache
+    // without the lock.
+    mallopt(M_ARENA_MAX, 1);
 }
 
 void nameApplication()
