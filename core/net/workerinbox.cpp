@@ -62,16 +62,10 @@ void WorkerInbox::post(Add add)
         eventfd_write(m_eventFd, 1);
 }
 
-bool WorkerInbox::empty() const
-{
-    return m_pending.accepted.empty() && m_pending.resolved.empty() && m_pending.close.empty()
-        && m_pending.tasks.empty() && !m_pending.stop;
-}
-
 bool WorkerInbox::beforeWait(bool sleeping)
 {
     QMutexLocker lock(&m_mutex);
-    if (!empty())
+    if (!m_pending.empty())
         return true;
     // Under the lock: a post that adds after this sees the flag.
     if (sleeping)

@@ -42,6 +42,8 @@ public:
         std::vector<std::function<void()>> tasks;
         bool stop = false;
         int stopGraceMs = 0;
+
+        bool empty() const { return accepted.empty() && resolved.empty() && close.empty() && tasks.empty() && !stop; }
     };
 
     WorkerInbox();
@@ -77,7 +79,6 @@ private:
     // no post has woken it yet.
     template<typename Add>
     void post(Add add);
-    bool empty() const;
 
     int m_eventFd = -1;
     QMutex m_mutex;
