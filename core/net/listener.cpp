@@ -133,8 +133,7 @@ bool Listener::eventFilter(QObject *watched, QEvent *event)
     if (accepted > 0) {
         restAfter(accepted);
         emit wakeUpDone();
-    }
-    else if (++m_emptyActivations >= StallThreshold) {
+    } else if (++m_emptyActivations >= StallThreshold) {
         m_emptyActivations = 0;
         pause();
         emit acceptStalled();

@@ -26,36 +26,6 @@ namespace {
 // The size of the origin's "/big" answer and of the test's upload.
 constexpr qsizetype BigBytes = 48 * 1024 * 1024;
 
-// Reads one HTTP message framed by Content-Length (or none) from fd;
-// *pending keeps what was read past it. Empty at EOF before a head.
-QByteArray readMessage(int fd, QByteArray *pending)
-{
-    qsizetype end;
-    while ((end = pending->indexOf("\r\n\r\n")) < 0) {
-        char chunk[16384];
-        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-        if (n <= 0)
-            return QByteArray();
-        pending->append(chunk, n);
-    }
-    const QByteArray head = pending->left(end + 4);
-    qsizetype length = 0;
-    for (const QByteArray &line : head.split('\n')) {
-        if (line.toLower().startsWith("content-length:"))
-            length = line.mid(15).trimmed().toLongLong();
-    }
-    while (pending->size() < end + 4 + length) {
-        char chunk[16384];
-        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-        if (n <= 0)
-            break;
-        pending->append(chunk, n);
-    }
-    const QByteArray message = pending->left(end + 4 + length);
-    pending->remove(0, message.size());
-    return message;
-}
-
 QByteArray bodyOf(const QByteArray &message)
 {
     return message.mid(message.indexOf("\r\n\r\n") + 4);
@@ -91,7 +61,7 @@ private:
     {
         QByteArray pending;
         for (;;) {
-            const QByteArray request = readMessage(connection.fd(), &pending);
+            const QByteArray request = readHttpMessage(connection.fd(), &pending);
             if (request.isEmpty())
                 return;
             {
@@ -180,11 +150,11 @@ void tst_HttpProxy::twoOriginsOverOneConnection()
         QByteArray pending;
         sendAll(client.fd(), "GET " + a.url("/one") + " HTTP/1.1\r\nHost: x\r\n\r\n"
                              "GET " + b.url("/two") + " HTTP/1.1\r\nHost: x\r\n\r\n");
-        got.append(readMessage(client.fd(), &pending));
-        got.append(readMessage(client.fd(), &pending));
+        got.append(readHttpMessage(client.fd(), &pending));
+        got.append(readHttpMessage(client.fd(), &pending));
         for (const char *path : {"/three", "/four"}) {
             sendAll(client.fd(), "GET " + a.url(path) + " HTTP/1.1\r\nHost: x\r\n\r\n");
-            got.append(readMessage(client.fd(), &pending));
+            got.append(readHttpMessage(client.fd(), &pending));
         }
         client.shutdownWrite();
         readUntilEof(client.fd());
@@ -232,7 +202,7 @@ void tst_HttpProxy::closedIdleUpstreamIsNotReused()
         QByteArray pending;
         for (const QByteArray &url : {a.url("/drop"), b.url("/slow"), a.url("/after")}) {
             sendAll(client.fd(), "GET " + url + " HTTP/1.1\r\n\r\n");
-            got.append(readMessage(client.fd(), &pending));
+            got.append(readHttpMessage(client.fd(), &pending));
         }
         return got;
     });
@@ -297,9 +267,9 @@ void tst_HttpProxy::largeBodiesBothWays()
         QByteArray pending;
         sendAll(client.fd(), "POST " + origin.url("/up") + " HTTP/1.1\r\nContent-Length: "
                                  + QByteArray::number(upload.size()) + "\r\n\r\n" + upload);
-        got.append(readMessage(client.fd(), &pending));
+        got.append(readHttpMessage(client.fd(), &pending));
         sendAll(client.fd(), "GET " + origin.url("/big") + " HTTP/1.1\r\n\r\n");
-        got.append(readMessage(client.fd(), &pending));
+        got.append(readHttpMessage(client.fd(), &pending));
         return got;
     }, 120'000);
     QCOMPARE(answers.size(), 2);
@@ -534,7 +504,7 @@ void tst_HttpProxy::connectTunnelBothWays()
         Socket client = connectTo("127.0.0.1", proxy.port());
         sendAll(client.fd(), "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
         QByteArray pending;
-        preamble = readMessage(client.fd(), &pending);
+        preamble = readHttpMessage(client.fd(), &pending);
         std::thread writer([&] {
             sendAll(client.fd(), up);
             client.shutdownWrite();

@@ -158,6 +158,34 @@ QByteArray readUntilEof(int fd, int *error)
     }
 }
 
+QByteArray readHttpMessage(int fd, QByteArray *pending)
+{
+    qsizetype end;
+    while ((end = pending->indexOf("\r\n\r\n")) < 0) {
+        char chunk[16384];
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0)
+            return QByteArray();
+        pending->append(chunk, n);
+    }
+    const QByteArray head = pending->left(end + 4);
+    qsizetype length = 0;
+    for (const QByteArray &line : head.split('\n')) {
+        if (line.toLower().startsWith("content-length:"))
+            length = line.mid(15).trimmed().toLongLong();
+    }
+    while (pending->size() < end + 4 + length) {
+        char chunk[16384];
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0)
+            break;
+        pending->append(chunk, n);
+    }
+    const QByteArray message = pending->left(end + 4 + length);
+    pending->remove(0, message.size());
+    return message;
+}
+
 QByteArray readExactly(int fd, qsizetype size)
 {
     QByteArray data(size, Qt::Uninitialized);

@@ -52,6 +52,10 @@ bool sendAll(int fd, const QByteArray &data);
 // Reads until EOF or an error; *error gets errno of the error, 0 for EOF.
 QByteArray readUntilEof(int fd, int *error = nullptr);
 QByteArray readExactly(int fd, qsizetype size);
+// Reads one HTTP message framed by Content-Length (or none) from fd;
+// *pending keeps what was read past it. Empty at EOF before a head; short
+// when the connection ended inside the body.
+QByteArray readHttpMessage(int fd, QByteArray *pending);
 QByteArray randomBytes(qsizetype size, quint32 seed);
 QByteArray sha256(const QByteArray &data);
 // gzip as a server sends it (zlib's encoder), for bodies the capture decodes.
