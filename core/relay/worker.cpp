@@ -386,9 +386,21 @@ void Worker::publish()
     for (RelayConnection *finished : m_finished)
         delete finished;
     m_finished.clear();
-    QMutexLocker lock(&m_outboxMutex);
-    if (!records.isEmpty())
-        ++m_outboxReports;
-    moveAppend(&m_outbox, &records);
-    moveAppend(&m_exchangeOutbox, &m_exchanges);
+    const qsizetype exchanges = m_exchanges.size();
+    {
+        QMutexLocker lock(&m_outboxMutex);
+        if (!records.isEmpty())
+            ++m_outboxReports;
+        moveAppend(&m_outbox, &records);
+        moveAppend(&m_exchangeOutbox, &m_exchanges);
+    }
+    // The next batch holds about as many exchanges as this one: room for
+    // them now is one allocation, where growing one by one copies the list
+    // at each doubling (with one malloc arena, other threads' blocks lie
+    // where it would have grown in place: 2% of the worker's instructions
+    // under keep-alive load). A batch without any lets the room go.
+    if (exchanges == 0)
+        m_exchanges = QList<HttpExchange>();
+    else
+        m_exchanges.reserve(exchanges);
 }
