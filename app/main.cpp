@@ -22,7 +22,9 @@ void tuneAllocator()
     // By default glibc maps blocks that large fresh from the kernel and
     // trims freed memory back to it, so every body faulted its pages in
     // again: 12-18% of a worker's time on 1 MiB downloads. Served from the
-    // arenas and kept there, the pages are reused.
+    // arenas and kept there, the pages are reused while traffic lasts;
+    // once the workers have been quiet for a second the server gives them
+    // back (HeapTrim).
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
     // One arena for every thread: by default each worker gets its own, and

@@ -4,6 +4,7 @@
 #include "descriptorlimit.h"
 #include "endpoint.h"
 #include "listener.h"
+#include "monotonicclock.h"
 #include "relayconnection.h"
 #include "resolver.h"
 #include "systemerror.h"
@@ -13,21 +14,14 @@
 #include "workerinbox.h"
 
 #include <QDir>
-#include <QHash>
 #include <QRandomGenerator>
 #include <QThread>
 #include <QThreadPool>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <limits>
 #include <csignal>
-#include <cstring>
 #include <vector>
 
 namespace {
@@ -466,6 +460,7 @@ void ProxyServer::publish()
     // one worker, so nothing needs merging, and merging thousands of new
     // connections from two workers into one list was a visible part of the
     // window's work in a burst.
+    bool reported = false;
     for (const auto &generation : m_generations) {
         for (const auto &worker : generation->workers) {
             QList<ConnectionRecord> records;
@@ -473,10 +468,14 @@ void ProxyServer::publish()
             worker->takeReports(&records, &exchanges);
             if (!records.isEmpty())
                 emit connectionsUpdated(records);
-            if (!records.isEmpty() || !exchanges.isEmpty())
+            const bool any = !records.isEmpty() || !exchanges.isEmpty();
+            reported = reported || any;
+            if (any)
                 emit published(records, exchanges);
         }
     }
+    if (m_heapTrim.due(reported, MonotonicClock::nowUs() / 1000))
+        HeapTrim::trim();
 }
 
 void ProxyServer::workerFinished(Generation *generation)

@@ -3,6 +3,7 @@
 #include "connectionrecord.h"
 #include "decryptionsetup.h"
 #include "faultaction.h"
+#include "heaptrim.h"
 #include "httpexchange.h"
 #include "proxyconfig.h"
 #include "worker.h"
@@ -132,6 +133,7 @@ private:
     std::vector<std::unique_ptr<Generation>> m_generations; // the current one last
     Generation *m_current = nullptr;
     QTimer m_publishTimer;
+    HeapTrim m_heapTrim; // after a burst, the freed batches go back to the system
     Worker *m_wakeUpTarget = nullptr; // where this wake-up of the listener's connections go
     QTimer m_resumeTimer;
     QList<QTimer *> m_refusalTimers; // a refuse fault's start each
