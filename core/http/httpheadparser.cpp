@@ -196,8 +196,6 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
     };
     const auto text = [&bytes](HttpHead::Span part) { return bytes.sliced(part.offset, part.size); };
     head.headers.reserve(qMin(maxHeaders, 16));
-    if (hasStrayControl(bytes, truncated))
-        head.flags |= HttpHead::ControlCharacter;
 
     bool startLine = true;
     qsizetype position = 0;
@@ -205,7 +203,11 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
         qsizetype end = bytes.indexOf('\n', position);
         if (end < 0) {
             // Only a head cut at the cap ends without a line feed: its last
-            // line is incomplete and is left out.
+            // line is incomplete and is left out (a CR may end it, cut from
+            // its LF; any other control still counts).
+            if (hasStrayControl(bytes.sliced(position), truncated))
+                head.flags |= HttpHead::ControlCharacter;
+            position = bytes.size();
             break;
         }
         QByteArrayView line = bytes.sliced(position, end - position);
@@ -214,6 +216,10 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
             line.chop(1);
         else
             head.flags |= HttpHead::BareLineFeed;
+        // Checked line by line, a word at a time: a CR left in the line
+        // does not end it.
+        if (!HttpSyntax::isFieldValue(line))
+            head.flags |= HttpHead::ControlCharacter;
         if (line.isEmpty()) {
             if (startLine)
                 continue;
@@ -302,4 +308,7 @@ void HttpHeadParser::parseInto(HttpHead *out, QByteArrayView bytes, HttpHead::Ki
             head.flags |= HttpHead::MalformedLine;
         head.headers.append({span(name), span(trimmedWhitespace(line.sliced(colon + 1)))});
     }
+    // Bytes after the blank line, which a head cut by feed() never has.
+    if (position < bytes.size() && hasStrayControl(bytes.sliced(position), truncated))
+        head.flags |= HttpHead::ControlCharacter;
 }
