@@ -14,8 +14,10 @@ struct Endpoint
     static bool parse(const QString &text, Endpoint *out, QString *error,
                       bool allowPortOnly = false);
 
-    // Formats an address and port the way parse() reads them back.
+    // Formats an address and port the way parse() reads them back, in one
+    // allocation (every connection's record carries two or three).
     static QString format(const QString &host, quint16 port);
+    static QString format(QLatin1String host, quint16 port);
 
     QString toString() const { return format(host, port); }
 };

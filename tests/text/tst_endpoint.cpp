@@ -66,6 +66,11 @@ void tst_Endpoint::formatRoundTrips()
     QString error;
     QVERIFY(Endpoint::parse(Endpoint::format(QStringLiteral("fe80::1"), 8080), &endpoint, &error));
     QCOMPARE(endpoint.host, QStringLiteral("fe80::1"));
+    QCOMPARE(Endpoint::format(QStringLiteral("example.com"), 0), QStringLiteral("example.com:0"));
+    QCOMPARE(Endpoint::format(QStringLiteral("h\u00e9te"), 65535), QStringLiteral("h\u00e9te:65535"));
+    QCOMPARE(Endpoint::format(QLatin1String("192.168.10.200"), 8080), QStringLiteral("192.168.10.200:8080"));
+    QCOMPARE(Endpoint::format(QLatin1String("::ffff:1.2.3.4"), 443), QStringLiteral("[::ffff:1.2.3.4]:443"));
+    QCOMPARE(Endpoint::format(QString(), 10), QStringLiteral(":10"));
 }
 
 QTEST_APPLESS_MAIN(tst_Endpoint)
