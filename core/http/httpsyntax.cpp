@@ -67,6 +67,7 @@ bool HttpSyntax::isToken(QByteArrayView text)
 {
     if (text.isEmpty())
         return false;
+    // The table, not isTokenChar(): GCC calls that out of line here.
     for (const char c : text) {
         if (!Tokens.allowed[uchar(c)])
             return false;
